@@ -1,0 +1,1 @@
+"""The software on a space's Raspberry Pi: door access, sensing and the local cache."""

@@ -1,0 +1,1 @@
+"""The edge agent: config, local store, access decisions and door behaviour."""

@@ -1,0 +1,178 @@
+"""The edge agent's config file: one section per component, validated when it is loaded."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from hafen.config import Section, load_toml_config
+
+_SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Slug = Annotated[str, Field(pattern=_SLUG)]
+#: A GPIO pin as gpiozero names it: a BCM number (17) or a name ("GPIO17", "BOARD11").
+PinSpec = Annotated[int | str, Field(union_mode="left_to_right")]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class SiteConfig(Section):
+    """The space this device belongs to."""
+
+    id: Slug
+    timezone: str = "Europe/Berlin"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}, use an IANA name such as Europe/Berlin"
+            ) from None
+        return value
+
+
+class DeviceConfig(Section):
+    """This device's identity within its site."""
+
+    id: Slug
+
+
+class StoreConfig(Section):
+    """The local SQLite cache: access list and event outbox."""
+
+    path: Path = Path("/var/lib/hafen/edge.db")
+    #: "full" survives power loss (an fsync per decision); "normal" only a crash of the agent.
+    synchronous: Literal["full", "normal"] = "full"
+
+
+class CardsConfig(Section):
+    """The network-wide key under which card UIDs are hashed (set exactly one of the two keys)."""
+
+    hash_key: SecretStr | None = None
+    hash_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CardsConfig:
+        if (self.hash_key is None) == (self.hash_key_file is None):
+            raise ValueError("set exactly one of hash_key and hash_key_file")
+        return self
+
+    @field_validator("hash_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_key(value.get_secret_value())
+        return value
+
+    @field_validator("hash_key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            _read_key_file(value)
+        return value
+
+    def key(self) -> bytes:
+        """Return the key bytes, reading the key file if one is configured."""
+        if self.hash_key is not None:
+            return _check_key(self.hash_key.get_secret_value())
+        assert self.hash_key_file is not None
+        return _read_key_file(self.hash_key_file)
+
+
+def _read_key_file(path: Path) -> bytes:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the key file: {exc}") from None
+    return _check_key(text)
+
+
+def _check_key(text: str) -> bytes:
+    if not re.fullmatch(r"(?:[0-9a-fA-F]{2}){16,}", text):
+        raise ValueError("the card hash key is at least 32 hex digits (16 bytes)")
+    return bytes.fromhex(text)
+
+
+class ReaderConfig(Section):
+    """The NFC reader, by nfcpy device path: "usb", "tty:AMA0:pn532", "udp:127.0.0.1:54321"."""
+
+    path: str = "usb"
+    targets: list[Literal["106A", "106B", "212F", "424F"]] = Field(
+        default_factory=lambda: ["106A", "106B", "212F"], min_length=1
+    )
+    poll_interval: Annotated[float, Field(ge=0.0, le=5.0)] = 0.05
+    #: Empty polls in a row after which a card counts as taken away.
+    removal_polls: Annotated[int, Field(ge=1, le=20)] = 2
+    reconnect_max_seconds: Seconds = 30.0
+
+
+class OutputPin(Section):
+    """A pin that drives something: relay, LED, buzzer."""
+
+    pin: PinSpec
+    active_high: bool = True
+
+
+class InputPin(Section):
+    """A pin that reads a switch: exit button, door contact."""
+
+    pin: PinSpec
+    pull_up: bool = True
+    bounce_seconds: Annotated[float, Field(ge=0, le=1)] | None = 0.02
+
+
+class ContactPin(InputPin):
+    """The reed contact on the door; ``closed_level`` is the pin level while the door is shut."""
+
+    closed_level: Literal["low", "high"] = "low"
+
+
+class DoorConfig(Section):
+    """The door: strike relay, contact, exit button, signals, and how it behaves."""
+
+    #: secure: the door stays locked when the agent stops; safe: it unlocks (fire exits).
+    fail_mode: Literal["secure", "safe"] = "secure"
+    unlock_seconds: Seconds = 5.0
+    held_open_seconds: Seconds = 30.0
+    relock_on_close: bool = True
+    #: A door opened this soon after relocking is someone who was already pushing, not forced.
+    forced_grace_seconds: Annotated[float, Field(ge=0, le=30)] = 1.0
+    strike: OutputPin
+    contact: ContactPin | None = None
+    exit_button: InputPin | None = None
+    led: OutputPin | None = None
+    buzzer: OutputPin | None = None
+
+    @model_validator(mode="after")
+    def _distinct_pins(self) -> DoorConfig:
+        seen: dict[str, str] = {}
+        for name in ("strike", "contact", "exit_button", "led", "buzzer"):
+            part = getattr(self, name)
+            if part is None:
+                continue
+            pin = str(part.pin).upper().removeprefix("GPIO")
+            if pin in seen:
+                raise ValueError(f"{name}.pin {part.pin} is already used by {seen[pin]}")
+            seen[pin] = name
+        return self
+
+
+class EdgeConfig(Section):
+    """The whole edge config file."""
+
+    site: SiteConfig
+    device: DeviceConfig
+    store: StoreConfig = StoreConfig()
+    cards: CardsConfig
+    reader: ReaderConfig = ReaderConfig()
+    door: DoorConfig
+
+
+def load_edge_config(path: Path) -> EdgeConfig:
+    """Load and validate an edge config file; raises ConfigError naming every bad key."""
+    return load_toml_config(path, EdgeConfig)

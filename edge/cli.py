@@ -1,0 +1,166 @@
+"""``hafen edge ...``: run the door agent, check its config, load access lists, tap test cards.
+
+Heavy imports (nfcpy, gpiozero, sqlite-utils) happen inside the commands, so ``hafen --help``
+works on any install.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="The door agent on a space's Raspberry Pi.")
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Edge config file (TOML).")]
+EXIT_INVALID = 2
+
+
+def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _load(config: Path):
+    from edge.agent.config import load_edge_config
+    from hafen.config import ConfigError
+
+    try:
+        return load_edge_config(config)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("check-config")
+def check_config(config: Annotated[Path, typer.Argument(help="Edge config file (TOML).")]) -> None:
+    """Validate a config file: exit 0 if it is good, 2 with every problem named if not."""
+    cfg = _load(config)
+    typer.echo(f"{config}: ok (site {cfg.site.id}, device {cfg.device.id})")
+
+
+@app.command("load-acl")
+def load_acl(
+    acl_file: Annotated[Path, typer.Argument(help="Access list (JSON).")],
+    config: ConfigOption,
+) -> None:
+    """Apply an access list from a file to the local store, atomically."""
+    cfg = _load(config)
+    count, version = _apply_acl_file(cfg, acl_file)
+    typer.echo(f"applied access list version {version}: {count} cards")
+
+
+def _apply_acl_file(cfg, acl_file: Path) -> tuple[int, int]:
+    from zoneinfo import ZoneInfo
+
+    from edge.agent.access_list import AccessListRefused, apply_snapshot
+    from edge.agent.store import EdgeStore
+    from hafen.acl import AccessList
+    from hafen.config import ConfigError, validate_config
+
+    try:
+        raw = json.loads(acl_file.read_text(encoding="utf-8"))
+        acl = validate_config(raw, AccessList, source=str(acl_file))
+    except (OSError, ValueError, ConfigError) as exc:
+        raise _fail(
+            f"{acl_file}: {exc}" if not isinstance(exc, ConfigError) else str(exc)
+        ) from None
+    store = EdgeStore(cfg.store.path, cfg.store.synchronous)
+    try:
+        count = apply_snapshot(
+            store, acl, cfg.site.id, ZoneInfo(cfg.site.timezone), cfg.cards.key()
+        )
+    except AccessListRefused as exc:
+        raise _fail(f"{acl_file}: refused: {exc}", code=1) from None
+    finally:
+        store.close()
+    return count, acl.version
+
+
+@app.command()
+def tap(
+    uid: Annotated[str, typer.Argument(help="Card UID in hex, e.g. 04A1B2C3D4E5F6.")],
+    reader: Annotated[str, typer.Option(help="nfcpy UDP reader path.")] = "udp:127.0.0.1:54321",
+    hold: Annotated[float, typer.Option(help="Seconds to leave the card on the reader.")] = 0.5,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the reader.")] = 5.0,
+) -> None:
+    """Hold an emulated card on a simulated (UDP) reader, as a member would."""
+    from edge.drivers.card_emulator import EmulatedCard
+    from hafen.cards import InvalidUid, parse_uid
+
+    try:
+        uid_bytes = parse_uid(uid)
+        read_at = EmulatedCard(reader).present(uid_bytes, hold=hold, timeout=timeout)
+    except (InvalidUid, ValueError, OSError) as exc:
+        raise _fail(f"tap: {exc}") from None
+    if read_at is None:
+        raise _fail(f"tap: no reader polled {reader} within {timeout:g} s", code=1)
+    typer.echo("card read by the reader")
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Edge config.")] = None,
+    simulate: Annotated[bool, typer.Option(help="Mock pins and nfcpy's UDP reader.")] = False,
+    pin_log: Annotated[Path | None, typer.Option(help="With --simulate: log pin changes.")] = None,
+    walk_through: Annotated[
+        bool, typer.Option(help="With --simulate: someone opens the door when it unlocks.")
+    ] = True,
+) -> None:
+    """Run the door agent until stopped (SIGTERM or Ctrl-C)."""
+    logging.basicConfig(
+        level=os.environ.get("HAFEN_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if config is None and not simulate:
+        raise _fail("run: give --config FILE, or --simulate to try a simulated door")
+    cfg = _load(config) if config else None
+    if simulate:
+        _run_simulated(cfg, pin_log, walk_through)
+    else:
+        _run(cfg)
+
+
+def _run(cfg, world=None) -> None:
+    import sdnotify
+
+    from edge.agent.agent import EdgeAgent
+    from edge.agent.store import EdgeStore
+
+    notifier = sdnotify.SystemdNotifier()
+    store = EdgeStore(cfg.store.path, cfg.store.synchronous)
+    agent = EdgeAgent(cfg, store, heartbeat=lambda: notifier.notify("WATCHDOG=1"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    agent.start()
+    if world:
+        world.start()
+    notifier.notify("READY=1")
+    logging.getLogger("edge").info(
+        "door agent running: site %s, device %s, reader %s, store %s",
+        cfg.site.id,
+        cfg.device.id,
+        cfg.reader.path,
+        cfg.store.path,
+    )
+    stop.wait()
+    notifier.notify("STOPPING=1")
+    if world:
+        world.stop()
+    agent.stop()
+    store.close()
+    logging.getLogger("edge").info("door agent stopped; door left %s", cfg.door.fail_mode)
+
+
+def _run_simulated(cfg, pin_log: Path | None, walk_through: bool) -> None:
+    from edge.agent import simulate
+
+    world_log = logging.getLogger("edge.simulate")
+    cfg = simulate.prepare(cfg, simulate.default_state_dir(), pin_log, world_log.info)
+    _run(cfg, simulate.SimulatedDoorway(cfg.door, walk_through))

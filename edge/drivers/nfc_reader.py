@@ -1,0 +1,152 @@
+"""The NFC reader on nfcpy: turns polling into taps, and survives the reader going away.
+
+A card held on the reader is one tap; it must be taken away (``removal_polls`` empty polls in a
+row) before it counts again. After reading a Type A card the reader sends HLTA, as ISO 14443-3
+readers do, so the card goes quiet until it leaves the field. The reader is reopened with
+exponential backoff when it fails; faults are reported, never raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import nfc
+import nfc.clf
+
+log = logging.getLogger(__name__)
+
+HLTA = b"\x50\x00"
+
+
+@dataclass(frozen=True)
+class CardRead:
+    """A card newly presented: raw UID bytes (hash them, never log them) and when it was read."""
+
+    uid: bytes
+    technology: str
+    read_at: float
+
+
+def uid_of(target: nfc.clf.RemoteTarget) -> tuple[bytes, str] | None:
+    """Extract the card identity from whatever kind of target answered the poll."""
+    if getattr(target, "sdd_res", None):
+        return bytes(target.sdd_res), "A"
+    if getattr(target, "sensb_res", None):
+        return bytes(target.sensb_res[1:5]), "B"  # PUPI
+    if getattr(target, "sensf_res", None):
+        return bytes(target.sensf_res[1:9]), "F"  # IDm
+    return None
+
+
+class NfcReader:
+    """Polls one nfcpy reader in a thread and calls ``on_card`` once per card presentation."""
+
+    def __init__(
+        self,
+        path: str,
+        on_card: Callable[[CardRead], None],
+        on_fault: Callable[[str | None], None],
+        targets: list[str] | tuple[str, ...] = ("106A", "106B", "212F"),
+        poll_interval: float = 0.05,
+        removal_polls: int = 2,
+        reconnect_max_seconds: float = 30.0,
+    ) -> None:
+        self.path = path
+        self._on_card = on_card
+        self._on_fault = on_fault
+        self._targets = [nfc.clf.RemoteTarget(t) for t in targets]
+        self._poll_interval = poll_interval
+        self._removal_polls = removal_polls
+        self._reconnect_max = reconnect_max_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._clf: nfc.ContactlessFrontend | None = None
+        self._present: bytes | None = None
+        self._misses = 0
+        self.fault: str | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="nfc-reader", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+        self._close()
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            if self._clf is None and not self._open():
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self._reconnect_max)
+                continue
+            backoff = 0.5
+            try:
+                self._poll_once()
+            except Exception as exc:  # any driver error means the reader is gone: reopen it
+                if self._stop.is_set():
+                    break
+                self._report(f"reader failed: {type(exc).__name__}: {exc}")
+                self._close()
+                continue
+            self._stop.wait(self._poll_interval)
+
+    def _open(self) -> bool:
+        try:
+            clf = nfc.ContactlessFrontend()
+            if not clf.open(self.path):
+                raise OSError(f"no reader found at {self.path}")
+        except Exception as exc:
+            self._report(f"cannot open reader {self.path}: {exc}")
+            return False
+        self._clf = clf
+        self._report(None)
+        return True
+
+    def _poll_once(self) -> None:
+        assert self._clf is not None
+        target = self._clf.sense(*self._targets, iterations=1)
+        identity = uid_of(target) if target is not None else None
+        if identity is None:
+            self._misses += 1
+            if self._misses >= self._removal_polls:
+                self._present = None
+            return
+        uid, technology = identity
+        self._misses = 0
+        if technology == "A":
+            self._halt()
+        if uid == self._present:
+            return  # still the same card on the reader
+        self._present = uid
+        self._on_card(CardRead(uid, technology, time.monotonic()))
+
+    def _halt(self) -> None:
+        # HLTA has no answer; some chips report the silence as an error.
+        with contextlib.suppress(nfc.clf.CommunicationError):
+            self._clf.exchange(HLTA, timeout=0)  # type: ignore[union-attr]
+
+    def _report(self, fault: str | None) -> None:
+        if fault == self.fault:
+            return
+        self.fault = fault
+        if fault:
+            log.warning("NFC reader fault: %s", fault)
+        else:
+            log.info("NFC reader %s ready", self.path)
+        self._on_fault(fault)
+
+    def _close(self) -> None:
+        clf, self._clf = self._clf, None
+        if clf is not None:
+            try:
+                clf.close()
+            except Exception:
+                log.debug("closing the reader failed", exc_info=True)

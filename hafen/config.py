@@ -1,0 +1,77 @@
+"""Loading TOML config files into pydantic models, with errors that name the key and the reason."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A config file is missing, unreadable or invalid; the message names each bad key."""
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def load_toml_config(path: Path, model: type[M]) -> M:
+    """Read ``path`` as TOML and validate it against ``model``."""
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return validate_config(raw, model, source=str(path))
+
+
+def validate_config(raw: dict, model: type[M], source: str = "config") -> M:
+    """Validate an already parsed mapping, turning pydantic's errors into a ConfigError."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe(error, model) for error in exc.errors()]
+        raise ConfigError(f"{source}: invalid config\n" + "\n".join(lines)) from None
+
+
+def _describe(error: dict, model: type[BaseModel]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"  {key}: unknown key{_suggestion(error['loc'], model)}"
+    if error["type"] == "missing":
+        return f"  {key}: required key is missing"
+    reason = error["msg"].removeprefix("Value error, ")
+    return f"  {key}: {reason} (got {error.get('input')!r})"
+
+
+def _suggestion(loc: tuple, model: type[BaseModel]) -> str:
+    """Name the closest known key, walking the model along the path of the unknown one."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        field = current.model_fields.get(str(part)) if current else None
+        annotation = field.annotation if field else None
+        current = _model_in(annotation)
+    if current is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(current.model_fields), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
