@@ -103,6 +103,8 @@ Validity = Annotated[datetime | date | None, BeforeValidator(_date_or_instant)]
 class Grant(_Doc):
     """One reason a member may enter: a plan, or a booking at named sites, between two instants.
 
+    ``sites``, when given, replace the plan's sites: a booking of one site under any plan.
+
     ``valid_from`` is inclusive and ``valid_until`` exclusive. A bare date means the whole day in
     the site's time zone: from its first moment, or until the end of that day.
     """

@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 M = TypeVar("M", bound=BaseModel)
 
 
+#: Keys whose values an error message must never repeat.
+SECRET_KEYS = frozenset({"hash_key", "uid", "password", "token", "secret"})
+
+
 class ConfigError(Exception):
     """A config file is missing, unreadable or invalid; the message names each bad key."""
 
@@ -30,6 +34,8 @@ def load_toml_config(path: Path, model: type[M]) -> M:
         raise ConfigError(f"{path}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return validate_config(raw, model, source=str(path))
@@ -51,7 +57,10 @@ def _describe(error: dict, model: type[BaseModel]) -> str:
     if error["type"] == "missing":
         return f"  {key}: required key is missing"
     reason = error["msg"].removeprefix("Value error, ")
-    return f"  {key}: {reason} (got {error.get('input')!r})"
+    value = error.get("input")
+    if isinstance(value, dict | list) or SECRET_KEYS & {str(part) for part in error["loc"]}:
+        return f"  {key}: {reason}"  # never echo secrets, or whole sections that may hold them
+    return f"  {key}: {reason} (got {value!r})"
 
 
 def _suggestion(loc: tuple, model: type[BaseModel]) -> str:

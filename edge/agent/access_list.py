@@ -29,6 +29,8 @@ def apply_snapshot(store: EdgeStore, acl: AccessList, site: str, tz: ZoneInfo, k
         cards = [_card_row(c.hash, c.uid, c.member, c.revoked, key) for c in acl.cards]
     except InvalidUid as exc:
         raise AccessListRefused(f"a card's uid is invalid: {exc}") from None
+    if len({row[0] for row in cards}) != len(cards):
+        raise AccessListRefused("the same card appears more than once")
     with store.write() as conn:
         current = applied_version(store)
         if acl.version <= current:

@@ -7,14 +7,26 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
 from hafen.config import Section, load_toml_config
 
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Slug = Annotated[str, Field(pattern=_SLUG)]
-#: A GPIO pin as gpiozero names it: a BCM number (17) or a name ("GPIO17", "BOARD11").
-PinSpec = Annotated[int | str, Field(union_mode="left_to_right")]
+
+
+def _bcm_number(value: object) -> object:
+    """Accept 17, "17", "GPIO17" or "BCM17"; one numbering, so a pin is never used twice."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"(?:GPIO|BCM)?(\d{1,2})", value.strip(), flags=re.IGNORECASE)
+        if not match:
+            raise ValueError("a pin is a BCM GPIO number such as 17 or 'GPIO17'")
+        return int(match.group(1))
+    return value
+
+
+#: A GPIO pin by its BCM number, the numbering of gpiozero and of Raspberry Pi pinout charts.
+PinSpec = Annotated[int, BeforeValidator(_bcm_number), Field(ge=0, le=27)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
@@ -150,15 +162,14 @@ class DoorConfig(Section):
 
     @model_validator(mode="after")
     def _distinct_pins(self) -> DoorConfig:
-        seen: dict[str, str] = {}
+        seen: dict[int, str] = {}
         for name in ("strike", "contact", "exit_button", "led", "buzzer"):
             part = getattr(self, name)
             if part is None:
                 continue
-            pin = str(part.pin).upper().removeprefix("GPIO")
-            if pin in seen:
-                raise ValueError(f"{name}.pin {part.pin} is already used by {seen[pin]}")
-            seen[pin] = name
+            if part.pin in seen:
+                raise ValueError(f"{name}.pin {part.pin} is already used by {seen[part.pin]}")
+            seen[part.pin] = name
         return self
 
 

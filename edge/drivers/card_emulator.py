@@ -11,8 +11,9 @@ import time
 import nfc
 import nfc.clf
 
-#: ATQA by UID size (single, double, triple), as NXP cards answer.
-_SENS_RES = {4: "0400", 7: "4400", 10: "8400"}
+#: ATQA by UID size, as NXP cards answer. Triple-size (10-byte) UIDs are left out: nfcpy 1.0.4's
+#: UDP target expects SEL_REQ 0x95 instead of 0x97 at cascade level 3 and never selects them.
+_SENS_RES = {4: "0400", 7: "4400"}
 
 
 class EmulatedCard:
@@ -30,7 +31,7 @@ class EmulatedCard:
         card's ``listen`` returned), or None if no reader read it within ``timeout``.
         """
         if len(uid) not in _SENS_RES:
-            raise ValueError("an ISO 14443-A UID has 4, 7 or 10 bytes")
+            raise ValueError("an emulated card has a 4 or 7 byte UID")
         target = nfc.clf.LocalTarget("106A")
         target.sens_res = bytearray.fromhex(_SENS_RES[len(uid)])
         target.sdd_res = bytearray(uid)

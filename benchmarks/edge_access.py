@@ -1,0 +1,236 @@
+"""Edge access benchmark: decision latency, tap-to-relay latency, agent memory and idle CPU.
+
+Run: ``.venv/bin/python benchmarks/edge_access.py`` (``make bench``). Prints figures, asserts
+nothing. Every figure is measured with 100,000 cards in the local store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.agent.access_list import apply_snapshot  # noqa: E402
+from edge.agent.decision import AccessPolicy  # noqa: E402
+from edge.agent.store import EdgeStore  # noqa: E402
+from hafen.acl import AccessList  # noqa: E402
+from hafen.cards import card_hash  # noqa: E402
+
+CARDS = 100_000
+KEY = bytes.fromhex("0123456789abcdef" * 2)
+SITE = "bench-site"
+HAFEN = str(Path(sys.executable).parent / "hafen")
+
+
+def uid(i: int) -> bytes:
+    return bytes([0x04]) + i.to_bytes(6, "big")
+
+
+def build_acl() -> AccessList:
+    """100,000 members, one card each, spread over three plans (one with opening hours)."""
+    plans = [
+        {"id": "flex"},
+        {"id": "region", "sites": [SITE, "other-site"]},
+        {"id": "days", "windows": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                     "start": "00:00", "end": "24:00"}]},
+    ]
+    members = [
+        {"id": f"m{i}", "grants": [{"plan": plans[i % 3]["id"], "valid_from": "2024-01-01",
+                                    "valid_until": "2099-12-31"}]}
+        for i in range(CARDS)
+    ]
+    cards = [{"hash": card_hash(KEY, uid(i)), "member": f"m{i}"} for i in range(CARDS)]
+    return AccessList.model_validate(
+        {"site": SITE, "version": 1, "plans": plans, "members": members, "cards": cards}
+    )
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def line(name: str, samples_ms: list[float]) -> str:
+    return (f"  {name:<44} p50 {pct(samples_ms, 50):7.3f} ms   p95 {pct(samples_ms, 95):7.3f} ms"
+            f"   p99 {pct(samples_ms, 99):7.3f} ms   (n={len(samples_ms)})")
+
+
+def bench_decisions(store: EdgeStore, n: int = 20_000) -> None:
+    from datetime import UTC, datetime
+
+    from hafen.protocol import AccessDecision
+
+    policy = AccessPolicy(SITE, ZoneInfo("Europe/Berlin"))
+    known = [card_hash(KEY, uid(random.randrange(CARDS))) for _ in range(n)]
+    hashes = [h if i % 10 else "f" * 32 for i, h in enumerate(known)]  # 10 % unknown cards
+    decision_ms, baseline_ms = [], []
+    for card in hashes:
+        now = datetime.now(UTC)
+        t0 = time.perf_counter()
+        with store.write() as conn:
+            decision = policy.decide(conn, card, now)
+            store.append_event(conn, decision.payload(card), now)
+        decision_ms.append((time.perf_counter() - t0) * 1e3)
+        # The raw baseline: the same durable outbox commit with no decision before it.
+        t0 = time.perf_counter()
+        with store.write() as conn:
+            store.append_event(conn, AccessDecision(card=card, allowed=False), now)
+        baseline_ms.append((time.perf_counter() - t0) * 1e3)
+    print(f"Decision latency (card hash in -> decision and outbox row committed, "
+          f"synchronous=FULL, {CARDS:,} cards)")
+    print(line("decide + commit", decision_ms))
+    print(line("baseline: bare outbox commit", baseline_ms))
+    print(f"  ratio p99 decision / baseline: {pct(decision_ms, 99) / pct(baseline_ms, 99):.2f}")
+
+
+CARD_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from edge.drivers.card_emulator import EmulatedCard
+    card = EmulatedCard(sys.argv[1])
+    for i in range(int(sys.argv[2])):
+        uid = bytes([0x04]) + (i * 7919 % 100000).to_bytes(6, "big")
+        read_at = card.present(uid, timeout=3)
+        print(read_at if read_at is not None else "none", flush=True)
+        time.sleep(0.12)
+""")
+
+
+def bench_tap_to_relay(tmp: Path, taps: int = 200) -> None:
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    from edge.agent.agent import EdgeAgent
+    from edge.agent.config import EdgeConfig
+    from hafen.config import validate_config
+
+    Device.pin_factory = MockFactory()
+    port = random.randrange(40000, 60000)
+    cfg = validate_config(config_dict(tmp, port), EdgeConfig)
+    store = EdgeStore(cfg.store.path, cfg.store.synchronous)
+    agent = EdgeAgent(cfg, store)
+    reader_saw: list[float] = []
+    forward = agent.reader._on_card
+
+    def on_card(read) -> None:
+        reader_saw.append(read.read_at)
+        forward(read)
+
+    agent.reader._on_card = on_card
+    agent.start()
+    relay = Device.pin_factory.pin(17)
+    t0 = time.monotonic()
+    relay.clear_states()
+    out = subprocess.run([sys.executable, "-c", CARD_SCRIPT, cfg.reader.path, str(taps)],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    time.sleep(0.3)
+    agent.stop()
+    store.close()
+    answered = [float(v) for v in out.stdout.split() if v != "none"]
+    rises, t = [], t0
+    for state in relay.states[1:]:
+        t += state.timestamp
+        if state.state:
+            rises.append(t)
+    if not (len(rises) == len(answered) == len(reader_saw)):
+        print(f"  mismatch: {len(answered)} taps, {len(reader_saw)} reads, {len(rises)} pulses")
+    pairs = list(zip(answered, reader_saw, rises, strict=False))
+    print("Tap-to-relay latency (nfcpy UDP reader, card process -> agent -> mock relay pin)")
+    print(line("card answered (listen returned) -> relay high", [(r - a) * 1e3 for a, _, r in pairs]))
+    print(line("reader has the UID -> relay high (agent's share)",
+               [(r - s) * 1e3 for _, s, r in pairs]))
+
+
+def config_dict(tmp: Path, port: int) -> dict:
+    return {
+        "site": {"id": SITE},
+        "device": {"id": "door-1"},
+        "store": {"path": str(tmp / "edge.db")},
+        "cards": {"hash_key": KEY.hex()},
+        "reader": {"path": f"udp:127.0.0.1:{port}", "targets": ["106A"], "poll_interval": 0.05},
+        "door": {"unlock_seconds": 0.05, "strike": {"pin": 17}, "contact": {"pin": 27},
+                 "exit_button": {"pin": 22}, "led": {"pin": 23}, "buzzer": {"pin": 24}},
+    }
+
+
+def bench_process(tmp: Path, idle_seconds: float = 20.0) -> None:
+    """Resident memory and idle CPU of ``hafen edge run --simulate`` on the 100,000-card store."""
+    port = random.randrange(40000, 60000)
+    config = tmp / "edge.toml"
+    cfg = config_dict(tmp, port)
+    config.write_text(toml(cfg))
+    log = tmp / "agent.log"
+    proc = subprocess.Popen([HAFEN, "edge", "run", "-c", str(config), "--simulate",
+                             "--no-walk-through"], stderr=log.open("w"), stdout=subprocess.DEVNULL)
+    try:
+        while "door agent running" not in log.read_text():
+            time.sleep(0.1)
+        subprocess.run([sys.executable, "-c", CARD_SCRIPT, f"udp:127.0.0.1:{port}", "20"],
+                       check=True, capture_output=True, cwd=Path(__file__).parents[1])
+        time.sleep(1.0)
+        rss, hwm = proc_status(proc.pid, "VmRSS"), proc_status(proc.pid, "VmHWM")
+        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(idle_seconds)
+        cpu = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0) * 100
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print(f"Agent process (hafen edge run --simulate, {CARDS:,} cards, after 20 taps)")
+    print(f"  resident memory {rss / 1024:.1f} MB (peak {hwm / 1024:.1f} MB)")
+    print(f"  idle CPU {cpu:.2f} % of one core over {idle_seconds:.0f} s")
+
+
+def toml(cfg: dict) -> str:
+    out = []
+    for section, values in cfg.items():
+        out.append(f"[{section}]")
+        for key, value in values.items():
+            out.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(out) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def proc_status(pid: int, field: str) -> int:
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if row.startswith(field + ":"):
+            return int(row.split()[1])
+    raise KeyError(field)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="hafen-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        t0 = time.perf_counter()
+        acl = build_acl()
+        store = EdgeStore(tmp / "edge.db")
+        count = apply_snapshot(store, acl, SITE, ZoneInfo("Europe/Berlin"), KEY)
+        print(f"Store: {count:,} cards applied in {time.perf_counter() - t0:.1f} s "
+              f"(file {os.path.getsize(tmp / 'edge.db') / 1e6:.1f} MB)")
+        bench_decisions(store)
+        store.close()
+        bench_tap_to_relay(tmp)
+        bench_process(tmp)
+        print(f"(machine: {os.cpu_count()} cores, Python {sys.version.split()[0]})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Building blocks for edge tests: a configured agent on mock pins and nfcpy's UDP reader."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from conftest import edge_config_dict, free_udp_port
+
+from edge.agent.access_list import apply_snapshot
+from edge.agent.agent import EdgeAgent
+from edge.agent.config import EdgeConfig
+from edge.agent.store import EdgeStore
+from edge.drivers.card_emulator import EmulatedCard
+from hafen.acl import AccessList
+from hafen.config import validate_config
+
+ANNA = bytes.fromhex("04A1B2C3D4E5F6")
+STRANGER = bytes.fromhex("04E5F60718293A")
+
+
+def site_acl(cards: dict[bytes, str], version: int = 1, site: str = "leipzig-ost") -> AccessList:
+    """An access list where every member has the network-wide, all-hours plan."""
+    members = sorted(set(cards.values()))
+    return AccessList.model_validate(
+        {
+            "site": site,
+            "version": version,
+            "plans": [{"id": "flex"}],
+            "members": [{"id": m, "grants": [{"plan": "flex"}]} for m in members],
+            "cards": [{"uid": uid.hex(), "member": m} for uid, m in cards.items()],
+        }
+    )
+
+
+def make_config(tmp_path: Path, **door) -> EdgeConfig:
+    reader = f"udp:127.0.0.1:{free_udp_port()}"
+    return validate_config(edge_config_dict(tmp_path, reader=reader, **door), EdgeConfig)
+
+
+@contextmanager
+def running_agent(tmp_path: Path, cards: dict[bytes, str] | None = None, **door):
+    """Start an agent with its store and ACL; yields (agent, config, card)."""
+    cfg = make_config(tmp_path, **door)
+    store = EdgeStore(cfg.store.path, cfg.store.synchronous)
+    acl = site_acl(cards if cards is not None else {ANNA: "anna"})
+    apply_snapshot(store, acl, cfg.site.id, ZoneInfo(cfg.site.timezone), cfg.cards.key())
+    agent = EdgeAgent(cfg, store)
+    agent.start()
+    try:
+        yield agent, cfg, EmulatedCard(cfg.reader.path)
+    finally:
+        agent.stop()
+        store.close()
+
+
+def outbox(store: EdgeStore) -> list[tuple[str, dict]]:
+    """Every event in the outbox as (kind, body), oldest first."""
+    rows = store.conn.execute("SELECT kind, body FROM outbox ORDER BY seq").fetchall()
+    return [(kind, json.loads(body)) for kind, body in rows]
+
+
+def rises(pin) -> int:
+    """How often a mock pin went from low to high."""
+    levels = [s.state for s in pin.states]
+    return sum(1 for a, b in itertools.pairwise(levels) if not a and b)

@@ -1,0 +1,161 @@
+"""Door behaviour on gpiozero mock pins, with cards tapped through nfcpy's real UDP reader."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import wait_for
+from edge_helpers import ANNA, STRANGER, outbox, rises, running_agent
+
+from edge.agent.simulate import open_door, press_exit, shut_door
+
+STRIKE, LED, BUZZER = 17, 23, 24
+
+
+def alarms(agent) -> list[tuple[str, str]]:
+    return [(b["alarm"], b["state"]) for k, b in outbox(agent.store) if k == "door.alarm"]
+
+
+def test_allowed_card_pulses_the_relay_for_the_unlock_time(tmp_path, mock_pins):
+    with running_agent(tmp_path, unlock_seconds=0.5) as (agent, cfg, card):
+        shut_door(cfg.door)
+        relay = mock_pins.pin(STRIKE)
+        assert relay.state is False
+        assert card.present(ANNA) is not None
+        assert wait_for(lambda: relay.state is True, 2)
+        assert wait_for(lambda: relay.state is False, 2)
+        high_for = relay.states[-1].timestamp  # mock pins record the time since the last change
+        assert high_for == pytest.approx(0.5, abs=0.1)
+        assert [s.state for s in relay.states] == [False, True, False]
+        [(kind, body)] = outbox(agent.store)
+        assert kind == "door.decision"
+        assert body["allowed"] is True and body["member"] == "anna"
+        assert len(body["card"]) == 32 and ANNA.hex() not in body["card"].lower()
+
+
+def test_unknown_card_keeps_the_door_locked_and_signals_no(tmp_path, mock_pins):
+    with running_agent(tmp_path) as (agent, cfg, card):
+        shut_door(cfg.door)
+        assert card.present(STRANGER) is not None
+        assert wait_for(lambda: len(outbox(agent.store)) == 1, 2)
+        assert wait_for(lambda: rises(mock_pins.pin(LED)) == 3, 2)
+        assert wait_for(lambda: rises(mock_pins.pin(BUZZER)) == 3, 1)
+        assert rises(mock_pins.pin(STRIKE)) == 0
+        [(_, body)] = outbox(agent.store)
+        assert body == {"card": body["card"], "allowed": False, "reason": "unknown_card"}
+
+
+def test_card_held_on_the_reader_is_one_tap(tmp_path, mock_pins):
+    with running_agent(tmp_path, unlock_seconds=0.2) as (agent, cfg, card):
+        shut_door(cfg.door)
+        assert card.present(ANNA, hold=1.0) is not None
+        time.sleep(0.3)
+        assert len(outbox(agent.store)) == 1
+        assert rises(mock_pins.pin(STRIKE)) == 1
+
+
+def test_exit_button_unlocks_and_is_recorded(tmp_path, mock_pins):
+    with running_agent(tmp_path, unlock_seconds=0.3) as (agent, cfg, _):
+        shut_door(cfg.door)
+        press_exit(cfg.door)
+        assert wait_for(lambda: mock_pins.pin(STRIKE).state is True, 1)
+        open_door(cfg.door, True)
+        open_door(cfg.door, False)
+        assert wait_for(lambda: mock_pins.pin(STRIKE).state is False, 1)
+        assert [k for k, _ in outbox(agent.store)] == ["door.exit"]
+        assert alarms(agent) == []
+
+
+def test_door_opened_while_locked_is_forced(tmp_path, mock_pins):
+    with running_agent(tmp_path) as (agent, cfg, _):
+        shut_door(cfg.door)
+        open_door(cfg.door, True)
+        assert wait_for(lambda: alarms(agent) == [("forced", "raised")], 1)
+        assert wait_for(lambda: rises(mock_pins.pin(BUZZER)) == 1, 1)
+        open_door(cfg.door, False)
+        assert wait_for(lambda: alarms(agent) == [("forced", "raised"), ("forced", "cleared")], 1)
+
+
+def test_door_held_open_raises_and_clears(tmp_path, mock_pins):
+    with running_agent(tmp_path, unlock_seconds=0.3, held_open_seconds=0.6) as (agent, cfg, card):
+        shut_door(cfg.door)
+        card.present(ANNA)
+        assert wait_for(lambda: mock_pins.pin(STRIKE).state is True, 2)
+        open_door(cfg.door, True)
+        time.sleep(0.3)
+        assert alarms(agent) == []
+        assert wait_for(lambda: alarms(agent) == [("held_open", "raised")], 1)
+        open_door(cfg.door, False)
+        assert wait_for(lambda: len(alarms(agent)) == 2, 1)
+        cleared = [b for k, b in outbox(agent.store) if k == "door.alarm"][-1]
+        assert cleared["state"] == "cleared" and cleared["open_seconds"] >= 0.6
+
+
+def test_door_relocks_as_soon_as_it_closes(tmp_path, mock_pins):
+    with running_agent(tmp_path, unlock_seconds=5.0) as (_, cfg, card):
+        shut_door(cfg.door)
+        card.present(ANNA)
+        relay = mock_pins.pin(STRIKE)
+        assert wait_for(lambda: relay.state is True, 2)
+        open_door(cfg.door, True)
+        time.sleep(0.1)
+        assert relay.state is True
+        open_door(cfg.door, False)
+        assert wait_for(lambda: relay.state is False, 0.5)
+
+
+def test_no_relock_on_close_keeps_the_full_pulse(tmp_path, mock_pins):
+    with running_agent(tmp_path, unlock_seconds=0.6, relock_on_close=False) as (_, cfg, card):
+        shut_door(cfg.door)
+        card.present(ANNA)
+        relay = mock_pins.pin(STRIKE)
+        assert wait_for(lambda: relay.state is True, 2)
+        open_door(cfg.door, True)
+        open_door(cfg.door, False)
+        time.sleep(0.2)
+        assert relay.state is True
+        assert wait_for(lambda: relay.state is False, 1)
+
+
+def test_push_right_after_relock_is_not_forced(tmp_path, mock_pins):
+    with running_agent(tmp_path, unlock_seconds=0.2, forced_grace_seconds=1.0) as (a, cfg, card):
+        shut_door(cfg.door)
+        card.present(ANNA)
+        relay = mock_pins.pin(STRIKE)
+        assert wait_for(lambda: relay.state is True, 2)
+        assert wait_for(lambda: relay.state is False, 1)
+        open_door(cfg.door, True)  # the member was still pushing as the strike relocked
+        open_door(cfg.door, False)
+        time.sleep(0.2)
+        assert alarms(a) == []
+
+
+@pytest.mark.parametrize(
+    ("fail_mode", "active_high", "locked_level", "unlocked_level"),
+    [
+        ("secure", True, False, True),
+        ("secure", False, True, False),
+        ("safe", True, True, False),
+        ("safe", False, False, True),
+    ],
+)
+def test_fail_mode_decides_the_relay_and_the_state_after_stop(
+    tmp_path, mock_pins, fail_mode, active_high, locked_level, unlocked_level
+):
+    strike = {"pin": STRIKE, "active_high": active_high}
+    with running_agent(tmp_path, fail_mode=fail_mode, strike=strike, unlock_seconds=0.3) as (
+        _agent,
+        cfg,
+        card,
+    ):
+        shut_door(cfg.door)
+        relay = mock_pins.pin(STRIKE)
+        assert relay.state is locked_level
+        card.present(ANNA)
+        assert wait_for(lambda: relay.state is unlocked_level, 2)
+        assert wait_for(lambda: relay.state is locked_level, 2)
+    # After the agent stops, the relay is de-energised: locked if fail-secure, open if fail-safe.
+    de_energised = not active_high
+    assert relay.state is de_energised
+    assert (relay.state is unlocked_level) == (fail_mode == "safe")
