@@ -18,13 +18,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.agent.access_list import apply_snapshot  # noqa: E402
-from edge.agent.decision import AccessPolicy  # noqa: E402
-from edge.agent.store import EdgeStore  # noqa: E402
-from hafen.acl import AccessList  # noqa: E402
-from hafen.cards import card_hash  # noqa: E402
+from edge.agent.access_list import apply_snapshot
+from edge.agent.decision import AccessPolicy
+from edge.agent.store import EdgeStore
+from hafen.acl import AccessList
+from hafen.cards import card_hash
 
 CARDS = 100_000
 KEY = bytes.fromhex("0123456789abcdef" * 2)
@@ -41,12 +40,28 @@ def build_acl() -> AccessList:
     plans = [
         {"id": "flex"},
         {"id": "region", "sites": [SITE, "other-site"]},
-        {"id": "days", "windows": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                                     "start": "00:00", "end": "24:00"}]},
+        {
+            "id": "days",
+            "windows": [
+                {
+                    "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                    "start": "00:00",
+                    "end": "24:00",
+                }
+            ],
+        },
     ]
     members = [
-        {"id": f"m{i}", "grants": [{"plan": plans[i % 3]["id"], "valid_from": "2024-01-01",
-                                    "valid_until": "2099-12-31"}]}
+        {
+            "id": f"m{i}",
+            "grants": [
+                {
+                    "plan": plans[i % 3]["id"],
+                    "valid_from": "2024-01-01",
+                    "valid_until": "2099-12-31",
+                }
+            ],
+        }
         for i in range(CARDS)
     ]
     cards = [{"hash": card_hash(KEY, uid(i)), "member": f"m{i}"} for i in range(CARDS)]
@@ -57,12 +72,14 @@ def build_acl() -> AccessList:
 
 def pct(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def line(name: str, samples_ms: list[float]) -> str:
-    return (f"  {name:<44} p50 {pct(samples_ms, 50):7.3f} ms   p95 {pct(samples_ms, 95):7.3f} ms"
-            f"   p99 {pct(samples_ms, 99):7.3f} ms   (n={len(samples_ms)})")
+    return (
+        f"  {name:<44} p50 {pct(samples_ms, 50):7.3f} ms   p95 {pct(samples_ms, 95):7.3f} ms"
+        f"   p99 {pct(samples_ms, 99):7.3f} ms   (n={len(samples_ms)})"
+    )
 
 
 def bench_decisions(store: EdgeStore, n: int = 20_000) -> None:
@@ -86,22 +103,23 @@ def bench_decisions(store: EdgeStore, n: int = 20_000) -> None:
         with store.write() as conn:
             store.append_event(conn, AccessDecision(card=card, allowed=False), now)
         baseline_ms.append((time.perf_counter() - t0) * 1e3)
-    print(f"Decision latency (card hash in -> decision and outbox row committed, "
-          f"synchronous=FULL, {CARDS:,} cards)")
+    print(
+        f"Decision latency (card hash in -> decision and outbox row committed, "
+        f"synchronous=FULL, {CARDS:,} cards)"
+    )
     print(line("decide + commit", decision_ms))
     print(line("baseline: bare outbox commit", baseline_ms))
     print(f"  ratio p99 decision / baseline: {pct(decision_ms, 99) / pct(baseline_ms, 99):.2f}")
 
 
 CARD_SCRIPT = textwrap.dedent("""
-    import sys, time
+    import sys
     from edge.drivers.card_emulator import EmulatedCard
     card = EmulatedCard(sys.argv[1])
     for i in range(int(sys.argv[2])):
         uid = bytes([0x04]) + (i * 7919 % 100000).to_bytes(6, "big")
         read_at = card.present(uid, timeout=3)
         print(read_at if read_at is not None else "none", flush=True)
-        time.sleep(0.12)
 """)
 
 
@@ -130,8 +148,13 @@ def bench_tap_to_relay(tmp: Path, taps: int = 200) -> None:
     relay = Device.pin_factory.pin(17)
     t0 = time.monotonic()
     relay.clear_states()
-    out = subprocess.run([sys.executable, "-c", CARD_SCRIPT, cfg.reader.path, str(taps)],
-                         capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", CARD_SCRIPT, cfg.reader.path, str(taps)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+    )
     time.sleep(0.3)
     agent.stop()
     store.close()
@@ -145,9 +168,14 @@ def bench_tap_to_relay(tmp: Path, taps: int = 200) -> None:
         print(f"  mismatch: {len(answered)} taps, {len(reader_saw)} reads, {len(rises)} pulses")
     pairs = list(zip(answered, reader_saw, rises, strict=False))
     print("Tap-to-relay latency (nfcpy UDP reader, card process -> agent -> mock relay pin)")
-    print(line("card answered (listen returned) -> relay high", [(r - a) * 1e3 for a, _, r in pairs]))
-    print(line("reader has the UID -> relay high (agent's share)",
-               [(r - s) * 1e3 for _, s, r in pairs]))
+    print(
+        line("card answered (listen returned) -> relay high", [(r - a) * 1e3 for a, _, r in pairs])
+    )
+    print(
+        line(
+            "reader has the UID -> relay high (agent's share)", [(r - s) * 1e3 for _, s, r in pairs]
+        )
+    )
 
 
 def config_dict(tmp: Path, port: int) -> dict:
@@ -157,8 +185,14 @@ def config_dict(tmp: Path, port: int) -> dict:
         "store": {"path": str(tmp / "edge.db")},
         "cards": {"hash_key": KEY.hex()},
         "reader": {"path": f"udp:127.0.0.1:{port}", "targets": ["106A"], "poll_interval": 0.05},
-        "door": {"unlock_seconds": 0.05, "strike": {"pin": 17}, "contact": {"pin": 27},
-                 "exit_button": {"pin": 22}, "led": {"pin": 23}, "buzzer": {"pin": 24}},
+        "door": {
+            "unlock_seconds": 0.01,
+            "strike": {"pin": 17},
+            "contact": {"pin": 27},
+            "exit_button": {"pin": 22},
+            "led": {"pin": 23},
+            "buzzer": {"pin": 24},
+        },
     }
 
 
@@ -169,13 +203,20 @@ def bench_process(tmp: Path, idle_seconds: float = 20.0) -> None:
     cfg = config_dict(tmp, port)
     config.write_text(toml(cfg))
     log = tmp / "agent.log"
-    proc = subprocess.Popen([HAFEN, "edge", "run", "-c", str(config), "--simulate",
-                             "--no-walk-through"], stderr=log.open("w"), stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [HAFEN, "edge", "run", "-c", str(config), "--simulate", "--no-walk-through"],
+        stderr=log.open("w"),
+        stdout=subprocess.DEVNULL,
+    )
     try:
         while "door agent running" not in log.read_text():
             time.sleep(0.1)
-        subprocess.run([sys.executable, "-c", CARD_SCRIPT, f"udp:127.0.0.1:{port}", "20"],
-                       check=True, capture_output=True, cwd=Path(__file__).parents[1])
+        subprocess.run(
+            [sys.executable, "-c", CARD_SCRIPT, f"udp:127.0.0.1:{port}", "20"],
+            check=True,
+            capture_output=True,
+            cwd=Path(__file__).parents[1],
+        )
         time.sleep(1.0)
         rss, hwm = proc_status(proc.pid, "VmRSS"), proc_status(proc.pid, "VmHWM")
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
@@ -223,8 +264,10 @@ def main() -> None:
         acl = build_acl()
         store = EdgeStore(tmp / "edge.db")
         count = apply_snapshot(store, acl, SITE, ZoneInfo("Europe/Berlin"), KEY)
-        print(f"Store: {count:,} cards applied in {time.perf_counter() - t0:.1f} s "
-              f"(file {os.path.getsize(tmp / 'edge.db') / 1e6:.1f} MB)")
+        print(
+            f"Store: {count:,} cards applied in {time.perf_counter() - t0:.1f} s "
+            f"(file {os.path.getsize(tmp / 'edge.db') / 1e6:.1f} MB)"
+        )
         bench_decisions(store)
         store.close()
         bench_tap_to_relay(tmp)

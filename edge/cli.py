@@ -163,4 +163,4 @@ def _run_simulated(cfg, pin_log: Path | None, walk_through: bool) -> None:
 
     world_log = logging.getLogger("edge.simulate")
     cfg = simulate.prepare(cfg, simulate.default_state_dir(), pin_log, world_log.info)
-    _run(cfg, simulate.SimulatedDoorway(cfg.door, walk_through))
+    _run(cfg, simulate.SimulatedDoorway(cfg.door, walk_through, world_log.info))

@@ -26,7 +26,7 @@ def run_demo(auto_seconds: float = 4.0) -> None:
         cfg = simulate.prepare(None, Path(tmp), None, say)
         store = EdgeStore(cfg.store.path, cfg.store.synchronous)
         agent = EdgeAgent(cfg, store)
-        world = simulate.SimulatedDoorway(cfg.door)
+        world = simulate.SimulatedDoorway(cfg.door, say=say)
         agent.start()
         world.start()
         card = EmulatedCard(cfg.reader.path)

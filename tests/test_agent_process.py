@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -65,6 +66,7 @@ def write_acl(tmp_path: Path) -> Path:
 
 
 def start_agent(config: Path, pin_log: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "HAFEN_LOG_LEVEL": "DEBUG"}  # even at DEBUG, no raw UID may be logged
     proc = subprocess.Popen(
         [
             HAFEN,
@@ -79,6 +81,7 @@ def start_agent(config: Path, pin_log: Path, log: Path) -> subprocess.Popen:
         ],
         stdout=subprocess.DEVNULL,
         stderr=log.open("a"),
+        env=env,
     )
     assert wait_for(lambda: "door agent running" in log.read_text(), 15), log.read_text()
     return proc

@@ -98,23 +98,40 @@ class SimulatedDoorway:
         self,
         door: DoorConfig,
         walk_through: bool = True,
+        say: Callable[[str], None] | None = None,
         open_after: float = 0.4,
         open_for: float = 2.0,
     ) -> None:
         self.door = door
         self.walk_through = walk_through
+        self.say = say
         self.open_after = open_after
         self.open_for = open_for
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="walk-through", daemon=True)
 
     def start(self) -> None:
+        global _observer
         shut_door(self.door)
+        if self.say:
+            _observer = self._narrate
         if self.door.contact and self.walk_through:
             self._thread.start()
 
     def stop(self) -> None:
+        global _observer
+        _observer = None
         self._stop.set()
+
+    def _narrate(self, pin: str, high: bool) -> None:
+        """Say what a bystander would see: the strike and the door leaf, not every pin."""
+        assert self.say is not None
+        if pin == mock_pin(self.door.strike.pin).info.name:
+            self.say(
+                "strike released: door unlocked" if _unlocked(self.door, high) else "strike locked"
+            )
+        elif self.door.contact and pin == mock_pin(self.door.contact.pin).info.name:
+            self.say("door opened" if _open(self.door, high) else "door shut")
 
     def _run(self) -> None:
         relay = mock_pin(self.door.strike.pin)
@@ -161,16 +178,6 @@ def simulated_config(base: EdgeConfig | None, state_dir: Path) -> EdgeConfig:
 
 def _udp(path: str) -> str:
     return path if path.startswith("udp") else SIMULATED_READER
-
-
-def pin_names(door: DoorConfig) -> dict[str, str]:
-    """Map mock pin names (``GPIO17``) to the door part wired to them, for readable output."""
-    names = {}
-    for part in ("strike", "contact", "exit_button", "led", "buzzer"):
-        cfg = getattr(door, part)
-        if cfg is not None:
-            names[mock_pin(cfg.pin).info.name] = part
-    return names
 
 
 def demo_access_list(site: str) -> dict:
@@ -223,17 +230,6 @@ def prepare(
     """Set up the simulated world for a door: pins, a shut door, demo cards; return its config."""
     cfg = simulated_config(cfg, state_dir)
     use_mock_pins(pin_log)
-    global _observer
-    names = pin_names(cfg.door)
-
-    def observe(pin: str, high: bool) -> None:
-        part = names.get(pin)
-        if part == "strike":
-            say("strike released: door unlocked" if _unlocked(cfg.door, high) else "strike locked")
-        elif part == "contact":
-            say("door opened" if _open(cfg.door, high) else "door shut")
-
-    _observer = observe
     if cfg.site.id == DEMO_SITE:
         ensure_demo_access_list(cfg)
         cards = ", ".join(f"{uid} ({who or 'unknown'})" for uid, who in DEMO_CARDS.items())

@@ -19,6 +19,9 @@ import nfc
 import nfc.clf
 
 log = logging.getLogger(__name__)
+# nfcpy logs every target it finds, raw UID included, at DEBUG, and each open at INFO: keep
+# its loggers to warnings; this driver reports opening, faults and recovery itself.
+logging.getLogger("nfc").setLevel(logging.WARNING)
 
 HLTA = b"\x50\x00"
 

@@ -1,0 +1,1 @@
+"""The hub: members, plans, sites and bookings for the whole network (grows with later issues)."""

@@ -1,0 +1,1 @@
+"""Setting up new sites and devices (``hafen provision``; see ROADMAP)."""
