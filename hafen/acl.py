@@ -199,3 +199,58 @@ def _unique(what: str, ids: list[str]) -> set[str]:
         dup = Counter(ids).most_common(1)[0][0]
         raise ValueError(f"{what}: id {dup} appears more than once")
     return unique
+
+
+class AccessListDelta(_Doc):
+    """The changes from version ``base`` to ``version``: rows to add or replace, ids to remove.
+
+    A member listed here replaces the stored member, grants included.
+    """
+
+    site: Id
+    version: int = Field(ge=2)
+    base: int = Field(ge=1)
+    plans: list[Plan] = Field(default_factory=list)
+    members: list[Member] = Field(default_factory=list)
+    cards: list[Card] = Field(default_factory=list)
+    removed_plans: list[Id] = Field(default_factory=list)
+    removed_members: list[Id] = Field(default_factory=list)
+    removed_cards: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _forward(self) -> Self:
+        if self.base >= self.version:
+            raise ValueError("a delta's base must be older than its version")
+        if any(card.hash is None for card in self.cards):
+            raise ValueError("cards in a delta are given by hash")
+        return self
+
+    def is_empty(self) -> bool:
+        changes = (self.plans, self.members, self.cards)
+        removals = (self.removed_plans, self.removed_members, self.removed_cards)
+        return not any(changes) and not any(removals)
+
+
+def diff(old: AccessList, new: AccessList) -> AccessListDelta:
+    """The delta that turns ``old`` into ``new`` (both compiled with card hashes)."""
+
+    def changed(before: list, after: list, key: str) -> tuple[list, list[str]]:
+        was = {getattr(item, key): item for item in before}
+        now = {getattr(item, key): item for item in after}
+        upserts = [item for k, item in now.items() if was.get(k) != item]
+        return upserts, sorted(k for k in was if k not in now)
+
+    plans, removed_plans = changed(old.plans, new.plans, "id")
+    members, removed_members = changed(old.members, new.members, "id")
+    cards, removed_cards = changed(old.cards, new.cards, "hash")
+    return AccessListDelta(
+        site=new.site,
+        version=new.version,
+        base=old.version,
+        plans=plans,
+        members=members,
+        cards=cards,
+        removed_plans=removed_plans,
+        removed_members=removed_members,
+        removed_cards=removed_cards,
+    )

@@ -1,16 +1,21 @@
-"""The wire protocol shared by edge and hub: event kinds and their payload models.
+"""The wire protocol shared by edge and hub: topics, payload models, signed access lists.
 
-Every event an edge decides on is written to its outbox as one of these models and later sent
-to the hub unchanged; the hub validates with the same models. Topics join this module when the
-MQTT link lands (see docs/protocol.md).
+Every topic string is built here and nowhere else; docs/protocol.md describes each with an
+example. Events are written to an edge's outbox as the payload models below and sent to the hub
+unchanged; the hub validates them with the same models.
 """
 
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from hafen.acl import AccessList, AccessListDelta
 
 SCHEMA_VERSION = 1
 
@@ -33,7 +38,9 @@ class EventKind(StrEnum):
     ACCESS_DECISION = "door.decision"
     DOOR_ALARM = "door.alarm"
     EXIT_REQUEST = "door.exit"
+    REMOTE_UNLOCK = "door.remote_unlock"
     DEVICE_FAULT = "device.fault"
+    ACL_REFUSED = "acl.refused"
 
 
 class _Payload(BaseModel):
@@ -71,11 +78,28 @@ class DeviceFault(_Payload):
     fault: str | None
 
 
+class RemoteUnlock(_Payload):
+    """The hub unlocked the door remotely (command id, so the hub can match it)."""
+
+    command: str
+    seconds: float
+
+
+class AclRefused(_Payload):
+    """An access list arrived and was not applied: why, and what was offered."""
+
+    reason: str
+    version: int | None = None
+    applied_version: int
+
+
 PAYLOAD_MODELS: dict[EventKind, type[_Payload]] = {
     EventKind.ACCESS_DECISION: AccessDecision,
     EventKind.DOOR_ALARM: DoorAlarm,
     EventKind.EXIT_REQUEST: ExitRequest,
+    EventKind.REMOTE_UNLOCK: RemoteUnlock,
     EventKind.DEVICE_FAULT: DeviceFault,
+    EventKind.ACL_REFUSED: AclRefused,
 }
 
 
@@ -85,3 +109,169 @@ def kind_of(payload: _Payload) -> EventKind:
         if isinstance(payload, model):
             return kind
     raise TypeError(f"{type(payload).__name__} is not an event payload")
+
+
+
+# -- topics ----------------------------------------------------------------------------------------
+
+ROOT = "hafen/v1"
+#: Topic levels a site or device id may not take, so that no two topic kinds can collide.
+RESERVED_IDS = frozenset({"acl", "+", "#"})
+
+
+def device_prefix(site: str, device: str) -> str:
+    """Everything a device publishes lives under this prefix (the broker enforces it)."""
+    return f"{ROOT}/{site}/{device}"
+
+
+def state_topic(site: str, device: str) -> str:
+    """Retained birth / last-will state of a device."""
+    return f"{device_prefix(site, device)}/state"
+
+
+def event_topic(site: str, device: str, kind: EventKind | str) -> str:
+    return f"{device_prefix(site, device)}/evt/{EventKind(kind).value}"
+
+
+def command_topic(site: str, device: str, name: str) -> str:
+    return f"{device_prefix(site, device)}/cmd/{name}"
+
+
+def reply_topic(site: str, device: str, name: str) -> str:
+    return f"{device_prefix(site, device)}/reply/{name}"
+
+
+def acl_topic(site: str) -> str:
+    """Retained: the newest signed access list (snapshot or delta) of a site."""
+    return f"{ROOT}/{site}/acl"
+
+
+ALL_EVENTS = f"{ROOT}/+/+/evt/#"
+ALL_STATES = f"{ROOT}/+/+/state"
+ALL_REPLIES = f"{ROOT}/+/+/reply/#"
+
+
+def own_commands(site: str, device: str) -> str:
+    """The filter a device subscribes to for its commands."""
+    return f"{device_prefix(site, device)}/cmd/#"
+
+
+def shared(group: str, topic_filter: str) -> str:
+    """A shared subscription: the broker gives each message to one member of ``group``."""
+    return f"$share/{group}/{topic_filter}"
+
+
+@dataclass(frozen=True)
+class DeviceTopic:
+    """A device topic taken apart: ``channel`` is state, evt, cmd or reply."""
+
+    site: str
+    device: str
+    channel: str
+    name: str | None
+
+
+def parse_device_topic(topic: str) -> DeviceTopic | None:
+    """Split ``hafen/v1/{site}/{device}/{channel}[/{name}]``; None for anything else."""
+    parts = topic.split("/")
+    if len(parts) < 5 or "/".join(parts[:2]) != ROOT:
+        return None
+    site, device, channel, rest = parts[2], parts[3], parts[4], parts[5:]
+    if channel == "state" and not rest:
+        return DeviceTopic(site, device, channel, None)
+    if channel in ("evt", "cmd", "reply") and len(rest) == 1 and rest[0]:
+        return DeviceTopic(site, device, channel, rest[0])
+    return None
+
+
+# -- payloads on the wire --------------------------------------------------------------------------
+
+Seq = Annotated[int, Field(ge=1)]
+
+
+class EventMessage(BaseModel):
+    """An event as published on ``.../evt/{kind}``; site and device come from the topic."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
+    event_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    seq: Seq
+    at: datetime
+    data: dict
+
+    def payload(self, kind: EventKind) -> _Payload:
+        """Validate ``data`` against the model of ``kind``."""
+        return PAYLOAD_MODELS[kind].model_validate(self.data)
+
+
+class DeviceState(BaseModel):
+    """Retained on ``.../state``: the birth on connect, or the will when the link dies.
+
+    ``session`` grows with every connection, so the hub ignores a will that arrives after the
+    device has already reconnected.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
+    online: bool
+    session: int = Field(ge=0)
+    software: str | None = None
+    acl_version: int | None = None
+    uptime_seconds: float | None = None
+    at: datetime | None = None
+
+
+class CommandReply(BaseModel):
+    """A device's answer to a command on ``.../reply/{name}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
+    command: str
+    ok: bool
+    detail: str | None = None
+
+
+#: Commands the hub can send a device, each sealed like an access list (hafen.signing).
+COMMANDS = ("unlock", "send_state", "acl_snapshot")
+
+
+def encode_json(model: BaseModel) -> bytes:
+    return model.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+# -- access lists on the wire ----------------------------------------------------------------------
+
+ACL_ENCODING = "zlib+json"
+
+
+def acl_header(doc: AccessList | AccessListDelta, issued_at: datetime) -> dict:
+    """The signed header of an access-list message."""
+    delta = isinstance(doc, AccessListDelta)
+    return {
+        "type": "acl",
+        "site": doc.site,
+        "version": doc.version,
+        "kind": "delta" if delta else "snapshot",
+        "base": doc.base if delta else None,
+        "encoding": ACL_ENCODING,
+        "issued_at": issued_at.isoformat(),
+    }
+
+
+def acl_body(doc: AccessList | AccessListDelta) -> bytes:
+    return zlib.compress(doc.model_dump_json(exclude_none=True).encode(), 9)
+
+
+def read_acl_body(header: dict, body: bytes) -> AccessList | AccessListDelta:
+    """Decode and validate the body of a verified access-list message."""
+    if header.get("encoding") != ACL_ENCODING:
+        raise ValueError(f"unknown encoding {header.get('encoding')!r}")
+    raw = zlib.decompressobj().decompress(body, 64 * 1024 * 1024)
+    model = AccessListDelta if header.get("kind") == "delta" else AccessList
+    doc = model.model_validate_json(raw)
+    if doc.site != header.get("site") or doc.version != header.get("version"):
+        raise ValueError("the body does not match the signed header")
+    return doc

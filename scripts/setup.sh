@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests and the demo talk to (real brokers, browsers and databases, never mocks).
-APT_PACKAGES=(python3-venv sqlite3)
+APT_PACKAGES=(python3-venv sqlite3 mosquitto mosquitto-clients)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

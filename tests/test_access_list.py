@@ -25,7 +25,7 @@ DUPLICATE_CARDS = [
     {"uid": UID_A, "member": "m1"},
     {"hash": card_hash(KEY, parse_uid(UID_A)), "member": "m3"},
 ]
-TABLES = ("acl_meta", "plans", "members", "grants", "cards")
+TABLES = ("meta", "plans", "members", "grants", "cards")
 
 
 @pytest.fixture
@@ -91,8 +91,8 @@ def test_apply_stores_the_list(store):
     assert apply(store, acl_doc()) == 3
     assert applied_version(store) == 1
     conn = store.conn
-    meta = dict(conn.execute("SELECT key, value FROM acl_meta").fetchall())
-    assert (meta["version"], meta["site"]) == ("1", SITE)
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    assert (meta["acl_version"], meta["acl_site"]) == ("1", SITE)
     assert sorted(conn.execute("SELECT hash, member_id, revoked FROM cards").fetchall()) == sorted(
         [
             (card_hash(KEY, parse_uid(UID_A)), "m1", 0),
@@ -165,7 +165,7 @@ def test_only_hashes_reach_the_disk(store, tmp_path):
     ("doc", "message"),
     [
         (acl_doc(version=2, site="halle-mitte"), "is for site 'halle-mitte'"),
-        (acl_doc(version=1), "version 1 is not newer than the applied version 1"),
+        (acl_doc(version=1), "version 1 is not newer than applied version 1"),
         (acl_doc(version=1, members=[], cards=[]), "version 1 is not newer"),
         (
             acl_doc(version=2, cards=[{"uid": "04A1B2", "member": "m1"}]),
@@ -190,7 +190,7 @@ def test_refused_list_changes_nothing(store, doc, message):
 def test_older_version_is_refused(store):
     apply(store, acl_doc(version=7))
     before = snapshot(store)
-    with pytest.raises(AccessListRefused, match="not newer than the applied version 7"):
+    with pytest.raises(AccessListRefused, match="not newer than applied version 7"):
         apply(store, acl_doc(version=6, members=[], cards=[]))
     assert snapshot(store) == before
 

@@ -320,7 +320,7 @@ def test_load_acl_twice_is_refused(tmp_path):
     path = acl_file(tmp_path)
     assert load_acl(tmp_path, path).exit_code == 0
     message = failed(load_acl(tmp_path, path), code=1)
-    assert message == f"{path}: refused: version 1 is not newer than the applied version 1\n"
+    assert message == f"{path}: refused: version 1 is not newer than applied version 1\n"
     assert stored_version(tmp_path) == 1
 
 

@@ -1,89 +1,176 @@
-"""Applying an access list to the local store: all of it in one transaction, or nothing."""
+"""Applying access lists to the local store: a snapshot or a delta, all of it or nothing.
+
+A snapshot is written into shadow tables in short transactions and swapped in by one quick
+transaction, so a 100,000-card list never holds the write lock long enough to stall a tap. A
+delta is small and applied in one transaction. Either is refused, changing nothing, if it is
+for another site, not newer than the applied version, or (a delta) not based on it.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from zoneinfo import ZoneInfo
 
-from edge.agent.store import EdgeStore
-from hafen.acl import AccessList, Grant, epoch_micros
+from edge.agent.store import EdgeStore, acl_tables, split_statements
+from hafen.acl import AccessList, AccessListDelta, Card, Grant, Member, Plan, epoch_micros
 from hafen.cards import InvalidUid, card_hash, parse_uid
+
+ACL_TABLES = ("cards", "grants", "members", "plans")  # children first: the order to drop
+CHUNK_ROWS = 5000
 
 
 class AccessListRefused(Exception):
     """An access list was not applied; the message says why and the store is unchanged."""
 
+    def __init__(self, reason: str, needs_snapshot: bool = False) -> None:
+        super().__init__(reason)
+        self.needs_snapshot = needs_snapshot
+
 
 def applied_version(store: EdgeStore) -> int:
     """The version of the access list in force, 0 when none was ever applied."""
-    row = store.conn.execute("SELECT value FROM acl_meta WHERE key = 'version'").fetchone()
-    return int(row[0]) if row else 0
+    value = store.get_meta("acl_version")
+    return int(value) if value else 0
+
+
+def check_version(store: EdgeStore, site: str, list_site: str, version: int) -> int:
+    """Refuse a list for another site or one that is not newer; return the applied version."""
+    if list_site != site:
+        raise AccessListRefused(f"the list is for site {list_site!r}, this device is at {site!r}")
+    current = applied_version(store)
+    if version <= current:
+        raise AccessListRefused(f"version {version} is not newer than applied version {current}")
+    return current
 
 
 def apply_snapshot(store: EdgeStore, acl: AccessList, site: str, tz: ZoneInfo, key: bytes) -> int:
     """Replace the whole access list with ``acl``; returns the number of cards now known."""
-    if acl.site != site:
-        raise AccessListRefused(f"the list is for site {acl.site!r}, this device is at {site!r}")
-    try:
-        cards = [_card_row(c.hash, c.uid, c.member, c.revoked, key) for c in acl.cards]
-    except InvalidUid as exc:
-        raise AccessListRefused(f"a card's uid is invalid: {exc}") from None
+    check_version(store, site, acl.site, acl.version)
+    cards = _card_rows(acl.cards, key)
     if len({row[0] for row in cards}) != len(cards):
         raise AccessListRefused("the same card appears more than once")
+    tag = f"_v{acl.version}"
     with store.write() as conn:
-        current = applied_version(store)
-        if acl.version <= current:
-            raise AccessListRefused(
-                f"version {acl.version} is not newer than the applied version {current}"
-            )
-        for table in ("cards", "grants", "members", "plans"):
-            conn.execute(f"DELETE FROM {table}")
-        db = store.db
-        db["plans"].insert_all(
-            {"id": p.id, "sites": _json(p.sites), "windows": _windows(p)} for p in acl.plans
-        )
-        db["members"].insert_all({"id": m.id, "blocked": int(m.blocked)} for m in acl.members)
-        db["grants"].insert_all(
-            _grant_row(member.id, grant, tz) for member in acl.members for grant in member.grants
-        )
-        conn.executemany("INSERT INTO cards (hash, member_id, revoked) VALUES (?, ?, ?)", cards)
-        meta = {"version": str(acl.version), "site": acl.site, "applied_at": _now()}
-        conn.executemany("INSERT OR REPLACE INTO acl_meta VALUES (?, ?)", meta.items())
+        for table in ACL_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS {table}_next")
+        for statement in split_statements(acl_tables("_next", tag)):
+            conn.execute(statement)
+    _insert_chunked(store, "plans_next", [_plan_row(p) for p in acl.plans])
+    _insert_chunked(store, "members_next", [(m.id, int(m.blocked)) for m in acl.members])
+    grants = [_grant_row(m.id, g, tz) for m in acl.members for g in m.grants]
+    _insert_chunked(store, "grants_next", grants)
+    _insert_chunked(store, "cards_next", cards)
+    with store.write() as conn:
+        check_version(store, site, acl.site, acl.version)  # nothing newer slipped in meanwhile
+        for table in ACL_TABLES:
+            conn.execute(f"DROP TABLE {table}")
+        for table in reversed(ACL_TABLES):
+            conn.execute(f"ALTER TABLE {table}_next RENAME TO {table}")
+        _set_applied(store, conn, acl.site, acl.version)
     return len(cards)
 
 
-def _card_row(
-    hash_: str | None, uid: str | None, member: str, revoked: bool, key: bytes
-) -> tuple[str, str, int]:
-    digest = hash_ if hash_ is not None else card_hash(key, parse_uid(uid or ""))
-    return digest, member, int(revoked)
+def apply_delta(store: EdgeStore, delta: AccessListDelta, site: str, tz: ZoneInfo) -> int:
+    """Apply the changes of ``delta`` on top of its base; returns the new version."""
+    try:
+        with store.write() as conn:
+            current = check_version(store, site, delta.site, delta.version)
+            if delta.base != current:
+                raise AccessListRefused(
+                    f"delta from version {delta.base} does not apply to version {current}",
+                    needs_snapshot=True,
+                )
+            _delete(conn, "cards", "hash", delta.removed_cards)
+            _delete(conn, "members", "id", delta.removed_members)  # their grants cascade
+            conn.executemany(
+                "INSERT INTO plans VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE"
+                " SET sites = excluded.sites, windows = excluded.windows",
+                [_plan_row(p) for p in delta.plans],
+            )
+            _upsert_members(conn, delta.members, tz)
+            _delete(conn, "plans", "id", delta.removed_plans)
+            conn.executemany(
+                "INSERT INTO cards VALUES (?, ?, ?) ON CONFLICT(hash) DO UPDATE"
+                " SET member_id = excluded.member_id, revoked = excluded.revoked",
+                _card_rows(delta.cards, b""),
+            )
+            _set_applied(store, conn, delta.site, delta.version)
+    except sqlite3.IntegrityError:
+        # Foreign keys caught a card or grant left pointing at nothing: the base differs.
+        raise AccessListRefused("the delta leaves cards or grants pointing nowhere", True) from None
+    return delta.version
 
 
-def _grant_row(member: str, grant: Grant, tz: ZoneInfo) -> dict:
+def _upsert_members(conn: sqlite3.Connection, members: list[Member], tz: ZoneInfo) -> None:
+    ids = [(m.id,) for m in members]
+    conn.executemany("DELETE FROM grants WHERE member_id = ?", ids)
+    conn.executemany(
+        "INSERT INTO members (id, blocked) VALUES (?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET blocked = excluded.blocked",
+        [(m.id, int(m.blocked)) for m in members],
+    )
+    conn.executemany(
+        "INSERT INTO grants VALUES (?, ?, ?, ?, ?, ?)",
+        [_grant_row(m.id, g, tz) for m in members for g in m.grants],
+    )
+
+
+def _delete(conn: sqlite3.Connection, table: str, column: str, keys: list[str]) -> None:
+    conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(k,) for k in keys])
+
+
+def _insert_chunked(store: EdgeStore, table: str, rows: list[tuple]) -> None:
+    if not rows:
+        return
+    marks = ", ".join("?" * len(rows[0]))
+    for chunk in _chunks(rows, CHUNK_ROWS):
+        with store.write() as conn:
+            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", chunk)
+
+
+def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _set_applied(store: EdgeStore, conn: sqlite3.Connection, site: str, version: int) -> None:
+    store.set_meta(conn, "acl_version", version)
+    store.set_meta(conn, "acl_site", site)
+    store.set_meta(conn, "acl_applied_at", datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def _card_rows(cards: list[Card], key: bytes) -> list[tuple[str, str, int]]:
+    try:
+        return [
+            (c.hash if c.hash is not None else card_hash(key, parse_uid(c.uid or "")), c.member,
+             int(c.revoked))
+            for c in cards
+        ]
+    except InvalidUid as exc:
+        raise AccessListRefused(f"a card's uid is invalid: {exc}") from None
+
+
+def _plan_row(plan: Plan) -> tuple[str, str | None, str | None]:
+    windows = None if plan.windows is None else [w.model_dump(mode="json") for w in plan.windows]
+    return plan.id, _json(plan.sites), _json(windows)
+
+
+def _grant_row(member: str, grant: Grant, tz: ZoneInfo) -> tuple:
     valid_from, valid_until = grant.bounds(tz)
-    return {
-        "member_id": member,
-        "plan_id": grant.plan,
-        "sites": _json(grant.sites),
-        "valid_from_us": _micros(valid_from),
-        "valid_until_us": _micros(valid_until),
-    }
-
-
-def _windows(plan) -> str | None:
-    if plan.windows is None:
-        return None
-    return json.dumps([w.model_dump(mode="json") for w in plan.windows])
+    return (
+        None,
+        member,
+        grant.plan,
+        _json(grant.sites),
+        None if valid_from is None else epoch_micros(valid_from),
+        None if valid_until is None else epoch_micros(valid_until),
+    )
 
 
 def _json(value: list | None) -> str | None:
     return None if value is None else json.dumps(value)
-
-
-def _micros(value: datetime | None) -> int | None:
-    return None if value is None else epoch_micros(value)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from edge.agent.access_list import applied_version
 from edge.agent.config import EdgeConfig
 from edge.agent.decision import AccessPolicy, Decision
 from edge.agent.door_logic import DoorLogic
+from edge.agent.link import EdgeLink
+from edge.agent.remote import AclUpdater, CommandRefused, CommandVerifier
 from edge.agent.store import EdgeStore
 from edge.drivers.door import DoorHardware
 from edge.drivers.nfc_reader import CardRead, NfcReader
 from hafen.cards import card_hash, short
-from hafen.protocol import DeviceFault
+from hafen.protocol import CommandReply, DeviceFault, RemoteUnlock, encode_json
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,12 @@ class _DoorEvent:
 @dataclass(frozen=True)
 class _ReaderFault:
     fault: str | None
+
+
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    payload: bytes
 
 
 _STOP = object()
@@ -76,11 +85,47 @@ class EdgeAgent:
         )
         self._thread: threading.Thread | None = None
         self.decisions = 0
+        self.link: EdgeLink | None = None
+        self.acl_updater: AclUpdater | None = None
+        self.commands: CommandVerifier | None = None
+        self._extra_stores: list[EdgeStore] = []
+        if cfg.mqtt is not None and cfg.hub is not None:
+            self._connect_to_hub(cfg)
+
+    def _connect_to_hub(self, cfg: EdgeConfig) -> None:
+        """The MQTT link and the access-list updater, each on its own store connection."""
+        assert cfg.mqtt is not None and cfg.hub is not None
+        trusted = cfg.hub.trusted()
+        updater_store, sender_store = (
+            EdgeStore(cfg.store.path, cfg.store.synchronous) for _ in range(2)
+        )
+        self._extra_stores = [updater_store, sender_store]
+        self.acl_updater = AclUpdater(
+            updater_store,
+            cfg.site.id,
+            self.policy.tz,
+            self._key,
+            trusted,
+            on_change=self._acl_changed,
+        )
+        self.commands = CommandVerifier(cfg.site.id, cfg.device.id, trusted)
+        self.link = EdgeLink(
+            cfg.mqtt,
+            cfg.site.id,
+            cfg.device.id,
+            sender_store,
+            on_acl=self.acl_updater.submit,
+            on_command=lambda name, payload: self._inbox.put(_Command(name, payload)),
+            acl_version=lambda: applied_version(updater_store),
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="edge-agent", daemon=True)
         self._thread.start()
         self.reader.start()
+        if self.link and self.acl_updater:
+            self.acl_updater.start()
+            self.link.start()
 
     def stop(self) -> None:
         """Stop reading, finish queued work, and leave the door in its configured fail state."""
@@ -89,14 +134,20 @@ class EdgeAgent:
         if self._thread:
             self._thread.join(10)
         self.hardware.close()
+        if self.link and self.acl_updater:
+            self.link.stop()
+            self.acl_updater.stop()
+        for store in self._extra_stores:
+            store.close()
 
     def decide(self, card: str) -> Decision:
-        """Decide for a card hash and commit the decision to the outbox, in one transaction."""
+        """Decide for a card hash from one snapshot of the list, and commit it to the outbox."""
         now = self._wall_clock()
-        with self.store.write() as conn:
+        with self.store.read() as conn:
             decision = self.policy.decide(conn, card, now)
-            self.store.append_event(conn, decision.payload(card), now)
+        self.store.record_event(decision.payload(card), now)
         self.decisions += 1
+        self._wake_sender()
         return decision
 
     # -- the loop -------------------------------------------------------------------------------
@@ -142,6 +193,38 @@ class EdgeAgent:
         elif isinstance(item, _ReaderFault):
             self._record(DeviceFault(component="reader", fault=item.fault))
             self.hardware.signals.fault(item.fault is not None)
+        elif isinstance(item, _Command):
+            self._command(item, now)
+
+    def _command(self, item: _Command, now: float) -> None:
+        assert self.link is not None and self.commands is not None
+        try:
+            command = self.commands.verify(item.name, item.payload, self._wall_clock())
+        except CommandRefused as exc:
+            log.warning("command %s refused: %s", item.name, exc)
+            reply = CommandReply(command="", ok=False, detail=str(exc))
+            self.link.reply(item.name, encode_json(reply))
+            return
+        if command.name == "unlock":
+            seconds = float(command.args.get("seconds", self.cfg.door.unlock_seconds))
+            seconds = min(max(seconds, 1.0), 3600.0)
+            self._record(RemoteUnlock(command=command.id, seconds=seconds))
+            self.door.remote_unlock(now, seconds)
+        elif command.name == "send_state":
+            self.link.publish_state()
+        elif command.name == "acl_snapshot" and self.acl_updater:
+            self.acl_updater.submit(item.payload)
+        self.link.reply(command.name, encode_json(CommandReply(command=command.id, ok=True)))
+
+    def _acl_changed(self) -> None:
+        if self.link and self.link.connected:
+            self.link.publish_state()
+        self._wake_sender()
+
+    def _wake_sender(self) -> None:
+        if self.link:
+            self.link.sender.wake()
 
     def _record(self, payload: object) -> None:
         self.store.record_event(payload, self._wall_clock())
+        self._wake_sender()

@@ -53,6 +53,13 @@ class DeviceConfig(Section):
 
     id: Slug
 
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == "acl":
+            raise ValueError("'acl' is reserved for the site's access-list topic")
+        return value
+
 
 class StoreConfig(Section):
     """The local SQLite cache: access list and event outbox."""
@@ -173,6 +180,50 @@ class DoorConfig(Section):
         return self
 
 
+class MqttConfig(Section):
+    """The link to the network's broker. Leave the section out to run a door on its own."""
+
+    host: str = "localhost"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    #: How long the broker keeps this device's session (and queued commands) while it is away.
+    session_expiry_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+    reconnect_max_seconds: Seconds = 60.0
+    #: Unacknowledged events handed to paho at once; paho's message ids wrap at 65,535.
+    inflight_window: Annotated[int, Field(ge=1, le=60_000)] = 1000
+
+    def password_value(self) -> str | None:
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return None
+
+
+class HubConfig(Section):
+    """What the device trusts from the hub: the keys that sign access lists and commands."""
+
+    public_keys: list[str] = Field(min_length=1)
+
+    @field_validator("public_keys")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        from hafen.signing import public_key_from_text
+
+        for text in value:
+            public_key_from_text(text)
+        return value
+
+    def trusted(self) -> list:
+        from hafen.signing import public_key_from_text
+
+        return [public_key_from_text(text) for text in self.public_keys]
+
+
 class EdgeConfig(Section):
     """The whole edge config file."""
 
@@ -182,6 +233,14 @@ class EdgeConfig(Section):
     cards: CardsConfig
     reader: ReaderConfig = ReaderConfig()
     door: DoorConfig
+    mqtt: MqttConfig | None = None
+    hub: HubConfig | None = None
+
+    @model_validator(mode="after")
+    def _hub_with_mqtt(self) -> EdgeConfig:
+        if self.mqtt is not None and self.hub is None:
+            raise ValueError("a device with [mqtt] needs [hub] public_keys to verify access lists")
+        return self
 
 
 def load_edge_config(path: Path) -> EdgeConfig:

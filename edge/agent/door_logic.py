@@ -38,6 +38,11 @@ class DoorLogic:
     def deny(self) -> None:
         self.hw.signals.denied()
 
+    def remote_unlock(self, now: float, seconds: float) -> None:
+        """The hub opened the door (an operator letting a day guest in)."""
+        self._unlock(now, seconds)
+        self.hw.signals.allowed(seconds)
+
     def exit_pressed(self, now: float) -> None:
         """The exit button unlocks like a card would, and is recorded."""
         self._record(ExitRequest())
@@ -79,11 +84,11 @@ class DoorLogic:
             self._raise("held_open", now)
 
     # -- internals ------------------------------------------------------------------------------
-    def _unlock(self, now: float) -> None:
+    def _unlock(self, now: float, seconds: float | None = None) -> None:
         if not self.hw.strike.is_unlocked:
             self._opened_while_unlocked = False
         self.hw.strike.unlock()
-        self._relock_at = now + self.cfg.unlock_seconds
+        self._relock_at = now + (self.cfg.unlock_seconds if seconds is None else seconds)
 
     def _lock(self, now: float) -> None:
         self.hw.strike.lock()

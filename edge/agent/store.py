@@ -20,35 +20,44 @@ import sqlite_utils
 
 from hafen.protocol import kind_of
 
-#: Each entry moves the schema one version up; PRAGMA user_version records how far a file is.
-MIGRATIONS: list[str] = [
+
+def acl_tables(suffix: str = "", tag: str = "") -> str:
+    """DDL of the access-list tables; a snapshot is built under ``suffix`` and swapped in.
+
+    Changing these tables needs a migration as well as a change here.
     """
-    CREATE TABLE acl_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE plans (id TEXT PRIMARY KEY, sites TEXT, windows TEXT);
-    CREATE TABLE members (id TEXT PRIMARY KEY, blocked INTEGER NOT NULL DEFAULT 0);
-    CREATE TABLE grants (
+    return f"""
+    CREATE TABLE plans{suffix} (id TEXT PRIMARY KEY, sites TEXT, windows TEXT);
+    CREATE TABLE members{suffix} (id TEXT PRIMARY KEY, blocked INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE grants{suffix} (
         id INTEGER PRIMARY KEY,
-        member_id TEXT NOT NULL REFERENCES members(id),
-        plan_id TEXT REFERENCES plans(id),
+        member_id TEXT NOT NULL REFERENCES members{suffix}(id) ON DELETE CASCADE,
+        plan_id TEXT REFERENCES plans{suffix}(id),
         sites TEXT,
         valid_from_us INTEGER,
         valid_until_us INTEGER
     );
-    CREATE INDEX grants_member ON grants(member_id);
-    CREATE TABLE cards (
+    CREATE INDEX grants_member{tag} ON grants{suffix}(member_id);
+    CREATE TABLE cards{suffix} (
         hash TEXT PRIMARY KEY,
-        member_id TEXT NOT NULL REFERENCES members(id),
+        member_id TEXT NOT NULL REFERENCES members{suffix}(id),
         revoked INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
+    """
+
+
+#: Each entry moves the schema one version up; PRAGMA user_version records how far a file is.
+MIGRATIONS: list[str] = [
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    + acl_tables()
+    + """
     CREATE TABLE outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         event_id TEXT NOT NULL UNIQUE,
         kind TEXT NOT NULL,
         occurred_at TEXT NOT NULL,
-        body TEXT NOT NULL,
-        sent_at TEXT
+        body TEXT NOT NULL
     );
-    CREATE INDEX outbox_unsent ON outbox(seq) WHERE sent_at IS NULL;
     """,
 ]
 
@@ -61,7 +70,14 @@ class OutboxEvent:
     event_id: str
     kind: str
     occurred_at: str
-    body: dict
+    body: str  # the payload as JSON text, sent as it was stored
+
+    def wire(self) -> bytes:
+        """The event as published (hafen.protocol.EventMessage), built without re-parsing."""
+        return (
+            f'{{"schema":1,"event_id":"{self.event_id}","seq":{self.seq},'
+            f'"at":"{self.occurred_at}","data":{self.body}}}'
+        ).encode()
 
 
 class EdgeStore:
@@ -88,7 +104,7 @@ class EdgeStore:
         with self.write():
             current = self.conn.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                for statement in _statements(script):
+                for statement in split_statements(script):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version={number}")
 
@@ -120,11 +136,12 @@ class EdgeStore:
         body = payload.model_dump(mode="json", exclude_none=True)  # type: ignore[attr-defined]
         event_id = uuid.uuid4().hex
         occurred_at = at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        text = json.dumps(body, separators=(",", ":"))
         cursor = conn.execute(
             "INSERT INTO outbox (event_id, kind, occurred_at, body) VALUES (?, ?, ?, ?)",
-            (event_id, kind.value, occurred_at, json.dumps(body, separators=(",", ":"))),
+            (event_id, kind.value, occurred_at, text),
         )
-        return OutboxEvent(cursor.lastrowid or 0, event_id, kind.value, occurred_at, body)
+        return OutboxEvent(cursor.lastrowid or 0, event_id, kind.value, occurred_at, text)
 
     def record_event(self, payload: object, at: datetime) -> OutboxEvent:
         """Commit one event to the outbox in its own transaction."""
@@ -133,12 +150,27 @@ class EdgeStore:
 
     def pending_events(self, after_seq: int = 0, limit: int = 1000) -> list[OutboxEvent]:
         """Events not yet acknowledged by the hub, oldest first."""
-        rows = self.conn.execute(
-            "SELECT seq, event_id, kind, occurred_at, body FROM outbox"
-            " WHERE sent_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
-            (after_seq, limit),
-        ).fetchall()
-        return [OutboxEvent(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT seq, event_id, kind, occurred_at, body FROM outbox"
+                " WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [OutboxEvent(*row) for row in rows]
+
+    def delete_events(self, seqs: list[int]) -> None:
+        """Forget events the hub has acknowledged."""
+        with self.write() as conn:
+            conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, conn: sqlite3.Connection, key: str, value: object) -> None:
+        """Set a meta value inside the caller's write transaction."""
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
 
     def integrity_ok(self) -> bool:
         """Run SQLite's own consistency check over the whole file."""
@@ -149,6 +181,6 @@ class EdgeStore:
             self.db.close()
 
 
-def _statements(script: str) -> list[str]:
+def split_statements(script: str) -> list[str]:
     """Split a migration into statements so they run inside our transaction."""
     return [part.strip() for part in script.split(";") if part.strip()]
