@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
 from edge.agent.access_list import apply_snapshot
-from edge.agent.decision import AccessPolicy
 from edge.agent.store import EdgeStore
 from hafen.acl import AccessList
 from hafen.cards import card_hash
@@ -82,34 +81,81 @@ def line(name: str, samples_ms: list[float]) -> str:
     )
 
 
-def bench_decisions(store: EdgeStore, n: int = 20_000) -> None:
+def make_agent(tmp: Path, port: int):
+    """An agent exactly as ``hafen edge run`` builds it, on mock pins."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    from edge.agent.agent import EdgeAgent
+    from edge.agent.config import EdgeConfig
+    from hafen.config import validate_config
+
+    Device.pin_factory = MockFactory()
+    cfg = validate_config(config_dict(tmp, port), EdgeConfig)
+    store = EdgeStore(cfg.store.path, cfg.store.synchronous, auto_checkpoint=False)
+    return EdgeAgent(cfg, store), store
+
+
+def sample_cards(n: int) -> list[str]:
+    known = [card_hash(KEY, uid(random.randrange(CARDS))) for _ in range(n)]
+    return [h if i % 10 else "f" * 32 for i, h in enumerate(known)]  # 10 % unknown cards
+
+
+def bench_decisions(tmp: Path, n: int = 20_000) -> None:
     from datetime import UTC, datetime
 
     from hafen.protocol import AccessDecision
 
-    policy = AccessPolicy(SITE, ZoneInfo("Europe/Berlin"))
-    known = [card_hash(KEY, uid(random.randrange(CARDS))) for _ in range(n)]
-    hashes = [h if i % 10 else "f" * 32 for i, h in enumerate(known)]  # 10 % unknown cards
+    agent, store = make_agent(tmp, 9)
     decision_ms, baseline_ms = [], []
-    for card in hashes:
-        now = datetime.now(UTC)
+    for card in sample_cards(n):
         t0 = time.perf_counter()
-        with store.write() as conn:
-            decision = policy.decide(conn, card, now)
-            store.append_event(conn, decision.payload(card), now)
+        agent.decide(card)
         decision_ms.append((time.perf_counter() - t0) * 1e3)
         # The raw baseline: the same durable outbox commit with no decision before it.
         t0 = time.perf_counter()
-        with store.write() as conn:
-            store.append_event(conn, AccessDecision(card=card, allowed=False), now)
+        store.record_event(AccessDecision(card=card, allowed=False), datetime.now(UTC))
         baseline_ms.append((time.perf_counter() - t0) * 1e3)
     print(
-        f"Decision latency (card hash in -> decision and outbox row committed, "
-        f"synchronous=FULL, {CARDS:,} cards)"
+        f"Decision latency (EdgeAgent.decide: card hash in -> decision and outbox row committed,"
+        f" synchronous=FULL, {CARDS:,} cards)"
     )
     print(line("decide + commit", decision_ms))
     print(line("baseline: bare outbox commit", baseline_ms))
     print(f"  ratio p99 decision / baseline: {pct(decision_ms, 99) / pct(baseline_ms, 99):.2f}")
+    during_snapshot(agent, tmp)
+    agent.hardware.close()
+    store.close()
+
+
+def during_snapshot(agent, tmp: Path) -> None:
+    """Decisions while another connection applies a new 100,000-card snapshot."""
+    import threading
+
+    acl = build_acl().model_copy(update={"version": 2})
+    applier = EdgeStore(tmp / "edge.db")
+    done = threading.Event()
+
+    def apply() -> None:
+        apply_snapshot(applier, acl, SITE, ZoneInfo("Europe/Berlin"), KEY)
+        done.set()
+
+    thread = threading.Thread(target=apply)
+    samples = []
+    cards = sample_cards(200_000)
+    thread.start()
+    for card in cards:
+        if done.is_set():
+            break
+        t0 = time.perf_counter()
+        agent.decide(card)
+        samples.append((time.perf_counter() - t0) * 1e3)
+        time.sleep(0.002)
+    thread.join()
+    applier.close()
+    print(
+        line("decide + commit while a snapshot applies", samples) + f"   max {max(samples):.1f} ms"
+    )
 
 
 CARD_SCRIPT = textwrap.dedent("""
@@ -125,17 +171,9 @@ CARD_SCRIPT = textwrap.dedent("""
 
 def bench_tap_to_relay(tmp: Path, taps: int = 200) -> None:
     from gpiozero import Device
-    from gpiozero.pins.mock import MockFactory
 
-    from edge.agent.agent import EdgeAgent
-    from edge.agent.config import EdgeConfig
-    from hafen.config import validate_config
-
-    Device.pin_factory = MockFactory()
-    port = random.randrange(40000, 60000)
-    cfg = validate_config(config_dict(tmp, port), EdgeConfig)
-    store = EdgeStore(cfg.store.path, cfg.store.synchronous)
-    agent = EdgeAgent(cfg, store)
+    agent, store = make_agent(tmp, random.randrange(40000, 60000))
+    cfg = agent.cfg
     reader_saw: list[float] = []
     forward = agent.reader._on_card
 
@@ -165,8 +203,8 @@ def bench_tap_to_relay(tmp: Path, taps: int = 200) -> None:
         if state.state:
             rises.append(t)
     if not (len(rises) == len(answered) == len(reader_saw)):
-        print(f"  mismatch: {len(answered)} taps, {len(reader_saw)} reads, {len(rises)} pulses")
-    pairs = list(zip(answered, reader_saw, rises, strict=False))
+        raise SystemExit(f"{len(answered)} taps, {len(reader_saw)} reads, {len(rises)} pulses")
+    pairs = list(zip(answered, reader_saw, rises, strict=True))
     print("Tap-to-relay latency (nfcpy UDP reader, card process -> agent -> mock relay pin)")
     print(
         line("card answered (listen returned) -> relay high", [(r - a) * 1e3 for a, _, r in pairs])
@@ -209,7 +247,10 @@ def bench_process(tmp: Path, idle_seconds: float = 20.0) -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
+        deadline = time.monotonic() + 30
         while "door agent running" not in log.read_text():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"the agent did not start:\n{log.read_text()}")
             time.sleep(0.1)
         subprocess.run(
             [sys.executable, "-c", CARD_SCRIPT, f"udp:127.0.0.1:{port}", "20"],
@@ -268,8 +309,8 @@ def main() -> None:
             f"Store: {count:,} cards applied in {time.perf_counter() - t0:.1f} s "
             f"(file {os.path.getsize(tmp / 'edge.db') / 1e6:.1f} MB)"
         )
-        bench_decisions(store)
         store.close()
+        bench_decisions(tmp)
         bench_tap_to_relay(tmp)
         bench_process(tmp)
         print(f"(machine: {os.cpu_count()} cores, Python {sys.version.split()[0]})")

@@ -133,7 +133,7 @@ def _run(cfg, world=None) -> None:
     from edge.agent.store import EdgeStore
 
     notifier = sdnotify.SystemdNotifier()
-    store = EdgeStore(cfg.store.path, cfg.store.synchronous)
+    store = EdgeStore(cfg.store.path, cfg.store.synchronous, auto_checkpoint=False)
     agent = EdgeAgent(cfg, store, heartbeat=lambda: notifier.notify("WATCHDOG=1"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

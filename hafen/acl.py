@@ -254,3 +254,24 @@ def diff(old: AccessList, new: AccessList) -> AccessListDelta:
         removed_members=removed_members,
         removed_cards=removed_cards,
     )
+
+
+def patch(doc: AccessList, delta: AccessListDelta) -> AccessList:
+    """Apply ``delta`` to ``doc`` in memory (the hub's view of what an edge now holds)."""
+    if delta.site != doc.site or delta.base != doc.version:
+        raise ValueError(f"delta {delta.base}->{delta.version} does not apply to {doc.version}")
+
+    def merged(current: list, upserts: list, removed: list[str], key: str) -> list:
+        by_key = {getattr(item, key): item for item in current}
+        for k in removed:
+            by_key.pop(k, None)
+        by_key.update({getattr(item, key): item for item in upserts})
+        return list(by_key.values())
+
+    return AccessList.model_construct(
+        site=doc.site,
+        version=delta.version,
+        plans=merged(doc.plans, delta.plans, delta.removed_plans, "id"),
+        members=merged(doc.members, delta.members, delta.removed_members, "id"),
+        cards=merged(doc.cards, delta.cards, delta.removed_cards, "hash"),
+    )

@@ -6,12 +6,14 @@ import typer
 
 from edge.cli import app as edge_app
 from hafen import __version__
+from hub.cli import app as hub_app
 
 app = typer.Typer(
     no_args_is_help=True,
     help="hafen: doors, occupancy and the hub for networks of small co-working spaces.",
 )
 app.add_typer(edge_app, name="edge")
+app.add_typer(hub_app, name="hub")
 
 
 @app.command()

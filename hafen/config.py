@@ -13,7 +13,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 #: Keys whose values an error message must never repeat.
-SECRET_KEYS = frozenset({"hash_key", "uid", "password", "token", "secret"})
+SECRET_KEYS = frozenset({"hash_key", "uid", "hash", "password", "token", "secret"})
 
 
 class ConfigError(Exception):

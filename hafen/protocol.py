@@ -111,7 +111,6 @@ def kind_of(payload: _Payload) -> EventKind:
     raise TypeError(f"{type(payload).__name__} is not an event payload")
 
 
-
 # -- topics ----------------------------------------------------------------------------------------
 
 ROOT = "hafen/v1"
@@ -235,7 +234,7 @@ class CommandReply(BaseModel):
 
 
 #: Commands the hub can send a device, each sealed like an access list (hafen.signing).
-COMMANDS = ("unlock", "send_state", "acl_snapshot")
+COMMANDS = ("unlock", "send_state", "acl_snapshot", "ack")
 
 
 def encode_json(model: BaseModel) -> bytes:

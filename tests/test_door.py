@@ -118,6 +118,14 @@ def test_no_relock_on_close_keeps_the_full_pulse(tmp_path, mock_pins):
         assert wait_for(lambda: relay.state is False, 1)
 
 
+def handled_so_far(agent, card) -> None:
+    """Tap an unknown card and wait for its decision: the agent handles inputs in order, so
+    everything that happened before has been handled too."""
+    before = len(outbox(agent.store))
+    card.present(STRANGER)
+    assert wait_for(lambda: len(outbox(agent.store)) > before, 3)
+
+
 def test_push_right_after_relock_is_not_forced(tmp_path, mock_pins):
     with running_agent(tmp_path, unlock_seconds=0.2, forced_grace_seconds=1.0) as (a, cfg, card):
         shut_door(cfg.door)
@@ -127,8 +135,47 @@ def test_push_right_after_relock_is_not_forced(tmp_path, mock_pins):
         assert wait_for(lambda: relay.state is False, 1)
         open_door(cfg.door, True)  # the member was still pushing as the strike relocked
         open_door(cfg.door, False)
-        time.sleep(0.2)
+        handled_so_far(a, card)
         assert alarms(a) == []
+
+
+def test_reopening_a_door_that_relocked_on_close_is_forced(tmp_path, mock_pins):
+    with running_agent(tmp_path, unlock_seconds=5.0, forced_grace_seconds=1.0) as (a, cfg, card):
+        shut_door(cfg.door)
+        card.present(ANNA)
+        assert wait_for(lambda: mock_pins.pin(STRIKE).state is True, 2)
+        open_door(cfg.door, True)
+        open_door(cfg.door, False)
+        assert wait_for(lambda: mock_pins.pin(STRIKE).state is False, 1)
+        open_door(cfg.door, True)
+        assert wait_for(lambda: alarms(a) == [("forced", "raised")], 1)
+
+
+def test_a_door_open_when_the_agent_starts_is_held_open(tmp_path, mock_pins):
+    # The mock contact floats high at start: the door stands open, nobody shuts it.
+    with running_agent(tmp_path, held_open_seconds=0.5) as (agent, _, _card):
+        assert wait_for(lambda: alarms(agent) == [("held_open", "raised")], 2)
+
+
+def test_store_that_cannot_be_written_keeps_the_door_shut_but_lets_people_out(tmp_path, mock_pins):
+    with running_agent(tmp_path, unlock_seconds=0.3) as (agent, cfg, card):
+        shut_door(cfg.door)
+        handled_so_far(agent, card)
+        led = mock_pins.pin(LED)
+        assert wait_for(lambda: rises(led) == 3 and led.state is False, 2)  # that "no" is over
+        # The SD card went read-only (what a Pi's kernel does after write errors).
+        agent.store.conn.execute("PRAGMA query_only=ON")
+        card.present(ANNA)
+        assert wait_for(lambda: rises(mock_pins.pin(LED)) >= 6, 3)  # a second "no" pattern
+        assert rises(mock_pins.pin(STRIKE)) == 0
+        press_exit(cfg.door)
+        assert wait_for(lambda: mock_pins.pin(STRIKE).state is True, 1)
+        agent.store.conn.execute("PRAGMA query_only=OFF")  # writable again
+        open_door(cfg.door, True)
+        open_door(cfg.door, False)
+        handled_so_far(agent, card)
+        kinds = [k for k, _ in outbox(agent.store)]
+        assert "door.exit" in kinds  # kept in memory, written once the store took writes again
 
 
 @pytest.mark.parametrize(
@@ -159,3 +206,13 @@ def test_fail_mode_decides_the_relay_and_the_state_after_stop(
     de_energised = not active_high
     assert relay.state is de_energised
     assert (relay.state is unlocked_level) == (fail_mode == "safe")
+
+
+@pytest.mark.parametrize("fail_mode", ["secure", "safe"])
+def test_stopping_while_unlocked_leaves_the_fail_state(tmp_path, mock_pins, fail_mode):
+    with running_agent(tmp_path, fail_mode=fail_mode, unlock_seconds=30) as (_, cfg, card):
+        shut_door(cfg.door)
+        card.present(ANNA)
+        relay = mock_pins.pin(STRIKE)
+        assert wait_for(lambda: relay.state is (fail_mode == "secure"), 2)  # unlocked now
+    assert relay.state is False  # de-energised: locked if secure, unlocked if safe

@@ -9,7 +9,9 @@ for another site, not newer than the applied version, or (a delta) not based on 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
@@ -20,7 +22,7 @@ from hafen.acl import AccessList, AccessListDelta, Card, Grant, Member, Plan, ep
 from hafen.cards import InvalidUid, card_hash, parse_uid
 
 ACL_TABLES = ("cards", "grants", "members", "plans")  # children first: the order to drop
-CHUNK_ROWS = 5000
+CHUNK_ROWS = 1000
 
 
 class AccessListRefused(Exception):
@@ -53,25 +55,52 @@ def apply_snapshot(store: EdgeStore, acl: AccessList, site: str, tz: ZoneInfo, k
     cards = _card_rows(acl.cards, key)
     if len({row[0] for row in cards}) != len(cards):
         raise AccessListRefused("the same card appears more than once")
-    tag = f"_v{acl.version}"
+    # Shadow tables carry this process's id: two applies at once never share them.
+    suffix = f"_next_{os.getpid()}"
     with store.write() as conn:
-        for table in ACL_TABLES:
-            conn.execute(f"DROP TABLE IF EXISTS {table}_next")
-        for statement in split_statements(acl_tables("_next", tag)):
+        _drop_abandoned_shadows(store, conn)
+        for statement in split_statements(acl_tables(suffix, f"{suffix}_v{acl.version}")):
             conn.execute(statement)
-    _insert_chunked(store, "plans_next", [_plan_row(p) for p in acl.plans])
-    _insert_chunked(store, "members_next", [(m.id, int(m.blocked)) for m in acl.members])
-    grants = [_grant_row(m.id, g, tz) for m in acl.members for g in m.grants]
-    _insert_chunked(store, "grants_next", grants)
-    _insert_chunked(store, "cards_next", cards)
-    with store.write() as conn:
-        check_version(store, site, acl.site, acl.version)  # nothing newer slipped in meanwhile
-        for table in ACL_TABLES:
-            conn.execute(f"DROP TABLE {table}")
-        for table in reversed(ACL_TABLES):
-            conn.execute(f"ALTER TABLE {table}_next RENAME TO {table}")
-        _set_applied(store, conn, acl.site, acl.version)
+    try:
+        _insert_chunked(store, f"plans{suffix}", [_plan_row(p) for p in acl.plans])
+        _insert_chunked(store, f"members{suffix}", [(m.id, int(m.blocked)) for m in acl.members])
+        grants = [_grant_row(m.id, g, tz) for m in acl.members for g in m.grants]
+        _insert_chunked(store, f"grants{suffix}", grants)
+        _insert_chunked(store, f"cards{suffix}", cards)
+        with store.write() as conn:
+            check_version(store, site, acl.site, acl.version)  # nothing newer slipped in
+            for table in ACL_TABLES:
+                conn.execute(f"DROP TABLE {table}")
+            for table in reversed(ACL_TABLES):
+                conn.execute(f"ALTER TABLE {table}{suffix} RENAME TO {table}")
+            _set_applied(store, conn, acl.site, acl.version)
+    except BaseException:
+        with store.write() as conn:
+            for table in ACL_TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS {table}{suffix}")
+        raise
     return len(cards)
+
+
+def _drop_abandoned_shadows(store: EdgeStore, conn: sqlite3.Connection) -> None:
+    """Drop shadow tables left by a process that died while applying a snapshot."""
+    abandoned = []
+    for name in store.db.table_names():
+        base, sep, pid = name.rpartition("_next_")
+        if sep and base in ACL_TABLES and pid.isdigit() and not _alive(int(pid)):
+            abandoned.append((ACL_TABLES.index(base), name))
+    for _, name in sorted(abandoned):  # children before the tables they point at
+        conn.execute(f"DROP TABLE {name}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 def apply_delta(store: EdgeStore, delta: AccessListDelta, site: str, tz: ZoneInfo) -> int:
@@ -130,6 +159,7 @@ def _insert_chunked(store: EdgeStore, table: str, rows: list[tuple]) -> None:
     for chunk in _chunks(rows, CHUNK_ROWS):
         with store.write() as conn:
             conn.executemany(f"INSERT INTO {table} VALUES ({marks})", chunk)
+        time.sleep(0.001)  # let a waiting tap take the write lock between chunks
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
@@ -147,8 +177,11 @@ def _set_applied(store: EdgeStore, conn: sqlite3.Connection, site: str, version:
 def _card_rows(cards: list[Card], key: bytes) -> list[tuple[str, str, int]]:
     try:
         return [
-            (c.hash if c.hash is not None else card_hash(key, parse_uid(c.uid or "")), c.member,
-             int(c.revoked))
+            (
+                c.hash if c.hash is not None else card_hash(key, parse_uid(c.uid or "")),
+                c.member,
+                int(c.revoked),
+            )
             for c in cards
         ]
     except InvalidUid as exc:

@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from edge.agent.access_list import applied_version
 from edge.agent.config import EdgeConfig
 from edge.agent.decision import AccessPolicy, Decision
 from edge.agent.door_logic import DoorLogic
-from edge.agent.link import EdgeLink
-from edge.agent.remote import AclUpdater, CommandRefused, CommandVerifier
 from edge.agent.store import EdgeStore
 from edge.drivers.door import DoorHardware
 from edge.drivers.nfc_reader import CardRead, NfcReader
 from hafen.cards import card_hash, short
 from hafen.protocol import CommandReply, DeviceFault, RemoteUnlock, encode_json
+
+if TYPE_CHECKING:  # the MQTT side (paho, cryptography) loads only for a networked door
+    from edge.agent.link import EdgeLink
+    from edge.agent.remote import AclUpdater, CommandVerifier
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,8 @@ class _Command:
 
 
 _STOP = object()
+#: Door events kept in memory while the store cannot be written.
+MAX_UNRECORDED = 10_000
 
 
 class EdgeAgent:
@@ -84,6 +90,8 @@ class EdgeAgent:
             reconnect_max_seconds=cfg.reader.reconnect_max_seconds,
         )
         self._thread: threading.Thread | None = None
+        self._unrecorded: list[tuple[object, datetime]] = []
+        self._stopping = threading.Event()
         self.decisions = 0
         self.link: EdgeLink | None = None
         self.acl_updater: AclUpdater | None = None
@@ -94,6 +102,9 @@ class EdgeAgent:
 
     def _connect_to_hub(self, cfg: EdgeConfig) -> None:
         """The MQTT link and the access-list updater, each on its own store connection."""
+        from edge.agent.link import EdgeLink
+        from edge.agent.remote import AclUpdater, CommandVerifier
+
         assert cfg.mqtt is not None and cfg.hub is not None
         trusted = cfg.hub.trusted()
         updater_store, sender_store = (
@@ -122,6 +133,7 @@ class EdgeAgent:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="edge-agent", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
         self.reader.start()
         if self.link and self.acl_updater:
             self.acl_updater.start()
@@ -129,6 +141,7 @@ class EdgeAgent:
 
     def stop(self) -> None:
         """Stop reading, finish queued work, and leave the door in its configured fail state."""
+        self._stopping.set()
         self.reader.stop()
         self._inbox.put(_STOP)
         if self._thread:
@@ -145,17 +158,29 @@ class EdgeAgent:
         now = self._wall_clock()
         with self.store.read() as conn:
             decision = self.policy.decide(conn, card, now)
-        self.store.record_event(decision.payload(card), now)
+        self._commit_events((decision.payload(card), now))
         self.decisions += 1
-        self._wake_sender()
         return decision
+
+    def _housekeeping(self, every: float = 10.0) -> None:
+        """Checkpoint the write-ahead log on a connection of its own, so no tap pays for it."""
+        store = EdgeStore(self.cfg.store.path, self.cfg.store.synchronous)
+        try:
+            while not self._stopping.wait(every):
+                try:
+                    store.checkpoint()
+                except sqlite3.Error:
+                    log.warning("checkpointing the store failed", exc_info=True)
+        finally:
+            store.close()
 
     # -- the loop -------------------------------------------------------------------------------
     def _run(self) -> None:
         heartbeat_due = 0.0
+        self.door.start(time.monotonic())
         while True:
             now = time.monotonic()
-            if self._heartbeat and now >= heartbeat_due:
+            if self._heartbeat and now >= heartbeat_due and self._healthy():
                 self._heartbeat()
                 heartbeat_due = now + 5.0
             deadline = self.door.next_deadline()
@@ -173,11 +198,21 @@ class EdgeAgent:
             except Exception:
                 log.exception("the agent failed to handle %s", type(item).__name__)
 
+    def _healthy(self) -> bool:
+        """Feed the watchdog only while the reader thread is not wedged in a driver call."""
+        return self.reader.alive(within=max(60.0, 2 * self.cfg.reader.reconnect_max_seconds))
+
     def _handle(self, item: object) -> None:
         now = time.monotonic()
         if isinstance(item, CardRead):
             card = card_hash(self._key, item.uid)
-            decision = self.decide(card)
+            try:
+                decision = self.decide(card)
+            except sqlite3.Error:
+                # No decision without its record: the door stays shut, and the member sees it.
+                log.exception("%s: could not decide or record the decision", short(card))
+                self.door.deny()
+                return
             if decision.allowed:
                 self.door.allow(now)
             else:
@@ -197,7 +232,12 @@ class EdgeAgent:
             self._command(item, now)
 
     def _command(self, item: _Command, now: float) -> None:
+        from edge.agent.remote import CommandRefused
+
         assert self.link is not None and self.commands is not None
+        if item.name == "acl_snapshot" and self.acl_updater:
+            self.acl_updater.submit(item.payload)  # a sealed access list: checked by the updater
+            return
         try:
             command = self.commands.verify(item.name, item.payload, self._wall_clock())
         except CommandRefused as exc:
@@ -205,6 +245,11 @@ class EdgeAgent:
             reply = CommandReply(command="", ok=False, detail=str(exc))
             self.link.reply(item.name, encode_json(reply))
             return
+        if command.name == "ack":
+            seq = command.args.get("seq")
+            if isinstance(seq, int):
+                self.link.sender.hub_stored(seq)
+            return  # acknowledgements are not answered
         if command.name == "unlock":
             seconds = float(command.args.get("seconds", self.cfg.door.unlock_seconds))
             seconds = min(max(seconds, 1.0), 3600.0)
@@ -212,8 +257,6 @@ class EdgeAgent:
             self.door.remote_unlock(now, seconds)
         elif command.name == "send_state":
             self.link.publish_state()
-        elif command.name == "acl_snapshot" and self.acl_updater:
-            self.acl_updater.submit(item.payload)
         self.link.reply(command.name, encode_json(CommandReply(command=command.id, ok=True)))
 
     def _acl_changed(self) -> None:
@@ -226,5 +269,18 @@ class EdgeAgent:
             self.link.sender.wake()
 
     def _record(self, payload: object) -> None:
-        self.store.record_event(payload, self._wall_clock())
+        """Record a door event; if the store fails, keep it and try again with the next one."""
+        self._unrecorded.append((payload, self._wall_clock()))
+        try:
+            self._commit_events()
+        except sqlite3.Error:
+            log.exception("could not record %d door events; keeping them", len(self._unrecorded))
+            del self._unrecorded[:-MAX_UNRECORDED]
+
+    def _commit_events(self, *events: tuple[object, datetime]) -> None:
+        """Commit kept-back door events and then ``events`` in one transaction, in order."""
+        with self.store.write() as conn:
+            for payload, at in [*self._unrecorded, *events]:
+                self.store.append_event(conn, payload, at)
+        self._unrecorded.clear()
         self._wake_sender()

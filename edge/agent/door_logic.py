@@ -44,9 +44,9 @@ class DoorLogic:
         self.hw.signals.allowed(seconds)
 
     def exit_pressed(self, now: float) -> None:
-        """The exit button unlocks like a card would, and is recorded."""
-        self._record(ExitRequest())
+        """The exit button unlocks like a card would (first: leaving never waits), then records."""
         self._unlock(now)
+        self._record(ExitRequest())
 
     def door_opened(self, now: float) -> None:
         self._opened_at = now
@@ -68,7 +68,9 @@ class DoorLogic:
         self._raised.clear()
         self._opened_at = None
         if self.cfg.relock_on_close and self._opened_while_unlocked and self.hw.strike.is_unlocked:
-            self._lock(now)
+            # No forced-grace after this relock: whoever opens a door just shut is forcing it.
+            self.hw.strike.lock()
+            self._relock_at = None
 
     # -- timers ---------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -84,13 +86,20 @@ class DoorLogic:
             self._raise("held_open", now)
 
     # -- internals ------------------------------------------------------------------------------
+    def start(self, now: float) -> None:
+        """Take over a door that may already stand open when the agent starts."""
+        if self.hw.door_open:
+            self._opened_at = now
+            self._held_at = now + self.cfg.held_open_seconds
+
     def _unlock(self, now: float, seconds: float | None = None) -> None:
         if not self.hw.strike.is_unlocked:
-            self._opened_while_unlocked = False
+            self._opened_while_unlocked = self.hw.door_open
         self.hw.strike.unlock()
         self._relock_at = now + (self.cfg.unlock_seconds if seconds is None else seconds)
 
     def _lock(self, now: float) -> None:
+        """The unlock time ran out (a push in the next moments is not forced)."""
         self.hw.strike.lock()
         self._relock_at = None
         self._relocked_at = now
@@ -99,8 +108,8 @@ class DoorLogic:
         if alarm in self._raised:
             return
         self._raised.add(alarm)
-        self._record(DoorAlarm(alarm=alarm, state="raised", open_seconds=self._open_for(now)))  # type: ignore[arg-type]
         self.hw.signals.alarm()
+        self._record(DoorAlarm(alarm=alarm, state="raised", open_seconds=self._open_for(now)))  # type: ignore[arg-type]
 
     def _open_for(self, now: float) -> float | None:
         return None if self._opened_at is None else round(now - self._opened_at, 3)

@@ -154,8 +154,12 @@ class EdgeLink:
             return
         self._connections += 1
         self.connected = True
-        log.info("connected to %s:%s (session present: %s)", self.cfg.host, self.cfg.port,
-                 flags.session_present)
+        log.info(
+            "connected to %s:%s (session present: %s)",
+            self.cfg.host,
+            self.cfg.port,
+            flags.session_present,
+        )
         client.subscribe(
             [
                 (protocol.acl_topic(self.site), 1),
@@ -164,7 +168,7 @@ class EdgeLink:
             ]
         )
         self.publish_state()
-        self.sender.connected()
+        self.sender.connected(bool(flags.session_present))
 
     def _disconnected(self, client, _userdata, _flags, reason_code, _properties) -> None:
         self.connected = False

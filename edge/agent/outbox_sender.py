@@ -1,10 +1,12 @@
-"""Sends the outbox to the hub: in ``seq`` order, each row deleted only after its PUBACK.
+"""Sends the outbox to the hub, in ``seq`` order, and forgets an event only once the hub has it.
 
-The SQLite outbox is the source of truth. This thread reads it, hands paho at most ``window``
-unacknowledged messages (paho's message ids wrap at 65,535), and deletes a row when the broker
-has acknowledged it. paho itself resends unacknowledged messages after a reconnect; after a
-restart the rows are simply still there and go out again, and the hub drops the duplicates by
-``event_id``. Paho's callbacks only queue acknowledgements; nothing blocks in them.
+The SQLite outbox is the source of truth. This thread hands paho at most ``window``
+unacknowledged messages at QoS 1 (paho's message ids wrap at 65,535). The broker's PUBACK frees
+room in the window; a row is deleted only when the hub's signed acknowledgement says it has
+stored every event up to that ``seq``. So a broker that dies after acknowledging (its disk
+behind its memory) loses nothing: when the hub's mark stops moving, or the broker comes back
+without our session, the events after the mark go out again, and the hub drops duplicates by
+``event_id``. Paho's callbacks only queue work for this thread; nothing blocks in them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -24,7 +27,7 @@ Publish = Callable[[str, bytes], mqtt.MQTTMessageInfo]
 
 
 class OutboxSender:
-    """A thread that drains the outbox through an MQTT client at QoS 1."""
+    """A thread that drains the outbox through an MQTT client."""
 
     def __init__(
         self,
@@ -32,6 +35,7 @@ class OutboxSender:
         publish: Publish,
         topic_of: Callable[[OutboxEvent], str],
         window: int = 1000,
+        resend_after: float = 10.0,
     ) -> None:
         if not 1 <= window <= 60_000:
             raise ValueError("the in-flight window is 1 to 60,000 messages")
@@ -39,14 +43,16 @@ class OutboxSender:
         self._publish = publish
         self._topic_of = topic_of
         self.window = window
-        self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self.resend_after = resend_after
+        self._inbox: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._connected = threading.Event()
         self._stop = threading.Event()
-        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
-        self._last_seq = 0
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq, until the broker's PUBACK
+        self.confirmed = int(store.get_meta("hub_stored_seq") or 0)
+        self._published_upto = self.confirmed
+        self._progress_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
-        self.sent = 0
 
     # -- called from other threads; never blocks ---------------------------------------------------
     def start(self) -> None:
@@ -61,7 +67,8 @@ class OutboxSender:
         """New events are in the outbox."""
         self._wake.set()
 
-    def connected(self) -> None:
+    def connected(self, session_present: bool) -> None:
+        self._inbox.put(("connected", int(session_present)))
         self._connected.set()
         self._wake.set()
 
@@ -70,7 +77,12 @@ class OutboxSender:
 
     def acked(self, mid: int) -> None:
         """The broker acknowledged message ``mid`` (paho's on_publish)."""
-        self._acks.put(mid)
+        self._inbox.put(("puback", mid))
+        self._wake.set()
+
+    def hub_stored(self, seq: int) -> None:
+        """The hub has stored every event of this device up to ``seq`` (a verified ack)."""
+        self._inbox.put(("stored", seq))
         self._wake.set()
 
     @property
@@ -83,31 +95,46 @@ class OutboxSender:
             self._wake.wait(1.0)
             self._wake.clear()
             try:
-                self._settle_acks()
+                self._settle()
                 if self._connected.is_set():
+                    self._resend_if_stalled()
                     self._publish_more()
             except Exception:
                 log.exception("sending the outbox failed; retrying")
                 self._stop.wait(1.0)
 
-    def _settle_acks(self) -> None:
-        done = []
+    def _settle(self) -> None:
+        stored = self.confirmed
         while True:
             try:
-                mid = self._acks.get_nowait()
+                what, value = self._inbox.get_nowait()
             except queue.Empty:
                 break
-            seq = self._inflight.pop(mid, None)
-            if seq is not None:
-                done.append(seq)
-        if done:
-            self.store.delete_events(done)
-            self.sent += len(done)
+            if what == "puback":
+                self._inflight.pop(value, None)
+            elif what == "stored":
+                stored = max(stored, value)
+            elif what == "connected" and not value:
+                # The broker has no session for us: whatever it held for the hub may be gone.
+                self._inflight.clear()
+                self._published_upto = min(self._published_upto, stored)
+        if stored > self.confirmed:
+            self.store.forget_events_upto(stored)
+            self.confirmed = stored
+            self._progress_at = time.monotonic()
+            self._published_upto = max(self._published_upto, stored)
+
+    def _resend_if_stalled(self) -> None:
+        waiting = self._published_upto > self.confirmed and not self._inflight
+        if waiting and time.monotonic() - self._progress_at > self.resend_after:
+            log.warning("hub stopped at event %s; sending again from there", self.confirmed)
+            self._published_upto = self.confirmed
+            self._progress_at = time.monotonic()
 
     def _publish_more(self) -> None:
         room = self.window - len(self._inflight)
         while room > 0 and self._connected.is_set():
-            events = self.store.pending_events(after_seq=self._last_seq, limit=min(room, 500))
+            events = self.store.pending_events(after_seq=self._published_upto, limit=min(room, 500))
             if not events:
                 return
             for event in events:
@@ -117,6 +144,6 @@ class OutboxSender:
                     return  # retried from this seq on the next wake
                 # NO_CONN: paho keeps the message and sends it after reconnecting.
                 self._inflight[info.mid] = event.seq
-                self._last_seq = event.seq
+                self._published_upto = event.seq
+            self._settle()
             room = self.window - len(self._inflight)
-            self._settle_acks()

@@ -83,17 +83,24 @@ class OutboxEvent:
 class EdgeStore:
     """One SQLite file holding the access list and the outbox; safe to share between threads."""
 
-    def __init__(self, path: Path | str, synchronous: str = "full") -> None:
+    def __init__(
+        self, path: Path | str, synchronous: str = "full", auto_checkpoint: bool = True
+    ) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
+        self._writers = _writer_lock(self.path)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA foreign_keys=ON")
+        if not auto_checkpoint:
+            # The door's own connection never pays for a checkpoint inside a tap; the agent's
+            # housekeeping connection does them (EdgeAgent).
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         self._migrate()
 
     @property
@@ -110,25 +117,46 @@ class EdgeStore:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """Run a block as one write transaction: all of it commits, or none of it."""
+        """Run a block as one write transaction: all of it commits, or none of it.
+
+        Inside another transaction of this store the block becomes a savepoint of it. A failed
+        COMMIT (disk full) is rolled back, so the connection is never left in a transaction.
+        """
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+            if self.conn.in_transaction:
+                with self.db.atomic():
+                    yield self.conn
+                return
+            # Writers of this process queue on a Python lock, which hands over at once, instead
+            # of on SQLite's busy handler, which polls with sleeps of up to 100 ms.
+            with self._writers:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """Run a block of reads against one consistent snapshot."""
         with self._lock:
+            if self.conn.in_transaction:
+                yield self.conn
+                return
             self.conn.execute("BEGIN")
             try:
                 yield self.conn
             finally:
-                self.conn.execute("COMMIT")
+                if self.conn.in_transaction:
+                    self.conn.execute("COMMIT")
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log back into the database without waiting for anyone."""
+        with self._lock:
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def append_event(self, conn: sqlite3.Connection, payload: object, at: datetime) -> OutboxEvent:
         """Add an event to the outbox inside the caller's write transaction."""
@@ -158,10 +186,11 @@ class EdgeStore:
             ).fetchall()
         return [OutboxEvent(*row) for row in rows]
 
-    def delete_events(self, seqs: list[int]) -> None:
-        """Forget events the hub has acknowledged."""
+    def forget_events_upto(self, seq: int) -> None:
+        """Forget the events the hub has stored, and remember how far it got."""
         with self.write() as conn:
-            conn.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            conn.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))
+            self.set_meta(conn, "hub_stored_seq", seq)
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:
@@ -179,6 +208,17 @@ class EdgeStore:
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(path: Path) -> threading.Lock:
+    """One lock per database file, shared by every connection of this process to it."""
+    key = str(path.resolve()) if str(path) != ":memory:" else f":memory:{id(path)}"
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.Lock())
 
 
 def split_statements(script: str) -> list[str]:

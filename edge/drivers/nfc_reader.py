@@ -72,6 +72,7 @@ class NfcReader:
         self._present: bytes | None = None
         self._misses = 0
         self.fault: str | None = None
+        self.last_cycle = time.monotonic()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="nfc-reader", daemon=True)
@@ -83,9 +84,18 @@ class NfcReader:
             self._thread.join(timeout)
         self._close()
 
+    def alive(self, within: float) -> bool:
+        """Whether the polling thread went round its loop in the last ``within`` seconds.
+
+        A driver stuck inside nfcpy (a wedged USB transfer) fails this, so the agent stops
+        feeding the systemd watchdog and gets restarted.
+        """
+        return time.monotonic() - self.last_cycle < within
+
     def _run(self) -> None:
         backoff = 0.5
         while not self._stop.is_set():
+            self.last_cycle = time.monotonic()
             if self._clf is None and not self._open():
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self._reconnect_max)

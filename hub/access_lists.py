@@ -1,0 +1,241 @@
+"""Access lists at the hub: compile who may enter each site, version, sign and publish them.
+
+Each site's list has its own version sequence. A change goes out as a delta from the version
+the site has, or as a snapshot when that is smaller; both are retained on the site's topic so a
+device that reconnects gets the newest. A device that is further behind gets a snapshot of its
+own (``cmd/acl_snapshot``) when its state shows the lag.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine, func, select, update
+
+from hafen import protocol
+from hafen.acl import AccessList, AccessListDelta, Card, diff, patch
+from hafen.signing import seal
+from hub import db
+
+log = logging.getLogger(__name__)
+
+#: publish(topic, payload, retain) -> None, returning once the broker has the message.
+Publish = Callable[[str, bytes, bool], None]
+
+
+@dataclass(frozen=True)
+class Published:
+    """One access-list message that went out."""
+
+    site: str
+    version: int
+    kind: str
+    size: int
+
+
+class AccessCompiler:
+    """Builds a site's access list from the hub's tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def compile(self, site: str, version: int) -> AccessList:
+        with self.engine.connect() as conn:
+            plan_rows = {p.id: p for p in conn.execute(select(db.plans))}
+            grants_by_member: dict[str, list[dict]] = {}
+            for g in conn.execute(select(db.grants)):
+                plan = plan_rows.get(g.plan_id) if g.plan_id else None
+                scope = g.sites if g.sites is not None else (plan.sites if plan else None)
+                if scope is None or site in scope:
+                    grants_by_member.setdefault(g.member_id, []).append(_grant(g))
+            blocked = {m.id: m.blocked for m in conn.execute(select(db.members))}
+            member_ids = sorted(m for m in grants_by_member if m in blocked)
+            cards = [
+                {"hash": c.hash, "member": c.member_id, "revoked": c.revoked}
+                for c in conn.execute(select(db.cards).order_by(db.cards.c.hash))
+                if c.member_id in grants_by_member
+            ]
+        used_plans = {g["plan"] for gs in grants_by_member.values() for g in gs if g["plan"]}
+        return AccessList.model_validate(
+            {
+                "site": site,
+                "version": version,
+                "plans": [
+                    {"id": p.id, "sites": p.sites, "windows": p.windows}
+                    for pid, p in sorted(plan_rows.items())
+                    if pid in used_plans
+                ],
+                "members": [
+                    {"id": m, "blocked": blocked[m], "grants": grants_by_member[m]}
+                    for m in member_ids
+                ],
+                "cards": cards,
+            }
+        )
+
+
+def _grant(row) -> dict:
+    return {
+        "plan": row.plan_id,
+        "sites": row.sites,
+        "valid_from": _aware(row.valid_from),
+        "valid_until": _aware(row.valid_until),
+    }
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; the hub stores UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class AclPublisher:
+    """Versions, signs and publishes access lists; remembers what each site was sent."""
+
+    def __init__(self, engine: Engine, key: Ed25519PrivateKey, publish: Publish) -> None:
+        self.engine = engine
+        self.key = key
+        self._publish = publish
+        self.compiler = AccessCompiler(engine)
+        self._current: dict[str, AccessList] = {}
+
+    # -- what a site holds -----------------------------------------------------------------------
+    def current(self, site: str) -> AccessList | None:
+        """The newest list published for ``site``, rebuilt from stored snapshot and deltas."""
+        if site in self._current:
+            return self._current[site]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(db.acl_versions)
+                .where(db.acl_versions.c.site == site)
+                .order_by(db.acl_versions.c.version)
+            ).all()
+        doc = None
+        for row in rows:
+            body = zlib.decompress(row.body)
+            if row.kind == "snapshot":
+                doc = AccessList.model_validate_json(body)
+            elif doc is not None:
+                doc = patch(doc, AccessListDelta.model_validate_json(body))
+        if doc is not None:
+            self._current[site] = doc
+        return doc
+
+    # -- publishing ------------------------------------------------------------------------------
+    def publish_site(self, site: str) -> Published | None:
+        """Compile ``site`` afresh and send whatever changed; None if nothing did."""
+        previous = self.current(site)
+        version = previous.version + 1 if previous else 1
+        fresh = self.compiler.compile(site, version)
+        if previous is None:
+            return self._send(fresh, None)
+        delta = diff(previous, fresh)
+        if delta.is_empty():
+            return None
+        return self._send(fresh, delta)
+
+    def publish_cards(self, site: str, changed: list[Card]) -> Published | None:
+        """Send changed cards (a revocation, say) as a delta without recompiling the site."""
+        previous = self.current(site)
+        if previous is None:
+            return self.publish_site(site)
+        listed = {c.hash for c in previous.cards}
+        changed = [c for c in changed if c.hash in listed]
+        if not changed:
+            return None
+        delta = AccessListDelta(
+            site=site, version=previous.version + 1, base=previous.version, cards=changed
+        )
+        return self._send(patch(previous, delta), delta)
+
+    def revoke_card(self, card_hash: str) -> list[Published]:
+        """Revoke a card at the hub and tell every site that lists it."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(db.cards).where(db.cards.c.hash == card_hash)).one_or_none()
+            if row is None:
+                raise KeyError("no such card")
+            conn.execute(update(db.cards).where(db.cards.c.hash == card_hash).values(revoked=True))
+            site_ids = list(conn.scalars(select(db.sites.c.id)))
+        card = Card(hash=card_hash, member=row.member_id, revoked=True)
+        sent = [self.publish_cards(site, [card]) for site in site_ids]
+        return [p for p in sent if p is not None]
+
+    def snapshot_message(self, site: str) -> bytes | None:
+        """The sealed full list of ``site`` at its current version, for a device that lags."""
+        doc = self.current(site)
+        return None if doc is None else self._seal(doc, datetime.now(UTC))
+
+    def catch_up(self, site: str, device: str, device_version: int | None) -> bool:
+        """Send a lagging device a snapshot unless the retained delta will bring it up to date."""
+        with self.engine.connect() as conn:
+            newest = conn.execute(
+                select(db.acl_versions)
+                .where(db.acl_versions.c.site == site)
+                .order_by(db.acl_versions.c.version.desc())
+                .limit(1)
+            ).one_or_none()
+        if newest is None or (device_version or 0) >= newest.version:
+            return False
+        if newest.kind == "delta" and newest.base == device_version:
+            return False
+        message = self.snapshot_message(site)
+        if message is None:
+            return False
+        self._publish(protocol.command_topic(site, device, "acl_snapshot"), message, False)
+        log.info("sent %s.%s a snapshot of version %s", site, device, newest.version)
+        return True
+
+    def _send(self, doc: AccessList, delta: AccessListDelta | None) -> Published:
+        now = datetime.now(UTC)
+        message, kind, body = b"", "snapshot", doc
+        if delta is not None:
+            message, kind, body = self._seal(delta, now), "delta", delta
+            # A delta touching a good part of the list may be bigger than the list: compare.
+            if 3 * _rows(delta) > _rows(doc):
+                snapshot = self._seal(doc, now)
+                if len(snapshot) <= len(message):
+                    message, kind, body = snapshot, "snapshot", doc
+        if kind == "snapshot" and not message:
+            message = self._seal(doc, now)
+        self._publish(protocol.acl_topic(doc.site), message, True)
+        with self.engine.begin() as conn:
+            conn.execute(
+                db.acl_versions.insert().values(
+                    site=doc.site,
+                    version=doc.version,
+                    kind=kind,
+                    base=delta.base if kind == "delta" and delta else None,
+                    body=zlib.compress(body.model_dump_json(exclude_none=True).encode(), 6),
+                    message_bytes=len(message),
+                    published_at=now,
+                )
+            )
+        self._current[doc.site] = doc
+        return Published(doc.site, doc.version, kind, len(message))
+
+    def _seal(self, doc: AccessList | AccessListDelta, now: datetime) -> bytes:
+        return seal(self.key, protocol.acl_header(doc, now), protocol.acl_body(doc))
+
+
+def _rows(doc: AccessList | AccessListDelta) -> int:
+    count = len(doc.plans) + len(doc.members) + len(doc.cards)
+    if isinstance(doc, AccessListDelta):
+        count += len(doc.removed_plans) + len(doc.removed_members) + len(doc.removed_cards)
+    return count
+
+
+def latest_versions(engine: Engine) -> dict[str, int]:
+    """The newest published version of every site."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(db.acl_versions.c.site, func.max(db.acl_versions.c.version)).group_by(
+                db.acl_versions.c.site
+            )
+        )
+        return {site: version for site, version in rows}

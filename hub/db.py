@@ -1,0 +1,164 @@
+"""The hub's SQL store: SQLAlchemy tables, shared by the ingest workers and the hub's services.
+
+SQLite (a file) is the embedded default; PostgreSQL by URL for production. The hub issue adds
+Alembic migrations; until then ``create_all`` builds the schema.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+
+#: Every event an edge published, stored once (by event_id).
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("site", String(64), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("events_device_seq", "site", "device", "seq"),
+    Index("events_site_at", "site", "at"),
+)
+
+#: Messages that did not validate: kept with the reason and the raw bytes, never dropped.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+#: How far each device's events are stored without a gap; told back to the device.
+device_progress = Table(
+    "device_progress",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("device", String(64), primary_key=True),
+    Column("stored_seq", BigInteger, nullable=False, default=0),
+)
+
+#: The latest state each device reported (birth or will).
+device_states = Table(
+    "device_states",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("device", String(64), primary_key=True),
+    Column("online", Boolean, nullable=False),
+    Column("session", BigInteger, nullable=False),
+    Column("software", String(40)),
+    Column("acl_version", Integer),
+    Column("uptime_seconds", Float),
+    Column("reported_at", DateTime(timezone=True)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Each access-list version published per site: a snapshot, or a delta from ``base``.
+acl_versions = Table(
+    "acl_versions",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("kind", String(10), nullable=False),
+    Column("base", Integer),
+    Column("body", LargeBinary, nullable=False),  # zlib JSON of the snapshot or the delta
+    Column("message_bytes", Integer, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- who may enter: the minimal source the access-list compiler reads (the hub issue grows it) --
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("timezone", String(64), nullable=False, default="Europe/Berlin"),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("sites", JSON),  # null: the whole network
+    Column("windows", JSON),  # null: any time
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("blocked", Boolean, nullable=False, default=False),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("member_id", String(64), nullable=False, index=True),
+    Column("plan_id", String(64)),
+    Column("sites", JSON),
+    Column("valid_from", DateTime(timezone=True)),
+    Column("valid_until", DateTime(timezone=True)),
+)
+
+cards = Table(
+    "cards",
+    metadata,
+    Column("hash", String(32), primary_key=True),
+    Column("member_id", String(64), nullable=False, index=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+    UniqueConstraint("hash"),
+)
+
+
+def default_url(state_dir: Path | None = None) -> str:
+    """The embedded default: a SQLite file under the user's state directory."""
+    base = state_dir or Path.home() / ".local" / "state" / "hafen"
+    base.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{base / 'hub.db'}"
+
+
+def connect(url: str) -> Engine:
+    """Open the store at ``url`` and create missing tables."""
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an acked event must survive a power cut
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

@@ -1,0 +1,81 @@
+"""Sorting a batch of received MQTT messages into events, device states and dead letters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import paho.mqtt.client as mqtt
+from pydantic import ValidationError
+
+from hafen.protocol import DeviceState, EventKind, EventMessage, parse_device_topic
+
+
+@dataclass
+class Batch:
+    """What one batch holds, ready to be written."""
+
+    events: list[dict] = field(default_factory=list)
+    states: dict[tuple[str, str], DeviceState] = field(default_factory=dict)
+    dead: list[dict] = field(default_factory=list)
+
+
+def classify(messages: list[mqtt.MQTTMessage], now: datetime) -> Batch:
+    """Validate each message; anything that does not fit becomes a dead letter with its reason."""
+    batch = Batch()
+    seen: set[str] = set()
+    for message in messages:
+        try:
+            _classify_one(message, now, batch, seen)
+        except (ValidationError, ValueError) as exc:
+            batch.dead.append(
+                {
+                    "topic": message.topic,
+                    "payload": bytes(message.payload),
+                    "reason": _reason(exc),
+                    "received_at": now,
+                }
+            )
+    return batch
+
+
+def _classify_one(message: mqtt.MQTTMessage, now: datetime, batch: Batch, seen: set[str]) -> None:
+    topic = parse_device_topic(message.topic)
+    if topic is None:
+        raise ValueError("not a hafen device topic")
+    if topic.channel == "state":
+        if not message.payload:
+            return  # a cleared retained message: nothing to record
+        batch.states[(topic.site, topic.device)] = DeviceState.model_validate_json(message.payload)
+        return
+    if topic.channel != "evt":
+        raise ValueError(f"unexpected channel {topic.channel!r}")
+    try:
+        kind = EventKind(topic.name)
+    except ValueError:
+        raise ValueError(f"unknown event kind {topic.name!r}") from None
+    event = EventMessage.model_validate_json(message.payload)
+    event.payload(kind)  # the data must fit the kind's model
+    if event.event_id in seen:
+        return
+    seen.add(event.event_id)
+    batch.events.append(
+        {
+            "event_id": event.event_id,
+            "site": topic.site,
+            "device": topic.device,
+            "seq": event.seq,
+            "kind": kind.value,
+            "at": event.at,
+            "data": event.data,
+            "received_at": now,
+        }
+    )
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        return f"invalid payload: {where}: {first['msg']} ({exc.error_count()} errors)"
+    return str(exc)

@@ -1,0 +1,82 @@
+"""The hub's MQTT connection: one paho client, connected and looping, with blocking publish."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+log = logging.getLogger(__name__)
+
+
+class HubClient:
+    """A paho MQTT v5 client for hub services; ``publish`` returns once the broker has it."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str,
+        subscriptions: list[tuple[str, int]] | None = None,
+        on_message: Callable[[mqtt.MQTTMessage], None] | None = None,
+        manual_ack: bool = False,
+        session_expiry: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self._subscriptions = subscriptions or []
+        self._session_expiry = session_expiry
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=manual_ack,
+        )
+        self.client.max_queued_messages_set(0)
+        self.client.max_inflight_messages_set(1000)
+        self.client.reconnect_delay_set(1, 10)
+        if username:
+            self.client.username_pw_set(username, password)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_: self.connected.clear()
+        if on_message is not None:
+            self.client.on_message = lambda _c, _u, message: on_message(message)
+
+    def start(self, wait: float = 10.0) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._session_expiry
+        self.client.connect_async(
+            self.host,
+            self.port,
+            keepalive=30,
+            clean_start=self._session_expiry == 0,
+            properties=props,
+        )
+        self.client.loop_start()
+        if not self.connected.wait(wait):
+            log.warning("no broker at %s:%s yet; retrying in the background", self.host, self.port)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(
+        self, topic: str, payload: bytes, retain: bool = False, timeout: float = 30.0
+    ) -> None:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout)
+
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused the hub connection: %s", reason_code)
+            return
+        if self._subscriptions:
+            client.subscribe(self._subscriptions)
+        self.connected.set()

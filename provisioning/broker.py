@@ -1,0 +1,91 @@
+"""A mosquitto broker run by hafen itself: for tests, benchmarks and the demo.
+
+It uses the same settings a site ships (provisioning/mosquitto/conf.d/hafen.conf), on its own
+port and state directory, so it can be killed and restarted at will.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+SHIPPED_CONF_DIR = Path(__file__).parent / "mosquitto" / "conf.d"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalBroker:
+    """A mosquitto process on 127.0.0.1:``port`` with persistence in ``state_dir``."""
+
+    def __init__(self, state_dir: Path, port: int | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+    @property
+    def config_path(self) -> Path:
+        return self.state_dir / "mosquitto.conf"
+
+    def write_config(self) -> Path:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(
+            f"include_dir {SHIPPED_CONF_DIR}\n"
+            f"persistence_location {self.state_dir}/\n"
+            f"log_dest file {self.state_dir / 'mosquitto.log'}\n"
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            # Run as whoever started it: as root, mosquitto would switch to its own user,
+            # which cannot write this state directory.
+            f"user {getpass.getuser()}\n"
+        )
+        return self.config_path
+
+    def start(self, timeout: float = 10.0) -> LocalBroker:
+        self.write_config()
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = self.state_dir / "mosquitto.log"
+                raise RuntimeError(f"mosquitto exited: {log.read_text() if log.exists() else ''}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.02)
+        raise TimeoutError(f"mosquitto did not listen on {self.port}")
+
+    def stop(self) -> None:
+        """Stop gracefully: mosquitto saves its state on the way out."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Kill -9: whatever was not yet saved is gone, as after a power cut."""
+        self._end(signal.SIGKILL)
+
+    def _end(self, sig: signal.Signals) -> None:
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            self.process.wait(10)
+        self.process = None
+
+    def __enter__(self) -> LocalBroker:
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()

@@ -1,0 +1,130 @@
+"""A small network for tests: a real mosquitto, the hub's ingest and publisher, edge agents."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from conftest import CARD_KEY_HEX, edge_config_dict, free_udp_port, wait_for
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+
+from edge.agent.agent import EdgeAgent
+from edge.agent.config import EdgeConfig
+from edge.agent.simulate import shut_door
+from edge.agent.store import EdgeStore
+from edge.drivers.card_emulator import EmulatedCard
+from hafen.cards import card_hash
+from hafen.config import validate_config
+from hafen.signing import public_key_text
+from hub import db
+from hub.access_lists import AclPublisher
+from hub.ingest.worker import IngestWorker
+from hub.mqtt import HubClient
+from provisioning.broker import LocalBroker
+
+CARD_KEY = bytes.fromhex(CARD_KEY_HEX)
+
+
+class TestHub:
+    """The hub side: store, signing key, publisher and one or more ingest workers."""
+
+    def __init__(self, tmp_path: Path, broker: LocalBroker, workers: int = 1) -> None:
+        self.broker = broker
+        self.engine = db.connect(f"sqlite:///{tmp_path / 'hub.db'}")
+        self.key = Ed25519PrivateKey.generate()
+        self.client = HubClient("127.0.0.1", broker.port, client_id="hafen-hub-test")
+        self.publisher = AclPublisher(self.engine, self.key, self.client.publish)
+        self.workers = [
+            IngestWorker(
+                self.engine,
+                "127.0.0.1",
+                broker.port,
+                self.key,
+                name=str(i),
+                on_state=lambda site, device, state: self.publisher.catch_up(
+                    site, device, state.acl_version
+                ),
+            )
+            for i in range(workers)
+        ]
+
+    def start(self) -> TestHub:
+        self.client.start()
+        for worker in self.workers:
+            worker.start()
+        return self
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.client.stop()
+        self.engine.dispose()
+
+    @property
+    def public_key(self) -> str:
+        return public_key_text(self.key)
+
+    def add_site(self, site: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(db.sites.insert().values(id=site, timezone="Europe/Berlin"))
+
+    def add_member(self, member: str, uid: bytes, plan: str = "flex") -> str:
+        """A member with the all-network plan and one card; returns the card hash."""
+        digest = card_hash(CARD_KEY, uid)
+        with self.engine.begin() as conn:
+            if conn.scalar(select(func.count()).where(db.plans.c.id == plan)) == 0:
+                conn.execute(db.plans.insert().values(id=plan, sites=None, windows=None))
+            conn.execute(db.members.insert().values(id=member, blocked=False))
+            conn.execute(db.grants.insert().values(member_id=member, plan_id=plan))
+            conn.execute(db.cards.insert().values(hash=digest, member_id=member, revoked=False))
+        return digest
+
+    def events(self, site: str | None = None) -> list:
+        with self.engine.connect() as conn:
+            query = select(db.events).order_by(db.events.c.device, db.events.c.seq)
+            if site:
+                query = query.where(db.events.c.site == site)
+            return conn.execute(query).all()
+
+    def dead_letters(self) -> list:
+        with self.engine.connect() as conn:
+            return conn.execute(select(db.dead_letters)).all()
+
+
+def edge_config(
+    tmp_path: Path, hub: TestHub, site: str = "leipzig-ost", device: str = "door-1", **door
+) -> EdgeConfig:
+    raw = edge_config_dict(tmp_path, reader=f"udp:127.0.0.1:{free_udp_port()}", **door)
+    raw["site"]["id"] = site
+    raw["device"]["id"] = device
+    raw["mqtt"] = {
+        "host": "127.0.0.1",
+        "port": hub.broker.port,
+        "keepalive": 5,
+        "reconnect_max_seconds": 1,
+    }
+    raw["hub"] = {"public_keys": [hub.public_key]}
+    return validate_config(raw, EdgeConfig)
+
+
+@contextmanager
+def connected_edge(tmp_path: Path, hub: TestHub, **kwargs):
+    """An edge agent on mock pins and the UDP reader, linked to the test broker."""
+    cfg = edge_config(tmp_path, hub, **kwargs)
+    store = EdgeStore(cfg.store.path, cfg.store.synchronous)
+    agent = EdgeAgent(cfg, store)
+    agent.start()
+    shut_door(cfg.door)
+    try:
+        assert wait_for(lambda: agent.link is not None and agent.link.connected, 10)
+        yield agent, EmulatedCard(cfg.reader.path)
+    finally:
+        agent.stop()
+        store.close()
+
+
+def acl_version(agent: EdgeAgent) -> int:
+    from edge.agent.access_list import applied_version
+
+    return applied_version(agent.store)
