@@ -1,0 +1,139 @@
+"""Forged, foreign, stale and broken messages through a real mosquitto: refused, reported,
+nothing changed, nothing crashed."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import pytest
+from conftest import wait_for
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from network_helpers import TestHub, acl_version, connected_edge
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hafen import protocol
+from hafen.acl import AccessList, AccessListDelta
+from hafen.signing import seal
+from provisioning.broker import LocalBroker
+
+SITE, DEVICE = "leipzig-ost", "door-1"
+ANNA = bytes.fromhex("04A1B2C3D4E5F6")
+
+
+@pytest.fixture
+def network(tmp_path, mock_pins):
+    with LocalBroker(tmp_path / "broker") as broker:
+        hub = TestHub(tmp_path, broker).start()
+        hub.add_site(SITE)
+        hub.add_member("anna", ANNA)
+        hub.publisher.publish_site(SITE)
+        try:
+            with connected_edge(tmp_path, hub) as (agent, card):
+                assert wait_for(lambda: acl_version(agent) == 1, 10)
+                yield hub, agent, card, Intruder(broker.port)
+        finally:
+            hub.stop()
+
+
+class Intruder:
+    """Anyone who can publish on the broker (the broker's ACLs come with provisioning)."""
+
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+
+def refusals(hub: TestHub) -> list[dict]:
+    return [e.data for e in hub.events() if e.kind == "acl.refused"]
+
+
+def sealed_list(key, site: str, version: int, **delta) -> bytes:
+    now = datetime.now(UTC)
+    doc: AccessList | AccessListDelta
+    if delta:
+        doc = AccessListDelta(site=site, version=version, **delta)
+    else:
+        doc = AccessList(site=site, version=version)  # an empty list: would lock everyone out
+    return seal(key, protocol.acl_header(doc, now), protocol.acl_body(doc))
+
+
+def assert_still_opens(hub, agent, card) -> None:
+    before = len([e for e in hub.events() if e.kind == "door.decision"])
+    card.present(ANNA)
+    assert wait_for(
+        lambda: len([e for e in hub.events() if e.kind == "door.decision"]) == before + 1, 10
+    )
+    assert [e for e in hub.events() if e.kind == "door.decision"][-1].data["allowed"] is True
+
+
+def test_forged_list_is_refused_and_reported(network):
+    hub, agent, card, intruder = network
+    forged = sealed_list(Ed25519PrivateKey.generate(), SITE, 99)
+    intruder.publish(protocol.acl_topic(SITE), forged, retain=True)
+    assert wait_for(lambda: len(refusals(hub)) == 1, 10)
+    assert "signature" in refusals(hub)[0]["reason"]
+    assert acl_version(agent) == 1
+    assert_still_opens(hub, agent, card)
+
+
+def test_another_sites_list_is_refused(network):
+    hub, agent, card, intruder = network
+    intruder.publish(protocol.acl_topic(SITE), sealed_list(hub.key, "borna", 7))
+    assert wait_for(lambda: len(refusals(hub)) == 1, 10)
+    assert "borna" in refusals(hub)[0]["reason"]
+    assert refusals(hub)[0]["version"] == 7 and refusals(hub)[0]["applied_version"] == 1
+    assert acl_version(agent) == 1
+    assert_still_opens(hub, agent, card)
+
+
+def test_a_replayed_old_version_is_refused(network):
+    hub, agent, card, intruder = network
+    recorded = []
+    spy = Intruder(hub.broker.port)
+    spy.client.on_message = lambda _c, _u, m: recorded.append(m.payload)
+    spy.client.subscribe(protocol.acl_topic(SITE), qos=1)  # the retained version 1
+    assert wait_for(lambda: len(recorded) == 1, 5)
+    hub.add_member("ben", bytes.fromhex("04B2C3D4E5F607"))
+    hub.publisher.publish_site(SITE)
+    assert wait_for(lambda: acl_version(agent) == 2, 10)
+    intruder.publish(protocol.acl_topic(SITE), recorded[0])
+    assert wait_for(lambda: len(refusals(hub)) == 1, 10)
+    assert "not newer" in refusals(hub)[0]["reason"]
+    assert acl_version(agent) == 2
+
+
+def test_a_delta_on_the_wrong_base_is_refused_and_a_snapshot_follows(network):
+    hub, agent, card, intruder = network
+    broken = sealed_list(hub.key, SITE, 6, base=5, removed_cards=[])
+    intruder.publish(protocol.acl_topic(SITE), broken)
+    assert wait_for(lambda: len(refusals(hub)) == 1, 10)
+    assert "does not apply to version 1" in refusals(hub)[0]["reason"]
+    assert acl_version(agent) == 1
+    assert_still_opens(hub, agent, card)
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x00\xff" * 7, os.urandom(300), b"HFS1" + b"\xff" * 80])
+def test_garbage_on_every_subscribed_topic_changes_nothing(network, garbage):
+    hub, agent, card, intruder = network
+    topics = [protocol.acl_topic(SITE), protocol.state_topic(SITE, DEVICE)]
+    topics += [protocol.command_topic(SITE, DEVICE, name) for name in protocol.COMMANDS]
+    topics += [protocol.event_topic(SITE, DEVICE, kind) for kind in protocol.EventKind]
+    for topic in topics:
+        intruder.publish(topic, garbage)
+    # The hub files bad events as dead letters; the edge refuses the list and ignores the rest.
+    events_topics = len(protocol.EventKind)
+    assert wait_for(lambda: len(hub.dead_letters()) >= events_topics, 10)
+    assert {d.reason for d in hub.dead_letters()} and all(
+        d.payload == garbage for d in hub.dead_letters()
+    )
+    assert wait_for(lambda: len(refusals(hub)) >= 2, 10)  # the acl topic and cmd/acl_snapshot
+    assert acl_version(agent) == 1
+    assert agent.hardware.strike.is_unlocked is False
+    assert_still_opens(hub, agent, card)
+    assert all(w._thread.is_alive() for w in hub.workers)
