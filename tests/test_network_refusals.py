@@ -93,7 +93,7 @@ def test_another_sites_list_is_refused(network):
 
 
 def test_a_replayed_old_version_is_refused(network):
-    hub, agent, card, intruder = network
+    hub, agent, _card, intruder = network
     recorded = []
     spy = Intruder(hub.broker.port)
     spy.client.on_message = lambda _c, _u, m: recorded.append(m.payload)
