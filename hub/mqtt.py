@@ -28,15 +28,19 @@ class HubClient:
         session_expiry: int = 0,
         username: str | None = None,
         password: str | None = None,
+        protocol: int = mqtt.MQTTv5,
     ) -> None:
         self.host, self.port = host, port
+        self.protocol = protocol
         self._subscriptions = subscriptions or []
         self._session_expiry = session_expiry
         self.connected = threading.Event()
+        v311 = protocol != mqtt.MQTTv5
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=mqtt.MQTTv5,
+            clean_session=(session_expiry == 0) if v311 else None,
+            protocol=protocol,
             manual_ack=manual_ack,
         )
         self.client.max_queued_messages_set(0)
@@ -50,15 +54,18 @@ class HubClient:
             self.client.on_message = lambda _c, _u, message: on_message(message)
 
     def start(self, wait: float = 10.0) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self._session_expiry
-        self.client.connect_async(
-            self.host,
-            self.port,
-            keepalive=30,
-            clean_start=self._session_expiry == 0,
-            properties=props,
-        )
+        if self.protocol == mqtt.MQTTv5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self._session_expiry
+            self.client.connect_async(
+                self.host,
+                self.port,
+                keepalive=30,
+                clean_start=self._session_expiry == 0,
+                properties=props,
+            )
+        else:
+            self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
         if not self.connected.wait(wait):
             log.warning("no broker at %s:%s yet; retrying in the background", self.host, self.port)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
@@ -11,8 +12,12 @@ from hafen.protocol import DeviceState
 from hub import db
 from hub.ingest.batch import Batch
 
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 #: How many events past the mark one progress check looks at.
 PROGRESS_WINDOW = 50_000
+
+
+_EVENT_COLUMNS = ("event_id", "site", "device", "seq", "kind", "at", "data", "received_at")
 
 
 class IngestStore:
@@ -20,14 +25,39 @@ class IngestStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self.postgres = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self.postgres else sqlite.insert
+        mark = "%s" if self.postgres else "?"
+        # The hot path goes straight to the driver's executemany: SQLAlchemy's per-row
+        # parameter processing cost a third of the worker's time.
+        self._events_sql = (
+            f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES"
+            f" ({', '.join([mark] * len(_EVENT_COLUMNS))}) ON CONFLICT (event_id) DO NOTHING"
+        )
+
+    def _event_row(self, event: dict) -> tuple:
+        at, received = event["at"], event["received_at"]
+        if not self.postgres:  # SQLAlchemy's SQLite DateTime format, naive UTC
+            at = at.astimezone(UTC).strftime(_SQLITE_TIME)
+            received = received.astimezone(UTC).strftime(_SQLITE_TIME)
+        data = json.dumps(event["data"], separators=(",", ":"))
+        return (
+            event["event_id"],
+            event["site"],
+            event["device"],
+            event["seq"],
+            event["kind"],
+            at,
+            data,
+            received,
+        )
 
     def write(self, batch: Batch) -> None:
         """Write a whole batch in one transaction."""
         with self.engine.begin() as conn:
             if batch.events:
-                stmt = self._insert(db.events).on_conflict_do_nothing(index_elements=["event_id"])
-                conn.execute(stmt, batch.events)
+                rows = [self._event_row(e) for e in batch.events]
+                conn.exec_driver_sql(self._events_sql, rows)
             if batch.dead:
                 conn.execute(db.dead_letters.insert(), batch.dead)
             for (site, device), state in batch.states.items():
