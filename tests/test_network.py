@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from conftest import wait_for
 from network_helpers import TestHub, acl_version, connected_edge
 
+from hub.commands import command_message
 from provisioning.broker import LocalBroker
 
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")
@@ -59,3 +64,74 @@ def test_revoking_a_card_at_the_hub_makes_the_edge_deny_it(tmp_path, hub, mock_p
         decisions = {e.data["member"]: e.data for e in hub.events()}
         assert decisions["anna"]["allowed"] is False and decisions["anna"]["reason"] == "revoked"
         assert decisions["ben"]["allowed"] is True
+
+
+def replies(hub, port):
+    """Collect command replies published by devices."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from hafen import protocol
+
+    got: list[dict] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, m: got.append(json.loads(m.payload))
+    client.connect("127.0.0.1", port)
+    client.subscribe(protocol.ALL_REPLIES, qos=1)
+    client.loop_start()
+    return got
+
+
+def test_remote_unlock_opens_the_door_and_a_stale_command_is_refused(tmp_path, hub, mock_pins):
+    hub.add_member("anna", ANNA)
+    hub.publisher.publish_site(SITE)
+    got = replies(hub, hub.broker.port)
+    with connected_edge(tmp_path, hub, unlock_seconds=0.3) as (_agent, _card):
+        relay = mock_pins.pin(17)
+        stale = datetime.now(UTC) - timedelta(minutes=10)
+        topic, payload, _ = command_message(
+            hub.key, SITE, "door-1", "unlock", {"seconds": 1}, issued_at=stale
+        )
+        hub.client.publish(topic, payload)
+        assert wait_for(lambda: len(got) == 1, 10)
+        assert got[0]["ok"] is False and "too old" in got[0]["detail"]
+        assert relay.state is False
+        topic, payload, command_id = command_message(
+            hub.key, SITE, "door-1", "unlock", {"seconds": 1}
+        )
+        hub.client.publish(topic, payload)
+        assert wait_for(lambda: relay.state is True, 10)
+        assert wait_for(lambda: len(got) == 2, 10)
+        assert got[1] == {"schema": 1, "command": command_id, "ok": True}
+        hub.client.publish(topic, payload)  # the same command again: a replay
+        assert wait_for(lambda: len(got) == 3, 10)
+        assert got[2]["ok"] is False and "already" in got[2]["detail"]
+        assert wait_for(lambda: relay.state is False, 3)
+        assert wait_for(lambda: [e.kind for e in hub.events()] == ["door.remote_unlock"], 10)
+        assert hub.events()[0].data == {"command": command_id, "seconds": 1.0}
+
+
+def test_a_late_will_never_marks_a_reconnected_device_offline(tmp_path, hub, mock_pins):
+    from hafen import protocol
+    from hafen.protocol import DeviceState, encode_json
+
+    hub.publisher.publish_site(SITE)
+    with connected_edge(tmp_path, hub) as (agent, _card):
+        session = agent.link.session
+        assert wait_for(lambda: device_state(hub) is not None and device_state(hub).online, 10)
+        # The will of an earlier connection arrives late, as after a takeover.
+        late = encode_json(DeviceState(online=False, session=session - 1))
+        hub.client.publish(protocol.state_topic(SITE, "door-1"), late, retain=True)
+        time.sleep(1.0)
+        state = device_state(hub)
+        assert state.online is True and state.session == session
+    assert wait_for(lambda: device_state(hub).online is False, 10)  # a clean goodbye counts
+
+
+def device_state(hub):
+    from sqlalchemy import select
+
+    from hub import db
+
+    with hub.engine.connect() as conn:
+        return conn.execute(select(db.device_states)).one_or_none()

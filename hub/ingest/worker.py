@@ -14,7 +14,6 @@ import logging
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -24,7 +23,7 @@ from sqlalchemy import Engine
 
 from hafen import protocol
 from hafen.protocol import DeviceState
-from hafen.signing import seal
+from hub.commands import command_message
 from hub.ingest.batch import Batch, classify
 from hub.ingest.store import IngestStore
 from hub.mqtt import HubClient
@@ -131,18 +130,8 @@ class IngestWorker:
     def _send_acks(self) -> None:
         if not self._acks_due or time.monotonic() - self._acks_sent_at < self.ack_interval:
             return
-        now = datetime.now(UTC).isoformat()
         for (site, device), seq in self._acks_due.items():
-            header = {
-                "type": "command",
-                "name": "ack",
-                "site": site,
-                "device": device,
-                "id": uuid.uuid4().hex,
-                "issued_at": now,
-                "args": {"seq": seq},
-            }
-            topic = protocol.command_topic(site, device, "ack")
-            self.client.client.publish(topic, seal(self.key, header), qos=1, retain=True)
+            topic, payload, _ = command_message(self.key, site, device, "ack", {"seq": seq})
+            self.client.client.publish(topic, payload, qos=1, retain=True)
         self._acks_due.clear()
         self._acks_sent_at = time.monotonic()
