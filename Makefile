@@ -16,3 +16,4 @@ lint: setup
 
 bench: setup
 	.venv/bin/python benchmarks/edge_access.py
+	.venv/bin/python benchmarks/network.py

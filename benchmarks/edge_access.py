@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -235,10 +236,24 @@ def config_dict(tmp: Path, port: int) -> dict:
 
 
 def bench_process(tmp: Path, idle_seconds: float = 20.0) -> None:
-    """Resident memory and idle CPU of ``hafen edge run --simulate`` on the 100,000-card store."""
+    """Resident memory and idle CPU of ``hafen edge run --simulate`` on the 100,000-card store,
+    linked to a broker as a networked door is (paho, signing, its three connections)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from hafen.signing import public_key_text
+    from hub import db
+    from hub.ingest.worker import IngestWorker
+    from provisioning.broker import LocalBroker
+
+    broker = LocalBroker(tmp / "broker").start()
+    key = Ed25519PrivateKey.generate()
+    hub = IngestWorker(db.connect(f"sqlite:///{tmp / 'hub.db'}"), "127.0.0.1", broker.port, key)
+    hub.start()  # takes the outbox the decision benchmark filled, and acknowledges it
     port = random.randrange(40000, 60000)
     config = tmp / "edge.toml"
     cfg = config_dict(tmp, port)
+    cfg["mqtt"] = {"host": "127.0.0.1", "port": broker.port}
+    cfg["hub"] = {"public_keys": [public_key_text(key)]}
     config.write_text(toml(cfg))
     log = tmp / "agent.log"
     proc = subprocess.Popen(
@@ -258,6 +273,13 @@ def bench_process(tmp: Path, idle_seconds: float = 20.0) -> None:
             capture_output=True,
             cwd=Path(__file__).parents[1],
         )
+        outbox = sqlite3.connect(tmp / "edge.db")
+        drain_deadline = time.monotonic() + 120
+        while outbox.execute("SELECT count(*) FROM outbox").fetchone()[0]:
+            if time.monotonic() > drain_deadline:
+                raise SystemExit("the hub did not take the outbox within 120 s")
+            time.sleep(0.2)
+        outbox.close()
         time.sleep(1.0)
         rss, hwm = proc_status(proc.pid, "VmRSS"), proc_status(proc.pid, "VmHWM")
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
@@ -266,7 +288,12 @@ def bench_process(tmp: Path, idle_seconds: float = 20.0) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
-    print(f"Agent process (hafen edge run --simulate, {CARDS:,} cards, after 20 taps)")
+        hub.stop()
+        broker.stop()
+    print(
+        f"Agent process (hafen edge run --simulate with its MQTT link, {CARDS:,} cards,"
+        " after 20 taps)"
+    )
     print(f"  resident memory {rss / 1024:.1f} MB (peak {hwm / 1024:.1f} MB)")
     print(f"  idle CPU {cpu:.2f} % of one core over {idle_seconds:.0f} s")
 

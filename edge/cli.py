@@ -1,6 +1,6 @@
 """``hafen edge ...``: run the door agent, check its config, load access lists, tap test cards.
 
-Heavy imports (nfcpy, gpiozero, sqlite-utils) happen inside the commands, so ``hafen --help``
+Heavy imports (nfcpy, gpiozero, paho) happen inside the commands, so ``hafen --help``
 works on any install.
 """
 

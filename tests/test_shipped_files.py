@@ -29,7 +29,7 @@ def test_cli_help_imports_no_hardware_or_database_library():
     code = (
         "import sys; from typer.testing import CliRunner; from hafen.cli import app;"
         "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output;"
-        "heavy = {'nfc', 'gpiozero', 'sqlite_utils', 'serial', 'paho'} & set(sys.modules);"
+        "heavy = {'nfc', 'gpiozero', 'sqlite3', 'serial', 'paho'} & set(sys.modules);"
         "print(sorted(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

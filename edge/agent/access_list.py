@@ -85,7 +85,7 @@ def apply_snapshot(store: EdgeStore, acl: AccessList, site: str, tz: ZoneInfo, k
 def _drop_abandoned_shadows(store: EdgeStore, conn: sqlite3.Connection) -> None:
     """Drop shadow tables left by a process that died while applying a snapshot."""
     abandoned = []
-    for name in store.db.table_names():
+    for name in store.table_names():
         base, sep, pid = name.rpartition("_next_")
         if sep and base in ACL_TABLES and pid.isdigit() and not _alive(int(pid)):
             abandoned.append((ACL_TABLES.index(base), name))

@@ -107,9 +107,9 @@ class EdgeAgent:
 
         assert cfg.mqtt is not None and cfg.hub is not None
         trusted = cfg.hub.trusted()
-        updater_store, sender_store = (
-            EdgeStore(cfg.store.path, cfg.store.synchronous) for _ in range(2)
-        )
+        updater_store = EdgeStore(cfg.store.path, cfg.store.synchronous)
+        # The sender reads the outbox tail and deletes: a small page cache is plenty.
+        sender_store = EdgeStore(cfg.store.path, cfg.store.synchronous, cache_kib=256)
         self._extra_stores = [updater_store, sender_store]
         self.acl_updater = AclUpdater(
             updater_store,
@@ -164,7 +164,7 @@ class EdgeAgent:
 
     def _housekeeping(self, every: float = 10.0) -> None:
         """Checkpoint the write-ahead log on a connection of its own, so no tap pays for it."""
-        store = EdgeStore(self.cfg.store.path, self.cfg.store.synchronous)
+        store = EdgeStore(self.cfg.store.path, self.cfg.store.synchronous, cache_kib=64)
         try:
             while not self._stopping.wait(every):
                 try:

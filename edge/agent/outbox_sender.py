@@ -44,6 +44,7 @@ class OutboxSender:
         self._topic_of = topic_of
         self.window = window
         self.resend_after = resend_after
+        self._stall_wait = resend_after
         self._inbox: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._connected = threading.Event()
@@ -122,14 +123,19 @@ class OutboxSender:
             self.store.forget_events_upto(stored)
             self.confirmed = stored
             self._progress_at = time.monotonic()
+            self._stall_wait = self.resend_after
             self._published_upto = max(self._published_upto, stored)
 
     def _resend_if_stalled(self) -> None:
+        """Send again from the hub's mark when it stopped moving: the broker may have lost
+        messages. The wait doubles while the hub stays silent (it may simply be down, and the
+        broker queueing for it), up to ten minutes, so a backlog is not sent over and over."""
         waiting = self._published_upto > self.confirmed and not self._inflight
-        if waiting and time.monotonic() - self._progress_at > self.resend_after:
+        if waiting and time.monotonic() - self._progress_at > self._stall_wait:
             log.warning("hub stopped at event %s; sending again from there", self.confirmed)
             self._published_upto = self.confirmed
             self._progress_at = time.monotonic()
+            self._stall_wait = min(self._stall_wait * 2, 600.0)
 
     def _publish_more(self) -> None:
         room = self.window - len(self._inflight)

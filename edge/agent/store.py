@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlite_utils
-
 from hafen.protocol import kind_of
 
 
@@ -84,28 +82,29 @@ class EdgeStore:
     """One SQLite file holding the access list and the outbox; safe to share between threads."""
 
     def __init__(
-        self, path: Path | str, synchronous: str = "full", auto_checkpoint: bool = True
+        self,
+        path: Path | str,
+        synchronous: str = "full",
+        auto_checkpoint: bool = True,
+        cache_kib: int = 2000,
     ) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db = sqlite_utils.Database(conn)
+        self.conn = conn
         self._lock = threading.RLock()
         self._writers = _writer_lock(self.path)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
         if not auto_checkpoint:
             # The door's own connection never pays for a checkpoint inside a tap; the agent's
             # housekeeping connection does them (EdgeAgent).
             conn.execute("PRAGMA wal_autocheckpoint=0")
         self._migrate()
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self.db.conn
 
     def _migrate(self) -> None:
         with self.write():
@@ -124,8 +123,7 @@ class EdgeStore:
         """
         with self._lock:
             if self.conn.in_transaction:
-                with self.db.atomic():
-                    yield self.conn
+                yield from self._savepoint()
                 return
             # Writers of this process queue on a Python lock, which hands over at once, instead
             # of on SQLite's busy handler, which polls with sleeps of up to 100 ms.
@@ -138,6 +136,22 @@ class EdgeStore:
                     if self.conn.in_transaction:
                         self.conn.execute("ROLLBACK")
                     raise
+
+    def _savepoint(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("SAVEPOINT nested")
+        try:
+            yield self.conn
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK TO nested")
+                self.conn.execute("RELEASE nested")
+            raise
+        self.conn.execute("RELEASE nested")
+
+    def table_names(self) -> list[str]:
+        with self._lock:
+            rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return [name for (name,) in rows]
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -207,7 +221,7 @@ class EdgeStore:
 
     def close(self) -> None:
         with self._lock:
-            self.db.close()
+            self.conn.close()
 
 
 _WRITER_LOCKS: dict[str, threading.Lock] = {}
