@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from edge.agent.access_list import applied_version
 from edge.agent.config import EdgeConfig
 from edge.agent.decision import AccessPolicy, Decision
 from edge.agent.door_logic import DoorLogic
@@ -127,7 +126,7 @@ class EdgeAgent:
             sender_store,
             on_acl=self.acl_updater.submit,
             on_command=lambda name, payload: self._inbox.put(_Command(name, payload)),
-            acl_version=lambda: applied_version(updater_store),
+            acl_version=lambda: self.acl_updater.version if self.acl_updater else 0,
         )
 
     def start(self) -> None:

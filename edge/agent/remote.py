@@ -52,6 +52,8 @@ class AclUpdater:
         self._on_change = on_change
         self._inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="acl-updater", daemon=True)
+        #: The applied version, kept in memory so paho's callbacks can report it without I/O.
+        self.version = applied_version(store)
 
     def start(self) -> None:
         self._thread.start()
@@ -94,6 +96,7 @@ class AclUpdater:
             self._refuse(str(exc), version if isinstance(version, int) else None)
             return None
         log.info("access list version %s applied", version)
+        self.version = version
         self._on_change()
         return version
 
