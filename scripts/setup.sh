@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests and the demo talk to (real brokers, browsers and databases, never mocks).
-APT_PACKAGES=(python3-venv sqlite3 mosquitto mosquitto-clients)
+APT_PACKAGES=(python3-venv sqlite3 mosquitto mosquitto-clients postgresql)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -17,6 +17,26 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+
+# PostgreSQL for the hub's tests: the cluster running, and a superuser role and a database
+# "test" for whoever runs the tests, reached over the local socket.
+if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters --no-header | while read -r version cluster _port status _rest; do
+        if [ "$status" != "online" ]; then
+            echo "setup: starting PostgreSQL $version/$cluster"
+            pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start
+        fi
+    done
+    me=$(id -un)
+    if ! psql -h /var/run/postgresql -d test -c "select 1" >/dev/null 2>&1; then
+        echo "setup: creating PostgreSQL role $me and database test"
+        as_postgres() { if [ "$(id -u)" -eq 0 ]; then su postgres -c "$*"; else sudo -u postgres sh -c "$*"; fi; }
+        as_postgres "psql -tAc \"select 1 from pg_roles where rolname = '$me'\"" | grep -q 1 \
+            || as_postgres "createuser --superuser $me"
+        as_postgres "psql -tAc \"select 1 from pg_database where datname = 'test'\"" | grep -q 1 \
+            || as_postgres "createdb --owner $me test"
+    fi
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -29,9 +29,11 @@ CARD_KEY = bytes.fromhex(CARD_KEY_HEX)
 class TestHub:
     """The hub side: store, signing key, publisher and one or more ingest workers."""
 
-    def __init__(self, tmp_path: Path, broker: LocalBroker, workers: int = 1) -> None:
+    def __init__(
+        self, tmp_path: Path, broker: LocalBroker, workers: int = 1, url: str | None = None
+    ) -> None:
         self.broker = broker
-        self.engine = db.connect(f"sqlite:///{tmp_path / 'hub.db'}")
+        self.engine = db.connect(url or f"sqlite:///{tmp_path / 'hub.db'}")
         self.key = Ed25519PrivateKey.generate()
         self.client = HubClient("127.0.0.1", broker.port, client_id="hafen-hub-test")
         self.publisher = AclPublisher(self.engine, self.key, self.client.publish)

@@ -25,8 +25,8 @@ def broker(tmp_path):
 
 
 @pytest.fixture
-def hub(tmp_path, broker):
-    hub = TestHub(tmp_path, broker).start()
+def hub(tmp_path, broker, hub_url):
+    hub = TestHub(tmp_path, broker, url=hub_url).start()
     hub.add_site(SITE)
     yield hub
     hub.stop()

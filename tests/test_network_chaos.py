@@ -24,9 +24,11 @@ MEMBERS = [bytes([0x04, 0x20, i, 1, 2, 3, 4]) for i in range(30)]
 STRANGERS = [bytes([0x04, 0x30, i, 1, 2, 3, 4]) for i in range(10)]
 
 
-def test_two_ingest_workers_share_the_stream_and_store_each_event_once(tmp_path, mock_pins):
+def test_two_ingest_workers_share_the_stream_and_store_each_event_once(
+    tmp_path, mock_pins, hub_url
+):
     with LocalBroker(tmp_path / "broker") as broker:
-        hub = TestHub(tmp_path, broker, workers=2).start()
+        hub = TestHub(tmp_path, broker, workers=2, url=hub_url).start()
         hub.add_site(SITE)
         anna = hub.add_member("anna", MEMBERS[0])
         hub.publisher.publish_site(SITE)
