@@ -1,7 +1,7 @@
 """The hub's SQL store: SQLAlchemy tables, shared by the ingest workers and the hub's services.
 
-SQLite (a file) is the embedded default; PostgreSQL by URL for production. The hub issue adds
-Alembic migrations; until then ``create_all`` builds the schema.
+SQLite (a file) is the embedded default; PostgreSQL by URL for production. Alembic migrations
+(hub/migrations) build and evolve the schema: ``connect`` brings a store up to date.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     create_engine,
     event,
 )
@@ -136,7 +135,6 @@ cards = Table(
     Column("hash", String(32), primary_key=True),
     Column("member_id", String(64), nullable=False, index=True),
     Column("revoked", Boolean, nullable=False, default=False),
-    UniqueConstraint("hash"),
 )
 
 
@@ -147,13 +145,33 @@ def default_url(state_dir: Path | None = None) -> str:
     return f"sqlite:///{base / 'hub.db'}"
 
 
-def connect(url: str) -> Engine:
-    """Open the store at ``url`` and create missing tables."""
+def connect(url: str, upgrade: bool = True) -> Engine:
+    """Open the store at ``url`` and (unless told not to) migrate it to the newest schema."""
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
+    if upgrade:
+        migrate(engine)
     return engine
+
+
+def alembic_config():
+    """The Alembic config of the hub's migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the store to ``revision``, in one transaction where the database allows."""
+    from alembic import command
+
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
