@@ -7,13 +7,14 @@ unchanged; the hub validates them with the same models.
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hafen.acl import AccessList, AccessListDelta
 
@@ -114,6 +115,7 @@ def kind_of(payload: _Payload) -> EventKind:
 # -- topics ----------------------------------------------------------------------------------------
 
 ROOT = "hafen/v1"
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 #: Topic levels a site or device id may not take, so that no two topic kinds can collide.
 RESERVED_IDS = frozenset({"acl", "+", "#"})
 
@@ -176,6 +178,8 @@ def parse_device_topic(topic: str) -> DeviceTopic | None:
     if len(parts) < 5 or "/".join(parts[:2]) != ROOT:
         return None
     site, device, channel, rest = parts[2], parts[3], parts[4], parts[5:]
+    if not (_ID.match(site) and _ID.match(device)):
+        return None
     if channel == "state" and not rest:
         return DeviceTopic(site, device, channel, None)
     if channel in ("evt", "cmd", "reply") and len(rest) == 1 and rest[0]:
@@ -185,7 +189,10 @@ def parse_device_topic(topic: str) -> DeviceTopic | None:
 
 # -- payloads on the wire --------------------------------------------------------------------------
 
-Seq = Annotated[int, Field(ge=1)]
+#: Bounds that fit a signed 64-bit (or, for list versions, 32-bit) column on every database.
+Seq = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Epoch = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+Version = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class EventMessage(BaseModel):
@@ -195,8 +202,10 @@ class EventMessage(BaseModel):
 
     schema_version: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
     event_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    #: Names the device's store: ``seq`` counts from 1 again in a new one (a replaced SD card).
+    epoch: Epoch
     seq: Seq
-    at: datetime
+    at: AwareDatetime
     data: dict
 
     def payload(self, kind: EventKind) -> _Payload:
@@ -215,11 +224,11 @@ class DeviceState(BaseModel):
 
     schema_version: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
     online: bool
-    session: int = Field(ge=0)
-    software: str | None = None
-    acl_version: int | None = None
+    session: int = Field(ge=0, le=2**63 - 1)
+    software: Annotated[str, Field(max_length=40)] | None = None
+    acl_version: Version | None = None
     uptime_seconds: float | None = None
-    at: datetime | None = None
+    at: AwareDatetime | None = None
 
 
 class CommandReply(BaseModel):
@@ -244,6 +253,7 @@ def encode_json(model: BaseModel) -> bytes:
 # -- access lists on the wire ----------------------------------------------------------------------
 
 ACL_ENCODING = "zlib+json"
+MAX_ACL_BYTES = 64 * 1024 * 1024
 
 
 def acl_header(doc: AccessList | AccessListDelta, issued_at: datetime) -> dict:
@@ -268,7 +278,10 @@ def read_acl_body(header: dict, body: bytes) -> AccessList | AccessListDelta:
     """Decode and validate the body of a verified access-list message."""
     if header.get("encoding") != ACL_ENCODING:
         raise ValueError(f"unknown encoding {header.get('encoding')!r}")
-    raw = zlib.decompressobj().decompress(body, 64 * 1024 * 1024)
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(body, MAX_ACL_BYTES)
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise ValueError(f"the list is truncated or inflates past {MAX_ACL_BYTES} bytes")
     model = AccessListDelta if header.get("kind") == "delta" else AccessList
     doc = model.model_validate_json(raw)
     if doc.site != header.get("site") or doc.version != header.get("version"):

@@ -8,8 +8,11 @@ own (``cmd/acl_snapshot``) when its state shows the lag.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +27,8 @@ from hub import db
 
 log = logging.getLogger(__name__)
 
+#: Sites whose current list the publisher keeps in memory (the rest are rebuilt on demand).
+CACHED_SITES = 64
 #: publish(topic, payload, retain) -> None, returning once the broker has the message.
 Publish = Callable[[str, bytes, bool], None]
 
@@ -47,14 +52,17 @@ class AccessCompiler:
     def compile(self, site: str, version: int) -> AccessList:
         with self.engine.connect() as conn:
             plan_rows = {p.id: p for p in conn.execute(select(db.plans))}
+            blocked = {m.id: m.blocked for m in conn.execute(select(db.members))}
             grants_by_member: dict[str, list[dict]] = {}
-            for g in conn.execute(select(db.grants)):
+            for g in conn.execute(select(db.grants).order_by(db.grants.c.id)):
                 plan = plan_rows.get(g.plan_id) if g.plan_id else None
+                if g.member_id not in blocked or (g.plan_id and plan is None):
+                    log.warning("grant %s points at a missing member or plan; left out", g.id)
+                    continue
                 scope = g.sites if g.sites is not None else (plan.sites if plan else None)
                 if scope is None or site in scope:
                     grants_by_member.setdefault(g.member_id, []).append(_grant(g))
-            blocked = {m.id: m.blocked for m in conn.execute(select(db.members))}
-            member_ids = sorted(m for m in grants_by_member if m in blocked)
+            member_ids = sorted(grants_by_member)
             cards = [
                 {"hash": c.hash, "member": c.member_id, "revoked": c.revoked}
                 for c in conn.execute(select(db.cards).order_by(db.cards.c.hash))
@@ -95,6 +103,17 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def _locked(method):
+    """Run a publisher method under its lock: read the current version, send the next."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class AclPublisher:
     """Versions, signs and publishes access lists; remembers what each site was sent."""
 
@@ -103,17 +122,25 @@ class AclPublisher:
         self.key = key
         self._publish = publish
         self.compiler = AccessCompiler(engine)
-        self._current: dict[str, AccessList] = {}
+        self._current: OrderedDict[str, AccessList] = OrderedDict()
+        self._lock = threading.RLock()  # one version at a time per publisher
 
     # -- what a site holds -----------------------------------------------------------------------
     def current(self, site: str) -> AccessList | None:
         """The newest list published for ``site``, rebuilt from stored snapshot and deltas."""
         if site in self._current:
+            self._current.move_to_end(site)
             return self._current[site]
         with self.engine.connect() as conn:
+            newest_snapshot = conn.scalar(
+                select(func.max(db.acl_versions.c.version)).where(
+                    db.acl_versions.c.site == site, db.acl_versions.c.kind == "snapshot"
+                )
+            )
             rows = conn.execute(
                 select(db.acl_versions)
                 .where(db.acl_versions.c.site == site)
+                .where(db.acl_versions.c.version >= (newest_snapshot or 0))
                 .order_by(db.acl_versions.c.version)
             ).all()
         doc = None
@@ -124,10 +151,18 @@ class AclPublisher:
             elif doc is not None:
                 doc = patch(doc, AccessListDelta.model_validate_json(body))
         if doc is not None:
-            self._current[site] = doc
+            self._remember(doc)
         return doc
 
+    def _remember(self, doc: AccessList) -> None:
+        """Keep the newest lists in memory, the least recently used going first."""
+        self._current[doc.site] = doc
+        self._current.move_to_end(doc.site)
+        while len(self._current) > CACHED_SITES:
+            self._current.popitem(last=False)
+
     # -- publishing ------------------------------------------------------------------------------
+    @_locked
     def publish_site(self, site: str) -> Published | None:
         """Compile ``site`` afresh and send whatever changed; None if nothing did."""
         previous = self.current(site)
@@ -140,6 +175,7 @@ class AclPublisher:
             return None
         return self._send(fresh, delta)
 
+    @_locked
     def publish_cards(self, site: str, changed: list[Card]) -> Published | None:
         """Send changed cards (a revocation, say) as a delta without recompiling the site."""
         previous = self.current(site)
@@ -192,6 +228,11 @@ class AclPublisher:
         return True
 
     def _send(self, doc: AccessList, delta: AccessListDelta | None) -> Published:
+        """Record the version, then publish it: a version number names exactly one list.
+
+        The row is written first, so two publishers racing for a site's next version fail on
+        its primary key instead of sending two different lists under one number.
+        """
         now = datetime.now(UTC)
         message, kind, body = b"", "snapshot", doc
         if delta is not None:
@@ -203,7 +244,6 @@ class AclPublisher:
                     message, kind, body = snapshot, "snapshot", doc
         if kind == "snapshot" and not message:
             message = self._seal(doc, now)
-        self._publish(protocol.acl_topic(doc.site), message, True)
         with self.engine.begin() as conn:
             conn.execute(
                 db.acl_versions.insert().values(
@@ -216,7 +256,8 @@ class AclPublisher:
                     published_at=now,
                 )
             )
-        self._current[doc.site] = doc
+        self._remember(doc)
+        self._publish(protocol.acl_topic(doc.site), message, True)
         return Published(doc.site, doc.version, kind, len(message))
 
     def _seal(self, doc: AccessList | AccessListDelta, now: datetime) -> bytes:

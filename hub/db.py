@@ -26,31 +26,44 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
+
+#: 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-numbered rowid.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+#: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
+Json = JSON().with_variant(JSONB, "postgresql")
 
 #: Every event an edge published, stored once (by event_id).
 events = Table(
     "events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", BigId, primary_key=True, autoincrement=True),
     Column("event_id", String(32), nullable=False, unique=True),
     Column("site", String(64), nullable=False),
     Column("device", String(64), nullable=False),
+    Column("epoch", String(16), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("kind", String(40), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("data", JSON, nullable=False),
+    Column("data", Json, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
-    Index("events_device_seq", "site", "device", "seq"),
+    Index("events_device_seq", "site", "device", "epoch", "seq"),
     Index("events_site_at", "site", "at"),
 )
 
-#: Messages that did not validate: kept with the reason and the raw bytes, never dropped.
+#: Messages that did not validate: kept with the reason and the raw bytes, never dropped. An
+#: event whose envelope was readable keeps its place (device, epoch, seq) so it fills its gap.
 dead_letters = Table(
     "dead_letters",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), unique=True),
+    Column("site", String(64)),
+    Column("device", String(64)),
+    Column("epoch", String(16)),
+    Column("seq", BigInteger),
     Column("topic", Text, nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("reason", Text, nullable=False),
@@ -63,6 +76,7 @@ device_progress = Table(
     metadata,
     Column("site", String(64), primary_key=True),
     Column("device", String(64), primary_key=True),
+    Column("epoch", String(16), primary_key=True),
     Column("stored_seq", BigInteger, nullable=False, default=0),
 )
 
@@ -107,8 +121,8 @@ plans = Table(
     "plans",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("sites", JSON),  # null: the whole network
-    Column("windows", JSON),  # null: any time
+    Column("sites", Json),  # null: the whole network
+    Column("windows", Json),  # null: any time
 )
 
 members = Table(
@@ -124,7 +138,7 @@ grants = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("member_id", String(64), nullable=False, index=True),
     Column("plan_id", String(64)),
-    Column("sites", JSON),
+    Column("sites", Json),
     Column("valid_from", DateTime(timezone=True)),
     Column("valid_until", DateTime(timezone=True)),
 )

@@ -32,3 +32,65 @@ def test_connecting_again_migrates_nothing_and_keeps_data(hub_url):
             assert conn.execute(db.sites.select()).all() == [("leipzig-ost", "Europe/Berlin")]
     finally:
         engine.dispose()
+
+
+def _event(seq: int, epoch: str = "00000000000000aa", site: str = "s", device: str = "d"):
+    import os
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return {
+        "event_id": os.urandom(16).hex(),
+        "site": site,
+        "device": device,
+        "epoch": epoch,
+        "seq": seq,
+        "kind": "door.exit",
+        "at": now,
+        "data": {"source": "button"},
+        "received_at": now,
+    }
+
+
+def test_the_progress_mark_passes_dead_letters_and_stops_at_gaps(hub_url):
+    from datetime import UTC, datetime
+
+    from hub.ingest.batch import Batch
+    from hub.ingest.store import IngestStore
+
+    engine = db.connect(hub_url)
+    store = IngestStore(engine)
+    try:
+        first, third, fifth = _event(1), _event(3), _event(5)
+        dead_second = {**_event(2), "topic": "t", "payload": b"x", "reason": "bad data"}
+        for key in ("kind", "at", "data"):
+            dead_second.pop(key)
+        store.write(Batch(events=[first, third, fifth], dead=[dead_second]))
+        epoch = first["epoch"]
+        assert store.advance_progress("s", "d", epoch) == 3  # 2 is filed, 4 is missing
+        assert store.advance_progress("s", "d", epoch) == 3  # asked again: the same answer
+        store.write(Batch(events=[_event(4)]))
+        assert store.advance_progress("s", "d", epoch) == 5
+        # A new store of the same device counts from 1 again under its own epoch.
+        store.write(Batch(events=[_event(1, epoch="00000000000000bb")]))
+        assert store.advance_progress("s", "d", "00000000000000bb") == 1
+        assert store.advance_progress("s", "d", epoch) == 5
+        assert datetime.now(UTC)  # the store took aware datetimes on this database
+    finally:
+        engine.dispose()
+
+
+def test_an_event_stored_twice_is_kept_once(hub_url):
+    from hub.ingest.batch import Batch
+    from hub.ingest.store import IngestStore
+
+    engine = db.connect(hub_url)
+    store = IngestStore(engine)
+    try:
+        event = _event(1)
+        store.write(Batch(events=[event]))
+        store.write(Batch(events=[event]))
+        with engine.connect() as conn:
+            assert len(conn.execute(db.events.select()).all()) == 1
+    finally:
+        engine.dispose()

@@ -137,3 +137,34 @@ def test_garbage_on_every_subscribed_topic_changes_nothing(network, garbage):
     assert agent.hardware.strike.is_unlocked is False
     assert_still_opens(hub, agent, card)
     assert all(w._thread.is_alive() for w in hub.workers)
+
+
+def test_an_ack_for_another_store_or_unsent_events_deletes_nothing(network):
+    from hub.commands import command_message
+
+    hub, agent, card, _intruder = network
+    for epoch, seq in (("ffffffffffffffff", 1000), (agent.store.epoch, 1000)):
+        topic, payload, _ = command_message(
+            hub.key, SITE, DEVICE, "ack", {"seq": seq, "epoch": epoch}
+        )
+        hub.client.publish(topic, payload, retain=True)
+    assert_still_opens(hub, agent, card)  # the tap's event still reaches the hub
+    assert [e.seq for e in hub.events()] == [1]
+
+
+def test_an_event_out_of_range_is_filed_and_the_next_ones_flow(network):
+    hub, agent, card, intruder = network
+    topic = protocol.event_topic(SITE, DEVICE, "door.exit")
+    huge = (
+        b'{"schema":1,"event_id":"'
+        + b"ab" * 16
+        + b'","epoch":"'
+        + b"cd" * 8
+        + b'","seq":'
+        + str(2**70).encode()
+        + b',"at":"2026-11-22T00:00:00Z","data":{}}'
+    )
+    intruder.publish(topic, huge)
+    assert wait_for(lambda: len(hub.dead_letters()) == 1, 10)
+    assert "seq" in hub.dead_letters()[0].reason
+    assert_still_opens(hub, agent, card)

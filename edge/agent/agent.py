@@ -245,12 +245,21 @@ class EdgeAgent:
             self.link.reply(item.name, encode_json(reply))
             return
         if command.name == "ack":
-            seq = command.args.get("seq")
-            if isinstance(seq, int):
-                self.link.sender.hub_stored(seq)
+            seq, epoch = command.args.get("seq"), command.args.get("epoch")
+            if isinstance(seq, int) and isinstance(epoch, str):
+                self.link.sender.hub_stored(seq, epoch)
             return  # acknowledgements are not answered
         if command.name == "unlock":
-            seconds = float(command.args.get("seconds", self.cfg.door.unlock_seconds))
+            try:
+                seconds = float(command.args.get("seconds", self.cfg.door.unlock_seconds))
+            except (TypeError, ValueError):
+                self.link.reply(
+                    item.name,
+                    encode_json(
+                        CommandReply(command=command.id, ok=False, detail="seconds is not a number")
+                    ),
+                )
+                return
             seconds = min(max(seconds, 1.0), 3600.0)
             self._record(RemoteUnlock(command=command.id, seconds=seconds))
             self.door.remote_unlock(now, seconds)

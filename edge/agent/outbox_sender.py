@@ -81,8 +81,15 @@ class OutboxSender:
         self._inbox.put(("puback", mid))
         self._wake.set()
 
-    def hub_stored(self, seq: int) -> None:
-        """The hub has stored every event of this device up to ``seq`` (a verified ack)."""
+    def hub_stored(self, seq: int, epoch: str) -> None:
+        """The hub has stored every event of this device up to ``seq`` (a verified ack).
+
+        An ack for another store (a retained one from before the SD card was replaced), or for
+        events this store never numbered, is ignored: it must never delete unsent events.
+        """
+        if epoch != self.store.epoch or seq > self.store.last_seq():
+            log.warning("ignoring the hub's ack up to %s of store %s", seq, epoch)
+            return
         self._inbox.put(("stored", seq))
         self._wake.set()
 
@@ -143,8 +150,10 @@ class OutboxSender:
             events = self.store.pending_events(after_seq=self._published_upto, limit=min(room, 500))
             if not events:
                 return
+            if self._published_upto == self.confirmed and not self._inflight:
+                self._progress_at = time.monotonic()  # a fresh start: the stall clock too
             for event in events:
-                info = self._publish(self._topic_of(event), event.wire())
+                info = self._publish(self._topic_of(event), event.wire(self.store.epoch))
                 if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                     log.warning("paho refused event %s: %s", event.seq, mqtt.error_string(info.rc))
                     return  # retried from this seq on the next wake

@@ -7,6 +7,7 @@ to the outbox before the door moves, so a crash never loses a decision the door 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -70,10 +71,10 @@ class OutboxEvent:
     occurred_at: str
     body: str  # the payload as JSON text, sent as it was stored
 
-    def wire(self) -> bytes:
+    def wire(self, epoch: str) -> bytes:
         """The event as published (hafen.protocol.EventMessage), built without re-parsing."""
         return (
-            f'{{"schema":1,"event_id":"{self.event_id}","seq":{self.seq},'
+            f'{{"schema":1,"event_id":"{self.event_id}","epoch":"{epoch}","seq":{self.seq},'
             f'"at":"{self.occurred_at}","data":{self.body}}}'
         ).encode()
 
@@ -107,12 +108,26 @@ class EdgeStore:
         self._migrate()
 
     def _migrate(self) -> None:
-        with self.write():
-            current = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        with self.write() as conn:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 for statement in split_statements(script):
-                    self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version={number}")
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+            # A new store starts its event numbers at 1 again: its epoch tells the hub so.
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)",
+                (os.urandom(8).hex(),),
+            )
+        self.epoch = str(self.get_meta("epoch"))
+
+    def last_seq(self) -> int:
+        """The highest ``seq`` this store ever gave an event (0 if none)."""
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

@@ -19,24 +19,40 @@ class Batch:
     states: dict[tuple[str, str], DeviceState] = field(default_factory=dict)
     dead: list[dict] = field(default_factory=list)
 
+    def devices(self) -> set[tuple[str, str, str]]:
+        """(site, device, epoch) of every event here, stored or dead-lettered."""
+        rows = [*self.events, *(d for d in self.dead if d.get("seq") is not None)]
+        return {(r["site"], r["device"], r["epoch"]) for r in rows}
+
 
 def classify(messages: list[mqtt.MQTTMessage], now: datetime) -> Batch:
-    """Validate each message; anything that does not fit becomes a dead letter with its reason."""
+    """Validate each message; anything that does not fit becomes a dead letter with its reason.
+
+    An event whose envelope is readable but whose data does not fit its kind keeps its device,
+    epoch and seq in the dead letter, so the hub's progress mark can pass it.
+    """
     batch = Batch()
     seen: set[str] = set()
     for message in messages:
         try:
             _classify_one(message, now, batch, seen)
         except (ValidationError, ValueError) as exc:
-            batch.dead.append(
-                {
-                    "topic": message.topic,
-                    "payload": bytes(message.payload),
-                    "reason": _reason(exc),
-                    "received_at": now,
-                }
-            )
+            batch.dead.append(dead_letter(message, now, _reason(exc)))
     return batch
+
+
+def dead_letter(message: mqtt.MQTTMessage, now: datetime, reason: str, **place) -> dict:
+    return {
+        "event_id": place.get("event_id"),
+        "site": place.get("site"),
+        "device": place.get("device"),
+        "epoch": place.get("epoch"),
+        "seq": place.get("seq"),
+        "topic": message.topic[:1000],
+        "payload": bytes(message.payload),
+        "reason": reason,
+        "received_at": now,
+    }
 
 
 def _classify_one(message: mqtt.MQTTMessage, now: datetime, batch: Batch, seen: set[str]) -> None:
@@ -50,26 +66,25 @@ def _classify_one(message: mqtt.MQTTMessage, now: datetime, batch: Batch, seen: 
         return
     if topic.channel != "evt":
         raise ValueError(f"unexpected channel {topic.channel!r}")
-    try:
-        kind = EventKind(topic.name)
-    except ValueError:
-        raise ValueError(f"unknown event kind {topic.name!r}") from None
     event = EventMessage.model_validate_json(message.payload)
-    event.payload(kind)  # the data must fit the kind's model
     if event.event_id in seen:
         return
     seen.add(event.event_id)
+    place = {
+        "event_id": event.event_id,
+        "site": topic.site,
+        "device": topic.device,
+        "epoch": event.epoch,
+        "seq": event.seq,
+    }
+    try:
+        kind = EventKind(topic.name)
+        event.payload(kind)  # the data must fit the kind's model
+    except (ValidationError, ValueError) as exc:
+        batch.dead.append(dead_letter(message, now, _reason(exc), **place))
+        return
     batch.events.append(
-        {
-            "event_id": event.event_id,
-            "site": topic.site,
-            "device": topic.device,
-            "seq": event.seq,
-            "kind": kind.value,
-            "at": event.at,
-            "data": event.data,
-            "received_at": now,
-        }
+        {**place, "kind": kind.value, "at": event.at, "data": event.data, "received_at": now}
     )
 
 

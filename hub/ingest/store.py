@@ -17,7 +17,7 @@ _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 PROGRESS_WINDOW = 50_000
 
 
-_EVENT_COLUMNS = ("event_id", "site", "device", "seq", "kind", "at", "data", "received_at")
+_EVENT_COLUMNS = ("event_id", "site", "device", "epoch", "seq", "kind", "at", "data", "received_at")
 
 
 class IngestStore:
@@ -45,6 +45,7 @@ class IngestStore:
             event["event_id"],
             event["site"],
             event["device"],
+            event["epoch"],
             event["seq"],
             event["kind"],
             at,
@@ -59,7 +60,10 @@ class IngestStore:
                 rows = [self._event_row(e) for e in batch.events]
                 conn.exec_driver_sql(self._events_sql, rows)
             if batch.dead:
-                conn.execute(db.dead_letters.insert(), batch.dead)
+                stmt = self._insert(db.dead_letters).on_conflict_do_nothing(
+                    index_elements=["event_id"]
+                )
+                conn.execute(stmt, batch.dead)
             for (site, device), state in batch.states.items():
                 self._upsert_state(conn, site, device, state)
 
@@ -82,34 +86,46 @@ class IngestStore:
         )
         conn.execute(stmt)
 
-    def advance_progress(self, site: str, device: str) -> int | None:
-        """Move the device's stored-without-gaps mark forward; returns it if it moved."""
+    def advance_progress(self, site: str, device: str, epoch: str) -> int:
+        """Move the device's stored-without-gaps mark forward as far as it goes; return it.
+
+        Dead-lettered events count as stored: they are kept, and must not hold the mark back.
+        """
+        key = (
+            db.device_progress.c.site == site,
+            db.device_progress.c.device == device,
+            db.device_progress.c.epoch == epoch,
+        )
         with self.engine.begin() as conn:
-            stmt = self._insert(db.device_progress).values(site=site, device=device, stored_seq=0)
-            conn.execute(stmt.on_conflict_do_nothing(index_elements=["site", "device"]))
-            mark = conn.scalar(
-                select(db.device_progress.c.stored_seq).where(
-                    db.device_progress.c.site == site, db.device_progress.c.device == device
-                )
+            stmt = self._insert(db.device_progress).values(
+                site=site, device=device, epoch=epoch, stored_seq=0
             )
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["site", "device", "epoch"]))
+            mark = conn.scalar(select(db.device_progress.c.stored_seq).where(*key))
             start = mark
-            seqs = conn.scalars(
-                select(db.events.c.seq)
-                .where(db.events.c.site == site, db.events.c.device == device)
-                .where(db.events.c.seq > mark)
-                .order_by(db.events.c.seq)
+            for seq in self._seqs_after(conn, site, device, epoch, mark):
+                if seq > mark + 1:
+                    break
+                mark = max(mark, seq)
+            if mark > start:
+                conn.execute(
+                    update(db.device_progress)
+                    .where(*key, db.device_progress.c.stored_seq < mark)
+                    .values(stored_seq=mark)
+                )
+            # Another worker may have got further meanwhile: report what the store holds.
+            return conn.scalar(select(db.device_progress.c.stored_seq).where(*key))
+
+    def _seqs_after(self, conn, site: str, device: str, epoch: str, mark: int) -> list[int]:
+        def seqs(table):
+            return (
+                select(table.c.seq)
+                .where(table.c.site == site, table.c.device == device, table.c.epoch == epoch)
+                .where(table.c.seq > mark)
+                .order_by(table.c.seq)
                 .limit(PROGRESS_WINDOW)
             )
-            for seq in seqs:
-                if seq != mark + 1:
-                    break
-                mark = seq
-            if mark == start:
-                return None
-            conn.execute(
-                update(db.device_progress)
-                .where(db.device_progress.c.site == site, db.device_progress.c.device == device)
-                .where(db.device_progress.c.stored_seq < mark)
-                .values(stored_seq=mark)
-            )
-        return mark
+
+        stored = list(conn.scalars(seqs(db.events)))
+        dead = list(conn.scalars(seqs(db.dead_letters)))
+        return sorted(set(stored) | set(dead))

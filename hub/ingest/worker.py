@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError
 
 from hafen import protocol
 from hafen.protocol import DeviceState
 from hub.commands import command_message
-from hub.ingest.batch import Batch, classify
+from hub.ingest.batch import Batch, classify, dead_letter
 from hub.ingest.store import IngestStore
 from hub.mqtt import HubClient
 
@@ -58,7 +59,9 @@ class IngestWorker:
         self._queue: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"ingest-{name}", daemon=True)
-        self._acks_due: dict[tuple[str, str], int] = {}
+        self._acks_due: dict[tuple[str, str, str], int] = {}
+        self._retry: list[mqtt.MQTTMessage] = []
+        self._states: queue.SimpleQueue[tuple[str, str, DeviceState] | None] = queue.SimpleQueue()
         self._acks_sent_at = 0.0
         self.stored = 0
         self.client = HubClient(
@@ -79,32 +82,36 @@ class IngestWorker:
 
     def start(self) -> None:
         self._thread.start()
+        threading.Thread(target=self._report_states, name="ingest-states", daemon=True).start()
         self.client.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
+        self._states.put(None)
         self.client.stop()
 
     def _run(self) -> None:
         while not self._stop.is_set():
             messages = self._take_batch()
-            if messages:
-                try:
+            try:
+                if messages:
                     self._ingest(messages)
-                except Exception:
-                    # Not acknowledged: the broker delivers them again after a reconnect.
-                    log.exception("storing a batch of %d messages failed", len(messages))
-                    self.client.client.reconnect()
-                    continue
-            self._send_acks()
+                self._send_acks()
+            except Exception:
+                # The store is unreachable (database down): keep the messages unacknowledged
+                # and try them again; the broker holds everything after them.
+                log.exception("storing %d messages failed; retrying", len(messages))
+                self._retry.extend(messages)
+                self._stop.wait(1.0)
 
     def _take_batch(self) -> list[mqtt.MQTTMessage]:
-        try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
+        batch, self._retry = self._retry, []
+        if not batch:
+            try:
+                batch.append(self._queue.get(timeout=0.2))
+            except queue.Empty:
+                return []
         deadline = time.monotonic() + self.batch_wait
         while len(batch) < self.batch_size:
             try:
@@ -114,24 +121,52 @@ class IngestWorker:
         return batch
 
     def _ingest(self, messages: list[mqtt.MQTTMessage]) -> None:
-        batch: Batch = classify(messages, datetime.now(UTC))
-        self.store.write(batch)
+        now = datetime.now(UTC)
+        batch: Batch = classify(messages, now)
+        try:
+            self.store.write(batch)
+        except (DataError, IntegrityError):
+            # One message the database will not take (a value out of its range) must not hold
+            # up the rest: store them one by one, and file the refused one as a dead letter.
+            batch = self._write_one_by_one(messages, now)
         for message in messages:
             self.client.client.ack(message.mid, message.qos)
         self.stored += len(batch.events)
-        for device in {(e["site"], e["device"]) for e in batch.events}:
-            mark = self.store.advance_progress(*device)
-            if mark:
-                self._acks_due[device] = mark
-        if self._on_state:
-            for (site, device), state in batch.states.items():
-                self._on_state(site, device, state)
+        for device in batch.devices():
+            # Always answer with the mark, moved or not: the device may have missed the last.
+            self._acks_due[device] = self.store.advance_progress(*device)
+        for (site, device), state in batch.states.items():
+            if self._on_state and state.online:
+                self._states.put((site, device, state))
+
+    def _write_one_by_one(self, messages: list[mqtt.MQTTMessage], now: datetime) -> Batch:
+        written = Batch()
+        for message in messages:
+            single = classify([message], now)
+            try:
+                self.store.write(single)
+            except (DataError, IntegrityError) as exc:
+                single = Batch(dead=[dead_letter(message, now, f"the store refused it: {exc}")])
+                self.store.write(single)
+            written.events += single.events
+            written.dead += single.dead
+            written.states.update(single.states)
+        return written
+
+    def _report_states(self) -> None:
+        """Hand states to the callback on a thread of their own: it may publish a snapshot."""
+        while (item := self._states.get()) is not None:
+            try:
+                self._on_state(*item)  # type: ignore[misc]
+            except Exception:
+                log.exception("handling the state of %s.%s failed", item[0], item[1])
 
     def _send_acks(self) -> None:
         if not self._acks_due or time.monotonic() - self._acks_sent_at < self.ack_interval:
             return
-        for (site, device), seq in self._acks_due.items():
-            topic, payload, _ = command_message(self.key, site, device, "ack", {"seq": seq})
+        for (site, device, epoch), seq in self._acks_due.items():
+            args = {"seq": seq, "epoch": epoch}
+            topic, payload, _ = command_message(self.key, site, device, "ack", args)
             self.client.client.publish(topic, payload, qos=1, retain=True)
         self._acks_due.clear()
         self._acks_sent_at = time.monotonic()

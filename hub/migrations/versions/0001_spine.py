@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 01:39:29.535521
+Create Date: 2026-11-22 01:40:33.867653
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0001"
 down_revision = None
@@ -41,19 +42,31 @@ def upgrade() -> None:
 
     op.create_table(
         "dead_letters",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.String(length=32), nullable=True),
+        sa.Column("site", sa.String(length=64), nullable=True),
+        sa.Column("device", sa.String(length=64), nullable=True),
+        sa.Column("epoch", sa.String(length=16), nullable=True),
+        sa.Column("seq", sa.BigInteger(), nullable=True),
         sa.Column("topic", sa.Text(), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("event_id"),
     )
     op.create_table(
         "device_progress",
         sa.Column("site", sa.String(length=64), nullable=False),
         sa.Column("device", sa.String(length=64), nullable=False),
+        sa.Column("epoch", sa.String(length=16), nullable=False),
         sa.Column("stored_seq", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("site", "device"),
+        sa.PrimaryKeyConstraint("site", "device", "epoch"),
     )
     op.create_table(
         "device_states",
@@ -70,20 +83,30 @@ def upgrade() -> None:
     )
     op.create_table(
         "events",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("event_id", sa.String(length=32), nullable=False),
         sa.Column("site", sa.String(length=64), nullable=False),
         sa.Column("device", sa.String(length=64), nullable=False),
+        sa.Column("epoch", sa.String(length=16), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("event_id"),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index("events_device_seq", ["site", "device", "seq"], unique=False)
+        batch_op.create_index("events_device_seq", ["site", "device", "epoch", "seq"], unique=False)
         batch_op.create_index("events_site_at", ["site", "at"], unique=False)
 
     op.create_table(
@@ -91,7 +114,11 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("member_id", sa.String(length=64), nullable=False),
         sa.Column("plan_id", sa.String(length=64), nullable=True),
-        sa.Column("sites", sa.JSON(), nullable=True),
+        sa.Column(
+            "sites",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("valid_from", sa.DateTime(timezone=True), nullable=True),
         sa.Column("valid_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
@@ -108,8 +135,16 @@ def upgrade() -> None:
     op.create_table(
         "plans",
         sa.Column("id", sa.String(length=64), nullable=False),
-        sa.Column("sites", sa.JSON(), nullable=True),
-        sa.Column("windows", sa.JSON(), nullable=True),
+        sa.Column(
+            "sites",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "windows",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
