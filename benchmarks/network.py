@@ -201,10 +201,11 @@ def bench_revocation(tmp: Path, broker: LocalBroker, sites: int = 200, procs: in
 
 def event_lines(site: str, device: str, count: int) -> bytes:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    epoch = os.urandom(8).hex()
     body = '{"card":"' + "ab" * 16 + '","allowed":true,"member":"m1","plan":"flex"}'
     return "".join(
-        f'{{"schema":1,"event_id":"{os.urandom(16).hex()}","seq":{seq},"at":"{now}",'
-        f'"data":{body}}}\n'
+        f'{{"schema":1,"event_id":"{os.urandom(16).hex()}","epoch":"{epoch}","seq":{seq},'
+        f'"at":"{now}","data":{body}}}\n'
         for seq in range(1, count + 1)
     ).encode()
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Row, func, select, update
 
 from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta, Card, diff, patch
@@ -87,7 +87,7 @@ class AccessCompiler:
         )
 
 
-def _grant(row) -> dict:
+def _grant(row: Row) -> dict:
     return {
         "plan": row.plan_id,
         "sites": row.sites,

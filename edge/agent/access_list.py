@@ -26,11 +26,10 @@ CHUNK_ROWS = 1000
 
 
 class AccessListRefused(Exception):
-    """An access list was not applied; the message says why and the store is unchanged."""
+    """An access list was not applied; the message says why and the store is unchanged.
 
-    def __init__(self, reason: str, needs_snapshot: bool = False) -> None:
-        super().__init__(reason)
-        self.needs_snapshot = needs_snapshot
+    The device then reports its applied version in its state, and the hub sends a snapshot.
+    """
 
 
 def applied_version(store: EdgeStore) -> int:
@@ -110,8 +109,7 @@ def apply_delta(store: EdgeStore, delta: AccessListDelta, site: str, tz: ZoneInf
             current = check_version(store, site, delta.site, delta.version)
             if delta.base != current:
                 raise AccessListRefused(
-                    f"delta from version {delta.base} does not apply to version {current}",
-                    needs_snapshot=True,
+                    f"delta from version {delta.base} does not apply to version {current}"
                 )
             _delete(conn, "cards", "hash", delta.removed_cards)
             _delete(conn, "members", "id", delta.removed_members)  # their grants cascade
@@ -130,7 +128,7 @@ def apply_delta(store: EdgeStore, delta: AccessListDelta, site: str, tz: ZoneInf
             _set_applied(store, conn, delta.site, delta.version)
     except sqlite3.IntegrityError:
         # Foreign keys caught a card or grant left pointing at nothing: the base differs.
-        raise AccessListRefused("the delta leaves cards or grants pointing nowhere", True) from None
+        raise AccessListRefused("the delta leaves cards or grants pointing nowhere") from None
     return delta.version
 
 

@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.agent.config import MqttConfig
 from edge.agent.outbox_sender import OutboxSender
@@ -148,7 +149,14 @@ class EdgeLink:
         return protocol.event_topic(self.site, self.device, event.kind)
 
     # -- paho callbacks (network thread) ---------------------------------------------------------
-    def _connected(self, client, _userdata, flags, reason_code, _properties) -> None:
+    def _connected(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             log.warning("broker refused the connection: %s", reason_code)
             return
@@ -170,13 +178,20 @@ class EdgeLink:
         self.publish_state()
         self.sender.connected(bool(flags.session_present))
 
-    def _disconnected(self, client, _userdata, _flags, reason_code, _properties) -> None:
+    def _disconnected(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
         self.connected = False
         self.sender.disconnected()
         self._set_will(client)  # the next connection's will carries the next session number
         log.warning("disconnected from the broker: %s", reason_code)
 
-    def _message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+    def _message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         topic = message.topic
         if topic == protocol.acl_topic(self.site):
             self._on_acl(message.payload)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from edge.agent.access_list import (
     AccessListRefused,
     applied_version,
@@ -41,7 +43,7 @@ class AclUpdater:
         site: str,
         tz: ZoneInfo,
         key: bytes,
-        trusted: list,
+        trusted: list[Ed25519PublicKey],
         on_change: Callable[[], None],
     ) -> None:
         self.store = store
@@ -124,7 +126,7 @@ class CommandRefused(Exception):
 class CommandVerifier:
     """Checks signature, addressee, age and uniqueness of commands."""
 
-    def __init__(self, site: str, device: str, trusted: list) -> None:
+    def __init__(self, site: str, device: str, trusted: list[Ed25519PublicKey]) -> None:
         self.site = site
         self.device = device
         self.trusted = trusted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, Select, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hafen.protocol import DeviceState
@@ -67,7 +67,7 @@ class IngestStore:
             for (site, device), state in batch.states.items():
                 self._upsert_state(conn, site, device, state)
 
-    def _upsert_state(self, conn, site: str, device: str, state: DeviceState) -> None:
+    def _upsert_state(self, conn: Connection, site: str, device: str, state: DeviceState) -> None:
         """Keep the state of the newest session: a late will never overrides a newer birth."""
         values = {
             "online": state.online,
@@ -116,8 +116,10 @@ class IngestStore:
             # Another worker may have got further meanwhile: report what the store holds.
             return conn.scalar(select(db.device_progress.c.stored_seq).where(*key))
 
-    def _seqs_after(self, conn, site: str, device: str, epoch: str, mark: int) -> list[int]:
-        def seqs(table):
+    def _seqs_after(
+        self, conn: Connection, site: str, device: str, epoch: str, mark: int
+    ) -> list[int]:
+        def seqs(table: Table) -> Select:
             return (
                 select(table.c.seq)
                 .where(table.c.site == site, table.c.device == device, table.c.epoch == epoch)
