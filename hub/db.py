@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -115,6 +116,28 @@ sites = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("timezone", String(64), nullable=False, default="Europe/Berlin"),
+    Column("name", String(120)),
+    Column("district", String(120)),
+    Column("capacity", Integer),
+    Column("opening_hours", Json),  # weekly windows, as in plans
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("site", String(64), ForeignKey("sites.id"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(20), nullable=False, default="door"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+companies = Table(
+    "companies",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("plan_id", String(64)),
+    Column("sites", Json),  # the sites the company booked for its staff
 )
 
 plans = Table(
@@ -130,6 +153,10 @@ members = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("blocked", Boolean, nullable=False, default=False),
+    Column("name", String(200)),
+    Column("email", String(254)),
+    Column("company_id", String(64), index=True),
+    Column("created_at", DateTime(timezone=True)),
 )
 
 grants = Table(
@@ -141,6 +168,22 @@ grants = Table(
     Column("sites", Json),
     Column("valid_from", DateTime(timezone=True)),
     Column("valid_until", DateTime(timezone=True)),
+    #: Where the grant comes from: a member's plan, a booking, or the member's company.
+    Column("source", String(10), nullable=False, default="plan", server_default="plan"),
+    Column("booking_id", BigInteger, index=True),
+)
+
+bookings = Table(
+    "bookings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("member_id", String(64), nullable=False, index=True),
+    Column("site_id", String(64), nullable=False, index=True),
+    Column("kind", String(10), nullable=False),  # desk or day
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 cards = Table(
@@ -149,6 +192,40 @@ cards = Table(
     Column("hash", String(32), primary_key=True),
     Column("member_id", String(64), nullable=False, index=True),
     Column("revoked", Boolean, nullable=False, default=False),
+)
+
+
+# -- who may use the hub ----------------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("username", String(80), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: The sites a site operator is given.
+user_sites = Table(
+    "user_sites",
+    metadata,
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", String(64), primary_key=True),
+)
+
+#: API tokens, stored as SHA-256 of the token: a stolen database holds no usable token.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
 )
 
 

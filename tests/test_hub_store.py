@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from hub import db
 
@@ -15,7 +15,7 @@ def test_migrations_build_the_schema_the_models_describe(hub_url):
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
             assert diff == []
-            assert MigrationContext.configure(conn).get_current_revision() == "0001"
+            assert MigrationContext.configure(conn).get_current_revision() == "0002"
         assert {"events", "dead_letters", "acl_versions"} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
@@ -29,7 +29,8 @@ def test_connecting_again_migrates_nothing_and_keeps_data(hub_url):
     engine = db.connect(hub_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(db.sites.select()).all() == [("leipzig-ost", "Europe/Berlin")]
+            rows = conn.execute(select(db.sites.c.id, db.sites.c.timezone)).all()
+            assert rows == [("leipzig-ost", "Europe/Berlin")]
     finally:
         engine.dispose()
 
@@ -92,5 +93,21 @@ def test_an_event_stored_twice_is_kept_once(hub_url):
         store.write(Batch(events=[event]))
         with engine.connect() as conn:
             assert len(conn.execute(db.events.select()).all()) == 1
+    finally:
+        engine.dispose()
+
+
+def test_an_old_store_with_data_is_upgraded_in_place(hub_url):
+    engine = db.connect(hub_url, upgrade=False)
+    try:
+        db.migrate(engine, "0001")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO members (id, blocked) VALUES ('anna', false)")
+            conn.exec_driver_sql("INSERT INTO grants (member_id, plan_id) VALUES ('anna', 'flex')")
+        db.migrate(engine)
+        with engine.connect() as conn:
+            assert conn.execute(select(db.grants.c.member_id, db.grants.c.source)).all() == [
+                ("anna", "plan")
+            ]
     finally:
         engine.dispose()
