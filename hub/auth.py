@@ -1,0 +1,144 @@
+"""Who may use the hub: users with argon2 passwords, API tokens, and roles with site scopes.
+
+Roles: a network admin may do everything; a site operator only what concerns the sites they
+are given; a technician only devices and provisioning. Tokens are random, shown once, and kept
+as SHA-256 hashes, so the database never holds a usable credential.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, delete, insert, select, update
+
+from hub import db
+
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "hft_"
+#: A password that cannot be guessed offline in a lifetime, yet typeable by a volunteer.
+MIN_PASSWORD_LENGTH = 10
+
+
+class Role(StrEnum):
+    NETWORK_ADMIN = "network_admin"
+    SITE_OPERATOR = "site_operator"
+    TECHNICIAN = "technician"
+
+
+class AuthError(Exception):
+    """Credentials were missing, wrong, expired or revoked (no detail on which: on purpose)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The user behind a request: what they are, and which sites they may see."""
+
+    user_id: int
+    username: str
+    role: Role
+    sites: frozenset[str]
+
+    def may_see_site(self, site: str) -> bool:
+        return self.role == Role.NETWORK_ADMIN or (
+            self.role == Role.SITE_OPERATOR and site in self.sites
+        )
+
+
+def create_user(
+    engine: Engine, username: str, password: str, role: Role, sites: list[str] | None = None
+) -> int:
+    """Add a user; an operator gets the listed sites. Returns the user id."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    with engine.begin() as conn:
+        user_id = conn.execute(
+            insert(db.users).values(
+                username=username,
+                password_hash=_hasher.hash(password),
+                role=Role(role).value,
+                disabled=False,
+                created_at=datetime.now(UTC),
+            )
+        ).inserted_primary_key[0]
+        if sites:
+            conn.execute(insert(db.user_sites), [{"user_id": user_id, "site_id": s} for s in sites])
+    return int(user_id)
+
+
+def sign_in(engine: Engine, username: str, password: str, lifetime: timedelta) -> str:
+    """Check a password and issue a token valid for ``lifetime``."""
+    with engine.connect() as conn:
+        user = conn.execute(select(db.users).where(db.users.c.username == username)).one_or_none()
+    if user is None or user.disabled:
+        _hasher.hash(password)  # the same work as for a real user: no timing oracle
+        raise AuthError("wrong username or password")
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise AuthError("wrong username or password") from None
+    if _hasher.check_needs_rehash(user.password_hash):
+        with engine.begin() as conn:
+            conn.execute(
+                update(db.users)
+                .where(db.users.c.id == user.id)
+                .values(password_hash=_hasher.hash(password))
+            )
+    return issue_token(engine, user.id, "sign-in", datetime.now(UTC) + lifetime)
+
+
+def issue_token(engine: Engine, user_id: int, name: str, expires_at: datetime | None = None) -> str:
+    """Create an API token for a user; the token itself is returned once and never stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(db.api_tokens).values(
+                token_hash=_digest(token),
+                user_id=user_id,
+                name=name,
+                created_at=datetime.now(UTC),
+                expires_at=expires_at,
+            )
+        )
+    return token
+
+
+def revoke_token(engine: Engine, token: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(db.api_tokens).where(db.api_tokens.c.token_hash == _digest(token)))
+
+
+def authenticate(engine: Engine, token: str) -> Principal:
+    """Resolve a bearer token to its user, or raise AuthError."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise AuthError("not a hafen token")
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(db.users, db.api_tokens.c.expires_at)
+            .join(db.api_tokens, db.api_tokens.c.user_id == db.users.c.id)
+            .where(db.api_tokens.c.token_hash == _digest(token))
+        ).one_or_none()
+        if row is None or row.disabled or _expired(row.expires_at, now):
+            raise AuthError("unknown, expired or revoked token")
+        sites = frozenset(
+            conn.scalars(select(db.user_sites.c.site_id).where(db.user_sites.c.user_id == row.id))
+        )
+    return Principal(row.id, row.username, Role(row.role), sites)
+
+
+def _expired(expires_at: datetime | None, now: datetime) -> bool:
+    if expires_at is None:
+        return False
+    if expires_at.tzinfo is None:  # SQLite hands back naive UTC
+        expires_at = expires_at.replace(tzinfo=UTC)
+    return expires_at <= now
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
