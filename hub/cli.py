@@ -52,10 +52,7 @@ def ingest(
     from hub.ingest.worker import IngestWorker
     from hub.keys import load_key
 
-    logging.basicConfig(
-        level=os.environ.get("HAFEN_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _logging()
     url = db or hubdb.default_url()
     host, port = _broker(broker)
     worker = IngestWorker(hubdb.connect(url), host, port, load_key(key), name=name)
@@ -66,3 +63,56 @@ def ingest(
     logging.getLogger("hub").info("ingest worker %s: broker %s, store %s", name, broker, url)
     stop.wait()
     worker.stop()
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("HAFEN_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+@app.command()
+def serve(
+    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the hub's API (OpenAPI at /docs); with no arguments, on a SQLite file."""
+    import uvicorn
+
+    from hub import db as hubdb
+    from hub.api.app import create_app
+
+    _logging()
+    url = db or hubdb.default_url()
+    typer.echo(f"hub store: {url}")
+    typer.echo(f"hub API: http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(hubdb.connect(url)), host=host, port=port, log_level="warning")
+
+
+@app.command("create-user")
+def create_user_command(
+    username: Annotated[str, typer.Argument(help="The new user's sign-in name.")],
+    role: Annotated[str, typer.Option(help="network_admin, site_operator or technician.")],
+    site: Annotated[list[str] | None, typer.Option(help="A site an operator may see.")] = None,
+    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
+) -> None:
+    """Add a hub user (asks for the password); the first network admin is made this way."""
+    from hub import db as hubdb
+    from hub.auth import Role, create_user
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise typer.BadParameter(f"role is one of {', '.join(r.value for r in Role)}") from None
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        create_user(
+            hubdb.connect(db or hubdb.default_url()), username, password, role_value, site or []
+        )
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"user {username} ({role_value.value}) created")

@@ -1,0 +1,59 @@
+"""The hub's FastAPI application: sign-in, health, and the resource routers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import FastAPI, Form, HTTPException, status
+from pydantic import BaseModel
+from sqlalchemy import Engine, text
+
+from hub.api import sites
+from hub.api.deps import Caller, Store
+from hub.auth import AuthError, sign_in
+
+SESSION = timedelta(hours=12)
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    sites: list[str]
+
+
+def create_app(engine: Engine) -> FastAPI:
+    """The API over the store behind ``engine`` (already migrated)."""
+    app = FastAPI(title="hafen hub", version="1", docs_url="/docs")
+    app.state.engine = engine
+
+    @app.get("/health", tags=["health"])
+    def health(store: Store) -> dict:
+        """Answers without credentials: is the hub up and its store reachable?"""
+        with store.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.post("/auth/token", response_model=Token, tags=["auth"])
+    def token(
+        username: Annotated[str, Form(max_length=80)],
+        password: Annotated[str, Form(max_length=200)],
+        store: Store,
+    ) -> Token:
+        """Sign in with a password; the token is valid for 12 hours."""
+        try:
+            return Token(access_token=sign_in(store, username, password, SESSION))
+        except AuthError as exc:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+
+    @app.get("/auth/me", response_model=Me, tags=["auth"])
+    def me(who: Caller) -> Me:
+        return Me(username=who.username, role=who.role.value, sites=sorted(who.sites))
+
+    app.include_router(sites.router)
+    return app
