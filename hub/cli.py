@@ -78,6 +78,11 @@ def serve(
     db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    card_key_file: Annotated[
+        Path | None, typer.Option(help="The network's card-hash key (hex), as on the doors.")
+    ] = None,
+    key: Annotated[Path | None, typer.Option(help="Signing key: send access lists.")] = None,
+    broker: Annotated[str, typer.Option(help="HOST:PORT of the broker.")] = "localhost:1883",
 ) -> None:
     """Serve the hub's API (OpenAPI at /docs); with no arguments, on a SQLite file."""
     import uvicorn
@@ -87,9 +92,22 @@ def serve(
 
     _logging()
     url = db or hubdb.default_url()
+    engine = hubdb.connect(url)
+    card_key = bytes.fromhex(card_key_file.read_text().strip()) if card_key_file else None
+    publisher = None
+    if key is not None:
+        from hub.access_lists import AclPublisher
+        from hub.keys import load_key
+        from hub.mqtt import HubClient
+
+        client = HubClient(*_broker(broker), client_id="hafen-hub-api")
+        client.start()
+        publisher = AclPublisher(engine, load_key(key), client.publish)
     typer.echo(f"hub store: {url}")
     typer.echo(f"hub API: http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(hubdb.connect(url)), host=host, port=port, log_level="warning")
+    if publisher is None:
+        typer.echo("no --key: access-list changes are stored but not sent to the doors")
+    uvicorn.run(create_app(engine, card_key, publisher), host=host, port=port, log_level="warning")
 
 
 @app.command("create-user")

@@ -9,7 +9,8 @@ from fastapi import FastAPI, Form, HTTPException, status
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
-from hub.api import sites
+from hub.access_lists import AclPublisher
+from hub.api import people, sites
 from hub.api.deps import Caller, Store
 from hub.auth import AuthError, sign_in
 
@@ -27,10 +28,18 @@ class Me(BaseModel):
     sites: list[str]
 
 
-def create_app(engine: Engine) -> FastAPI:
-    """The API over the store behind ``engine`` (already migrated)."""
+def create_app(
+    engine: Engine, card_key: bytes | None = None, publisher: AclPublisher | None = None
+) -> FastAPI:
+    """The API over the store behind ``engine`` (already migrated).
+
+    ``card_key`` hashes card UIDs as the doors do; ``publisher`` sends changed access lists
+    (without one, changes are stored and a warning says the lists were not sent).
+    """
     app = FastAPI(title="hafen hub", version="1", docs_url="/docs")
     app.state.engine = engine
+    app.state.card_key = card_key
+    app.state.publisher = publisher
 
     @app.get("/health", tags=["health"])
     def health(store: Store) -> dict:
@@ -56,4 +65,5 @@ def create_app(engine: Engine) -> FastAPI:
         return Me(username=who.username, role=who.role.value, sites=sorted(who.sites))
 
     app.include_router(sites.router)
+    app.include_router(people.router)
     return app

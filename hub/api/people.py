@@ -1,0 +1,174 @@
+"""Plans, members and their cards and grants: every change that affects who may enter is sent
+to the affected sites' doors at once (as a signed access-list delta)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hafen.acl import TimeWindow
+from hafen.cards import InvalidUid, card_hash, parse_uid
+from hub import db
+from hub.api.deps import Admin, Store
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["members"])
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Slug
+    sites: list[Slug] | None = None
+    windows: list[TimeWindow] | None = None
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)] | None = None
+    blocked: bool = False
+
+
+class CardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uid: Annotated[str, Field(min_length=8, max_length=40)]
+
+
+class Card(BaseModel):
+    hash: str
+    member: str
+    revoked: bool
+
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: Slug | None = None
+    sites: list[Slug] | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _scope(self) -> GrantIn:
+        if self.plan is None and self.sites is None:
+            raise ValueError("a grant without a plan names its sites")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+def publish_sites(request: Request, sites: set[str]) -> None:
+    """Send the changed lists of ``sites`` (no-op for a site whose list did not change)."""
+    publisher = request.app.state.publisher
+    if publisher is None:
+        log.warning("no broker configured: %d sites' lists not sent", len(sites))
+        return
+    for site in sorted(sites):
+        publisher.publish_site(site)
+
+
+def member_sites(conn: Connection, member: str) -> set[str]:
+    """The sites where a member's grants reach (all sites for a network-wide plan)."""
+    all_sites = set(conn.scalars(select(db.sites.c.id)))
+    plans = {p.id: p.sites for p in conn.execute(select(db.plans))}
+    reach: set[str] = set()
+    for grant in conn.execute(select(db.grants).where(db.grants.c.member_id == member)):
+        scope = grant.sites if grant.sites is not None else plans.get(grant.plan_id)
+        reach |= all_sites if scope is None else set(scope) & all_sites
+    return reach
+
+
+@router.post("/plans", response_model=PlanIn, status_code=status.HTTP_201_CREATED)
+def create_plan(plan: PlanIn, store: Store, _: Admin) -> PlanIn:
+    try:
+        with store.begin() as conn:
+            conn.execute(insert(db.plans).values(**plan.model_dump(mode="json")))
+    except IntegrityError:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"plan {plan.id!r} exists") from None
+    return plan
+
+
+@router.post("/members", response_model=MemberIn, status_code=status.HTTP_201_CREATED)
+def create_member(member: MemberIn, store: Store, _: Admin) -> MemberIn:
+    try:
+        with store.begin() as conn:
+            conn.execute(
+                insert(db.members).values(**member.model_dump(), created_at=datetime.now(UTC))
+            )
+    except IntegrityError:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"member {member.id!r} exists") from None
+    return member
+
+
+def _existing_member(conn: Connection, member: str) -> None:
+    if conn.scalar(select(db.members.c.id).where(db.members.c.id == member)) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member!r}")
+
+
+@router.post(
+    "/members/{member}/grants", status_code=status.HTTP_201_CREATED, response_model=GrantIn
+)
+def add_grant(member: str, grant: GrantIn, request: Request, store: Store, _: Admin) -> GrantIn:
+    with store.begin() as conn:
+        _existing_member(conn, member)
+        if (
+            grant.plan
+            and conn.scalar(select(db.plans.c.id).where(db.plans.c.id == grant.plan)) is None
+        ):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no plan {grant.plan!r}")
+        conn.execute(
+            insert(db.grants).values(
+                member_id=member,
+                source="plan",
+                plan_id=grant.plan,
+                sites=grant.sites,
+                valid_from=grant.valid_from,
+                valid_until=grant.valid_until,
+            )
+        )
+        reach = member_sites(conn, member)
+    publish_sites(request, reach)
+    return grant
+
+
+@router.post("/members/{member}/cards", response_model=Card, status_code=status.HTTP_201_CREATED)
+def add_card(member: str, card: CardIn, request: Request, store: Store, _: Admin) -> Card:
+    """Register a card by its UID; only its keyed hash is kept (and returned)."""
+    if request.app.state.card_key is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the hub has no card key")
+    try:
+        digest = card_hash(request.app.state.card_key, parse_uid(card.uid))
+    except InvalidUid as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    with store.begin() as conn:
+        _existing_member(conn, member)
+        if conn.scalar(select(db.cards.c.hash).where(db.cards.c.hash == digest)) is not None:
+            raise HTTPException(status.HTTP_409_CONFLICT, "this card is registered already")
+        conn.execute(insert(db.cards).values(hash=digest, member_id=member, revoked=False))
+        reach = member_sites(conn, member)
+    publish_sites(request, reach)
+    return Card(hash=digest, member=member, revoked=False)
+
+
+@router.post("/cards/{card}/revoke", response_model=Card)
+def revoke_card(card: str, request: Request, store: Store, _: Admin) -> Card:
+    """Revoke a lost card: every door that knows it refuses it within seconds."""
+    with store.begin() as conn:
+        row = conn.execute(select(db.cards).where(db.cards.c.hash == card)).one_or_none()
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such card")
+        conn.execute(update(db.cards).where(db.cards.c.hash == card).values(revoked=True))
+        reach = member_sites(conn, row.member_id)
+    publish_sites(request, reach)
+    return Card(hash=card, member=row.member_id, revoked=True)

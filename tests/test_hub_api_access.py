@@ -1,0 +1,82 @@
+"""Changes made through the hub's API reach a simulated door through a real mosquitto."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import wait_for
+from fastapi.testclient import TestClient
+from network_helpers import CARD_KEY, TestHub, acl_version, connected_edge
+
+from hub.api.app import create_app
+from hub.auth import Role, create_user
+from provisioning.broker import LocalBroker
+
+ANNA = "04A1B2C3D4E5F6"
+PASSWORD = "a long passphrase"
+
+
+@pytest.fixture
+def network(tmp_path, hub_url):
+    with LocalBroker(tmp_path / "broker") as broker:
+        hub = TestHub(tmp_path, broker, url=hub_url).start()
+        create_user(hub.engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
+        with TestClient(create_app(hub.engine, CARD_KEY, hub.publisher)) as client:
+            token = client.post("/auth/token", data={"username": "nadia", "password": PASSWORD})
+            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            yield hub, client
+        hub.stop()
+
+
+def tap_again(card) -> None:
+    """Take the card away long enough for the reader to notice (two empty polls), then tap."""
+    time.sleep(2.5)
+    card.present(bytes.fromhex(ANNA))
+
+
+def decisions(hub):
+    return [e.data for e in hub.events() if e.kind == "door.decision"]
+
+
+def test_a_member_card_and_revocation_made_in_the_api_reach_the_door(tmp_path, network, mock_pins):
+    hub, api = network
+    assert api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"}).status_code == 201
+    assert api.post("/sites", json={"id": "borna", "name": "Borna"}).status_code == 201
+    assert api.post("/plans", json={"id": "borna-only", "sites": ["borna"]}).status_code == 201
+    assert api.post("/plans", json={"id": "flex"}).status_code == 201
+    assert api.post("/members", json={"id": "anna", "name": "Anna"}).status_code == 201
+    with connected_edge(tmp_path, hub) as (agent, card):
+        # A plan for another site: this door's list does not change, it stays empty.
+        api.post("/members/anna/grants", json={"plan": "borna-only"})
+        added = api.post("/members/anna/cards", json={"uid": ANNA})
+        assert added.status_code == 201 and ANNA.lower() not in added.text.lower()
+        card.present(bytes.fromhex(ANNA))
+        assert wait_for(lambda: len(decisions(hub)) == 1, 10)
+        assert decisions(hub)[0]["reason"] == "unknown_card"
+        # The network-wide plan reaches this site at once.
+        assert api.post("/members/anna/grants", json={"plan": "flex"}).status_code == 201
+        assert wait_for(lambda: acl_version(agent) >= 1, 10)
+        tap_again(card)
+        assert wait_for(lambda: len(decisions(hub)) == 2, 10)
+        assert decisions(hub)[1]["allowed"] is True
+        version = acl_version(agent)
+        assert api.post(f"/cards/{added.json()['hash']}/revoke").status_code == 200
+        assert wait_for(lambda: acl_version(agent) == version + 1, 10)
+        tap_again(card)
+        assert wait_for(lambda: len(decisions(hub)) == 3, 10)
+        assert decisions(hub)[2]["reason"] == "revoked"
+
+
+def test_bad_member_input_is_422_and_conflicts_409(network):
+    _hub, api = network
+    api.post("/members", json={"id": "anna", "name": "Anna"})
+    assert api.post("/members", json={"id": "anna", "name": "Again"}).status_code == 409
+    assert api.post("/members/anna/cards", json={"uid": "not a uid!"}).status_code == 422
+    assert api.post("/members/ghost/cards", json={"uid": ANNA}).status_code == 404
+    assert api.post("/members/anna/cards", json={"uid": ANNA}).status_code == 201
+    assert api.post("/members/anna/cards", json={"uid": ANNA}).status_code == 409
+    bad_grant = api.post("/members/anna/grants", json={"valid_from": "2026-01-01T00:00:00Z"})
+    assert bad_grant.status_code == 422
+    assert api.post("/members/anna/grants", json={"plan": "nope"}).status_code == 422
+    assert api.post("/members", json={"id": "b", "name": "B", "email": "x"}).status_code == 422
