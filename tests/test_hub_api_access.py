@@ -80,3 +80,74 @@ def test_bad_member_input_is_422_and_conflicts_409(network):
     assert bad_grant.status_code == 422
     assert api.post("/members/anna/grants", json={"plan": "nope"}).status_code == 422
     assert api.post("/members", json={"id": "b", "name": "B", "email": "x"}).status_code == 422
+
+
+def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network, mock_pins):
+    from datetime import UTC, datetime, timedelta
+
+    hub, api = network
+    for site in ("leipzig-ost", "borna"):
+        api.post("/sites", json={"id": site, "name": site})
+    api.post("/members", json={"id": "anna", "name": "Anna"})
+    now = datetime.now(UTC)
+
+    def book(site: str, start: timedelta, end: timedelta) -> int:
+        body = {
+            "member": "anna",
+            "kind": "day",
+            "starts_at": (now + start).isoformat(),
+            "ends_at": (now + end).isoformat(),
+        }
+        response = api.post(f"/sites/{site}/bookings", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    with connected_edge(tmp_path, hub) as (agent, card):
+        api.post("/members/anna/cards", json={"uid": ANNA})
+        book("borna", timedelta(hours=-1), timedelta(hours=8))  # another site: not this door
+        card.present(bytes.fromhex(ANNA))
+        assert wait_for(lambda: len(decisions(hub)) == 1, 10)
+        assert decisions(hub)[0]["reason"] == "unknown_card"
+        later = book("leipzig-ost", timedelta(days=1), timedelta(days=1, hours=8))
+        assert wait_for(lambda: acl_version(agent) >= 1, 10)
+        tap_again(card)
+        assert wait_for(lambda: len(decisions(hub)) == 2, 10)
+        assert decisions(hub)[1]["reason"] == "not_yet_valid"
+        version = acl_version(agent)
+        today = book("leipzig-ost", timedelta(minutes=-5), timedelta(hours=8))
+        assert wait_for(lambda: acl_version(agent) == version + 1, 10)
+        tap_again(card)
+        assert wait_for(lambda: len(decisions(hub)) == 3, 10)
+        assert decisions(hub)[2]["allowed"] is True
+        for booking in (today, later):
+            assert api.delete(f"/bookings/{booking}").json()["cancelled"] is True
+        assert wait_for(lambda: acl_version(agent) == version + 3, 10)
+        tap_again(card)
+        assert wait_for(lambda: len(decisions(hub)) == 4, 10)
+        assert decisions(hub)[3]["reason"] == "unknown_card"
+
+
+def test_operators_book_day_guests_at_their_site_only(network):
+    from datetime import UTC, datetime, timedelta
+
+    hub, api = network
+    for site in ("leipzig-ost", "borna"):
+        api.post("/sites", json={"id": site, "name": site})
+    api.post("/members", json={"id": "guest", "name": "Day Guest"})
+    create_user(hub.engine, "olga", PASSWORD, Role.SITE_OPERATOR, ["leipzig-ost"])
+    olga_token = api.post("/auth/token", data={"username": "olga", "password": PASSWORD})
+    olga = {"Authorization": f"Bearer {olga_token.json()['access_token']}"}
+    now = datetime.now(UTC)
+    body = {
+        "member": "guest",
+        "starts_at": now.isoformat(),
+        "ends_at": (now + timedelta(hours=8)).isoformat(),
+    }
+    assert api.post("/sites/leipzig-ost/bookings", json=body, headers=olga).status_code == 201
+    assert api.post("/sites/borna/bookings", json=body, headers=olga).status_code == 404
+    borna = api.post("/sites/borna/bookings", json=body).json()["id"]  # the admin may
+    assert api.delete(f"/bookings/{borna}", headers=olga).status_code == 404
+    too_long = {**body, "ends_at": (now + timedelta(days=40)).isoformat()}
+    assert api.post("/sites/leipzig-ost/bookings", json=too_long, headers=olga).status_code == 422
+    backwards = {**body, "ends_at": (now - timedelta(hours=1)).isoformat()}
+    assert api.post("/sites/leipzig-ost/bookings", json=backwards).status_code == 422

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
 from hub.access_lists import AclPublisher
-from hub.api import people, sites
+from hub.api import bookings, people, sites
 from hub.api.deps import Caller, Store
 from hub.auth import AuthError, sign_in
 
@@ -66,4 +66,5 @@ def create_app(
 
     app.include_router(sites.router)
     app.include_router(people.router)
+    app.include_router(bookings.router)
     return app
