@@ -125,6 +125,10 @@ class AclPublisher:
         self._current: OrderedDict[str, AccessList] = OrderedDict()
         self._lock = threading.RLock()  # one version at a time per publisher
 
+    def send(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Publish any message on the publisher's connection (commands, say)."""
+        self._publish(topic, payload, retain)
+
     # -- what a site holds -----------------------------------------------------------------------
     def current(self, site: str) -> AccessList | None:
         """The newest list published for ``site``, rebuilt from stored snapshot and deltas."""

@@ -151,3 +151,39 @@ def test_operators_book_day_guests_at_their_site_only(network):
     assert api.post("/sites/leipzig-ost/bookings", json=too_long, headers=olga).status_code == 422
     backwards = {**body, "ends_at": (now - timedelta(hours=1)).isoformat()}
     assert api.post("/sites/leipzig-ost/bookings", json=backwards).status_code == 422
+
+
+def test_events_are_searchable_per_site_and_member_and_doors_unlock_remotely(
+    tmp_path, network, mock_pins
+):
+    hub, api = network
+    for site in ("leipzig-ost", "borna"):
+        api.post("/sites", json={"id": site, "name": site})
+    api.post("/plans", json={"id": "flex"})
+    api.post("/members", json={"id": "anna", "name": "Anna"})
+    api.post("/members/anna/grants", json={"plan": "flex"})
+    api.post("/members/anna/cards", json={"uid": ANNA})
+    assert api.post("/sites/leipzig-ost/devices", json={"id": "door-1"}).status_code == 201
+    create_user(hub.engine, "bert", PASSWORD, Role.SITE_OPERATOR, ["borna"])
+    bert_token = api.post("/auth/token", data={"username": "bert", "password": PASSWORD})
+    bert = {"Authorization": f"Bearer {bert_token.json()['access_token']}"}
+    with connected_edge(tmp_path, hub, unlock_seconds=0.3) as (agent, card):
+        assert wait_for(lambda: acl_version(agent) >= 1, 10)
+        card.present(bytes.fromhex(ANNA))
+        card.present(bytes.fromhex("04E5F60718293A"))
+        assert wait_for(lambda: len(decisions(hub)) == 2, 10)
+        found = api.get("/events", params={"site": "leipzig-ost", "member": "anna"}).json()
+        assert [e["data"]["member"] for e in found] == ["anna"]
+        assert len(api.get("/events", params={"kind": "door.decision"}).json()) == 2
+        page = api.get("/events", params={"limit": 1}).json()
+        older = api.get("/events", params={"limit": 1, "before_id": page[0]["id"]}).json()
+        assert page[0]["id"] > older[0]["id"]
+        assert api.get("/events", params={"site": "leipzig-ost"}, headers=bert).status_code == 404
+        assert api.get("/events", headers=bert).json() == []
+        unlock = "/sites/leipzig-ost/devices/door-1/unlock"
+        assert api.post(unlock, json={"seconds": 1}, headers=bert).status_code == 404
+        sent = api.post(unlock, json={"seconds": 1})
+        assert sent.status_code == 202
+        assert wait_for(lambda: mock_pins.pin(17).state is True, 10)
+        assert wait_for(lambda: any(e.kind == "door.remote_unlock" for e in hub.events()), 10)
+        assert api.post("/sites/leipzig-ost/devices/nope/unlock", json={}).status_code == 404

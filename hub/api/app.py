@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
 from hub.access_lists import AclPublisher
-from hub.api import bookings, people, sites
+from hub.api import bookings, events, people, sites
 from hub.api.deps import Caller, Store
 from hub.auth import AuthError, sign_in
 
@@ -67,4 +67,5 @@ def create_app(
     app.include_router(sites.router)
     app.include_router(people.router)
     app.include_router(bookings.router)
+    app.include_router(events.router)
     return app
