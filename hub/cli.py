@@ -134,3 +134,19 @@ def create_user_command(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     typer.echo(f"user {username} ({role_value.value}) created")
+
+
+@app.command()
+def retention(
+    days: Annotated[int, typer.Option(min=1, help="Keep door events personal this long.")] = 180,
+    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
+) -> None:
+    """Pseudonymise door events older than the retention period (run daily by a timer)."""
+    from datetime import UTC, datetime, timedelta
+
+    from hub import db as hubdb
+    from hub.privacy import pseudonymize_events
+
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    changed = pseudonymize_events(hubdb.connect(db or hubdb.default_url()), cutoff)
+    typer.echo(f"pseudonymised {changed} door events from before {cutoff:%Y-%m-%d %H:%M} UTC")

@@ -195,6 +195,14 @@ cards = Table(
 )
 
 
+#: Hub-wide settings and secrets (the pseudonym key, the retention period).
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 # -- who may use the hub ----------------------------------------------------------------------
 
 users = Table(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -172,3 +173,27 @@ def revoke_card(card: str, request: Request, store: Store, _: Admin) -> Card:
         reach = member_sites(conn, row.member_id)
     publish_sites(request, reach)
     return Card(hash=card, member=row.member_id, revoked=True)
+
+
+@router.get("/members/{member}/export", tags=["privacy"])
+def export(member: str, store: Store, _: Admin) -> dict:
+    """Everything the hub holds about a member (GDPR access request), as JSON."""
+    from hub.privacy import export_member
+
+    data = export_member(store, member)
+    if data is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member!r}")
+    return jsonable_encoder(data, custom_encoder={bytes: bytes.hex})
+
+
+@router.delete("/members/{member}", status_code=status.HTTP_204_NO_CONTENT, tags=["privacy"])
+def erase(member: str, request: Request, store: Store, _: Admin) -> None:
+    """Erase a member (GDPR): their doors forget them at once, their events keep only a
+    pseudonym, everything else about them is deleted."""
+    from hub.privacy import erase_member
+
+    with store.connect() as conn:
+        reach = member_sites(conn, member)
+    if not erase_member(store, member):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member!r}")
+    publish_sites(request, reach)

@@ -1,0 +1,121 @@
+"""GDPR at the hub: access logs kept only as long as needed, members' data exported or erased.
+
+Door events older than the retention period lose their card hash and have the member id
+replaced by a keyed pseudonym: visits, unique members and members who used several sites can
+still be counted, but no event names anyone. Erasure does the same at once for one member and
+deletes everything else about them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from hub import db
+
+PSEUDONYM_PREFIX = "p-"
+BATCH = 5000
+
+
+def pseudonym_key(conn: Connection) -> bytes:
+    """The hub's secret for pseudonyms, made on first use (a member id alone is guessable)."""
+    value = conn.scalar(select(db.settings.c.value).where(db.settings.c.key == "pseudonym_key"))
+    if value is None:
+        value = os.urandom(32).hex()
+        conn.execute(insert(db.settings).values(key="pseudonym_key", value=value))
+    return bytes.fromhex(value)
+
+
+def pseudonym(key: bytes, member: str) -> str:
+    return PSEUDONYM_PREFIX + hmac.new(key, member.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _scrub(data: dict, key: bytes) -> dict:
+    scrubbed = {k: v for k, v in data.items() if k != "card"}
+    member = data.get("member")
+    if member and not str(member).startswith(PSEUDONYM_PREFIX):
+        scrubbed["member"] = pseudonym(key, member)
+    return scrubbed
+
+
+def _personal(data: dict) -> bool:
+    member = data.get("member")
+    return "card" in data or bool(member and not str(member).startswith(PSEUDONYM_PREFIX))
+
+
+def pseudonymize_events(engine: Engine, older_than: datetime) -> int:
+    """Scrub every event that happened before ``older_than``; returns how many changed."""
+    changed, after_id = 0, 0
+    while True:
+        with engine.begin() as conn:
+            key = pseudonym_key(conn)
+            rows = conn.execute(
+                select(db.events.c.id, db.events.c.data)
+                .where(db.events.c.at < older_than, db.events.c.id > after_id)
+                .order_by(db.events.c.id)
+                .limit(BATCH)
+            ).all()
+            if not rows:
+                return changed
+            after_id = rows[-1].id
+            for row in rows:
+                if _personal(row.data):
+                    conn.execute(
+                        update(db.events)
+                        .where(db.events.c.id == row.id)
+                        .values(data=_scrub(row.data, key))
+                    )
+                    changed += 1
+
+
+def export_member(engine: Engine, member: str) -> dict | None:
+    """Everything the hub holds about a member, as JSON-ready data (None if unknown)."""
+    with engine.connect() as conn:
+        profile = conn.execute(select(db.members).where(db.members.c.id == member)).one_or_none()
+        if profile is None:
+            return None
+
+        def rows(table, column) -> list[dict]:
+            found = conn.execute(select(table).where(column == member)).all()
+            return [row._asdict() for row in found]
+
+        events = conn.execute(
+            select(db.events).where(db.events.c.data["member"].as_string() == member)
+        ).all()
+        return {
+            "exported_at": datetime.now(UTC).isoformat(),
+            "member": profile._asdict(),
+            "cards": rows(db.cards, db.cards.c.member_id),
+            "grants": rows(db.grants, db.grants.c.member_id),
+            "bookings": rows(db.bookings, db.bookings.c.member_id),
+            "door_events": [e._asdict() for e in events],
+        }
+
+
+def erase_member(engine: Engine, member: str) -> bool:
+    """Erase a member: their events pseudonymised, everything else about them deleted."""
+    with engine.begin() as conn:
+        if conn.scalar(select(db.members.c.id).where(db.members.c.id == member)) is None:
+            return False
+        key = pseudonym_key(conn)
+        events = conn.execute(
+            select(db.events.c.id, db.events.c.data).where(
+                db.events.c.data["member"].as_string() == member
+            )
+        ).all()
+        for row in events:
+            conn.execute(
+                update(db.events).where(db.events.c.id == row.id).values(data=_scrub(row.data, key))
+            )
+        for table, column in (
+            (db.cards, db.cards.c.member_id),
+            (db.grants, db.grants.c.member_id),
+            (db.bookings, db.bookings.c.member_id),
+            (db.members, db.members.c.id),
+        ):
+            conn.execute(delete(table).where(column == member))
+    return True
