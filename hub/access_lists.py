@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, Row, func, select, update
+from sqlalchemy import Connection, Engine, Row, func, select, update
 
 from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta, Card, diff, patch
@@ -62,6 +62,8 @@ class AccessCompiler:
                 scope = g.sites if g.sites is not None else (plan.sites if plan else None)
                 if scope is None or site in scope:
                     grants_by_member.setdefault(g.member_id, []).append(_grant(g))
+            for member, grant in _company_grants(conn, site, plan_rows):
+                grants_by_member.setdefault(member, []).append(grant)
             member_ids = sorted(grants_by_member)
             cards = [
                 {"hash": c.hash, "member": c.member_id, "revoked": c.revoked}
@@ -85,6 +87,22 @@ class AccessCompiler:
                 "cards": cards,
             }
         )
+
+
+def _company_grants(conn: Connection, site: str, plans: dict) -> list[tuple[str, dict]]:
+    """Staff of a company that booked ``site`` get the company's plan there ("commuter
+    harbours": an employer buys access near its staff's homes)."""
+    companies = {
+        c.id: c
+        for c in conn.execute(select(db.companies))
+        if c.sites and site in c.sites and (c.plan_id is None or c.plan_id in plans)
+    }
+    staff = conn.execute(
+        select(db.members.c.id, db.members.c.company_id)
+        .where(db.members.c.company_id.in_(sorted(companies)))
+        .order_by(db.members.c.id)
+    )
+    return [(m.id, {"plan": companies[m.company_id].plan_id, "sites": [site]}) for m in staff]
 
 
 def _grant(row: Row) -> dict:

@@ -187,3 +187,30 @@ def test_events_are_searchable_per_site_and_member_and_doors_unlock_remotely(
         assert wait_for(lambda: mock_pins.pin(17).state is True, 10)
         assert wait_for(lambda: any(e.kind == "door.remote_unlock" for e in hub.events()), 10)
         assert api.post("/sites/leipzig-ost/devices/nope/unlock", json={}).status_code == 404
+
+
+def test_company_staff_get_its_plan_at_the_sites_it_booked(tmp_path, network, mock_pins):
+    hub, api = network
+    for site in ("leipzig-ost", "borna"):
+        api.post("/sites", json={"id": site, "name": site})
+    api.post("/plans", json={"id": "flex"})
+    api.post("/members", json={"id": "bob", "name": "Bob"})
+    api.post("/members/bob/cards", json={"uid": ANNA})
+    with connected_edge(tmp_path, hub) as (agent, card):
+        company = {"id": "acme", "name": "ACME", "plan": "flex", "sites": ["borna"]}
+        assert api.put("/companies/acme", json=company).status_code == 200
+        assert api.put("/members/bob/company", json={"company": "acme"}).status_code == 200
+        card.present(bytes.fromhex(ANNA))
+        assert wait_for(lambda: len(decisions(hub)) == 1, 10)
+        assert decisions(hub)[0]["reason"] == "unknown_card"  # ACME booked Borna only
+        company["sites"] = ["borna", "leipzig-ost"]
+        assert api.put("/companies/acme", json=company).status_code == 200
+        assert wait_for(lambda: acl_version(agent) >= 1, 10)
+        tap_again(card)
+        assert wait_for(lambda: len(decisions(hub)) == 2, 10)
+        assert decisions(hub)[1]["allowed"] is True and decisions(hub)[1]["member"] == "bob"
+        version = acl_version(agent)
+        assert api.put("/members/bob/company", json={"company": None}).status_code == 200
+        assert wait_for(lambda: acl_version(agent) == version + 1, 10)
+        assert api.put("/members/bob/company", json={"company": "nope"}).status_code == 422
+        assert api.put("/companies/x", json={**company, "id": "y"}).status_code == 422

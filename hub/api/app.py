@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
 from hub.access_lists import AclPublisher
-from hub.api import bookings, events, people, sites
+from hub.api import bookings, companies, events, people, sites
 from hub.api.deps import Caller, Store
 from hub.auth import AuthError, sign_in
 
@@ -68,4 +68,5 @@ def create_app(
     app.include_router(people.router)
     app.include_router(bookings.router)
     app.include_router(events.router)
+    app.include_router(companies.router)
     return app

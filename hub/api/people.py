@@ -87,7 +87,12 @@ def member_sites(conn: Connection, member: str) -> set[str]:
     for grant in conn.execute(select(db.grants).where(db.grants.c.member_id == member)):
         scope = grant.sites if grant.sites is not None else plans.get(grant.plan_id)
         reach |= all_sites if scope is None else set(scope) & all_sites
-    return reach
+    company = conn.scalar(
+        select(db.companies.c.sites)
+        .join(db.members, db.members.c.company_id == db.companies.c.id)
+        .where(db.members.c.id == member)
+    )
+    return reach | (set(company or []) & all_sites)
 
 
 @router.post("/plans", response_model=PlanIn, status_code=status.HTTP_201_CREATED)
