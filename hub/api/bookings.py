@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, insert, select, update
 
@@ -54,7 +54,7 @@ def book(site: str, booking: BookingIn, request: Request, store: Store, who: Cal
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
         member = db.members.c.id == booking.member
         if conn.scalar(select(db.members.c.id).where(member)) is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "no such member")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no such member")
         booking_id = conn.execute(
             insert(db.bookings).values(
                 member_id=booking.member,
@@ -80,7 +80,12 @@ def book(site: str, booking: BookingIn, request: Request, store: Store, who: Cal
 
 
 @router.delete("/bookings/{booking_id}", response_model=Booking)
-def cancel(booking_id: int, request: Request, store: Store, who: Caller) -> Booking:
+def cancel(
+    booking_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    request: Request,
+    store: Store,
+    who: Caller,
+) -> Booking:
     """Cancel a booking: the access it gave is taken back at its site."""
     with store.begin() as conn:
         row = conn.execute(select(db.bookings).where(db.bookings.c.id == booking_id)).one_or_none()

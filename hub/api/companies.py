@@ -37,13 +37,13 @@ def put_company(
 ) -> CompanyIn:
     """Create or change a company; its staff's access changes at the sites it (un)booked."""
     if body.id != company:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "id does not match the path")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "id does not match the path")
     with store.begin() as conn:
         if (
             body.plan
             and conn.scalar(select(db.plans.c.id).where(db.plans.c.id == body.plan)) is None
         ):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no plan {body.plan!r}")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no plan {body.plan!r}")
         old = conn.scalar(select(db.companies.c.sites).where(db.companies.c.id == company))
         values = {"name": body.name, "plan_id": body.plan, "sites": body.sites}
         if old is None and not conn.scalar(
@@ -67,7 +67,7 @@ def employ(member: str, body: Employment, request: Request, store: Store, _: Adm
             and conn.scalar(select(db.companies.c.id).where(db.companies.c.id == body.company))
             is None
         ):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "no such company")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no such company")
         before = member_sites(conn, member)
         conn.execute(
             update(db.members).where(db.members.c.id == member).values(company_id=body.company)

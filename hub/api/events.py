@@ -38,7 +38,9 @@ def search_events(
     member: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: Annotated[int | None, Query(description="Page on: the last id you got.")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Page on: the last id you got.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Event]:
     """Door events, newest first; operators see only their sites' events."""

@@ -132,7 +132,7 @@ def add_grant(member: str, grant: GrantIn, request: Request, store: Store, _: Ad
             grant.plan
             and conn.scalar(select(db.plans.c.id).where(db.plans.c.id == grant.plan)) is None
         ):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no plan {grant.plan!r}")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no plan {grant.plan!r}")
         conn.execute(
             insert(db.grants).values(
                 member_id=member,
@@ -156,7 +156,7 @@ def add_card(member: str, card: CardIn, request: Request, store: Store, _: Admin
     try:
         digest = card_hash(request.app.state.card_key, parse_uid(card.uid))
     except InvalidUid as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     with store.begin() as conn:
         _existing_member(conn, member)
         if conn.scalar(select(db.cards.c.hash).where(db.cards.c.hash == digest)) is not None:
