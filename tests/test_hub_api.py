@@ -108,3 +108,25 @@ def test_a_duplicate_site_is_a_conflict(api):
     response = api.post("/sites", json={"id": "borna", "name": "Again"}, headers=admin)
     assert response.status_code == 409
     assert [s["name"] for s in api.get("/sites", headers=admin).json()] == ["Borna", "Leipzig-Ost"]
+
+
+def test_member_search_by_part_of_name_id_or_email_with_pages(api):
+    admin = as_user(api, "nadia")
+    for i, (name, email) in enumerate(
+        [
+            ("Anna Schmidt", "anna@example.org"),
+            ("Ben Meier", "ben@beispiel.de"),
+            ("Carla Schmidt", None),
+        ]
+    ):
+        body = {"id": f"m{i}", "name": name, **({"email": email} if email else {})}
+        assert api.post("/members", json=body, headers=admin).status_code == 201
+    found = api.get("/members", params={"q": "schmidt"}, headers=admin).json()
+    assert [m["name"] for m in found] == ["Anna Schmidt", "Carla Schmidt"]
+    assert [
+        m["id"] for m in api.get("/members", params={"q": "BEISPIEL"}, headers=admin).json()
+    ] == ["m1"]
+    page = api.get("/members", params={"limit": 2}, headers=admin).json()
+    rest = api.get("/members", params={"after": page[-1]["id"]}, headers=admin).json()
+    assert [m["id"] for m in page + rest] == ["m0", "m1", "m2"]
+    assert api.get("/members", headers=as_user(api, "olga")).status_code == 403

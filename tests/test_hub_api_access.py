@@ -187,6 +187,8 @@ def test_events_are_searchable_per_site_and_member_and_doors_unlock_remotely(
         assert wait_for(lambda: mock_pins.pin(17).state is True, 10)
         assert wait_for(lambda: any(e.kind == "door.remote_unlock" for e in hub.events()), 10)
         assert api.post("/sites/leipzig-ost/devices/nope/unlock", json={}).status_code == 404
+        [door] = api.get("/sites/leipzig-ost/devices").json()
+        assert door["online"] is True and door["acl_version"] == acl_version(agent)
 
 
 def test_company_staff_get_its_plan_at_the_sites_it_booked(tmp_path, network, mock_pins):

@@ -7,10 +7,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.encoders import jsonable_encoder
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hafen.acl import TimeWindow
@@ -202,3 +202,41 @@ def erase(member: str, request: Request, store: Store, _: Admin) -> None:
     if not erase_member(store, member):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member!r}")
     publish_sites(request, reach)
+
+
+class MemberOut(MemberIn):
+    company: str | None = None
+
+
+@router.get("/members", response_model=list[MemberOut])
+def search_members(
+    store: Store,
+    _: Admin,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Part of id, name or email.")
+    ] = None,
+    after: Annotated[str | None, Query(max_length=64, description="Page on: the last id.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[MemberOut]:
+    """Find members by part of their id, name or email (case-insensitive), in id order."""
+    m = db.members.c
+    query = select(db.members).order_by(m.id).limit(limit)
+    if q:
+        pattern = f"%{q.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(m.id).like(pattern),
+                func.lower(m.name).like(pattern),
+                func.lower(m.email).like(pattern),
+            )
+        )
+    if after:
+        query = query.where(m.id > after)
+    with store.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        MemberOut(
+            id=r.id, name=r.name or r.id, email=r.email, blocked=r.blocked, company=r.company_id
+        )
+        for r in rows
+    ]

@@ -61,6 +61,10 @@ class DeviceIn(BaseModel):
 class Device(DeviceIn):
     site: str
     created_at: datetime
+    online: bool | None = None
+    software: str | None = None
+    acl_version: int | None = None
+    last_seen: datetime | None = None
 
 
 def _site(row) -> Site:
@@ -113,11 +117,27 @@ Fleet = Annotated[
 @router.get("/{site_id}/devices", response_model=list[Device])
 def list_devices(site_id: str, store: Store, who: Fleet) -> list[Device]:
     require_site(who, site_id)
+    d, s = db.devices.c, db.device_states.c
     with store.connect() as conn:
         rows = conn.execute(
-            select(db.devices).where(db.devices.c.site == site_id).order_by(db.devices.c.id)
+            select(db.devices, s.online, s.software, s.acl_version, s.received_at)
+            .outerjoin(db.device_states, (s.site == d.site) & (s.device == d.id))
+            .where(d.site == site_id)
+            .order_by(d.id)
         ).all()
-    return [Device(id=r.id, kind=r.kind, site=r.site, created_at=r.created_at) for r in rows]
+    return [
+        Device(
+            id=r.id,
+            kind=r.kind,
+            site=r.site,
+            created_at=r.created_at,
+            online=r.online,
+            software=r.software,
+            acl_version=r.acl_version,
+            last_seen=r.received_at,
+        )
+        for r in rows
+    ]
 
 
 Installer = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN, Role.TECHNICIAN))]
