@@ -142,6 +142,8 @@ class AclPublisher:
         self.compiler = AccessCompiler(engine)
         self._current: OrderedDict[str, AccessList] = OrderedDict()
         self._lock = threading.RLock()  # one version at a time per publisher
+        #: Per site, the newest recorded version whose message the broker has not taken yet.
+        self._unsent: dict[str, tuple[int, bytes]] = {}
 
     def send(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Publish any message on the publisher's connection (commands, say)."""
@@ -257,6 +259,8 @@ class AclPublisher:
         """
         now = datetime.now(UTC)
         message, kind, body = b"", "snapshot", doc
+        if doc.site in self._unsent:
+            delta = None  # an earlier version never went out: devices need the whole list
         if delta is not None:
             message, kind, body = self._seal(delta, now), "delta", delta
             # A delta touching a good part of the list may be bigger than the list: compare.
@@ -279,8 +283,27 @@ class AclPublisher:
                 )
             )
         self._remember(doc)
-        self._publish(protocol.acl_topic(doc.site), message, True)
+        self._unsent[doc.site] = (doc.version, message)
+        self._try_publish(doc.site)
         return Published(doc.site, doc.version, kind, len(message))
+
+    def _try_publish(self, site: str) -> bool:
+        version, message = self._unsent[site]
+        try:
+            self._publish(protocol.acl_topic(site), message, True)
+        except (TimeoutError, RuntimeError, ValueError) as exc:
+            log.warning("version %s of %s not sent yet (%s); retrying", version, site, exc)
+            return False
+        self._unsent.pop(site, None)
+        return True
+
+    @_locked
+    def flush_unsent(self) -> int:
+        """Send the lists that could not be sent (the broker was away); returns how many are
+        still waiting. Only a site's newest version is ever kept, so nothing older is sent."""
+        for site in list(self._unsent):
+            self._try_publish(site)
+        return len(self._unsent)
 
     def _seal(self, doc: AccessList | AccessListDelta, now: datetime) -> bytes:
         return seal(self.key, protocol.acl_header(doc, now), protocol.acl_body(doc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -75,10 +76,18 @@ class HubClient:
         self.client.loop_stop()
 
     def publish(
-        self, topic: str, payload: bytes, retain: bool = False, timeout: float = 30.0
+        self, topic: str, payload: bytes, retain: bool = False, timeout: float = 5.0
     ) -> None:
+        """Publish at QoS 1 and return once the broker acknowledged it; raise TimeoutError if
+        it did not within ``timeout`` (paho may still deliver it after a reconnect)."""
+        if not self.connected.wait(timeout):
+            raise TimeoutError(f"no broker connection to publish {topic}")
         info = self.client.publish(topic, payload, qos=1, retain=retain)
-        info.wait_for_publish(timeout)
+        deadline = time.monotonic() + timeout
+        while not info.is_published():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the broker did not acknowledge {topic} in {timeout} s")
+            info.wait_for_publish(0.05)
 
     def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:

@@ -216,3 +216,24 @@ def test_company_staff_get_its_plan_at_the_sites_it_booked(tmp_path, network, mo
         assert wait_for(lambda: acl_version(agent) == version + 1, 10)
         assert api.put("/members/bob/company", json={"company": "nope"}).status_code == 422
         assert api.put("/companies/x", json={**company, "id": "y"}).status_code == 422
+
+
+def test_changes_made_while_the_broker_is_away_reach_the_door_when_it_returns(
+    tmp_path, network, mock_pins
+):
+    hub, api = network
+    api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"})
+    api.post("/plans", json={"id": "flex"})
+    api.post("/members", json={"id": "anna", "name": "Anna"})
+    with connected_edge(tmp_path, hub) as (agent, card):
+        hub.broker.stop()
+        # The hub stores the change and answers; the list waits for the broker.
+        assert api.post("/members/anna/grants", json={"plan": "flex"}).status_code == 201
+        assert api.post("/members/anna/cards", json={"uid": ANNA}).status_code == 201
+        assert acl_version(agent) == 0
+        hub.broker.start()
+        assert wait_for(lambda: hub.publisher.flush_unsent() == 0, 20)
+        assert wait_for(lambda: acl_version(agent) >= 1, 20)
+        card.present(bytes.fromhex(ANNA))
+        assert wait_for(lambda: len(decisions(hub)) == 1, 20)
+        assert decisions(hub)[0]["allowed"] is True

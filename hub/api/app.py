@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated
 
@@ -15,6 +18,7 @@ from hub.api.deps import Caller, Store
 from hub.auth import AuthError, sign_in
 
 SESSION = timedelta(hours=12)
+RETRY_SECONDS = 5.0
 
 
 class Token(BaseModel):
@@ -28,6 +32,22 @@ class Me(BaseModel):
     sites: list[str]
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While serving, retry access lists that the broker could not take when they were made."""
+    stop = threading.Event()
+    publisher = app.state.publisher
+
+    def retry() -> None:
+        while not stop.wait(RETRY_SECONDS):
+            publisher.flush_unsent()
+
+    if publisher is not None:
+        threading.Thread(target=retry, name="acl-retry", daemon=True).start()
+    yield
+    stop.set()
+
+
 def create_app(
     engine: Engine, card_key: bytes | None = None, publisher: AclPublisher | None = None
 ) -> FastAPI:
@@ -36,7 +56,7 @@ def create_app(
     ``card_key`` hashes card UIDs as the doors do; ``publisher`` sends changed access lists
     (without one, changes are stored and a warning says the lists were not sent).
     """
-    app = FastAPI(title="hafen hub", version="1", docs_url="/docs")
+    app = FastAPI(title="hafen hub", version="1", docs_url="/docs", lifespan=_lifespan)
     app.state.engine = engine
     app.state.card_key = card_key
     app.state.publisher = publisher
