@@ -28,7 +28,7 @@ from hub import db
 log = logging.getLogger(__name__)
 
 #: Sites whose current list the publisher keeps in memory (the rest are rebuilt on demand).
-CACHED_SITES = 64
+CACHED_SITES = 1024
 #: publish(topic, payload, retain) -> None, returning once the broker has the message.
 Publish = Callable[[str, bytes, bool], None]
 
@@ -44,65 +44,89 @@ class Published:
 
 
 class AccessCompiler:
-    """Builds a site's access list from the hub's tables."""
+    """Builds sites' access lists from the hub's tables, reading each table once."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def compile(self, site: str, version: int) -> AccessList:
+        return self.compile_many({site: version})[site]
+
+    def compile_many(self, versions: dict[str, int]) -> dict[str, AccessList]:
+        """The lists of several sites (site -> the version to give it) in one pass."""
+        sites = set(versions)
+        grants: dict[str, dict[str, list[dict]]] = {site: {} for site in sites}
         with self.engine.connect() as conn:
-            plan_rows = {p.id: p for p in conn.execute(select(db.plans))}
+            plans = {p.id: p for p in conn.execute(select(db.plans))}
             blocked = {m.id: m.blocked for m in conn.execute(select(db.members))}
-            grants_by_member: dict[str, list[dict]] = {}
             for g in conn.execute(select(db.grants).order_by(db.grants.c.id)):
-                plan = plan_rows.get(g.plan_id) if g.plan_id else None
+                plan = plans.get(g.plan_id) if g.plan_id else None
                 if g.member_id not in blocked or (g.plan_id and plan is None):
                     log.warning("grant %s points at a missing member or plan; left out", g.id)
                     continue
                 scope = g.sites if g.sites is not None else (plan.sites if plan else None)
-                if scope is None or site in scope:
-                    grants_by_member.setdefault(g.member_id, []).append(_grant(g))
-            for member, grant in _company_grants(conn, site, plan_rows):
-                grants_by_member.setdefault(member, []).append(grant)
-            member_ids = sorted(grants_by_member)
-            cards = [
-                {"hash": c.hash, "member": c.member_id, "revoked": c.revoked}
-                for c in conn.execute(select(db.cards).order_by(db.cards.c.hash))
-                if c.member_id in grants_by_member
-            ]
-        used_plans = {g["plan"] for gs in grants_by_member.values() for g in gs if g["plan"]}
-        return AccessList.model_validate(
-            {
-                "site": site,
-                "version": version,
-                "plans": [
-                    {"id": p.id, "sites": p.sites, "windows": p.windows}
-                    for pid, p in sorted(plan_rows.items())
-                    if pid in used_plans
-                ],
-                "members": [
-                    {"id": m, "blocked": blocked[m], "grants": grants_by_member[m]}
-                    for m in member_ids
-                ],
-                "cards": cards,
-            }
-        )
+                for site in sites if scope is None else sites.intersection(scope):
+                    grants[site].setdefault(g.member_id, []).append(_grant(g))
+            for site, member, grant in _company_grants(conn, sites, plans):
+                grants[site].setdefault(member, []).append(grant)
+            listed = {m for by_member in grants.values() for m in by_member}
+            cards: dict[str, list[dict]] = {}
+            for c in conn.execute(select(db.cards).order_by(db.cards.c.hash)):
+                if c.member_id in listed:
+                    cards.setdefault(c.member_id, []).append(
+                        {"hash": c.hash, "member": c.member_id, "revoked": c.revoked}
+                    )
+        return {
+            site: _assemble(site, versions[site], grants[site], blocked, plans, cards)
+            for site in sites
+        }
 
 
-def _company_grants(conn: Connection, site: str, plans: dict) -> list[tuple[str, dict]]:
-    """Staff of a company that booked ``site`` get the company's plan there ("commuter
+def _assemble(
+    site: str,
+    version: int,
+    grants: dict[str, list[dict]],
+    blocked: dict[str, bool],
+    plans: dict,
+    cards: dict[str, list[dict]],
+) -> AccessList:
+    used = {g["plan"] for gs in grants.values() for g in gs if g["plan"]}
+    members = sorted(grants)
+    return AccessList.model_validate(
+        {
+            "site": site,
+            "version": version,
+            "plans": [
+                {"id": p.id, "sites": p.sites, "windows": p.windows}
+                for pid, p in sorted(plans.items())
+                if pid in used
+            ],
+            "members": [{"id": m, "blocked": blocked[m], "grants": grants[m]} for m in members],
+            "cards": sorted(
+                (c for m in members for c in cards.get(m, [])), key=lambda c: c["hash"]
+            ),
+        }
+    )
+
+
+def _company_grants(conn: Connection, sites: set[str], plans: dict) -> list[tuple[str, str, dict]]:
+    """Staff of a company get the company's plan at the sites it booked ("commuter
     harbours": an employer buys access near its staff's homes)."""
     companies = {
         c.id: c
         for c in conn.execute(select(db.companies))
-        if c.sites and site in c.sites and (c.plan_id is None or c.plan_id in plans)
+        if c.sites and sites.intersection(c.sites) and (c.plan_id is None or c.plan_id in plans)
     }
     staff = conn.execute(
         select(db.members.c.id, db.members.c.company_id)
         .where(db.members.c.company_id.in_(sorted(companies)))
         .order_by(db.members.c.id)
     )
-    return [(m.id, {"plan": companies[m.company_id].plan_id, "sites": [site]}) for m in staff]
+    return [
+        (site, m.id, {"plan": companies[m.company_id].plan_id, "sites": [site]})
+        for m in staff
+        for site in sorted(sites.intersection(companies[m.company_id].sites))
+    ]
 
 
 def _grant(row: Row) -> dict:
@@ -198,6 +222,22 @@ class AclPublisher:
         if delta.is_empty():
             return None
         return self._send(fresh, delta)
+
+    @_locked
+    def publish_sites(self, sites: set[str] | list[str]) -> list[Published]:
+        """Compile several sites in one pass and send each one's changes (a plan change)."""
+        previous = {site: self.current(site) for site in sorted(sites)}
+        versions = {site: doc.version + 1 if doc else 1 for site, doc in previous.items()}
+        fresh = self.compiler.compile_many(versions)
+        sent = []
+        for site, doc in previous.items():
+            if doc is None:
+                sent.append(self._send(fresh[site], None))
+                continue
+            delta = diff(doc, fresh[site])
+            if not delta.is_empty():
+                sent.append(self._send(fresh[site], delta))
+        return sent
 
     @_locked
     def publish_cards(self, site: str, changed: list[Card]) -> Published | None:

@@ -237,3 +237,28 @@ def test_changes_made_while_the_broker_is_away_reach_the_door_when_it_returns(
         card.present(bytes.fromhex(ANNA))
         assert wait_for(lambda: len(decisions(hub)) == 1, 20)
         assert decisions(hub)[0]["allowed"] is True
+
+
+def test_changing_a_plans_hours_reaches_every_door_of_its_sites(tmp_path, network, mock_pins):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    hub, api = network
+    api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"})
+    api.post("/plans", json={"id": "flex"})
+    api.post("/members", json={"id": "anna", "name": "Anna"})
+    api.post("/members/anna/grants", json={"plan": "flex"})
+    api.post("/members/anna/cards", json={"uid": ANNA})
+    with connected_edge(tmp_path, hub) as (agent, card):
+        assert wait_for(lambda: acl_version(agent) >= 1, 10)
+        version = acl_version(agent)
+        today = datetime.now(ZoneInfo("Europe/Berlin")).weekday()
+        other_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(today + 3) % 7]
+        window = {"days": [other_day], "start": "08:00", "end": "09:00"}
+        changed = api.put("/plans/flex", json={"id": "flex", "windows": [window]})
+        assert changed.status_code == 200
+        assert wait_for(lambda: acl_version(agent) == version + 1, 10)
+        card.present(bytes.fromhex(ANNA))
+        assert wait_for(lambda: len(decisions(hub)) == 1, 10)
+        assert decisions(hub)[0]["reason"] == "outside_schedule"
+        assert api.put("/plans/nope", json={"id": "nope"}).status_code == 404

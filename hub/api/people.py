@@ -75,8 +75,8 @@ def publish_sites(request: Request, sites: set[str]) -> None:
     if publisher is None:
         log.warning("no broker configured: %d sites' lists not sent", len(sites))
         return
-    for site in sorted(sites):
-        publisher.publish_site(site)
+    if sites:
+        publisher.publish_sites(sites)
 
 
 def member_sites(conn: Connection, member: str) -> set[str]:
@@ -103,6 +103,27 @@ def create_plan(plan: PlanIn, store: Store, _: Admin) -> PlanIn:
     except IntegrityError:
         raise HTTPException(status.HTTP_409_CONFLICT, f"plan {plan.id!r} exists") from None
     return plan
+
+
+def plan_sites(conn: Connection, scope: list[str] | None) -> set[str]:
+    all_sites = set(conn.scalars(select(db.sites.c.id)))
+    return all_sites if scope is None else set(scope) & all_sites
+
+
+@router.put("/plans/{plan}", response_model=PlanIn)
+def change_plan(plan: str, body: PlanIn, request: Request, store: Store, _: Admin) -> PlanIn:
+    """Change a plan's sites or hours; every site it reached or reaches gets its new list."""
+    if body.id != plan:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "id does not match the path")
+    with store.begin() as conn:
+        old = conn.execute(select(db.plans).where(db.plans.c.id == plan)).one_or_none()
+        if old is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plan {plan!r}")
+        values = body.model_dump(mode="json", exclude={"id"})
+        conn.execute(update(db.plans).where(db.plans.c.id == plan).values(**values))
+        reach = plan_sites(conn, old.sites) | plan_sites(conn, body.sites)
+    publish_sites(request, reach)
+    return body
 
 
 @router.post("/members", response_model=MemberIn, status_code=status.HTTP_201_CREATED)
