@@ -50,8 +50,11 @@ events = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("data", Json, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    #: The member the event names, copied out of ``data`` so that searches use an index.
+    Column("member", String(64)),
     Index("events_device_seq", "site", "device", "epoch", "seq"),
     Index("events_site_at", "site", "at"),
+    Index("events_member_at", "member", "at"),
 )
 
 #: Messages that did not validate: kept with the reason and the raw bytes, never dropped. An

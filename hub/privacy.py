@@ -64,10 +64,11 @@ def pseudonymize_events(engine: Engine, older_than: datetime) -> int:
             after_id = rows[-1].id
             for row in rows:
                 if _personal(row.data):
+                    scrubbed = _scrub(row.data, key)
                     conn.execute(
                         update(db.events)
                         .where(db.events.c.id == row.id)
-                        .values(data=_scrub(row.data, key))
+                        .values(data=scrubbed, member=scrubbed.get("member"))
                     )
                     changed += 1
 
@@ -83,9 +84,7 @@ def export_member(engine: Engine, member: str) -> dict | None:
             found = conn.execute(select(table).where(column == member)).all()
             return [row._asdict() for row in found]
 
-        events = conn.execute(
-            select(db.events).where(db.events.c.data["member"].as_string() == member)
-        ).all()
+        events = conn.execute(select(db.events).where(db.events.c.member == member)).all()
         return {
             "exported_at": datetime.now(UTC).isoformat(),
             "member": profile._asdict(),
@@ -103,13 +102,14 @@ def erase_member(engine: Engine, member: str) -> bool:
             return False
         key = pseudonym_key(conn)
         events = conn.execute(
-            select(db.events.c.id, db.events.c.data).where(
-                db.events.c.data["member"].as_string() == member
-            )
+            select(db.events.c.id, db.events.c.data).where(db.events.c.member == member)
         ).all()
         for row in events:
+            scrubbed = _scrub(row.data, key)
             conn.execute(
-                update(db.events).where(db.events.c.id == row.id).values(data=_scrub(row.data, key))
+                update(db.events)
+                .where(db.events.c.id == row.id)
+                .values(data=scrubbed, member=scrubbed.get("member"))
             )
         for table, column in (
             (db.cards, db.cards.c.member_id),

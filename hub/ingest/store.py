@@ -17,7 +17,18 @@ _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 PROGRESS_WINDOW = 50_000
 
 
-_EVENT_COLUMNS = ("event_id", "site", "device", "epoch", "seq", "kind", "at", "data", "received_at")
+_EVENT_COLUMNS = (
+    "event_id",
+    "site",
+    "device",
+    "epoch",
+    "seq",
+    "kind",
+    "at",
+    "data",
+    "received_at",
+    "member",
+)
 
 
 class IngestStore:
@@ -51,6 +62,7 @@ class IngestStore:
             at,
             data,
             received,
+            str(event["data"]["member"])[:64] if event["data"].get("member") else None,
         )
 
     def write(self, batch: Batch) -> None:
