@@ -17,3 +17,4 @@ lint: setup
 bench: setup
 	.venv/bin/python benchmarks/edge_access.py
 	.venv/bin/python benchmarks/network.py
+	.venv/bin/python benchmarks/hub_scale.py

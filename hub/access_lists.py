@@ -21,16 +21,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, Row, func, select, update
 
 from hafen import protocol
-from hafen.acl import AccessList, AccessListDelta, Card, diff, patch
+from hafen.acl import AccessList, AccessListDelta, Card, Plan, diff, patch
 from hafen.signing import seal
 from hub import db
 
 log = logging.getLogger(__name__)
 
 #: Sites whose current list the publisher keeps in memory (the rest are rebuilt on demand).
-CACHED_SITES = 1024
+CACHED_SITES = 64
 #: publish(topic, payload, retain) -> None, returning once the broker has the message.
 Publish = Callable[[str, bytes, bool], None]
+#: The same for a batch, sent without waiting in between.
+PublishMany = Callable[[list[tuple[str, bytes, bool]]], None]
 
 
 @dataclass(frozen=True)
@@ -159,15 +161,26 @@ def _locked(method):
 class AclPublisher:
     """Versions, signs and publishes access lists; remembers what each site was sent."""
 
-    def __init__(self, engine: Engine, key: Ed25519PrivateKey, publish: Publish) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        key: Ed25519PrivateKey,
+        publish: Publish,
+        publish_many: PublishMany | None = None,
+    ) -> None:
         self.engine = engine
         self.key = key
         self._publish = publish
+        self._publish_many = publish_many or self._publish_each
         self.compiler = AccessCompiler(engine)
         self._current: OrderedDict[str, AccessList] = OrderedDict()
         self._lock = threading.RLock()  # one version at a time per publisher
         #: Per site, the newest recorded version whose message the broker has not taken yet.
         self._unsent: dict[str, tuple[int, bytes]] = {}
+
+    def _publish_each(self, messages: list[tuple[str, bytes, bool]]) -> None:
+        for topic, payload, retain in messages:
+            self._publish(topic, payload, retain)
 
     def send(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Publish any message on the publisher's connection (commands, say)."""
@@ -240,6 +253,67 @@ class AclPublisher:
         return sent
 
     @_locked
+    def publish_plan(self, plan: Plan, sites: set[str] | list[str]) -> list[Published]:
+        """A plan's hours changed, not its sites: send each site just the new plan row.
+
+        No site is recompiled, so this is fast for hundreds of sites; each site's list is rebuilt
+        from its stored versions when next needed. A site with an unsent version gets a full
+        list instead.
+        """
+        versions = latest_versions(self.engine)
+        now = datetime.now(UTC)
+        deltas, sent = [], []
+        for site in sorted(sites):
+            if site not in versions:
+                continue  # no list yet: its first one will carry the plan
+            if site in self._unsent:
+                sent.extend(self.publish_sites({site}))
+                continue
+            deltas.append(
+                AccessListDelta(
+                    site=site, version=versions[site] + 1, base=versions[site], plans=[plan]
+                )
+            )
+        sealed = [(delta, self._seal(delta, now)) for delta in deltas]
+        self._record([(d.site, d.version, "delta", d.base, d, len(m)) for d, m in sealed], now)
+        for delta, message in sealed:
+            # Patching hundreds of cached lists would cost more than the change itself: drop
+            # them, and rebuild a site's list from its stored versions when it is next needed.
+            self._current.pop(delta.site, None)
+            self._unsent[delta.site] = (delta.version, message)
+        try:
+            self._publish_many([(protocol.acl_topic(d.site), m, True) for d, m in sealed])
+            for delta, _ in sealed:
+                self._unsent.pop(delta.site, None)
+        except (TimeoutError, RuntimeError, ValueError) as exc:
+            log.warning("%d plan deltas not all sent yet (%s); retrying", len(sealed), exc)
+        return sent + [Published(d.site, d.version, "delta", len(m)) for d, m in sealed]
+
+    def _record(self, rows: list[tuple], now: datetime) -> None:
+        """Store versions before they are sent: a version number names exactly one list.
+
+        Each row is (site, version, kind, base, body, message size); all in one transaction.
+        """
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                db.acl_versions.insert(),
+                [
+                    {
+                        "site": site,
+                        "version": version,
+                        "kind": kind,
+                        "base": base,
+                        "body": zlib.compress(body.model_dump_json(exclude_none=True).encode(), 6),
+                        "message_bytes": size,
+                        "published_at": now,
+                    }
+                    for site, version, kind, base, body, size in rows
+                ],
+            )
+
+    @_locked
     def publish_cards(self, site: str, changed: list[Card]) -> Published | None:
         """Send changed cards (a revocation, say) as a delta without recompiling the site."""
         previous = self.current(site)
@@ -310,18 +384,8 @@ class AclPublisher:
                     message, kind, body = snapshot, "snapshot", doc
         if kind == "snapshot" and not message:
             message = self._seal(doc, now)
-        with self.engine.begin() as conn:
-            conn.execute(
-                db.acl_versions.insert().values(
-                    site=doc.site,
-                    version=doc.version,
-                    kind=kind,
-                    base=delta.base if kind == "delta" and delta else None,
-                    body=zlib.compress(body.model_dump_json(exclude_none=True).encode(), 6),
-                    message_bytes=len(message),
-                    published_at=now,
-                )
-            )
+        base = delta.base if kind == "delta" and delta else None
+        self._record([(doc.site, doc.version, kind, base, body, len(message))], now)
         self._remember(doc)
         self._unsent[doc.site] = (doc.version, message)
         self._try_publish(doc.site)

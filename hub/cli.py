@@ -102,7 +102,7 @@ def serve(
 
         client = HubClient(*_broker(broker), client_id="hafen-hub-api")
         client.start()
-        publisher = AclPublisher(engine, load_key(key), client.publish)
+        publisher = AclPublisher(engine, load_key(key), client.publish, client.publish_many)
     typer.echo(f"hub store: {url}")
     typer.echo(f"hub API: http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
     if publisher is None:

@@ -89,6 +89,18 @@ class HubClient:
                 raise TimeoutError(f"the broker did not acknowledge {topic} in {timeout} s")
             info.wait_for_publish(0.05)
 
+    def publish_many(self, messages: list[tuple[str, bytes, bool]], timeout: float = 10.0) -> None:
+        """Publish a batch at QoS 1 without waiting in between, then wait for all of them."""
+        if not self.connected.wait(timeout):
+            raise TimeoutError("no broker connection to publish a batch")
+        infos = [self.client.publish(t, p, qos=1, retain=r) for t, p, r in messages]
+        deadline = time.monotonic() + timeout
+        for info in infos:
+            while not info.is_published():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the broker did not acknowledge a batch in {timeout} s")
+                info.wait_for_publish(0.05)
+
     def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
             log.warning("broker refused the hub connection: %s", reason_code)

@@ -36,7 +36,9 @@ class TestHub:
         self.engine = db.connect(url or f"sqlite:///{tmp_path / 'hub.db'}")
         self.key = Ed25519PrivateKey.generate()
         self.client = HubClient("127.0.0.1", broker.port, client_id="hafen-hub-test")
-        self.publisher = AclPublisher(self.engine, self.key, self.client.publish)
+        self.publisher = AclPublisher(
+            self.engine, self.key, self.client.publish, self.client.publish_many
+        )
         self.workers = [
             IngestWorker(
                 self.engine,

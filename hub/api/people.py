@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hafen.acl import Plan as AclPlan
 from hafen.acl import TimeWindow
 from hafen.cards import InvalidUid, card_hash, parse_uid
 from hub import db
@@ -122,7 +123,12 @@ def change_plan(plan: str, body: PlanIn, request: Request, store: Store, _: Admi
         values = body.model_dump(mode="json", exclude={"id"})
         conn.execute(update(db.plans).where(db.plans.c.id == plan).values(**values))
         reach = plan_sites(conn, old.sites) | plan_sites(conn, body.sites)
-    publish_sites(request, reach)
+    publisher = request.app.state.publisher
+    if publisher is not None and old.sites == values["sites"]:
+        # Same sites, new hours: the same members; each site needs only the plan's new row.
+        publisher.publish_plan(AclPlan.model_validate(body.model_dump(mode="json")), reach)
+    else:
+        publish_sites(request, reach)
     return body
 
 
