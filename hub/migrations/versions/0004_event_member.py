@@ -1,4 +1,4 @@
-"""Door events name their member in a column of its own, indexed for searches.
+"""Door events name their member in a column of its own; indexes for newest-first searches.
 
 Revision ID: 0004
 Revises: 0003
@@ -20,7 +20,8 @@ def upgrade() -> None:
 
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("member", sa.String(length=64), nullable=True))
-        batch_op.create_index("events_member_at", ["member", "at"], unique=False)
+        batch_op.create_index("events_member_id", ["member", "id"], unique=False)
+        batch_op.create_index("events_site_id", ["site", "id"], unique=False)
     extract = (
         "data->>'member'"
         if op.get_bind().dialect.name == "postgresql"
@@ -32,5 +33,6 @@ def upgrade() -> None:
 def downgrade() -> None:
 
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index("events_member_at")
+        batch_op.drop_index("events_member_id")
+        batch_op.drop_index("events_site_id")
         batch_op.drop_column("member")
