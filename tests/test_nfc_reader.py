@@ -12,9 +12,8 @@ from edge.drivers.card_emulator import EmulatedCard
 from edge.drivers.nfc_reader import NfcReader
 
 
-@pytest.fixture
-def reader():
-    """A reader on a free UDP port; yields (reader, card, taps, faults)."""
+def start_reader(**options) -> tuple[NfcReader, str, list, list]:
+    """A started reader on a free UDP port: (reader, path, taps, faults)."""
     path = f"udp:127.0.0.1:{free_udp_port()}"
     taps, faults = [], []
     r = NfcReader(
@@ -23,9 +22,16 @@ def reader():
         on_fault=faults.append,
         targets=["106A"],
         poll_interval=0.02,
-        removal_polls=2,
+        **options,
     )
     r.start()
+    return r, path, taps, faults
+
+
+@pytest.fixture
+def reader():
+    """Yields (reader, card, taps, faults)."""
+    r, path, taps, faults = start_reader(removal_polls=2)
     yield r, EmulatedCard(path), taps, faults
     r.stop()
 
@@ -86,17 +92,7 @@ def test_reader_that_cannot_be_opened_is_a_fault_not_a_crash():
 
 def test_reader_reopens_after_failing_and_reports_recovery():
     """A reader that fails mid-poll is closed, reported, reopened, and reads cards again."""
-    path = f"udp:127.0.0.1:{free_udp_port()}"
-    taps, faults = [], []
-    r = NfcReader(
-        path,
-        on_card=taps.append,
-        on_fault=faults.append,
-        targets=["106A"],
-        poll_interval=0.02,
-        reconnect_max_seconds=0.5,
-    )
-    r.start()
+    r, path, taps, faults = start_reader(reconnect_max_seconds=0.5)
     try:
         assert wait_for(lambda: r._clf is not None, 2)
         # Unplugging: the device under the frontend disappears, as a USB reader's does.
