@@ -1,8 +1,8 @@
 """Hub benchmark at network scale: 500 sites, 50,000 members, 80,000 cards, 3 million events.
 
 Prints, for SQLite and PostgreSQL: member and door-event search p95 through the API, and how
-long a plan change that touches all 500 sites takes to compile and publish every delta (to a
-real mosquitto). Run: ``.venv/bin/python benchmarks/hub_scale.py [--events N] [--only sqlite]``.
+long a plan change and a member change that touch all 500 sites take to compile and publish
+every delta (to a real mosquitto). Run: ``.venv/bin/python benchmarks/hub_scale.py [--events N] [--only sqlite]``.
 """
 
 from __future__ import annotations
@@ -190,6 +190,17 @@ def run(url: str, label: str, events: int, broker: LocalBroker) -> None:
         print(
             f"[{label}] plan change touching all {SITES} sites: every delta compiled, "
             f"signed and acknowledged by the broker in {plan_s:.2f} s"
+        )
+        member_s = []
+        for i in range(10):  # m00000 is on the network-wide plan: listed at every site
+            t0 = time.perf_counter()
+            action = "block" if i % 2 == 0 else "unblock"
+            response = api.post(f"/members/m00000/{action}", headers=headers)
+            member_s.append(time.perf_counter() - t0)
+            assert response.status_code == 204, response.text
+        print(
+            f"[{label}] member change reaching all {SITES} sites (block/unblock, per-member "
+            f"deltas): p50 {pct(member_s, 50):.2f} s, worst {max(member_s):.2f} s (n=10)"
         )
     client_mqtt.stop()
     engine.dispose()

@@ -13,17 +13,18 @@ import logging
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, Row, func, select, update
+from sqlalchemy import Engine, func, select, update
 
 from hafen import protocol
-from hafen.acl import AccessList, AccessListDelta, Card, Plan, diff, patch
+from hafen.acl import AccessList, AccessListDelta, Plan, diff, patch
 from hafen.signing import seal
 from hub import db
+from hub.access_compiler import AccessCompiler, member_reach
 
 log = logging.getLogger(__name__)
 
@@ -43,108 +44,6 @@ class Published:
     version: int
     kind: str
     size: int
-
-
-class AccessCompiler:
-    """Builds sites' access lists from the hub's tables, reading each table once."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def compile(self, site: str, version: int) -> AccessList:
-        return self.compile_many({site: version})[site]
-
-    def compile_many(self, versions: dict[str, int]) -> dict[str, AccessList]:
-        """The lists of several sites (site -> the version to give it) in one pass."""
-        sites = set(versions)
-        grants: dict[str, dict[str, list[dict]]] = {site: {} for site in sites}
-        with self.engine.connect() as conn:
-            plans = {p.id: p for p in conn.execute(select(db.plans))}
-            blocked = {m.id: m.blocked for m in conn.execute(select(db.members))}
-            for g in conn.execute(select(db.grants).order_by(db.grants.c.id)):
-                plan = plans.get(g.plan_id) if g.plan_id else None
-                if g.member_id not in blocked or (g.plan_id and plan is None):
-                    log.warning("grant %s points at a missing member or plan; left out", g.id)
-                    continue
-                scope = g.sites if g.sites is not None else (plan.sites if plan else None)
-                for site in sites if scope is None else sites.intersection(scope):
-                    grants[site].setdefault(g.member_id, []).append(_grant(g))
-            for site, member, grant in _company_grants(conn, sites, plans):
-                grants[site].setdefault(member, []).append(grant)
-            listed = {m for by_member in grants.values() for m in by_member}
-            cards: dict[str, list[dict]] = {}
-            for c in conn.execute(select(db.cards).order_by(db.cards.c.hash)):
-                if c.member_id in listed:
-                    cards.setdefault(c.member_id, []).append(
-                        {"hash": c.hash, "member": c.member_id, "revoked": c.revoked}
-                    )
-        return {
-            site: _assemble(site, versions[site], grants[site], blocked, plans, cards)
-            for site in sites
-        }
-
-
-def _assemble(
-    site: str,
-    version: int,
-    grants: dict[str, list[dict]],
-    blocked: dict[str, bool],
-    plans: dict,
-    cards: dict[str, list[dict]],
-) -> AccessList:
-    used = {g["plan"] for gs in grants.values() for g in gs if g["plan"]}
-    members = sorted(grants)
-    return AccessList.model_validate(
-        {
-            "site": site,
-            "version": version,
-            "plans": [
-                {"id": p.id, "sites": p.sites, "windows": p.windows}
-                for pid, p in sorted(plans.items())
-                if pid in used
-            ],
-            "members": [{"id": m, "blocked": blocked[m], "grants": grants[m]} for m in members],
-            "cards": sorted(
-                (c for m in members for c in cards.get(m, [])), key=lambda c: c["hash"]
-            ),
-        }
-    )
-
-
-def _company_grants(conn: Connection, sites: set[str], plans: dict) -> list[tuple[str, str, dict]]:
-    """Staff of a company get the company's plan at the sites it booked ("commuter
-    harbours": an employer buys access near its staff's homes)."""
-    companies = {
-        c.id: c
-        for c in conn.execute(select(db.companies))
-        if c.sites and sites.intersection(c.sites) and (c.plan_id is None or c.plan_id in plans)
-    }
-    staff = conn.execute(
-        select(db.members.c.id, db.members.c.company_id)
-        .where(db.members.c.company_id.in_(sorted(companies)))
-        .order_by(db.members.c.id)
-    )
-    return [
-        (site, m.id, {"plan": companies[m.company_id].plan_id, "sites": [site]})
-        for m in staff
-        for site in sorted(sites.intersection(companies[m.company_id].sites))
-    ]
-
-
-def _grant(row: Row) -> dict:
-    return {
-        "plan": row.plan_id,
-        "sites": row.sites,
-        "valid_from": _aware(row.valid_from),
-        "valid_until": _aware(row.valid_until),
-    }
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; the hub stores UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _locked(method):
@@ -253,40 +152,82 @@ class AclPublisher:
         return sent
 
     @_locked
-    def publish_plan(self, plan: Plan, sites: set[str] | list[str]) -> list[Published]:
+    def publish_plan(self, plan: Plan, sites: Iterable[str]) -> list[Published]:
         """A plan's hours changed, not its sites: send each site just the new plan row.
 
-        No site is recompiled, so this is fast for hundreds of sites; each site's list is rebuilt
-        from its stored versions when next needed. A site with an unsent version gets a full
-        list instead.
+        No site is recompiled, so this is fast for hundreds of sites.
+        """
+        return self._publish_deltas(
+            sites,
+            lambda site, version: AccessListDelta(
+                site=site, version=version + 1, base=version, plans=[plan]
+            ),
+        )
+
+    @_locked
+    def publish_member(
+        self, member: str, sites: Iterable[str], forgotten_cards: Iterable[str] = ()
+    ) -> list[Published]:
+        """One member changed (grant, card, block, booking, erasure): send each of ``sites``
+        that member's entry as a delta, or their removal where they no longer have access.
+
+        Only the member's rows are read, so this is fast for hundreds of sites.
+        ``forgotten_cards``: hashes of cards deleted from the hub (an erasure) that doors
+        must forget too.
+        """
+        sites = set(sites)
+        access = self.compiler.compile_member(member, sites)
+        forgotten = set(forgotten_cards)
+
+        def delta(site: str, version: int) -> AccessListDelta:
+            entry = access[site]
+            base = {"site": site, "version": version + 1, "base": version}
+            if entry.member is None:
+                cards = forgotten | {c.hash for c in entry.cards}
+                return AccessListDelta(
+                    **base, removed_members=[member], removed_cards=sorted(cards)
+                )
+            kept = {c.hash for c in entry.cards}
+            return AccessListDelta(
+                **base,
+                plans=entry.plans,
+                members=[entry.member],
+                cards=entry.cards,
+                removed_cards=sorted(forgotten - kept),
+            )
+
+        return self._publish_deltas(sites, delta)
+
+    def _publish_deltas(
+        self, sites: Iterable[str], make: Callable[[str, int], AccessListDelta]
+    ) -> list[Published]:
+        """Send each site the delta ``make(site, its version)`` as one recorded batch.
+
+        A site without a list, or with a version the broker never took, gets a full list
+        instead (its devices may not have the base).
         """
         versions = latest_versions(self.engine)
         now = datetime.now(UTC)
-        deltas, sent = [], []
+        deltas, full = [], set()
         for site in sorted(sites):
-            if site not in versions:
-                continue  # no list yet: its first one will carry the plan
-            if site in self._unsent:
-                sent.extend(self.publish_sites({site}))
-                continue
-            deltas.append(
-                AccessListDelta(
-                    site=site, version=versions[site] + 1, base=versions[site], plans=[plan]
-                )
-            )
+            if site not in versions or site in self._unsent:
+                full.add(site)
+            else:
+                deltas.append(make(site, versions[site]))
+        sent = self.publish_sites(full) if full else []
         sealed = [(delta, self._seal(delta, now)) for delta in deltas]
         self._record([(d.site, d.version, "delta", d.base, d, len(m)) for d, m in sealed], now)
         for delta, message in sealed:
-            # Patching hundreds of cached lists would cost more than the change itself: drop
-            # them, and rebuild a site's list from its stored versions when it is next needed.
-            self._current.pop(delta.site, None)
+            cached = self._current.pop(delta.site, None)
+            if cached is not None and cached.version == delta.base:
+                self._remember(patch(cached, delta))
             self._unsent[delta.site] = (delta.version, message)
         try:
             self._publish_many([(protocol.acl_topic(d.site), m, True) for d, m in sealed])
             for delta, _ in sealed:
                 self._unsent.pop(delta.site, None)
         except (TimeoutError, RuntimeError, ValueError) as exc:
-            log.warning("%d plan deltas not all sent yet (%s); retrying", len(sealed), exc)
+            log.warning("%d deltas not all sent yet (%s); retrying", len(sealed), exc)
         return sent + [Published(d.site, d.version, "delta", len(m)) for d, m in sealed]
 
     def _record(self, rows: list[tuple], now: datetime) -> None:
@@ -313,32 +254,15 @@ class AclPublisher:
                 ],
             )
 
-    @_locked
-    def publish_cards(self, site: str, changed: list[Card]) -> Published | None:
-        """Send changed cards (a revocation, say) as a delta without recompiling the site."""
-        previous = self.current(site)
-        if previous is None:
-            return self.publish_site(site)
-        listed = {c.hash for c in previous.cards}
-        changed = [c for c in changed if c.hash in listed]
-        if not changed:
-            return None
-        delta = AccessListDelta(
-            site=site, version=previous.version + 1, base=previous.version, cards=changed
-        )
-        return self._send(patch(previous, delta), delta)
-
     def revoke_card(self, card_hash: str) -> list[Published]:
-        """Revoke a card at the hub and tell every site that lists it."""
+        """Revoke a card at the hub and tell every site that lists its member."""
         with self.engine.begin() as conn:
             row = conn.execute(select(db.cards).where(db.cards.c.hash == card_hash)).one_or_none()
             if row is None:
                 raise KeyError("no such card")
             conn.execute(update(db.cards).where(db.cards.c.hash == card_hash).values(revoked=True))
-            site_ids = list(conn.scalars(select(db.sites.c.id)))
-        card = Card(hash=card_hash, member=row.member_id, revoked=True)
-        sent = [self.publish_cards(site, [card]) for site in site_ids]
-        return [p for p in sent if p is not None]
+            reach = member_reach(conn, row.member_id)
+        return self.publish_member(row.member_id, reach)
 
     def snapshot_message(self, site: str) -> bytes | None:
         """The sealed full list of ``site`` at its current version, for a device that lags."""

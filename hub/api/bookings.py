@@ -12,8 +12,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import delete, insert, select, update
 
 from hub import db
+from hub.access_compiler import member_reach
 from hub.api.deps import Admin, Caller, Store, require_site
-from hub.api.people import member_sites, publish_sites
+from hub.api.people import publish_member
 from hub.auth import Role
 
 router = APIRouter(tags=["bookings"])
@@ -75,7 +76,7 @@ def book(site: str, booking: BookingIn, request: Request, store: Store, who: Cal
                 valid_until=booking.ends_at,
             )
         )
-    publish_sites(request, {site})
+    publish_member(request, booking.member, {site})
     return Booking(id=booking_id, site=site, **booking.model_dump())
 
 
@@ -100,7 +101,7 @@ def cancel(
             .values(cancelled_at=datetime.now(UTC))
         )
         conn.execute(delete(db.grants).where(db.grants.c.booking_id == booking_id))
-    publish_sites(request, {row.site_id})
+    publish_member(request, row.member_id, {row.site_id})
     return Booking(
         id=row.id,
         site=row.site_id,
@@ -134,5 +135,5 @@ def _set_blocked(member: str, blocked: bool, request: Request, store) -> None:
         ).rowcount
         if not changed:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member!r}")
-        reach = member_sites(conn, member)
-    publish_sites(request, reach)
+        reach = member_reach(conn, member)
+    publish_member(request, member, reach)

@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert, select, update
 
 from hub import db
+from hub.access_compiler import member_reach
 from hub.api.deps import Admin, Store
-from hub.api.people import member_sites, publish_sites
+from hub.api.people import publish_member, publish_sites
 
 router = APIRouter(tags=["companies"])
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -68,10 +69,10 @@ def employ(member: str, body: Employment, request: Request, store: Store, _: Adm
             is None
         ):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no such company")
-        before = member_sites(conn, member)
+        before = member_reach(conn, member)
         conn.execute(
             update(db.members).where(db.members.c.id == member).values(company_id=body.company)
         )
-        after = member_sites(conn, member)
-    publish_sites(request, before | after)
+        after = member_reach(conn, member)
+    publish_member(request, member, before | after)
     return body

@@ -17,6 +17,7 @@ from hafen.acl import Plan as AclPlan
 from hafen.acl import TimeWindow
 from hafen.cards import InvalidUid, card_hash, parse_uid
 from hub import db
+from hub.access_compiler import member_reach
 from hub.api.deps import Admin, Store
 
 log = logging.getLogger(__name__)
@@ -80,20 +81,16 @@ def publish_sites(request: Request, sites: set[str]) -> None:
         publisher.publish_sites(sites)
 
 
-def member_sites(conn: Connection, member: str) -> set[str]:
-    """The sites where a member's grants reach (all sites for a network-wide plan)."""
-    all_sites = set(conn.scalars(select(db.sites.c.id)))
-    plans = {p.id: p.sites for p in conn.execute(select(db.plans))}
-    reach: set[str] = set()
-    for grant in conn.execute(select(db.grants).where(db.grants.c.member_id == member)):
-        scope = grant.sites if grant.sites is not None else plans.get(grant.plan_id)
-        reach |= all_sites if scope is None else set(scope) & all_sites
-    company = conn.scalar(
-        select(db.companies.c.sites)
-        .join(db.members, db.members.c.company_id == db.companies.c.id)
-        .where(db.members.c.id == member)
-    )
-    return reach | (set(company or []) & all_sites)
+def publish_member(
+    request: Request, member: str, sites: set[str], forgotten_cards: set[str] | None = None
+) -> None:
+    """Send ``member``'s new entry (or removal) to ``sites`` as small deltas, no recompile."""
+    publisher = request.app.state.publisher
+    if publisher is None:
+        log.warning("no broker configured: %d sites' lists not sent", len(sites))
+        return
+    if sites:
+        publisher.publish_member(member, sites, forgotten_cards or set())
 
 
 @router.post("/plans", response_model=PlanIn, status_code=status.HTTP_201_CREATED)
@@ -170,8 +167,8 @@ def add_grant(member: str, grant: GrantIn, request: Request, store: Store, _: Ad
                 valid_until=grant.valid_until,
             )
         )
-        reach = member_sites(conn, member)
-    publish_sites(request, reach)
+        reach = member_reach(conn, member)
+    publish_member(request, member, reach)
     return grant
 
 
@@ -189,8 +186,8 @@ def add_card(member: str, card: CardIn, request: Request, store: Store, _: Admin
         if conn.scalar(select(db.cards.c.hash).where(db.cards.c.hash == digest)) is not None:
             raise HTTPException(status.HTTP_409_CONFLICT, "this card is registered already")
         conn.execute(insert(db.cards).values(hash=digest, member_id=member, revoked=False))
-        reach = member_sites(conn, member)
-    publish_sites(request, reach)
+        reach = member_reach(conn, member)
+    publish_member(request, member, reach)
     return Card(hash=digest, member=member, revoked=False)
 
 
@@ -202,8 +199,8 @@ def revoke_card(card: str, request: Request, store: Store, _: Admin) -> Card:
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such card")
         conn.execute(update(db.cards).where(db.cards.c.hash == card).values(revoked=True))
-        reach = member_sites(conn, row.member_id)
-    publish_sites(request, reach)
+        reach = member_reach(conn, row.member_id)
+    publish_member(request, row.member_id, reach)
     return Card(hash=card, member=row.member_id, revoked=True)
 
 
@@ -225,10 +222,11 @@ def erase(member: str, request: Request, store: Store, _: Admin) -> None:
     from hub.privacy import erase_member
 
     with store.connect() as conn:
-        reach = member_sites(conn, member)
+        reach = member_reach(conn, member)
+        cards = set(conn.scalars(select(db.cards.c.hash).where(db.cards.c.member_id == member)))
     if not erase_member(store, member):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member!r}")
-    publish_sites(request, reach)
+    publish_member(request, member, reach, forgotten_cards=cards)
 
 
 class MemberOut(MemberIn):

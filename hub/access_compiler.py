@@ -1,0 +1,209 @@
+"""Who may enter each site, compiled from the hub's tables into access lists.
+
+A whole site's list (``compile_many``) reads every table once. One member's entries at many
+sites (``compile_member``) read only that member's rows: a change to one member reaches
+hundreds of sites without rebuilding any of their lists.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, Row, select
+
+from hafen.acl import AccessList, Card, Grant, Member, Plan
+from hub import db
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MemberAccess:
+    """One member's part of a site's list: their entry (None: not listed), the plans their
+    grants use, and their cards (to list, or to forget where they are not listed)."""
+
+    member: Member | None
+    plans: list[Plan] = field(default_factory=list)
+    cards: list[Card] = field(default_factory=list)
+
+
+class AccessCompiler:
+    """Builds sites' access lists from the hub's tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def compile(self, site: str, version: int) -> AccessList:
+        return self.compile_many({site: version})[site]
+
+    def compile_many(self, versions: dict[str, int]) -> dict[str, AccessList]:
+        """The lists of several sites (site -> the version to give it) in one pass.
+
+        Each grant, card and member entry is validated once and shared by every list that
+        holds it (the models are frozen): a network-wide member is in hundreds of lists.
+        """
+        sites = set(versions)
+        with self.engine.connect() as conn:
+            parts = _Parts(conn)
+            blocked = {m.id: m.blocked for m in conn.execute(select(db.members))}
+            grant_rows = conn.execute(select(db.grants).order_by(db.grants.c.id))
+            grants = parts.site_grants(grant_rows, sites, blocked)
+            parts.add_company_grants(conn, grants)
+            listed = {m for by_member in grants.values() for m in by_member}
+            parts.add_cards(conn.execute(select(db.cards).order_by(db.cards.c.hash)), listed)
+        return {site: parts.assemble(site, versions[site], grants[site], blocked) for site in sites}
+
+    def compile_member(self, member: str, sites: set[str]) -> dict[str, MemberAccess]:
+        """``member``'s entry in each of ``sites``' lists, reading only that member's rows."""
+        m = db.members.c
+        with self.engine.connect() as conn:
+            parts = _Parts(conn)
+            row = conn.execute(select(db.members).where(m.id == member)).one_or_none()
+            if row is None:  # erased: listed nowhere
+                return {site: MemberAccess(None) for site in sites}
+            blocked = {member: row.blocked}
+            grant_rows = conn.execute(
+                select(db.grants).where(db.grants.c.member_id == member).order_by(db.grants.c.id)
+            )
+            grants = parts.site_grants(grant_rows, sites, blocked)
+            parts.add_company_grants(conn, grants, member)
+            card_rows = conn.execute(
+                select(db.cards).where(db.cards.c.member_id == member).order_by(db.cards.c.hash)
+            )
+            parts.add_cards(card_rows, {member})
+        cards = parts.cards.get(member, [])
+        access = {}
+        for site in sites:
+            if member not in grants[site]:  # not listed: the cards are what doors must forget
+                access[site] = MemberAccess(None, cards=cards)
+                continue
+            doc = parts.assemble(site, 1, grants[site], blocked)
+            access[site] = MemberAccess(doc.members[0], doc.plans, doc.cards)
+        return access
+
+
+class _Parts:
+    """The validated pieces of access lists, each made once: plans, grants, cards, members."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.rows = {p.id: p for p in conn.execute(select(db.plans))}
+        self.plans = {
+            p.id: Plan.model_validate({"id": p.id, "sites": p.sites, "windows": p.windows})
+            for p in self.rows.values()
+        }
+        self.grants: dict[object, Grant] = {}
+        self.cards: dict[str, list[Card]] = {}
+        self._members: dict[tuple, Member] = {}
+
+    def site_grants(self, rows, sites: set[str], blocked: dict) -> dict[str, dict[str, list]]:
+        """site -> member -> the keys of the grants that reach the site."""
+        grants: dict[str, dict[str, list]] = {site: {} for site in sites}
+        for g in rows:
+            plan = self.rows.get(g.plan_id) if g.plan_id else None
+            if g.member_id not in blocked or (g.plan_id and plan is None):
+                log.warning("grant %s points at a missing member or plan; left out", g.id)
+                continue
+            scope = g.sites if g.sites is not None else (plan.sites if plan else None)
+            reach = sites if scope is None else sites.intersection(scope)
+            if reach:
+                self.grants[g.id] = Grant.model_validate(_grant(g))
+            for site in reach:
+                grants[site].setdefault(g.member_id, []).append(g.id)
+        return grants
+
+    def add_company_grants(self, conn: Connection, grants: dict, member: str | None = None) -> None:
+        for site, staff, company, plan in _company_grants(conn, set(grants), self.rows, member):
+            key = ("company", company, site)
+            if key not in self.grants:
+                self.grants[key] = Grant(plan=plan, sites=[site])
+            grants[site].setdefault(staff, []).append(key)
+
+    def add_cards(self, rows, members: set[str]) -> None:
+        for c in rows:
+            if c.member_id in members:
+                card = Card(hash=c.hash, member=c.member_id, revoked=c.revoked)
+                self.cards.setdefault(c.member_id, []).append(card)
+
+    def member(self, member: str, blocked: bool, keys: list) -> Member:
+        """One member's entry, shared by every list where the same grants reach."""
+        memo = (member, blocked, tuple(keys))
+        if memo not in self._members:
+            self._members[memo] = Member(
+                id=member, blocked=blocked, grants=[self.grants[k] for k in keys]
+            )
+        return self._members[memo]
+
+    def assemble(self, site: str, version: int, grants: dict, blocked: dict) -> AccessList:
+        members = [self.member(m, blocked[m], grants[m]) for m in sorted(grants)]
+        used = {g.plan for m in members for g in m.grants if g.plan}
+        cards = [c for m in members for c in self.cards.get(m.id, [])]
+        # Built from validated parts; validating the list checks that references resolve.
+        return AccessList.model_validate(
+            {
+                "site": site,
+                "version": version,
+                "plans": [self.plans[p] for p in sorted(used)],
+                "members": members,
+                "cards": sorted(cards, key=lambda c: c.hash),
+            }
+        )
+
+
+def _company_grants(
+    conn: Connection, sites: set[str], plans: dict, member: str | None = None
+) -> list[tuple[str, str, str, str | None]]:
+    """Staff of a company get the company's plan at the sites it booked ("commuter
+    harbours"): (site, member, company, plan) for each; ``member``: only theirs."""
+    companies = {
+        c.id: c
+        for c in conn.execute(select(db.companies))
+        if c.sites and sites.intersection(c.sites) and (c.plan_id is None or c.plan_id in plans)
+    }
+    query = (
+        select(db.members.c.id, db.members.c.company_id)
+        .where(db.members.c.company_id.in_(sorted(companies)))
+        .order_by(db.members.c.id)
+    )
+    if member is not None:
+        query = query.where(db.members.c.id == member)
+    return [
+        (site, m.id, m.company_id, companies[m.company_id].plan_id)
+        for m in conn.execute(query)
+        for site in sorted(sites.intersection(companies[m.company_id].sites))
+    ]
+
+
+def _grant(row: Row) -> dict:
+    return {
+        "plan": row.plan_id,
+        "sites": row.sites,
+        "valid_from": _aware(row.valid_from),
+        "valid_until": _aware(row.valid_until),
+    }
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; the hub stores UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def member_reach(conn: Connection, member: str) -> set[str]:
+    """The sites whose lists hold ``member``: where their grants or company reach."""
+    all_sites = set(conn.scalars(select(db.sites.c.id)))
+    plans = {p.id: p.sites for p in conn.execute(select(db.plans))}
+    reach: set[str] = set()
+    for grant in conn.execute(select(db.grants).where(db.grants.c.member_id == member)):
+        scope = grant.sites if grant.sites is not None else plans.get(grant.plan_id)
+        reach |= all_sites if scope is None else set(scope) & all_sites
+    company = conn.execute(
+        select(db.companies.c.sites, db.companies.c.plan_id)
+        .join(db.members, db.members.c.company_id == db.companies.c.id)
+        .where(db.members.c.id == member)
+    ).one_or_none()
+    if company is not None and (company.plan_id is None or company.plan_id in plans):
+        reach |= set(company.sites or []) & all_sites
+    return reach
