@@ -2,7 +2,8 @@
 
 Prints, for SQLite and PostgreSQL: member and door-event search p95 through the API, and how
 long a plan change and a member change that touch all 500 sites take to compile and publish
-every delta (to a real mosquitto). Run: ``.venv/bin/python benchmarks/hub_scale.py [--events N] [--only sqlite]``.
+every delta (to a real mosquitto).
+Run: ``.venv/bin/python benchmarks/hub_scale.py [--events N] [--only sqlite]``.
 """
 
 from __future__ import annotations

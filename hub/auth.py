@@ -43,6 +43,8 @@ class Principal:
     username: str
     role: Role
     sites: frozenset[str]
+    #: When the token used expires (None: never).
+    expires_at: datetime | None = None
 
     def may_see_site(self, site: str) -> bool:
         return self.role == Role.NETWORK_ADMIN or (
@@ -129,7 +131,7 @@ def authenticate(engine: Engine, token: str) -> Principal:
         sites = frozenset(
             conn.scalars(select(db.user_sites.c.site_id).where(db.user_sites.c.user_id == row.id))
         )
-    return Principal(row.id, row.username, Role(row.role), sites)
+    return Principal(row.id, row.username, Role(row.role), sites, _aware(row.expires_at))
 
 
 def _expired(expires_at: datetime | None, now: datetime) -> bool:
@@ -142,3 +144,91 @@ def _expired(expires_at: datetime | None, now: datetime) -> bool:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An API token as its owner sees it later: never the secret, only a short id."""
+
+    id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+def token_id(token_hash: str) -> str:
+    """A token's public id: the first 16 hex digits of its hash (useless to an attacker)."""
+    return token_hash[:16]
+
+
+def public_id(token: str) -> str:
+    return token_id(_digest(token))
+
+
+def list_tokens(engine: Engine, user_id: int) -> list[TokenInfo]:
+    t = db.api_tokens.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(db.api_tokens).where(t.user_id == user_id).order_by(t.created_at)
+        ).all()
+    return [
+        TokenInfo(token_id(r.token_hash), r.name, _aware(r.created_at), _aware(r.expires_at))
+        for r in rows
+    ]
+
+
+def revoke_token_id(engine: Engine, user_id: int, public_id: str) -> bool:
+    """Revoke one of a user's tokens by its public id; False if they have no such token."""
+    t = db.api_tokens.c
+    if len(public_id) != 16:
+        return False
+    with engine.begin() as conn:
+        return bool(
+            conn.execute(
+                delete(db.api_tokens).where(
+                    t.user_id == user_id, t.token_hash.startswith(public_id, autoescape=True)
+                )
+            ).rowcount
+        )
+
+
+def update_user(
+    engine: Engine,
+    username: str,
+    *,
+    role: Role | None = None,
+    sites: list[str] | None = None,
+    disabled: bool | None = None,
+    password: str | None = None,
+) -> bool:
+    """Change a user; disabling or a new password also signs them out everywhere."""
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    values: dict = {}
+    if role is not None:
+        values["role"] = Role(role).value
+    if disabled is not None:
+        values["disabled"] = disabled
+    if password is not None:
+        values["password_hash"] = _hasher.hash(password)
+    with engine.begin() as conn:
+        user_id = conn.scalar(select(db.users.c.id).where(db.users.c.username == username))
+        if user_id is None:
+            return False
+        if values:
+            conn.execute(update(db.users).where(db.users.c.id == user_id).values(**values))
+        if sites is not None:
+            conn.execute(delete(db.user_sites).where(db.user_sites.c.user_id == user_id))
+            if sites:
+                conn.execute(
+                    insert(db.user_sites), [{"user_id": user_id, "site_id": s} for s in sites]
+                )
+        if disabled or password is not None:
+            conn.execute(delete(db.api_tokens).where(db.api_tokens.c.user_id == user_id))
+    return True
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

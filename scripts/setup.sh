@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests and the demo talk to (real brokers, browsers and databases, never mocks).
-APT_PACKAGES=(python3-venv sqlite3 mosquitto mosquitto-clients postgresql)
+# Debian packages the tests, the demo and the benchmarks use (real brokers, browsers and
+# databases, never mocks; wrk loads the API in benchmarks).
+APT_PACKAGES=(python3-venv sqlite3 mosquitto mosquitto-clients postgresql wrk)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

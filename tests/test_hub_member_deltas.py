@@ -40,7 +40,7 @@ def _used(doc: AccessList) -> dict:
     """What a door decides on: members, cards, and the plans their grants use."""
     used = {g.plan for m in doc.members for g in m.grants if g.plan}
     return {
-        "members": sorted((m.model_dump_json() for m in doc.members)),
+        "members": sorted(m.model_dump_json() for m in doc.members),
         "cards": sorted(c.model_dump_json() for c in doc.cards),
         "plans": sorted(p.model_dump_json() for p in doc.plans if p.id in used),
     }

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
 from hub.access_lists import AclPublisher
-from hub.api import bookings, companies, events, people, sites
-from hub.api.deps import Caller, Store
+from hub.api import bookings, companies, events, overview, people, sites, users, visits
+from hub.api.deps import Caller, PrincipalCache, Store
 from hub.auth import AuthError, sign_in
 
 SESSION = timedelta(hours=12)
@@ -60,6 +60,8 @@ def create_app(
     app.state.engine = engine
     app.state.card_key = card_key
     app.state.publisher = publisher
+    app.state.principals = PrincipalCache()
+    app.state.overview = overview.OverviewCache()
 
     @app.get("/health", tags=["health"])
     def health(store: Store) -> dict:
@@ -89,4 +91,7 @@ def create_app(
     app.include_router(bookings.router)
     app.include_router(events.router)
     app.include_router(companies.router)
+    app.include_router(users.router)
+    app.include_router(visits.router)
+    app.include_router(overview.router)
     return app

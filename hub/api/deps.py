@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -11,7 +14,40 @@ from sqlalchemy import Engine
 
 from hub.auth import AuthError, Principal, Role, authenticate
 
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
+#: How long a resolved token is trusted without asking the store again. A change made through
+#: this hub takes effect at once (the cache is cleared); one made through another replica
+#: within this many seconds.
+PRINCIPAL_TTL = 5.0
+
+
+class PrincipalCache:
+    """Resolved bearer tokens for a few seconds: a busy read endpoint skips the token query."""
+
+    def __init__(self, ttl: float = PRINCIPAL_TTL, size: int = 10_000) -> None:
+        self.ttl, self.size = ttl, size
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, engine: Engine, token: str) -> Principal:
+        now = time.monotonic()
+        hit = self._entries.get(token)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        who = authenticate(engine, token)  # raises AuthError: never cached
+        until = now + self.ttl
+        if who.expires_at is not None:  # never past the token's own end
+            until = min(until, now + (who.expires_at - datetime.now(UTC)).total_seconds())
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[token] = (until, who)
+        return who
+
+    def clear(self) -> None:
+        """Forget everything: a user, role or token changed."""
+        with self._lock:
+            self._entries.clear()
 
 
 def engine(request: Request) -> Engine:
@@ -20,7 +56,7 @@ def engine(request: Request) -> Engine:
 
 def principal(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The caller, from ``Authorization: Bearer hft_...``; 401 for anything else."""
     if credentials is None:
@@ -28,7 +64,7 @@ def principal(
             status.HTTP_401_UNAUTHORIZED, "sign in first", headers={"WWW-Authenticate": "Bearer"}
         )
     try:
-        return authenticate(request.app.state.engine, credentials.credentials)
+        return request.app.state.principals.get(request.app.state.engine, credentials.credentials)
     except AuthError as exc:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}

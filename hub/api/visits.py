@@ -1,0 +1,116 @@
+"""A site's day as its operator sees it: who visited (from the doors' decisions) and which day
+guests are booked. Days are calendar days in the site's own time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
+from sqlalchemy import Connection, select
+
+from hub import db
+from hub.api.deps import Caller, Store, require_site
+from hub.auth import Principal, Role
+
+router = APIRouter(tags=["operators"])
+Day = Annotated[date | None, Query(description="A day in the site's time zone; default today.")]
+
+
+class Visit(BaseModel):
+    member: str
+    name: str | None
+    first_entry: datetime
+    last_entry: datetime
+    entries: int
+
+
+class DayGuest(BaseModel):
+    booking: int
+    member: str
+    name: str | None
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    cancelled: bool
+
+
+def _day_span(conn: Connection, who: Principal, site: str, day: date | None) -> tuple:
+    """The site's [start, end) of ``day`` in UTC; 404 for a site the caller may not see."""
+    if who.role == Role.TECHNICIAN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
+    require_site(who, site)
+    zone = conn.scalar(select(db.sites.c.timezone).where(db.sites.c.id == site))
+    if zone is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
+    tz = ZoneInfo(zone)
+    day = day or datetime.now(tz).date()
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@router.get("/sites/{site}/visits", response_model=list[Visit])
+def visits(site: str, store: Store, who: Caller, day: Day = None) -> list[Visit]:
+    """Who came in on a day: each member's first and last entry and how many times the door
+    let them in (after retention, members appear only by pseudonym and without a name)."""
+    e = db.events.c
+    with store.connect() as conn:
+        start, end = _day_span(conn, who, site, day)
+        rows = conn.execute(
+            select(e.member, e.at, e.data, db.members.c.name)
+            .outerjoin(db.members, db.members.c.id == e.member)
+            .where(e.site == site, e.kind == "door.decision", e.member.is_not(None))
+            .where(e.at >= start, e.at < end)
+            .order_by(e.at)
+        ).all()
+    by_member: dict[str, Visit] = {}
+    for row in rows:
+        if not row.data.get("allowed"):
+            continue
+        at = _aware(row.at)
+        visit = by_member.get(row.member)
+        if visit is None:
+            by_member[row.member] = Visit(
+                member=row.member, name=row.name, first_entry=at, last_entry=at, entries=1
+            )
+        else:
+            visit.last_entry, visit.entries = at, visit.entries + 1
+    return sorted(by_member.values(), key=lambda v: v.first_entry)
+
+
+@router.get("/sites/{site}/bookings", response_model=list[DayGuest])
+def day_guests(
+    site: str, store: Store, who: Caller, day: Day = None, cancelled: bool = False
+) -> list[DayGuest]:
+    """The bookings that overlap a day at the site: day guests and desk bookings."""
+    b = db.bookings.c
+    with store.connect() as conn:
+        start, end = _day_span(conn, who, site, day)
+        query = (
+            select(db.bookings, db.members.c.name)
+            .outerjoin(db.members, db.members.c.id == b.member_id)
+            .where(b.site_id == site, b.starts_at < end, b.ends_at > start)
+            .order_by(b.starts_at, b.id)
+        )
+        if not cancelled:
+            query = query.where(b.cancelled_at.is_(None))
+        rows = conn.execute(query).all()
+    return [
+        DayGuest(
+            booking=r.id,
+            member=r.member_id,
+            name=r.name,
+            kind=r.kind,
+            starts_at=_aware(r.starts_at),
+            ends_at=_aware(r.ends_at),
+            cancelled=r.cancelled_at is not None,
+        )
+        for r in rows
+    ]
