@@ -103,6 +103,27 @@ def tap(
     typer.echo("card read by the reader")
 
 
+@app.command("read-co2")
+def read_co2(
+    port: Annotated[str, typer.Option(help="Serial port, e.g. /dev/serial0 or /dev/ttyUSB0.")],
+    model: Annotated[str, typer.Option(help="Sensor model: mhz19b or s8.")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the reply.")] = 1.0,
+) -> None:
+    """Read a CO2 sensor once and print its ppm (for technicians setting up a site)."""
+    from edge.drivers.co2 import Co2Fault, Co2Sensor, Model
+
+    try:
+        sensor = Co2Sensor(port, Model(model), timeout=timeout)
+    except ValueError:
+        raise _fail(f"read-co2: --model is one of {', '.join(m.value for m in Model)}") from None
+    try:
+        with sensor:
+            ppm = sensor.read()
+    except Co2Fault as exc:
+        raise _fail(f"read-co2: {exc.kind}: {exc}", code=1) from None
+    typer.echo(f"{ppm} ppm")
+
+
 @app.command()
 def run(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Edge config.")] = None,
