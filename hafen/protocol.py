@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     REMOTE_UNLOCK = "door.remote_unlock"
     DEVICE_FAULT = "device.fault"
     ACL_REFUSED = "acl.refused"
+    OCCUPANCY = "occupancy.sample"
 
 
 class _Payload(BaseModel):
@@ -94,6 +95,34 @@ class AclRefused(_Payload):
     applied_version: int
 
 
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class OccupancySample(_Payload):
+    """The space's estimated occupancy: every minute, on each change, and on each reset.
+
+    ``confidence`` falls with each uncertain door event since the count was last known (0..1).
+    A CO2 value of None is a reading that failed (a sensor fault), never a guess.
+    """
+
+    count: int = Field(ge=0, le=100_000)
+    capacity: int | None = Field(default=None, ge=1)
+    confidence: float = Field(ge=0, le=1)
+    uncertain: int = Field(default=0, ge=0)
+    present: bool
+    rooms: dict[Name, bool] = Field(default_factory=dict)
+    co2: dict[Name, Annotated[int, Field(ge=0, le=100_000)] | None] = Field(default_factory=dict)
+    cause: Literal["minute", "change", "no_motion", "closing_time", "start"] = "minute"
+
+
+class LiveState(OccupancySample):
+    """Retained on ``.../occupancy``: the latest sample and the door, for live views."""
+
+    at: AwareDatetime
+    door_locked: bool | None = None
+    door_open: bool | None = None
+
+
 PAYLOAD_MODELS: dict[EventKind, type[_Payload]] = {
     EventKind.ACCESS_DECISION: AccessDecision,
     EventKind.DOOR_ALARM: DoorAlarm,
@@ -101,6 +130,7 @@ PAYLOAD_MODELS: dict[EventKind, type[_Payload]] = {
     EventKind.REMOTE_UNLOCK: RemoteUnlock,
     EventKind.DEVICE_FAULT: DeviceFault,
     EventKind.ACL_REFUSED: AclRefused,
+    EventKind.OCCUPANCY: OccupancySample,
 }
 
 
@@ -130,6 +160,11 @@ def state_topic(site: str, device: str) -> str:
     return f"{device_prefix(site, device)}/state"
 
 
+def occupancy_topic(site: str, device: str) -> str:
+    """Retained: the device's latest occupancy sample, for live views (Home Assistant too)."""
+    return f"{device_prefix(site, device)}/occupancy"
+
+
 def event_topic(site: str, device: str, kind: EventKind | str) -> str:
     return f"{device_prefix(site, device)}/evt/{EventKind(kind).value}"
 
@@ -150,6 +185,12 @@ def acl_topic(site: str) -> str:
 ALL_EVENTS = f"{ROOT}/+/+/evt/#"
 ALL_STATES = f"{ROOT}/+/+/state"
 ALL_REPLIES = f"{ROOT}/+/+/reply/#"
+ALL_OCCUPANCY = f"{ROOT}/+/+/occupancy"
+
+
+def discovery_topic(prefix: str, component: str, object_id: str) -> str:
+    """Home Assistant MQTT discovery: ``{prefix}/{component}/{object_id}/config``."""
+    return f"{prefix}/{component}/{object_id}/config"
 
 
 def own_commands(site: str, device: str) -> str:
@@ -180,7 +221,7 @@ def parse_device_topic(topic: str) -> DeviceTopic | None:
     site, device, channel, rest = parts[2], parts[3], parts[4], parts[5:]
     if not (_ID.match(site) and _ID.match(device)):
         return None
-    if channel == "state" and not rest:
+    if channel in ("state", "occupancy") and not rest:
         return DeviceTopic(site, device, channel, None)
     if channel in ("evt", "cmd", "reply") and len(rest) == 1 and rest[0]:
         return DeviceTopic(site, device, channel, rest[0])

@@ -162,6 +162,16 @@ members = Table(
     Column("email", String(254)),
     Column("company_id", String(64), index=True),
     Column("created_at", DateTime(timezone=True)),
+    # Search by any part of these (ILIKE '%...%'): trigram GIN indexes on PostgreSQL.
+    *(
+        Index(
+            f"members_{column}_trgm",
+            column,
+            postgresql_using="gin",
+            postgresql_ops={column: "gin_trgm_ops"},
+        )
+        for column in ("id", "name", "email")
+    ),
 )
 
 grants = Table(

@@ -36,19 +36,27 @@ def site_acl(cards: dict[bytes, str], version: int = 1, site: str = "leipzig-ost
     )
 
 
-def make_config(tmp_path: Path, **door) -> EdgeConfig:
+def make_config(tmp_path: Path, sections: dict | None = None, **door) -> EdgeConfig:
+    """A valid config on a free UDP reader; ``sections`` adds or replaces whole sections."""
     reader = f"udp:127.0.0.1:{free_udp_port()}"
-    return validate_config(edge_config_dict(tmp_path, reader=reader, **door), EdgeConfig)
+    raw = edge_config_dict(tmp_path, reader=reader, **door) | (sections or {})
+    return validate_config(raw, EdgeConfig)
 
 
 @contextmanager
-def running_agent(tmp_path: Path, cards: dict[bytes, str] | None = None, **door):
+def running_agent(
+    tmp_path: Path,
+    cards: dict[bytes, str] | None = None,
+    sections: dict | None = None,
+    wall_clock=None,
+    **door,
+):
     """Start an agent with its store and ACL; yields (agent, config, card)."""
-    cfg = make_config(tmp_path, **door)
+    cfg = make_config(tmp_path, sections, **door)
     store = EdgeStore(cfg.store.path, cfg.store.synchronous)
     acl = site_acl(cards if cards is not None else {ANNA: "anna"})
     apply_snapshot(store, acl, cfg.site.id, ZoneInfo(cfg.site.timezone), cfg.cards.key())
-    agent = EdgeAgent(cfg, store)
+    agent = EdgeAgent(cfg, store, **({"wall_clock": wall_clock} if wall_clock else {}))
     agent.start()
     try:
         yield agent, cfg, EmulatedCard(cfg.reader.path)

@@ -126,6 +126,8 @@ def test_member_search_by_part_of_name_id_or_email_with_pages(api):
     assert [
         m["id"] for m in api.get("/members", params={"q": "BEISPIEL"}, headers=admin).json()
     ] == ["m1"]
+    for wildcard in ("%", "_", "\\"):  # searched for as characters, not patterns
+        assert api.get("/members", params={"q": wildcard}, headers=admin).json() == []
     page = api.get("/members", params={"limit": 2}, headers=admin).json()
     rest = api.get("/members", params={"after": page[-1]["id"]}, headers=admin).json()
     assert [m["id"] for m in page + rest] == ["m0", "m1", "m2"]

@@ -21,11 +21,20 @@ from zoneinfo import ZoneInfo
 from edge.agent.config import EdgeConfig
 from edge.agent.decision import AccessPolicy, Decision
 from edge.agent.door_logic import DoorLogic
+from edge.agent.occupancy_service import OccupancyService
 from edge.agent.store import EdgeStore
 from edge.drivers.door import DoorHardware
 from edge.drivers.nfc_reader import CardRead, NfcReader
+from hafen import __version__, protocol
 from hafen.cards import card_hash, short
-from hafen.protocol import CommandReply, DeviceFault, RemoteUnlock, encode_json
+from hafen.protocol import (
+    CommandReply,
+    DeviceFault,
+    LiveState,
+    OccupancySample,
+    RemoteUnlock,
+    encode_json,
+)
 
 if TYPE_CHECKING:  # the MQTT side (paho, cryptography) loads only for a networked door
     from edge.agent.link import EdgeLink
@@ -96,6 +105,13 @@ class EdgeAgent:
         self.acl_updater: AclUpdater | None = None
         self.commands: CommandVerifier | None = None
         self._extra_stores: list[EdgeStore] = []
+        self._live: bytes | None = None
+        self._door_shown: tuple[bool, bool] | None = None
+        self.occupancy: OccupancyService | None = None
+        if cfg.occupancy is not None:
+            self.occupancy = OccupancyService(
+                cfg.occupancy, self.policy.tz, self._inbox.put, self._record, self._show_live
+            )
         if cfg.mqtt is not None and cfg.hub is not None:
             self._connect_to_hub(cfg)
 
@@ -127,6 +143,7 @@ class EdgeAgent:
             on_acl=self.acl_updater.submit,
             on_command=lambda name, payload: self._inbox.put(_Command(name, payload)),
             acl_version=lambda: self.acl_updater.version if self.acl_updater else 0,
+            retained_on_connect=self._retained_on_connect,
         )
 
     def start(self) -> None:
@@ -134,6 +151,8 @@ class EdgeAgent:
         self._thread.start()
         threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
         self.reader.start()
+        if self.occupancy:
+            self.occupancy.start()
         if self.link and self.acl_updater:
             self.acl_updater.start()
             self.link.start()
@@ -145,6 +164,8 @@ class EdgeAgent:
         self._inbox.put(_STOP)
         if self._thread:
             self._thread.join(10)
+        if self.occupancy:
+            self.occupancy.stop()
         self.hardware.close()
         if self.link and self.acl_updater:
             self.link.stop()
@@ -194,6 +215,8 @@ class EdgeAgent:
                 if item is not None:
                     self._handle(item)
                 self.door.tick(time.monotonic())
+                if self.occupancy:
+                    self._occupancy_tick()
             except Exception:
                 log.exception("the agent failed to handle %s", type(item).__name__)
 
@@ -214,6 +237,8 @@ class EdgeAgent:
                 return
             if decision.allowed:
                 self.door.allow(now)
+                if self.occupancy:
+                    self.occupancy.tap_allowed(self._wall_clock())
             else:
                 self.door.deny()
             log.info("%s %s", short(card), "allowed" if decision.allowed else decision.reason)
@@ -224,11 +249,15 @@ class EdgeAgent:
                 "exit": self.door.exit_pressed,
             }[item.name]
             handler(now)
+            if self.occupancy:
+                self.occupancy.door(item.name, self._wall_clock())
         elif isinstance(item, _ReaderFault):
             self._record(DeviceFault(component="reader", fault=item.fault))
             self.hardware.signals.fault(item.fault is not None)
         elif isinstance(item, _Command):
             self._command(item, now)
+        elif self.occupancy:
+            self.occupancy.handle(item, self._wall_clock())
 
     def _command(self, item: _Command, now: float) -> None:
         from edge.agent.remote import CommandRefused
@@ -266,6 +295,42 @@ class EdgeAgent:
         elif command.name == "send_state":
             self.link.publish_state()
         self.link.reply(command.name, encode_json(CommandReply(command=command.id, ok=True)))
+
+    def _occupancy_tick(self) -> None:
+        """A sample when one is due; else the live state again if only the door changed."""
+        assert self.occupancy is not None
+        sample = self.occupancy.tick(self._wall_clock())
+        last = self.occupancy.last
+        if sample is None and last is not None and self._door_shown != self._door_state():
+            self._show_live(last)
+
+    def _door_state(self) -> tuple[bool, bool]:
+        return not self.hardware.strike.is_unlocked, self.hardware.door_open
+
+    def _show_live(self, sample: OccupancySample) -> None:
+        """Retain the newest sample and the door's state for live views."""
+        self._door_shown = locked, is_open = self._door_state()
+        live = LiveState(
+            **sample.model_dump(), at=self._wall_clock(), door_locked=locked, door_open=is_open
+        )
+        self._live = encode_json(live)
+        if self.link and self.link.connected:
+            self.link.publish_retained(protocol.occupancy_topic(*self._ids), self._live)
+
+    def _retained_on_connect(self) -> list[tuple[str, bytes]]:
+        messages = []
+        occupancy = self.cfg.occupancy
+        if occupancy and occupancy.home_assistant.enabled:
+            from edge.agent.home_assistant import discovery_messages
+
+            messages += discovery_messages(occupancy, *self._ids, __version__)
+        if self._live is not None:
+            messages.append((protocol.occupancy_topic(*self._ids), self._live))
+        return messages
+
+    @property
+    def _ids(self) -> tuple[str, str]:
+        return self.cfg.site.id, self.cfg.device.id
 
     def _acl_changed(self) -> None:
         if self.link and self.link.connected:

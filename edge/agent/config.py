@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
+from hafen.acl import TimeWindow
 from hafen.config import Section, load_toml_config
 
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -180,6 +181,54 @@ class DoorConfig(Section):
         return self
 
 
+class RoomConfig(Section):
+    """A room with a PIR motion sensor (HC-SR501 and kin drive their pin high on motion)."""
+
+    name: Slug
+    pin: PinSpec
+    pull_up: bool = False
+
+
+class Co2Config(Section):
+    """A CO2 sensor on a serial port."""
+
+    name: Slug = "co2"
+    port: str
+    model: Literal["mhz19b", "s8"]
+    every_seconds: Annotated[float, Field(ge=5, le=3600)] = 30.0
+
+
+class HomeAssistantConfig(Section):
+    """MQTT discovery, so the space shows up in a Home Assistant that shares the broker."""
+
+    enabled: bool = False
+    prefix: Slug = "homeassistant"
+
+
+class OccupancyConfig(Section):
+    """Occupancy sensing: headcount from the door, presence from PIRs, CO2."""
+
+    capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    rooms: list[RoomConfig] = Field(default_factory=list)
+    co2: list[Co2Config] = Field(default_factory=list)
+    #: No motion in any room this long: nobody is there, the count goes to zero.
+    empty_after_minutes: Annotated[float, Field(ge=1, le=24 * 60)] = 20.0
+    #: Opening hours in local time; the count is reset to zero when each ends.
+    opening_hours: list[TimeWindow] = Field(default_factory=list)
+    sample_seconds: Annotated[float, Field(ge=5, le=3600)] = 60.0
+    home_assistant: HomeAssistantConfig = HomeAssistantConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> OccupancyConfig:
+        for what, names in (
+            ("rooms", [r.name for r in self.rooms]),
+            ("co2", [c.name for c in self.co2]),
+        ):
+            if len(set(names)) != len(names):
+                raise ValueError(f"two {what} have the same name")
+        return self
+
+
 class MqttConfig(Section):
     """The link to the network's broker. Leave the section out to run a door on its own."""
 
@@ -235,11 +284,27 @@ class EdgeConfig(Section):
     door: DoorConfig
     mqtt: MqttConfig | None = None
     hub: HubConfig | None = None
+    occupancy: OccupancyConfig | None = None
 
     @model_validator(mode="after")
     def _hub_with_mqtt(self) -> EdgeConfig:
         if self.mqtt is not None and self.hub is None:
             raise ValueError("a device with [mqtt] needs [hub] public_keys to verify access lists")
+        return self
+
+    @model_validator(mode="after")
+    def _room_pins_free(self) -> EdgeConfig:
+        door = {
+            getattr(self.door, part).pin: part
+            for part in ("strike", "contact", "exit_button", "led", "buzzer")
+            if getattr(self.door, part) is not None
+        }
+        for room in self.occupancy.rooms if self.occupancy else []:
+            if room.pin in door:
+                raise ValueError(
+                    f"room {room.name}'s pin {room.pin} is the door's {door[room.pin]}"
+                )
+            door[room.pin] = f"room {room.name}"
         return self
 
 

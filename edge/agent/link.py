@@ -42,8 +42,11 @@ class EdgeLink:
         on_acl: Callable[[bytes], None],
         on_command: Callable[[str, bytes], None],
         acl_version: Callable[[], int],
+        retained_on_connect: Callable[[], list[tuple[str, bytes]]] | None = None,
     ) -> None:
         self.cfg = cfg
+        #: Retained messages (re)published on every connection: live state, HA discovery.
+        self._retained_on_connect = retained_on_connect
         self.site = site
         self.device = device
         self._on_acl = on_acl
@@ -142,6 +145,10 @@ class EdgeLink:
             retain=True,
         )
 
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """A retained message (live state) that only the newest of matters: QoS 1, no outbox."""
+        self.client.publish(topic, payload, qos=1, retain=True)
+
     def reply(self, name: str, payload: bytes) -> None:
         self.client.publish(protocol.reply_topic(self.site, self.device, name), payload, qos=1)
 
@@ -176,6 +183,8 @@ class EdgeLink:
             ]
         )
         self.publish_state()
+        for topic, payload in self._retained_on_connect() if self._retained_on_connect else []:
+            client.publish(topic, payload, qos=1, retain=True)
         self.sender.connected(bool(flags.session_present))
 
     def _disconnected(

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.encoders import jsonable_encoder
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hafen.acl import Plan as AclPlan
@@ -247,12 +247,13 @@ def search_members(
     m = db.members.c
     query = select(db.members).order_by(m.id).limit(limit)
     if q:
-        pattern = f"%{q.lower()}%"
+        # ILIKE: trigram indexes on PostgreSQL; lower() LIKE lower() on SQLite.
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(
             or_(
-                func.lower(m.id).like(pattern),
-                func.lower(m.name).like(pattern),
-                func.lower(m.email).like(pattern),
+                m.id.ilike(pattern, escape="\\"),
+                m.name.ilike(pattern, escape="\\"),
+                m.email.ilike(pattern, escape="\\"),
             )
         )
     if after:

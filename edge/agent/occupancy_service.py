@@ -1,0 +1,183 @@
+"""Occupancy at a door's site: the estimator fed from the door, PIRs and CO2 sensors, and its
+samples recorded through the outbox (nothing lost offline) and shown live (retained).
+
+The estimator is used only from the agent's loop thread: PIR callbacks and CO2 readings come
+from driver threads as queued items, like every other input of the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from edge.agent.config import Co2Config, OccupancyConfig
+from edge.agent.occupancy import OccupancyEstimator, OccupancySettings
+from hafen.protocol import DeviceFault, OccupancySample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Motion:
+    room: str
+
+
+@dataclass(frozen=True)
+class Co2Reading:
+    sensor: str
+    ppm: int | None
+    fault: str | None
+
+
+class Co2Poller:
+    """Reads one CO2 sensor every ``every_seconds`` on its own thread; a fault is reported as
+    a reading of None with the fault's kind, and the port is opened again on the next try."""
+
+    def __init__(self, cfg: Co2Config, report: Callable[[Co2Reading], None]) -> None:
+        from edge.drivers.co2 import Co2Sensor
+
+        self.cfg = cfg
+        self._sensor = Co2Sensor(cfg.port, cfg.model)
+        self._report = report
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"co2-{cfg.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        from edge.drivers.co2 import Co2Fault
+
+        while not self._stop.is_set():
+            try:
+                reading = Co2Reading(self.cfg.name, self._sensor.read(), None)
+            except Co2Fault as fault:
+                reading = Co2Reading(self.cfg.name, None, fault.kind)
+            self._report(reading)
+            self._stop.wait(self.cfg.every_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sensor.close()
+
+
+class OccupancyService:
+    """Turns the site's sensor inputs into occupancy samples."""
+
+    def __init__(
+        self,
+        cfg: OccupancyConfig,
+        tz: ZoneInfo,
+        queue_input: Callable[[object], None],
+        record: Callable[[object], None],
+        publish_live: Callable[[OccupancySample], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.estimator = OccupancyEstimator(
+            OccupancySettings(
+                capacity=cfg.capacity,
+                rooms=tuple(r.name for r in cfg.rooms),
+                empty_after=timedelta(minutes=cfg.empty_after_minutes),
+                opening_hours=tuple(cfg.opening_hours),
+                timezone=tz,
+            )
+        )
+        self._queue = queue_input
+        self._record = record
+        self._publish_live = publish_live
+        self.co2: dict[str, int | None] = {c.name: None for c in cfg.co2}
+        self._co2_faults: dict[str, str | None] = {c.name: None for c in cfg.co2}
+        self.faults_counted: dict[str, int] = {c.name: 0 for c in cfg.co2}
+        self._pollers = [Co2Poller(c, queue_input) for c in cfg.co2]
+        self._motion = None
+        self._last: OccupancySample | None = None
+        self._last_at: datetime | None = None
+        self._previous_tick: datetime | None = None
+
+    def start(self) -> None:
+        if self.cfg.rooms:
+            from edge.drivers.motion import RoomMotion
+
+            self._motion = RoomMotion(self.cfg.rooms, lambda room: self._queue(Motion(room)))
+        for poller in self._pollers:
+            poller.start()
+
+    def stop(self) -> None:
+        for poller in self._pollers:
+            poller.stop()
+        if self._motion is not None:
+            self._motion.close()
+
+    # -- inputs, on the loop thread --------------------------------------------------------------
+    def door(self, name: str, at: datetime) -> None:
+        """The door's contact or exit button: "opened", "closed" or "exit"."""
+        {
+            "opened": self.estimator.door_opened,
+            "closed": self.estimator.door_closed,
+            "exit": self.estimator.exit_pressed,
+        }[name](at)
+
+    def tap_allowed(self, at: datetime) -> None:
+        self.estimator.tap_allowed(at)
+
+    def handle(self, item: object, at: datetime) -> bool:
+        """Take a queued Motion or Co2Reading; False for anything else."""
+        if isinstance(item, Motion):
+            self.estimator.motion(item.room, at)
+        elif isinstance(item, Co2Reading):
+            self._co2(item)
+        else:
+            return False
+        return True
+
+    def _co2(self, reading: Co2Reading) -> None:
+        self.co2[reading.sensor] = reading.ppm
+        if reading.fault is not None:
+            self.faults_counted[reading.sensor] += 1
+        if reading.fault != self._co2_faults[reading.sensor]:
+            # Report transitions only: a sensor unplugged for a day is one fault, not 2,880.
+            self._co2_faults[reading.sensor] = reading.fault
+            self._record(DeviceFault(component=f"co2.{reading.sensor}", fault=reading.fault))
+            log.warning("CO2 sensor %s: %s", reading.sensor, reading.fault or "reading again")
+
+    # -- output ------------------------------------------------------------------------------------
+    @property
+    def last(self) -> OccupancySample | None:
+        """The newest sample sent."""
+        return self._last
+
+    def tick(self, now: datetime) -> OccupancySample | None:
+        """Apply resets and send a sample if one is due (a minute passed, or something changed)."""
+        reset = self.estimator.tick(now, self._previous_tick)
+        self._previous_tick = now
+        estimate = self.estimator.estimate(now)
+        changed = self._last is None or (
+            (estimate.count, estimate.present, estimate.rooms)
+            != (self._last.count, self._last.present, self._last.rooms)
+        )
+        due = self._last_at is None or now - self._last_at >= timedelta(
+            seconds=self.cfg.sample_seconds
+        )
+        if not (reset or changed or due):
+            return None
+        cause = reset or ("start" if self._last is None else "change" if changed else "minute")
+        sample = OccupancySample(
+            count=estimate.count,
+            capacity=self.cfg.capacity,
+            confidence=estimate.confidence,
+            uncertain=estimate.uncertain,
+            present=estimate.present,
+            rooms=estimate.rooms,
+            co2=dict(self.co2),
+            cause=cause,
+        )
+        self._last, self._last_at = sample, now
+        self._record(sample)
+        if self._publish_live is not None:
+            self._publish_live(sample)
+        return sample

@@ -1,0 +1,108 @@
+"""Occupancy in the running agent: door, exit button and PIR on gpiozero mock pins, a CO2
+sensor on a pty, samples in the outbox."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from conftest import wait_for
+from edge_helpers import ANNA, outbox, running_agent
+
+from edge.agent.simulate import mock_pin, open_door, press_exit, shut_door
+from edge.drivers.co2_simulator import SimulatedCo2Sensor
+
+PIR = 5
+
+
+class Clock:
+    """The physical world's wall clock, moved on by the test (minutes pass in an instant)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self.now
+
+    def advance(self, **delta: float) -> None:
+        with self._lock:
+            self.now += timedelta(**delta)
+
+
+def motion() -> None:
+    """The PIR raises its output for a while, as a real module holds it (gpiozero samples it)."""
+    mock_pin(PIR).drive_high()
+    time.sleep(0.3)
+    mock_pin(PIR).drive_low()
+    time.sleep(0.3)  # and stays low a moment (real modules block re-triggering for ~2.5 s)
+
+
+def samples(agent) -> list[dict]:
+    return [body for kind, body in outbox(agent.store) if kind == "occupancy.sample"]
+
+
+def faults(agent) -> list[tuple[str, str | None]]:
+    return [(b["component"], b.get("fault")) for k, b in outbox(agent.store) if k == "device.fault"]
+
+
+def test_the_agent_counts_people_through_its_door_and_rooms(tmp_path, mock_pins):
+    sim = SimulatedCo2Sensor(tmp_path / "co2", "mhz19b", ppm=650).start()
+    occupancy = {
+        "capacity": 8,
+        "rooms": [{"name": "coworking", "pin": PIR}],
+        "co2": [{"name": "air", "port": str(sim.link), "model": "mhz19b", "every_seconds": 5}],
+        "empty_after_minutes": 20,
+    }
+    clock = Clock()
+    try:
+        with running_agent(
+            tmp_path, sections={"occupancy": occupancy}, wall_clock=clock, unlock_seconds=0.3
+        ) as (agent, cfg, card):
+            shut_door(cfg.door)
+            assert wait_for(lambda: samples(agent), 3)
+            assert samples(agent)[0]["count"] == 0 and samples(agent)[0]["cause"] == "start"
+            assert wait_for(lambda: agent.occupancy.co2 == {"air": 650}, 8)
+            clock.advance(minutes=1)  # CO2 goes out with the minute's sample
+            minute = {"co2": {"air": 650}, "cause": "minute"}
+            assert wait_for(lambda: samples(agent)[-1].items() >= minute.items(), 3)
+
+            card.present(ANNA)  # Anna taps in and walks through
+            assert wait_for(lambda: any(k == "door.decision" for k, _ in outbox(agent.store)))
+            open_door(cfg.door, True)
+            shut_door(cfg.door)
+            assert wait_for(lambda: samples(agent)[-1]["count"] == 1, 3)
+            assert samples(agent)[-1]["cause"] == "change"
+
+            motion()  # she moves about in the room
+            assert wait_for(lambda: samples(agent)[-1]["rooms"] == {"coworking": True}, 3)
+
+            clock.advance(minutes=5)
+            press_exit(cfg.door)  # and leaves by the exit button
+            open_door(cfg.door, True)
+            shut_door(cfg.door)
+            assert wait_for(lambda: samples(agent)[-1]["count"] == 0, 3)
+            assert samples(agent)[-1]["present"] is False
+
+            clock.advance(minutes=10)  # someone the door never saw moves in the room
+            motion()
+            ok = wait_for(lambda: samples(agent)[-1]["count"] == 1, 3)
+            assert ok
+            assert samples(agent)[-1]["confidence"] < 1.0
+
+            clock.advance(minutes=21)  # then no motion for longer than empty_after
+            assert wait_for(lambda: samples(agent)[-1]["cause"] == "no_motion", 3)
+            assert samples(agent)[-1]["count"] == 0
+
+            sim.unplug()  # the CO2 sensor's cable is pulled: a fault, the reading missing
+            assert wait_for(lambda: ("co2.air", "port") in faults(agent), 8)
+            clock.advance(minutes=1)
+            assert wait_for(lambda: samples(agent)[-1]["co2"] == {"air": None}, 3)
+            sim.plug()
+            assert wait_for(lambda: ("co2.air", None) in faults(agent), 8)
+            assert samples(agent)[-1]["co2"]["air"] in (None, 650)
+            assert agent._thread.is_alive()
+    finally:
+        sim.unplug()
