@@ -91,6 +91,10 @@ def seed(engine, events: int) -> None:
             ],
         )
     write_events(engine, events, sites, rng)
+    # Fresh statistics, as autovacuum (PostgreSQL) or a periodic ANALYZE would leave them after
+    # a bulk load: without them PostgreSQL plans every search as if the tables were empty.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
 
 
 def write_events(engine, count: int, sites: list[str], rng: random.Random) -> None:

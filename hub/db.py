@@ -59,6 +59,30 @@ events = Table(
     Index("events_member_id", "member", "id"),
 )
 
+#: Occupancy samples (``occupancy.sample`` events), kept apart from door events: one a minute
+#: per site would dwarf them. Stored once by ``event_id``; their seq counts toward progress.
+occupancy_samples = Table(
+    "occupancy_samples",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("site", String(64), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("epoch", String(16), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("capacity", Integer),
+    Column("confidence", Float, nullable=False),
+    Column("present", Boolean, nullable=False),
+    Column("rooms", Json, nullable=False),
+    Column("co2", Json, nullable=False),
+    Column("cause", String(20), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("occupancy_device_seq", "site", "device", "epoch", "seq"),
+    Index("occupancy_site_at", "site", "at"),
+)
+
 #: Messages that did not validate: kept with the reason and the raw bytes, never dropped. An
 #: event whose envelope was readable keeps its place (device, epoch, seq) so it fills its gap.
 dead_letters = Table(

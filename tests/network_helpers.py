@@ -97,9 +97,15 @@ class TestHub:
 
 
 def edge_config(
-    tmp_path: Path, hub: TestHub, site: str = "leipzig-ost", device: str = "door-1", **door
+    tmp_path: Path,
+    hub: TestHub,
+    site: str = "leipzig-ost",
+    device: str = "door-1",
+    sections: dict | None = None,
+    **door,
 ) -> EdgeConfig:
     raw = edge_config_dict(tmp_path, reader=f"udp:127.0.0.1:{free_udp_port()}", **door)
+    raw.update(sections or {})
     raw["site"]["id"] = site
     raw["device"]["id"] = device
     raw["mqtt"] = {

@@ -105,8 +105,10 @@ class OccupancyEstimator:
 
     def door_closed(self, at: datetime) -> None:
         opening, self._opening = self._opening, None
+        if opening is None:
+            return  # closed without an opening we saw (the agent just started): nobody left
         self._last_close = self._last_activity = at
-        if opening is None or (at - opening.at).total_seconds() <= self.settings.held_seconds:
+        if (at - opening.at).total_seconds() <= self.settings.held_seconds:
             return
         # Held open: most likely a second person went through with the first.
         self.uncertain += 1

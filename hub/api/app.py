@@ -13,7 +13,17 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
 from hub.access_lists import AclPublisher
-from hub.api import bookings, companies, events, overview, people, sites, users, visits
+from hub.api import (
+    bookings,
+    companies,
+    events,
+    occupancy,
+    overview,
+    people,
+    sites,
+    users,
+    visits,
+)
 from hub.api.deps import Caller, PrincipalCache, Store
 from hub.auth import AuthError, sign_in
 
@@ -94,4 +104,5 @@ def create_app(
     app.include_router(users.router)
     app.include_router(visits.router)
     app.include_router(overview.router)
+    app.include_router(occupancy.router)
     return app

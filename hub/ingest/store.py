@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, Select, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hafen.protocol import DeviceState
+from hafen.protocol import DeviceState, EventKind
 from hub import db
 from hub.ingest.batch import Batch
 
@@ -65,12 +65,29 @@ class IngestStore:
             str(event["data"]["member"])[:64] if event["data"].get("member") else None,
         )
 
+    def _sample_row(self, event: dict) -> dict:
+        data = event["data"]
+        return {
+            **{k: event[k] for k in ("event_id", "site", "device", "epoch", "seq", "at")},
+            **{k: data.get(k) for k in ("count", "capacity", "confidence", "present")},
+            "rooms": data.get("rooms", {}),
+            "co2": data.get("co2", {}),
+            "cause": data.get("cause", "minute"),
+            "received_at": event["received_at"],
+        }
+
     def write(self, batch: Batch) -> None:
-        """Write a whole batch in one transaction."""
+        """Write a whole batch in one transaction; occupancy samples go to their own table."""
+        samples = [e for e in batch.events if e["kind"] == EventKind.OCCUPANCY]
+        events = [e for e in batch.events if e["kind"] != EventKind.OCCUPANCY]
         with self.engine.begin() as conn:
-            if batch.events:
-                rows = [self._event_row(e) for e in batch.events]
-                conn.exec_driver_sql(self._events_sql, rows)
+            if events:
+                conn.exec_driver_sql(self._events_sql, [self._event_row(e) for e in events])
+            if samples:
+                stmt = self._insert(db.occupancy_samples).on_conflict_do_nothing(
+                    index_elements=["event_id"]
+                )
+                conn.execute(stmt, [self._sample_row(e) for e in samples])
             if batch.dead:
                 stmt = self._insert(db.dead_letters).on_conflict_do_nothing(
                     index_elements=["event_id"]
@@ -140,6 +157,7 @@ class IngestStore:
                 .limit(PROGRESS_WINDOW)
             )
 
-        stored = list(conn.scalars(seqs(db.events)))
-        dead = list(conn.scalars(seqs(db.dead_letters)))
-        return sorted(set(stored) | set(dead))
+        found: set[int] = set()
+        for table in (db.events, db.occupancy_samples, db.dead_letters):
+            found.update(conn.scalars(seqs(table)))
+        return sorted(found)
