@@ -132,6 +132,12 @@ def run(
     walk_through: Annotated[
         bool, typer.Option(help="With --simulate: someone opens the door when it unlocks.")
     ] = True,
+    people: Annotated[
+        int, typer.Option(min=0, max=40, help="With --simulate: members who come and go.")
+    ] = 12,
+    speed: Annotated[
+        float, typer.Option(min=1, max=3600, help="With --simulate: how much faster days pass.")
+    ] = 60.0,
 ) -> None:
     """Run the door agent until stopped (SIGTERM or Ctrl-C)."""
     logging.basicConfig(
@@ -142,7 +148,7 @@ def run(
         raise _fail("run: give --config FILE, or --simulate to try a simulated door")
     cfg = _load(config) if config else None
     if simulate:
-        _run_simulated(cfg, pin_log, walk_through)
+        _run_simulated(cfg, pin_log, walk_through, people, speed)
     else:
         _run(cfg)
 
@@ -179,9 +185,21 @@ def _run(cfg, world=None) -> None:
     logging.getLogger("edge").info("door agent stopped; door left %s", cfg.door.fail_mode)
 
 
-def _run_simulated(cfg, pin_log: Path | None, walk_through: bool) -> None:
+def _run_simulated(
+    cfg, pin_log: Path | None, walk_through: bool, people: int, speed: float
+) -> None:
     from edge.agent import simulate
+    from edge.agent.simulated_space import SimulatedSpace
 
     world_log = logging.getLogger("edge.simulate")
-    cfg = simulate.prepare(cfg, simulate.default_state_dir(), pin_log, world_log.info)
-    _run(cfg, simulate.SimulatedDoorway(cfg.door, walk_through, world_log.info))
+    state_dir = simulate.default_state_dir()
+    cfg = simulate.prepare(cfg, state_dir, pin_log, world_log.info)
+    co2 = simulate.simulated_co2(cfg, state_dir)  # plugged in before the agent looks for it
+    parts = [simulate.SimulatedDoorway(cfg.door, walk_through, world_log.info)]
+    if people and walk_through:
+        parts.append(SimulatedSpace(cfg, people, speed, co2=co2, say=world_log.info))
+    try:
+        _run(cfg, simulate.World(parts))
+    finally:
+        if co2 is not None:
+            co2.unplug()

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from conftest import wait_for
@@ -154,3 +157,66 @@ def test_occupancy_is_for_the_sites_own_people_only(api):
     far = {"since": "2020-01-01T00:00:00Z", "resolution": "minute"}
     too_many = api.get("/sites/leipzig-ost/occupancy/history", params=far, headers=admin)
     assert too_many.status_code == 422 and "coarser" in too_many.text
+
+
+def test_a_simulated_space_publishes_occupancy_that_the_hub_serves(tmp_path):
+    """``hafen edge run --simulate`` as its own process: simulated members tap in through
+    nfcpy's UDP reader, the PIRs and the CO2 sensor on a pty; the hub's API shows them."""
+    from conftest import edge_config_dict, free_udp_port
+    from test_config import toml_text
+
+    from edge.agent.simulated_space import simulated_card
+
+    with LocalBroker(tmp_path / "broker") as broker:
+        hub = TestHub(tmp_path, broker).start()
+        hub.add_site("leipzig-ost")
+        for i in range(4):
+            hub.add_member(f"sim-{i:02d}", simulated_card(i))
+        hub.publisher.publish_sites({"leipzig-ost"})
+        raw = edge_config_dict(tmp_path, reader=f"udp:127.0.0.1:{free_udp_port()}")
+        raw["door"].update(unlock_seconds=1.5, held_open_seconds=20)
+        raw["mqtt"] = {"host": "127.0.0.1", "port": broker.port, "reconnect_max_seconds": 1}
+        raw["hub"] = {"public_keys": [hub.public_key]}
+        config = tmp_path / "edge.toml"
+        config.write_text(toml_text(raw), encoding="utf-8")
+        hafen = Path(sys.executable).with_name("hafen")
+        env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+        edge = subprocess.Popen(
+            [
+                str(hafen),
+                "edge",
+                "run",
+                "--simulate",
+                "--config",
+                str(config),
+                "--people",
+                "4",
+                "--speed",
+                "900",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert wait_for(lambda: any(s.count >= 2 for s in _stored(hub)), 60), [
+                (s.count, s.cause) for s in _stored(hub)
+            ]
+            create_user(hub.engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
+            with TestClient(create_app(hub.engine)) as api:
+                admin = as_user(api, "nadia")
+                now = api.get("/sites/leipzig-ost/occupancy", headers=admin).json()
+                assert now["stale"] is False and now["count"] >= 1
+                assert set(now["rooms"]) == {"coworking", "meeting"}
+                assert set(now["co2"]) == {"air"}
+                since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+                history = api.get(
+                    "/sites/leipzig-ost/occupancy/history",
+                    params={"since": since, "resolution": "minute"},
+                    headers=admin,
+                ).json()
+                assert max(b["peak"] or 0 for b in history) >= 2
+        finally:
+            edge.send_signal(signal.SIGINT)
+            assert edge.wait(20) == 0, edge.stderr.read().decode()[-2000:]
+            hub.stop()

@@ -145,17 +145,48 @@ class SimulatedDoorway:
             open_door(self.door, False)
 
 
+class World:
+    """The simulated physical world's parts, started in order and stopped in reverse."""
+
+    def __init__(self, parts: list) -> None:
+        self.parts = parts
+
+    def start(self) -> None:
+        for part in self.parts:
+            part.start()
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            part.stop()
+
+
+def simulated_co2(cfg: EdgeConfig, state_dir: Path):
+    """Plug in the simulated CO2 sensor where the config expects it (only under
+    ``state_dir``: a real port named in a config is never replaced by a link)."""
+    from edge.drivers.co2_simulator import SimulatedCo2Sensor
+
+    sensors = cfg.occupancy.co2 if cfg.occupancy else []
+    if not sensors or Path(sensors[0].port).parent != state_dir:
+        return None
+    return SimulatedCo2Sensor(Path(sensors[0].port), sensors[0].model).start()
+
+
 def simulated_config(base: EdgeConfig | None, state_dir: Path) -> EdgeConfig:
-    """The config for ``--simulate``: the given one on the UDP reader, or a complete demo door."""
-    if base is not None:
-        reader = base.reader.model_copy(
-            update={"path": _udp(base.reader.path), "targets": ["106A"]}
-        )
-        return base.model_copy(update={"reader": reader})
+    """The config for ``--simulate``: the given one on the UDP reader, or a complete demo door;
+    with the simulated space's PIRs and CO2 sensor where it has no [occupancy] of its own."""
+    from edge.agent.simulated_space import occupancy_section
     from hafen.config import validate_config
 
-    return validate_config(
-        {
+    if base is not None:
+        raw = base.model_dump(mode="json")
+        raw["reader"].update(path=_udp(base.reader.path), targets=["106A"])
+        for secret in ("hash_key", "password"):  # model_dump hides secrets: put them back
+            for section in ("cards", "mqtt"):
+                value = getattr(getattr(base, section, None), secret, None)
+                if value is not None:
+                    raw[section][secret] = value.get_secret_value()
+    else:
+        raw = {
             "site": {"id": DEMO_SITE, "timezone": "Europe/Berlin"},
             "device": {"id": "front-door"},
             "store": {"path": str(state_dir / "edge.db"), "synchronous": "normal"},
@@ -170,18 +201,26 @@ def simulated_config(base: EdgeConfig | None, state_dir: Path) -> EdgeConfig:
                 "led": {"pin": 23},
                 "buzzer": {"pin": 24},
             },
-        },
-        EdgeConfig,
-        source="simulation defaults",
-    )
+        }
+    if raw.get("occupancy") is None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        raw["occupancy"] = occupancy_section(state_dir)
+    return validate_config(raw, EdgeConfig, source="simulation defaults")
 
 
 def _udp(path: str) -> str:
     return path if path.startswith("udp") else SIMULATED_READER
 
 
+#: Members of the simulated space in the demo access list.
+SIMULATED_MEMBERS = 40
+
+
 def demo_access_list(site: str) -> dict:
-    """A small access list for trying a simulated door: each card shows one outcome."""
+    """A small access list for trying a simulated door: each card shows one outcome, plus the
+    simulated space's members."""
+    from edge.agent.simulated_space import simulated_card
+
     return {
         "site": site,
         "version": 1,
@@ -199,11 +238,20 @@ def demo_access_list(site: str) -> dict:
             {"id": "ben", "grants": [{"plan": "flex", "valid_until": "2025-12-31"}]},
             {"id": "carla", "grants": [{"plan": "office-hours"}]},
             {"id": "dirk", "blocked": True, "grants": [{"plan": "flex"}]},
+            # The simulated space's people (edge.agent.simulated_space).
+            *(
+                {"id": f"sim-{i:02d}", "grants": [{"plan": "flex"}]}
+                for i in range(SIMULATED_MEMBERS)
+            ),
         ],
         "cards": [
             {"uid": uid, "member": member}
             for uid, member in DEMO_CARDS.items()
             if member is not None
+        ]
+        + [
+            {"uid": simulated_card(i).hex(), "member": f"sim-{i:02d}"}
+            for i in range(SIMULATED_MEMBERS)
         ],
     }
 
