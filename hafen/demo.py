@@ -24,6 +24,7 @@ def run_demo(auto_seconds: float = 4.0) -> None:
     say = logging.getLogger("demo").info
     with tempfile.TemporaryDirectory(prefix="hafen-demo-") as tmp:
         cfg = simulate.prepare(None, Path(tmp), None, say)
+        co2 = simulate.simulated_co2(cfg, Path(tmp))
         store = EdgeStore(cfg.store.path, cfg.store.synchronous)
         agent = EdgeAgent(cfg, store)
         world = simulate.SimulatedDoorway(cfg.door, say=say)
@@ -42,6 +43,8 @@ def run_demo(auto_seconds: float = 4.0) -> None:
             world.stop()
             agent.stop()
             store.close()
+            if co2 is not None:
+                co2.unplug()
             say(f"demo stopped after {agent.decisions} decisions")
 
 
