@@ -13,6 +13,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 log = logging.getLogger(__name__)
+#: How long a publish waits for a lost connection to come back before it gives up (the caller
+#: retries later): an operator's request must not hang while the broker is away.
+CONNECT_GRACE = 1.0
 
 
 class HubClient:
@@ -80,7 +83,7 @@ class HubClient:
     ) -> None:
         """Publish at QoS 1 and return once the broker acknowledged it; raise TimeoutError if
         it did not within ``timeout`` (paho may still deliver it after a reconnect)."""
-        if not self.connected.wait(timeout):
+        if not self.connected.wait(min(timeout, CONNECT_GRACE)):
             raise TimeoutError(f"no broker connection to publish {topic}")
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         deadline = time.monotonic() + timeout
@@ -91,7 +94,7 @@ class HubClient:
 
     def publish_many(self, messages: list[tuple[str, bytes, bool]], timeout: float = 10.0) -> None:
         """Publish a batch at QoS 1 without waiting in between, then wait for all of them."""
-        if not self.connected.wait(timeout):
+        if not self.connected.wait(min(timeout, CONNECT_GRACE)):
             raise TimeoutError("no broker connection to publish a batch")
         infos = [self.client.publish(t, p, qos=1, retain=r) for t, p, r in messages]
         deadline = time.monotonic() + timeout

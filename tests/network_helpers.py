@@ -91,6 +91,12 @@ class TestHub:
                 query = query.where(db.events.c.site == site)
             return conn.execute(query).all()
 
+    def samples(self) -> list:
+        """Occupancy samples, stored apart from door events."""
+        with self.engine.connect() as conn:
+            o = db.occupancy_samples.c
+            return conn.execute(select(db.occupancy_samples).order_by(o.device, o.seq)).all()
+
     def dead_letters(self) -> list:
         with self.engine.connect() as conn:
             return conn.execute(select(db.dead_letters)).all()

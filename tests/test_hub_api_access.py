@@ -225,12 +225,18 @@ def test_changes_made_while_the_broker_is_away_reach_the_door_when_it_returns(
     api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"})
     api.post("/plans", json={"id": "flex"})
     api.post("/members", json={"id": "anna", "name": "Anna"})
+    api.post("/sites/leipzig-ost/devices", json={"id": "door-1"})
     with connected_edge(tmp_path, hub) as (agent, card):
         hub.broker.stop()
-        # The hub stores the change and answers; the list waits for the broker.
+        # The hub stores the change and answers at once; the list waits for the broker.
+        started = time.monotonic()
         assert api.post("/members/anna/grants", json={"plan": "flex"}).status_code == 201
         assert api.post("/members/anna/cards", json={"uid": ANNA}).status_code == 201
+        assert time.monotonic() - started < 5
         assert acl_version(agent) == 0
+        # A command cannot wait: the operator is told to try again.
+        unlock = api.post("/sites/leipzig-ost/devices/door-1/unlock", json={"seconds": 2})
+        assert unlock.status_code == 503 and "try again" in unlock.text
         hub.broker.start()
         assert wait_for(lambda: hub.publisher.flush_unsent() == 0, 20)
         assert wait_for(lambda: acl_version(agent) >= 1, 20)

@@ -104,5 +104,10 @@ def remote_unlock(
     topic, payload, command_id = command_message(
         publisher.key, site, device, "unlock", {"seconds": body.seconds}
     )
-    publisher.send(topic, payload, retain=False)
+    try:
+        publisher.send(topic, payload, retain=False)
+    except (TimeoutError, RuntimeError, ValueError):
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the broker is not reachable; try again"
+        ) from None
     return CommandSent(command=command_id)
