@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Sites whose current list the publisher keeps in memory (the rest are rebuilt on demand).
 CACHED_SITES = 64
+#: A device's state at connect may predate its retained list: look again after this long.
+CATCH_UP_DELAY = 3.0
 #: publish(topic, payload, retain) -> None, returning once the broker has the message.
 Publish = Callable[[str, bytes, bool], None]
 #: The same for a batch, sent without waiting in between.
@@ -269,8 +271,26 @@ class AclPublisher:
         doc = self.current(site)
         return None if doc is None else self._seal(doc, datetime.now(UTC))
 
-    def catch_up(self, site: str, device: str, device_version: int | None) -> bool:
-        """Send a lagging device a snapshot unless the retained delta will bring it up to date."""
+    def catch_up(
+        self, site: str, device: str, device_version: int | None, delay: float = CATCH_UP_DELAY
+    ) -> bool:
+        """Send a lagging device a snapshot unless the retained list will bring it up to date.
+
+        A device publishes its state as it connects, before the retained list reaches it: so
+        look again after ``delay`` at the state it reports then, and send only if it still
+        lags (a retained message the broker lost, say). Returns whether a look is due.
+        """
+        if not self._lags(site, device_version):
+            return False
+        if delay <= 0:
+            self._catch_up_now(site, device)
+            return True
+        timer = threading.Timer(delay, self._catch_up_now, (site, device))
+        timer.daemon = True
+        timer.start()
+        return True
+
+    def _lags(self, site: str, device_version: int | None) -> bool:
         with self.engine.connect() as conn:
             newest = conn.execute(
                 select(db.acl_versions)
@@ -280,14 +300,25 @@ class AclPublisher:
             ).one_or_none()
         if newest is None or (device_version or 0) >= newest.version:
             return False
-        if newest.kind == "delta" and newest.base == device_version:
-            return False
+        return not (newest.kind == "delta" and newest.base == device_version)
+
+    def _catch_up_now(self, site: str, device: str) -> None:
+        s = db.device_states.c
+        with self.engine.connect() as conn:
+            version = conn.scalar(select(s.acl_version).where(s.site == site, s.device == device))
+        if not self._lags(site, version):
+            return
         message = self.snapshot_message(site)
         if message is None:
-            return False
-        self._publish(protocol.command_topic(site, device, "acl_snapshot"), message, False)
-        log.info("sent %s.%s a snapshot of version %s", site, device, newest.version)
-        return True
+            return
+        try:
+            self._publish(protocol.command_topic(site, device, "acl_snapshot"), message, False)
+        except (TimeoutError, RuntimeError, ValueError) as exc:
+            log.warning(
+                "snapshot for %s.%s not sent (%s); its next state retries", site, device, exc
+            )
+            return
+        log.info("sent %s.%s a snapshot: it reported version %s", site, device, version)
 
     def _send(self, doc: AccessList, delta: AccessListDelta | None) -> Published:
         """Record the version, then publish it: a version number names exactly one list.

@@ -49,13 +49,27 @@ def ingest(
 ) -> None:
     """Run an ingest worker; start several with different --name to share the load."""
     from hub import db as hubdb
+    from hub.access_lists import AclPublisher
     from hub.ingest.worker import IngestWorker
     from hub.keys import load_key
+    from hub.mqtt import HubClient
 
     _logging()
     url = db or hubdb.default_url()
     host, port = _broker(broker)
-    worker = IngestWorker(hubdb.connect(url), host, port, load_key(key), name=name)
+    engine, signing_key = hubdb.connect(url), load_key(key)
+    # Devices that report an older list than the newest get a snapshot of their own.
+    client = HubClient(host, port, client_id=f"hafen-hub-catch-up-{name}")
+    client.start()
+    publisher = AclPublisher(engine, signing_key, client.publish, client.publish_many)
+    worker = IngestWorker(
+        engine,
+        host,
+        port,
+        signing_key,
+        name=name,
+        on_state=lambda site, device, state: publisher.catch_up(site, device, state.acl_version),
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -63,6 +77,7 @@ def ingest(
     logging.getLogger("hub").info("ingest worker %s: broker %s, store %s", name, broker, url)
     stop.wait()
     worker.stop()
+    client.stop()
 
 
 def _logging() -> None:

@@ -60,10 +60,37 @@ def test_revoking_a_card_at_the_hub_makes_the_edge_deny_it(tmp_path, hub, mock_p
         assert wait_for(lambda: acl_version(agent) == 2, 10)
         card.present(ANNA)
         card.present(BEN)
-        assert wait_for(lambda: len(hub.events()) == 2, 10)
-        decisions = {e.data["member"]: e.data for e in hub.events()}
+        decided = lambda: [e.data for e in hub.events() if e.kind == "door.decision"]  # noqa: E731
+        assert wait_for(lambda: len(decided()) == 2, 10)
+        decisions = {d["member"]: d for d in decided()}
         assert decisions["anna"]["allowed"] is False and decisions["anna"]["reason"] == "revoked"
         assert decisions["ben"]["allowed"] is True
+        time.sleep(3.5)  # past the hub's second look at the state the door sent on connect
+    # The retained list was all the door needed: no stale snapshot came after it.
+    assert [e.kind for e in hub.events()] == ["door.decision", "door.decision"]
+
+
+def test_a_door_with_a_new_store_gets_a_snapshot_of_its_own(tmp_path, hub, mock_pins):
+    """A replaced SD card: the broker still holds the door's session and hands it the deltas
+    queued while it was off, which do not fit its empty store; the hub sees the door lag and
+    sends it the whole list."""
+    hub.add_member("anna", ANNA)
+    hub.publisher.publish_site(SITE)
+    with connected_edge(tmp_path, hub) as (agent, _):
+        assert wait_for(lambda: acl_version(agent) == 1, 10)
+    cleo = hub.add_member("cleo", bytes.fromhex("04C3D4E5F60718"))
+    hub.publisher.publish_member("cleo", {SITE})
+    hub.publisher.revoke_card(cleo)
+    new_card = tmp_path / "new-sd-card"
+    new_card.mkdir()
+    with connected_edge(new_card, hub) as (agent, card):
+        assert wait_for(lambda: acl_version(agent) == 3, 15)
+        card.present(bytes.fromhex("04C3D4E5F60718"))
+        assert wait_for(lambda: any(e.kind == "door.decision" for e in hub.events()), 10)
+    refused = [e.data for e in hub.events() if e.kind == "acl.refused"]
+    assert refused and all("does not apply" in r["reason"] for r in refused)
+    [decision] = [e.data for e in hub.events() if e.kind == "door.decision"]
+    assert decision["member"] == "cleo" and decision["allowed"] is False  # revoked
 
 
 def replies(hub, port):
