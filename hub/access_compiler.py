@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, func, select
 
 from hafen.acl import AccessList, Card, Grant, Member, Plan
 from hub import db
@@ -207,3 +207,14 @@ def member_reach(conn: Connection, member: str) -> set[str]:
     if company is not None and (company.plan_id is None or company.plan_id in plans):
         reach |= set(company.sites or []) & all_sites
     return reach
+
+
+def latest_versions(engine: Engine) -> dict[str, int]:
+    """The newest published version of every site."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(db.acl_versions.c.site, func.max(db.acl_versions.c.version)).group_by(
+                db.acl_versions.c.site
+            )
+        )
+        return {site: version for site, version in rows}

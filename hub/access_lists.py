@@ -19,12 +19,13 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta, Plan, diff, patch
 from hafen.signing import seal
 from hub import db
-from hub.access_compiler import AccessCompiler, member_reach
+from hub.access_compiler import AccessCompiler, latest_versions, member_reach
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class AclPublisher:
         self._lock = threading.RLock()  # one version at a time per publisher
         #: Per site, the newest recorded version whose message the broker has not taken yet.
         self._unsent: dict[str, tuple[int, bytes]] = {}
+        self._timers: set[threading.Timer] = set()
 
     def _publish_each(self, messages: list[tuple[str, bytes, bool]]) -> None:
         for topic, payload, retain in messages:
@@ -287,8 +289,17 @@ class AclPublisher:
             return True
         timer = threading.Timer(delay, self._catch_up_now, (site, device))
         timer.daemon = True
+        with self._lock:
+            self._timers = {t for t in self._timers if t.is_alive()} | {timer}
         timer.start()
         return True
+
+    def close(self) -> None:
+        """Cancel the second looks still pending (the store and broker are going away)."""
+        with self._lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
 
     def _lags(self, site: str, device_version: int | None) -> bool:
         with self.engine.connect() as conn:
@@ -303,6 +314,12 @@ class AclPublisher:
         return not (newest.kind == "delta" and newest.base == device_version)
 
     def _catch_up_now(self, site: str, device: str) -> None:
+        try:
+            self._send_catch_up(site, device)
+        except SQLAlchemyError:
+            log.warning("could not look at %s.%s again", site, device, exc_info=True)
+
+    def _send_catch_up(self, site: str, device: str) -> None:
         s = db.device_states.c
         with self.engine.connect() as conn:
             version = conn.scalar(select(s.acl_version).where(s.site == site, s.device == device))
@@ -373,14 +390,3 @@ def _rows(doc: AccessList | AccessListDelta) -> int:
     if isinstance(doc, AccessListDelta):
         count += len(doc.removed_plans) + len(doc.removed_members) + len(doc.removed_cards)
     return count
-
-
-def latest_versions(engine: Engine) -> dict[str, int]:
-    """The newest published version of every site."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(db.acl_versions.c.site, func.max(db.acl_versions.c.version)).group_by(
-                db.acl_versions.c.site
-            )
-        )
-        return {site: version for site, version in rows}

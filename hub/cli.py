@@ -77,6 +77,7 @@ def ingest(
     logging.getLogger("hub").info("ingest worker %s: broker %s, store %s", name, broker, url)
     stop.wait()
     worker.stop()
+    publisher.close()
     client.stop()
 
 

@@ -62,6 +62,7 @@ class TestHub:
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
+        self.publisher.close()
         self.client.stop()
         self.engine.dispose()
 
