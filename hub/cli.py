@@ -46,6 +46,14 @@ def ingest(
     db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
     broker: Annotated[str, typer.Option(help="HOST:PORT of the broker.")] = "localhost:1883",
     name: Annotated[str, typer.Option(help="This worker's name, unique per worker.")] = "1",
+    influx_url: Annotated[
+        str | None, typer.Option(help="Mirror into InfluxDB 2 at this URL (for Grafana).")
+    ] = None,
+    influx_org: Annotated[str, typer.Option(help="The InfluxDB organisation.")] = "hafen",
+    influx_bucket: Annotated[str, typer.Option(help="The InfluxDB bucket.")] = "hafen",
+    influx_token_file: Annotated[
+        Path | None, typer.Option(help="A file holding the InfluxDB token.")
+    ] = None,
 ) -> None:
     """Run an ingest worker; start several with different --name to share the load."""
     from hub import db as hubdb
@@ -62,6 +70,12 @@ def ingest(
     client = HubClient(host, port, client_id=f"hafen-hub-catch-up-{name}")
     client.start()
     publisher = AclPublisher(engine, signing_key, client.publish, client.publish_many)
+    sink = None
+    if influx_url:
+        from hub.ingest.influx import InfluxSink
+
+        token = influx_token_file.read_text().strip() if influx_token_file else ""
+        sink = InfluxSink(influx_url, token, influx_org, influx_bucket)
     worker = IngestWorker(
         engine,
         host,
@@ -69,6 +83,7 @@ def ingest(
         signing_key,
         name=name,
         on_state=lambda site, device, state: publisher.catch_up(site, device, state.acl_version),
+        mirror=sink,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -79,6 +94,8 @@ def ingest(
     worker.stop()
     publisher.close()
     client.stop()
+    if sink is not None:
+        sink.close()
 
 
 def _logging() -> None:

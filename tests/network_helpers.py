@@ -30,7 +30,12 @@ class TestHub:
     """The hub side: store, signing key, publisher and one or more ingest workers."""
 
     def __init__(
-        self, tmp_path: Path, broker: LocalBroker, workers: int = 1, url: str | None = None
+        self,
+        tmp_path: Path,
+        broker: LocalBroker,
+        workers: int = 1,
+        url: str | None = None,
+        mirror=None,
     ) -> None:
         self.broker = broker
         self.engine = db.connect(url or f"sqlite:///{tmp_path / 'hub.db'}")
@@ -49,6 +54,7 @@ class TestHub:
                 on_state=lambda site, device, state: self.publisher.catch_up(
                     site, device, state.acl_version
                 ),
+                mirror=mirror,
             )
             for i in range(workers)
         ]

@@ -49,8 +49,11 @@ class IngestWorker:
         batch_wait: float = 0.02,
         ack_interval: float = 0.5,
         on_state: Callable[[str, str, DeviceState], None] | None = None,
+        mirror: Callable[[list[dict]], None] | None = None,
     ) -> None:
         self.store = IngestStore(engine)
+        #: Called with each stored batch's events after the commit (the InfluxDB sink, say).
+        self._mirror = mirror
         self.key = key
         self.batch_size = batch_size
         self.batch_wait = batch_wait
@@ -132,6 +135,11 @@ class IngestWorker:
         for message in messages:
             self.client.client.ack(message.mid, message.qos)
         self.stored += len(batch.events)
+        if self._mirror is not None and batch.events:
+            try:
+                self._mirror(batch.events)
+            except Exception:  # a mirror must never hold up the record
+                log.exception("mirroring %d events failed", len(batch.events))
         for device in batch.devices():
             # Always answer with the mark, moved or not: the device may have missed the last.
             self._acks_due[device] = self.store.advance_progress(*device)
