@@ -106,9 +106,9 @@ class OccupancySample(_Payload):
     """
 
     count: int = Field(ge=0, le=100_000)
-    capacity: int | None = Field(default=None, ge=1)
+    capacity: int | None = Field(default=None, ge=1, le=100_000)
     confidence: float = Field(ge=0, le=1)
-    uncertain: int = Field(default=0, ge=0)
+    uncertain: int = Field(default=0, ge=0, le=1_000_000)
     present: bool
     rooms: dict[Name, bool] = Field(default_factory=dict)
     co2: dict[Name, Annotated[int, Field(ge=0, le=100_000)] | None] = Field(default_factory=dict)

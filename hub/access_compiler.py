@@ -197,6 +197,8 @@ def member_reach(conn: Connection, member: str) -> set[str]:
     plans = {p.id: p.sites for p in conn.execute(select(db.plans))}
     reach: set[str] = set()
     for grant in conn.execute(select(db.grants).where(db.grants.c.member_id == member)):
+        if grant.plan_id is not None and grant.plan_id not in plans:
+            continue  # left out of every list (see _Parts.site_grants): reaches nowhere
         scope = grant.sites if grant.sites is not None else plans.get(grant.plan_id)
         reach |= all_sites if scope is None else set(scope) & all_sites
     company = conn.execute(

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta, Plan, diff, patch
@@ -79,7 +78,7 @@ class AclPublisher:
         self._lock = threading.RLock()  # one version at a time per publisher
         #: Per site, the newest recorded version whose message the broker has not taken yet.
         self._unsent: dict[str, tuple[int, bytes]] = {}
-        self._timers: set[threading.Timer] = set()
+        self._timers: dict[tuple[str, str], threading.Timer] = {}
 
     def _publish_each(self, messages: list[tuple[str, bytes, bool]]) -> None:
         for topic, payload, retain in messages:
@@ -276,64 +275,69 @@ class AclPublisher:
     def catch_up(
         self, site: str, device: str, device_version: int | None, delay: float = CATCH_UP_DELAY
     ) -> bool:
-        """Send a lagging device a snapshot unless the retained list will bring it up to date.
+        """Send a device that reports an older list than the newest a snapshot of its own.
 
         A device publishes its state as it connects, before the retained list reaches it: so
         look again after ``delay`` at the state it reports then, and send only if it still
-        lags (a retained message the broker lost, say). Returns whether a look is due.
+        lags (the retained delta did not fit, or the broker lost it). One look per device is
+        pending at a time. Returns whether a look is due.
         """
-        if not self._lags(site, device_version):
+        if self._newest(site) <= (device_version or 0):
             return False
         if delay <= 0:
             self._catch_up_now(site, device)
             return True
-        timer = threading.Timer(delay, self._catch_up_now, (site, device))
-        timer.daemon = True
         with self._lock:
-            self._timers = {t for t in self._timers if t.is_alive()} | {timer}
+            pending = self._timers.get((site, device))
+            if pending is not None and pending.is_alive():
+                return True
+            timer = threading.Timer(delay, self._catch_up_now, (site, device))
+            timer.daemon = True
+            self._timers[(site, device)] = timer
         timer.start()
         return True
 
     def close(self) -> None:
         """Cancel the second looks still pending (the store and broker are going away)."""
         with self._lock:
-            for timer in self._timers:
+            for timer in self._timers.values():
                 timer.cancel()
             self._timers.clear()
 
-    def _lags(self, site: str, device_version: int | None) -> bool:
+    def _newest(self, site: str) -> int:
         with self.engine.connect() as conn:
-            newest = conn.execute(
-                select(db.acl_versions)
-                .where(db.acl_versions.c.site == site)
-                .order_by(db.acl_versions.c.version.desc())
-                .limit(1)
-            ).one_or_none()
-        if newest is None or (device_version or 0) >= newest.version:
-            return False
-        return not (newest.kind == "delta" and newest.base == device_version)
+            newest = conn.scalar(
+                select(func.max(db.acl_versions.c.version)).where(db.acl_versions.c.site == site)
+            )
+        return newest or 0
 
     def _catch_up_now(self, site: str, device: str) -> None:
         try:
-            self._send_catch_up(site, device)
-        except SQLAlchemyError:
-            log.warning("could not look at %s.%s again", site, device, exc_info=True)
+            with self._lock:  # the list cache is shared with publishing
+                self._send_catch_up(site, device)
+        except Exception:  # a timer thread: log, the device's next state schedules another
+            log.exception("could not look at %s.%s again", site, device)
+        finally:
+            with self._lock:
+                self._timers.pop((site, device), None)
 
     def _send_catch_up(self, site: str, device: str) -> None:
         s = db.device_states.c
         with self.engine.connect() as conn:
             version = conn.scalar(select(s.acl_version).where(s.site == site, s.device == device))
-        if not self._lags(site, version):
+        newest = self._newest(site)
+        if newest <= (version or 0):
             return
+        cached = self._current.get(site)
+        if cached is not None and cached.version < newest:
+            del self._current[site]  # another process published since: rebuild from the store
         message = self.snapshot_message(site)
         if message is None:
             return
         try:
             self._publish(protocol.command_topic(site, device, "acl_snapshot"), message, False)
         except (TimeoutError, RuntimeError, ValueError) as exc:
-            log.warning(
-                "snapshot for %s.%s not sent (%s); its next state retries", site, device, exc
-            )
+            log.warning("snapshot for %s.%s not sent (%s)", site, device, exc)
             return
         log.info("sent %s.%s a snapshot: it reported version %s", site, device, version)
 

@@ -57,12 +57,17 @@ class Co2Poller:
                 reading = Co2Reading(self.cfg.name, self._sensor.read(), None)
             except Co2Fault as fault:
                 reading = Co2Reading(self.cfg.name, None, fault.kind)
+            except Exception:  # whatever else: a fault too, never the last value kept
+                log.exception("CO2 sensor %s failed", self.cfg.name)
+                self._sensor.close()
+                reading = Co2Reading(self.cfg.name, None, "error")
             self._report(reading)
             self._stop.wait(self.cfg.every_seconds)
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
         self._sensor.close()
 
 

@@ -28,17 +28,21 @@ class PrincipalCache:
         self.ttl, self.size = ttl, size
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by clear(): a lookup that raced it is not stored
 
     def get(self, engine: Engine, token: str) -> Principal:
         now = time.monotonic()
         hit = self._entries.get(token)
         if hit is not None and hit[0] > now:
             return hit[1]
+        generation = self._generation
         who = authenticate(engine, token)  # raises AuthError: never cached
         until = now + self.ttl
         if who.expires_at is not None:  # never past the token's own end
             until = min(until, now + (who.expires_at - datetime.now(UTC)).total_seconds())
         with self._lock:
+            if generation != self._generation:
+                return who  # a user or token changed meanwhile: answer, but do not keep it
             if len(self._entries) >= self.size:
                 self._entries.clear()
             self._entries[token] = (until, who)
@@ -47,6 +51,7 @@ class PrincipalCache:
     def clear(self) -> None:
         """Forget everything: a user, role or token changed."""
         with self._lock:
+            self._generation += 1
             self._entries.clear()
 
 

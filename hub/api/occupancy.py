@@ -130,7 +130,7 @@ def occupancy_history(
         o = db.occupancy_samples.c
         rows = conn.execute(
             select(o.device, o.at, o.count, o.present)
-            .where(o.site == site, o.at >= since - HOLD, o.at < until)
+            .where(o.site == site, o.at >= starts[0].astimezone(UTC) - HOLD, o.at < until)
             .order_by(o.at)
         ).all()
     return _buckets(rows, starts, until)

@@ -68,12 +68,14 @@ class IngestStore:
     def _sample_row(self, event: dict) -> dict:
         data = event["data"]
         return {
-            **{k: event[k] for k in ("event_id", "site", "device", "epoch", "seq", "at")},
+            **{k: event[k] for k in ("event_id", "site", "device", "epoch", "seq")},
+            # UTC: SQLite keeps the wall-clock fields of whatever offset it is handed.
+            "at": event["at"].astimezone(UTC),
             **{k: data.get(k) for k in ("count", "capacity", "confidence", "present")},
             "rooms": data.get("rooms", {}),
             "co2": data.get("co2", {}),
             "cause": data.get("cause", "minute"),
-            "received_at": event["received_at"],
+            "received_at": event["received_at"].astimezone(UTC),
         }
 
     def write(self, batch: Batch) -> None:

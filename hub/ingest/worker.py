@@ -30,6 +30,8 @@ from hub.ingest.store import IngestStore
 from hub.mqtt import HubClient
 
 log = logging.getLogger(__name__)
+#: What places an event in its device's sequence.
+PLACE = ("event_id", "site", "device", "epoch", "seq")
 
 DEFAULT_GROUP = "hafen-ingest"
 
@@ -128,7 +130,7 @@ class IngestWorker:
         batch: Batch = classify(messages, now)
         try:
             self.store.write(batch)
-        except (DataError, IntegrityError):
+        except (DataError, IntegrityError, OverflowError):
             # One message the database will not take (a value out of its range) must not hold
             # up the rest: store them one by one, and file the refused one as a dead letter.
             batch = self._write_one_by_one(messages, now)
@@ -153,8 +155,11 @@ class IngestWorker:
             single = classify([message], now)
             try:
                 self.store.write(single)
-            except (DataError, IntegrityError) as exc:
-                single = Batch(dead=[dead_letter(message, now, f"the store refused it: {exc}")])
+            except (DataError, IntegrityError, OverflowError) as exc:
+                # Keep its place (device, epoch, seq), so the progress mark can pass it.
+                place = {k: single.events[0][k] for k in PLACE} if single.events else {}
+                reason = f"the store refused it: {exc}"
+                single = Batch(dead=[dead_letter(message, now, reason, **place)])
                 self.store.write(single)
             written.events += single.events
             written.dead += single.dead
