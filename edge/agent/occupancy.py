@@ -121,6 +121,11 @@ class OccupancyEstimator:
             while pending and now - pending[0] > limit:
                 pending.popleft()
 
+    @property
+    def door_open(self) -> bool:
+        """Whether the estimator has seen the door open and not yet closed."""
+        return self._opening is not None
+
     # -- what the rooms saw -----------------------------------------------------------------
     def motion(self, room: str, at: datetime) -> None:
         """A PIR in ``room`` saw movement (rooms not in the settings are ignored)."""
