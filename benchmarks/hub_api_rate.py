@@ -18,15 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert
 
 from hub import db
 from hub.auth import Role, create_user, issue_token
+from provisioning.postgres import throwaway_database
 
 SITES = 500
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,22 +148,12 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: run `make setup` (it installs the Debian package)")
-    pg_server = os.environ.get(
-        "HAFEN_TEST_PG", "postgresql+psycopg:///test?host=/var/run/postgresql"
-    )
     with tempfile.TemporaryDirectory(prefix="hafen-apibench-") as name:
         if args.only != "postgresql":
             run(f"sqlite:///{Path(name) / 'hub.db'}", "sqlite", args.seconds)
         if args.only != "sqlite":
-            admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
-            dbname = f"hafen_bench_{uuid.uuid4().hex[:8]}"
-            with admin.connect() as conn:
-                conn.execute(text(f"CREATE DATABASE {dbname}"))
-            try:
-                run(pg_server.replace("///test", f"///{dbname}"), "postgresql", args.seconds)
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))
+            with throwaway_database("hafen_bench") as url:
+                run(url, "postgresql", args.seconds)
     print(f"(wrk: 1 thread, 16 keep-alive connections; machine: {os.cpu_count()} cores)")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
 from hafen.cards import card_hash
 from hub import db
@@ -29,6 +29,7 @@ from hub.api.app import create_app
 from hub.auth import Role, create_user, issue_token
 from hub.mqtt import HubClient
 from provisioning.broker import LocalBroker
+from provisioning.postgres import throwaway_database
 
 SITES, MEMBERS, CARDS = 500, 50_000, 80_000
 KEY = bytes.fromhex("0123456789abcdef" * 2)
@@ -216,25 +217,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3_000_000)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     args = parser.parse_args()
-    pg_server = os.environ.get(
-        "HAFEN_TEST_PG", "postgresql+psycopg:///test?host=/var/run/postgresql"
-    )
     with tempfile.TemporaryDirectory(prefix="hafen-hubbench-") as name:
         tmp = Path(name)
         with LocalBroker(tmp / "broker") as broker:
             if args.only != "postgresql":
                 run(f"sqlite:///{tmp / 'hub.db'}", "sqlite", args.events, broker)
             if args.only != "sqlite":
-                admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
-                dbname = f"hafen_bench_{uuid.uuid4().hex[:8]}"
-                with admin.connect() as conn:
-                    conn.execute(text(f"CREATE DATABASE {dbname}"))
-                try:
-                    url = pg_server.replace("///test", f"///{dbname}")
+                with throwaway_database("hafen_bench") as url:
                     run(url, "postgresql", args.events, broker)
-                finally:
-                    with admin.connect() as conn:
-                        conn.execute(text(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))
     print(f"(machine: {os.cpu_count()} cores, Python {sys.version.split()[0]})")
 
 

@@ -66,7 +66,6 @@ def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
 
 
 #: Where the hub's PostgreSQL tests run: a throwaway database per test on this server.
-PG_SERVER = os.environ.get("HAFEN_TEST_PG", "postgresql+psycopg:///test?host=/var/run/postgresql")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -75,18 +74,7 @@ def hub_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hub.db'}"
         return
-    import uuid
+    from provisioning.postgres import throwaway_database
 
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    name = f"hafen_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+    with throwaway_database("hafen_test") as url:
+        yield url

@@ -6,34 +6,18 @@ from __future__ import annotations
 import zlib
 from zoneinfo import ZoneInfo
 
-import pytest
-from fastapi.testclient import TestClient
-from network_helpers import CARD_KEY, TestHub
+from network_helpers import TestHub
 from sqlalchemy import select
+from test_hub_api_access import network  # noqa: F401  (the fixture: hub, broker, admin API)
 
 from edge.agent.access_list import apply_delta, apply_snapshot
 from edge.agent.store import EdgeStore
 from hafen.acl import AccessList, AccessListDelta
 from hub import db
-from hub.api.app import create_app
-from hub.auth import Role, create_user
-from provisioning.broker import LocalBroker
 
 SITES = ("leipzig-ost", "borna", "grimma")
 PASSWORD = "a long passphrase"
 TZ = ZoneInfo("Europe/Berlin")
-
-
-@pytest.fixture
-def hub_api(tmp_path, hub_url):
-    with LocalBroker(tmp_path / "broker") as broker:
-        hub = TestHub(tmp_path, broker, url=hub_url).start()
-        create_user(hub.engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-        with TestClient(create_app(hub.engine, CARD_KEY, hub.publisher)) as client:
-            token = client.post("/auth/token", data={"username": "nadia", "password": PASSWORD})
-            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-            yield hub, client
-        hub.stop()
 
 
 def _used(doc: AccessList) -> dict:
@@ -55,8 +39,8 @@ def _versions(hub: TestHub, site: str, after: int) -> list:
         ).all()
 
 
-def test_member_changes_are_small_deltas_that_match_a_full_compile(tmp_path, hub_api):
-    hub, api = hub_api
+def test_member_changes_are_small_deltas_that_match_a_full_compile(tmp_path, network):  # noqa: F811
+    hub, api = network
     for site in SITES:
         assert api.post("/sites", json={"id": site, "name": site}).status_code == 201
     api.post("/plans", json={"id": "flex"})
