@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, Row, func, select
 
@@ -179,16 +178,9 @@ def _grant(row: Row) -> dict:
     return {
         "plan": row.plan_id,
         "sites": row.sites,
-        "valid_from": _aware(row.valid_from),
-        "valid_until": _aware(row.valid_until),
+        "valid_from": db.aware(row.valid_from),
+        "valid_until": db.aware(row.valid_until),
     }
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; the hub stores UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def member_reach(conn: Connection, member: str) -> set[str]:

@@ -131,7 +131,7 @@ def authenticate(engine: Engine, token: str) -> Principal:
         sites = frozenset(
             conn.scalars(select(db.user_sites.c.site_id).where(db.user_sites.c.user_id == row.id))
         )
-    return Principal(row.id, row.username, Role(row.role), sites, _aware(row.expires_at))
+    return Principal(row.id, row.username, Role(row.role), sites, db.aware(row.expires_at))
 
 
 def _expired(expires_at: datetime | None, now: datetime) -> bool:
@@ -172,7 +172,7 @@ def list_tokens(engine: Engine, user_id: int) -> list[TokenInfo]:
             select(db.api_tokens).where(t.user_id == user_id).order_by(t.created_at)
         ).all()
     return [
-        TokenInfo(token_id(r.token_hash), r.name, _aware(r.created_at), _aware(r.expires_at))
+        TokenInfo(token_id(r.token_hash), r.name, db.aware(r.created_at), db.aware(r.expires_at))
         for r in rows
     ]
 
@@ -226,9 +226,3 @@ def update_user(
         if disabled or password is not None:
             conn.execute(delete(db.api_tokens).where(db.api_tokens.c.user_id == user_id))
     return True
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value

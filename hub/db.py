@@ -6,6 +6,7 @@ SQLite (a file) is the embedded default; PostgreSQL by URL for production. Alemb
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -274,6 +275,13 @@ api_tokens = Table(
     Column("expires_at", DateTime(timezone=True)),
     Column("last_used_at", DateTime(timezone=True)),
 )
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite hands them back naive; the hub stores UTC)."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def default_url(state_dir: Path | None = None) -> str:

@@ -107,14 +107,10 @@ def cancel(
         site=row.site_id,
         member=row.member_id,
         kind=row.kind,
-        starts_at=_aware(row.starts_at),
-        ends_at=_aware(row.ends_at),
+        starts_at=db.aware(row.starts_at),
+        ends_at=db.aware(row.ends_at),
         cancelled=True,
     )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @router.post("/members/{member}/block", status_code=status.HTTP_204_NO_CONTENT)

@@ -7,11 +7,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 
+from hub import db
 from hub.auth import AuthError, Principal, Role, authenticate
 
 bearer = HTTPBearer(auto_error=False)
@@ -98,3 +100,15 @@ def require_site(who: Principal, site: str) -> None:
 Store = Annotated[Engine, Depends(engine)]
 Caller = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN))]
+
+
+def site_zone(conn: Connection, who: Principal, site: str) -> ZoneInfo:
+    """The time zone of a site the caller may read people's presence at: 403 for
+    technicians, 404 for another operator's site or none at all."""
+    if who.role == Role.TECHNICIAN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
+    require_site(who, site)
+    zone = conn.scalar(select(db.sites.c.timezone).where(db.sites.c.id == site))
+    if zone is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
+    return ZoneInfo(zone)

@@ -11,15 +11,13 @@ from __future__ import annotations
 from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 
 from hub import db
-from hub.api.deps import Caller, Store, require_site
-from hub.auth import Principal, Role
+from hub.api.deps import Caller, Store, site_zone
 
 router = APIRouter(tags=["occupancy"])
 #: How long a sample stands for its device when no newer one came.
@@ -49,20 +47,6 @@ class Bucket(BaseModel):
     covered: float  # share of the bucket that samples cover
 
 
-def _site_zone(conn: Connection, who: Principal, site: str) -> ZoneInfo:
-    if who.role == Role.TECHNICIAN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
-    require_site(who, site)
-    zone = conn.scalar(select(db.sites.c.timezone).where(db.sites.c.id == site))
-    if zone is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
-    return ZoneInfo(zone)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 @router.get("/sites/{site}/occupancy", response_model=OccupancyNow)
 def occupancy_now(site: str, store: Store, who: Caller) -> OccupancyNow:
     """The newest sample of each of the site's devices, combined."""
@@ -71,14 +55,14 @@ def occupancy_now(site: str, store: Store, who: Caller) -> OccupancyNow:
         select(o.device, func.max(o.at).label("at")).where(o.site == site).group_by(o.device)
     ).subquery()
     with store.connect() as conn:
-        _site_zone(conn, who, site)
+        site_zone(conn, who, site)
         rows = conn.execute(
             select(db.occupancy_samples)
             .join(newest, (o.device == newest.c.device) & (o.at == newest.c.at))
             .where(o.site == site)
         ).all()
     now = datetime.now(UTC)
-    fresh = [r for r in rows if now - _aware(r.at) <= HOLD]
+    fresh = [r for r in rows if now - db.aware(r.at) <= HOLD]
     if not rows:
         return OccupancyNow(
             site=site,
@@ -101,7 +85,7 @@ def occupancy_now(site: str, store: Store, who: Caller) -> OccupancyNow:
         present=any(r.present for r in use),
         rooms={_name(r, room, single): bool(v) for r in use for room, v in r.rooms.items()},
         co2={_name(r, sensor, single): v for r in use for sensor, v in r.co2.items()},
-        at=max(_aware(r.at) for r in use),
+        at=max(db.aware(r.at) for r in use),
         stale=not fresh,
     )
 
@@ -122,10 +106,10 @@ def occupancy_history(
 ) -> list[Bucket]:
     """Time-weighted occupancy per bucket between ``since`` and ``until`` (default now)."""
     # UTC for the store: SQLite compares the stored (UTC) text, whatever offset came in.
-    since = _aware(since).astimezone(UTC)
-    until = _aware(until or datetime.now(UTC)).astimezone(UTC)
+    since = db.aware(since).astimezone(UTC)
+    until = db.aware(until or datetime.now(UTC)).astimezone(UTC)
     with store.connect() as conn:
-        tz = _site_zone(conn, who, site)
+        tz = site_zone(conn, who, site)
         starts = _bucket_starts(since.astimezone(tz), until.astimezone(tz), resolution)
         o = db.occupancy_samples.c
         rows = conn.execute(
@@ -170,8 +154,8 @@ def _buckets(rows: list, starts: list[datetime], until: datetime) -> list[Bucket
     totals = {d: [[0.0, 0.0, 0.0, None] for _ in range(n)] for d in by_device}
     for device, samples in by_device.items():
         for i, s in enumerate(samples):
-            at = _aware(s.at)
-            nxt = _aware(samples[i + 1].at) if i + 1 < len(samples) else until
+            at = db.aware(s.at)
+            nxt = db.aware(samples[i + 1].at) if i + 1 < len(samples) else until
             end = min(nxt, at + HOLD, until)
             k = max(bisect_right(edges, at) - 1, 0)
             while k < n and edges[k] < end:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, TypeAdapter
@@ -56,10 +56,6 @@ class OverviewCache:
         return self._sites, self._json
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def build_overview(engine: Engine) -> list[SiteOverview]:
     """One pass over sites, devices, their states and the newest list versions."""
     d, s, v = db.devices.c, db.device_states.c, db.acl_versions.c
@@ -77,7 +73,7 @@ def build_overview(engine: Engine) -> list[SiteOverview]:
     overview = []
     for site in sites:
         rows, version = by_site.get(site.id, []), versions.get(site.id)
-        seen = [_aware(r.received_at) for r in rows if r.received_at is not None]
+        seen = [db.aware(r.received_at) for r in rows if r.received_at is not None]
         overview.append(
             SiteOverview(
                 site=site.id,

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
 from hub import db
-from hub.api.deps import Caller, Store, require_site
-from hub.auth import Principal, Role
+from hub.api.deps import Caller, Store, site_zone
+from hub.auth import Principal
 
 router = APIRouter(tags=["operators"])
 Day = Annotated[date | None, Query(description="A day in the site's time zone; default today.")]
@@ -39,21 +38,11 @@ class DayGuest(BaseModel):
 
 def _day_span(conn: Connection, who: Principal, site: str, day: date | None) -> tuple:
     """The site's [start, end) of ``day`` in UTC; 404 for a site the caller may not see."""
-    if who.role == Role.TECHNICIAN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
-    require_site(who, site)
-    zone = conn.scalar(select(db.sites.c.timezone).where(db.sites.c.id == site))
-    if zone is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
-    tz = ZoneInfo(zone)
+    tz = site_zone(conn, who, site)
     day = day or datetime.now(tz).date()
     start = datetime.combine(day, time(0), tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
     return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @router.get("/sites/{site}/visits", response_model=list[Visit])
@@ -74,7 +63,7 @@ def visits(site: str, store: Store, who: Caller, day: Day = None) -> list[Visit]
     for row in rows:
         if not row.data.get("allowed"):
             continue
-        at = _aware(row.at)
+        at = db.aware(row.at)
         visit = by_member.get(row.member)
         if visit is None:
             by_member[row.member] = Visit(
@@ -108,8 +97,8 @@ def day_guests(
             member=r.member_id,
             name=r.name,
             kind=r.kind,
-            starts_at=_aware(r.starts_at),
-            ends_at=_aware(r.ends_at),
+            starts_at=db.aware(r.starts_at),
+            ends_at=db.aware(r.ends_at),
             cancelled=r.cancelled_at is not None,
         )
         for r in rows
