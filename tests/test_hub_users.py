@@ -189,3 +189,19 @@ def test_the_overview_is_shared_for_a_second_and_filtered_per_caller(api):
     time.sleep(1.1)
     borna = [s for s in api.get("/overview", headers=admin).json() if s["site"] == "borna"]
     assert borna[0]["online"] == 1
+
+
+def test_times_in_any_offset_are_kept_as_the_same_instants(api):
+    """SQLite keeps only wall-clock fields: the hub must store UTC whatever offset came in."""
+    admin = add_sites(api)
+    api.post("/members", json={"id": "ben", "name": "Ben"}, headers=admin)
+    body = {
+        "member": "ben",
+        "starts_at": "2026-03-10T10:00:00+05:00",  # 05:00 UTC
+        "ends_at": "2026-03-10T06:00:00+00:00",  # an hour later, though "earlier" on the wall
+    }
+    booked = api.post("/sites/leipzig-ost/bookings", json=body, headers=admin)
+    assert booked.status_code == 201, booked.text
+    cancelled = api.delete(f"/bookings/{booked.json()['id']}", headers=admin)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["starts_at"].startswith("2026-03-10T05:00:00")

@@ -31,6 +31,8 @@ class BookingIn(BaseModel):
 
     @model_validator(mode="after")
     def _span(self) -> BookingIn:
+        # UTC before the store: SQLite keeps only the wall-clock fields of any other offset.
+        self.starts_at, self.ends_at = self.starts_at.astimezone(UTC), self.ends_at.astimezone(UTC)
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         if self.ends_at - self.starts_at > MAX_BOOKING:

@@ -64,6 +64,10 @@ class GrantIn(BaseModel):
 
     @model_validator(mode="after")
     def _scope(self) -> GrantIn:
+        # UTC before the store: SQLite keeps only the wall-clock fields of any other offset.
+        for name in ("valid_from", "valid_until"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).astimezone(UTC))
         if self.plan is None and self.sites is None:
             raise ValueError("a grant without a plan names its sites")
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
