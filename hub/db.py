@@ -84,6 +84,64 @@ occupancy_samples = Table(
     Index("occupancy_site_at", "site", "at"),
 )
 
+# -- roll-ups kept by ingest, for the dashboard and the funders' reports (hub/rollups.py) --
+
+#: One row per member, site and local calendar day with an allowed entry.
+visits = Table(
+    "visits",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD in the site's time zone
+    Column("member", String(64), primary_key=True),
+    Column("company", String(64)),  # the member's company that day, if any
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("entries", Integer, nullable=False),
+    Index("visits_member", "member"),
+)
+
+#: Per member, site and local month: days visited (of them with a company) and entries.
+member_months = Table(
+    "member_months",
+    metadata,
+    Column("month", String(7), primary_key=True),  # YYYY-MM
+    Column("site", String(64), primary_key=True),
+    Column("member", String(64), primary_key=True),
+    Column("days", Integer, nullable=False),
+    Column("company_days", Integer, nullable=False),
+    Column("entries", Integer, nullable=False),
+    Index("member_months_member", "member"),
+)
+
+#: Time-weighted occupancy per device and UTC hour, recomputed from samples as they arrive.
+occupancy_hours = Table(
+    "occupancy_hours",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("device", String(64), primary_key=True),
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("person_seconds", Float, nullable=False),
+    Column("occupied_seconds", Float, nullable=False),
+    Column("known_seconds", Float, nullable=False),
+    Column("peak", Integer, nullable=False),
+    Index("occupancy_hours_hour", "hour"),
+)
+
+#: Each device's newest sample, so that the live overview never scans the samples.
+occupancy_now = Table(
+    "occupancy_now",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("device", String(64), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("capacity", Integer),
+    Column("confidence", Float, nullable=False),
+    Column("present", Boolean, nullable=False),
+    Column("rooms", Json, nullable=False),
+    Column("co2", Json, nullable=False),
+)
+
 #: Messages that did not validate: kept with the reason and the raw bytes, never dropped. An
 #: event whose envelope was readable keeps its place (device, epoch, seq) so it fills its gap.
 dead_letters = Table(

@@ -13,7 +13,7 @@ import hmac
 import os
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, insert, select, update
 
 from hub import db
 
@@ -47,8 +47,36 @@ def _personal(data: dict) -> bool:
     return "card" in data or bool(member and not str(member).startswith(PSEUDONYM_PREFIX))
 
 
+def _pseudonymize_rollup(
+    conn: Connection, key: bytes, table: Table, members: set[str], *where: ColumnElement
+) -> None:
+    """Give these members' rows of a visit roll-up (those matching ``where``) their pseudonyms."""
+    for member in members:
+        if not member.startswith(PSEUDONYM_PREFIX):
+            conn.execute(
+                update(table)
+                .where(table.c.member == member, *where)
+                .values(member=pseudonym(key, member))
+            )
+
+
+def pseudonymize_rollups(engine: Engine, older_than: datetime) -> None:
+    """Pseudonymise visits of days, and monthly rows of months, wholly before ``older_than``."""
+    day, month = older_than.strftime("%Y-%m-%d"), older_than.strftime("%Y-%m")
+    with engine.begin() as conn:
+        key = pseudonym_key(conn)
+        for table, old in (
+            (db.visits, db.visits.c.day < day),
+            (db.member_months, db.member_months.c.month < month),
+        ):
+            members = set(conn.scalars(select(table.c.member).where(old).distinct()))
+            _pseudonymize_rollup(conn, key, table, members, old)
+
+
 def pseudonymize_events(engine: Engine, older_than: datetime) -> int:
-    """Scrub every event that happened before ``older_than``; returns how many changed."""
+    """Scrub every event that happened before ``older_than``, and the visit roll-ups of
+    those days; returns how many events changed."""
+    pseudonymize_rollups(engine, older_than)
     changed, after_id = 0, 0
     while True:
         with engine.begin() as conn:
@@ -111,6 +139,8 @@ def erase_member(engine: Engine, member: str) -> bool:
                 .where(db.events.c.id == row.id)
                 .values(data=scrubbed, member=scrubbed.get("member"))
             )
+        for table in (db.visits, db.member_months):
+            _pseudonymize_rollup(conn, key, table, {member})
         for table, column in (
             (db.cards, db.cards.c.member_id),
             (db.grants, db.grants.c.member_id),

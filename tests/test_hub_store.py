@@ -15,7 +15,7 @@ def test_migrations_build_the_schema_the_models_describe(hub_url):
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
             assert diff == []
-            assert MigrationContext.configure(conn).get_current_revision() == "0006"
+            assert MigrationContext.configure(conn).get_current_revision() == "0007"
         assert {"events", "dead_letters", "acl_versions"} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()

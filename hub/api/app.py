@@ -20,6 +20,7 @@ from hub.api import (
     occupancy,
     overview,
     people,
+    reports,
     sites,
     users,
     visits,
@@ -105,4 +106,5 @@ def create_app(
     app.include_router(visits.router)
     app.include_router(overview.router)
     app.include_router(occupancy.router)
+    app.include_router(reports.router)
     return app

@@ -8,7 +8,6 @@ or days in the site's own time zone.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -18,10 +17,9 @@ from sqlalchemy import func, select
 
 from hub import db
 from hub.api.deps import Caller, Store, site_zone
+from hub.timeline import HOLD, integrate
 
 router = APIRouter(tags=["occupancy"])
-#: How long a sample stands for its device when no newer one came.
-HOLD = timedelta(minutes=10)
 #: Buckets one request may ask for (a month of hours is 744).
 MAX_BUCKETS = 2_000
 STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -144,41 +142,28 @@ def _bucket_starts(since: datetime, until: datetime, resolution: str) -> list[da
 
 
 def _buckets(rows: list, starts: list[datetime], until: datetime) -> list[Bucket]:
-    """Integrate each device's step function over the buckets in one sweep; add devices up."""
+    """Integrate each device's step function over the buckets; add devices up."""
     by_device: dict[str, list] = {}
     for row in rows:
         by_device.setdefault(row.device, []).append(row)
     edges = [b.astimezone(UTC) for b in starts]
-    n = len(edges) - 1
-    # Per device and bucket: person-seconds, occupied seconds, known seconds, peak.
-    totals = {d: [[0.0, 0.0, 0.0, None] for _ in range(n)] for d in by_device}
-    for device, samples in by_device.items():
-        for i, s in enumerate(samples):
-            at = db.aware(s.at)
-            nxt = db.aware(samples[i + 1].at) if i + 1 < len(samples) else until
-            end = min(nxt, at + HOLD, until)
-            k = max(bisect_right(edges, at) - 1, 0)
-            while k < n and edges[k] < end:
-                overlap = (min(end, edges[k + 1]) - max(at, edges[k])).total_seconds()
-                if overlap > 0:
-                    cell = totals[device][k]
-                    cell[0] += s.count * overlap
-                    cell[1] += overlap if s.present else 0.0
-                    cell[2] += overlap
-                    cell[3] = max(cell[3] or 0, s.count)
-                k += 1
+    per_device = [integrate(samples, edges, until) for samples in by_device.values()]
     out = []
-    for k in range(n):
-        cells = [totals[d][k] for d in totals if totals[d][k][2] > 0]
+    for k in range(len(edges) - 1):
+        cells = [cells[k] for cells in per_device if cells[k].known_seconds > 0]
         span = max((min(edges[k + 1], until) - edges[k]).total_seconds(), 1e-9)
-        known = sum(c[2] for c in cells)
+        known = sum(c.known_seconds for c in cells)
         out.append(
             Bucket(
                 start=edges[k],
-                mean=round(sum(c[0] / c[2] for c in cells), 2) if cells else None,
-                peak=sum(c[3] for c in cells) if cells else None,
-                occupied=round(sum(c[1] for c in cells) / known, 3) if cells else None,
-                covered=round(min(known / max(len(totals), 1) / span, 1.0), 3),
+                mean=round(sum(c.person_seconds / c.known_seconds for c in cells), 2)
+                if cells
+                else None,
+                peak=sum(c.peak or 0 for c in cells) if cells else None,
+                occupied=round(sum(c.occupied_seconds for c in cells) / known, 3)
+                if cells
+                else None,
+                covered=round(min(known / max(len(per_device), 1) / span, 1.0), 3),
             )
         )
     return out

@@ -1,0 +1,307 @@
+"""The simulated network of ``hafen demo``: its sites, members and companies, how they are put
+into the hub's store, and one site's door as a process of its own.
+
+Every member has a simulated card (``simulated_card(n)`` for member number ``n``) that only their
+home site's simulated people tap, so each site has its own members, as in a real network. The
+first member of each site holds a network-wide grant and also visits the next site; staff of a
+company may enter at every site their company booked (the "commuter harbours" of the reports).
+
+Run as ``python -m hafen.demo_network SPEC.json``, this module is one simulated site: a door
+agent on mock pins and nfcpy's UDP reader, linked to the demo's broker, with its members
+coming and going. The demo starts one such process per site.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, insert
+
+from hafen.cards import card_hash
+from hub import db
+
+log = logging.getLogger(__name__)
+
+TIMEZONE = "Europe/Berlin"
+DEVICE = "front-door"
+#: The one plan: members' grants narrow it to their home site; network members keep it whole.
+PLAN = "flex"
+ADMIN = "admin"
+OPERATOR = "operator"
+
+SITE_NAMES = [
+    "Hafen Nord",
+    "Alte Molkerei",
+    "Bahnhof Süd",
+    "Dorfbüro Linden",
+    "Scheune am See",
+    "Kornspeicher",
+    "Schulhaus Wiesengrund",
+    "Landwerk Ost",
+]
+DISTRICTS = ["Landkreis Leipzig", "Nordsachsen", "Mittelsachsen"]
+COMPANY_NAMES = [
+    "Stadtwerke Muldental",
+    "Agentur Feldweg",
+    "Ingenieurbüro Kranich",
+    "Kanzlei Auenwald",
+]
+FIRST_NAMES = [
+    "Anna", "Ben", "Carla", "David", "Elif", "Finn", "Greta", "Hannes", "Ida", "Jonas", "Katja",
+    "Lukas", "Mira", "Niklas", "Oksana", "Paul", "Rosa", "Samir", "Tilda", "Uwe",
+]  # fmt: skip
+LAST_NAMES = [
+    "Albrecht", "Becker", "Dietrich", "Engel", "Franke", "Günther", "Hoffmann", "Jung", "Krause",
+    "Lehmann", "Meyer", "Neumann", "Otto", "Pohl", "Richter", "Schulz", "Vogel", "Winkler",
+    "Yilmaz", "Zimmermann",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoMember:
+    """A simulated member: ``number`` picks their card; ``sites`` None means every site."""
+
+    number: int
+    id: str
+    name: str
+    email: str
+    home: str
+    company: str | None = None
+    sites: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    id: str
+    name: str
+    district: str
+    capacity: int
+    #: The members whose cards this site's simulated people tap (its own and visitors).
+    visitors: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DemoCompany:
+    id: str
+    name: str
+    sites: list[str]
+
+
+@dataclass(frozen=True)
+class Network:
+    sites: list[DemoSite]
+    members: list[DemoMember]
+    companies: list[DemoCompany]
+
+
+@dataclass(frozen=True)
+class Logins:
+    """The demo's hub users and their passwords (random for each run)."""
+
+    admin: tuple[str, str]
+    operator: tuple[str, str]
+    operator_site: str
+
+
+def plan_network(site_count: int, people: int) -> Network:
+    """``site_count`` sites of ``people`` members each; companies book sites in pairs."""
+    site_ids = [f"site-{k}" for k in range(1, site_count + 1)]
+    companies = [
+        DemoCompany(f"company-{j + 1}", _company_name(j), site_ids[2 * j : 2 * j + 2])
+        for j in range((site_count + 1) // 2)
+    ]
+    members = [
+        _member(k * people + slot, site_ids, k, slot, people, companies[k // 2].id)
+        for k in range(site_count)
+        for slot in range(people)
+    ]
+    sites = []
+    for k, site in enumerate(site_ids):
+        own = list(range(k * people, (k + 1) * people))
+        # The network member of the site before this one comes by too.
+        guest = [((k - 1) % site_count) * people] if site_count > 1 and people else []
+        sites.append(
+            DemoSite(
+                id=site,
+                name=SITE_NAMES[k] if k < len(SITE_NAMES) else f"Hafen {k + 1}",
+                district=DISTRICTS[k % len(DISTRICTS)],
+                capacity=max(8, people + people // 2),
+                visitors=own + guest,
+            )
+        )
+    return Network(sites, members, companies)
+
+
+def _company_name(j: int) -> str:
+    return COMPANY_NAMES[j] if j < len(COMPANY_NAMES) else f"Firma {j + 1}"
+
+
+def _member(
+    number: int, site_ids: list[str], k: int, slot: int, people: int, company: str
+) -> DemoMember:
+    """Slot 0 is allowed everywhere, about a quarter are a company's staff, the rest local."""
+    first = FIRST_NAMES[number % len(FIRST_NAMES)]
+    last = LAST_NAMES[(number * 7 + number // len(FIRST_NAMES)) % len(LAST_NAMES)]
+    email = f"{first}.{last}.{number}@example.org".lower().replace("ü", "ue")
+    common = {
+        "number": number,
+        "id": f"sim-{number:03d}",
+        "name": f"{first} {last}",
+        "email": email,
+        "home": site_ids[k],
+    }
+    if slot == 0:
+        return DemoMember(**common, sites=None)
+    if slot <= (people + 3) // 4:
+        return DemoMember(**common, company=company, sites=[])
+    return DemoMember(**common, sites=[site_ids[k]])
+
+
+def seed_hub(engine: Engine, network: Network, card_key: bytes) -> None:
+    """Put the network into the hub's store in one transaction: sites and their doors, the
+    plan, companies, members with their grants and (hashed) cards."""
+    from edge.agent.simulated_space import simulated_card
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(insert(db.plans).values(id=PLAN, sites=None, windows=None))
+        for s in network.sites:
+            conn.execute(
+                insert(db.sites).values(
+                    id=s.id, name=s.name, district=s.district, timezone=TIMEZONE,
+                    capacity=s.capacity,
+                )
+            )  # fmt: skip
+            conn.execute(
+                insert(db.devices).values(site=s.id, id=DEVICE, kind="door", created_at=now)
+            )
+        for c in network.companies:
+            conn.execute(insert(db.companies).values(id=c.id, name=c.name, plan_id=PLAN, sites=c.sites))
+        for m in network.members:
+            conn.execute(
+                insert(db.members).values(
+                    id=m.id, name=m.name, email=m.email, company_id=m.company, blocked=False,
+                    created_at=now,
+                )
+            )  # fmt: skip
+            if m.company is None:  # company staff enter where their company booked
+                conn.execute(
+                    insert(db.grants).values(
+                        member_id=m.id, plan_id=PLAN, sites=m.sites, source="plan"
+                    )
+                )
+            digest = card_hash(card_key, simulated_card(m.number))
+            conn.execute(insert(db.cards).values(hash=digest, member_id=m.id, revoked=False))
+
+
+def create_logins(engine: Engine, operator_site: str) -> Logins:
+    """A network admin and an operator of ``operator_site``, each with a random password."""
+    from hub.auth import Role, create_user
+
+    admin, operator = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+    create_user(engine, ADMIN, admin, Role.NETWORK_ADMIN)
+    create_user(engine, OPERATOR, operator, Role.SITE_OPERATOR, [operator_site])
+    return Logins((ADMIN, admin), (OPERATOR, operator), operator_site)
+
+
+def edge_config(
+    site: DemoSite, site_dir: Path, card_key: bytes, broker_port: int, public_key: str
+) -> dict:
+    """The door config of ``site``: the simulated door's defaults, on its own UDP reader and
+    store, linked to the demo's broker and trusting the hub's key."""
+    from edge.agent.simulate import simulated_config
+    from edge.agent.simulated_space import occupancy_section
+    from provisioning.broker import free_port
+
+    raw = simulated_config(None, site_dir).model_dump(mode="json")
+    raw.update(
+        site={"id": site.id, "timezone": TIMEZONE},
+        device={"id": DEVICE},
+        store={"path": str(site_dir / "edge.db"), "synchronous": "normal"},
+        cards={"hash_key": card_key.hex()},
+        occupancy=occupancy_section(site_dir, site.capacity),
+        mqtt={"host": "127.0.0.1", "port": broker_port, "keepalive": 10},
+        hub={"public_keys": [public_key]},
+    )
+    # A free TCP port number is free for UDP too, as good as any on loopback.
+    raw["reader"]["path"] = f"udp:127.0.0.1:{free_port()}"
+    return raw
+
+
+def write_site_spec(site: DemoSite, site_dir: Path, config: dict, speed: float) -> Path:
+    """The file a site process starts from (it holds the card key: readable by us only)."""
+    spec = {"config": config, "state_dir": str(site_dir), "cards": site.visitors, "speed": speed}
+    path = site_dir / "site.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(spec, f)
+    return path
+
+
+# -- one site, in a process of its own ------------------------------------------------------
+
+
+def run_site(spec_path: Path) -> None:
+    """Run a simulated site until SIGTERM or SIGINT, or until the demo that started it is gone."""
+    from edge.agent import simulate
+    from edge.agent.config import EdgeConfig
+    from edge.cli import _run
+    from hafen.config import validate_config
+
+    logging.basicConfig(
+        level=os.environ.get("HAFEN_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    state_dir = Path(spec["state_dir"])
+    cfg = validate_config(spec["config"], EdgeConfig, source=str(spec_path))
+    say = logging.getLogger("edge.simulate").info
+    cfg = simulate.prepare(cfg, state_dir, None, say)
+    co2 = simulate.simulated_co2(cfg, state_dir)  # plugged in before the agent looks for it
+    space = _space(cfg, spec["cards"], spec["speed"], co2, say)
+    _stop_with_parent()
+    try:
+        _run(cfg, simulate.World([simulate.SimulatedDoorway(cfg.door, say=say), space]))
+    finally:
+        if co2 is not None:
+            co2.unplug()
+
+
+def _space(cfg, cards: list[int], speed: float, co2, say):
+    """A simulated space whose people tap the cards of members ``cards`` (not 0, 1, 2...)."""
+    from edge.agent.simulated_space import SimulatedSpace
+
+    class SiteSpace(SimulatedSpace):
+        # The space numbers its people 0..n-1; person i carries member cards[i]'s card.
+        def _enter(self, member: int) -> None:
+            super()._enter(cards[member])
+
+        def _leave(self, member: int) -> None:
+            super()._leave(cards[member])
+
+    return SiteSpace(cfg, len(cards), speed, co2=co2, say=say)
+
+
+def _stop_with_parent() -> None:
+    """Stop (as on SIGTERM) when the demo process dies without stopping us (kill -9)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+if __name__ == "__main__":
+    run_site(Path(sys.argv[1]))
