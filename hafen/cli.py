@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from edge.cli import app as edge_app
@@ -23,8 +26,27 @@ def version() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Run a simulated space: a door you can tap cards at, no hardware needed."""
-    from hafen.demo import run_demo
+def demo(
+    sites: Annotated[int, typer.Option(min=1, max=20, help="Simulated sites.")] = 5,
+    people: Annotated[int, typer.Option(min=1, max=40, help="Members per site.")] = 12,
+    speed: Annotated[
+        float, typer.Option(min=1, max=3600, help="How many times faster the days pass.")
+    ] = 60.0,
+    host: Annotated[str, typer.Option(help="Address the hub's API listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The hub's HTTP port.")] = 8080,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep the network's state here (default: a temporary directory)."),
+    ] = None,
+) -> None:
+    """Run a whole simulated network: broker, hub, dashboard and sites whose members come
+    and go; no hardware needed. Ctrl-C stops it."""
+    from hafen.demo import DemoError, DemoOptions, run_demo
 
-    run_demo()
+    options = DemoOptions(sites, people, speed, host, port, state_dir)
+    try:
+        code = run_demo(options)
+    except DemoError as exc:
+        typer.echo(f"demo: {exc}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)

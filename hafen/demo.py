@@ -1,78 +1,336 @@
-"""``hafen demo``: a simulated space with one door you can tap cards at, no hardware needed.
+"""``hafen demo``: a whole simulated network on this machine, no hardware needed.
 
-The operators' issue grows this into a whole simulated network with a hub and a dashboard.
+It starts a mosquitto with the shipped no-loss settings, the hub (store, ingest worker, API) in
+this process, and one process per simulated site: a door agent whose members tap their cards,
+move about and leave through scripted days (hafen/demo_network.py). Taps are decided at the
+door from the signed access list the hub sent and flow as events through the broker to the
+hub, exactly as in a real network. Ctrl-C (or SIGTERM) stops everything and cleans up.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
-from edge.agent import simulate
+from sqlalchemy import func, select
+
+from hafen import demo_network
+from hafen.demo_network import Logins, Network
+from hub import db
+from provisioning.broker import LocalBroker
+
+log = logging.getLogger("hafen.demo")
+#: Seconds between the status lines that show the network working.
+STATUS_EVERY = 30.0
+#: Seconds a site process or the API gets to stop before it is killed / left behind.
+STOP_TIMEOUT = 15.0
 
 
-def run_demo(auto_seconds: float = 4.0) -> None:
-    """Start the door, then tap cards chosen at the prompt (or in turn, without a terminal)."""
-    from edge.agent.agent import EdgeAgent
-    from edge.agent.store import EdgeStore
-    from edge.drivers.card_emulator import EmulatedCard
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    say = logging.getLogger("demo").info
-    with tempfile.TemporaryDirectory(prefix="hafen-demo-") as tmp:
-        cfg = simulate.prepare(None, Path(tmp), None, say)
-        co2 = simulate.simulated_co2(cfg, Path(tmp))
-        store = EdgeStore(cfg.store.path, cfg.store.synchronous)
-        agent = EdgeAgent(cfg, store)
-        world = simulate.SimulatedDoorway(cfg.door, say=say)
-        agent.start()
-        world.start()
-        card = EmulatedCard(cfg.reader.path)
-        uids = list(simulate.DEMO_CARDS)
-        try:
-            if sys.stdin.isatty():
-                _prompt(card, uids)
-            else:
-                _cycle(card, uids, auto_seconds)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            world.stop()
-            agent.stop()
-            store.close()
-            if co2 is not None:
-                co2.unplug()
-            say(f"demo stopped after {agent.decisions} decisions")
+class DemoError(Exception):
+    """The demo cannot run; the message says what to do about it."""
 
 
-def _menu(uids: list[str]) -> str:
-    lines = [
-        f"  {i}: {uid} ({simulate.DEMO_CARDS[uid] or 'unknown card'})"
-        for i, uid in enumerate(uids, 1)
-    ]
-    return "Tap a card: type its number and Enter (q quits)\n" + "\n".join(lines)
+@dataclass(frozen=True)
+class DemoOptions:
+    sites: int = 5
+    people: int = 12
+    speed: float = 60.0
+    host: str = "127.0.0.1"
+    port: int = 8080
+    state_dir: Path | None = None
 
 
-def _prompt(card, uids: list[str]) -> None:
-    print(_menu(uids))
-    for line in sys.stdin:
-        choice = line.strip()
-        if choice in ("q", "quit", "exit"):
-            return
-        if choice.isdigit() and 1 <= int(choice) <= len(uids):
-            uid = bytes.fromhex(uids[int(choice) - 1])
-            threading.Thread(target=card.present, args=(uid, 0.3), daemon=True).start()
-        else:
-            print(_menu(uids))
+def run_demo(options: DemoOptions) -> int:
+    """Run the network until SIGINT or SIGTERM; returns the exit code (0: stopped as asked)."""
+    stop = _stop_on_signals()
+    with ExitStack() as stack:
+        state = _state_dir(options.state_dir, stack)
+        broker = LocalBroker(state / "broker")
+        if not os.access(broker.binary, os.X_OK):
+            raise DemoError("mosquitto is not installed: run `make setup` (scripts/setup.sh)")
+        listener = _listen(options.host, options.port)
+        stack.callback(listener.close)
+        _log_to(state / "hub.log", stack)
+        broker.start()
+        stack.callback(broker.stop)
+        network = demo_network.plan_network(options.sites, options.people)
+        hub = DemoHub(state, broker.port)
+        stack.callback(hub.stop)
+        demo_network.seed_hub(hub.engine, network, hub.card_key)
+        logins = demo_network.create_logins(hub.engine, network.sites[0].id)
+        hub.start(listener)
+        hub.publisher.publish_sites({site.id for site in network.sites})
+        sites = SiteProcesses(hub, network, state, options.speed, broker.port)
+        stack.callback(sites.stop)
+        sites.start()
+        _banner(options, network, logins, state)
+        return _watch(stop, hub, sites, len(network.sites))
+    return 0  # not reached: the with block returns or raises
 
 
-def _cycle(card, uids: list[str], every: float) -> None:
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM, so that either ends the demo the same clean way."""
     stop = threading.Event()
-    while not stop.is_set():
-        for uid in uids:
-            card.present(bytes.fromhex(uid), hold=0.3)
-            if stop.wait(every):
-                return
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def _state_dir(given: Path | None, stack: ExitStack) -> Path:
+    """The given directory (kept afterwards; it must be new or empty: the demo builds a fresh
+    network), or a temporary one removed when the demo stops."""
+    if given is None:
+        path = Path(tempfile.mkdtemp(prefix="hafen-demo-"))
+        stack.callback(shutil.rmtree, path, ignore_errors=True)
+        return path
+    if given.exists() and any(given.iterdir()):
+        raise DemoError(f"{given} is not empty: give a new --state-dir (the demo starts afresh)")
+    given.mkdir(parents=True, exist_ok=True)
+    return given.resolve()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the API's port now, so that a port in use is a clear error before anything runs."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DemoError(f"cannot listen on {host}:{port} ({exc.strerror}); try --port") from None
+    return sock
+
+
+def _log_to(path: Path, stack: ExitStack) -> None:
+    """The hub's log goes to a file (warnings also to the terminal, which shows the logins)."""
+    root = logging.getLogger()
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_terminal = logging.StreamHandler()
+    to_terminal.setLevel(logging.WARNING)
+    root.setLevel(os.environ.get("HAFEN_LOG_LEVEL", "INFO"))
+    root.addHandler(to_file)
+    root.addHandler(to_terminal)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    def detach() -> None:
+        for handler in (to_file, to_terminal):
+            root.removeHandler(handler)
+            handler.close()
+
+    stack.callback(detach)
+
+
+class DemoHub:
+    """The hub's services in this process: store, signing key, access-list publisher, one
+    ingest worker (a thread) and the API (uvicorn in a thread)."""
+
+    def __init__(self, state: Path, broker_port: int) -> None:
+        from hub.access_lists import AclPublisher
+        from hub.ingest.worker import IngestWorker
+        from hub.keys import generate_key
+        from hub.mqtt import HubClient
+
+        self.engine = db.connect(f"sqlite:///{state / 'hub.db'}")
+        self.key = generate_key(state / "hub-signing.pem")
+        self.card_key = os.urandom(16)
+        _write_secret(state / "card.key", self.card_key.hex() + "\n")
+        self.client = HubClient("127.0.0.1", broker_port, client_id="hafen-demo-hub")
+        self.publisher = AclPublisher(
+            self.engine, self.key, self.client.publish, self.client.publish_many
+        )
+        self.worker = IngestWorker(
+            self.engine,
+            "127.0.0.1",
+            broker_port,
+            self.key,
+            name="demo",
+            on_state=lambda site, device, s: self.publisher.catch_up(site, device, s.acl_version),
+        )
+        self.server = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, listener: socket.socket) -> None:
+        """Connect to the broker, start ingest, then serve the API on ``listener``."""
+        import uvicorn
+
+        from hub.api.app import create_app
+
+        self.client.start()
+        self.worker.start()
+        app = create_app(self.engine, self.card_key, self.publisher)
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        )
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [listener]}, name="api", daemon=True
+        )
+        self._thread.start()
+        if not _wait(lambda: self.server.started or not self._thread.is_alive(), 20):
+            raise DemoError("the hub's API did not start within 20 s (see hub.log)")
+        if not self.server.started:
+            raise DemoError("the hub's API failed to start (see hub.log)")
+
+    @property
+    def serving(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop serving, then ingest, then the broker connection; the store last."""
+        if self.server is not None:
+            self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+        self.worker.stop()
+        self.publisher.close()
+        self.client.stop()
+        self.engine.dispose()
+
+
+class SiteProcesses:
+    """One ``python -m hafen.demo_network`` process per site, each logging to its own file."""
+
+    def __init__(
+        self, hub: DemoHub, network: Network, state: Path, speed: float, broker_port: int
+    ) -> None:
+        from hafen.signing import public_key_text
+
+        self.specs: list[tuple[str, Path, Path]] = []
+        for site in network.sites:
+            site_dir = state / "sites" / site.id
+            site_dir.mkdir(parents=True)
+            config = demo_network.edge_config(
+                site, site_dir, hub.card_key, broker_port, public_key_text(hub.key)
+            )
+            spec = demo_network.write_site_spec(site, site_dir, config, speed)
+            self.specs.append((site.id, spec, site_dir / "edge.log"))
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self) -> None:
+        for site, spec, log_path in self.specs:
+            with open(log_path, "ab") as out:
+                self.processes[site] = subprocess.Popen(
+                    [sys.executable, "-m", "hafen.demo_network", str(spec)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+
+    def exited(self) -> list[tuple[str, int, Path]]:
+        """The sites whose process has ended: (site, exit code, its log)."""
+        logs = {site: path for site, _, path in self.specs}
+        return [
+            (site, code, logs[site])
+            for site, process in self.processes.items()
+            if (code := process.poll()) is not None
+        ]
+
+    def stop(self) -> None:
+        """SIGTERM to every site (each stops its door agent cleanly), then wait for all;
+        whichever has not stopped within the time allowed is killed."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for site, process in self.processes.items():
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                log.warning("site %s did not stop in %.0f s: killed", site, STOP_TIMEOUT)
+                process.kill()
+                process.wait()
+
+
+def _watch(stop: threading.Event, hub: DemoHub, sites: SiteProcesses, count: int) -> int:
+    """Wait for a stop signal, showing now and then that the network works; a site process
+    or the API that ends by itself ends the demo (exit 1)."""
+    next_status = STATUS_EVERY
+    waited = 0.0
+    while not stop.wait(1.0):
+        waited += 1.0
+        if dead := sites.exited():
+            for site, code, log_path in dead:
+                print(f"site {site} stopped by itself (exit {code}); its log:", file=sys.stderr)
+                print(_tail(log_path), file=sys.stderr)
+            return 1
+        if not hub.serving:
+            print("the hub's API stopped by itself; see hub.log", file=sys.stderr)
+            return 1
+        if waited >= next_status:
+            next_status += STATUS_EVERY
+            print(_status(hub, count), flush=True)
+    print("stopping the demo ...", flush=True)
+    return 0
+
+
+def _status(hub: DemoHub, count: int) -> str:
+    """One line: doors online and the door events the hub has stored."""
+    e, s = db.events.c, db.device_states.c
+    with hub.engine.connect() as conn:
+        online = conn.scalar(select(func.count()).where(s.online.is_(True)))
+        events = conn.scalar(select(func.count()).select_from(db.events))
+        allowed = conn.scalar(
+            select(func.count()).where(
+                e.kind == "door.decision", e.data["allowed"].as_boolean().is_(True)
+            )
+        )
+    return f"doors online {online}/{count}; door events stored: {events} ({allowed} taps let in)"
+
+
+def _banner(options: DemoOptions, network: Network, logins: Logins, state: Path) -> None:
+    """Where to look and how to sign in."""
+    base = f"http://{_url_host(options.host)}:{options.port}"
+    operator_site = next(s for s in network.sites if s.id == logins.operator_site)
+    kept = "kept" if options.state_dir else "removed when the demo stops"
+    lines = [
+        f"hafen demo: {len(network.sites)} sites of {options.people} members each, "
+        f"their days passing {options.speed:g} times faster",
+        "  " + ", ".join(f"{s.id} {s.name}" for s in network.sites),
+        "",
+        f"  dashboard:  {base}/ui/",
+        f"  API docs:   {base}/docs",
+        f"  sign in as {logins.admin[0]} with password {logins.admin[1]} (network admin)",
+        f"  sign in as {logins.operator[0]} with password {logins.operator[1]} "
+        f"(site operator of {operator_site.id}, {operator_site.name})",
+        "",
+        f"  state: {state} ({kept}); logs: hub.log, sites/*/edge.log",
+        "Stop with Ctrl-C.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"({path} unreadable)"
+
+
+def _write_secret(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _wait(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

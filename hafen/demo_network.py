@@ -68,7 +68,8 @@ LAST_NAMES = [
 
 @dataclass(frozen=True)
 class DemoMember:
-    """A simulated member: ``number`` picks their card; ``sites`` None means every site."""
+    """A simulated member: ``number`` picks their card. ``sites``: where their own grant lets
+    them in (None: every site); company staff have none, their company's booking lets them in."""
 
     number: int
     id: str
@@ -177,22 +178,31 @@ def seed_hub(engine: Engine, network: Network, card_key: bytes) -> None:
         for s in network.sites:
             conn.execute(
                 insert(db.sites).values(
-                    id=s.id, name=s.name, district=s.district, timezone=TIMEZONE,
+                    id=s.id,
+                    name=s.name,
+                    district=s.district,
+                    timezone=TIMEZONE,
                     capacity=s.capacity,
                 )
-            )  # fmt: skip
+            )
             conn.execute(
                 insert(db.devices).values(site=s.id, id=DEVICE, kind="door", created_at=now)
             )
         for c in network.companies:
-            conn.execute(insert(db.companies).values(id=c.id, name=c.name, plan_id=PLAN, sites=c.sites))
+            conn.execute(
+                insert(db.companies).values(id=c.id, name=c.name, plan_id=PLAN, sites=c.sites)
+            )
         for m in network.members:
             conn.execute(
                 insert(db.members).values(
-                    id=m.id, name=m.name, email=m.email, company_id=m.company, blocked=False,
+                    id=m.id,
+                    name=m.name,
+                    email=m.email,
+                    company_id=m.company,
+                    blocked=False,
                     created_at=now,
                 )
-            )  # fmt: skip
+            )
             if m.company is None:  # company staff enter where their company booked
                 conn.execute(
                     insert(db.grants).values(

@@ -25,6 +25,10 @@ TOKEN_PREFIX = "hft_"
 MIN_PASSWORD_LENGTH = 10
 
 
+#: How long a password sign-in lasts (API token or dashboard session).
+SESSION = timedelta(hours=12)
+
+
 class Role(StrEnum):
     NETWORK_ADMIN = "network_admin"
     SITE_OPERATOR = "site_operator"

@@ -140,7 +140,14 @@ def serve(
     typer.echo(f"hub API: http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
     if publisher is None:
         typer.echo("no --key: access-list changes are stored but not sent to the doors")
-    uvicorn.run(create_app(engine, card_key, publisher), host=host, port=port, log_level="warning")
+    # Open dashboard streams would hold a stop up for good: give them a few seconds.
+    uvicorn.run(
+        create_app(engine, card_key, publisher),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
 
 
 @app.command("create-user")
@@ -183,3 +190,35 @@ def retention(
     cutoff = datetime.now(UTC) - timedelta(days=days)
     changed = pseudonymize_events(hubdb.connect(db or hubdb.default_url()), cutoff)
     typer.echo(f"pseudonymised {changed} door events from before {cutoff:%Y-%m-%d %H:%M} UTC")
+
+
+@app.command()
+def report(
+    month: Annotated[str, typer.Argument(help="The month, YYYY-MM.")],
+    site: Annotated[list[str] | None, typer.Option(help="Only this site (repeatable).")] = None,
+    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
+) -> None:
+    """Print the funders' monthly report as CSV (one row per site)."""
+    from hub import db as hubdb
+    from hub import reports
+
+    try:
+        rows = reports.monthly_report(
+            hubdb.connect(db or hubdb.default_url()), month, set(site) if site else None
+        )
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(reports.as_csv(rows), nl=False)
+
+
+@app.command("rebuild-rollups")
+def rebuild_rollups(
+    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
+) -> None:
+    """Rebuild the visit and occupancy roll-ups from the stored events (after an upgrade)."""
+    from hub import db as hubdb
+    from hub.rollups import rebuild
+
+    decisions, devices = rebuild(hubdb.connect(db or hubdb.default_url()))
+    typer.echo(f"roll-ups rebuilt from {decisions} door decisions and {devices} devices' samples")

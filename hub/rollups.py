@@ -231,8 +231,10 @@ def clear(conn: Connection) -> None:
 
 def rebuild(engine: Engine, chunk: int = 20_000) -> tuple[int, int]:
     """Rebuild every roll-up from the stored events and samples (after an upgrade, or to
-    check them); returns how many door decisions and devices it read. Ingest may run meanwhile: a batch stored
-    during the rebuild is counted once, by whichever of the two reads it second."""
+    check them); returns how many door decisions and devices it read.
+
+    Stop ingest first: an event stored while the rebuild runs could be counted twice.
+    """
     rollups = Rollups(engine.dialect.name == "postgresql")
     with engine.begin() as conn:
         clear(conn)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import FastAPI, Form, HTTPException, status
@@ -26,9 +25,9 @@ from hub.api import (
     visits,
 )
 from hub.api.deps import Caller, PrincipalCache, Store
-from hub.auth import AuthError, sign_in
+from hub.auth import SESSION, AuthError, sign_in
+from hub.web.app import add_dashboard
 
-SESSION = timedelta(hours=12)
 RETRY_SECONDS = 5.0
 
 
@@ -57,6 +56,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=retry, name="acl-retry", daemon=True).start()
     yield
     stop.set()
+    app.state.live.close()
 
 
 def create_app(
@@ -73,6 +73,7 @@ def create_app(
     app.state.publisher = publisher
     app.state.principals = PrincipalCache()
     app.state.overview = overview.OverviewCache()
+    add_dashboard(app, engine)
 
     @app.get("/health", tags=["health"])
     def health(store: Store) -> dict:

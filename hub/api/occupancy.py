@@ -108,17 +108,17 @@ def occupancy_history(
     until = db.aware(until or datetime.now(UTC)).astimezone(UTC)
     with store.connect() as conn:
         tz = site_zone(conn, who, site)
-        starts = _bucket_starts(since.astimezone(tz), until.astimezone(tz), resolution)
+        starts = bucket_starts(since.astimezone(tz), until.astimezone(tz), resolution)
         o = db.occupancy_samples.c
         rows = conn.execute(
             select(o.device, o.at, o.count, o.present)
             .where(o.site == site, o.at >= starts[0].astimezone(UTC) - HOLD, o.at < until)
             .order_by(o.at)
         ).all()
-    return _buckets(rows, starts, until)
+    return buckets(rows, starts, until)
 
 
-def _bucket_starts(since: datetime, until: datetime, resolution: str) -> list[datetime]:
+def bucket_starts(since: datetime, until: datetime, resolution: str) -> list[datetime]:
     """Bucket boundaries in local time (a day is a calendar day, 23 or 25 hours at DST)."""
     if resolution == "day":
         first = since.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -141,7 +141,7 @@ def _bucket_starts(since: datetime, until: datetime, resolution: str) -> list[da
     return [*starts, t]
 
 
-def _buckets(rows: list, starts: list[datetime], until: datetime) -> list[Bucket]:
+def buckets(rows: list, starts: list[datetime], until: datetime) -> list[Bucket]:
     """Integrate each device's step function over the buckets; add devices up."""
     by_device: dict[str, list] = {}
     for row in rows:

@@ -48,9 +48,13 @@ def monthly(store: Store, who: Caller, month: Month, site: str | None = None) ->
 def monthly_csv(store: Store, who: Caller, month: Month, site: str | None = None) -> Response:
     """The same as CSV, one row per site, served as a download."""
     rows = report_for(store, who, month, site)
-    name = f"hafen-{site or 'network'}-{month}.csv"
+    return csv_download(rows, f"hafen-{site or 'network'}-{month}.csv")
+
+
+def csv_download(rows: list[reports.SiteMonth], filename: str) -> Response:
+    """The report as a CSV file the browser saves as ``filename``."""
     return Response(
         reports.as_csv(rows),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

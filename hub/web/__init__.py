@@ -1,0 +1,1 @@
+"""The operators' dashboard: server-rendered pages, charts and the live overview."""

@@ -1,0 +1,99 @@
+"""Charts as pictures: SVG drawn on the hub by Matplotlib, so no chart script comes from a CDN.
+
+A site's day curve changes once a minute and its week heatmap once an hour, so each picture
+is cached for that long: a page full of phones costs one drawing.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+GREEN = "#2f7d5b"
+
+
+class ChartCache:
+    """SVG bytes per key for ``ttl`` seconds; drawing is serialised (Matplotlib's text and
+    font caches are not made for threads)."""
+
+    def __init__(self, size: int = 2_000) -> None:
+        self.size = size
+        self._entries: dict[tuple, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, ttl: float, draw: Callable[[], bytes]) -> bytes:
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+            svg = draw()
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + ttl, svg)
+            return svg
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a hub
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.patch.set_alpha(0)
+    return fig
+
+
+def _svg(fig) -> bytes:
+    out = io.BytesIO()
+    fig.savefig(out, format="svg", metadata={"Date": None})
+    return out.getvalue()
+
+
+def day_curve(
+    times: list[datetime], counts: list[float | None], capacity: int | None, title: str
+) -> bytes:
+    """Headcount through the day (a gap where sensors were silent), with the capacity line."""
+    from matplotlib.dates import DateFormatter
+
+    fig = _figure(10, 3)
+    ax = fig.add_subplot()
+    ys = [float("nan") if c is None else c for c in counts]
+    ax.fill_between(times, ys, step="post", color=GREEN, alpha=0.25, linewidth=0)
+    ax.step(times, ys, where="post", color=GREEN, linewidth=1.4)
+    if capacity:
+        ax.axhline(capacity, color="#b3261e", linewidth=0.8, linestyle="--", label="capacity")
+        ax.legend(loc="upper left", frameon=False, fontsize=8)
+    if times:
+        ax.set_xlim(times[0], times[-1])
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M", tz=times[0].tzinfo))
+    ax.set_ylim(bottom=0, top=max([*(y for y in counts if y is not None), capacity or 0, 4]) * 1.1)
+    ax.set_ylabel("people")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.grid(axis="y", alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return _svg(fig)
+
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def week_heatmap(cells: list[list[float | None]], title: str) -> bytes:
+    """Mean headcount per weekday (rows) and local hour (columns); blank where unknown."""
+    fig = _figure(10, 3.2)
+    ax = fig.add_subplot()
+    data = [[float("nan") if v is None else v for v in row] for row in cells]
+    image = ax.imshow(data, aspect="auto", cmap="Greens", vmin=0, interpolation="nearest")
+    ax.set_yticks(range(7), DAYS, fontsize=8)
+    ax.set_xticks(range(0, 24, 3), [f"{h:02d}" for h in range(0, 24, 3)], fontsize=8)
+    ax.set_xlabel("hour of day")
+    ax.set_title(title, fontsize=10, loc="left")
+    fig.colorbar(image, ax=ax, label="people (mean)", shrink=0.9)
+    return _svg(fig)

@@ -1,0 +1,188 @@
+"""The live network overview: rebuilt in the background while someone watches, pushed on change.
+
+One thread builds the whole network's picture (doors, headcount, CO2, today's entries) a few
+times a second, only while at least one browser listens, and bumps ``generation`` when it
+changed. Each listener filters it to the sites its user may see: a hundred open phones cost
+the store the same few small queries as one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, func, select
+
+from hub import db
+from hub.api.overview import build_overview
+from hub.auth import Principal, Role
+from hub.timeline import HOLD
+
+log = logging.getLogger(__name__)
+#: How often the picture is rebuilt while someone watches, in seconds.
+REFRESH = 0.25
+#: CO2 levels (ppm) above which the dashboard says to air the room (German UBA guidance:
+#: below 1000 is harmless, above 2000 unacceptable).
+CO2_VENTILATE, CO2_VENTILATE_NOW = 1000, 2000
+
+
+@dataclass(frozen=True)
+class SiteLive:
+    """What the overview shows of one site."""
+
+    site: str
+    name: str
+    devices: int
+    online: int
+    lagging: int
+    last_seen: str | None
+    count: int | None = None
+    capacity: int | None = None
+    present: bool | None = None
+    co2: int | None = None
+    air: str | None = None
+    entries_today: int | None = None
+    visitors_today: int | None = None
+    stale: bool = True
+
+
+def air_hint(ppm: int | None) -> str | None:
+    """``ok``, ``ventilate`` or ``ventilate now`` for a CO2 reading; None without one."""
+    if ppm is None:
+        return None
+    if ppm > CO2_VENTILATE_NOW:
+        return "ventilate now"
+    return "ventilate" if ppm > CO2_VENTILATE else "ok"
+
+
+def build(engine: Engine) -> list[SiteLive]:
+    """The whole network's picture, from small tables only (never raw events or samples)."""
+    doors = build_overview(engine)
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        zones = dict(conn.execute(select(db.sites.c.id, db.sites.c.timezone)).all())
+        occupancy = conn.execute(select(db.occupancy_now)).all()
+        today = _today_by_site(conn, zones, now)
+    by_site: dict[str, list] = {}
+    for row in occupancy:
+        if now - db.aware(row.at) <= HOLD:
+            by_site.setdefault(row.site, []).append(row)
+    out = []
+    for site in doors:
+        rows = by_site.get(site.site, [])
+        readings = [v for r in rows for v in r.co2.values() if v is not None]
+        co2 = max(readings, default=None)
+        entries, visitors = today.get(site.site, (0, 0))
+        out.append(
+            SiteLive(
+                site=site.site,
+                name=site.name,
+                devices=site.devices,
+                online=site.online,
+                lagging=site.lagging,
+                last_seen=site.last_seen.isoformat() if site.last_seen else None,
+                count=sum(r.count for r in rows) if rows else None,
+                capacity=max((r.capacity for r in rows if r.capacity), default=None),
+                present=any(r.present for r in rows) if rows else None,
+                co2=co2,
+                air=air_hint(co2),
+                entries_today=entries,
+                visitors_today=visitors,
+                stale=not rows,
+            )
+        )
+    return out
+
+
+def _today_by_site(conn, zones: dict[str, str], now: datetime) -> dict[str, tuple[int, int]]:
+    """Entries and visitors of each site's own today (sites may sit in different zones)."""
+    days = {
+        site: now.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d") for site, zone in zones.items()
+    }
+    v = db.visits.c
+    rows = conn.execute(
+        select(v.site, v.day, func.sum(v.entries), func.count())
+        .where(v.day.in_(sorted(set(days.values()))))
+        .group_by(v.site, v.day)
+    )
+    return {site: (int(n), visitors) for site, day, n, visitors in rows if days.get(site) == day}
+
+
+def visible(sites: list[SiteLive], who: Principal) -> list[dict]:
+    """The sites ``who`` may see; technicians see doors and devices, not people."""
+    if who.role == Role.SITE_OPERATOR:
+        sites = [s for s in sites if s.site in who.sites]
+    out = [asdict(s) for s in sites]
+    if who.role == Role.TECHNICIAN:
+        hidden = ("count", "present", "entries_today", "visitors_today")
+        out = [s | dict.fromkeys(hidden) for s in out]
+    return out
+
+
+class LiveFeed:
+    """The background builder; pages read ``sites`` and wait for ``generation`` to move."""
+
+    def __init__(self, engine: Engine, refresh: float = REFRESH) -> None:
+        self.engine, self.refresh = engine, refresh
+        self.sites: list[SiteLive] = []
+        self.generation = 0
+        self._listeners = 0
+        self._built_at = float("-inf")
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def current(self) -> list[SiteLive]:
+        """The picture, built now if nobody keeps it fresh (a page load without a listener)."""
+        if time.monotonic() - self._built_at > self.refresh * 2:
+            self._rebuild()
+        return self.sites
+
+    @contextmanager
+    def listening(self):
+        """While inside, the picture is kept fresh for one more listener."""
+        with self._lock:
+            self._listeners += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="live-feed", daemon=True)
+                self._thread.start()
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._listeners -= 1
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.refresh):
+            if self._listeners:
+                try:
+                    self._rebuild()
+                except Exception:  # a store hiccup must not end the feed for good
+                    log.exception("live overview: rebuild failed; trying again")
+
+    def _rebuild(self) -> None:
+        sites = build(self.engine)
+        with self._lock:
+            self._built_at = time.monotonic()
+            if sites != self.sites:
+                self.sites = sites
+                self.generation += 1
+
+
+def since(at: str | None) -> str:
+    """'12 s ago', '5 min ago', '3 h ago' or '2 days ago' for an ISO time; '' without one."""
+    if at is None:
+        return ""
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(at)).total_seconds()
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size * (2 if unit == "days" else 1):
+            return f"{int(seconds // size)} {unit} ago"
+    return f"{max(int(seconds), 0)} s ago"

@@ -1,0 +1,224 @@
+"""The dashboard's pages: overview (live), site, fleet and the funders' report.
+
+Server-rendered with Jinja2; the only script is the hub's own ``live.js``, which keeps the
+overview current over server-sent events. Every asset comes from the hub itself: spaces may be
+cut off from the internet, and the strict Content-Security-Policy below holds them to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from hub import reports
+from hub.api.deps import Store, require_site
+from hub.api.reports import csv_download, report_for
+from hub.auth import SESSION, AuthError, revoke_token, sign_in
+from hub.web import charts, live, site_view
+from hub.web.fleet import fleet_rows
+from hub.web.session import (
+    COOKIE,
+    PREFIX,
+    Viewer,
+    safe_next,
+    sees_people,
+    set_session,
+)
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["since"] = live.since
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+#: How long one live stream lasts before the browser reconnects (and signs in again).
+STREAM_SECONDS = 60.0
+CSP = (
+    "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
+def page(request: Request, name: str, who, **context) -> HTMLResponse:
+    response = templates.TemplateResponse(
+        request, name, {"who": who, "people": who is not None and sees_people(who), **context}
+    )
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@router.get("/sign-in")
+def sign_in_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return page(request, "sign_in.html", None, next=safe_next(next), error=None)
+
+
+@router.post("/sign-in")
+def sign_in_form(
+    request: Request,
+    store: Store,
+    username: Annotated[str, Form(max_length=80)],
+    password: Annotated[str, Form(max_length=200)],
+    next: Annotated[str, Form(max_length=500)] = f"{PREFIX}/",
+) -> Response:
+    try:
+        token = sign_in(store, username, password, SESSION)
+    except AuthError:
+        response = page(
+            request, "sign_in.html", None, next=safe_next(next), error="Wrong name or password."
+        )
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+        return response
+    response = RedirectResponse(safe_next(next), status_code=303)
+    secure = request.url.scheme == "https"
+    set_session(response, token, secure, int(SESSION.total_seconds()))
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(request: Request, store: Store, who: Viewer) -> Response:
+    revoke_token(store, request.cookies[COOKIE])
+    request.app.state.principals.clear()
+    response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
+    response.delete_cookie(COOKIE, path=PREFIX)
+    return response
+
+
+@router.get("/")
+def overview(request: Request, who: Viewer) -> HTMLResponse:
+    sites = live.visible(request.app.state.live.current(), who)
+    return page(request, "overview.html", who, sites=sites)
+
+
+@router.get("/live")
+async def live_stream(request: Request, who: Viewer) -> StreamingResponse:
+    """Server-sent events: the visible sites as JSON whenever the picture changes."""
+    feed: live.LiveFeed = request.app.state.live
+
+    async def events():
+        yield "retry: 500\n\n"
+        await run_in_threadpool(feed.current)
+        ends, seen, beat = time.monotonic() + STREAM_SECONDS, -1, time.monotonic()
+        with feed.listening():
+            while time.monotonic() < ends and not await request.is_disconnected():
+                if feed.generation != seen:
+                    seen = feed.generation
+                    body = json.dumps(live.visible(feed.sites, who), separators=(",", ":"))
+                    yield f"event: sites\ndata: {body}\n\n"
+                    beat = time.monotonic()
+                elif time.monotonic() - beat > 15:
+                    yield ": still here\n\n"
+                    beat = time.monotonic()
+                await asyncio.sleep(0.05)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def _site(conn, who, site: str):
+    require_site(who, site)
+    row = site_view.site_row(conn, site)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
+    return row
+
+
+@router.get("/sites/{site}")
+def site_page(request: Request, site: str, store: Store, who: Viewer) -> HTMLResponse:
+    people = sees_people(who)
+    with store.connect() as conn:
+        row = _site(conn, who, site)
+        context = {
+            "site": row,
+            "devices": site_view.devices(conn, site),
+            "events": site_view.recent_events(conn, site, names=people),
+            "co2": {k: (v, live.air_hint(v)) for k, v in site_view.co2_now(conn, site).items()},
+            "now": next(
+                (
+                    s
+                    for s in live.visible(request.app.state.live.current(), who)
+                    if s["site"] == site
+                ),
+                None,
+            ),
+            "stamp": int(time.time() // 60),
+            "site_zone": ZoneInfo(row.timezone),
+        }
+    return page(request, "site.html", who, **context)
+
+
+def _svg(svg: bytes) -> Response:
+    headers = {"Cache-Control": "private, max-age=60"}
+    return Response(svg, media_type="image/svg+xml", headers=headers)
+
+
+@router.get("/sites/{site}/today.svg")
+def today_chart(request: Request, site: str, store: Store, who: Viewer) -> Response:
+    if not sees_people(who):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not see this")
+
+    def draw() -> bytes:
+        with store.connect() as conn:
+            row = _site(conn, who, site)
+            times, counts = site_view.today(conn, site, ZoneInfo(row.timezone))
+        return charts.day_curve(times, counts, row.capacity, "Today")
+
+    return _svg(request.app.state.charts.get(("today", site), 60, draw))
+
+
+@router.get("/sites/{site}/week.svg")
+def week_chart(request: Request, site: str, store: Store, who: Viewer) -> Response:
+    if not sees_people(who):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not see this")
+
+    def draw() -> bytes:
+        with store.connect() as conn:
+            row = _site(conn, who, site)
+            cells = site_view.hour_of_week(conn, site, ZoneInfo(row.timezone))
+        return charts.week_heatmap(cells, f"A usual week (last {site_view.HEATMAP_WEEKS} weeks)")
+
+    with store.connect() as conn:
+        _site(conn, who, site)  # the check, even when the picture is cached
+    return _svg(request.app.state.charts.get(("week", site), 600, draw))
+
+
+@router.get("/fleet")
+def fleet(request: Request, store: Store, who: Viewer) -> HTMLResponse:
+    return page(request, "fleet.html", who, devices=fleet_rows(store, who))
+
+
+def _month(month: str | None) -> str:
+    return month or datetime.now(UTC).strftime("%Y-%m")
+
+
+@router.get("/reports")
+def report_page(
+    request: Request,
+    store: Store,
+    who: Viewer,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+) -> HTMLResponse:
+    month = _month(month)
+    rows = report_for(store, who, month, None)
+    return page(
+        request, "report.html", who, month=month, rows=rows, definitions=reports.DEFINITIONS
+    )
+
+
+@router.get("/reports.csv")
+def report_csv(
+    store: Store,
+    who: Viewer,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+) -> Response:
+    month = _month(month)
+    return csv_download(report_for(store, who, month, None), f"hafen-network-{month}.csv")

@@ -1,0 +1,70 @@
+"""Signing in to the dashboard: the API's own token, kept in an HttpOnly cookie.
+
+The cookie is ``SameSite=Strict``, so no other site can make a signed-in browser post a form
+here; pages that need a user redirect to the sign-in page instead of answering 401.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from hub.auth import AuthError, Principal, Role
+
+COOKIE = "hafen_session"
+PREFIX = "/ui"
+
+
+class SignInRequired(Exception):
+    """The page needs a signed-in user; answered with a redirect to the sign-in page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def viewer(request: Request) -> Principal:
+    """The signed-in user of this browser, or a redirect to sign in."""
+    token = request.cookies.get(COOKIE)
+    if token:
+        try:
+            return request.app.state.principals.get(request.app.state.engine, token)
+        except AuthError:
+            pass
+    raise SignInRequired(request.url.path)
+
+
+Viewer = Annotated[Principal, Depends(viewer)]
+
+
+def to_sign_in(_request: Request, exc: SignInRequired) -> Response:
+    response = RedirectResponse(f"{PREFIX}/sign-in?next={quote(exc.next_path)}", status_code=303)
+    response.delete_cookie(COOKIE, path=PREFIX)
+    return response
+
+
+def set_session(response: Response, token: str, secure: bool, max_age: int) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
+
+
+def safe_next(path: str | None) -> str:
+    """Where to go after signing in: only a page of the dashboard itself (no open redirect)."""
+    if path and path.startswith(f"{PREFIX}/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return f"{PREFIX}/"
+
+
+def sees_people(who: Principal) -> bool:
+    """Whether this user may see who was where (names, headcounts); technicians may not."""
+    return who.role != Role.TECHNICIAN

@@ -1,0 +1,118 @@
+"""``hafen demo``: one command runs a whole simulated network. Checked from outside, as a user
+would: through its output, the hub's real HTTP API, and how it stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+from conftest import wait_for
+
+from provisioning.broker import free_port
+
+SITES = ("site-1", "site-2")
+
+
+class Output:
+    """The demo's output (stdout and stderr), collected line by line as it comes."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, args=(process.stdout,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def find(self, pattern: str) -> re.Match | None:
+        return next(filter(None, (re.search(pattern, line) for line in self.lines)), None)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines[-40:])
+
+
+def sign_in(api: httpx.Client, username: str, password: str) -> dict:
+    response = api.post("/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def doors_online(api: httpx.Client, auth: dict) -> dict[str, int]:
+    return {s["site"]: s["online"] for s in api.get("/overview", headers=auth).json()}
+
+
+def entries(api: httpx.Client, auth: dict, site: str) -> list[dict]:
+    """The allowed card taps the hub stored for ``site``."""
+    params = {"site": site, "kind": "door.decision"}
+    events = api.get("/events", params=params, headers=auth).json()
+    return [e for e in events if e["data"]["allowed"]]
+
+
+def test_the_demo_network_runs_and_stops_cleanly():
+    port = free_port()
+    hafen = Path(sys.executable).with_name("hafen")
+    demo = subprocess.Popen(
+        [
+            str(hafen),
+            "demo",
+            "--sites",
+            "2",
+            "--people",
+            "4",
+            "--speed",
+            "600",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: what it leaves behind is findable
+    )
+    output = Output(demo)
+    try:
+        assert wait_for(
+            lambda: output.find(r"sign in as operator") or demo.poll() is not None, 60
+        ), output
+        url = output.find(r"dashboard:\s+(http://\S+)/ui/")
+        admin = output.find(r"sign in as (\S+) with password (\S+) \(network admin\)")
+        operator = output.find(r"sign in as (operator) with password (\S+) \(site operator")
+        state = output.find(r"state: (\S+) \(removed")
+        assert url and admin and operator and state, output
+        assert url[1] == f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url[1], timeout=10) as api:
+            auth = sign_in(api, admin[1], admin[2])
+            assert wait_for(lambda: doors_online(api, auth) == dict.fromkeys(SITES, 1), 30), (
+                api.get("/overview", headers=auth).text
+            )
+            # Members' taps, decided at each door, reached the hub through mosquitto.
+            for site in SITES:
+                assert wait_for(lambda site=site: entries(api, auth, site), 40, 0.5), output
+            seen = entries(api, auth, "site-1")[0]
+            assert seen["device"] == "front-door" and seen["data"]["member"].startswith("sim-")
+            # The site operator sees their own site only.
+            mine = sign_in(api, operator[1], operator[2])
+            assert list(doors_online(api, mine)) == ["site-1"]
+            assert api.get("/docs").status_code == 200
+        os.kill(demo.pid, signal.SIGINT)
+        assert demo.wait(20) == 0, output
+        assert wait_for(lambda: _group_gone(demo.pid), 5), "the demo left processes behind"
+        assert not Path(state[1]).exists(), "the temporary state directory is left behind"
+    finally:
+        if demo.poll() is None or not _group_gone(demo.pid):
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait(5)
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
