@@ -52,17 +52,18 @@ class DemoOptions:
 
 
 def run_demo(options: DemoOptions) -> int:
-    """Run the network until SIGINT or SIGTERM; returns the exit code (0: stopped as asked)."""
-    stop = _stop_on_signals()
+    """Run the network until SIGINT or SIGTERM; returns the exit code (0: stopped as asked).
+
+    Everything started is stopped in reverse order on the way out, whatever happens.
+    """
+    _require_mosquitto()
     with ExitStack() as stack:
-        state = _state_dir(options.state_dir, stack)
-        broker = LocalBroker(state / "broker")
-        if not os.access(broker.binary, os.X_OK):
-            raise DemoError("mosquitto is not installed: run `make setup` (scripts/setup.sh)")
+        stop = _stop_on_signals(stack)
         listener = _listen(options.host, options.port)
         stack.callback(listener.close)
+        state = _state_dir(options.state_dir, stack)
         _log_to(state / "hub.log", stack)
-        broker.start()
+        broker = LocalBroker(state / "broker").start()
         stack.callback(broker.stop)
         network = demo_network.plan_network(options.sites, options.people)
         hub = DemoHub(state, broker.port)
@@ -75,15 +76,21 @@ def run_demo(options: DemoOptions) -> int:
         stack.callback(sites.stop)
         sites.start()
         _banner(options, network, logins, state)
-        return _watch(stop, hub, sites, len(network.sites))
-    return 0  # not reached: the with block returns or raises
+        code = _watch(stop, hub, sites, len(network.sites))
+    return code
 
 
-def _stop_on_signals() -> threading.Event:
+def _require_mosquitto() -> None:
+    """The demo runs its own broker: mosquitto must be installed (found as LocalBroker does)."""
+    if not (shutil.which("mosquitto") or os.access("/usr/sbin/mosquitto", os.X_OK)):
+        raise DemoError("mosquitto is not installed: run `make setup` (scripts/setup.sh)")
+
+
+def _stop_on_signals(stack: ExitStack) -> threading.Event:
     """An event set by SIGINT or SIGTERM, so that either ends the demo the same clean way."""
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        stack.callback(signal.signal, sig, signal.signal(sig, lambda *_: stop.set()))
     return stop
 
 
@@ -161,6 +168,7 @@ class DemoHub:
         )
         self.server = None
         self._thread: threading.Thread | None = None
+        self._ingesting = False
 
     def start(self, listener: socket.socket) -> None:
         """Connect to the broker, start ingest, then serve the API on ``listener``."""
@@ -170,18 +178,21 @@ class DemoHub:
 
         self.client.start()
         self.worker.start()
+        self._ingesting = True
         app = create_app(self.engine, self.card_key, self.publisher)
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        # Open dashboard streams would hold a stop up for good: they get a few seconds.
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, timeout_graceful_shutdown=3
         )
+        self.server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [listener]}, name="api", daemon=True
         )
         self._thread.start()
         if not _wait(lambda: self.server.started or not self._thread.is_alive(), 20):
-            raise DemoError("the hub's API did not start within 20 s (see hub.log)")
+            raise DemoError("the hub's API did not start within 20 s")
         if not self.server.started:
-            raise DemoError("the hub's API failed to start (see hub.log)")
+            raise DemoError("the hub's API failed to start (see the messages above)")
 
     @property
     def serving(self) -> bool:
@@ -193,7 +204,8 @@ class DemoHub:
             self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT)
-        self.worker.stop()
+        if self._ingesting:
+            self.worker.stop()
         self.publisher.close()
         self.client.stop()
         self.engine.dispose()

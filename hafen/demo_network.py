@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -230,7 +231,6 @@ def edge_config(
     store, linked to the demo's broker and trusting the hub's key."""
     from edge.agent.simulate import simulated_config
     from edge.agent.simulated_space import occupancy_section
-    from provisioning.broker import free_port
 
     raw = simulated_config(None, site_dir).model_dump(mode="json")
     raw.update(
@@ -242,9 +242,15 @@ def edge_config(
         mqtt={"host": "127.0.0.1", "port": broker_port, "keepalive": 10},
         hub={"public_keys": [public_key]},
     )
-    # A free TCP port number is free for UDP too, as good as any on loopback.
-    raw["reader"]["path"] = f"udp:127.0.0.1:{free_port()}"
+    raw["reader"]["path"] = f"udp:127.0.0.1:{_free_udp_port()}"
     return raw
+
+
+def _free_udp_port() -> int:
+    """A UDP port for a site's simulated reader (nfcpy's UDP driver and the card emulator)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def write_site_spec(site: DemoSite, site_dir: Path, config: dict, speed: float) -> Path:

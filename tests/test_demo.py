@@ -57,19 +57,9 @@ def entries(api: httpx.Client, auth: dict, site: str) -> list[dict]:
 def test_the_demo_network_runs_and_stops_cleanly():
     port = free_port()
     hafen = Path(sys.executable).with_name("hafen")
+    args = ["demo", "--sites", "2", "--people", "4", "--speed", "600", "--port", str(port)]
     demo = subprocess.Popen(
-        [
-            str(hafen),
-            "demo",
-            "--sites",
-            "2",
-            "--people",
-            "4",
-            "--speed",
-            "600",
-            "--port",
-            str(port),
-        ],
+        [str(hafen), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -100,8 +90,14 @@ def test_the_demo_network_runs_and_stops_cleanly():
             mine = sign_in(api, operator[1], operator[2])
             assert list(doors_online(api, mine)) == ["site-1"]
             assert api.get("/docs").status_code == 200
-        os.kill(demo.pid, signal.SIGINT)
-        assert demo.wait(20) == 0, output
+            # The dashboard at the printed address, its live feed open while the demo stops.
+            signed_in = api.post("/ui/sign-in", data={"username": admin[1], "password": admin[2]})
+            assert signed_in.status_code == 303, signed_in.text
+            assert api.get("/ui/").status_code == 200
+            with api.stream("GET", "/ui/live") as live:
+                assert any(line.startswith("event: sites") for line in live.iter_lines())
+                os.kill(demo.pid, signal.SIGINT)
+                assert demo.wait(20) == 0, output
         assert wait_for(lambda: _group_gone(demo.pid), 5), "the demo left processes behind"
         assert not Path(state[1]).exists(), "the temporary state directory is left behind"
     finally:

@@ -1,0 +1,180 @@
+"""The dashboard's pages over HTTP, on SQLite and PostgreSQL: sign-in, who sees what, the
+live stream, charts, and that nothing is loaded from anywhere but the hub."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import insert
+from test_hub_reports import sample, tap
+
+from hub import db
+from hub.api.app import create_app
+from hub.auth import Role, create_user
+from hub.ingest.batch import Batch
+from hub.ingest.store import IngestStore
+from hub.web import pages
+
+PAGES = ["/ui/", "/ui/sites/a", "/ui/fleet", "/ui/reports", "/ui/reports.csv"]
+
+
+@pytest.fixture
+def hub(hub_url):
+    engine = db.connect(hub_url)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(db.sites),
+            [
+                {"id": "a", "timezone": "Europe/Berlin", "name": "Hafen Nord", "capacity": 12},
+                {"id": "b", "timezone": "Europe/Berlin", "name": "Hafen Süd", "capacity": 8},
+            ],
+        )
+        conn.execute(
+            insert(db.devices),
+            [{"site": s, "id": "door-1", "created_at": now} for s in ("a", "b")],
+        )
+        conn.execute(insert(db.members).values(id="ann", name="Ann Example", blocked=False))
+    create_user(engine, "admin", "admin-pass-1234", Role.NETWORK_ADMIN)
+    create_user(engine, "op-a", "op-a-pass-1234", Role.SITE_OPERATOR, sites=["a"])
+    create_user(engine, "tech", "tech-pass-1234", Role.TECHNICIAN)
+    ingest = IngestStore(engine)
+    samples = [sample("a", now - timedelta(minutes=5 * i), 3) for i in range(24)]
+    for s in samples[:3]:
+        s["data"]["co2"] = {"main": 1450}
+    denied = tap("a", None, now - timedelta(minutes=20), allowed=False)
+    ingest.write(Batch(events=[tap("a", "ann", now - timedelta(minutes=30)), denied, *samples]))
+    yield engine, ingest
+    engine.dispose()
+
+
+def signed_in(engine, name: str) -> TestClient:
+    client = TestClient(create_app(engine))
+    reply = client.post(
+        "/ui/sign-in",
+        data={"username": name, "password": f"{name}-pass-1234", "next": "/ui/"},
+        follow_redirects=False,
+    )
+    assert reply.status_code == 303
+    return client
+
+
+def test_every_page_asks_for_sign_in_and_sends_back_after(hub):
+    engine, _ = hub
+    client = TestClient(create_app(engine))
+    for path in [*PAGES, "/ui/live", "/ui/sites/a/today.svg", "/ui/sites/a/week.svg"]:
+        reply = client.get(path, follow_redirects=False)
+        assert reply.status_code == 303, path
+        assert reply.headers["location"] == f"/ui/sign-in?next={path}"
+    wrong = client.post("/ui/sign-in", data={"username": "admin", "password": "nope-nope-nope"})
+    assert wrong.status_code == 401
+    assert "Wrong name or password." in wrong.text
+    assert "hafen_session" not in client.cookies
+    reply = client.post(
+        "/ui/sign-in",
+        data={"username": "admin", "password": "admin-pass-1234", "next": "/ui/fleet"},
+        follow_redirects=False,
+    )
+    assert reply.headers["location"] == "/ui/fleet"
+    cookie = reply.headers["set-cookie"]
+    for flag in ("HttpOnly", "SameSite=strict", "Path=/ui"):
+        assert flag.lower() in cookie.lower()
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/docs", "/ui\\x"])
+def test_sign_in_never_sends_anywhere_but_the_dashboard(hub, target):
+    engine, _ = hub
+    client = TestClient(create_app(engine))
+    reply = client.post(
+        "/ui/sign-in",
+        data={"username": "admin", "password": "admin-pass-1234", "next": target},
+        follow_redirects=False,
+    )
+    assert reply.headers["location"] == "/ui/"
+
+
+def test_pages_load_only_the_hubs_own_assets_under_a_strict_policy(hub):
+    engine, _ = hub
+    client = signed_in(engine, "admin")
+    for path in PAGES[:-1]:
+        reply = client.get(path)
+        assert reply.status_code == 200, path
+        assert "default-src 'self'" in reply.headers["content-security-policy"]
+        for url in re.findall(r'(?:src|href)="([^"]+)"', reply.text):
+            assert url.startswith("/"), (path, url)
+    for asset in ("hafen.css", "live.js"):
+        text = client.get(f"/ui/static/{asset}").text
+        assert not re.search(r"https?://", text), asset
+
+
+def test_the_site_page_names_members_only_for_roles_that_see_people(hub):
+    engine, _ = hub
+    admin = signed_in(engine, "admin").get("/ui/sites/a").text
+    assert "Ann Example" in admin
+    assert "denied: unknown card" in admin
+    assert "1450 ppm" in admin and "ventilate" in admin
+    assert "today.svg" in admin and "week.svg" in admin
+    assert "c" * 32 not in admin  # never a card hash
+    tech = signed_in(engine, "tech")
+    page = tech.get("/ui/sites/a").text
+    assert "Ann Example" not in page and "today.svg" not in page
+    assert "denied: unknown card" in page  # the door's own events, without names
+    assert tech.get("/ui/sites/a/today.svg").status_code == 403
+    assert tech.get("/ui/reports").status_code == 403
+    overview = tech.get("/ui/").text
+    assert "Hafen Nord" in overview and "people" not in overview
+
+
+def test_an_operator_sees_only_their_own_sites(hub):
+    engine, _ = hub
+    client = signed_in(engine, "op-a")
+    overview = client.get("/ui/").text
+    assert "Hafen Nord" in overview and "Hafen Süd" not in overview
+    for path in ("/ui/sites/b", "/ui/sites/b/today.svg", "/ui/sites/b/week.svg"):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/ui/sites/nowhere").status_code == 404
+    fleet = client.get("/ui/fleet").text
+    assert "<td>a</td>" in fleet and "<td>b</td>" not in fleet
+    csv = client.get("/ui/reports.csv").text.splitlines()
+    assert len(csv) == 2 and csv[1].startswith("a,Hafen Nord,")
+
+
+def test_charts_are_svg_pictures_of_the_sites_figures(hub):
+    engine, _ = hub
+    client = signed_in(engine, "admin")
+    for chart in ("today", "week"):
+        reply = client.get(f"/ui/sites/a/{chart}.svg")
+        assert reply.status_code == 200
+        assert reply.headers["content-type"] == "image/svg+xml"
+        assert reply.content.lstrip().startswith(b"<?xml") and b"<svg" in reply.content
+
+
+def test_the_live_stream_pushes_each_change_to_the_sites_a_user_may_see(hub, monkeypatch):
+    engine, ingest = hub
+    monkeypatch.setattr(pages, "STREAM_SECONDS", 3.0)
+    client = signed_in(engine, "op-a")
+    pushed = []
+    with client.stream("GET", "/ui/live") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                pushed.append(json.loads(line[6:]))
+                if len(pushed) == 1:  # a new tap while the page is open
+                    ingest.write(Batch(events=[tap("a", "ann", datetime.now(UTC))]))
+    assert [s["site"] for s in pushed[0]] == ["a"]
+    assert pushed[0][0]["entries_today"] == 1 and pushed[0][0]["air"] == "ventilate"
+    assert pushed[-1][0]["entries_today"] == 2
+    assert pushed[0][0]["count"] == 3 and pushed[0][0]["online"] == 0
+
+
+def test_signing_out_ends_the_session(hub):
+    engine, _ = hub
+    client = signed_in(engine, "admin")
+    cookie = client.cookies["hafen_session"]
+    reply = client.post("/ui/sign-out", follow_redirects=False)
+    assert reply.headers["location"] == "/ui/sign-in"
+    client.cookies.set("hafen_session", cookie, path="/ui")
+    assert client.get("/ui/", follow_redirects=False).status_code == 303
