@@ -1,0 +1,184 @@
+"""The dashboard in a real browser: Debian's headless chromium driven by Playwright, against a
+hub served by uvicorn, a real mosquitto, the ingest worker and an edge agent whose card reader
+is nfcpy's UDP driver. Each page is saved as a screenshot under ``test-artifacts/``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import wait_for
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+from network_helpers import CARD_KEY, TestHub, connected_edge
+from sqlalchemy import insert, update
+
+from hub import db
+from hub.api.app import create_app
+from hub.auth import Role, create_user
+from provisioning.broker import LocalBroker
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("HAFEN_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
+ANNA = bytes.fromhex("04A1B2C3D4E5F6")
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="make setup installs chromium")
+
+
+class Network:
+    """One site with a door on mock pins, a second site without, and the hub serving HTTP."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+
+    def __enter__(self) -> Network:
+        import uvicorn
+
+        Device.pin_factory = MockFactory()
+        self.broker = LocalBroker(self.tmp / "broker").__enter__()
+        self.hub = TestHub(self.tmp, self.broker).start()
+        for site, name in (("leipzig-ost", "Hafen Ost"), ("berlin-mitte", "Hafen Mitte")):
+            self.hub.add_site(site)
+            with self.hub.engine.begin() as conn:
+                conn.execute(update(db.sites).where(db.sites.c.id == site).values(name=name))
+                conn.execute(
+                    insert(db.devices).values(site=site, id="door-1", created_at=datetime.now(UTC))
+                )
+        self.hub.add_member("anna", ANNA)
+        with self.hub.engine.begin() as conn:
+            conn.execute(update(db.members).values(name="Anna Schmidt"))
+        create_user(self.hub.engine, "admin", "admin-pass-1234", Role.NETWORK_ADMIN)
+        create_user(
+            self.hub.engine, "op-b", "op-b-pass-1234", Role.SITE_OPERATOR, sites=["berlin-mitte"]
+        )
+        self.hub.publisher.publish_site("leipzig-ost")
+        self.edge = connected_edge(self.tmp, self.hub)
+        self.agent, self.card = self.edge.__enter__()
+        assert wait_for(lambda: self.agent.acl_updater.version == 1, 10)
+        app = create_app(self.hub.engine, CARD_KEY, self.hub.publisher)
+        config = uvicorn.Config(app, port=0, log_level="warning", timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        assert wait_for(lambda: self.server.started, 10)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.edge.__exit__(None, None, None)
+        self.hub.stop()
+        self.broker.__exit__(None, None, None)
+        Device.pin_factory.close()
+        Device.pin_factory = MockFactory()
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    with Network(tmp_path_factory.mktemp("dashboard")) as net:
+        yield net
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def sign_in(browser, network: Network, user: str, viewport: dict | None = None):
+    page = browser.new_context(viewport=viewport or {"width": 1200, "height": 900}).new_page()
+    page.goto(f"{network.url}/ui/")
+    assert "/ui/sign-in" in page.url
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", f"{user}-pass-1234")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{network.url}/ui/")
+    return page
+
+
+def shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_a_tap_at_the_door_shows_on_the_open_overview(browser, network):
+    page = sign_in(browser, network, "admin")
+    page.wait_for_selector("#live-state[data-state=live]")
+    entries = page.locator('[data-site="leipzig-ost"] [data-field="entries_today"]')
+    before = int(entries.text_content())
+    tapped = time.monotonic()
+    network.card.present(ANNA)
+    page.wait_for_function(
+        "n => Number(document.querySelector("
+        "'[data-site=\"leipzig-ost\"] [data-field=\"entries_today\"]').textContent) > n",
+        arg=before,
+        timeout=5000,
+    )
+    assert time.monotonic() - tapped < 5
+    doors = page.locator('[data-site="leipzig-ost"] [data-field="doors"]').text_content()
+    assert doors.strip() == "doors 1/1 online"
+    shoot(page, "overview")
+    page.context.close()
+
+
+def test_the_site_page_draws_its_charts_and_names_the_member(browser, network):
+    network.card.present(ANNA)
+    assert wait_for(lambda: len(network.hub.events("leipzig-ost")) >= 1, 10)
+    page = sign_in(browser, network, "admin")
+    page.click("text=Hafen Ost")
+    page.wait_for_url("**/ui/sites/leipzig-ost")
+    for chart in ("#today-chart", "#week-chart"):
+        page.wait_for_function(
+            "sel => document.querySelector(sel).complete"
+            " && document.querySelector(sel).naturalWidth > 0",
+            arg=chart,
+        )
+    assert page.locator("table.events").get_by_text("Anna Schmidt").first.is_visible()
+    shoot(page, "site")
+    page.goto(f"{network.url}/ui/fleet")
+    assert page.locator("table.fleet tbody tr").count() == 2
+    shoot(page, "fleet")
+    page.context.close()
+
+
+def test_the_monthly_report_downloads_as_csv(browser, network):
+    page = sign_in(browser, network, "admin")
+    page.click("nav >> text=Reports")
+    page.wait_for_selector("table.report")
+    shoot(page, "report")
+    with page.expect_download() as download:
+        page.click("#csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [r["site"] for r in rows] == ["berlin-mitte", "leipzig-ost"]
+    assert int(rows[1]["visits"]) == 1 and int(rows[1]["entries"]) >= 1
+    page.context.close()
+
+
+def test_an_operator_of_one_site_never_sees_another(browser, network):
+    page = sign_in(browser, network, "op-b", viewport=PHONE)
+    page.wait_for_selector("#live-state[data-state=live]")
+    assert page.locator(".site").count() == 1
+    assert page.locator('[data-site="berlin-mitte"]').is_visible()
+    assert "Hafen Ost" not in page.content()
+    # A phone: nothing wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shoot(page, "overview-operator-phone")
+    reply = page.goto(f"{network.url}/ui/sites/leipzig-ost")
+    assert reply.status == 404
+    page.context.close()
