@@ -150,10 +150,11 @@ def run(
     if simulate:
         _run_simulated(cfg, pin_log, walk_through, people, speed)
     else:
-        _run(cfg)
+        run_agent(cfg)
 
 
-def _run(cfg, world=None) -> None:
+def run_agent(cfg, world=None) -> None:
+    """Run the door agent (and a simulated world around it) until SIGTERM or SIGINT."""
     import sdnotify
 
     from edge.agent.agent import EdgeAgent
@@ -199,7 +200,7 @@ def _run_simulated(
     if people and walk_through:
         parts.append(SimulatedSpace(cfg, people, speed, co2=co2, say=world_log.info))
     try:
-        _run(cfg, simulate.World(parts))
+        run_agent(cfg, simulate.World(parts))
     finally:
         if co2 is not None:
             co2.unplug()

@@ -9,7 +9,6 @@ hub, exactly as in a real network. Ctrl-C (or SIGTERM) stops everything and clea
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
@@ -170,24 +169,17 @@ class DemoHub:
         self.server = None
         self._thread: threading.Thread | None = None
         self._ingesting = False
-        self._quiet_stop = _QuietStop()
 
     def start(self, listener: socket.socket) -> None:
         """Connect to the broker, start ingest, then serve the API on ``listener``."""
-        import uvicorn
-
         from hub.api.app import create_app
+        from hub.server import hub_server
 
         self.client.start()
         self.worker.start()
         self._ingesting = True
         app = create_app(self.engine, self.card_key, self.publisher)
-        # Open dashboard streams would hold a stop up for good: they get a few seconds.
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, timeout_graceful_shutdown=3
-        )
-        self.server = uvicorn.Server(config)
-        logging.getLogger("uvicorn.error").addFilter(self._quiet_stop)
+        self.server = hub_server(app, log_level="warning", access_log=False)
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [listener]}, name="api", daemon=True
         )
@@ -204,33 +196,14 @@ class DemoHub:
     def stop(self) -> None:
         """Stop serving, then ingest, then the broker connection; the store last."""
         if self.server is not None:
-            self._quiet_stop.stopping = True
             self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT)
-        logging.getLogger("uvicorn.error").removeFilter(self._quiet_stop)
         if self._ingesting:
             self.worker.stop()
         self.publisher.close()
         self.client.stop()
         self.engine.dispose()
-
-
-class _QuietStop(logging.Filter):
-    """Open dashboard streams never end by themselves: when the demo stops, uvicorn cancels
-    them after its grace period and logs each as an error with a traceback. Expected then,
-    so those records are left out; everything else is logged."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stopping = False
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.stopping:
-            return True
-        error = record.exc_info[1] if record.exc_info else None
-        cancelled = isinstance(error, asyncio.CancelledError)
-        return not (cancelled or "graceful shutdown exceeded" in record.getMessage())
 
 
 class SiteProcesses:

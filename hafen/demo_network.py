@@ -21,6 +21,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ DEVICE = "front-door"
 #: The one plan: members' grants narrow it to their home site; network members keep it whole.
 PLAN = "flex"
 ADMIN = "admin"
+_ASCII = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 OPERATOR = "operator"
 
 SITE_NAMES = [
@@ -76,7 +78,6 @@ class DemoMember:
     id: str
     name: str
     email: str
-    home: str
     company: str | None = None
     sites: list[str] | None = None
 
@@ -87,8 +88,9 @@ class DemoSite:
     name: str
     district: str
     capacity: int
-    #: The members whose cards this site's simulated people tap (its own and visitors).
-    visitors: list[int] = field(default_factory=list)
+    #: The members (by number) whose cards this site's simulated people tap: its own members
+    #: and a visitor from the site before.
+    cards: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def plan_network(site_count: int, people: int) -> Network:
         for j in range((site_count + 1) // 2)
     ]
     members = [
-        _member(k * people + slot, site_ids, k, slot, people, companies[k // 2].id)
+        _member(k * people + slot, site_ids[k], slot, people, companies[k // 2].id)
         for k in range(site_count)
         for slot in range(people)
     ]
@@ -137,7 +139,7 @@ def plan_network(site_count: int, people: int) -> Network:
                 name=SITE_NAMES[k] if k < len(SITE_NAMES) else f"Hafen {k + 1}",
                 district=DISTRICTS[k % len(DISTRICTS)],
                 capacity=max(8, people + people // 2),
-                visitors=own + guest,
+                cards=own + guest,
             )
         )
     return Network(sites, members, companies)
@@ -147,25 +149,22 @@ def _company_name(j: int) -> str:
     return COMPANY_NAMES[j] if j < len(COMPANY_NAMES) else f"Firma {j + 1}"
 
 
-def _member(
-    number: int, site_ids: list[str], k: int, slot: int, people: int, company: str
-) -> DemoMember:
+def _member(number: int, site: str, slot: int, people: int, company: str) -> DemoMember:
     """Slot 0 is allowed everywhere, about a quarter are a company's staff, the rest local."""
     first = FIRST_NAMES[number % len(FIRST_NAMES)]
     last = LAST_NAMES[(number * 7 + number // len(FIRST_NAMES)) % len(LAST_NAMES)]
-    email = f"{first}.{last}.{number}@example.org".lower().replace("ü", "ue")
+    email = f"{first}.{last}.{number}@example.org".lower().translate(_ASCII)
     common = {
         "number": number,
         "id": f"sim-{number:03d}",
         "name": f"{first} {last}",
         "email": email,
-        "home": site_ids[k],
     }
     if slot == 0:
         return DemoMember(**common, sites=None)
     if slot <= (people + 3) // 4:
         return DemoMember(**common, company=company, sites=[])
-    return DemoMember(**common, sites=[site_ids[k]])
+    return DemoMember(**common, sites=[site])
 
 
 def seed_hub(engine: Engine, network: Network, card_key: bytes) -> None:
@@ -255,7 +254,7 @@ def _free_udp_port() -> int:
 
 def write_site_spec(site: DemoSite, site_dir: Path, config: dict, speed: float) -> Path:
     """The file a site process starts from (it holds the card key: readable by us only)."""
-    spec = {"config": config, "state_dir": str(site_dir), "cards": site.visitors, "speed": speed}
+    spec = {"config": config, "state_dir": str(site_dir), "cards": site.cards, "speed": speed}
     path = site_dir / "site.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -270,7 +269,8 @@ def run_site(spec_path: Path) -> None:
     """Run a simulated site until SIGTERM or SIGINT, or until the demo that started it is gone."""
     from edge.agent import simulate
     from edge.agent.config import EdgeConfig
-    from edge.cli import _run
+    from edge.agent.simulated_space import SimulatedSpace
+    from edge.cli import run_agent
     from hafen.config import validate_config
 
     logging.basicConfig(
@@ -283,28 +283,13 @@ def run_site(spec_path: Path) -> None:
     say = logging.getLogger("edge.simulate").info
     cfg = simulate.prepare(cfg, state_dir, None, say)
     co2 = simulate.simulated_co2(cfg, state_dir)  # plugged in before the agent looks for it
-    space = _space(cfg, spec["cards"], spec["speed"], co2, say)
+    space = SimulatedSpace(cfg, speed=spec["speed"], co2=co2, say=say, cards=spec["cards"])
     _stop_with_parent()
     try:
-        _run(cfg, simulate.World([simulate.SimulatedDoorway(cfg.door, say=say), space]))
+        run_agent(cfg, simulate.World([simulate.SimulatedDoorway(cfg.door, say=say), space]))
     finally:
         if co2 is not None:
             co2.unplug()
-
-
-def _space(cfg, cards: list[int], speed: float, co2, say):
-    """A simulated space whose people tap the cards of members ``cards`` (not 0, 1, 2...)."""
-    from edge.agent.simulated_space import SimulatedSpace
-
-    class SiteSpace(SimulatedSpace):
-        # The space numbers its people 0..n-1; person i carries member cards[i]'s card.
-        def _enter(self, member: int) -> None:
-            super()._enter(cards[member])
-
-        def _leave(self, member: int) -> None:
-            super()._leave(cards[member])
-
-    return SiteSpace(cfg, len(cards), speed, co2=co2, say=say)
 
 
 def _stop_with_parent() -> None:
@@ -313,7 +298,7 @@ def _stop_with_parent() -> None:
 
     def watch() -> None:
         while os.getppid() == parent:
-            threading.Event().wait(1.0)
+            time.sleep(1.0)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()

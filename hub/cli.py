@@ -117,11 +117,10 @@ def serve(
     key: Annotated[Path | None, typer.Option(help="Signing key: send access lists.")] = None,
     broker: Annotated[str, typer.Option(help="HOST:PORT of the broker.")] = "localhost:1883",
 ) -> None:
-    """Serve the hub's API (OpenAPI at /docs); with no arguments, on a SQLite file."""
-    import uvicorn
-
+    """Serve the hub's API (OpenAPI at /docs) and dashboard (/ui); by default on SQLite."""
     from hub import db as hubdb
     from hub.api.app import create_app
+    from hub.server import hub_server
 
     _logging()
     url = db or hubdb.default_url()
@@ -138,16 +137,10 @@ def serve(
         publisher = AclPublisher(engine, load_key(key), client.publish, client.publish_many)
     typer.echo(f"hub store: {url}")
     typer.echo(f"hub API: http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
+    typer.echo(f"dashboard: http://{host}:{port}/ui/")
     if publisher is None:
         typer.echo("no --key: access-list changes are stored but not sent to the doors")
-    # Open dashboard streams would hold a stop up for good: give them a few seconds.
-    uvicorn.run(
-        create_app(engine, card_key, publisher),
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=3,
-    )
+    hub_server(create_app(engine, card_key, publisher), host=host, port=port).run()
 
 
 @app.command("create-user")

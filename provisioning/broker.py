@@ -57,6 +57,9 @@ class LocalBroker:
             [self.binary, "-c", str(self.config_path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own process group: Ctrl-C in a terminal reaches whoever started it, which
+            # stops its clients first and the broker last.
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

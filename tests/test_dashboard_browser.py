@@ -22,6 +22,7 @@ from sqlalchemy import insert, update
 from hub import db
 from hub.api.app import create_app
 from hub.auth import Role, create_user
+from hub.server import hub_server
 from provisioning.broker import LocalBroker
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,8 +40,6 @@ class Network:
         self.tmp = tmp
 
     def __enter__(self) -> Network:
-        import uvicorn
-
         Device.pin_factory = MockFactory()
         self.broker = LocalBroker(self.tmp / "broker").__enter__()
         self.hub = TestHub(self.tmp, self.broker).start()
@@ -63,8 +62,7 @@ class Network:
         self.agent, self.card = self.edge.__enter__()
         assert wait_for(lambda: self.agent.acl_updater.version == 1, 10)
         app = create_app(self.hub.engine, CARD_KEY, self.hub.publisher)
-        config = uvicorn.Config(app, port=0, log_level="warning", timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
+        self.server = hub_server(app, port=0)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         assert wait_for(lambda: self.server.started, 10)
@@ -126,7 +124,7 @@ def test_a_tap_at_the_door_shows_on_the_open_overview(browser, network):
     network.card.present(ANNA)
     page.wait_for_function(
         "n => Number(document.querySelector("
-        "'[data-site=\"leipzig-ost\"] [data-field=\"entries_today\"]').textContent) > n",
+        '\'[data-site="leipzig-ost"] [data-field="entries_today"]\').textContent) > n',
         arg=before,
         timeout=5000,
     )

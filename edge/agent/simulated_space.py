@@ -56,11 +56,15 @@ class SimulatedSpace:
         seed: int | None = None,
         co2: SimulatedCo2Sensor | None = None,
         say: Callable[[str], None] | None = None,
+        cards: list[int] | None = None,
     ) -> None:
+        """``cards``: the simulated card each person carries (``simulated_card(n)``); by
+        default person i carries card i, so that spaces of a network can have their own."""
         from edge.drivers.card_emulator import EmulatedCard
 
         self.cfg = cfg
-        self.people = people
+        self.people = len(cards) if cards else people
+        self.cards = cards or list(range(people))
         self.speed = speed
         self.rng = random.Random(seed)
         self.say = say or log.info
@@ -110,7 +114,7 @@ class SimulatedSpace:
     def _enter(self, member: int) -> None:
         if member in self.inside:
             return
-        if self.card.present(simulated_card(member), hold=0.3, timeout=5) is None:
+        if self.card.present(simulated_card(self.cards[member]), hold=0.3, timeout=5) is None:
             return  # the reader did not see the card: they try again another day
         self.inside[member] = self.rng.choice(ROOMS) if self.rng.random() < 0.2 else ROOMS[0]
         self._breathe()

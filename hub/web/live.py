@@ -157,6 +157,11 @@ class LiveFeed:
             with self._lock:
                 self._listeners -= 1
 
+    @property
+    def closed(self) -> bool:
+        """The hub is stopping: streams end so that it need not wait for them."""
+        return self._stop.is_set()
+
     def close(self) -> None:
         self._stop.set()
 

@@ -109,7 +109,9 @@ async def live_stream(request: Request, who: Viewer) -> StreamingResponse:
         await run_in_threadpool(feed.current)
         ends, seen, beat = time.monotonic() + STREAM_SECONDS, -1, time.monotonic()
         with feed.listening():
-            while time.monotonic() < ends and not await request.is_disconnected():
+            while time.monotonic() < ends and not feed.closed:
+                if await request.is_disconnected():
+                    break
                 if feed.generation != seen:
                     seen = feed.generation
                     body = json.dumps(live.visible(feed.sites, who), separators=(",", ":"))
