@@ -31,18 +31,26 @@ class FleetRow:
 
 def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
     """Offline doors first, then by site and device."""
-    d, s, v = db.devices.c, db.device_states.c, db.acl_versions.c
+    d, s, v, n = db.devices.c, db.device_states.c, db.acl_versions.c, db.occupancy_now.c
     latest = select(v.site, func.max(v.version).label("version")).group_by(v.site).subquery()
     query = (
         select(d.site, d.id, s.online, s.received_at, s.software, s.acl_version, latest.c.version)
+        .add_columns(n.at)
         .outerjoin(db.device_states, (s.site == d.site) & (s.device == d.id))
         .outerjoin(latest, latest.c.site == d.site)
+        .outerjoin(db.occupancy_now, (n.site == d.site) & (n.device == d.id))
     )
     if who.role == Role.SITE_OPERATOR:
         query = query.where(d.site.in_(sorted(who.sites)))
     with engine.connect() as conn:
         rows = [
-            FleetRow(r[0], r[1], r[2], db.aware(r[3]), r[4], r[5], r[6])
+            FleetRow(r[0], r[1], r[2], _latest(r[3], r[7]), r[4], r[5], r[6])
             for r in conn.execute(query)
         ]
     return sorted(rows, key=lambda r: (bool(r.online), r.site, r.device))
+
+
+def _latest(state_at: datetime | None, sample_at: datetime | None) -> datetime | None:
+    """When the device was last heard from: its state, or its newest occupancy sample."""
+    known = [db.aware(t) for t in (state_at, sample_at) if t is not None]
+    return max(known, default=None)

@@ -69,8 +69,11 @@ def build(engine: Engine) -> list[SiteLive]:
         occupancy = conn.execute(select(db.occupancy_now)).all()
         today = _today_by_site(conn, zones, now)
     by_site: dict[str, list] = {}
+    heard: dict[str, datetime] = {}  # a device is heard from by its samples too, each minute
     for row in occupancy:
-        if now - db.aware(row.at) <= HOLD:
+        at = db.aware(row.at)
+        heard[row.site] = max(heard.get(row.site, at), at)
+        if now - at <= HOLD:
             by_site.setdefault(row.site, []).append(row)
     out = []
     for site in doors:
@@ -85,7 +88,7 @@ def build(engine: Engine) -> list[SiteLive]:
                 devices=site.devices,
                 online=site.online,
                 lagging=site.lagging,
-                last_seen=site.last_seen.isoformat() if site.last_seen else None,
+                last_seen=_latest(site.last_seen, heard.get(site.site)),
                 count=sum(r.count for r in rows) if rows else None,
                 capacity=max((r.capacity for r in rows if r.capacity), default=None),
                 present=any(r.present for r in rows) if rows else None,
@@ -97,6 +100,11 @@ def build(engine: Engine) -> list[SiteLive]:
             )
         )
     return out
+
+
+def _latest(*times: datetime | None) -> str | None:
+    known = [t for t in times if t is not None]
+    return max(known).isoformat() if known else None
 
 
 def _today_by_site(conn, zones: dict[str, str], now: datetime) -> dict[str, tuple[int, int]]:
