@@ -65,6 +65,10 @@ def seed(engine, events: int) -> None:
         f" ({decisions / took:,.0f} events/s)"
     )
     seed_occupancy(engine, sites, DAYS)
+    started = time.perf_counter()
+    months = rollups.refresh_months(engine)
+    took = time.perf_counter() - started
+    print(f"  monthly occupancy of {months} site-months from the hourly roll-up in {took:.1f} s")
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
 

@@ -21,8 +21,10 @@ from gpiozero.pins.mock import MockFactory
 from network_helpers import TestHub, connected_edge
 from paho.mqtt.enums import CallbackAPIVersion
 from seed_dashboard import PASSWORD
+from sqlalchemy import delete
 
 from hafen import protocol
+from hub import db
 from provisioning.broker import LocalBroker
 
 SITE = "site-000"
@@ -62,6 +64,8 @@ def bench_live(url: str, engine, taps: int, line: Callable) -> None:
     ):
         hub = TestHub(Path(name), broker, url=url).start()
         hub.add_member("tapper", UID)
+        with engine.begin() as conn:  # the seeded list versions have no body to build on
+            conn.execute(delete(db.acl_versions).where(db.acl_versions.c.site == SITE))
         hub.publisher.publish_site(SITE)
         watcher, arrivals = broker_clock(broker.port)
         try:

@@ -127,6 +127,20 @@ occupancy_hours = Table(
     Index("occupancy_hours_hour", "hour"),
 )
 
+#: Per site and local month, devices added up hour by hour: what the report needs, kept
+#: current by ingest (a month of 500 sites is 360,000 hourly rows, too many to read per report).
+occupancy_months = Table(
+    "occupancy_months",
+    metadata,
+    Column("month", String(7), primary_key=True),  # YYYY-MM in the site's time zone
+    Column("site", String(64), primary_key=True),
+    Column("covered_seconds", Float, nullable=False),
+    Column("occupied_seconds", Float, nullable=False),
+    Column("occupied_hours", Integer, nullable=False),  # hours with anyone present
+    Column("median", Float),  # median headcount over those hours
+    Column("peak", Integer),
+)
+
 #: Each device's newest sample, so that the live overview never scans the samples.
 occupancy_now = Table(
     "occupancy_now",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -70,12 +69,11 @@ def monthly_report(engine: Engine, month: str, sites: set[str] | None = None) ->
     """Every site's figures for ``month`` (only ``sites`` when given), ordered by site."""
     month = parse_month(month)
     with engine.connect() as conn:
-        query = select(db.sites.c.id, db.sites.c.name, db.sites.c.timezone).order_by(db.sites.c.id)
+        query = select(db.sites.c.id, db.sites.c.name).order_by(db.sites.c.id)
         rows = [r for r in conn.execute(query) if sites is None or r.id in sites]
         report = {r.id: SiteMonth(site=r.id, name=r.name or r.id, month=month) for r in rows}
         _add_visits(conn, month, report)
-        zones = {r.id: ZoneInfo(r.timezone) for r in rows}
-        _add_occupancy(conn, month, zones, report)
+        _add_occupancy(conn, month, report)
     return list(report.values())
 
 
@@ -115,68 +113,16 @@ def _add_visits(conn: Connection, month: str, report: dict[str, SiteMonth]) -> N
             report[site].multi_site_members = count
 
 
-def _add_occupancy(
-    conn: Connection, month: str, zones: dict[str, ZoneInfo], report: dict[str, SiteMonth]
-) -> None:
-    """Per site and hour, devices added up; then the month's occupied hours, median, peak.
-
-    All in SQL (a window function finds each site's median): a month of 500 sites is 360,000
-    hourly rows, too many to carry into Python within the report's two seconds.
-    """
-    by_zone: dict[str, list[str]] = defaultdict(list)
-    for site, zone in zones.items():
-        by_zone[zone.key].append(site)
-    for zone, sites in by_zone.items():
-        start, end = month_bounds(month, ZoneInfo(zone))
-        hourly = _hourly(start, end, sites)
-        totals = conn.execute(
-            select(
-                hourly.c.site,
-                func.sum(hourly.c.known),
-                func.sum(hourly.c.occupied),
-                func.max(hourly.c.peak),
-            ).group_by(hourly.c.site)
-        )
-        for site, known, occupied, peak in totals:
-            row = report[site]
-            row.covered_hours = round(known / 3600, 1)
-            row.occupied_hours = round(occupied / 3600, 1)
-            row.peak_occupancy = int(peak)
-        for site, median in conn.execute(_medians(hourly)):
-            report[site].median_occupancy = round(median, 1)
-
-
-def _hourly(start: datetime, end: datetime, sites: list[str]):
-    h = db.occupancy_hours.c
-    return (
-        select(
-            h.site,
-            func.sum(h.person_seconds / h.known_seconds).label("mean"),
-            func.max(h.occupied_seconds).label("occupied"),
-            func.max(h.known_seconds).label("known"),
-            func.sum(h.peak).label("peak"),
-        )
-        .where(h.hour >= start, h.hour < end, h.known_seconds > 0, h.site.in_(sites))
-        .group_by(h.site, h.hour)
-        .cte("hourly")
-    )
-
-
-def _medians(hourly):
-    """Each site's median hourly headcount over its occupied hours (the middle one, or the
-    mean of the middle two)."""
-    ranked = (
-        select(
-            hourly.c.site,
-            hourly.c.mean,
-            func.row_number().over(partition_by=hourly.c.site, order_by=hourly.c.mean).label("n"),
-            func.count().over(partition_by=hourly.c.site).label("of"),
-        )
-        .where(hourly.c.occupied > 0)
-        .subquery()
-    )
-    middle = ranked.c.n.in_([(ranked.c.of + 1) / 2, (ranked.c.of + 2) / 2])
-    return select(ranked.c.site, func.avg(ranked.c.mean)).where(middle).group_by(ranked.c.site)
+def _add_occupancy(conn: Connection, month: str, report: dict[str, SiteMonth]) -> None:
+    """From the monthly roll-up ingest keeps (hub/rollups.py): one row per site."""
+    o = db.occupancy_months.c
+    for row in conn.execute(select(db.occupancy_months).where(o.month == month)):
+        site = report.get(row.site)
+        if site is not None:
+            site.covered_hours = round(row.covered_seconds / 3600, 1)
+            site.occupied_hours = round(row.occupied_seconds / 3600, 1)
+            site.median_occupancy = None if row.median is None else round(row.median, 1)
+            site.peak_occupancy = row.peak
 
 
 def as_csv(report: list[SiteMonth]) -> str:

@@ -10,16 +10,18 @@ event is never counted twice, whichever worker got it.
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, bindparam, case, delete, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hafen.protocol import EventKind
 from hub import db
+from hub.reports import month_bounds
 from hub.timeline import HOLD, integrate
 
 HOUR = timedelta(hours=1)
@@ -167,8 +169,13 @@ class Rollups:
                 for k, s in newest.items()
             ],
         )
+        months: set[tuple[str, str]] = set()
         for (site, device), hours in touched.items():
             self.refresh_hours(conn, site, device, sorted(hours))
+            zone = self.zone(conn, site)
+            months.update((site, h.astimezone(zone).strftime("%Y-%m")) for h in hours)
+        for site, month in sorted(months):
+            self.refresh_month(conn, site, month)
 
     def refresh_hours(
         self, conn: Connection, site: str, device: str, hours: list[datetime]
@@ -207,6 +214,32 @@ class Rollups:
             rows,
         )
 
+    def refresh_month(self, conn: Connection, site: str, month: str) -> None:
+        """Recompute a site's local month from its devices' hours (added up hour by hour)."""
+        start, end = month_bounds(month, self.zone(conn, site))
+        h = db.occupancy_hours.c
+        rows = conn.execute(
+            select(h.hour, h.person_seconds, h.occupied_seconds, h.known_seconds, h.peak).where(
+                h.site == site, h.hour >= start, h.hour < end, h.known_seconds > 0
+            )
+        )
+        hours: dict[datetime, list[float]] = {}
+        for hour, person, occupied, known, peak in rows:
+            cell = hours.setdefault(hour, [0.0, 0.0, 0.0, 0])
+            cell[0] += person / known
+            cell[1], cell[2] = max(cell[1], occupied), max(cell[2], known)
+            cell[3] += peak
+        busy = [cell[0] for cell in hours.values() if cell[1] > 0]
+        values = {
+            "covered_seconds": sum(cell[2] for cell in hours.values()),
+            "occupied_seconds": sum(cell[1] for cell in hours.values()),
+            "occupied_hours": len(busy),
+            "median": statistics.median(busy) if busy else None,
+            "peak": max((int(cell[3]) for cell in hours.values()), default=None),
+        }
+        stmt = self._insert(db.occupancy_months).values(site=site, month=month, **values)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["month", "site"], set_=values))
+
 
 def _hour(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -225,7 +258,13 @@ def _runs(hours: list[datetime]) -> list[list[datetime]]:
 
 def clear(conn: Connection) -> None:
     """Empty every roll-up (before a rebuild)."""
-    for table in (db.visits, db.member_months, db.occupancy_hours, db.occupancy_now):
+    for table in (
+        db.visits,
+        db.member_months,
+        db.occupancy_hours,
+        db.occupancy_months,
+        db.occupancy_now,
+    ):
         conn.execute(delete(table))
 
 
@@ -269,4 +308,25 @@ def rebuild(engine: Engine, chunk: int = 20_000) -> tuple[int, int]:
                 .order_by(o.at)
             ).all()
             rollups.add_samples(conn, [r._asdict() | {"at": db.aware(r.at)} for r in samples])
+    refresh_months(engine)
     return decisions, len(devices)
+
+
+def refresh_months(engine: Engine) -> int:
+    """Recompute every site's monthly occupancy from the hourly roll-up; how many months."""
+    rollups = Rollups(engine.dialect.name == "postgresql")
+    h = db.occupancy_hours.c
+    with engine.connect() as conn:
+        spans = conn.execute(
+            select(h.site, func.min(h.hour), func.max(h.hour)).group_by(h.site)
+        ).all()
+    done = 0
+    for site, first, last in spans:
+        with engine.begin() as conn:
+            zone = rollups.zone(conn, site)
+            month = db.aware(first).astimezone(zone).replace(day=1, hour=12)
+            while month.strftime("%Y-%m") <= db.aware(last).astimezone(zone).strftime("%Y-%m"):
+                rollups.refresh_month(conn, site, month.strftime("%Y-%m"))
+                month = (month + timedelta(days=32)).replace(day=1)
+                done += 1
+    return done

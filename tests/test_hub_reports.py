@@ -147,7 +147,13 @@ def test_a_rebuild_gives_the_roll_ups_ingest_kept(store):
     ingest.write(
         Batch(events=[sample("b", start + timedelta(minutes=7 * i), i % 5) for i in range(40)])
     )
-    tables = (db.visits, db.member_months, db.occupancy_hours, db.occupancy_now)
+    tables = (
+        db.visits,
+        db.member_months,
+        db.occupancy_hours,
+        db.occupancy_months,
+        db.occupancy_now,
+    )
 
     def snapshot() -> list:
         with store.connect() as conn:

@@ -26,6 +26,8 @@ from hub.timeline import HOLD
 log = logging.getLogger(__name__)
 #: How often the picture is rebuilt while someone watches, in seconds.
 REFRESH = 0.25
+#: The oldest picture a page is served without waiting for a new one, in seconds.
+MAX_AGE = 5.0
 #: CO2 levels (ppm) above which the dashboard says to air the room (German UBA guidance:
 #: below 1000 is harmless, above 2000 unacceptable).
 CO2_VENTILATE, CO2_VENTILATE_NOW = 1000, 2000
@@ -140,16 +142,33 @@ class LiveFeed:
         self.sites: list[SiteLive] = []
         self.generation = 0
         self._listeners = 0
+        self._refreshing = False
         self._built_at = float("-inf")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def current(self) -> list[SiteLive]:
-        """The picture, built now if nobody keeps it fresh (a page load without a listener)."""
-        if time.monotonic() - self._built_at > self.refresh * 2:
+        """The picture for a page load: as it is when fresh, refreshed in the background when
+        a little old (the page need not wait), built now when older than ``MAX_AGE``."""
+        age = time.monotonic() - self._built_at
+        if age > MAX_AGE:
             self._rebuild()
+        elif age > self.refresh * 2:
+            with self._lock:
+                if self._refreshing:
+                    return self.sites
+                self._refreshing = True
+            threading.Thread(target=self._refresh_once, name="live-refresh", daemon=True).start()
         return self.sites
+
+    def _refresh_once(self) -> None:
+        try:
+            self._rebuild()
+        except Exception:
+            log.exception("live overview: rebuild failed")
+        finally:
+            self._refreshing = False
 
     @contextmanager
     def listening(self):

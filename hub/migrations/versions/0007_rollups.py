@@ -54,6 +54,16 @@ def upgrade() -> None:
     )
     op.create_index("occupancy_hours_hour", "occupancy_hours", ["hour"])
     op.create_table(
+        "occupancy_months",
+        sa.Column("month", sa.String(7), primary_key=True),
+        sa.Column("site", sa.String(64), primary_key=True),
+        sa.Column("covered_seconds", sa.Float, nullable=False),
+        sa.Column("occupied_seconds", sa.Float, nullable=False),
+        sa.Column("occupied_hours", sa.Integer, nullable=False),
+        sa.Column("median", sa.Float),
+        sa.Column("peak", sa.Integer),
+    )
+    op.create_table(
         "occupancy_now",
         sa.Column("site", sa.String(64), primary_key=True),
         sa.Column("device", sa.String(64), primary_key=True),
@@ -68,5 +78,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("occupancy_now", "occupancy_hours", "member_months", "visits"):
+    for table in (
+        "occupancy_now",
+        "occupancy_months",
+        "occupancy_hours",
+        "member_months",
+        "visits",
+    ):
         op.drop_table(table)
