@@ -18,3 +18,4 @@ bench: setup
 	.venv/bin/python benchmarks/edge_access.py
 	.venv/bin/python benchmarks/network.py
 	.venv/bin/python benchmarks/hub_scale.py
+	.venv/bin/python benchmarks/dashboard.py

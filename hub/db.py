@@ -100,6 +100,16 @@ visits = Table(
     Index("visits_member", "member"),
 )
 
+#: Per site and local day: entries and members, for the live overview's "today".
+site_days = Table(
+    "site_days",
+    metadata,
+    Column("day", String(10), primary_key=True),  # first: the overview asks for one day
+    Column("site", String(64), primary_key=True),
+    Column("entries", Integer, nullable=False),
+    Column("visitors", Integer, nullable=False),
+)
+
 #: Per member, site and local month: days visited (of them with a company) and entries.
 member_months = Table(
     "member_months",

@@ -62,15 +62,12 @@ class Rollups:
         companies = dict(
             conn.execute(select(m.id, m.company_id).where(m.id.in_(sorted(names)))).all()
         )
+        zones = {site: self.zone(conn, site) for site in {e["site"] for e in entries}}
         days: dict[tuple[str, str, str], dict] = {}
         for e in entries:
             member = str(e["data"]["member"])[:64]
             at = e["at"].astimezone(UTC)
-            key = (
-                e["site"],
-                at.astimezone(self.zone(conn, e["site"])).strftime("%Y-%m-%d"),
-                member,
-            )
+            key = (e["site"], at.astimezone(zones[e["site"]]).strftime("%Y-%m-%d"), member)
             row = days.get(key)
             if row is None:
                 days[key] = dict(
@@ -132,6 +129,7 @@ class Rollups:
             if key in new:
                 cell["days"] += 1
                 cell["company_days"] += 1 if row["company"] else 0
+        self._add_site_days(conn, days, new)
         mm = db.member_months
         stmt = self._insert(mm)
         conn.execute(
@@ -140,6 +138,24 @@ class Rollups:
                 set_={c: mm.c[c] + stmt.excluded[c] for c in ("days", "company_days", "entries")},
             ),
             list(months.values()),
+        )
+
+    def _add_site_days(self, conn: Connection, days: dict, new: set) -> None:
+        totals: dict[tuple[str, str], dict] = {}
+        for key, row in days.items():
+            cell = totals.setdefault(
+                key[:2], {"site": key[0], "day": key[1], "entries": 0, "visitors": 0}
+            )
+            cell["entries"] += row["entries"]
+            cell["visitors"] += 1 if key in new else 0
+        sd = db.site_days
+        stmt = self._insert(sd)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["day", "site"],
+                set_={c: sd.c[c] + stmt.excluded[c] for c in ("entries", "visitors")},
+            ),
+            list(totals.values()),
         )
 
     # -- occupancy ------------------------------------------------------------------------
@@ -260,6 +276,7 @@ def clear(conn: Connection) -> None:
     """Empty every roll-up (before a rebuild)."""
     for table in (
         db.visits,
+        db.site_days,
         db.member_months,
         db.occupancy_hours,
         db.occupancy_months,

@@ -112,6 +112,14 @@ def test_visits_are_counted_once_per_member_site_and_local_day(store):
         day = conn.execute(
             select(db.visits).where(db.visits.c.member == "ann", db.visits.c.day == "2026-11-01")
         ).one()
+    with store.connect() as conn:
+        totals = conn.execute(select(db.site_days).order_by(db.site_days.c.day)).all()
+    assert [(r.site, r.day, r.entries, r.visitors) for r in totals] == [
+        ("a", "2026-11-01", 3, 2),
+        ("a", "2026-11-02", 1, 1),
+        ("b", "2026-11-03", 1, 1),
+        ("a", "2026-12-01", 1, 1),
+    ]
     assert db.aware(day.first_at) == BERLIN_NOV + timedelta(hours=9)
     assert db.aware(day.last_at) == BERLIN_NOV + timedelta(hours=14)
     assert day.entries == 2

@@ -48,30 +48,30 @@ def _day_span(conn: Connection, who: Principal, site: str, day: date | None) -> 
 @router.get("/sites/{site}/visits", response_model=list[Visit])
 def visits(site: str, store: Store, who: Caller, day: Day = None) -> list[Visit]:
     """Who came in on a day: each member's first and last entry and how many times the door
-    let them in (after retention, members appear only by pseudonym and without a name)."""
-    e = db.events.c
+    let them in (after retention, members appear only by pseudonym and without a name).
+
+    Read from the visits roll-up that ingest keeps (hub/rollups.py), as the reports are.
+    """
+    v = db.visits.c
     with store.connect() as conn:
-        start, end = _day_span(conn, who, site, day)
+        tz = site_zone(conn, who, site)
+        day = day or datetime.now(tz).date()
         rows = conn.execute(
-            select(e.member, e.at, e.data, db.members.c.name)
-            .outerjoin(db.members, db.members.c.id == e.member)
-            .where(e.site == site, e.kind == "door.decision", e.member.is_not(None))
-            .where(e.at >= start, e.at < end)
-            .order_by(e.at)
+            select(v.member, v.first_at, v.last_at, v.entries, db.members.c.name)
+            .outerjoin(db.members, db.members.c.id == v.member)
+            .where(v.site == site, v.day == day.isoformat())
+            .order_by(v.first_at)
         ).all()
-    by_member: dict[str, Visit] = {}
-    for row in rows:
-        if not row.data.get("allowed"):
-            continue
-        at = db.aware(row.at)
-        visit = by_member.get(row.member)
-        if visit is None:
-            by_member[row.member] = Visit(
-                member=row.member, name=row.name, first_entry=at, last_entry=at, entries=1
-            )
-        else:
-            visit.last_entry, visit.entries = at, visit.entries + 1
-    return sorted(by_member.values(), key=lambda v: v.first_entry)
+    return [
+        Visit(
+            member=r.member,
+            name=r.name,
+            first_entry=db.aware(r.first_at),
+            last_entry=db.aware(r.last_at),
+            entries=r.entries,
+        )
+        for r in rows
+    ]
 
 
 @router.get("/sites/{site}/bookings", response_model=list[DayGuest])

@@ -44,13 +44,13 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
         query = query.where(d.site.in_(sorted(who.sites)))
     with engine.connect() as conn:
         rows = [
-            FleetRow(r[0], r[1], r[2], _latest(r[3], r[7]), r[4], r[5], r[6])
+            FleetRow(r[0], r[1], r[2], last_heard(r[3], r[7]), r[4], r[5], r[6])
             for r in conn.execute(query)
         ]
     return sorted(rows, key=lambda r: (bool(r.online), r.site, r.device))
 
 
-def _latest(state_at: datetime | None, sample_at: datetime | None) -> datetime | None:
+def last_heard(state_at: datetime | None, sample_at: datetime | None) -> datetime | None:
     """When the device was last heard from: its state, or its newest occupancy sample."""
     known = [db.aware(t) for t in (state_at, sample_at) if t is not None]
     return max(known, default=None)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from hub import db
 from hub.api.overview import build_overview
@@ -114,13 +114,11 @@ def _today_by_site(conn, zones: dict[str, str], now: datetime) -> dict[str, tupl
     days = {
         site: now.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d") for site, zone in zones.items()
     }
-    v = db.visits.c
+    d = db.site_days.c
     rows = conn.execute(
-        select(v.site, v.day, func.sum(v.entries), func.count())
-        .where(v.day.in_(sorted(set(days.values()))))
-        .group_by(v.site, v.day)
+        select(d.site, d.day, d.entries, d.visitors).where(d.day.in_(sorted(set(days.values()))))
     )
-    return {site: (int(n), visitors) for site, day, n, visitors in rows if days.get(site) == day}
+    return {site: (n, visitors) for site, day, n, visitors in rows if days.get(site) == day}
 
 
 def visible(sites: list[SiteLive], who: Principal) -> list[dict]:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, select
 from hub import db
 from hub.api.occupancy import bucket_starts, buckets
 from hub.timeline import HOLD
+from hub.web.fleet import last_heard
 
 #: Weeks of hourly roll-ups the hour-of-week heatmap averages over.
 HEATMAP_WEEKS = 4
@@ -39,15 +40,17 @@ def site_row(conn: Connection, site: str):
 
 
 def devices(conn: Connection, site: str) -> list[Device]:
-    d, s = db.devices.c, db.device_states.c
+    d, s, n = db.devices.c, db.device_states.c, db.occupancy_now.c
     rows = conn.execute(
-        select(d.id, s.online, s.software, s.acl_version, s.received_at)
+        select(d.id, s.online, s.software, s.acl_version, s.received_at, n.at)
         .outerjoin(db.device_states, (s.site == d.site) & (s.device == d.id))
+        .outerjoin(db.occupancy_now, (n.site == d.site) & (n.device == d.id))
         .where(d.site == site)
         .order_by(d.id)
     )
     return [
-        Device(r.id, r.online, r.software, r.acl_version, db.aware(r.received_at)) for r in rows
+        Device(r.id, r.online, r.software, r.acl_version, last_heard(r.received_at, r.at))
+        for r in rows
     ]
 
 

@@ -33,6 +33,13 @@ def upgrade() -> None:
     )
     op.create_index("visits_member", "visits", ["member"])
     op.create_table(
+        "site_days",
+        sa.Column("day", sa.String(10), primary_key=True),
+        sa.Column("site", sa.String(64), primary_key=True),
+        sa.Column("entries", sa.Integer, nullable=False),
+        sa.Column("visitors", sa.Integer, nullable=False),
+    )
+    op.create_table(
         "member_months",
         sa.Column("month", sa.String(7), primary_key=True),
         sa.Column("site", sa.String(64), primary_key=True),
