@@ -132,6 +132,10 @@ def test_the_site_page_names_members_only_for_roles_that_see_people(hub):
 def test_an_operator_sees_only_their_own_sites(hub):
     engine, _ = hub
     client = signed_in(engine, "op-a")
+    admin = TestClient(client.app)  # the same hub: B's charts already drawn, and cached
+    admin.post("/ui/sign-in", data={"username": "admin", "password": "admin-pass-1234"})
+    for chart in ("today", "week"):
+        assert admin.get(f"/ui/sites/b/{chart}.svg").status_code == 200
     overview = client.get("/ui/").text
     assert "Hafen Nord" in overview and "Hafen Süd" not in overview
     for path in ("/ui/sites/b", "/ui/sites/b/today.svg", "/ui/sites/b/week.svg"):

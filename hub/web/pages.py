@@ -144,18 +144,16 @@ def site_page(request: Request, site: str, store: Store, who: Viewer) -> HTMLRes
             "devices": site_view.devices(conn, site),
             "events": site_view.recent_events(conn, site, names=people),
             "co2": {k: (v, live.air_hint(v)) for k, v in site_view.co2_now(conn, site).items()},
-            "now": next(
-                (
-                    s
-                    for s in live.visible(request.app.state.live.current(), who)
-                    if s["site"] == site
-                ),
-                None,
-            ),
+            "now": _now(request, who, site),
             "stamp": int(time.time() // 60),
             "site_zone": ZoneInfo(row.timezone),
         }
     return page(request, "site.html", who, **context)
+
+
+def _now(request: Request, who, site: str) -> dict | None:
+    mine = [s for s in request.app.state.live.current() if s.site == site]
+    return live.visible(mine, who)[0] if mine else None
 
 
 def _svg(svg: bytes) -> Response:
@@ -174,6 +172,8 @@ def today_chart(request: Request, site: str, store: Store, who: Viewer) -> Respo
             times, counts = site_view.today(conn, site, ZoneInfo(row.timezone))
         return charts.day_curve(times, counts, row.capacity, "Today")
 
+    require_site(who, site)  # the check, even when the picture is cached
+
     return _svg(request.app.state.charts.get(("today", site), 60, draw))
 
 
@@ -188,8 +188,7 @@ def week_chart(request: Request, site: str, store: Store, who: Viewer) -> Respon
             cells = site_view.hour_of_week(conn, site, ZoneInfo(row.timezone))
         return charts.week_heatmap(cells, f"A usual week (last {site_view.HEATMAP_WEEKS} weeks)")
 
-    with store.connect() as conn:
-        _site(conn, who, site)  # the check, even when the picture is cached
+    require_site(who, site)  # the check, even when the picture is cached
     return _svg(request.app.state.charts.get(("week", site), 600, draw))
 
 
