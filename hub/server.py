@@ -7,10 +7,13 @@ first (their loops watch the live feed), so a stop takes as long as the slowest 
 
 from __future__ import annotations
 
+import gc
 import socket
 
 import uvicorn
 from fastapi import FastAPI
+
+from hub.web import charts
 
 #: The grace period for requests still running when the hub is told to stop, in seconds.
 GRACE_SECONDS = 3
@@ -18,6 +21,14 @@ GRACE_SECONDS = 3
 
 class HubServer(uvicorn.Server):
     """uvicorn that ends the dashboard's live streams before it waits for connections."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        charts.prepare()  # Matplotlib and its fonts, loaded now rather than by a page
+        # What is loaded by now lives as long as the server: keeping it out of the cyclic
+        # collector's full passes took 100 ms pauses out of every few page loads.
+        gc.collect()
+        gc.freeze()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         live = getattr(self.config.app.state, "live", None)

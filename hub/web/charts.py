@@ -50,6 +50,11 @@ def _figure(width: float, height: float):
     return fig
 
 
+def prepare() -> None:
+    """Load Matplotlib and build its font cache by drawing one small chart."""
+    _svg(_figure(1, 1))
+
+
 def _svg(fig) -> bytes:
     out = io.BytesIO()
     fig.savefig(out, format="svg", metadata={"Date": None})

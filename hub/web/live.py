@@ -26,8 +26,10 @@ from hub.timeline import HOLD
 log = logging.getLogger(__name__)
 #: How often the picture is rebuilt while someone watches, in seconds.
 REFRESH = 0.25
-#: The oldest picture a page is served without waiting for a new one, in seconds.
-MAX_AGE = 5.0
+#: A page load serves a picture this old as it is, one older than that and refreshes it in
+#: the background (the page never waits: a rebuild beside it would double its time), and one
+#: older than ``MAX_AGE`` only after rebuilding it. Open streams keep it fresh meanwhile.
+PAGE_AGE, MAX_AGE = 2.0, 5.0
 #: CO2 levels (ppm) above which the dashboard says to air the room (German UBA guidance:
 #: below 1000 is harmless, above 2000 unacceptable).
 CO2_VENTILATE, CO2_VENTILATE_NOW = 1000, 2000
@@ -147,12 +149,11 @@ class LiveFeed:
         self._thread: threading.Thread | None = None
 
     def current(self) -> list[SiteLive]:
-        """The picture for a page load: as it is when fresh, refreshed in the background when
-        a little old (the page need not wait), built now when older than ``MAX_AGE``."""
+        """The picture for a page load (see ``PAGE_AGE``)."""
         age = time.monotonic() - self._built_at
         if age > MAX_AGE:
             self._rebuild()
-        elif age > self.refresh * 2:
+        elif age > PAGE_AGE:
             with self._lock:
                 if self._refreshing:
                     return self.sites
