@@ -10,6 +10,7 @@ event is never counted twice, whichever worker got it.
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ class Rollups:
     """Keeps the roll-ups of one store; site time zones are cached (they rarely change)."""
 
     def __init__(self, postgres: bool) -> None:
+        self.postgres = postgres
         self._insert = postgresql.insert if postgres else sqlite.insert
         self._zones: dict[str, ZoneInfo] = {}
 
@@ -85,8 +87,10 @@ class Rollups:
     def _add_days(self, conn: Connection, days: dict[tuple[str, str, str], dict]) -> None:
         v = db.visits.c
         stmt = self._insert(db.visits).on_conflict_do_nothing().returning(v.site, v.day, v.member)
-        new = {tuple(r) for r in conn.execute(stmt, list(days.values()))}
-        seen = [row for key, row in days.items() if key not in new]
+        # Rows in key order throughout: concurrent workers then lock them in the same order
+        # and never deadlock.
+        new = {tuple(r) for r in conn.execute(stmt, [days[k] for k in sorted(days)])}
+        seen = [days[key] for key in sorted(days) if key not in new]
         if seen:  # days already counted: widen first/last, add the entries
             conn.execute(
                 update(db.visits)
@@ -137,7 +141,7 @@ class Rollups:
                 index_elements=["month", "site", "member"],
                 set_={c: mm.c[c] + stmt.excluded[c] for c in ("days", "company_days", "entries")},
             ),
-            list(months.values()),
+            [months[k] for k in sorted(months)],
         )
 
     def _add_site_days(self, conn: Connection, days: dict, new: set) -> None:
@@ -155,7 +159,7 @@ class Rollups:
                 index_elements=["day", "site"],
                 set_={c: sd.c[c] + stmt.excluded[c] for c in ("entries", "visitors")},
             ),
-            list(totals.values()),
+            [totals[k] for k in sorted(totals)],
         )
 
     # -- occupancy ------------------------------------------------------------------------
@@ -181,17 +185,28 @@ class Rollups:
                 where=now.c.at < stmt.excluded.at,
             ),
             [
-                {"site": k[0], "device": k[1]} | {c: s[c] for c in _SAMPLE_COLUMNS}
-                for k, s in newest.items()
+                {"site": k[0], "device": k[1]} | {c: newest[k][c] for c in _SAMPLE_COLUMNS}
+                for k in sorted(newest)
             ],
         )
+        self._serialise(conn, sorted(touched))
         months: set[tuple[str, str]] = set()
-        for (site, device), hours in touched.items():
+        for (site, device), hours in sorted(touched.items()):
             self.refresh_hours(conn, site, device, sorted(hours))
             zone = self.zone(conn, site)
             months.update((site, h.astimezone(zone).strftime("%Y-%m")) for h in hours)
         for site, month in sorted(months):
             self.refresh_month(conn, site, month)
+
+    def _serialise(self, conn: Connection, devices: list[tuple[str, str]]) -> None:
+        """On PostgreSQL, one transaction at a time recomputes a device's hours and its site's
+        months (two workers each with one new sample would each miss the other's); locks in
+        sorted order, held to the commit."""
+        if not self.postgres:
+            return  # SQLite has one writer at a time anyway
+        keys = sorted({_lock_key(site) for site, _ in devices})
+        for key in keys:
+            conn.execute(select(func.pg_advisory_xact_lock(key)))
 
     def refresh_hours(
         self, conn: Connection, site: str, device: str, hours: list[datetime]
@@ -255,6 +270,12 @@ class Rollups:
         }
         stmt = self._insert(db.occupancy_months).values(site=site, month=month, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=["month", "site"], set_=values))
+
+
+def _lock_key(site: str) -> int:
+    """A site's advisory-lock number (64-bit signed, stable across processes)."""
+    digest = hashlib.blake2b(f"hafen-occupancy:{site}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _hour(at: datetime) -> datetime:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -225,3 +226,43 @@ def test_the_report_api_serves_json_csv_and_only_the_callers_sites(store):
     assert 'filename="hafen-network-2026-11.csv"' in reply.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(reply.text)))
     assert [(r["site"], r["visits"], r["unique_members"]) for r in rows] == [("a", "3", "2")]
+
+
+def test_two_workers_at_once_count_every_event_exactly_once(store):
+    """Two ingest workers (as a shared subscription makes them) store interleaved, partly
+    redelivered batches of the same members, days and device at the same time."""
+    start = BERLIN_NOV + timedelta(days=9, hours=8)
+    taps = [tap("a", ("ann", "bob")[i % 2], start + timedelta(minutes=i)) for i in range(120)]
+    samples = [sample("a", start + timedelta(minutes=i), i % 7) for i in range(120)]
+    events = [e for pair in zip(taps, samples, strict=True) for e in pair]
+    batches = [events[i : i + 8] for i in range(0, len(events), 8)]
+    errors: list[Exception] = []
+
+    def work(mine: list[list[dict]]) -> None:
+        ingest = IngestStore(store)
+        try:
+            for batch in mine:
+                ingest.write(Batch(events=batch))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    # Each worker gets every other batch, and a third of the other's again (redeliveries).
+    plans = [batches[0::2] + batches[1::6], batches[1::2] + batches[0::6]]
+    workers = [threading.Thread(target=work, args=(plan,)) for plan in plans]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert not errors
+    tables = (db.visits, db.site_days, db.member_months, db.occupancy_hours, db.occupancy_months)
+
+    def snapshot() -> list:
+        with store.connect() as conn:
+            return [sorted(tuple(r) for r in conn.execute(select(t))) for t in tables]
+
+    kept = snapshot()
+    rollups.rebuild(store)
+    assert snapshot() == kept
+    with store.connect() as conn:
+        day = conn.execute(select(db.site_days)).one()
+    assert (day.entries, day.visitors) == (120, 2)
