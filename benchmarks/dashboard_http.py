@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -13,14 +12,10 @@ from pathlib import Path
 import httpx
 from seed_dashboard import PASSWORD
 
+from provisioning.broker import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 SITES = 500
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

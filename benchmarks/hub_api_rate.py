@@ -13,20 +13,20 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from dashboard_http import serving
 from sqlalchemy import insert
 
 from hub import db
 from hub.auth import Role, create_user, issue_token
 from provisioning.postgres import throwaway_database
+
 
 SITES = 500
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,12 +85,6 @@ def seed(url: str) -> dict[str, str]:
     return tokens
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wrk(url: str, token: str | None, seconds: int, connections: int) -> tuple[float, str, str]:
     """Requests/s, p50 and p99 latency as wrk prints them."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
@@ -108,23 +102,7 @@ def wrk(url: str, token: str | None, seconds: int, connections: int) -> tuple[fl
 
 def run(url: str, label: str, seconds: int) -> None:
     tokens = seed(url)
-    port = free_port()
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/hafen"), "hub", "serve", "--db", url, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(server.stderr.read().decode()) from None
-                time.sleep(0.2)
+    with serving(url) as base:
         overview = httpx.get(
             f"{base}/overview", headers={"Authorization": f"Bearer {tokens['admin']}"}
         )
@@ -136,9 +114,6 @@ def run(url: str, label: str, seconds: int) -> None:
         ):
             rate, p50, p99 = wrk(base + path, token, seconds, 16)
             print(f"[{label}] {name:32} {rate:8,.0f} req/s   p50 {p50:>8}  p99 {p99:>8}")
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def main() -> None:
