@@ -27,7 +27,6 @@ from hub import db
 from hub.auth import Role, create_user, issue_token
 from provisioning.postgres import throwaway_database
 
-
 SITES = 500
 ROOT = Path(__file__).resolve().parent.parent
 
