@@ -101,13 +101,16 @@ def sign_in(engine: Engine, username: str, password: str, lifetime: timedelta) -
 def issue_token(engine: Engine, user_id: int, name: str, expires_at: datetime | None = None) -> str:
     """Create an API token for a user; the token itself is returned once and never stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    t, now = db.api_tokens.c, datetime.now(UTC)
     with engine.begin() as conn:
+        # The user's expired tokens go now: the table does not grow with every sign-in.
+        conn.execute(delete(db.api_tokens).where(t.user_id == user_id, t.expires_at < now))
         conn.execute(
             insert(db.api_tokens).values(
                 token_hash=_digest(token),
                 user_id=user_id,
                 name=name,
-                created_at=datetime.now(UTC),
+                created_at=now,
                 expires_at=expires_at,
             )
         )

@@ -116,6 +116,13 @@ def serve(
     ] = None,
     key: Annotated[Path | None, typer.Option(help="Signing key: send access lists.")] = None,
     broker: Annotated[str, typer.Option(help="HOST:PORT of the broker.")] = "localhost:1883",
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            help="Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated"
+            " addresses, or *): the client's address for sign-in limits, https for the cookie."
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Serve the hub's API (OpenAPI at /docs) and dashboard (/ui); by default on SQLite."""
     from hub import db as hubdb
@@ -140,7 +147,8 @@ def serve(
     typer.echo(f"dashboard: http://{host}:{port}/ui/")
     if publisher is None:
         typer.echo("no --key: access-list changes are stored but not sent to the doors")
-    hub_server(create_app(engine, card_key, publisher), host=host, port=port).run()
+    hub_app = create_app(engine, card_key, publisher)
+    hub_server(hub_app, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips).run()
 
 
 @app.command("create-user")

@@ -17,8 +17,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}"
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+    # A fresh machine's unattended upgrades (or a second set-up) may hold dpkg's lock: wait for it.
+    apt_get=($sudo apt-get -o DPkg::Lock::Timeout=600)
+    "${apt_get[@]}" update -qq
+    DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq "${missing[@]}"
 fi
 
 # PostgreSQL for the hub's tests: the cluster running, and a superuser role and a database

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
-from test_hub_reports import sample, tap
+from test_hub_reports import _event, sample, tap
 
 from hub import db
 from hub.api.app import create_app
@@ -47,7 +48,10 @@ def hub(hub_url):
     for s in samples[:3]:
         s["data"]["co2"] = {"main": 1450}
     denied = tap("a", None, now - timedelta(minutes=20), allowed=False)
-    ingest.write(Batch(events=[tap("a", "ann", now - timedelta(minutes=30)), denied, *samples]))
+    fault = _event("a", "device.fault", now - timedelta(minutes=10), {"component": "co2.main"})
+    fault["data"]["fault"] = "checksum"
+    taps = [tap("a", "ann", now - timedelta(minutes=30)), denied, fault]
+    ingest.write(Batch(events=[*taps, *samples]))
     yield engine, ingest
     engine.dispose()
 
@@ -122,7 +126,8 @@ def test_the_site_page_names_members_only_for_roles_that_see_people(hub):
     tech = signed_in(engine, "tech")
     page = tech.get("/ui/sites/a").text
     assert "Ann Example" not in page and "today.svg" not in page
-    assert "denied: unknown card" in page  # the door's own events, without names
+    assert "co2.main: checksum" in page  # the devices' own events, not who came or went
+    assert "denied: unknown card" not in page and ">entry<" not in page
     assert tech.get("/ui/sites/a/today.svg").status_code == 403
     assert tech.get("/ui/reports").status_code == 403
     overview = tech.get("/ui/").text
@@ -182,3 +187,72 @@ def test_signing_out_ends_the_session(hub):
     assert reply.headers["location"] == "/ui/sign-in"
     client.cookies.set("hafen_session", cookie, path="/ui")
     assert client.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_a_link_from_elsewhere_keeps_the_session_and_the_page_asked_for(hub):
+    engine, _ = hub
+    client = TestClient(create_app(engine))
+    reply = client.get("/ui/reports?month=2026-10", follow_redirects=False)
+    assert reply.headers["location"] == "/ui/sign-in?next=/ui/reports%3Fmonth%3D2026-10"
+    assert "set-cookie" not in reply.headers, "no cookie sent: none to clear"
+    form = {"username": "admin", "password": "admin-pass-1234", "next": "/ui/reports?month=2026-10"}
+    assert (
+        client.post("/ui/sign-in", data=form, follow_redirects=False).headers["location"]
+        == "/ui/reports?month=2026-10"
+    )
+    client.cookies.set("hafen_session", "hft_forged", path="/ui")
+    refused = client.get("/ui/", follow_redirects=False)
+    assert 'hafen_session=""' in refused.headers["set-cookie"], "a refused cookie is cleared"
+
+
+def test_forms_posted_from_another_site_are_refused(hub):
+    engine, _ = hub
+    client = TestClient(create_app(engine))
+    form = {"username": "admin", "password": "admin-pass-1234"}
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        reply = client.post("/ui/sign-in", data=form, headers=headers, follow_redirects=False)
+        assert reply.status_code == 403 and "another site" in reply.text
+        assert "hafen_session" not in reply.headers.get("set-cookie", "")
+    same = {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"}
+    assert (
+        client.post("/ui/sign-in", data=form, headers=same, follow_redirects=False).status_code
+        == 303
+    )
+
+
+def test_signing_in_again_ends_the_old_session(hub):
+    engine, _ = hub
+    client = signed_in(engine, "admin")
+    old = client.cookies["hafen_session"]
+    client.post("/ui/sign-in", data={"username": "admin", "password": "admin-pass-1234"})
+    assert client.cookies["hafen_session"] != old
+    stale = TestClient(client.app, cookies={"hafen_session": old})
+    assert stale.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_pages_are_not_cached_and_errors_are_pages(hub):
+    engine, _ = hub
+    client = signed_in(engine, "op-a")
+    for path in ("/ui/", "/ui/sites/a", "/ui/reports.csv"):
+        assert client.get(path).headers["cache-control"] == "no-store", path
+    missing = client.get("/ui/sites/b")
+    assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+    assert "Back to the overview" in missing.text
+    bad = client.get("/ui/reports?month=last-month")
+    assert bad.status_code == 400 and "text/html" in bad.headers["content-type"]
+    assert client.get("/sites/b").headers["content-type"] == "application/json"
+
+
+def test_the_live_stream_ends_soon_after_sign_out(hub, monkeypatch):
+    engine, _ = hub
+    monkeypatch.setattr(pages, "RECHECK_SECONDS", 0.2)
+    client = signed_in(engine, "admin")
+    from hub.auth import revoke_token
+
+    started = time.monotonic()
+    with client.stream("GET", "/ui/live") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                revoke_token(engine, client.cookies["hafen_session"])
+                client.app.state.principals.clear()
+    assert time.monotonic() - started < 5, "the stream ended well before its 60 s"

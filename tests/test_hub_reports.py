@@ -266,3 +266,15 @@ def test_two_workers_at_once_count_every_event_exactly_once(store):
     with store.connect() as conn:
         day = conn.execute(select(db.site_days)).one()
     assert (day.entries, day.visitors) == (120, 2)
+
+
+def test_the_csv_never_hands_a_spreadsheet_a_formula():
+    rows = [
+        reports.SiteMonth("a", '=HYPERLINK("http://evil.example","x")', "2026-10", visits=3),
+        reports.SiteMonth("b", "-1+2", "2026-10"),
+        reports.SiteMonth("c", "Hafen Nord", "2026-10", median_occupancy=-0.0),
+    ]
+    lines = reports.as_csv(rows).splitlines()
+    assert lines[1].startswith("a,\"'=HYPERLINK(") and ",3," in lines[1]
+    assert lines[2].startswith("b,'-1+2,")
+    assert lines[3].startswith("c,Hafen Nord,") and ",-0.0," in lines[3], "numbers stay numbers"

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import FastAPI, Form, HTTPException, status
+from fastapi import FastAPI, Form, HTTPException, Request, status
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
@@ -24,8 +24,9 @@ from hub.api import (
     users,
     visits,
 )
-from hub.api.deps import Caller, PrincipalCache, Store
-from hub.auth import SESSION, AuthError, sign_in
+from hub.api.deps import Caller, PrincipalCache, Store, client_address
+from hub.auth import SESSION, AuthError
+from hub.throttle import SignInThrottle, Throttled, throttled_sign_in
 from hub.web.app import add_dashboard
 
 RETRY_SECONDS = 5.0
@@ -72,6 +73,7 @@ def create_app(
     app.state.card_key = card_key
     app.state.publisher = publisher
     app.state.principals = PrincipalCache()
+    app.state.sign_ins = SignInThrottle()
     app.state.overview = overview.OverviewCache()
     add_dashboard(app, engine)
 
@@ -84,15 +86,25 @@ def create_app(
 
     @app.post("/auth/token", response_model=Token, tags=["auth"])
     def token(
+        request: Request,
         username: Annotated[str, Form(max_length=80)],
         password: Annotated[str, Form(max_length=200)],
         store: Store,
     ) -> Token:
-        """Sign in with a password; the token is valid for 12 hours."""
+        """Sign in with a password; the token is valid for 12 hours. After repeated failures
+        further attempts get 429 with ``Retry-After`` for a while."""
+        throttle, client = request.app.state.sign_ins, client_address(request)
         try:
-            return Token(access_token=sign_in(store, username, password, SESSION))
+            token = throttled_sign_in(throttle, store, username, password, client, SESSION)
+        except Throttled as exc:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                str(exc),
+                headers={"Retry-After": str(exc.seconds)},
+            ) from None
         except AuthError as exc:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+        return Token(access_token=token)
 
     @app.get("/auth/me", response_model=Me, tags=["auth"])
     def me(who: Caller) -> Me:

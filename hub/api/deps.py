@@ -57,6 +57,11 @@ class PrincipalCache:
             self._entries.clear()
 
 
+def client_address(request: Request) -> str:
+    """The address a request came from, as the server saw it (a proxy's, unless trusted)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def engine(request: Request) -> Engine:
     return request.app.state.engine
 

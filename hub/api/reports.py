@@ -56,5 +56,8 @@ def csv_download(rows: list[reports.SiteMonth], filename: str) -> Response:
     return Response(
         reports.as_csv(rows),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
     )

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
 
 from hub.web import pages
 from hub.web.charts import ChartCache
@@ -20,6 +26,8 @@ def add_dashboard(app: FastAPI, engine: Engine) -> None:
     app.state.live = LiveFeed(engine)
     app.state.charts = ChartCache()
     app.add_exception_handler(SignInRequired, to_sign_in)
+    app.add_exception_handler(HTTPException, _error_page)
+    app.add_exception_handler(RequestValidationError, _error_page)
     app.mount(
         f"{PREFIX}/static",
         StaticFiles(directory=Path(__file__).parent / "static"),
@@ -30,3 +38,27 @@ def add_dashboard(app: FastAPI, engine: Engine) -> None:
     @app.get(PREFIX, include_in_schema=False)
     def dashboard_root() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/", status_code=308)
+
+
+#: Error pages in words a volunteer understands; the API keeps FastAPI's JSON errors.
+TITLES = {400: "That address is not right", 403: "Not allowed", 404: "Not found"}
+
+
+async def _error_page(request: Request, exc: Exception) -> Response:
+    """A page for errors under ``/ui`` (pictures and downloads excepted), JSON elsewhere."""
+    path = request.url.path
+    if not path.startswith(f"{PREFIX}/") or path.endswith((".svg", ".csv")):
+        if isinstance(exc, RequestValidationError):
+            return await request_validation_exception_handler(request, exc)
+        return await http_exception_handler(request, exc)
+    if isinstance(exc, RequestValidationError):
+        code, detail = 400, "; ".join(e["msg"] for e in exc.errors())
+    else:
+        code, detail = exc.status_code, str(exc.detail)
+    response = pages.page(
+        request, "error.html", None, title=TITLES.get(code, "Something went wrong"), detail=detail
+    )
+    response.status_code = code
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)
+    return response

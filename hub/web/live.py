@@ -145,6 +145,7 @@ class LiveFeed:
         self._refreshing = False
         self._built_at = float("-inf")
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()  # one build at a time; the others wait for it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -152,7 +153,7 @@ class LiveFeed:
         """The picture for a page load (see ``PAGE_AGE``)."""
         age = time.monotonic() - self._built_at
         if age > MAX_AGE:
-            self._rebuild()
+            self._rebuild(older_than=MAX_AGE)
         elif age > PAGE_AGE:
             with self._lock:
                 if self._refreshing:
@@ -199,8 +200,16 @@ class LiveFeed:
                 except Exception:  # a store hiccup must not end the feed for good
                     log.exception("live overview: rebuild failed; trying again")
 
-    def _rebuild(self) -> None:
-        sites = build(self.engine)
+    def _rebuild(self, older_than: float = 0.0) -> None:
+        """Build the picture, unless one younger than ``older_than`` seconds was built while
+        this caller waited for the build lock."""
+        with self._build_lock:
+            if time.monotonic() - self._built_at <= older_than:
+                return
+            sites = build(self.engine)
+            self._publish(sites)
+
+    def _publish(self, sites: list[SiteLive]) -> None:
         with self._lock:
             self._built_at = time.monotonic()
             if sites != self.sites:

@@ -21,14 +21,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.templating import Jinja2Templates
 
 from hub import reports
-from hub.api.deps import Store, require_site
+from hub.api.deps import Store, client_address, require_site
 from hub.api.reports import csv_download, report_for
-from hub.auth import SESSION, AuthError, revoke_token, sign_in
+from hub.auth import SESSION, AuthError, revoke_token
+from hub.throttle import Throttled, throttled_sign_in
 from hub.web import charts, live, site_view
 from hub.web.fleet import fleet_rows
 from hub.web.session import (
     COOKIE,
     PREFIX,
+    SameOrigin,
     Viewer,
     safe_next,
     sees_people,
@@ -41,6 +43,8 @@ templates.env.filters["since"] = live.since
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 #: How long one live stream lasts before the browser reconnects (and signs in again).
 STREAM_SECONDS = 60.0
+#: How often a live stream checks that its viewer is still signed in, and what they may see.
+RECHECK_SECONDS = 5.0
 CSP = (
     "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -52,6 +56,8 @@ def page(request: Request, name: str, who, **context) -> HTMLResponse:
         request, name, {"who": who, "people": who is not None and sees_people(who), **context}
     )
     response.headers["Content-Security-Policy"] = CSP
+    # Pages name members: nothing of them may stay in the browser's cache after sign-out.
+    response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     return response
@@ -62,7 +68,7 @@ def sign_in_page(request: Request, next: str | None = None) -> HTMLResponse:
     return page(request, "sign_in.html", None, next=safe_next(next), error=None)
 
 
-@router.post("/sign-in")
+@router.post("/sign-in", dependencies=[SameOrigin])
 def sign_in_form(
     request: Request,
     store: Store,
@@ -70,26 +76,32 @@ def sign_in_form(
     password: Annotated[str, Form(max_length=200)],
     next: Annotated[str, Form(max_length=500)] = f"{PREFIX}/",
 ) -> Response:
+    throttle, client = request.app.state.sign_ins, client_address(request)
     try:
-        token = sign_in(store, username, password, SESSION)
-    except AuthError:
-        response = page(
-            request, "sign_in.html", None, next=safe_next(next), error="Wrong name or password."
-        )
-        response.status_code = status.HTTP_401_UNAUTHORIZED
+        token = throttled_sign_in(throttle, store, username, password, client, SESSION)
+    except (AuthError, Throttled) as exc:
+        refused = isinstance(exc, Throttled)
+        error = str(exc) if refused else "Wrong name or password."
+        response = page(request, "sign_in.html", None, next=safe_next(next), error=error)
+        response.status_code = 429 if refused else status.HTTP_401_UNAUTHORIZED
+        if refused:
+            response.headers["Retry-After"] = str(exc.seconds)
         return response
+    if previous := request.cookies.get(COOKIE):
+        revoke_token(store, previous)  # signing in again ends the old session, not adds one
+        request.app.state.principals.clear()
     response = RedirectResponse(safe_next(next), status_code=303)
     secure = request.url.scheme == "https"
     set_session(response, token, secure, int(SESSION.total_seconds()))
     return response
 
 
-@router.post("/sign-out")
+@router.post("/sign-out", dependencies=[SameOrigin])
 def sign_out(request: Request, store: Store, who: Viewer) -> Response:
     revoke_token(store, request.cookies[COOKIE])
     request.app.state.principals.clear()
     response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
-    response.delete_cookie(COOKIE, path=PREFIX)
+    response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
     return response
 
 
@@ -101,17 +113,32 @@ def overview(request: Request, who: Viewer) -> HTMLResponse:
 
 @router.get("/live")
 async def live_stream(request: Request, who: Viewer) -> StreamingResponse:
-    """Server-sent events: the visible sites as JSON whenever the picture changes."""
+    """Server-sent events: the visible sites as JSON whenever the picture changes. The viewer
+    is looked up again every few seconds: a sign-out, a disabled user or a changed set of
+    sites ends or narrows the stream within ``RECHECK_SECONDS``."""
     feed: live.LiveFeed = request.app.state.live
+    token = request.cookies[COOKIE]
 
     async def events():
+        nonlocal who
         yield "retry: 500\n\n"
         await run_in_threadpool(feed.current)
         ends, seen, beat = time.monotonic() + STREAM_SECONDS, -1, time.monotonic()
+        checked = time.monotonic()
         with feed.listening():
             while time.monotonic() < ends and not feed.closed:
                 if await request.is_disconnected():
                     break
+                if time.monotonic() - checked > RECHECK_SECONDS:
+                    checked = time.monotonic()
+                    try:
+                        now_who = await run_in_threadpool(
+                            request.app.state.principals.get, request.app.state.engine, token
+                        )
+                    except AuthError:
+                        break
+                    if now_who != who:
+                        who, seen = now_who, -1
                 if feed.generation != seen:
                     seen = feed.generation
                     body = json.dumps(live.visible(feed.sites, who), separators=(",", ":"))
@@ -142,7 +169,7 @@ def site_page(request: Request, site: str, store: Store, who: Viewer) -> HTMLRes
         context = {
             "site": row,
             "devices": site_view.devices(conn, site),
-            "events": site_view.recent_events(conn, site, names=people),
+            "events": site_view.recent_events(conn, site, people),
             "co2": {k: (v, live.air_hint(v)) for k, v in site_view.co2_now(conn, site).items()},
             "now": _now(request, who, site),
             "stamp": int(time.time() // 60),

@@ -1,7 +1,8 @@
 """Signing in to the dashboard: the API's own token, kept in an HttpOnly cookie.
 
 The cookie is ``SameSite=Strict``, so no other site can make a signed-in browser post a form
-here; pages that need a user redirect to the sign-in page instead of answering 401.
+here, and the forms check that they were posted from the hub's own pages; pages that need a
+user redirect to the sign-in page instead of answering 401.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
 from hub.auth import AuthError, Principal, Role
@@ -34,16 +35,36 @@ def viewer(request: Request) -> Principal:
             return request.app.state.principals.get(request.app.state.engine, token)
         except AuthError:
             pass
-    raise SignInRequired(request.url.path)
+    query = request.url.query
+    raise SignInRequired(f"{request.url.path}?{query}" if query else request.url.path)
 
 
 Viewer = Annotated[Principal, Depends(viewer)]
 
 
-def to_sign_in(_request: Request, exc: SignInRequired) -> Response:
+def to_sign_in(request: Request, exc: SignInRequired) -> Response:
     response = RedirectResponse(f"{PREFIX}/sign-in?next={quote(exc.next_path)}", status_code=303)
-    response.delete_cookie(COOKIE, path=PREFIX)
+    # Only a cookie that was sent and refused is cleared: a link from another site arrives
+    # without the (Strict) cookie, and must not sign the browser out.
+    if COOKIE in request.cookies:
+        response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
     return response
+
+
+def same_origin(request: Request) -> None:
+    """Refuse a form posted from another site (403). ``SameSite`` keeps the cookie from such a
+    post, but signing in sets one: a hostile page could sign a browser in as its own user."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        allowed = fetch_site in ("same-origin", "none")
+    else:  # older browsers send Origin on a POST; tools like curl send neither
+        origin = request.headers.get("origin")
+        allowed = origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+    if not allowed:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a form from another site")
+
+
+SameOrigin = Depends(same_origin)
 
 
 def set_session(response: Response, token: str, secure: bool, max_age: int) -> None:

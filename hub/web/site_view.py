@@ -105,17 +105,24 @@ def hour_of_week(
     ]
 
 
-def recent_events(conn: Connection, site: str, names: bool, limit: int = 15) -> list[DoorEvent]:
-    """The newest door events; members are named only when ``names`` (never a card)."""
+#: What a technician sees of a door's history: its own state and faults, never who came or went.
+DEVICE_KINDS = ("door.alarm", "device.fault", "acl.refused")
+
+
+def recent_events(conn: Connection, site: str, people: bool, limit: int = 15) -> list[DoorEvent]:
+    """The newest door events with members named (never a card) when ``people``; without it,
+    only the events about the doors themselves."""
     e, m = db.events.c, db.members.c
-    rows = conn.execute(
+    query = (
         select(e.at, e.device, e.kind, e.data, e.member, m.name)
         .outerjoin(db.members, m.id == e.member)
         .where(e.site == site)
         .order_by(e.id.desc())
         .limit(limit)
-    ).all()
-    return [_describe(r, names) for r in rows]
+    )
+    if not people:
+        query = query.where(e.kind.in_(DEVICE_KINDS))
+    return [_describe(r, people) for r in conn.execute(query).all()]
 
 
 def _describe(row, names: bool) -> DoorEvent:
