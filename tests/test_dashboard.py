@@ -256,3 +256,35 @@ def test_the_live_stream_ends_soon_after_sign_out(hub, monkeypatch):
                 revoke_token(engine, client.cookies["hafen_session"])
                 client.app.state.principals.clear()
     assert time.monotonic() - started < 5, "the stream ended well before its 60 s"
+
+
+def test_a_chart_is_fetched_and_drawn_once_however_many_ask_at_once():
+    import threading
+
+    from hub.web.charts import ChartCache
+
+    cache, fetched, pictures = ChartCache(), [], []
+    gate = threading.Event()
+
+    def fetch():
+        gate.wait(1)
+        fetched.append(1)
+        return 7
+
+    def ask():
+        pictures.append(cache.get(("today", "a"), 60, fetch, lambda n: b"<svg>%d</svg>" % n))
+
+    askers = [threading.Thread(target=ask) for _ in range(8)]
+    for t in askers:
+        t.start()
+    gate.set()
+    for t in askers:
+        t.join()
+    assert fetched == [1] and pictures == [b"<svg>7</svg>"] * 8
+
+    def no_such_site():
+        raise LookupError("no site")
+
+    with pytest.raises(LookupError):
+        cache.get(("today", "nowhere"), 60, no_such_site, bytes)
+    assert ("today", "nowhere") not in cache._flights, "a refused key keeps nothing"

@@ -11,32 +11,56 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 GREEN = "#2f7d5b"
+T = TypeVar("T")
 
 
 class ChartCache:
-    """SVG bytes per key for ``ttl`` seconds; drawing is serialised (Matplotlib's text and
-    font caches are not made for threads)."""
+    """SVG bytes per key for ``ttl`` seconds.
+
+    One caller per key fetches and draws while the others for that key wait for its picture.
+    Fetching (a store query) runs in parallel across keys; drawing is serialised, as
+    Matplotlib's text and font caches are not made for threads.
+    """
 
     def __init__(self, size: int = 2_000) -> None:
         self.size = size
         self._entries: dict[tuple, tuple[float, bytes]] = {}
-        self._lock = threading.Lock()
+        self._flights: dict[tuple, threading.Lock] = {}
+        self._lock = threading.Lock()  # guards the two dicts
+        self._drawing = threading.Lock()
 
-    def get(self, key: tuple, ttl: float, draw: Callable[[], bytes]) -> bytes:
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] > time.monotonic():
-                return hit[1]
-            svg = draw()
-            if len(self._entries) >= self.size:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + ttl, svg)
+    def get(
+        self, key: tuple, ttl: float, fetch: Callable[[], T], render: Callable[[T], bytes]
+    ) -> bytes:
+        """The cached picture for ``key``, or ``render(fetch())`` kept for ``ttl`` seconds."""
+        if (svg := self._fresh(key)) is not None:
             return svg
+        with self._lock:
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:
+            if (svg := self._fresh(key)) is not None:
+                return svg
+            try:
+                data = fetch()
+            except Exception:  # e.g. no such site: nothing to keep, not even the flight
+                with self._lock:
+                    self._flights.pop(key, None)
+                raise
+            with self._drawing:
+                svg = render(data)
+            with self._lock:
+                if len(self._entries) >= self.size:
+                    self._entries.clear()
+                    self._flights = {key: flight}
+                self._entries[key] = (time.monotonic() + ttl, svg)
+            return svg
+
+    def _fresh(self, key: tuple) -> bytes | None:
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
 
 def _figure(width: float, height: float):

@@ -193,15 +193,17 @@ def today_chart(request: Request, site: str, store: Store, who: Viewer) -> Respo
     if not sees_people(who):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not see this")
 
-    def draw() -> bytes:
+    def fetch():
         with store.connect() as conn:
             row = _site(conn, who, site)
-            times, counts = site_view.today(conn, site, ZoneInfo(row.timezone))
-        return charts.day_curve(times, counts, row.capacity, "Today")
+            return *site_view.today(conn, site, ZoneInfo(row.timezone)), row.capacity
+
+    def render(data) -> bytes:
+        times, counts, capacity = data
+        return charts.day_curve(times, counts, capacity, "Today")
 
     require_site(who, site)  # the check, even when the picture is cached
-
-    return _svg(request.app.state.charts.get(("today", site), 60, draw))
+    return _svg(request.app.state.charts.get(("today", site), 60, fetch, render))
 
 
 @router.get("/sites/{site}/week.svg")
@@ -209,14 +211,16 @@ def week_chart(request: Request, site: str, store: Store, who: Viewer) -> Respon
     if not sees_people(who):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not see this")
 
-    def draw() -> bytes:
+    def fetch():
         with store.connect() as conn:
             row = _site(conn, who, site)
-            cells = site_view.hour_of_week(conn, site, ZoneInfo(row.timezone))
+            return site_view.hour_of_week(conn, site, ZoneInfo(row.timezone))
+
+    def render(cells) -> bytes:
         return charts.week_heatmap(cells, f"A usual week (last {site_view.HEATMAP_WEEKS} weeks)")
 
     require_site(who, site)  # the check, even when the picture is cached
-    return _svg(request.app.state.charts.get(("week", site), 600, draw))
+    return _svg(request.app.state.charts.get(("week", site), 600, fetch, render))
 
 
 @router.get("/fleet")
