@@ -63,7 +63,7 @@ def run_demo(options: DemoOptions) -> int:
         stack.callback(listener.close)
         state = _state_dir(options.state_dir, stack)
         _log_to(state / "hub.log", stack)
-        broker = LocalBroker(state / "broker").start()
+        broker = LocalBroker(state / "broker", die_with_parent=True).start()
         stack.callback(broker.stop)
         network = demo_network.plan_network(options.sites, options.people)
         hub = DemoHub(state, broker.port)

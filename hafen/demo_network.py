@@ -254,7 +254,13 @@ def _free_udp_port() -> int:
 
 def write_site_spec(site: DemoSite, site_dir: Path, config: dict, speed: float) -> Path:
     """The file a site process starts from (it holds the card key: readable by us only)."""
-    spec = {"config": config, "state_dir": str(site_dir), "cards": site.cards, "speed": speed}
+    spec = {
+        "config": config,
+        "state_dir": str(site_dir),
+        "cards": site.cards,
+        "speed": speed,
+        "parent": os.getpid(),  # the demo: when it is gone, the site stops
+    }
     path = site_dir / "site.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -284,7 +290,7 @@ def run_site(spec_path: Path) -> None:
     cfg = simulate.prepare(cfg, state_dir, None, say)
     co2 = simulate.simulated_co2(cfg, state_dir)  # plugged in before the agent looks for it
     space = SimulatedSpace(cfg, speed=spec["speed"], co2=co2, say=say, cards=spec["cards"])
-    _stop_with_parent()
+    _stop_with_parent(spec["parent"])
     try:
         run_agent(cfg, simulate.World([simulate.SimulatedDoorway(cfg.door, say=say), space]))
     finally:
@@ -292,9 +298,9 @@ def run_site(spec_path: Path) -> None:
             co2.unplug()
 
 
-def _stop_with_parent() -> None:
-    """Stop (as on SIGTERM) when the demo process dies without stopping us (kill -9)."""
-    parent = os.getppid()
+def _stop_with_parent(parent: int) -> None:
+    """Stop (as on SIGTERM) when the demo process dies without stopping us (kill -9), even
+    if it died while this process was still starting."""
 
     def watch() -> None:
         while os.getppid() == parent:

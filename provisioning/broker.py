@@ -25,11 +25,19 @@ def free_port() -> int:
 
 
 class LocalBroker:
-    """A mosquitto process on 127.0.0.1:``port`` with persistence in ``state_dir``."""
+    """A mosquitto process on 127.0.0.1:``port`` with persistence in ``state_dir``.
 
-    def __init__(self, state_dir: Path, port: int | None = None) -> None:
+    With ``die_with_parent`` the broker is sent SIGTERM when the thread that started it ends,
+    even by ``kill -9`` (Linux's parent-death signal, set by util-linux's ``setpriv``): the
+    demo leaves no broker behind. Start it from the main thread then.
+    """
+
+    def __init__(
+        self, state_dir: Path, port: int | None = None, die_with_parent: bool = False
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.port = port or free_port()
+        self.die_with_parent = die_with_parent
         self.process: subprocess.Popen | None = None
         self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -53,8 +61,12 @@ class LocalBroker:
 
     def start(self, timeout: float = 10.0) -> LocalBroker:
         self.write_config()
+        command = [self.binary, "-c", str(self.config_path)]
+        setpriv = shutil.which("setpriv")
+        if self.die_with_parent and setpriv:
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
         self.process = subprocess.Popen(
-            [self.binary, "-c", str(self.config_path)],
+            command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             # Its own process group: Ctrl-C in a terminal reaches whoever started it, which

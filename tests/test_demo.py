@@ -54,10 +54,10 @@ def entries(api: httpx.Client, auth: dict, site: str) -> list[dict]:
     return [e for e in events if e["data"]["allowed"]]
 
 
-def test_the_demo_network_runs_and_stops_cleanly():
-    port = free_port()
+def start_demo(sites: int, port: int) -> tuple[subprocess.Popen, Output]:
+    """``hafen demo`` in its own process group, once it says how to sign in."""
     hafen = Path(sys.executable).with_name("hafen")
-    args = ["demo", "--sites", "2", "--people", "4", "--speed", "600", "--port", str(port)]
+    args = ["demo", "--sites", str(sites), "--people", "4", "--speed", "600", "--port", str(port)]
     demo = subprocess.Popen(
         [str(hafen), *args],
         stdout=subprocess.PIPE,
@@ -66,10 +66,15 @@ def test_the_demo_network_runs_and_stops_cleanly():
         start_new_session=True,  # its own process group: what it leaves behind is findable
     )
     output = Output(demo)
+    ready = wait_for(lambda: output.find(r"sign in as operator") or demo.poll() is not None, 60)
+    assert ready and demo.poll() is None, output
+    return demo, output
+
+
+def test_the_demo_network_runs_and_stops_cleanly():
+    port = free_port()
+    demo, output = start_demo(len(SITES), port)
     try:
-        assert wait_for(
-            lambda: output.find(r"sign in as operator") or demo.poll() is not None, 60
-        ), output
         url = output.find(r"dashboard:\s+(http://\S+)/ui/")
         admin = output.find(r"sign in as (\S+) with password (\S+) \(network admin\)")
         operator = output.find(r"sign in as (operator) with password (\S+) \(site operator")
@@ -105,6 +110,29 @@ def test_the_demo_network_runs_and_stops_cleanly():
         if demo.poll() is None or not _group_gone(demo.pid):
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait(5)
+
+
+def test_a_killed_demo_leaves_no_broker_or_site_behind():
+    demo, _ = start_demo(1, free_port())
+    try:
+        os.kill(demo.pid, signal.SIGKILL)
+        demo.wait(5)
+        assert wait_for(lambda: _group_gone(demo.pid), 15), _group(demo.pid)
+    finally:
+        if not _group_gone(demo.pid):
+            os.killpg(demo.pid, signal.SIGKILL)
+
+
+def _group(pgid: int) -> list[str]:
+    """The command lines of the processes still in a process group."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                left.append(stat.with_name("cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ValueError, IndexError):
+            continue
+    return left
 
 
 def _group_gone(pgid: int) -> bool:
