@@ -179,6 +179,23 @@ def test_the_live_stream_pushes_each_change_to_the_sites_a_user_may_see(hub, mon
     assert pushed[0][0]["count"] == 3 and pushed[0][0]["online"] == 0
 
 
+def test_a_site_pages_stream_carries_that_site_only(hub, monkeypatch):
+    engine, _ = hub
+    monkeypatch.setattr(pages, "STREAM_SECONDS", 0.5)
+    client = signed_in(engine, "admin")
+    for site, expected in (("a", ["a"]), ("b", ["b"]), (None, ["a", "b"])):
+        params = {"site": site} if site else {}
+        with client.stream("GET", "/ui/live", params=params) as stream:
+            data = next(line for line in stream.iter_lines() if line.startswith("data: "))
+        assert sorted(s["site"] for s in json.loads(data[6:])) == expected
+    operator = signed_in(engine, "op-a")
+    with operator.stream("GET", "/ui/live", params={"site": "b"}) as stream:
+        data = next(line for line in stream.iter_lines() if line.startswith("data: "))
+    assert json.loads(data[6:]) == [], "another's site: nothing"
+    page = client.get("/ui/sites/a").text
+    assert '<script src="/ui/static/live.js">' in page and 'data-site="a"' in page
+
+
 def test_signing_out_ends_the_session(hub):
     engine, _ = hub
     client = signed_in(engine, "admin")

@@ -148,6 +148,16 @@ def test_the_site_page_draws_its_charts_and_names_the_member(browser, network):
             arg=chart,
         )
     assert page.locator("table.events").get_by_text("Anna Schmidt").first.is_visible()
+    # The "now" card is live too: the next tap shows without a reload.
+    page.wait_for_selector("#live-state[data-state=live]")
+    entries = '.now[data-site="leipzig-ost"] [data-field="entries_today"]'
+    before = int(page.locator(entries).text_content())
+    network.card.present(ANNA)
+    page.wait_for_function(
+        "([sel, n]) => Number(document.querySelector(sel).textContent) > n",
+        arg=[entries, before],
+        timeout=5000,
+    )
     shoot(page, "site")
     page.goto(f"{network.url}/ui/fleet")
     assert page.locator("table.fleet tbody tr").count() == 2
@@ -179,4 +189,14 @@ def test_an_operator_of_one_site_never_sees_another(browser, network):
     shoot(page, "overview-operator-phone")
     reply = page.goto(f"{network.url}/ui/sites/leipzig-ost")
     assert reply.status == 404
+    page.context.close()
+
+
+def test_a_site_added_while_the_overview_is_open_appears_on_it(browser, network):
+    page = sign_in(browser, network, "admin")
+    page.wait_for_selector("#live-state[data-state=live]")
+    network.hub.add_site("dresden-neustadt")
+    page.wait_for_selector('.site[data-site="dresden-neustadt"]', timeout=10000)
+    page.wait_for_selector("#live-state[data-state=live]")
+    assert page.locator(".site").count() == 3
     page.context.close()

@@ -112,7 +112,11 @@ def overview(request: Request, who: Viewer) -> HTMLResponse:
 
 
 @router.get("/live")
-async def live_stream(request: Request, who: Viewer) -> StreamingResponse:
+async def live_stream(
+    request: Request,
+    who: Viewer,
+    site: Annotated[str | None, Query(max_length=64, description="Only this site.")] = None,
+) -> StreamingResponse:
     """Server-sent events: the visible sites as JSON whenever the picture changes. The viewer
     is looked up again every few seconds: a sign-out, a disabled user or a changed set of
     sites ends or narrows the stream within ``RECHECK_SECONDS``."""
@@ -141,7 +145,8 @@ async def live_stream(request: Request, who: Viewer) -> StreamingResponse:
                         who, seen = now_who, -1
                 if feed.generation != seen:
                     seen = feed.generation
-                    body = json.dumps(live.visible(feed.sites, who), separators=(",", ":"))
+                    sites = [s for s in feed.sites if site is None or s.site == site]
+                    body = json.dumps(live.visible(sites, who), separators=(",", ":"))
                     yield f"event: sites\ndata: {body}\n\n"
                     beat = time.monotonic()
                 elif time.monotonic() - beat > 15:

@@ -1,4 +1,5 @@
-// Keeps the overview current: the hub pushes the visible sites over server-sent events.
+// Keeps the overview and a site's "now" card current: the hub pushes the visible sites over
+// server-sent events (one site only, on a site page).
 (function () {
   "use strict";
   const state = document.getElementById("live-state");
@@ -16,10 +17,14 @@
     el.textContent = text;
     for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
   };
+  const only = state && state.dataset.site;
   const show = (sites) => {
     for (const s of sites) {
-      const card = document.querySelector('.site[data-site="' + CSS.escape(s.site) + '"]');
-      if (!card) continue;
+      const card = document.querySelector('.card[data-site="' + CSS.escape(s.site) + '"]');
+      if (!card) {
+        newSite();
+        continue;
+      }
       set(card, "count", s.count === null ? "–" : String(s.count));
       set(card, "entries_today", String(s.entries_today || 0));
       set(card, "visitors_today", String(s.visitors_today || 0));
@@ -30,8 +35,16 @@
     }
     document.body.dataset.updated = String(Date.now());
   };
+  // A site added since the overview was drawn: draw it again (at most twice a minute).
+  const newSite = () => {
+    if (only) return;
+    const last = Number(sessionStorage.getItem("hafen-reloaded") || 0);
+    if (Date.now() - last < 30000) return;
+    sessionStorage.setItem("hafen-reloaded", String(Date.now()));
+    location.reload();
+  };
   if (!state || !window.EventSource) return;
-  const feed = new EventSource("/ui/live");
+  const feed = new EventSource("/ui/live" + (only ? "?site=" + encodeURIComponent(only) : ""));
   feed.addEventListener("sites", (e) => { show(JSON.parse(e.data)); });
   feed.onopen = () => { state.dataset.state = "live"; state.textContent = "live"; };
   feed.onerror = () => { state.dataset.state = "lost"; state.textContent = "reconnecting…"; };
