@@ -66,6 +66,7 @@ def ingest(
     url = db or hubdb.default_url()
     host, port = _broker(broker)
     engine, signing_key = hubdb.connect(url), load_key(key)
+    _warn_if_rollups_missing(engine)
     # Devices that report an older list than the newest get a snapshot of their own.
     client = HubClient(host, port, client_id=f"hafen-hub-catch-up-{name}")
     client.start()
@@ -132,6 +133,7 @@ def serve(
     _logging()
     url = db or hubdb.default_url()
     engine = hubdb.connect(url)
+    _warn_if_rollups_missing(engine)
     card_key = bytes.fromhex(card_key_file.read_text().strip()) if card_key_file else None
     publisher = None
     if key is not None:
@@ -223,3 +225,15 @@ def rebuild_rollups(
 
     decisions, devices = rebuild(hubdb.connect(db or hubdb.default_url()))
     typer.echo(f"roll-ups rebuilt from {decisions} door decisions and {devices} devices' samples")
+
+
+def _warn_if_rollups_missing(engine) -> None:
+    """An upgraded store's history is not in the roll-ups yet: say how to fill them."""
+    from hub.rollups import missing
+
+    if missing(engine):
+        typer.echo(
+            "warning: this store has events that no report counts yet (it was upgraded from"
+            " before roll-ups); stop ingest and run `hafen hub rebuild-rollups`",
+            err=True,
+        )

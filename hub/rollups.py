@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -29,22 +30,29 @@ HOUR = timedelta(hours=1)
 _SAMPLE_COLUMNS = ("at", "count", "capacity", "confidence", "present", "rooms", "co2")
 
 
+#: How long a site's time zone is trusted without asking the store (a corrected zone reaches
+#: every ingest worker within this; the days already rolled up need ``rebuild``).
+ZONE_TTL = 300.0
+
+
 class Rollups:
     """Keeps the roll-ups of one store; site time zones are cached (they rarely change)."""
 
     def __init__(self, postgres: bool) -> None:
         self.postgres = postgres
         self._insert = postgresql.insert if postgres else sqlite.insert
-        self._zones: dict[str, ZoneInfo] = {}
+        self._zones: dict[str, tuple[float, ZoneInfo]] = {}
 
     def zone(self, conn: Connection, site: str) -> ZoneInfo:
         """The site's time zone; UTC for a site the hub does not know (yet), not cached."""
-        if site not in self._zones:
-            name = conn.scalar(select(db.sites.c.timezone).where(db.sites.c.id == site))
-            if name is None:
-                return ZoneInfo("UTC")
-            self._zones[site] = ZoneInfo(name)
-        return self._zones[site]
+        hit = self._zones.get(site)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        name = conn.scalar(select(db.sites.c.timezone).where(db.sites.c.id == site))
+        if name is None:
+            return ZoneInfo("UTC")
+        self._zones[site] = (time.monotonic() + ZONE_TTL, ZoneInfo(name))
+        return self._zones[site][1]
 
     # -- visits ---------------------------------------------------------------------------
 
@@ -368,3 +376,19 @@ def refresh_months(engine: Engine) -> int:
                 month = (month + timedelta(days=32)).replace(day=1)
                 done += 1
     return done
+
+
+def missing(engine: Engine) -> bool:
+    """Whether the store holds events or samples that no roll-up counts: a store upgraded from
+    before roll-ups existed (``rebuild`` fills them; until then reports show nothing)."""
+    e, s = db.events.c, db.occupancy_samples.c
+    with engine.connect() as conn:
+
+        def some(query) -> bool:
+            return conn.scalar(select(query.exists())) or False
+
+        entries = some(select(e.id).where(e.kind == EventKind.ACCESS_DECISION.value))
+        samples = some(select(s.at))
+        return (entries and not some(select(db.visits.c.site))) or (
+            samples and not some(select(db.occupancy_hours.c.site))
+        )

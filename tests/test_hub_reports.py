@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from hub import db, privacy, reports, rollups
 from hub.api.app import create_app
@@ -170,8 +170,27 @@ def test_a_rebuild_gives_the_roll_ups_ingest_kept(store):
 
     kept = snapshot()
     assert all(kept)
+    assert not rollups.missing(store)
+    with store.begin() as conn:
+        rollups.clear(conn)  # as after an upgrade from before roll-ups
+    assert rollups.missing(store)
     assert rollups.rebuild(store) == (7, 1)  # door decisions and devices read
     assert snapshot() == kept
+    assert not rollups.missing(store)
+
+
+def test_a_corrected_time_zone_reaches_a_running_worker(store, monkeypatch):
+    monkeypatch.setattr(rollups, "ZONE_TTL", 0.0)
+    ingest = IngestStore(store)
+    late = datetime(2026, 11, 10, 23, 30, tzinfo=UTC)  # the 11th in Berlin, the 10th in NYC
+    ingest.write(Batch(events=[tap("a", "ann", late)]))
+    with store.begin() as conn:
+        moved = update(db.sites).where(db.sites.c.id == "a").values(timezone="America/New_York")
+        conn.execute(moved)
+    ingest.write(Batch(events=[tap("a", "bob", late)]))
+    with store.connect() as conn:
+        days = dict(conn.execute(select(db.visits.c.member, db.visits.c.day)).all())
+    assert str(days["ann"]) == "2026-11-11" and str(days["bob"]) == "2026-11-10"
 
 
 def test_erasure_and_retention_pseudonymise_the_visit_roll_ups(store):
