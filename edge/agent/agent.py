@@ -134,7 +134,7 @@ class EdgeAgent:
             trusted,
             on_change=self._acl_changed,
         )
-        self.commands = CommandVerifier(cfg.site.id, cfg.device.id, trusted)
+        self.commands = CommandVerifier(cfg.site.id, cfg.device.id, trusted, self.store)
         self.link = EdgeLink(
             cfg.mqtt,
             cfg.site.id,

@@ -6,6 +6,7 @@ A message that fails any check changes nothing. Refused access lists are recorde
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -124,13 +125,28 @@ class CommandRefused(Exception):
 
 
 class CommandVerifier:
-    """Checks signature, addressee, age and uniqueness of commands."""
+    """Checks signature, addressee, age and uniqueness of commands.
 
-    def __init__(self, site: str, device: str, trusted: list[Ed25519PublicKey]) -> None:
+    The ids carried out within the last few minutes are kept in the ``store`` (when given), so
+    a captured unlock cannot be replayed by restarting the agent within its age limit.
+    """
+
+    SEEN_KEY = "commands_seen"
+
+    def __init__(
+        self,
+        site: str,
+        device: str,
+        trusted: list[Ed25519PublicKey],
+        store: EdgeStore | None = None,
+    ) -> None:
         self.site = site
         self.device = device
         self.trusted = trusted
+        self.store = store
         self._seen: dict[str, datetime] = {}
+        if store is not None and (kept := store.get_meta(self.SEEN_KEY)):
+            self._seen = {k: datetime.fromisoformat(t) for k, t in json.loads(kept).items()}
 
     def verify(self, name: str, payload: bytes, now: datetime) -> Command:
         """Return the command if it passes every check; raise CommandRefused if not.
@@ -160,4 +176,8 @@ class CommandVerifier:
         if not command_id or command_id in self._seen:
             raise CommandRefused("the command was already carried out")
         self._seen[command_id] = now
+        if self.store is not None:
+            kept = json.dumps({k: t.isoformat() for k, t in self._seen.items()})
+            with self.store.write() as conn:
+                self.store.set_meta(conn, self.SEEN_KEY, kept)
         return Command(command_id, name, args if isinstance(args, dict) else {})
