@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from hub import reports
 from hub.api.deps import Store, client_address, require_site
 from hub.api.reports import csv_download, report_for
-from hub.auth import SESSION, AuthError, revoke_token
+from hub.auth import SESSION, AuthError, Principal, revoke_token
 from hub.throttle import Throttled, throttled_sign_in
 from hub.web import charts, live, site_view
 from hub.web.fleet import fleet_rows
@@ -135,11 +135,7 @@ async def live_stream(
                     break
                 if time.monotonic() - checked > RECHECK_SECONDS:
                     checked = time.monotonic()
-                    try:
-                        now_who = await run_in_threadpool(
-                            request.app.state.principals.get, request.app.state.engine, token
-                        )
-                    except AuthError:
+                    if (now_who := await _viewer_now(request, token)) is None:
                         break
                     if now_who != who:
                         who, seen = now_who, -1
@@ -156,6 +152,15 @@ async def live_stream(
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+async def _viewer_now(request: Request, token: str) -> Principal | None:
+    """Who the session's token belongs to now; None once it is signed out or disabled."""
+    try:
+        principals, engine = request.app.state.principals, request.app.state.engine
+        return await run_in_threadpool(principals.get, engine, token)
+    except AuthError:
+        return None
 
 
 def _site(conn, who, site: str):
