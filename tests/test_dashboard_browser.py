@@ -152,11 +152,13 @@ def test_the_site_page_draws_its_charts_and_names_the_member(browser, network):
     page.wait_for_selector("#live-state[data-state=live]")
     entries = '.now[data-site="leipzig-ost"] [data-field="entries_today"]'
     before = int(page.locator(entries).text_content())
-    network.card.present(ANNA)
+    stored = len(network.hub.events("leipzig-ost"))
+    assert network.card.present(ANNA) is not None, "the reader never read the card"
+    assert wait_for(lambda: len(network.hub.events("leipzig-ost")) > stored, 10), "not stored"
     page.wait_for_function(
         "([sel, n]) => Number(document.querySelector(sel).textContent) > n",
         arg=[entries, before],
-        timeout=5000,
+        timeout=10000,
     )
     shoot(page, "site")
     page.goto(f"{network.url}/ui/fleet")
