@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import tomllib
+import zoneinfo
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
 
 #: Keys whose values an error message must never repeat.
 SECRET_KEYS = frozenset({"hash_key", "uid", "hash", "password", "token", "secret"})
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def known_zone(name: str) -> str:
+    """An IANA time zone name, checked against the list rather than by opening a file named
+    after the input (which fails in other ways for over-long or odd names)."""
+    if name not in _zone_names():
+        raise ValueError(f"unknown time zone {name[:80]!r}, use an IANA name such as Europe/Berlin")
+    return name
+
+
+#: A site's time zone, by its IANA name; both the edge's config and the hub's API take it.
+TimeZoneName = Annotated[str, AfterValidator(known_zone)]
 
 
 class ConfigError(Exception):

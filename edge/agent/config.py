@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
 from hafen.acl import TimeWindow
-from hafen.config import Section, load_toml_config
+from hafen.config import Section, TimeZoneName, load_toml_config
 
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Slug = Annotated[str, Field(pattern=_SLUG)]
@@ -35,18 +34,7 @@ class SiteConfig(Section):
     """The space this device belongs to."""
 
     id: Slug
-    timezone: str = "Europe/Berlin"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}, use an IANA name such as Europe/Berlin"
-            ) from None
-        return value
+    timezone: TimeZoneName = "Europe/Berlin"
 
 
 class DeviceConfig(Section):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,6 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hafen.acl import TimeWindow
+from hafen.config import TimeZoneName
 from hub import db
 from hub.api.deps import Admin, Caller, Store, allow, require_site
 from hub.auth import Principal, Role
@@ -26,18 +26,9 @@ class SiteIn(BaseModel):
     id: Slug
     name: Annotated[str, Field(min_length=1, max_length=120)]
     district: Annotated[str, Field(max_length=120)] | None = None
-    timezone: str = "Europe/Berlin"
+    timezone: TimeZoneName = "Europe/Berlin"
     capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
     opening_hours: list[TimeWindow] | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
 
 class Site(SiteIn):
