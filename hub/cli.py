@@ -121,9 +121,14 @@ def serve(
         str,
         typer.Option(
             help="Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated"
-            " addresses, or *): the client's address for sign-in limits, https for the cookie."
+            " addresses): the client's address for sign-in limits, https for the cookie. '*'"
+            " only if nothing can reach the hub but the proxy: anyone could claim any address."
         ),
     ] = "127.0.0.1",
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="Where browsers reach the hub behind a proxy (https://hub.example)."),
+    ] = None,
 ) -> None:
     """Serve the hub's API (OpenAPI at /docs) and dashboard (/ui); by default on SQLite."""
     from hub import db as hubdb
@@ -149,7 +154,7 @@ def serve(
     typer.echo(f"dashboard: http://{host}:{port}/ui/")
     if publisher is None:
         typer.echo("no --key: access-list changes are stored but not sent to the doors")
-    hub_app = create_app(engine, card_key, publisher)
+    hub_app = create_app(engine, card_key, publisher, public_url)
     hub_server(hub_app, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips).run()
 
 

@@ -387,7 +387,8 @@ def missing(engine: Engine) -> bool:
         def some(query) -> bool:
             return conn.scalar(select(query.exists())) or False
 
-        entries = some(select(e.id).where(e.kind == EventKind.ACCESS_DECISION.value))
+        allowed = e.data["allowed"].as_boolean().is_(True)
+        entries = some(select(e.id).where(e.kind == EventKind.ACCESS_DECISION.value, allowed))
         samples = some(select(s.at))
         return (entries and not some(select(db.visits.c.site))) or (
             samples and not some(select(db.occupancy_hours.c.site))

@@ -16,6 +16,7 @@ trust its forwarded headers (``hafen hub serve --forwarded-allow-ips``).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -78,6 +79,7 @@ class SignInThrottle:
                 times.pop()
 
     def _keys(self, name: str, client: str) -> list[tuple[tuple[str, ...], int]]:
+        client = _network_of(client)
         return [
             (("name+client", name, client), self.limits.per_name_and_client),
             (("client", client), self.limits.per_client),
@@ -96,6 +98,20 @@ class SignInThrottle:
         if len(times) < limit:
             return 0
         return max(1, math.ceil(times[0] + window - now))
+
+
+def _network_of(client: str) -> str:
+    """An IPv6 client is counted by its /64: one subscriber holds all of it, so counting each
+    address would let them try without end."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 class Throttled(Exception):

@@ -6,6 +6,7 @@ port and state directory, so it can be killed and restarted at will.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import shutil
@@ -22,6 +23,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@functools.cache
+def _setpriv_with_pdeathsig() -> str | None:
+    """util-linux's ``setpriv``, if it is new enough (2.33) to set the parent-death signal."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    usage = subprocess.run([setpriv, "--help"], capture_output=True, text=True, check=False)
+    return setpriv if "--pdeathsig" in usage.stdout else None
 
 
 class LocalBroker:
@@ -62,8 +73,7 @@ class LocalBroker:
     def start(self, timeout: float = 10.0) -> LocalBroker:
         self.write_config()
         command = [self.binary, "-c", str(self.config_path)]
-        setpriv = shutil.which("setpriv")
-        if self.die_with_parent and setpriv:
+        if self.die_with_parent and (setpriv := _setpriv_with_pdeathsig()):
             command = [setpriv, "--pdeathsig", "TERM", "--", *command]
         self.process = subprocess.Popen(
             command,

@@ -230,11 +230,17 @@ def test_forms_posted_from_another_site_are_refused(hub):
         reply = client.post("/ui/sign-in", data=form, headers=headers, follow_redirects=False)
         assert reply.status_code == 403 and "another site" in reply.text
         assert "hafen_session" not in reply.headers.get("set-cookie", "")
-    same = {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"}
-    assert (
-        client.post("/ui/sign-in", data=form, headers=same, follow_redirects=False).status_code
-        == 303
-    )
+    for headers in (
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"},
+        {"Origin": "https://testserver"},  # plain http behind a TLS proxy: no Sec-Fetch-Site
+        {"Origin": "https://hub.example", "X-Forwarded-Host": "hub.example"},
+    ):
+        ours = client.post("/ui/sign-in", data=form, headers=headers, follow_redirects=False)
+        assert ours.status_code == 303, headers
+    proxied = TestClient(create_app(engine, public_url="https://hafen.example.org"))
+    behind = {"Origin": "https://hafen.example.org", "Host": "127.0.0.1:8080"}
+    assert proxied.post("/ui/sign-in", data=form, headers=behind).status_code == 200
+    assert proxied.post("/ui/sign-in", data=form, headers={"Origin": "null"}).status_code == 403
 
 
 def test_signing_in_again_ends_the_old_session(hub):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,26 +114,34 @@ def test_the_demo_network_runs_and_stops_cleanly():
 
 
 def test_a_killed_demo_leaves_no_broker_or_site_behind():
-    demo, _ = start_demo(1, free_port())
+    demo, output = start_demo(1, free_port())
+    state = output.find(r"state: (\S+) \(removed")
     try:
+        assert state, output
+        broker = [pid for pid, line in _running(state[1]) if "mosquitto" in line]
+        assert broker, "the demo's own broker runs (in a session of its own)"
         os.kill(demo.pid, signal.SIGKILL)
         demo.wait(5)
-        assert wait_for(lambda: _group_gone(demo.pid), 15), _group(demo.pid)
+        assert wait_for(lambda: not _running(state[1]), 15), _running(state[1])
     finally:
-        if not _group_gone(demo.pid):
-            os.killpg(demo.pid, signal.SIGKILL)
+        for pid, _ in _running(state[1]) if state else []:
+            os.kill(pid, signal.SIGKILL)
+        if state:
+            shutil.rmtree(state[1], ignore_errors=True)  # a killed demo cannot remove it
 
 
-def _group(pgid: int) -> list[str]:
-    """The command lines of the processes still in a process group."""
-    left = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def _running(state_dir: str) -> list[tuple[int, str]]:
+    """The processes whose command line names the demo's state directory: its broker (by its
+    config file) and its sites (by their spec files)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pgid:
-                left.append(stat.with_name("cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except (OSError, ValueError, IndexError):
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
             continue
-    return left
+        if state_dir in line:
+            found.append((int(cmdline.parent.name), line))
+    return found
 
 
 def _group_gone(pgid: int) -> bool:

@@ -179,6 +179,16 @@ def test_a_rebuild_gives_the_roll_ups_ingest_kept(store):
     assert not rollups.missing(store)
 
 
+def test_a_store_of_denials_only_is_not_taken_for_one_missing_its_roll_ups(store):
+    ingest = IngestStore(store)
+    ingest.write(Batch(events=[tap("a", None, BERLIN_NOV, allowed=False)]))
+    assert not rollups.missing(store), "denials are no visits: nothing to roll up"
+    ingest.write(Batch(events=[tap("a", "ann", BERLIN_NOV)]))
+    with store.begin() as conn:
+        rollups.clear(conn)
+    assert rollups.missing(store)
+
+
 def test_a_corrected_time_zone_reaches_a_running_worker(store, monkeypatch):
     monkeypatch.setattr(rollups, "ZONE_TTL", 0.0)
     ingest = IngestStore(store)

@@ -51,6 +51,17 @@ def test_one_address_trying_many_names_is_refused_but_no_one_can_lock_out_a_name
     assert throttle.attempt("nadia", "10.2.0.1") == 0, "the admin still signs in from home"
 
 
+def test_an_ipv6_subscriber_is_one_client_however_many_addresses_they_use():
+    throttle = SignInThrottle(Limits(per_name_and_client=50, per_client=3), clock=Clock())
+    for i in range(3):
+        fail(throttle, f"name-{i}", f"2001:db8:1:2::{i + 1:x}")
+    assert throttle.attempt("someone", "2001:db8:1:2:ffff::1") > 0, "same /64"
+    assert throttle.attempt("someone", "2001:db8:1:3::1") == 0, "another /64"
+    for i in range(3):
+        fail(throttle, f"name-{i}", "::ffff:192.0.2.7")
+    assert throttle.attempt("someone", "192.0.2.7") > 0, "IPv4 mapped into IPv6 is IPv4"
+
+
 def test_the_right_password_forgets_that_persons_mistakes_but_not_the_addresss():
     throttle = SignInThrottle(Limits(per_name_and_client=3, per_client=5), clock=Clock())
     for _ in range(2):

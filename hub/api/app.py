@@ -6,6 +6,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Form, HTTPException, Request, status
 from pydantic import BaseModel
@@ -61,12 +62,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(
-    engine: Engine, card_key: bytes | None = None, publisher: AclPublisher | None = None
+    engine: Engine,
+    card_key: bytes | None = None,
+    publisher: AclPublisher | None = None,
+    public_url: str | None = None,
 ) -> FastAPI:
     """The API over the store behind ``engine`` (already migrated).
 
     ``card_key`` hashes card UIDs as the doors do; ``publisher`` sends changed access lists
-    (without one, changes are stored and a warning says the lists were not sent).
+    (without one, changes are stored and a warning says the lists were not sent);
+    ``public_url`` is where browsers reach the hub, if a proxy gives it another name.
     """
     app = FastAPI(title="hafen hub", version="1", docs_url="/docs", lifespan=_lifespan)
     app.state.engine = engine
@@ -74,6 +79,7 @@ def create_app(
     app.state.publisher = publisher
     app.state.principals = PrincipalCache()
     app.state.sign_ins = SignInThrottle()
+    app.state.public_hosts = {urlsplit(public_url).netloc.lower()} if public_url else set()
     app.state.overview = overview.OverviewCache()
     add_dashboard(app, engine)
 

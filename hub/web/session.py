@@ -8,7 +8,7 @@ user redirect to the sign-in page instead of answering 401.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
@@ -57,11 +57,21 @@ def same_origin(request: Request) -> None:
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None:
         allowed = fetch_site in ("same-origin", "none")
-    else:  # older browsers send Origin on a POST; tools like curl send neither
+    else:  # plain http and older browsers: Origin on a POST; tools like curl send neither
         origin = request.headers.get("origin")
-        allowed = origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+        allowed = origin is None or _is_ours(request, origin)
     if not allowed:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a form from another site")
+
+
+def _is_ours(request: Request, origin: str) -> bool:
+    """Whether ``origin`` names this hub: as the request addressed it (``Host``, or the
+    proxy's ``X-Forwarded-Host``), or as configured (``hafen hub serve --public-url``). The
+    scheme is not compared: behind a TLS proxy the hub itself is reached over http."""
+    host = urlsplit(origin).netloc.lower()
+    ours = {request.headers.get("host"), request.headers.get("x-forwarded-host")}
+    ours |= getattr(request.app.state, "public_hosts", set())
+    return bool(host) and host in {h.lower() for h in ours if h}
 
 
 SameOrigin = Depends(same_origin)
