@@ -19,3 +19,4 @@ bench: setup
 	.venv/bin/python benchmarks/network.py
 	.venv/bin/python benchmarks/hub_scale.py
 	.venv/bin/python benchmarks/dashboard.py
+	.venv/bin/python benchmarks/dashboard_streams.py

@@ -7,6 +7,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -50,7 +51,10 @@ def hub(hub_url):
     denied = tap("a", None, now - timedelta(minutes=20), allowed=False)
     fault = _event("a", "device.fault", now - timedelta(minutes=10), {"component": "co2.main"})
     fault["data"]["fault"] = "checksum"
-    taps = [tap("a", "ann", now - timedelta(minutes=30)), denied, fault]
+    # Earlier today at the site, whatever the hour: halfway between local midnight and now.
+    local = now.astimezone(ZoneInfo("Europe/Berlin"))
+    today = now - (local - local.replace(hour=0, minute=0, second=0, microsecond=0)) / 2
+    taps = [tap("a", "ann", today), denied, fault]
     ingest.write(Batch(events=[*taps, *samples]))
     yield engine, ingest
     engine.dispose()
@@ -311,3 +315,56 @@ def test_a_chart_is_fetched_and_drawn_once_however_many_ask_at_once():
     with pytest.raises(LookupError):
         cache.get(("today", "nowhere"), 60, no_such_site, bytes)
     assert ("today", "nowhere") not in cache._flights, "a refused key keeps nothing"
+
+
+def test_streams_get_only_what_changed_encoded_once_per_kind_of_viewer(monkeypatch):
+    from hub.auth import Principal
+    from hub.web import live
+
+    feed = live.LiveFeed(engine=None)
+    site = lambda s, n=0: live.SiteLive(s, s.upper(), 1, 1, 0, None, entries_today=n)  # noqa: E731
+    admin = Principal(1, "admin", Role.NETWORK_ADMIN, frozenset())
+    operator = Principal(2, "op", Role.SITE_OPERATOR, frozenset({"b"}))
+    feed._publish([site("a"), site("b"), site("c")])
+    first, full = feed.payload(admin, None, -1)
+    assert [s["site"] for s in json.loads(full)] == ["a", "b", "c"]
+    feed._publish([site("a"), site("b", 1), site("c")])
+    now, delta = feed.payload(admin, None, first)
+    assert now == first + 1 and [s["site"] for s in json.loads(delta)] == ["b"]
+    assert json.loads(feed.payload(operator, None, first)[1])[0]["entries_today"] == 1
+    assert json.loads(feed.payload(operator, "a", first)[1]) == [], "not theirs"
+    encoded = []
+    monkeypatch.setattr(live.json, "dumps", lambda sites, **_: encoded.append(len(sites)) or "")
+    for _ in range(50):  # fifty admins' streams at the same point: one encoding
+        feed.payload(admin, None, first)
+    assert encoded == [], "encoded above already"
+    for n in range(2, 2 + live.CHANGES_KEPT + 1):
+        feed._publish([site("a"), site("b", n), site("c")])
+    for _ in range(50):
+        feed.payload(admin, None, first)
+    assert encoded == [3], "too far behind: the whole picture, encoded once"
+
+
+async def _wait_for_change(feed, seen: int, timeout: float) -> float:
+    import asyncio
+
+    started = time.monotonic()
+    await asyncio.gather(feed.changed(seen, timeout), asyncio.to_thread(_publish_soon, feed))
+    return time.monotonic() - started
+
+
+def _publish_soon(feed) -> None:
+    from hub.web import live
+
+    time.sleep(0.1)
+    feed._publish([live.SiteLive("z", "Z", 1, 1, 0, None)])
+
+
+def test_a_waiting_stream_wakes_when_the_picture_changes_not_at_its_timeout():
+    import asyncio
+
+    from hub.web import live
+
+    feed = live.LiveFeed(engine=None)
+    took = asyncio.run(_wait_for_change(feed, feed.generation, 5.0))
+    assert 0.09 < took < 1.0

@@ -7,8 +7,6 @@ cut off from the internet, and the strict Content-Security-Policy below holds th
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +17,12 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 
-from hub import reports
+from hub import db, reports
 from hub.api.deps import Store, client_address, require_site
 from hub.api.reports import csv_download, report_for
-from hub.auth import SESSION, AuthError, Principal, revoke_token
+from hub.auth import SESSION, AuthError, Principal, Role, revoke_token
 from hub.throttle import Throttled, throttled_sign_in
 from hub.web import charts, live, site_view
 from hub.web.fleet import fleet_rows
@@ -45,6 +44,8 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 STREAM_SECONDS = 60.0
 #: How often a live stream checks that its viewer is still signed in, and what they may see.
 RECHECK_SECONDS = 5.0
+#: A waiting stream wakes at least this often (to notice a closed connection).
+WAKE_SECONDS = 1.0
 CSP = (
     "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -130,7 +131,8 @@ async def live_stream(
         ends, seen, beat = time.monotonic() + STREAM_SECONDS, -1, time.monotonic()
         checked = time.monotonic()
         with feed.listening():
-            while time.monotonic() < ends and not feed.closed:
+            while (left := ends - time.monotonic()) > 0 and not feed.closed:
+                await feed.changed(seen, min(left, WAKE_SECONDS))
                 if await request.is_disconnected():
                     break
                 if time.monotonic() - checked > RECHECK_SECONDS:
@@ -140,15 +142,12 @@ async def live_stream(
                     if now_who != who:
                         who, seen = now_who, -1
                 if feed.generation != seen:
-                    seen = feed.generation
-                    sites = [s for s in feed.sites if site is None or s.site == site]
-                    body = json.dumps(live.visible(sites, who), separators=(",", ":"))
+                    seen, body = feed.payload(who, site, seen)
                     yield f"event: sites\ndata: {body}\n\n"
                     beat = time.monotonic()
                 elif time.monotonic() - beat > 15:
                     yield ": still here\n\n"
                     beat = time.monotonic()
-                await asyncio.sleep(0.05)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
@@ -238,8 +237,19 @@ def fleet(request: Request, store: Store, who: Viewer) -> HTMLResponse:
     return page(request, "fleet.html", who, devices=fleet_rows(store, who))
 
 
-def _month(month: str | None) -> str:
-    return month or datetime.now(UTC).strftime("%Y-%m")
+def _month(month: str | None, store, who: Principal) -> str:
+    """The month asked for, or the current one where the viewer's sites are (the latest of
+    their local months: in the first hours of a month in Berlin it is still the last one in
+    UTC, but no longer at the door)."""
+    if month:
+        return month
+    query = select(db.sites.c.timezone).distinct()
+    if who.role == Role.SITE_OPERATOR:
+        query = query.where(db.sites.c.id.in_(who.sites))
+    with store.connect() as conn:
+        zones = conn.scalars(query).all() or ["UTC"]
+    now = datetime.now(UTC)
+    return max(now.astimezone(ZoneInfo(zone)).strftime("%Y-%m") for zone in zones)
 
 
 @router.get("/reports")
@@ -249,7 +259,7 @@ def report_page(
     who: Viewer,
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
 ) -> HTMLResponse:
-    month = _month(month)
+    month = _month(month, store, who)
     rows = report_for(store, who, month, None)
     return page(
         request, "report.html", who, month=month, rows=rows, definitions=reports.DEFINITIONS
@@ -262,5 +272,5 @@ def report_csv(
     who: Viewer,
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
 ) -> Response:
-    month = _month(month)
+    month = _month(month, store, who)
     return csv_download(report_for(store, who, month, None), f"hafen-network-{month}.csv")
