@@ -20,3 +20,4 @@ bench: setup
 	.venv/bin/python benchmarks/hub_scale.py
 	.venv/bin/python benchmarks/dashboard.py
 	.venv/bin/python benchmarks/dashboard_streams.py
+	.venv/bin/python benchmarks/acl_versions.py

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from hub import db
+from hub.access_compiler import newest_versions
 from hub.api.deps import Caller, Store
 from hub.auth import Role
 
@@ -58,10 +59,10 @@ class OverviewCache:
 
 def build_overview(engine: Engine) -> list[SiteOverview]:
     """One pass over sites, devices, their states and the newest list versions."""
-    d, s, v = db.devices.c, db.device_states.c, db.acl_versions.c
+    d, s = db.devices.c, db.device_states.c
     with engine.connect() as conn:
         sites = conn.execute(select(db.sites.c.id, db.sites.c.name).order_by(db.sites.c.id)).all()
-        versions = dict(conn.execute(select(v.site, func.max(v.version)).group_by(v.site)).all())
+        versions = newest_versions(conn)
         devices = conn.execute(
             select(d.site, s.online, s.acl_version, s.received_at).outerjoin(
                 db.device_states, (s.site == d.site) & (s.device == d.id)

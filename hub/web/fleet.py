@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from hub import db
+from hub.access_compiler import newest_versions
 from hub.auth import Principal, Role
 
 
@@ -31,20 +32,18 @@ class FleetRow:
 
 def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
     """Offline doors first, then by site and device."""
-    d, s, v, n = db.devices.c, db.device_states.c, db.acl_versions.c, db.occupancy_now.c
-    latest = select(v.site, func.max(v.version).label("version")).group_by(v.site).subquery()
+    d, s, n = db.devices.c, db.device_states.c, db.occupancy_now.c
     query = (
-        select(d.site, d.id, s.online, s.received_at, s.software, s.acl_version, latest.c.version)
-        .add_columns(n.at)
+        select(d.site, d.id, s.online, s.received_at, s.software, s.acl_version, n.at)
         .outerjoin(db.device_states, (s.site == d.site) & (s.device == d.id))
-        .outerjoin(latest, latest.c.site == d.site)
         .outerjoin(db.occupancy_now, (n.site == d.site) & (n.device == d.id))
     )
     if who.role == Role.SITE_OPERATOR:
         query = query.where(d.site.in_(sorted(who.sites)))
     with engine.connect() as conn:
+        latest = newest_versions(conn)
         rows = [
-            FleetRow(r[0], r[1], r[2], last_heard(r[3], r[7]), r[4], r[5], r[6])
+            FleetRow(r[0], r[1], r[2], last_heard(r[3], r[6]), r[4], r[5], latest.get(r[0]))
             for r in conn.execute(query)
         ]
     return sorted(rows, key=lambda r: (bool(r.online), r.site, r.device))
