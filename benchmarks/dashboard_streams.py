@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,9 +24,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from dashboard_http import serving, signed_in  # noqa: E402
 from seed_dashboard import seed_directory  # noqa: E402
+from test_hub_reports import tap  # noqa: E402
 
 from hub import db  # noqa: E402
 from hub.ingest.batch import Batch  # noqa: E402
@@ -56,20 +57,10 @@ def server_pid(port: int) -> int:
 
 def taps(url: str, stop: threading.Event) -> None:
     """One allowed door decision a second, as ingest would store it."""
-    ingest, seq = IngestStore(db.connect(url, upgrade=False)), 0
+    ingest, n = IngestStore(db.connect(url, upgrade=False)), 0
     while not stop.wait(1.0):
-        seq += 1
-        event = {
-            "event_id": uuid.uuid4().hex,
-            "site": SITES[seq % len(SITES)],
-            "device": "door-1",
-            "epoch": "00000000000000bb",
-            "seq": seq,
-            "kind": "door.decision",
-            "at": datetime.now(UTC),
-            "data": {"card": "c" * 32, "allowed": True, "member": f"m{seq % 2000:05d}"},
-            "received_at": datetime.now(UTC),
-        }
+        n += 1
+        event = tap(SITES[n % len(SITES)], f"m{n % 2000:05d}", datetime.now(UTC))
         ingest.write(Batch(events=[event]))
 
 

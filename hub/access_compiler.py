@@ -203,12 +203,6 @@ def member_reach(conn: Connection, member: str) -> set[str]:
     return reach
 
 
-def latest_versions(engine: Engine) -> dict[str, int]:
-    """The newest published version of every site."""
-    with engine.connect() as conn:
-        return newest_versions(conn)
-
-
 def newest_versions(conn: Connection) -> dict[str, int]:
     """The newest published version of every site that has one: a look into the primary key
     per site, not a ``GROUP BY`` over every version ever published (which grows by one row

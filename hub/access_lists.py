@@ -24,7 +24,7 @@ from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta, Plan, diff, patch
 from hafen.signing import seal
 from hub import db
-from hub.access_compiler import AccessCompiler, latest_versions, member_reach
+from hub.access_compiler import AccessCompiler, member_reach, newest_versions
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,8 @@ class AclPublisher:
         A site without a list, or with a version the broker never took, gets a full list
         instead (its devices may not have the base).
         """
-        versions = latest_versions(self.engine)
+        with self.engine.connect() as conn:
+            versions = newest_versions(conn)
         now = datetime.now(UTC)
         deltas, full = [], set()
         for site in sorted(sites):

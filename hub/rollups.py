@@ -51,8 +51,9 @@ class Rollups:
         name = conn.scalar(select(db.sites.c.timezone).where(db.sites.c.id == site))
         if name is None:
             return ZoneInfo("UTC")
-        self._zones[site] = (time.monotonic() + ZONE_TTL, ZoneInfo(name))
-        return self._zones[site][1]
+        zone = ZoneInfo(name)
+        self._zones[site] = (time.monotonic() + ZONE_TTL, zone)
+        return zone
 
     # -- visits ---------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from hub import db, reports
 from hub.api.deps import Store, client_address, require_site
@@ -237,7 +237,7 @@ def fleet(request: Request, store: Store, who: Viewer) -> HTMLResponse:
     return page(request, "fleet.html", who, devices=fleet_rows(store, who))
 
 
-def _month(month: str | None, store, who: Principal) -> str:
+def _month(month: str | None, store: Engine, who: Principal) -> str:
     """The month asked for, or the current one where the viewer's sites are (the latest of
     their local months: in the first hours of a month in Berlin it is still the last one in
     UTC, but no longer at the door)."""

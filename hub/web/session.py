@@ -70,7 +70,7 @@ def _is_ours(request: Request, origin: str) -> bool:
     scheme is not compared: behind a TLS proxy the hub itself is reached over http."""
     host = urlsplit(origin).netloc.lower()
     ours = {request.headers.get("host"), request.headers.get("x-forwarded-host")}
-    ours |= getattr(request.app.state, "public_hosts", set())
+    ours |= request.app.state.public_hosts
     return bool(host) and host in {h.lower() for h in ours if h}
 
 

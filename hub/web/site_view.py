@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 
+from hafen.protocol import EventKind
 from hub import db
 from hub.api.occupancy import bucket_starts, buckets
 from hub.timeline import HOLD
@@ -106,7 +107,9 @@ def hour_of_week(
 
 
 #: What a technician sees of a door's history: its own state and faults, never who came or went.
-DEVICE_KINDS = ("door.alarm", "device.fault", "acl.refused")
+DEVICE_KINDS = tuple(
+    k.value for k in (EventKind.DOOR_ALARM, EventKind.DEVICE_FAULT, EventKind.ACL_REFUSED)
+)
 
 
 def recent_events(conn: Connection, site: str, people: bool, limit: int = 15) -> list[DoorEvent]:
