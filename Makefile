@@ -9,10 +9,12 @@ demo: setup
 
 test: setup
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest
 
 lint: setup
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 bench: setup
 	.venv/bin/python benchmarks/edge_access.py

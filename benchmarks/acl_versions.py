@@ -16,10 +16,10 @@ import time
 from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
+from support.postgres import throwaway_database
 
 from hub import db
 from hub.access_compiler import newest_versions
-from provisioning.postgres import throwaway_database
 
 SITES = [f"site-{i:03d}" for i in range(500)]
 

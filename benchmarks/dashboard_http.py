@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from seed_dashboard import PASSWORD
 
-from provisioning.broker import free_port
+from sim.broker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SITES = 500

@@ -25,7 +25,7 @@ from sqlalchemy import delete
 
 from hafen import protocol
 from hub import db
-from provisioning.broker import LocalBroker
+from sim.broker import LocalBroker
 
 SITE = "site-000"
 UID = bytes.fromhex("04B1B2C3D4E5F6")

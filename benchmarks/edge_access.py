@@ -161,7 +161,7 @@ def during_snapshot(agent, tmp: Path) -> None:
 
 CARD_SCRIPT = textwrap.dedent("""
     import sys
-    from edge.drivers.card_emulator import EmulatedCard
+    from sim.card_emulator import EmulatedCard
     card = EmulatedCard(sys.argv[1])
     for i in range(int(sys.argv[2])):
         uid = bytes([0x04]) + (i * 7919 % 100000).to_bytes(6, "big")
@@ -243,7 +243,7 @@ def bench_process(tmp: Path, idle_seconds: float = 20.0) -> None:
     from hafen.signing import public_key_text
     from hub import db
     from hub.ingest.worker import IngestWorker
-    from provisioning.broker import LocalBroker
+    from sim.broker import LocalBroker
 
     broker = LocalBroker(tmp / "broker").start()
     key = Ed25519PrivateKey.generate()

@@ -22,10 +22,10 @@ from pathlib import Path
 import httpx
 from dashboard_http import serving
 from sqlalchemy import insert
+from support.postgres import throwaway_database
 
 from hub import db
 from hub.auth import Role, create_user, issue_token
-from provisioning.postgres import throwaway_database
 
 SITES = 500
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,6 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, text
+from support.postgres import throwaway_database
 
 from hafen.cards import card_hash
 from hub import db
@@ -28,8 +29,7 @@ from hub.access_lists import AclPublisher
 from hub.api.app import create_app
 from hub.auth import Role, create_user, issue_token
 from hub.mqtt import HubClient
-from provisioning.broker import LocalBroker
-from provisioning.postgres import throwaway_database
+from sim.broker import LocalBroker
 
 SITES, MEMBERS, CARDS = 500, 50_000, 80_000
 KEY = bytes.fromhex("0123456789abcdef" * 2)

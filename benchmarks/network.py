@@ -32,7 +32,7 @@ from hub import db
 from hub.access_lists import AclPublisher
 from hub.ingest.worker import IngestWorker
 from hub.mqtt import HubClient
-from provisioning.broker import LocalBroker
+from sim.broker import LocalBroker
 
 KEY = bytes.fromhex("0123456789abcdef" * 2)
 

@@ -13,7 +13,7 @@ import statistics
 from dataclasses import replace
 
 from edge.agent.occupancy import OccupancySettings
-from edge.agent.occupancy_script import ROOMS, make_day, replay, scripted_days
+from sim.occupancy_script import ROOMS, make_day, replay, scripted_days
 
 KINDS = {
     "quiet": dict(people=6),

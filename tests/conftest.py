@@ -74,7 +74,7 @@ def hub_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hub.db'}"
         return
-    from provisioning.postgres import throwaway_database
+    from support.postgres import throwaway_database
 
     with throwaway_database("hafen_test") as url:
         yield url

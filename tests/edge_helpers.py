@@ -14,9 +14,9 @@ from edge.agent.access_list import apply_snapshot
 from edge.agent.agent import EdgeAgent
 from edge.agent.config import EdgeConfig
 from edge.agent.store import EdgeStore
-from edge.drivers.card_emulator import EmulatedCard
 from hafen.acl import AccessList
 from hafen.config import validate_config
+from sim.card_emulator import EmulatedCard
 
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")
 STRANGER = bytes.fromhex("04E5F60718293A")

@@ -11,9 +11,7 @@ from sqlalchemy import func, select
 
 from edge.agent.agent import EdgeAgent
 from edge.agent.config import EdgeConfig
-from edge.agent.simulate import shut_door
 from edge.agent.store import EdgeStore
-from edge.drivers.card_emulator import EmulatedCard
 from hafen.cards import card_hash
 from hafen.config import validate_config
 from hafen.signing import public_key_text
@@ -21,7 +19,9 @@ from hub import db
 from hub.access_lists import AclPublisher
 from hub.ingest.worker import IngestWorker
 from hub.mqtt import HubClient
-from provisioning.broker import LocalBroker
+from sim.broker import LocalBroker
+from sim.card_emulator import EmulatedCard
+from sim.door import shut_door
 
 CARD_KEY = bytes.fromhex(CARD_KEY_HEX)
 

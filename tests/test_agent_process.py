@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import CARD_KEY_HEX, free_udp_port, wait_for
 
-from edge.drivers.card_emulator import EmulatedCard
+from sim.card_emulator import EmulatedCard
 
 HAFEN = str(Path(sys.executable).parent / "hafen")
 MEMBER_CARDS = [bytes([0x04, 0x10, i, 0x22, 0x33, 0x44, 0x55]) for i in range(20)]

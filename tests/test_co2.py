@@ -17,7 +17,7 @@ from edge.drivers.co2 import (
     parse_mhz19b,
     parse_s8,
 )
-from edge.drivers.co2_simulator import SimulatedCo2Sensor, mhz19b_reply, s8_reply
+from sim.co2_sensor import SimulatedCo2Sensor, mhz19b_reply, s8_reply
 
 
 def test_frames_match_the_datasheets():

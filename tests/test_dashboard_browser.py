@@ -23,7 +23,7 @@ from hub import db
 from hub.api.app import create_app
 from hub.auth import Role, create_user
 from hub.server import hub_server
-from provisioning.broker import LocalBroker
+from sim.broker import LocalBroker
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("HAFEN_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from conftest import wait_for
 
-from provisioning.broker import free_port
+from sim.broker import free_port
 
 SITES = ("site-1", "site-2")
 

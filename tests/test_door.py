@@ -8,7 +8,7 @@ import pytest
 from conftest import wait_for
 from edge_helpers import ANNA, STRANGER, outbox, rises, running_agent
 
-from edge.agent.simulate import open_door, press_exit, shut_door
+from sim.door import open_door, press_exit, shut_door
 
 STRIKE, LED, BUZZER = 17, 23, 24
 

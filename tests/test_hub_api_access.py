@@ -11,7 +11,7 @@ from network_helpers import CARD_KEY, TestHub, acl_version, connected_edge
 
 from hub.api.app import create_app
 from hub.auth import Role, create_user
-from provisioning.broker import LocalBroker
+from sim.broker import LocalBroker
 
 ANNA = "04A1B2C3D4E5F6"
 PASSWORD = "a long passphrase"

@@ -135,7 +135,7 @@ def test_a_mirror_that_is_down_never_holds_up_the_caller(tmp_path):
 def test_the_ingest_worker_mirrors_what_it_stored(tmp_path, victoria, mock_pins):
     from network_helpers import TestHub, connected_edge
 
-    from provisioning.broker import LocalBroker
+    from sim.broker import LocalBroker
 
     anna = bytes.fromhex("04A1B2C3D4E5F6")
     sink = InfluxSink(victoria, "t", "hafen", "hafen", flush_seconds=0.2)

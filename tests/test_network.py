@@ -11,7 +11,7 @@ from conftest import wait_for
 from network_helpers import TestHub, acl_version, connected_edge
 
 from hub.commands import command_message
-from provisioning.broker import LocalBroker
+from sim.broker import LocalBroker
 
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")
 BEN = bytes.fromhex("04B2C3D4E5F607")

@@ -15,8 +15,8 @@ import pytest
 from conftest import CARD_KEY_HEX, free_udp_port, wait_for
 from network_helpers import TestHub, acl_version, connected_edge
 
-from edge.drivers.card_emulator import EmulatedCard
-from provisioning.broker import LocalBroker
+from sim.broker import LocalBroker
+from sim.card_emulator import EmulatedCard
 
 HAFEN = str(Path(sys.executable).parent / "hafen")
 SITE = "leipzig-ost"

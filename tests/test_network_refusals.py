@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta
 from hafen.signing import seal
-from provisioning.broker import LocalBroker
+from sim.broker import LocalBroker
 
 SITE, DEVICE = "leipzig-ost", "door-1"
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")

@@ -8,8 +8,8 @@ import time
 import pytest
 from conftest import free_udp_port, wait_for
 
-from edge.drivers.card_emulator import EmulatedCard
 from edge.drivers.nfc_reader import NfcReader
+from sim.card_emulator import EmulatedCard
 
 
 def start_reader(**options) -> tuple[NfcReader, str, list, list]:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from conftest import wait_for
 from edge_helpers import ANNA, outbox, running_agent
 
-from edge.agent.simulate import mock_pin, open_door, press_exit, shut_door
-from edge.drivers.co2_simulator import SimulatedCo2Sensor
+from sim.co2_sensor import SimulatedCo2Sensor
+from sim.door import mock_pin, open_door, press_exit, shut_door
 
 PIR = 5
 

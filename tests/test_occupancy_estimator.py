@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.agent.occupancy import OccupancyEstimator, OccupancySettings
-from edge.agent.occupancy_script import make_day, replay, scripted_days
 from hafen.acl import TimeWindow
+from sim.occupancy_script import make_day, replay, scripted_days
 
 TZ = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 3, 11, 9, 0, tzinfo=TZ)  # a Wednesday morning

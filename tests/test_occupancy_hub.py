@@ -23,7 +23,7 @@ from test_occupancy_agent import motion
 from hub import db
 from hub.api.app import create_app
 from hub.auth import Role, create_user
-from provisioning.broker import LocalBroker
+from sim.broker import LocalBroker
 
 OCCUPANCY = {
     "capacity": 12,
@@ -165,7 +165,7 @@ def test_a_simulated_space_publishes_occupancy_that_the_hub_serves(tmp_path):
     from conftest import edge_config_dict, free_udp_port
     from test_config import toml_text
 
-    from edge.agent.simulated_space import simulated_card
+    from sim.space import simulated_card
 
     with LocalBroker(tmp_path / "broker") as broker:
         hub = TestHub(tmp_path, broker).start()

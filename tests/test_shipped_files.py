@@ -40,3 +40,38 @@ def test_systemd_unit_runs_the_agent_as_a_notify_service_with_a_watchdog():
     unit = (ROOT / "systemd/hafen-edge.service").read_text()
     assert "Type=notify" in unit and "WatchdogSec=" in unit
     assert "ExecStart=/opt/hafen/venv/bin/hafen edge run --config /etc/hafen/edge.toml" in unit
+
+
+#: Run the CLI as on a core-only install: the extras' libraries cannot be imported.
+CORE_ONLY = """
+import sys
+
+# None in sys.modules is how Python marks a module that cannot be imported.
+for name in ("nfc", "gpiozero", "serial", "paho", "sdnotify", "fastapi", "uvicorn", "sqlalchemy",
+             "alembic", "argon2", "jinja2", "matplotlib", "psycopg", "influxdb_client"):
+    sys.modules[name] = None
+from hafen.cli import app
+app(sys.argv[1:], prog_name="hafen")
+"""
+
+
+def _core_only(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", CORE_ONLY, *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_core_only_install_runs_help_and_version():
+    assert _core_only("--help").returncode == 0
+    version = _core_only("version")
+    assert version.returncode == 0 and version.stdout.strip()
+
+
+def test_a_core_only_install_names_the_extra_a_command_needs():
+    demo = _core_only("demo")
+    assert demo.returncode == 3, demo.stderr
+    assert "pip install 'hafen[demo]'" in demo.stderr and "Traceback" not in demo.stderr
+    serve = _core_only("hub", "serve")
+    assert serve.returncode == 3 and "pip install 'hafen[hub]'" in serve.stderr
+    run = _core_only("edge", "run", "--simulate")
+    assert run.returncode == 3 and "pip install 'hafen[edge]'" in run.stderr

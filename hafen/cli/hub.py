@@ -1,4 +1,4 @@
-"""``hafen hub ...``: the hub's services (ingest now; the API and dashboard with later issues)."""
+"""``hafen hub ...``: the hub's services: API and dashboard, ingest, retention, reports, users."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ from typing import Annotated
 
 import typer
 
+from hafen.cli.extras import require_extra
+
 app = typer.Typer(no_args_is_help=True, help="The hub that runs the network.")
+
+
+@app.callback()
+def _needs_hub_extra() -> None:
+    require_extra("hafen hub", "hub")
+
 
 KeyOption = Annotated[Path, typer.Option("--key", help="The hub's Ed25519 signing key (PEM).")]
 

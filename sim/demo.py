@@ -2,7 +2,7 @@
 
 It starts a mosquitto with the shipped no-loss settings, the hub (store, ingest worker, API) in
 this process, and one process per simulated site: a door agent whose members tap their cards,
-move about and leave through scripted days (hafen/demo_network.py). Taps are decided at the
+move about and leave through scripted days (sim/demo_network.py). Taps are decided at the
 door from the signed access list the hub sent and flow as events through the broker to the
 hub, exactly as in a real network. Ctrl-C (or SIGTERM) stops everything and cleans up.
 """
@@ -25,10 +25,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from hafen import demo_network
-from hafen.demo_network import Logins, Network
 from hub import db
-from provisioning.broker import LocalBroker
+from sim import demo_network
+from sim.broker import LocalBroker
+from sim.demo_network import Logins, Network
 
 log = logging.getLogger("hafen.demo")
 #: Seconds between the status lines that show the network working.
@@ -207,7 +207,7 @@ class DemoHub:
 
 
 class SiteProcesses:
-    """One ``python -m hafen.demo_network`` process per site, each logging to its own file."""
+    """One ``python -m sim.demo_network`` process per site, each logging to its own file."""
 
     def __init__(
         self, hub: DemoHub, network: Network, state: Path, speed: float, broker_port: int
@@ -229,7 +229,7 @@ class SiteProcesses:
         for site, spec, log_path in self.specs:
             with open(log_path, "ab") as out:
                 self.processes[site] = subprocess.Popen(
-                    [sys.executable, "-m", "hafen.demo_network", str(spec)],
+                    [sys.executable, "-m", "sim.demo_network", str(spec)],
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,

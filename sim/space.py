@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.agent.config import EdgeConfig
-from edge.agent.occupancy_script import ROOMS, make_day
-from edge.agent.simulate import mock_pin, press_exit
-from edge.drivers.co2_simulator import SimulatedCo2Sensor
+from sim.co2_sensor import SimulatedCo2Sensor
+from sim.door import mock_pin, press_exit
+from sim.occupancy_script import ROOMS, make_day
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class SimulatedSpace:
     ) -> None:
         """``cards``: the simulated card each person carries (``simulated_card(n)``); by
         default person i carries card i, so that spaces of a network can have their own."""
-        from edge.drivers.card_emulator import EmulatedCard
+        from sim.card_emulator import EmulatedCard
 
         self.cfg = cfg
         self.people = len(cards) if cards else people

@@ -1,7 +1,7 @@
 """``hafen edge ...``: run the door agent, check its config, load access lists, tap test cards.
 
-Heavy imports (nfcpy, gpiozero, paho) happen inside the commands, so ``hafen --help``
-works on any install.
+Every import of edge and sim happens inside the commands, so ``hafen --help`` works on a
+core-only install (no nfcpy, gpiozero or paho).
 """
 
 from __future__ import annotations
@@ -9,14 +9,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from hafen.cli.extras import require_extra
+
 app = typer.Typer(no_args_is_help=True, help="The door agent on a space's Raspberry Pi.")
+
+
+@app.callback()
+def _needs_edge_extra() -> None:
+    require_extra("hafen edge", "edge")
+
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Edge config file (TOML).")]
 EXIT_INVALID = 2
@@ -90,8 +96,8 @@ def tap(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the reader.")] = 5.0,
 ) -> None:
     """Hold an emulated card on a simulated (UDP) reader, as a member would."""
-    from edge.drivers.card_emulator import EmulatedCard
     from hafen.cards import InvalidUid, parse_uid
+    from sim.card_emulator import EmulatedCard
 
     try:
         uid_bytes = parse_uid(uid)
@@ -148,59 +154,10 @@ def run(
         raise _fail("run: give --config FILE, or --simulate to try a simulated door")
     cfg = _load(config) if config else None
     if simulate:
-        _run_simulated(cfg, pin_log, walk_through, people, speed)
+        from sim.edge_site import run_simulated
+
+        run_simulated(cfg, pin_log=pin_log, walk_through=walk_through, people=people, speed=speed)
     else:
+        from edge.agent.runner import run_agent
+
         run_agent(cfg)
-
-
-def run_agent(cfg, world=None) -> None:
-    """Run the door agent (and a simulated world around it) until SIGTERM or SIGINT."""
-    import sdnotify
-
-    from edge.agent.agent import EdgeAgent
-    from edge.agent.store import EdgeStore
-
-    notifier = sdnotify.SystemdNotifier()
-    store = EdgeStore(cfg.store.path, cfg.store.synchronous, auto_checkpoint=False)
-    agent = EdgeAgent(cfg, store, heartbeat=lambda: notifier.notify("WATCHDOG=1"))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    agent.start()
-    if world:
-        world.start()
-    notifier.notify("READY=1")
-    logging.getLogger("edge").info(
-        "door agent running: site %s, device %s, reader %s, store %s",
-        cfg.site.id,
-        cfg.device.id,
-        cfg.reader.path,
-        cfg.store.path,
-    )
-    stop.wait()
-    notifier.notify("STOPPING=1")
-    if world:
-        world.stop()
-    agent.stop()
-    store.close()
-    logging.getLogger("edge").info("door agent stopped; door left %s", cfg.door.fail_mode)
-
-
-def _run_simulated(
-    cfg, pin_log: Path | None, walk_through: bool, people: int, speed: float
-) -> None:
-    from edge.agent import simulate
-    from edge.agent.simulated_space import SimulatedSpace
-
-    world_log = logging.getLogger("edge.simulate")
-    state_dir = simulate.default_state_dir()
-    cfg = simulate.prepare(cfg, state_dir, pin_log, world_log.info)
-    co2 = simulate.simulated_co2(cfg, state_dir)  # plugged in before the agent looks for it
-    parts = [simulate.SimulatedDoorway(cfg.door, walk_through, world_log.info)]
-    if people and walk_through:
-        parts.append(SimulatedSpace(cfg, people, speed, co2=co2, say=world_log.info))
-    try:
-        run_agent(cfg, simulate.World(parts))
-    finally:
-        if co2 is not None:
-            co2.unplug()

@@ -1,4 +1,9 @@
-"""The ``hafen`` command: one entry point with a sub-command per component."""
+"""The ``hafen`` command: one entry point with a sub-command per component.
+
+This package sits on top of every layer (docs/architecture.md): its modules import ``edge``,
+``hub`` and ``sim`` only inside the commands, so ``hafen --help`` and ``hafen version`` work on a
+core-only install, and a command whose component is missing names the extra to install.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ from typing import Annotated
 
 import typer
 
-from edge.cli import app as edge_app
 from hafen import __version__
-from hub.cli import app as hub_app
+from hafen.cli.edge import app as edge_app
+from hafen.cli.extras import require_extra
+from hafen.cli.hub import app as hub_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -41,7 +47,8 @@ def demo(
 ) -> None:
     """Run a whole simulated network: broker, hub, dashboard and sites whose members come
     and go; no hardware needed. Ctrl-C stops it."""
-    from hafen.demo import DemoError, DemoOptions, run_demo
+    require_extra("hafen demo", "demo")
+    from sim.demo import DemoError, DemoOptions, run_demo
 
     options = DemoOptions(sites, people, speed, host, port, state_dir)
     try:

@@ -14,9 +14,11 @@ import signal
 import socket
 import subprocess
 import time
+from importlib.resources import files
 from pathlib import Path
 
-SHIPPED_CONF_DIR = Path(__file__).parent / "mosquitto" / "conf.d"
+#: The broker settings hafen ships (package data of ``provisioning``).
+SHIPPED_CONF_DIR = Path(str(files("provisioning"))) / "mosquitto" / "conf.d"
 
 
 def free_port() -> int:

@@ -170,7 +170,7 @@ def _member(number: int, site: str, slot: int, people: int, company: str) -> Dem
 def seed_hub(engine: Engine, network: Network, card_key: bytes) -> None:
     """Put the network into the hub's store in one transaction: sites and their doors, the
     plan, companies, members with their grants and (hashed) cards."""
-    from edge.agent.simulated_space import simulated_card
+    from sim.space import simulated_card
 
     now = datetime.now(UTC)
     with engine.begin() as conn:
@@ -228,8 +228,8 @@ def edge_config(
 ) -> dict:
     """The door config of ``site``: the simulated door's defaults, on its own UDP reader and
     store, linked to the demo's broker and trusting the hub's key."""
-    from edge.agent.simulate import simulated_config
-    from edge.agent.simulated_space import occupancy_section
+    from sim.edge_site import simulated_config
+    from sim.space import occupancy_section
 
     raw = simulated_config(None, site_dir).model_dump(mode="json")
     raw.update(
@@ -273,29 +273,18 @@ def write_site_spec(site: DemoSite, site_dir: Path, config: dict, speed: float) 
 
 def run_site(spec_path: Path) -> None:
     """Run a simulated site until SIGTERM or SIGINT, or until the demo that started it is gone."""
-    from edge.agent import simulate
     from edge.agent.config import EdgeConfig
-    from edge.agent.simulated_space import SimulatedSpace
-    from edge.cli import run_agent
     from hafen.config import validate_config
+    from sim.edge_site import run_simulated
 
     logging.basicConfig(
         level=os.environ.get("HAFEN_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    state_dir = Path(spec["state_dir"])
     cfg = validate_config(spec["config"], EdgeConfig, source=str(spec_path))
-    say = logging.getLogger("edge.simulate").info
-    cfg = simulate.prepare(cfg, state_dir, None, say)
-    co2 = simulate.simulated_co2(cfg, state_dir)  # plugged in before the agent looks for it
-    space = SimulatedSpace(cfg, speed=spec["speed"], co2=co2, say=say, cards=spec["cards"])
     _stop_with_parent(spec["parent"])
-    try:
-        run_agent(cfg, simulate.World([simulate.SimulatedDoorway(cfg.door, say=say), space]))
-    finally:
-        if co2 is not None:
-            co2.unplug()
+    run_simulated(cfg, Path(spec["state_dir"]), speed=spec["speed"], cards=spec["cards"])
 
 
 def _stop_with_parent(parent: int) -> None:
