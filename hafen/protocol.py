@@ -7,7 +7,6 @@ unchanged; the hub validates them with the same models.
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hafen.acl import AccessList, AccessListDelta
+from hafen.ids import Slug, is_slug
 
 SCHEMA_VERSION = 1
 
@@ -95,7 +95,8 @@ class AclRefused(_Payload):
     applied_version: int
 
 
-Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+#: A room or sensor name in a sample.
+Name = Slug
 
 
 class OccupancySample(_Payload):
@@ -145,7 +146,6 @@ def kind_of(payload: _Payload) -> EventKind:
 # -- topics ----------------------------------------------------------------------------------------
 
 ROOT = "hafen/v1"
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 #: Topic levels a site or device id may not take, so that no two topic kinds can collide.
 RESERVED_IDS = frozenset({"acl", "+", "#"})
 
@@ -219,7 +219,7 @@ def parse_device_topic(topic: str) -> DeviceTopic | None:
     if len(parts) < 5 or "/".join(parts[:2]) != ROOT:
         return None
     site, device, channel, rest = parts[2], parts[3], parts[4], parts[5:]
-    if not (_ID.match(site) and _ID.match(device)):
+    if not (is_slug(site) and is_slug(device)):
         return None
     if channel in ("state", "occupancy") and not rest:
         return DeviceTopic(site, device, channel, None)

@@ -10,9 +10,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 
 from hafen.acl import TimeWindow
 from hafen.config import Section, TimeZoneName, load_toml_config
-
-_SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-Slug = Annotated[str, Field(pattern=_SLUG)]
+from hafen.ids import Slug
 
 
 def _bcm_number(value: object) -> object:

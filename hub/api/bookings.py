@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
 from sqlalchemy import delete, insert, select, update
 
+from hafen.ids import Slug
 from hub import db
 from hub.access_compiler import member_reach
 from hub.api.deps import Admin, Caller, Store, require_site
@@ -24,7 +25,7 @@ MAX_BOOKING = timedelta(days=31)
 class BookingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    member: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+    member: Slug
     kind: Literal["desk", "day"] = "day"
     starts_at: AwareDatetime
     ends_at: AwareDatetime

@@ -16,13 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from hafen.acl import Plan as AclPlan
 from hafen.acl import TimeWindow
 from hafen.cards import InvalidUid, card_hash, parse_uid
+from hafen.ids import Slug
 from hub import db
 from hub.access_compiler import member_reach
 from hub.api.deps import Admin, Store
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["members"])
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
 class PlanIn(BaseModel):

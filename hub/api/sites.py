@@ -12,12 +12,12 @@ from sqlalchemy.exc import IntegrityError
 
 from hafen.acl import TimeWindow
 from hafen.config import TimeZoneName
+from hafen.ids import Slug
 from hub import db
 from hub.api.deps import Admin, Caller, Store, allow, require_site
 from hub.auth import Principal, Role
 
 router = APIRouter(prefix="/sites", tags=["sites"])
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
 class SiteIn(BaseModel):

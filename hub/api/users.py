@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from hafen.ids import Slug
 from hub import db
 from hub.api.deps import Admin, Caller, Store, bearer
 from hub.auth import (
@@ -27,7 +28,6 @@ from hub.auth import (
 )
 
 router = APIRouter(tags=["users"])
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=200)]
 
 
