@@ -1,1 +1,1 @@
-"""Ingest of edge events into the hub's store (arrives with the MQTT protocol issue)."""
+"""Ingest of edge events into the hub's store: batches, dead letters, progress marks and acks."""
