@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -32,7 +32,7 @@ class HubClient:
         session_expiry: int = 0,
         username: str | None = None,
         password: str | None = None,
-        protocol: int = mqtt.MQTTv5,
+        protocol: MQTTProtocolVersion = mqtt.MQTTv5,
     ) -> None:
         self.host, self.port = host, port
         self.protocol = protocol

@@ -95,10 +95,12 @@ class Rollups:
 
     def _add_days(self, conn: Connection, days: dict[tuple[str, str, str], dict]) -> None:
         v = db.visits.c
-        stmt = self._insert(db.visits).on_conflict_do_nothing().returning(v.site, v.day, v.member)
+        insert_new = (
+            self._insert(db.visits).on_conflict_do_nothing().returning(v.site, v.day, v.member)
+        )
         # Rows in key order throughout: concurrent workers then lock them in the same order
         # and never deadlock.
-        new = {tuple(r) for r in conn.execute(stmt, [days[k] for k in sorted(days)])}
+        new = {tuple(r) for r in conn.execute(insert_new, [days[k] for k in sorted(days)])}
         seen = [days[key] for key in sorted(days) if key not in new]
         if seen:  # days already counted: widen first/last, add the entries
             conn.execute(

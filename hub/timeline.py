@@ -8,8 +8,10 @@ this one way.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from hub import db
 
@@ -27,7 +29,7 @@ class Cell:
     peak: int | None = None
 
 
-def integrate(samples: list, edges: list[datetime], until: datetime) -> list[Cell]:
+def integrate(samples: Sequence[Any], edges: list[datetime], until: datetime) -> list[Cell]:
     """Cells for the buckets between consecutive ``edges`` (aware UTC), from one device's
     samples in time order (rows with ``at``, ``count`` and ``present``)."""
     n = len(edges) - 1

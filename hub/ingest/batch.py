@@ -78,7 +78,7 @@ def _classify_one(message: mqtt.MQTTMessage, now: datetime, batch: Batch, seen: 
         "seq": event.seq,
     }
     try:
-        kind = EventKind(topic.name)
+        kind = EventKind(topic.name or "")  # no name: a ValueError, as for an unknown one
         event.payload(kind)  # the data must fit the kind's model
     except (ValidationError, ValueError) as exc:
         batch.dead.append(dead_letter(message, now, _reason(exc), **place))

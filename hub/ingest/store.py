@@ -155,7 +155,9 @@ class IngestStore:
                 site=site, device=device, epoch=epoch, stored_seq=0
             )
             conn.execute(stmt.on_conflict_do_nothing(index_elements=["site", "device", "epoch"]))
-            mark = conn.scalar(select(db.device_progress.c.stored_seq).where(*key))
+            mark: int = conn.execute(
+                select(db.device_progress.c.stored_seq).where(*key)
+            ).scalar_one()
             start = mark
             for seq in self._seqs_after(conn, site, device, epoch, mark):
                 if seq > mark + 1:
@@ -168,7 +170,10 @@ class IngestStore:
                     .values(stored_seq=mark)
                 )
             # Another worker may have got further meanwhile: report what the store holds.
-            return conn.scalar(select(db.device_progress.c.stored_seq).where(*key))
+            stored: int = conn.execute(
+                select(db.device_progress.c.stored_seq).where(*key)
+            ).scalar_one()
+            return stored
 
     def _seqs_after(
         self, conn: Connection, site: str, device: str, epoch: str, mark: int

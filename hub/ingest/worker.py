@@ -142,9 +142,9 @@ class IngestWorker:
                 self._mirror(batch.events)
             except Exception:  # a mirror must never hold up the record
                 log.exception("mirroring %d events failed", len(batch.events))
-        for device in batch.devices():
+        for place in batch.devices():
             # Always answer with the mark, moved or not: the device may have missed the last.
-            self._acks_due[device] = self.store.advance_progress(*device)
+            self._acks_due[place] = self.store.advance_progress(*place)
         for (site, device), state in batch.states.items():
             if self._on_state and state.online:
                 self._states.put((site, device, state))
