@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
@@ -107,7 +108,17 @@ def _describe(error: dict, model: type[BaseModel], spell: Speller | None = None)
     value = error.get("input")
     if isinstance(value, dict | list) or SECRET_KEYS & set(path):
         return f"  {key}: {reason}"  # never echo secrets, or whole sections that may hold them
+    if isinstance(value, str):
+        value = mask_credentials(value)
     return f"  {key}: {reason} (got {value!r})"
+
+
+_URL_PASSWORD = re.compile(r"(//[^:/@\s]*:)\S*@")
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the password of any URL in it (``scheme://user:password@host``) masked."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 def _suggestion(loc: tuple, model: type[BaseModel], spell: Speller | None = None) -> str:
