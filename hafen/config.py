@@ -1,13 +1,21 @@
-"""Loading TOML config files into pydantic models, with errors that name the key and the reason."""
+"""Loading TOML config files into pydantic models, with errors that name the key and the reason.
+
+A config may also come in layers (a file, then environment variables, then command-line flags):
+``read_toml`` and ``environment_layer`` give each layer as a plain mapping, ``validate_config``
+checks each one on its own (so an error names where it came from), and ``merge_layers`` lays
+them over each other for the final validation.
+"""
 
 from __future__ import annotations
 
 import difflib
 import functools
+import re
 import tomllib
 import zoneinfo
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
@@ -47,8 +55,13 @@ class Section(BaseModel):
 
 def load_toml_config(path: Path, model: type[M]) -> M:
     """Read ``path`` as TOML and validate it against ``model``."""
+    return validate_config(read_toml(path), model, source=str(path))
+
+
+def read_toml(path: Path) -> dict:
+    """Read ``path`` as TOML into a mapping, unvalidated; a ConfigError says why it cannot be."""
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except OSError as exc:
@@ -57,32 +70,58 @@ def load_toml_config(path: Path, model: type[M]) -> M:
         raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return validate_config(raw, model, source=str(path))
 
 
-def validate_config(raw: dict, model: type[M], source: str = "config") -> M:
-    """Validate an already parsed mapping, turning pydantic's errors into a ConfigError."""
+#: Spells a key's path for a message: ``door.strike.pin`` in a file, an environment
+#: variable's or a flag's name in those layers.
+Speller = Callable[[Sequence[str]], str]
+
+
+def validate_config(
+    raw: Mapping,
+    model: type[M],
+    source: str = "config",
+    *,
+    context: dict[str, Any] | None = None,
+    spell: Speller | None = None,
+) -> M:
+    """Validate an already parsed mapping, turning pydantic's errors into a ConfigError.
+
+    ``context`` goes to the model's validators (e.g. to be stricter with a file than with a
+    flag); ``spell`` names keys the way the user wrote them, if not as a dotted path.
+    """
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context=context)
     except ValidationError as exc:
-        lines = [_describe(error, model) for error in exc.errors()]
+        lines = [_describe(error, model, spell) for error in exc.errors()]
         raise ConfigError(f"{source}: invalid config\n" + "\n".join(lines)) from None
 
 
-def _describe(error: dict, model: type[BaseModel]) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+def _describe(error: dict, model: type[BaseModel], spell: Speller | None = None) -> str:
+    path = [str(part) for part in error["loc"]]
+    key = (spell(path) if spell and path else ".".join(path)) or "(top level)"
     if error["type"] == "extra_forbidden":
-        return f"  {key}: unknown key{_suggestion(error['loc'], model)}"
+        return f"  {key}: unknown key{_suggestion(error['loc'], model, spell)}"
     if error["type"] == "missing":
         return f"  {key}: required key is missing"
     reason = error["msg"].removeprefix("Value error, ")
     value = error.get("input")
-    if isinstance(value, dict | list) or SECRET_KEYS & {str(part) for part in error["loc"]}:
+    if isinstance(value, dict | list) or SECRET_KEYS & set(path):
         return f"  {key}: {reason}"  # never echo secrets, or whole sections that may hold them
+    if isinstance(value, str):
+        value = mask_credentials(value)
     return f"  {key}: {reason} (got {value!r})"
 
 
-def _suggestion(loc: tuple, model: type[BaseModel]) -> str:
+_URL_PASSWORD = re.compile(r"(//[^:/@\s]*:)\S*@")
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the password of any URL in it (``scheme://user:password@host``) masked."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def _suggestion(loc: tuple, model: type[BaseModel], spell: Speller | None = None) -> str:
     """Name the closest known key, walking the model along the path of the unknown one."""
     current: type[BaseModel] | None = model
     for part in loc[:-1]:
@@ -92,7 +131,10 @@ def _suggestion(loc: tuple, model: type[BaseModel]) -> str:
     if current is None:
         return ""
     close = difflib.get_close_matches(str(loc[-1]), list(current.model_fields), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    if not close:
+        return ""
+    name = spell([*map(str, loc[:-1]), close[0]]) if spell else close[0]
+    return f" (did you mean {name!r}?)"
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:
@@ -103,3 +145,42 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
         if found:
             return found
     return None
+
+
+def environment_layer(environ: Mapping[str, str], prefix: str) -> dict:
+    """The settings that environment variables named ``PREFIX__SECTION__KEY`` give, nested as
+    a TOML file would be (``HAFEN_HUB__STORE__URL`` is ``[store] url``). Names are matched
+    without regard to case; an empty variable counts as unset."""
+    start = prefix.upper() + "__"
+    layer: dict = {}
+    for name in sorted(environ):
+        value = environ[name]
+        if not name.upper().startswith(start) or value == "":
+            continue
+        *sections, key = name[len(start) :].lower().split("__")
+        table = layer
+        for part in sections:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{name}: {part} is set on its own and as a section")
+        if isinstance(table.get(key), dict):
+            raise ConfigError(f"{name}: {key} is a section; set one of its keys")
+        table[key] = value
+    return layer
+
+
+def environment_speller(prefix: str) -> Speller:
+    """Spell a key's path as the environment variable that sets it."""
+    return lambda path: "__".join([prefix.upper(), *(part.upper() for part in path)])
+
+
+def merge_layers(*layers: Mapping) -> dict:
+    """Lay each mapping over the ones before it, section by section; the last layer wins."""
+    merged: dict = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+                merged[key] = merge_layers(merged[key], value)
+            else:
+                merged[key] = merge_layers(value) if isinstance(value, Mapping) else value
+    return merged

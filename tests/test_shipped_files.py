@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from conftest import CARD_KEY_HEX
+from pydantic import BaseModel
+from typer.testing import CliRunner
 
 from edge.agent.config import EdgeConfig, load_edge_config
+from hafen.config import load_toml_config, validate_config
+from hub.settings import HubSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +28,64 @@ def test_example_config_is_valid(tmp_path):
     cfg = load_edge_config(config)
     assert isinstance(cfg, EdgeConfig)
     assert cfg.door.strike.pin == 17 and cfg.reader.path == "tty:AMA0:pn532"
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Every key of ``model``'s config, dotted, descending into sections."""
+    keys = set()
+    for name, field in model.model_fields.items():
+        if isinstance(field.default, BaseModel):
+            keys |= _keys(type(field.default), f"{prefix}{name}.")
+        else:
+            keys.add(prefix + name)
+    return keys
+
+
+def _flat(table: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def test_hub_example_config_is_valid_and_shows_every_key_with_its_default(tmp_path):
+    text = (ROOT / "docs/hub.example.toml").read_text()
+    settings = load_toml_config(ROOT / "docs/hub.example.toml", HubSettings)
+    assert settings.store.url == "sqlite:////var/lib/hafen/hub.db"
+    assert settings.signing.key_file == Path("/etc/hafen/hub-signing.pem")
+    # Keys unset by default are there commented out ("# key = value"): set, they are valid too.
+    uncommented = re.sub(r"(?m)^# (?=[a-z_]+ = )", "", text)
+    complete = validate_config(tomllib.loads(uncommented), HubSettings, source="uncommented")
+    shown = _flat(tomllib.loads(uncommented))
+    assert set(shown) == _keys(HubSettings)
+    assert complete.http.public_url == "https://hub.example.org"
+    # A value marked "# default" is the model's default.
+    defaults = _flat(HubSettings().model_dump(mode="json"))
+    section = ""
+    for line in text.splitlines():
+        if header := re.fullmatch(r"\[([a-z_.]+)\]", line):
+            section = header.group(1) + "."
+        elif marked := re.match(r"([a-z_]+) = (.+?)\s+# default", line):
+            key = section + marked.group(1)
+            assert tomllib.loads(f"v = {marked.group(2)}")["v"] == defaults[key], key
+
+
+def test_hub_example_config_passes_check_config(tmp_path):
+    from hafen.cli import app
+
+    signing = tmp_path / "hub-signing.pem"
+    assert CliRunner().invoke(app, ["hub", "keygen", "--key", str(signing)]).exit_code == 0
+    (tmp_path / "card.key").write_text(CARD_KEY_HEX)
+    text = (ROOT / "docs/hub.example.toml").read_text()
+    text = text.replace("/etc/hafen/", f"{tmp_path}/").replace("/var/lib/hafen/", f"{tmp_path}/")
+    config = tmp_path / "hub.toml"
+    config.write_text(text)
+    result = CliRunner().invoke(app, ["hub", "check-config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{config}: ok (store sqlite:///{tmp_path}/hub.db,")
 
 
 def test_cli_help_imports_no_hardware_or_database_library():

@@ -1,4 +1,9 @@
-"""``hafen hub ...``: the hub's services: API and dashboard, ingest, retention, reports, users."""
+"""``hafen hub ...``: the hub's services: API and dashboard, ingest, retention, reports, users.
+
+Every command but ``keygen`` reads the hub's settings (hub/settings.py): a TOML file
+(``--config``, ``$HAFEN_HUB_CONFIG`` or ``/etc/hafen/hub.toml``), then ``HAFEN_HUB__*``
+environment variables, then its flags, each over the one before.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +27,97 @@ def _needs_hub_extra() -> None:
 
 
 KeyOption = Annotated[Path, typer.Option("--key", help="The hub's Ed25519 signing key (PEM).")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Hub config (TOML); default $HAFEN_HUB_CONFIG, else /etc/hafen/hub.toml if it exists.",
+        show_default=False,
+    ),
+]
+DbOption = Annotated[
+    str | None, typer.Option(help="SQLAlchemy URL [store.url]; default a SQLite file.")
+]
+BrokerOption = Annotated[
+    str | None,
+    typer.Option(help="HOST:PORT of the broker [broker.host/port]; default localhost:1883."),
+]
+EXIT_INVALID = 2
 
 
-def _broker(value: str) -> tuple[str, int]:
+def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _broker(value: str | None) -> dict[str, tuple[str, object]]:
+    """``--broker HOST:PORT`` as the two keys it sets."""
+    if value is None:
+        return {}
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
         raise typer.BadParameter("write the broker as HOST:PORT, e.g. localhost:1883")
-    return host, int(port)
+    return {"broker.host": ("--broker", host), "broker.port": ("--broker", int(port))}
+
+
+def _settings(config: Path | None, flags: dict[str, tuple[str, object]]):
+    """The hub's settings: the config file, under the environment, under the given flags."""
+    from hafen.config import ConfigError
+    from hub.settings import config_path, load_hub_settings
+
+    try:
+        return load_hub_settings(config_path(config, os.environ), os.environ, flags)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _secret(read):
+    """Call ``read`` (a settings method that reads a secret file); a failure ends the command."""
+    from hafen.config import ConfigError
+
+    try:
+        return read()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _connect(settings):
+    """Open the store the settings name."""
+    from hub import db as hubdb
+
+    return hubdb.connect(_secret(settings.store.sqlalchemy_url))
+
+
+def _shown(url: str) -> str:
+    from hafen.config import mask_credentials
+
+    return mask_credentials(url)
+
+
+@app.command("check-config")
+def check_config(
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Hub config (TOML); default $HAFEN_HUB_CONFIG, else /etc/hafen/hub.toml.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Validate the hub's config: exit 0 if it is good, 2 with every problem named if not.
+
+    Checks the file, the HAFEN_HUB__* variables over it, and the secret files they name."""
+    from hub.settings import config_path, describe_sources
+
+    path = config_path(config, os.environ)
+    settings = _settings(path, {})
+    sources = describe_sources(path, os.environ)
+    problems = settings.check_files()
+    if problems:
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        raise _fail(f"{sources}: invalid config\n{lines}")
+    typer.echo(f"{sources}: ok ({settings.summary()})")
 
 
 @app.command()
@@ -50,41 +139,74 @@ def keygen(
 
 @app.command()
 def ingest(
-    key: KeyOption,
-    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
-    broker: Annotated[str, typer.Option(help="HOST:PORT of the broker.")] = "localhost:1883",
-    name: Annotated[str, typer.Option(help="This worker's name, unique per worker.")] = "1",
-    influx_url: Annotated[
-        str | None, typer.Option(help="Mirror into InfluxDB 2 at this URL (for Grafana).")
+    config: ConfigOption = None,
+    key: Annotated[
+        Path | None, typer.Option(help="The hub's Ed25519 signing key (PEM) [signing.key_file].")
     ] = None,
-    influx_org: Annotated[str, typer.Option(help="The InfluxDB organisation.")] = "hafen",
-    influx_bucket: Annotated[str, typer.Option(help="The InfluxDB bucket.")] = "hafen",
+    db: DbOption = None,
+    broker: BrokerOption = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="This worker's name, unique per worker [ingest.name]; default 1."),
+    ] = None,
+    influx_url: Annotated[
+        str | None,
+        typer.Option(help="Mirror into InfluxDB 2 at this URL (for Grafana) [ingest.influx.url]."),
+    ] = None,
+    influx_org: Annotated[
+        str | None,
+        typer.Option(help="The InfluxDB organisation [ingest.influx.org]; default hafen."),
+    ] = None,
+    influx_bucket: Annotated[
+        str | None, typer.Option(help="The InfluxDB bucket [ingest.influx.bucket]; default hafen.")
+    ] = None,
     influx_token_file: Annotated[
-        Path | None, typer.Option(help="A file holding the InfluxDB token.")
+        Path | None,
+        typer.Option(help="A file holding the InfluxDB token [ingest.influx.token_file]."),
     ] = None,
 ) -> None:
     """Run an ingest worker; start several with different --name to share the load."""
     from hub import db as hubdb
     from hub.access_lists import AclPublisher
     from hub.ingest.worker import IngestWorker
-    from hub.keys import load_key
     from hub.mqtt import HubClient
 
+    settings = _settings(
+        config,
+        {
+            "signing.key_file": ("--key", key),
+            "store.url": ("--db", db),
+            **_broker(broker),
+            "ingest.name": ("--name", name),
+            "ingest.influx.url": ("--influx-url", influx_url),
+            "ingest.influx.org": ("--influx-org", influx_org),
+            "ingest.influx.bucket": ("--influx-bucket", influx_bucket),
+            "ingest.influx.token_file": ("--influx-token-file", influx_token_file),
+        },
+    )
+    signing_key = _secret(settings.signing.key)
+    if signing_key is None:
+        raise _fail(
+            "ingest needs the hub's signing key: set [signing] key_file in the config,"
+            " HAFEN_HUB__SIGNING__KEY_FILE or --key"
+        )
+    influx = settings.ingest.influx
+    token = _secret(influx.token) if influx.url else ""
+    url = _secret(settings.store.sqlalchemy_url)
+    host, port, name = settings.broker.host, settings.broker.port, settings.ingest.name
+
     _logging()
-    url = db or hubdb.default_url()
-    host, port = _broker(broker)
-    engine, signing_key = hubdb.connect(url), load_key(key)
+    engine = hubdb.connect(url)
     _warn_if_rollups_missing(engine)
     # Devices that report an older list than the newest get a snapshot of their own.
     client = HubClient(host, port, client_id=f"hafen-hub-catch-up-{name}")
     client.start()
     publisher = AclPublisher(engine, signing_key, client.publish, client.publish_many)
     sink = None
-    if influx_url:
+    if influx.url:
         from hub.ingest.influx import InfluxSink
 
-        token = influx_token_file.read_text().strip() if influx_token_file else ""
-        sink = InfluxSink(influx_url, token, influx_org, influx_bucket)
+        sink = InfluxSink(influx.url, token, influx.org, influx.bucket)
     worker = IngestWorker(
         engine,
         host,
@@ -98,7 +220,9 @@ def ingest(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start()
-    logging.getLogger("hub").info("ingest worker %s: broker %s, store %s", name, broker, url)
+    logging.getLogger("hub").info(
+        "ingest worker %s: broker %s:%s, store %s", name, host, port, _shown(url)
+    )
     stop.wait()
     worker.stop()
     publisher.close()
@@ -117,53 +241,92 @@ def _logging() -> None:
 
 @app.command()
 def serve(
-    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    card_key_file: Annotated[
-        Path | None, typer.Option(help="The network's card-hash key (hex), as on the doors.")
+    config: ConfigOption = None,
+    db: DbOption = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [http.host]; default 127.0.0.1.")
     ] = None,
-    key: Annotated[Path | None, typer.Option(help="Signing key: send access lists.")] = None,
-    broker: Annotated[str, typer.Option(help="HOST:PORT of the broker.")] = "localhost:1883",
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on [http.port]; default 8080.")
+    ] = None,
+    card_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="The network's card-hash key (hex), as on the doors [cards.hash_key_file]."
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option(help="Signing key: send access lists [signing.key_file].")
+    ] = None,
+    broker: BrokerOption = None,
     forwarded_allow_ips: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated"
-            " addresses): the client's address for sign-in limits, https for the cookie. '*'"
-            " only if nothing can reach the hub but the proxy: anyone could claim any address."
+            " addresses) [http.forwarded_allow_ips]; default 127.0.0.1: the client's address"
+            " for sign-in limits, https for the cookie. '*' only if nothing can reach the hub"
+            " but the proxy: anyone could claim any address."
         ),
-    ] = "127.0.0.1",
+    ] = None,
     public_url: Annotated[
         str | None,
-        typer.Option(help="Where browsers reach the hub behind a proxy (https://hub.example)."),
+        typer.Option(
+            help="Where browsers reach the hub behind a proxy (https://hub.example)"
+            " [http.public_url]."
+        ),
     ] = None,
 ) -> None:
     """Serve the hub's API (OpenAPI at /docs) and dashboard (/ui); by default on SQLite."""
+    settings = _settings(
+        config,
+        {
+            "store.url": ("--db", db),
+            "http.host": ("--host", host),
+            "http.port": ("--port", port),
+            "cards.hash_key_file": ("--card-key-file", card_key_file),
+            "signing.key_file": ("--key", key),
+            **_broker(broker),
+            "http.forwarded_allow_ips": ("--forwarded-allow-ips", forwarded_allow_ips),
+            "http.public_url": ("--public-url", public_url),
+        },
+    )
+    card_key = _secret(settings.cards.key)
+    signing_key = _secret(settings.signing.key)
+    url = _secret(settings.store.sqlalchemy_url)
+    http = settings.http
+
     from hub import db as hubdb
     from hub.api.app import create_app
     from hub.server import hub_server
 
     _logging()
-    url = db or hubdb.default_url()
     engine = hubdb.connect(url)
     _warn_if_rollups_missing(engine)
-    card_key = bytes.fromhex(card_key_file.read_text().strip()) if card_key_file else None
     publisher = None
-    if key is not None:
+    if signing_key is not None:
         from hub.access_lists import AclPublisher
-        from hub.keys import load_key
         from hub.mqtt import HubClient
 
-        client = HubClient(*_broker(broker), client_id="hafen-hub-api")
+        client = HubClient(settings.broker.host, settings.broker.port, client_id="hafen-hub-api")
         client.start()
-        publisher = AclPublisher(engine, load_key(key), client.publish, client.publish_many)
-    typer.echo(f"hub store: {url}")
-    typer.echo(f"hub API: http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
-    typer.echo(f"dashboard: http://{host}:{port}/ui/")
+        publisher = AclPublisher(engine, signing_key, client.publish, client.publish_many)
+    typer.echo(f"hub store: {_shown(url)}")
+    typer.echo(
+        f"hub API: http://{http.host}:{http.port} (OpenAPI: http://{http.host}:{http.port}/docs)"
+    )
+    typer.echo(f"dashboard: http://{http.host}:{http.port}/ui/")
     if publisher is None:
-        typer.echo("no --key: access-list changes are stored but not sent to the doors")
-    hub_app = create_app(engine, card_key, publisher, public_url)
-    hub_server(hub_app, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips).run()
+        typer.echo(
+            "no signing key (signing.key_file or --key): access-list changes are stored but"
+            " not sent to the doors"
+        )
+    hub_app = create_app(engine, card_key, publisher, http.public_url)
+    hub_server(
+        hub_app,
+        host=http.host,
+        port=http.port,
+        forwarded_allow_ips=",".join(http.forwarded_allow_ips),
+    ).run()
 
 
 @app.command("create-user")
@@ -171,21 +334,21 @@ def create_user_command(
     username: Annotated[str, typer.Argument(help="The new user's sign-in name.")],
     role: Annotated[str, typer.Option(help="network_admin, site_operator or technician.")],
     site: Annotated[list[str] | None, typer.Option(help="A site an operator may see.")] = None,
-    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Add a hub user (asks for the password); the first network admin is made this way."""
-    from hub import db as hubdb
     from hub.auth import Role, create_user
 
     try:
         role_value = Role(role)
     except ValueError:
         raise typer.BadParameter(f"role is one of {', '.join(r.value for r in Role)}") from None
+    settings = _settings(config, {"store.url": ("--db", db)})
+    engine = _connect(settings)
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
-        create_user(
-            hubdb.connect(db or hubdb.default_url()), username, password, role_value, site or []
-        )
+        create_user(engine, username, password, role_value, site or [])
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -194,17 +357,24 @@ def create_user_command(
 
 @app.command()
 def retention(
-    days: Annotated[int, typer.Option(min=1, help="Keep door events personal this long.")] = 180,
-    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Keep door events personal this long [retention.days]; default 180."
+        ),
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Pseudonymise door events older than the retention period (run daily by a timer)."""
     from datetime import UTC, datetime, timedelta
 
-    from hub import db as hubdb
     from hub.privacy import pseudonymize_events
 
-    cutoff = datetime.now(UTC) - timedelta(days=days)
-    changed = pseudonymize_events(hubdb.connect(db or hubdb.default_url()), cutoff)
+    settings = _settings(config, {"retention.days": ("--days", days), "store.url": ("--db", db)})
+    engine = _connect(settings)
+    cutoff = datetime.now(UTC) - timedelta(days=settings.retention.days)
+    changed = pseudonymize_events(engine, cutoff)
     typer.echo(f"pseudonymised {changed} door events from before {cutoff:%Y-%m-%d %H:%M} UTC")
 
 
@@ -212,16 +382,15 @@ def retention(
 def report(
     month: Annotated[str, typer.Argument(help="The month, YYYY-MM.")],
     site: Annotated[list[str] | None, typer.Option(help="Only this site (repeatable).")] = None,
-    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Print the funders' monthly report as CSV (one row per site)."""
-    from hub import db as hubdb
     from hub import reports
 
+    engine = _connect(_settings(config, {"store.url": ("--db", db)}))
     try:
-        rows = reports.monthly_report(
-            hubdb.connect(db or hubdb.default_url()), month, set(site) if site else None
-        )
+        rows = reports.monthly_report(engine, month, set(site) if site else None)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -230,13 +399,13 @@ def report(
 
 @app.command("rebuild-rollups")
 def rebuild_rollups(
-    db: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default a SQLite file.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Rebuild the visit and occupancy roll-ups from the stored events (after an upgrade)."""
-    from hub import db as hubdb
     from hub.rollups import rebuild
 
-    decisions, devices = rebuild(hubdb.connect(db or hubdb.default_url()))
+    decisions, devices = rebuild(_connect(_settings(config, {"store.url": ("--db", db)})))
     typer.echo(f"roll-ups rebuilt from {decisions} door decisions and {devices} devices' samples")
 
 

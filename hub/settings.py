@@ -1,0 +1,377 @@
+"""The hub's settings: one object for every ``hafen hub`` command, in three layers.
+
+Each layer overrides the one before it:
+
+1. a TOML file (``docs/hub.example.toml`` shows every key): ``--config/-c FILE``, else the file
+   that ``$HAFEN_HUB_CONFIG`` names, else ``/etc/hafen/hub.toml`` if it exists, else none;
+2. environment variables ``HAFEN_HUB__<SECTION>__<KEY>``, one ``__`` per level of the file's
+   nesting: ``HAFEN_HUB__STORE__URL``, ``HAFEN_HUB__INGEST__INFLUX__URL``;
+3. the commands' flags (``--db``, ``--broker HOST:PORT``, ``--key`` ...).
+
+Each layer is validated on its own by the loader the edge's config uses, so an error names the
+file's key, the variable or the flag it came from (every bad one of that layer), and an unknown
+key gets a did-you-mean.
+
+Secrets are never values here, only the files that hold them (``*_file``): the config may be
+read by whoever looks after the hub, a secret file only by the hub's user. A password in
+``store.url`` is refused in the file (use ``store.password_file``); from the environment or
+``--db`` it is taken as before, and never printed. Secret files are read when a command needs
+them (``check_files`` reads them all, for ``hafen hub check-config``), so ``hafen hub report``
+run by an administrator does not need to read the signing key.
+
+Loading imports no FastAPI and opens no database (SQLAlchemy only parses ``store.url``): the
+services read these settings and only then start what they need.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+
+from hafen.config import (
+    ConfigError,
+    Section,
+    environment_layer,
+    environment_speller,
+    mask_credentials,
+    merge_layers,
+    read_toml,
+    validate_config,
+)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+#: The hub's config file when neither ``--config`` nor ``$HAFEN_HUB_CONFIG`` names one.
+DEFAULT_CONFIG = Path("/etc/hafen/hub.toml")
+#: The environment variable that names the config file.
+CONFIG_VARIABLE = "HAFEN_HUB_CONFIG"
+#: Environment variables ``HAFEN_HUB__SECTION__KEY`` override the file's keys.
+ENV_PREFIX = "HAFEN_HUB"
+
+#: Validation context of the file layer: stricter than the environment or a flag.
+_FILE = {"layer": "file"}
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _secret(key: str, path: Path) -> str:
+    """The text of a secret file, stripped; a ConfigError names the key and the file."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"{key}: {path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{key}: {path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{key}: {path}: not a text file") from None
+    if not text:
+        raise ConfigError(f"{key}: {path}: is empty")
+    return text
+
+
+class StoreSettings(Section):
+    """The hub's SQL store."""
+
+    #: A SQLAlchemy URL; unset: a SQLite file in the state directory of the user running the
+    #: command (``hub.db.default_url()``, ``~/.local/state/hafen/hub.db``).
+    url: str | None = None
+    #: A file holding the database password, for a URL that has none.
+    password_file: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            url = make_url(value)
+            url.get_dialect()  # the dialect's module only, not its driver
+        except (ArgumentError, NoSuchModuleError):
+            raise ValueError(
+                "not a SQLAlchemy URL such as sqlite:////var/lib/hafen/hub.db or"
+                " postgresql+psycopg://hafen@localhost/hafen"
+            ) from None
+        if url.password is not None and (info.context or {}).get("layer") == "file":
+            raise ValueError(
+                "a password does not go into the config: put it in a file that only the hub"
+                " can read and name that file in store.password_file"
+            )
+        return value
+
+    def sqlalchemy_url(self) -> str:
+        """The URL to connect to: the default filled in, the password read from its file.
+
+        Creates the default SQLite file's directory, as ``hub.db.default_url`` does."""
+        from sqlalchemy.engine import make_url
+
+        from hub.db import default_url
+
+        url = self.url or default_url()
+        if self.password_file is None:
+            return url
+        parsed = make_url(url)
+        if parsed.password is not None:
+            return url  # the environment's or --db's own password
+        password = _secret("store.password_file", self.password_file)
+        return parsed.set(password=password).render_as_string(hide_password=False)
+
+    def shown(self) -> str:
+        """The store as it may be printed: never a password."""
+        return mask_credentials(self.url) if self.url else "the default SQLite file"
+
+
+class BrokerSettings(Section):
+    """The MQTT broker that the doors and the hub share.
+
+    Room for what comes next: TLS to the broker (a CA file, a client certificate and key
+    file) will be a ``[broker.tls]`` table here, a password again only as a file."""
+
+    host: Annotated[str, Field(min_length=1)] = "localhost"
+    port: Port = 1883
+
+
+class SigningSettings(Section):
+    """The hub's Ed25519 signing key: it signs access lists and commands for the doors.
+
+    A release-signing key for fleet updates will sit beside it (``release_key_file``)."""
+
+    #: The PEM file from ``hafen hub keygen``. ``ingest`` needs it; without it ``serve``
+    #: stores access-list changes but does not send them.
+    key_file: Path | None = None
+
+    def key(self) -> Ed25519PrivateKey | None:
+        """The signing key, if one is configured; a ConfigError names a file that fails."""
+        if self.key_file is None:
+            return None
+        from hub.keys import load_key
+
+        path = self.key_file
+        try:
+            return load_key(path)
+        except FileNotFoundError:
+            raise ConfigError(f"signing.key_file: {path}: no such file") from None
+        except OSError as exc:
+            raise ConfigError(f"signing.key_file: {path}: cannot read: {exc.strerror}") from None
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"signing.key_file: {path}: not an unencrypted Ed25519 private key in PEM"
+                " (`hafen hub keygen` makes one)"
+            ) from None
+
+
+class CardsSettings(Section):
+    """The network's card-hash key, the same file as ``[cards] hash_key_file`` on the doors."""
+
+    #: Hex, at least 32 digits. Without it the API cannot take a card's raw UID.
+    hash_key_file: Path | None = None
+
+    def key(self) -> bytes | None:
+        """The key's bytes, if a file is configured; a ConfigError names a file that fails."""
+        if self.hash_key_file is None:
+            return None
+        text = _secret("cards.hash_key_file", self.hash_key_file)
+        if not re.fullmatch(r"(?:[0-9a-fA-F]{2}){16,}", text):  # the doors' rule
+            raise ConfigError(
+                f"cards.hash_key_file: {self.hash_key_file}: the card hash key is at least 32"
+                " hex digits (16 bytes)"
+            )
+        return bytes.fromhex(text)
+
+
+def _address_list(value: object) -> object:
+    """Accept a TOML list or one comma-separated string (as the flag and a variable give)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class HttpSettings(Section):
+    """The API and dashboard (``hafen hub serve``)."""
+
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Port = 8080
+    #: Reverse proxies whose X-Forwarded-For/-Proto are believed: addresses or networks, or
+    #: "*" if nothing but the proxy can reach the hub (anyone could claim any address).
+    forwarded_allow_ips: Annotated[list[str], BeforeValidator(_address_list)] = Field(
+        default_factory=lambda: ["127.0.0.1"]
+    )
+    #: Where browsers reach the hub behind a proxy, e.g. https://hub.example.org.
+    public_url: str | None = None
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            if len(value) > 1:
+                raise ValueError("'*' trusts every address: give it alone")
+            return value
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry[:60]!r} is not an IP address or network (such as 10.0.0.0/8)"
+                ) from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("write the URL browsers use, e.g. https://hub.example.org")
+        return value
+
+
+class InfluxSettings(Section):
+    """Mirror what ingest stores into InfluxDB 2 (for Grafana); off while ``url`` is unset."""
+
+    url: str | None = None
+    org: Annotated[str, Field(min_length=1)] = "hafen"
+    bucket: Annotated[str, Field(min_length=1)] = "hafen"
+    #: A file holding the InfluxDB API token.
+    token_file: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("write InfluxDB's URL, e.g. http://localhost:8086")
+        return value
+
+    def token(self) -> str:
+        """The token from its file, or "" without one."""
+        if self.token_file is None:
+            return ""
+        return _secret("ingest.influx.token_file", self.token_file)
+
+
+class IngestSettings(Section):
+    """The ingest workers (``hafen hub ingest``)."""
+
+    #: This worker's name, unique per worker: run several with different names to share load.
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] = "1"
+    influx: InfluxSettings = InfluxSettings()
+
+
+class RetentionSettings(Section):
+    """GDPR retention (``hafen hub retention``, daily by systemd/hafen-hub-retention.timer)."""
+
+    #: Door events older than this many days are pseudonymised.
+    days: Annotated[int, Field(ge=1, le=36_500)] = 180
+
+
+class HubSettings(Section):
+    """Everything the hub's commands take, one section per part of the hub.
+
+    Room for what comes next: ``[broker.tls]``, ``signing.release_key_file`` and an
+    ``[smtp]`` section for e-mail (its password a file, like every secret)."""
+
+    store: StoreSettings = StoreSettings()
+    broker: BrokerSettings = BrokerSettings()
+    signing: SigningSettings = SigningSettings()
+    cards: CardsSettings = CardsSettings()
+    http: HttpSettings = HttpSettings()
+    ingest: IngestSettings = IngestSettings()
+    retention: RetentionSettings = RetentionSettings()
+
+    def check_files(self) -> list[str]:
+        """Read every secret file that is configured; one line per problem, naming the key."""
+        problems = []
+        checks = [self.signing.key, self.cards.key, self.ingest.influx.token]
+        if self.store.password_file is not None:
+            checks.append(lambda: _secret("store.password_file", self.store.password_file))
+        for check in checks:
+            try:
+                check()
+            except ConfigError as exc:
+                problems.append(str(exc))
+        return problems
+
+    def summary(self) -> str:
+        """One line for ``check-config``: where things are, no secret."""
+        return (
+            f"store {self.store.shown()}, broker {self.broker.host}:{self.broker.port},"
+            f" http {self.http.host}:{self.http.port},"
+            f" signing key {self.signing.key_file or 'none'},"
+            f" card key {self.cards.hash_key_file or 'none'}"
+        )
+
+
+def config_path(given: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The config file to read: ``given``, else ``$HAFEN_HUB_CONFIG``, else the default file
+    if it exists, else none (the defaults)."""
+    if given is not None:
+        return given
+    if environ.get(CONFIG_VARIABLE):
+        return Path(environ[CONFIG_VARIABLE])
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+#: A command's flags: a key's dotted path -> (the flag's spelling, its value; None or "": unset).
+Flags = Mapping[str, tuple[str, Any]]
+
+
+def load_hub_settings(
+    path: Path | None, environ: Mapping[str, str], flags: Flags | None = None
+) -> HubSettings:
+    """The file at ``path`` (none: defaults), under the environment's ``HAFEN_HUB__*``
+    variables, under the ``flags`` that were given; a ConfigError names every bad key."""
+    file_layer = read_toml(path) if path is not None else {}
+    validate_config(file_layer, HubSettings, source=str(path), context=_FILE)
+    env_layer = environment_layer(environ, ENV_PREFIX)
+    validate_config(
+        env_layer, HubSettings, source="environment", spell=environment_speller(ENV_PREFIX)
+    )
+    flag_layer, spelling = _flag_layer(flags or {})
+    validate_config(
+        flag_layer,
+        HubSettings,
+        source="command line",
+        spell=lambda key: spelling.get(tuple(key), ".".join(key)),
+    )
+    return validate_config(
+        merge_layers(file_layer, env_layer, flag_layer), HubSettings, source="hub settings"
+    )
+
+
+def _flag_layer(flags: Flags) -> tuple[dict, dict[tuple[str, ...], str]]:
+    layer: dict = {}
+    spelling: dict[tuple[str, ...], str] = {}
+    for dotted, (flag, value) in flags.items():
+        if value is None or value == "":  # unset; `--db ""` meant the default before, too
+            continue
+        *sections, key = dotted.split(".")
+        table = layer
+        for part in sections:
+            table = table.setdefault(part, {})
+        table[key] = value
+        spelling[tuple(dotted.split("."))] = flag
+    return layer, spelling
+
+
+def describe_sources(path: Path | None, environ: Mapping[str, str]) -> str:
+    """Where the settings come from, for a message: the file and any variables over it."""
+    names = _variables(environ)
+    where = str(path) if path is not None else "defaults (no config file)"
+    if names:
+        where += f" + {', '.join(names)}"
+    return where
+
+
+def _variables(environ: Mapping[str, str]) -> Sequence[str]:
+    start = ENV_PREFIX + "__"
+    return sorted(n for n, v in environ.items() if n.upper().startswith(start) and v != "")
