@@ -17,7 +17,7 @@ from pathlib import Path
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from edge.agent.config import DoorConfig
+from edge.drivers.door_settings import DoorHardwareSettings
 
 _wire_log: int | None = None
 _observer: Callable[[str, bool], None] | None = None
@@ -51,14 +51,14 @@ def mock_pin(cfg_pin: int | str) -> MockPin:
     return Device.pin_factory.pin(cfg_pin)  # type: ignore[union-attr]
 
 
-def shut_door(door: DoorConfig) -> None:
+def shut_door(door: DoorHardwareSettings) -> None:
     """Put the simulated door leaf in its frame before the agent starts watching it."""
     if door.contact:
         pin = mock_pin(door.contact.pin)
         pin.drive_low() if door.contact.closed_level == "low" else pin.drive_high()
 
 
-def open_door(door: DoorConfig, is_open: bool) -> None:
+def open_door(door: DoorHardwareSettings, is_open: bool) -> None:
     """Move the simulated door leaf (needs a configured contact)."""
     assert door.contact is not None
     pin = mock_pin(door.contact.pin)
@@ -69,7 +69,7 @@ def open_door(door: DoorConfig, is_open: bool) -> None:
         pin.drive_low()
 
 
-def press_exit(door: DoorConfig) -> None:
+def press_exit(door: DoorHardwareSettings) -> None:
     """Press and release the simulated exit button."""
     assert door.exit_button is not None
     pin = mock_pin(door.exit_button.pin)
@@ -92,7 +92,7 @@ class SimulatedDoorway:
 
     def __init__(
         self,
-        door: DoorConfig,
+        door: DoorHardwareSettings,
         walk_through: bool = True,
         say: Callable[[str], None] | None = None,
         open_after: float = 0.4,
@@ -156,11 +156,11 @@ class World:
             part.stop()
 
 
-def _unlocked(door: DoorConfig, level: bool) -> bool:
+def _unlocked(door: DoorHardwareSettings, level: bool) -> bool:
     energised = level == door.strike.active_high
     return energised == (door.fail_mode == "secure")
 
 
-def _open(door: DoorConfig, level: bool) -> bool:
+def _open(door: DoorHardwareSettings, level: bool) -> bool:
     assert door.contact is not None
     return level != (door.contact.closed_level == "high")

@@ -81,21 +81,17 @@ class EdgeAgent:
         self._key = cfg.cards.key()
         self.policy = AccessPolicy(cfg.site.id, ZoneInfo(cfg.site.timezone))
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self.hardware = DoorHardware(
+        self.hardware = DoorHardware.from_settings(
             cfg.door,
             on_open=lambda: self._inbox.put(_DoorEvent("opened")),
             on_close=lambda: self._inbox.put(_DoorEvent("closed")),
             on_exit=lambda: self._inbox.put(_DoorEvent("exit")),
         )
         self.door = DoorLogic(cfg.door, self.hardware, self._record)
-        self.reader = NfcReader(
-            cfg.reader.path,
+        self.reader = NfcReader.from_settings(
+            cfg.reader,
             on_card=self._inbox.put,
             on_fault=lambda fault: self._inbox.put(_ReaderFault(fault)),
-            targets=cfg.reader.targets,
-            poll_interval=cfg.reader.poll_interval,
-            removal_polls=cfg.reader.removal_polls,
-            reconnect_max_seconds=cfg.reader.reconnect_max_seconds,
         )
         self._thread: threading.Thread | None = None
         self._unrecorded: list[tuple[object, datetime]] = []

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from edge.agent.config import Co2Config, OccupancyConfig
+from edge.agent.config import OccupancyConfig
 from edge.agent.occupancy import OccupancyEstimator, OccupancySettings
+from edge.drivers.co2_settings import Co2Settings
 from hafen.protocol import DeviceFault, OccupancySample
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,11 @@ class Co2Poller:
     """Reads one CO2 sensor every ``every_seconds`` on its own thread; a fault is reported as
     a reading of None with the fault's kind, and the port is opened again on the next try."""
 
-    def __init__(self, cfg: Co2Config, report: Callable[[Co2Reading], None]) -> None:
+    def __init__(self, cfg: Co2Settings, report: Callable[[Co2Reading], None]) -> None:
         from edge.drivers.co2 import Co2Sensor
 
         self.cfg = cfg
-        self._sensor = Co2Sensor(cfg.port, cfg.model)
+        self._sensor = Co2Sensor.from_settings(cfg)
         self._report = report
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"co2-{cfg.name}", daemon=True)
@@ -108,7 +109,9 @@ class OccupancyService:
         if self.cfg.rooms:
             from edge.drivers.motion import RoomMotion
 
-            self._motion = RoomMotion(self.cfg.rooms, lambda room: self._queue(Motion(room)))
+            self._motion = RoomMotion.from_settings(
+                self.cfg.rooms, lambda room: self._queue(Motion(room))
+            )
         for poller in self._pollers:
             poller.start()
 
