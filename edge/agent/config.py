@@ -2,16 +2,17 @@
 
 The hardware's sections are the drivers' own settings (``edge.drivers.*_settings``): this module
 composes them with the agent's own sections, and checks across sections that every GPIO pin has
-one user.
+one user (``edge.drivers.pins.PinRegistry``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from edge.drivers.co2_settings import Co2Settings
 from edge.drivers.door_settings import ContactPin as ContactPin
@@ -20,6 +21,7 @@ from edge.drivers.door_settings import InputPin as InputPin
 from edge.drivers.door_settings import OutputPin as OutputPin
 from edge.drivers.motion_settings import RoomSettings
 from edge.drivers.nfc_reader_settings import NfcReaderSettings
+from edge.drivers.pins import PinClash, PinRegistry
 from edge.drivers.pins import PinSpec as PinSpec
 from hafen.acl import TimeWindow
 from hafen.config import Section, TimeZoneName, load_toml_config
@@ -151,6 +153,11 @@ class OccupancyConfig(Section):
                 raise ValueError(f"two {what} have the same name")
         return self
 
+    def pin_users(self) -> Iterator[tuple[str, int]]:
+        """Each room's PIR, by its key (``rooms.0``), and its pin."""
+        for index, room in enumerate(self.rooms):
+            yield f"rooms.{index}", room.pin
+
 
 class MqttConfig(Section):
     """The link to the network's broker. Leave the section out to run a door on its own."""
@@ -196,6 +203,10 @@ class HubConfig(Section):
         return [public_key_from_text(text) for text in self.public_keys]
 
 
+#: The sections whose parts take GPIO pins, in the order they claim them.
+PIN_SECTIONS = ("door", "occupancy")
+
+
 class EdgeConfig(Section):
     """The whole edge config file."""
 
@@ -215,20 +226,23 @@ class EdgeConfig(Section):
             raise ValueError("a device with [mqtt] needs [hub] public_keys to verify access lists")
         return self
 
-    @model_validator(mode="after")
-    def _room_pins_free(self) -> EdgeConfig:
-        door = {
-            getattr(self.door, part).pin: part
-            for part in ("strike", "contact", "exit_button", "led", "buzzer")
-            if getattr(self.door, part) is not None
-        }
-        for room in self.occupancy.rooms if self.occupancy else []:
-            if room.pin in door:
-                raise ValueError(
-                    f"room {room.name}'s pin {room.pin} is the door's {door[room.pin]}"
-                )
-            door[room.pin] = f"room {room.name}"
-        return self
+    @field_validator(*PIN_SECTIONS)
+    @classmethod
+    def _pins_free(
+        cls, section: DoorConfig | OccupancyConfig | None, info: ValidationInfo
+    ) -> DoorConfig | OccupancyConfig | None:
+        """Every GPIO pin has one user: the sections' parts claim their pins in one registry, in
+        the order of PIN_SECTIONS, and a clash is named in the later user's section."""
+        registry = PinRegistry()
+        for name in PIN_SECTIONS[: PIN_SECTIONS.index(str(info.field_name)) + 1]:
+            users = section if name == info.field_name else info.data.get(name)
+            if users is None:  # not configured, or invalid (and named already)
+                continue
+            try:
+                registry.claim_all(name, users)
+            except PinClash as clash:
+                raise ValueError(clash.seen_from(str(info.field_name))) from None
+        return section
 
 
 def load_edge_config(path: Path) -> EdgeConfig:

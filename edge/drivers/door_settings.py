@@ -6,9 +6,10 @@ defaults are the ``[door]`` section's; the agent's config adds the door's behavi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from edge.drivers.pins import PinSpec
 from hafen.config import Section
@@ -55,14 +56,9 @@ class DoorHardwareSettings(Section):
     led: OutputPin | None = None
     buzzer: OutputPin | None = None
 
-    @model_validator(mode="after")
-    def _distinct_pins(self) -> DoorHardwareSettings:
-        seen: dict[int, str] = {}
-        for name in DOOR_PARTS:
-            part = getattr(self, name)
-            if part is None:
-                continue
-            if part.pin in seen:
-                raise ValueError(f"{name}.pin {part.pin} is already used by {seen[part.pin]}")
-            seen[part.pin] = name
-        return self
+    def pin_users(self) -> Iterator[tuple[str, int]]:
+        """Each part that is wired, by its key, and its pin."""
+        for key in DOOR_PARTS:
+            part: OutputPin | InputPin | None = getattr(self, key)
+            if part is not None:
+                yield key, part.pin
