@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,7 +61,7 @@ def load_toml_config(path: Path, model: type[M]) -> M:
     return validate_config(raw, model, source=str(path))
 
 
-def validate_config(raw: dict, model: type[M], source: str = "config") -> M:
+def validate_config(raw: object, model: type[M], source: str = "config") -> M:
     """Validate an already parsed mapping, turning pydantic's errors into a ConfigError."""
     try:
         return model.model_validate(raw)
@@ -69,7 +70,7 @@ def validate_config(raw: dict, model: type[M], source: str = "config") -> M:
         raise ConfigError(f"{source}: invalid config\n" + "\n".join(lines)) from None
 
 
-def _describe(error: dict, model: type[BaseModel]) -> str:
+def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"  {key}: unknown key{_suggestion(error['loc'], model)}"
@@ -82,7 +83,7 @@ def _describe(error: dict, model: type[BaseModel]) -> str:
     return f"  {key}: {reason} (got {value!r})"
 
 
-def _suggestion(loc: tuple, model: type[BaseModel]) -> str:
+def _suggestion(loc: tuple[int | str, ...], model: type[BaseModel]) -> str:
     """Name the closest known key, walking the model along the path of the unknown one."""
     current: type[BaseModel] | None = model
     for part in loc[:-1]:

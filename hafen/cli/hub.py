@@ -7,11 +7,16 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hafen.cli.extras import require_extra
+
+if TYPE_CHECKING:  # the hub's libraries load inside the commands, on a hub install only
+    from sqlalchemy.engine import Engine
+
+    from hafen.protocol import DeviceState
 
 app = typer.Typer(no_args_is_help=True, help="The hub that runs the network.")
 
@@ -85,13 +90,17 @@ def ingest(
 
         token = influx_token_file.read_text().strip() if influx_token_file else ""
         sink = InfluxSink(influx_url, token, influx_org, influx_bucket)
+
+    def catch_up(site: str, device: str, state: DeviceState) -> None:
+        publisher.catch_up(site, device, state.acl_version)
+
     worker = IngestWorker(
         engine,
         host,
         port,
         signing_key,
         name=name,
-        on_state=lambda site, device, state: publisher.catch_up(site, device, state.acl_version),
+        on_state=catch_up,
         mirror=sink,
     )
     stop = threading.Event()
@@ -240,7 +249,7 @@ def rebuild_rollups(
     typer.echo(f"roll-ups rebuilt from {decisions} door decisions and {devices} devices' samples")
 
 
-def _warn_if_rollups_missing(engine) -> None:
+def _warn_if_rollups_missing(engine: Engine) -> None:
     """An upgraded store's history is not in the roll-ups yet: say how to fill them."""
     from hub.rollups import missing
 
