@@ -30,6 +30,7 @@ from hafen.cards import card_hash, short
 from hafen.protocol import (
     CommandReply,
     DeviceFault,
+    EventPayload,
     LiveState,
     OccupancySample,
     RemoteUnlock,
@@ -94,7 +95,7 @@ class EdgeAgent:
             on_fault=lambda fault: self._inbox.put(_ReaderFault(fault)),
         )
         self._thread: threading.Thread | None = None
-        self._unrecorded: list[tuple[object, datetime]] = []
+        self._unrecorded: list[tuple[EventPayload, datetime]] = []
         self._stopping = threading.Event()
         self.decisions = 0
         self.link: EdgeLink | None = None
@@ -337,7 +338,7 @@ class EdgeAgent:
         if self.link:
             self.link.sender.wake()
 
-    def _record(self, payload: object) -> None:
+    def _record(self, payload: EventPayload) -> None:
         """Record a door event; if the store fails, keep it and try again with the next one."""
         self._unrecorded.append((payload, self._wall_clock()))
         try:
@@ -346,7 +347,7 @@ class EdgeAgent:
             log.exception("could not record %d door events; keeping them", len(self._unrecorded))
             del self._unrecorded[:-MAX_UNRECORDED]
 
-    def _commit_events(self, *events: tuple[object, datetime]) -> None:
+    def _commit_events(self, *events: tuple[EventPayload, datetime]) -> None:
         """Commit kept-back door events and then ``events`` in one transaction, in order."""
         with self.store.write() as conn:
             for payload, at in [*self._unrecorded, *events]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
@@ -26,6 +26,9 @@ from edge.drivers.pins import PinSpec as PinSpec
 from hafen.acl import TimeWindow
 from hafen.config import Section, TimeZoneName, load_toml_config
 from hafen.ids import Slug
+
+if TYPE_CHECKING:  # cryptography loads only for a door with a [hub] section
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
@@ -197,7 +200,7 @@ class HubConfig(Section):
             public_key_from_text(text)
         return value
 
-    def trusted(self) -> list:
+    def trusted(self) -> list[Ed25519PublicKey]:
         from hafen.signing import public_key_from_text
 
         return [public_key_from_text(text) for text in self.public_keys]

@@ -12,12 +12,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from edge.agent.config import OccupancyConfig
 from edge.agent.occupancy import OccupancyEstimator, OccupancySettings
 from edge.drivers.co2_settings import Co2Settings
-from hafen.protocol import DeviceFault, OccupancySample
+from hafen.protocol import DeviceFault, EventPayload, OccupancySample
+
+if TYPE_CHECKING:  # gpiozero loads only for a site with rooms
+    from edge.drivers.motion import RoomMotion
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +84,7 @@ class OccupancyService:
         cfg: OccupancyConfig,
         tz: ZoneInfo,
         queue_input: Callable[[object], None],
-        record: Callable[[object], None],
+        record: Callable[[EventPayload], None],
         publish_live: Callable[[OccupancySample], None] | None = None,
     ) -> None:
         self.cfg = cfg
@@ -100,7 +104,7 @@ class OccupancyService:
         self._co2_faults: dict[str, str | None] = {c.name: None for c in cfg.co2}
         self.faults_counted: dict[str, int] = {c.name: 0 for c in cfg.co2}
         self._pollers = [Co2Poller(c, queue_input) for c in cfg.co2]
-        self._motion = None
+        self._motion: RoomMotion | None = None
         self._last: OccupancySample | None = None
         self._last_at: datetime | None = None
         self._previous_tick: datetime | None = None

@@ -59,7 +59,7 @@ class BadReply(Co2Fault):
     kind = "bad_reply"
 
 
-def mhz19b_checksum(frame: bytes) -> int:
+def mhz19b_checksum(frame: bytes | bytearray) -> int:
     """The MH-Z19B checksum of a 9-byte frame: 0xFF minus the sum of bytes 1..7, plus one."""
     return (0xFF - (sum(frame[1:8]) & 0xFF) + 1) & 0xFF
 

@@ -156,16 +156,17 @@ class NfcReader:
         uid, technology = identity
         self._misses = 0
         if technology == "A":
-            self._halt()
+            self._halt(self._clf)
         if uid == self._present:
             return  # still the same card on the reader
         self._present = uid
         self._on_card(CardRead(uid, technology, time.monotonic()))
 
-    def _halt(self) -> None:
+    @staticmethod
+    def _halt(clf: nfc.ContactlessFrontend) -> None:
         # HLTA has no answer; some chips report the silence as an error.
         with contextlib.suppress(nfc.clf.CommunicationError):
-            self._clf.exchange(HLTA, timeout=0)  # type: ignore[union-attr]
+            clf.exchange(HLTA, timeout=0)
 
     def _report(self, fault: str | None) -> None:
         if fault == self.fault:
