@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPin
@@ -33,7 +34,7 @@ class _RecordingPin(MockPin):
             os.write(_wire_log, line.encode())  # straight to the kernel: kill -9 cannot lose it
         if changed and _observer is not None:
             _observer(self.info.name, value)
-        return changed
+        return bool(changed)
 
 
 def use_mock_pins(pin_log: Path | None = None) -> MockFactory:
@@ -48,7 +49,7 @@ def use_mock_pins(pin_log: Path | None = None) -> MockFactory:
 
 def mock_pin(cfg_pin: int | str) -> MockPin:
     """The mock pin behind a configured pin number or name."""
-    return Device.pin_factory.pin(cfg_pin)  # type: ignore[union-attr]
+    return Device.pin_factory.pin(cfg_pin)
 
 
 def shut_door(door: DoorHardwareSettings) -> None:
@@ -141,10 +142,18 @@ class SimulatedDoorway:
             open_door(self.door, False)
 
 
+class WorldPart(Protocol):
+    """A part of the simulated world: a doorway, a space full of people."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class World:
     """The simulated physical world's parts, started in order and stopped in reverse."""
 
-    def __init__(self, parts: list) -> None:
+    def __init__(self, parts: list[WorldPart]) -> None:
         self.parts = parts
 
     def start(self) -> None:
