@@ -10,6 +10,7 @@ demo: setup
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
+	.venv/bin/mypy hafen edge sim
 	.venv/bin/python -m pytest
 
 lint: setup

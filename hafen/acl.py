@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from enum import IntEnum
-from typing import Annotated, Self
+from typing import Annotated, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -231,10 +231,16 @@ class AccessListDelta(_Doc):
         return not any(changes) and not any(removals)
 
 
+#: An entry of an access list: a plan, a member or a card.
+_Entry = TypeVar("_Entry", Plan, Member, Card)
+
+
 def diff(old: AccessList, new: AccessList) -> AccessListDelta:
     """The delta that turns ``old`` into ``new`` (both compiled with card hashes)."""
 
-    def changed(before: list, after: list, key: str) -> tuple[list, list[str]]:
+    def changed(
+        before: list[_Entry], after: list[_Entry], key: str
+    ) -> tuple[list[_Entry], list[str]]:
         was = {getattr(item, key): item for item in before}
         now = {getattr(item, key): item for item in after}
         upserts = [item for k, item in now.items() if was.get(k) != item]
@@ -261,7 +267,9 @@ def patch(doc: AccessList, delta: AccessListDelta) -> AccessList:
     if delta.site != doc.site or delta.base != doc.version:
         raise ValueError(f"delta {delta.base}->{delta.version} does not apply to {doc.version}")
 
-    def merged(current: list, upserts: list, removed: list[str], key: str) -> list:
+    def merged(
+        current: list[_Entry], upserts: list[_Entry], removed: list[str], key: str
+    ) -> list[_Entry]:
         by_key = {getattr(item, key): item for item in current}
         for k in removed:
             by_key.pop(k, None)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,7 +59,7 @@ def load_toml_config(path: Path, model: type[M]) -> M:
     return validate_config(read_toml(path), model, source=str(path))
 
 
-def read_toml(path: Path) -> dict:
+def read_toml(path: Path) -> dict[str, Any]:
     """Read ``path`` as TOML into a mapping, unvalidated; a ConfigError says why it cannot be."""
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -78,7 +79,7 @@ Speller = Callable[[Sequence[str]], str]
 
 
 def validate_config(
-    raw: Mapping,
+    raw: object,
     model: type[M],
     source: str = "config",
     *,
@@ -97,7 +98,7 @@ def validate_config(
         raise ConfigError(f"{source}: invalid config\n" + "\n".join(lines)) from None
 
 
-def _describe(error: dict, model: type[BaseModel], spell: Speller | None = None) -> str:
+def _describe(error: ErrorDetails, model: type[BaseModel], spell: Speller | None = None) -> str:
     path = [str(part) for part in error["loc"]]
     key = (spell(path) if spell and path else ".".join(path)) or "(top level)"
     if error["type"] == "extra_forbidden":
@@ -121,7 +122,9 @@ def mask_credentials(text: str) -> str:
     return _URL_PASSWORD.sub(r"\1***@", text)
 
 
-def _suggestion(loc: tuple, model: type[BaseModel], spell: Speller | None = None) -> str:
+def _suggestion(
+    loc: tuple[int | str, ...], model: type[BaseModel], spell: Speller | None = None
+) -> str:
     """Name the closest known key, walking the model along the path of the unknown one."""
     current: type[BaseModel] | None = model
     for part in loc[:-1]:
@@ -147,12 +150,12 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
     return None
 
 
-def environment_layer(environ: Mapping[str, str], prefix: str) -> dict:
+def environment_layer(environ: Mapping[str, str], prefix: str) -> dict[str, Any]:
     """The settings that environment variables named ``PREFIX__SECTION__KEY`` give, nested as
     a TOML file would be (``HAFEN_HUB__STORE__URL`` is ``[store] url``). Names are matched
     without regard to case; an empty variable counts as unset."""
     start = prefix.upper() + "__"
-    layer: dict = {}
+    layer: dict[str, Any] = {}
     for name in sorted(environ):
         value = environ[name]
         if not name.upper().startswith(start) or value == "":
@@ -174,9 +177,9 @@ def environment_speller(prefix: str) -> Speller:
     return lambda path: "__".join([prefix.upper(), *(part.upper() for part in path)])
 
 
-def merge_layers(*layers: Mapping) -> dict:
+def merge_layers(*layers: Mapping[str, Any]) -> dict[str, Any]:
     """Lay each mapping over the ones before it, section by section; the last layer wins."""
-    merged: dict = {}
+    merged: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
             if isinstance(value, Mapping) and isinstance(merged.get(key), dict):

@@ -11,14 +11,14 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hafen.acl import AccessList, AccessListDelta
 from hafen.ids import Slug, is_slug
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 
 class DenyReason(StrEnum):
@@ -45,11 +45,13 @@ class EventKind(StrEnum):
     OCCUPANCY = "occupancy.sample"
 
 
-class _Payload(BaseModel):
+class EventPayload(BaseModel):
+    """The body of an event: one subclass per ``EventKind`` (``PAYLOAD_MODELS``)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AccessDecision(_Payload):
+class AccessDecision(EventPayload):
     """A card was presented and the door decided; ``card`` is the keyed hash, never the UID."""
 
     card: str
@@ -59,35 +61,39 @@ class AccessDecision(_Payload):
     plan: str | None = None
 
 
-class DoorAlarm(_Payload):
+#: The door's alarms: opened while locked, or left open too long.
+AlarmKind = Literal["forced", "held_open"]
+
+
+class DoorAlarm(EventPayload):
     """The door was forced or held open (``raised``), or went back to normal (``cleared``)."""
 
-    alarm: Literal["forced", "held_open"]
+    alarm: AlarmKind
     state: Literal["raised", "cleared"]
     open_seconds: float | None = None
 
 
-class ExitRequest(_Payload):
+class ExitRequest(EventPayload):
     """Someone pressed the exit button and the door unlocked for them."""
 
     source: Literal["button"] = "button"
 
 
-class DeviceFault(_Payload):
+class DeviceFault(EventPayload):
     """A component stopped working (``fault`` says why) or recovered (``fault`` is None)."""
 
     component: str
     fault: str | None
 
 
-class RemoteUnlock(_Payload):
+class RemoteUnlock(EventPayload):
     """The hub unlocked the door remotely (command id, so the hub can match it)."""
 
     command: str
     seconds: float
 
 
-class AclRefused(_Payload):
+class AclRefused(EventPayload):
     """An access list arrived and was not applied: why, and what was offered."""
 
     reason: str
@@ -99,7 +105,7 @@ class AclRefused(_Payload):
 Name = Slug
 
 
-class OccupancySample(_Payload):
+class OccupancySample(EventPayload):
     """The space's estimated occupancy: every minute, on each change, and on each reset.
 
     ``confidence`` falls with each uncertain door event since the count was last known (0..1).
@@ -124,7 +130,7 @@ class LiveState(OccupancySample):
     door_open: bool | None = None
 
 
-PAYLOAD_MODELS: dict[EventKind, type[_Payload]] = {
+PAYLOAD_MODELS: dict[EventKind, type[EventPayload]] = {
     EventKind.ACCESS_DECISION: AccessDecision,
     EventKind.DOOR_ALARM: DoorAlarm,
     EventKind.EXIT_REQUEST: ExitRequest,
@@ -135,7 +141,7 @@ PAYLOAD_MODELS: dict[EventKind, type[_Payload]] = {
 }
 
 
-def kind_of(payload: _Payload) -> EventKind:
+def kind_of(payload: EventPayload) -> EventKind:
     """Return the event kind that a payload model is sent as."""
     for kind, model in PAYLOAD_MODELS.items():
         if isinstance(payload, model):
@@ -247,9 +253,9 @@ class EventMessage(BaseModel):
     epoch: Epoch
     seq: Seq
     at: AwareDatetime
-    data: dict
+    data: dict[str, Any]
 
-    def payload(self, kind: EventKind) -> _Payload:
+    def payload(self, kind: EventKind) -> EventPayload:
         """Validate ``data`` against the model of ``kind``."""
         return PAYLOAD_MODELS[kind].model_validate(self.data)
 
@@ -297,7 +303,7 @@ ACL_ENCODING = "zlib+json"
 MAX_ACL_BYTES = 64 * 1024 * 1024
 
 
-def acl_header(doc: AccessList | AccessListDelta, issued_at: datetime) -> dict:
+def acl_header(doc: AccessList | AccessListDelta, issued_at: datetime) -> dict[str, Any]:
     """The signed header of an access-list message."""
     delta = isinstance(doc, AccessListDelta)
     return {
@@ -305,7 +311,7 @@ def acl_header(doc: AccessList | AccessListDelta, issued_at: datetime) -> dict:
         "site": doc.site,
         "version": doc.version,
         "kind": "delta" if delta else "snapshot",
-        "base": doc.base if delta else None,
+        "base": doc.base if isinstance(doc, AccessListDelta) else None,
         "encoding": ACL_ENCODING,
         "issued_at": issued_at.isoformat(),
     }
@@ -315,7 +321,7 @@ def acl_body(doc: AccessList | AccessListDelta) -> bytes:
     return zlib.compress(doc.model_dump_json(exclude_none=True).encode(), 9)
 
 
-def read_acl_body(header: dict, body: bytes) -> AccessList | AccessListDelta:
+def read_acl_body(header: dict[str, Any], body: bytes) -> AccessList | AccessListDelta:
     """Decode and validate the body of a verified access-list message."""
     if header.get("encoding") != ACL_ENCODING:
         raise ValueError(f"unknown encoding {header.get('encoding')!r}")

@@ -14,6 +14,7 @@ import base64
 import json
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -32,11 +33,11 @@ class BadSignedMessage(ValueError):
 class SignedMessage:
     """A verified message: its header fields and its body bytes."""
 
-    header: dict
+    header: dict[str, Any]
     body: bytes
 
 
-def seal(key: Ed25519PrivateKey, header: dict, body: bytes = b"") -> bytes:
+def seal(key: Ed25519PrivateKey, header: dict[str, Any], body: bytes = b"") -> bytes:
     """Build and sign a message."""
     head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
     signed = MAGIC + _LENGTH.pack(len(head)) + head + body

@@ -24,7 +24,8 @@ SHIPPED_CONF_DIR = Path(str(files("provisioning"))) / "mosquitto" / "conf.d"
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 @functools.cache
@@ -51,7 +52,7 @@ class LocalBroker:
         self.state_dir = Path(state_dir)
         self.port = port or free_port()
         self.die_with_parent = die_with_parent
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
     @property
@@ -114,5 +115,5 @@ class LocalBroker:
     def __enter__(self) -> LocalBroker:
         return self.start()
 
-    def __exit__(self, *_exc) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.stop()

@@ -19,9 +19,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -29,6 +31,10 @@ from hub import db
 from sim import demo_network
 from sim.broker import LocalBroker
 from sim.demo_network import Logins, Network
+
+if TYPE_CHECKING:
+    from hafen.protocol import DeviceState
+    from hub.server import HubServer
 
 log = logging.getLogger("hafen.demo")
 #: Seconds between the status lines that show the network working.
@@ -164,11 +170,15 @@ class DemoHub:
             broker_port,
             self.key,
             name="demo",
-            on_state=lambda site, device, s: self.publisher.catch_up(site, device, s.acl_version),
+            on_state=self._catch_up,
         )
-        self.server = None
+        self.server: HubServer | None = None
         self._thread: threading.Thread | None = None
         self._ingesting = False
+
+    def _catch_up(self, site: str, device: str, state: DeviceState) -> None:
+        """A device reports an older list than the newest: send it a snapshot of its own."""
+        self.publisher.catch_up(site, device, state.acl_version)
 
     def start(self, listener: socket.socket) -> None:
         """Connect to the broker, start ingest, then serve the API on ``listener``."""
@@ -179,14 +189,14 @@ class DemoHub:
         self.worker.start()
         self._ingesting = True
         app = create_app(self.engine, self.card_key, self.publisher)
-        self.server = hub_server(app, log_level="warning", access_log=False)
-        self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [listener]}, name="api", daemon=True
+        self.server = server = hub_server(app, log_level="warning", access_log=False)
+        self._thread = thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [listener]}, name="api", daemon=True
         )
-        self._thread.start()
-        if not _wait(lambda: self.server.started or not self._thread.is_alive(), 20):
+        thread.start()
+        if not _wait(lambda: server.started or not thread.is_alive(), 20):
             raise DemoError("the hub's API did not start within 20 s")
-        if not self.server.started:
+        if not server.started:
             raise DemoError("the hub's API failed to start (see the messages above)")
 
     @property
@@ -223,7 +233,7 @@ class SiteProcesses:
             )
             spec = demo_network.write_site_spec(site, site_dir, config, speed)
             self.specs.append((site.id, spec, site_dir / "edge.log"))
-        self.processes: dict[str, subprocess.Popen] = {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
         for site, spec, log_path in self.specs:
@@ -334,7 +344,7 @@ def _write_secret(path: Path, text: str) -> None:
         f.write(text)
 
 
-def _wait(predicate, timeout: float) -> bool:
+def _wait(predicate: Callable[[], object], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

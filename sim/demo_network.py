@@ -22,9 +22,10 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, insert
 
@@ -154,17 +155,12 @@ def _member(number: int, site: str, slot: int, people: int, company: str) -> Dem
     first = FIRST_NAMES[number % len(FIRST_NAMES)]
     last = LAST_NAMES[(number * 7 + number // len(FIRST_NAMES)) % len(LAST_NAMES)]
     email = f"{first}.{last}.{number}@example.org".lower().translate(_ASCII)
-    common = {
-        "number": number,
-        "id": f"sim-{number:03d}",
-        "name": f"{first} {last}",
-        "email": email,
-    }
+    member = DemoMember(number, f"sim-{number:03d}", f"{first} {last}", email)
     if slot == 0:
-        return DemoMember(**common, sites=None)
+        return member  # sites=None: everywhere
     if slot <= (people + 3) // 4:
-        return DemoMember(**common, company=company, sites=[])
-    return DemoMember(**common, sites=[site])
+        return replace(member, company=company, sites=[])
+    return replace(member, sites=[site])
 
 
 def seed_hub(engine: Engine, network: Network, card_key: bytes) -> None:
@@ -225,7 +221,7 @@ def create_logins(engine: Engine, operator_site: str) -> Logins:
 
 def edge_config(
     site: DemoSite, site_dir: Path, card_key: bytes, broker_port: int, public_key: str
-) -> dict:
+) -> dict[str, Any]:
     """The door config of ``site``: the simulated door's defaults, on its own UDP reader and
     store, linked to the demo's broker and trusting the hub's key."""
     from sim.edge_site import simulated_config
@@ -249,10 +245,11 @@ def _free_udp_port() -> int:
     """A UDP port for a site's simulated reader (nfcpy's UDP driver and the card emulator)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def write_site_spec(site: DemoSite, site_dir: Path, config: dict, speed: float) -> Path:
+def write_site_spec(site: DemoSite, site_dir: Path, config: dict[str, Any], speed: float) -> Path:
     """The file a site process starts from (it holds the card key: readable by us only)."""
     spec = {
         "config": config,

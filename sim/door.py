@@ -13,11 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from edge.agent.config import DoorConfig
+from edge.drivers.door_settings import DoorHardwareSettings
 
 _wire_log: int | None = None
 _observer: Callable[[str, bool], None] | None = None
@@ -33,7 +34,7 @@ class _RecordingPin(MockPin):
             os.write(_wire_log, line.encode())  # straight to the kernel: kill -9 cannot lose it
         if changed and _observer is not None:
             _observer(self.info.name, value)
-        return changed
+        return bool(changed)
 
 
 def use_mock_pins(pin_log: Path | None = None) -> MockFactory:
@@ -48,17 +49,17 @@ def use_mock_pins(pin_log: Path | None = None) -> MockFactory:
 
 def mock_pin(cfg_pin: int | str) -> MockPin:
     """The mock pin behind a configured pin number or name."""
-    return Device.pin_factory.pin(cfg_pin)  # type: ignore[union-attr]
+    return Device.pin_factory.pin(cfg_pin)
 
 
-def shut_door(door: DoorConfig) -> None:
+def shut_door(door: DoorHardwareSettings) -> None:
     """Put the simulated door leaf in its frame before the agent starts watching it."""
     if door.contact:
         pin = mock_pin(door.contact.pin)
         pin.drive_low() if door.contact.closed_level == "low" else pin.drive_high()
 
 
-def open_door(door: DoorConfig, is_open: bool) -> None:
+def open_door(door: DoorHardwareSettings, is_open: bool) -> None:
     """Move the simulated door leaf (needs a configured contact)."""
     assert door.contact is not None
     pin = mock_pin(door.contact.pin)
@@ -69,7 +70,7 @@ def open_door(door: DoorConfig, is_open: bool) -> None:
         pin.drive_low()
 
 
-def press_exit(door: DoorConfig) -> None:
+def press_exit(door: DoorHardwareSettings) -> None:
     """Press and release the simulated exit button."""
     assert door.exit_button is not None
     pin = mock_pin(door.exit_button.pin)
@@ -92,7 +93,7 @@ class SimulatedDoorway:
 
     def __init__(
         self,
-        door: DoorConfig,
+        door: DoorHardwareSettings,
         walk_through: bool = True,
         say: Callable[[str], None] | None = None,
         open_after: float = 0.4,
@@ -141,10 +142,18 @@ class SimulatedDoorway:
             open_door(self.door, False)
 
 
+class WorldPart(Protocol):
+    """A part of the simulated world: a doorway, a space full of people."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class World:
     """The simulated physical world's parts, started in order and stopped in reverse."""
 
-    def __init__(self, parts: list) -> None:
+    def __init__(self, parts: list[WorldPart]) -> None:
         self.parts = parts
 
     def start(self) -> None:
@@ -156,11 +165,11 @@ class World:
             part.stop()
 
 
-def _unlocked(door: DoorConfig, level: bool) -> bool:
+def _unlocked(door: DoorHardwareSettings, level: bool) -> bool:
     energised = level == door.strike.active_high
     return energised == (door.fail_mode == "secure")
 
 
-def _open(door: DoorConfig, level: bool) -> bool:
+def _open(door: DoorHardwareSettings, level: bool) -> bool:
     assert door.contact is not None
     return level != (door.contact.closed_level == "high")

@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.agent.access_list import applied_version, apply_snapshot
@@ -18,14 +19,14 @@ from edge.agent.store import EdgeStore
 from hafen.acl import AccessList
 from hafen.config import validate_config
 from sim.co2_sensor import SimulatedCo2Sensor
-from sim.door import SimulatedDoorway, World, use_mock_pins
+from sim.door import SimulatedDoorway, World, WorldPart, use_mock_pins
 from sim.space import SimulatedSpace, occupancy_section, simulated_card
 
 SIMULATED_READER = "udp:127.0.0.1:54321"
 DEMO_SITE = "demo-space"
 
 
-def simulated_co2(cfg: EdgeConfig, state_dir: Path):
+def simulated_co2(cfg: EdgeConfig, state_dir: Path) -> SimulatedCo2Sensor | None:
     """Plug in the simulated CO2 sensor where the config expects it (only under
     ``state_dir``: a real port named in a config is never replaced by a link)."""
     sensors = cfg.occupancy.co2 if cfg.occupancy else []
@@ -76,7 +77,7 @@ def _udp(path: str) -> str:
 SIMULATED_MEMBERS = 40
 
 
-def demo_access_list(site: str) -> dict:
+def demo_access_list(site: str) -> dict[str, Any]:
     """A small access list for trying a simulated door: each card shows one outcome, plus the
     simulated space's members."""
     return {
@@ -172,7 +173,7 @@ def run_simulated(
     state_dir = state_dir or default_state_dir()
     cfg = prepare(cfg, state_dir, pin_log, say)
     co2 = simulated_co2(cfg, state_dir)  # plugged in before the agent looks for it
-    parts: list = [SimulatedDoorway(cfg.door, walk_through, say)]
+    parts: list[WorldPart] = [SimulatedDoorway(cfg.door, walk_through, say)]
     if (people or cards) and walk_through:
         parts.append(SimulatedSpace(cfg, people, speed, co2=co2, say=say, cards=cards))
     try:

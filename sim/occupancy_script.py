@@ -157,12 +157,14 @@ def truth(day: Day, second: float) -> int:
 
 
 def replay(day: Day, settings: OccupancySettings | None = None, seed: int = 0) -> Result:
-    settings = settings or OccupancySettings(
-        capacity=day.capacity,
-        rooms=ROOMS,
-        opening_hours=(TimeWindow(days=[0, 1, 2, 3, 4], start="07:00", end="22:00"),),
-        timezone=day.start.tzinfo,  # type: ignore[arg-type]
-    )
+    if settings is None:
+        assert isinstance(day.start.tzinfo, ZoneInfo)  # make_day's days start in Europe/Berlin
+        settings = OccupancySettings(
+            capacity=day.capacity,
+            rooms=ROOMS,
+            opening_hours=(TimeWindow(days=[0, 1, 2, 3, 4], start="07:00", end="22:00"),),
+            timezone=day.start.tzinfo,
+        )
     estimator = OccupancyEstimator(settings)
     events = sensor_events(day, random.Random(seed))
     feed = {

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from edge.agent.config import EdgeConfig
 from sim.co2_sensor import SimulatedCo2Sensor
@@ -36,7 +37,7 @@ def simulated_card(index: int) -> bytes:
     return bytes([0x04]) + (0x5100_0000_0000 + index).to_bytes(6, "big")
 
 
-def occupancy_section(state_dir: Path, capacity: int = 20) -> dict:
+def occupancy_section(state_dir: Path, capacity: int = 20) -> dict[str, Any]:
     """The [occupancy] config of a simulated space: two rooms with PIRs, one CO2 sensor."""
     return {
         "capacity": capacity,

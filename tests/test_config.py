@@ -272,6 +272,22 @@ def test_same_pin_under_another_name(tmp_path, name):
     assert "is already used by strike" in failed(check(write_config(tmp_path, config)))
 
 
+@pytest.mark.parametrize(("strike", "pir"), [(17, "GPIO17"), ("GPIO17", "BCM17"), ("bcm17", 17)])
+def test_a_room_pir_on_the_door_strike_names_both(tmp_path, strike, pir):
+    config = edge_config_dict(tmp_path)
+    config["door"]["strike"] = {"pin": strike}
+    config["occupancy"] = {"rooms": [{"name": "hall", "pin": 5}, {"name": "desks", "pin": pir}]}
+    message = failed(check(write_config(tmp_path, config)))
+    assert "  occupancy: rooms.1.pin 17 is already used by door.strike\n" in message
+
+
+def test_two_room_pirs_on_one_pin_name_both(tmp_path):
+    config = edge_config_dict(tmp_path)
+    config["occupancy"] = {"rooms": [{"name": "hall", "pin": 5}, {"name": "desks", "pin": "GPIO5"}]}
+    message = failed(check(write_config(tmp_path, config)))
+    assert "  occupancy: rooms.1.pin 5 is already used by rooms.0\n" in message
+
+
 @pytest.mark.parametrize("name", ["BOARD11", "J8:11", "GPIO28", -1])
 def test_only_bcm_numbers_name_a_pin(tmp_path, name):
     config = edge_config_dict(tmp_path)

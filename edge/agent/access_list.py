@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from zoneinfo import ZoneInfo
@@ -23,6 +23,8 @@ from hafen.cards import InvalidUid, card_hash, parse_uid
 
 ACL_TABLES = ("cards", "grants", "members", "plans")  # children first: the order to drop
 CHUNK_ROWS = 1000
+#: A row of one of the access-list tables, as inserted.
+Row = tuple[object, ...]
 
 
 class AccessListRefused(Exception):
@@ -150,7 +152,7 @@ def _delete(conn: sqlite3.Connection, table: str, column: str, keys: list[str]) 
     conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(k,) for k in keys])
 
 
-def _insert_chunked(store: EdgeStore, table: str, rows: list[tuple]) -> None:
+def _insert_chunked(store: EdgeStore, table: str, rows: Sequence[Row]) -> None:
     if not rows:
         return
     marks = ", ".join("?" * len(rows[0]))
@@ -160,7 +162,7 @@ def _insert_chunked(store: EdgeStore, table: str, rows: list[tuple]) -> None:
         time.sleep(0.001)  # let a waiting tap take the write lock between chunks
 
 
-def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
     it = iter(rows)
     while chunk := list(islice(it, size)):
         yield chunk
@@ -191,7 +193,9 @@ def _plan_row(plan: Plan) -> tuple[str, str | None, str | None]:
     return plan.id, _json(plan.sites), _json(windows)
 
 
-def _grant_row(member: str, grant: Grant, tz: ZoneInfo) -> tuple:
+def _grant_row(
+    member: str, grant: Grant, tz: ZoneInfo
+) -> tuple[None, str, str | None, str | None, int | None, int | None]:
     valid_from, valid_until = grant.bounds(tz)
     return (
         None,
@@ -203,5 +207,5 @@ def _grant_row(member: str, grant: Grant, tz: ZoneInfo) -> tuple:
     )
 
 
-def _json(value: list | None) -> str | None:
+def _json(value: Sequence[object] | None) -> str | None:
     return None if value is None else json.dumps(value)

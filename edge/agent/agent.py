@@ -30,6 +30,7 @@ from hafen.cards import card_hash, short
 from hafen.protocol import (
     CommandReply,
     DeviceFault,
+    EventPayload,
     LiveState,
     OccupancySample,
     RemoteUnlock,
@@ -81,24 +82,20 @@ class EdgeAgent:
         self._key = cfg.cards.key()
         self.policy = AccessPolicy(cfg.site.id, ZoneInfo(cfg.site.timezone))
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self.hardware = DoorHardware(
+        self.hardware = DoorHardware.from_settings(
             cfg.door,
             on_open=lambda: self._inbox.put(_DoorEvent("opened")),
             on_close=lambda: self._inbox.put(_DoorEvent("closed")),
             on_exit=lambda: self._inbox.put(_DoorEvent("exit")),
         )
         self.door = DoorLogic(cfg.door, self.hardware, self._record)
-        self.reader = NfcReader(
-            cfg.reader.path,
+        self.reader = NfcReader.from_settings(
+            cfg.reader,
             on_card=self._inbox.put,
             on_fault=lambda fault: self._inbox.put(_ReaderFault(fault)),
-            targets=cfg.reader.targets,
-            poll_interval=cfg.reader.poll_interval,
-            removal_polls=cfg.reader.removal_polls,
-            reconnect_max_seconds=cfg.reader.reconnect_max_seconds,
         )
         self._thread: threading.Thread | None = None
-        self._unrecorded: list[tuple[object, datetime]] = []
+        self._unrecorded: list[tuple[EventPayload, datetime]] = []
         self._stopping = threading.Event()
         self.decisions = 0
         self.link: EdgeLink | None = None
@@ -341,7 +338,7 @@ class EdgeAgent:
         if self.link:
             self.link.sender.wake()
 
-    def _record(self, payload: object) -> None:
+    def _record(self, payload: EventPayload) -> None:
         """Record a door event; if the store fails, keep it and try again with the next one."""
         self._unrecorded.append((payload, self._wall_clock()))
         try:
@@ -350,7 +347,7 @@ class EdgeAgent:
             log.exception("could not record %d door events; keeping them", len(self._unrecorded))
             del self._unrecorded[:-MAX_UNRECORDED]
 
-    def _commit_events(self, *events: tuple[object, datetime]) -> None:
+    def _commit_events(self, *events: tuple[EventPayload, datetime]) -> None:
         """Commit kept-back door events and then ``events`` in one transaction, in order."""
         with self.store.write() as conn:
             for payload, at in [*self._unrecorded, *events]:

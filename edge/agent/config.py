@@ -1,30 +1,35 @@
-"""The edge agent's config file: one section per component, validated when it is loaded."""
+"""The edge agent's config file: one section per component, validated when it is loaded.
+
+The hardware's sections are the drivers' own settings (``edge.drivers.*_settings``): this module
+composes them with the agent's own sections, and checks across sections that every GPIO pin has
+one user (``edge.drivers.pins.PinRegistry``).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from edge.drivers.co2_settings import Co2Settings
+from edge.drivers.door_settings import ContactPin as ContactPin
+from edge.drivers.door_settings import DoorHardwareSettings
+from edge.drivers.door_settings import InputPin as InputPin
+from edge.drivers.door_settings import OutputPin as OutputPin
+from edge.drivers.motion_settings import RoomSettings
+from edge.drivers.nfc_reader_settings import NfcReaderSettings
+from edge.drivers.pins import PinClash, PinRegistry
+from edge.drivers.pins import PinSpec as PinSpec
 from hafen.acl import TimeWindow
 from hafen.config import Section, TimeZoneName, load_toml_config
 from hafen.ids import Slug
 
+if TYPE_CHECKING:  # cryptography loads only for a door with a [hub] section
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-def _bcm_number(value: object) -> object:
-    """Accept 17, "17", "GPIO17" or "BCM17"; one numbering, so a pin is never used twice."""
-    if isinstance(value, str):
-        match = re.fullmatch(r"(?:GPIO|BCM)?(\d{1,2})", value.strip(), flags=re.IGNORECASE)
-        if not match:
-            raise ValueError("a pin is a BCM GPIO number such as 17 or 'GPIO17'")
-        return int(match.group(1))
-    return value
-
-
-#: A GPIO pin by its BCM number, the numbering of gpiozero and of Raspberry Pi pinout charts.
-PinSpec = Annotated[int, BeforeValidator(_bcm_number), Field(ge=0, le=27)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
@@ -104,84 +109,21 @@ def _check_key(text: str) -> bytes:
     return bytes.fromhex(text)
 
 
-class ReaderConfig(Section):
-    """The NFC reader, by nfcpy device path: "usb", "tty:AMA0:pn532", "udp:127.0.0.1:54321"."""
-
-    path: str = "usb"
-    targets: list[Literal["106A", "106B", "212F", "424F"]] = Field(
-        default_factory=lambda: ["106A", "106B", "212F"], min_length=1
-    )
-    poll_interval: Annotated[float, Field(ge=0.0, le=5.0)] = 0.05
-    #: Empty polls in a row after which a card counts as taken away.
-    removal_polls: Annotated[int, Field(ge=1, le=20)] = 2
-    reconnect_max_seconds: Seconds = 30.0
+#: The old names of the hardware's sections, which are the drivers' settings now; OutputPin,
+#: InputPin, ContactPin and PinSpec (imported above) are still importable from here too.
+ReaderConfig = NfcReaderSettings
+RoomConfig = RoomSettings
+Co2Config = Co2Settings
 
 
-class OutputPin(Section):
-    """A pin that drives something: relay, LED, buzzer."""
+class DoorConfig(DoorHardwareSettings):
+    """The door: its hardware (strike relay, contact, exit button, signals) and how it behaves."""
 
-    pin: PinSpec
-    active_high: bool = True
-
-
-class InputPin(Section):
-    """A pin that reads a switch: exit button, door contact."""
-
-    pin: PinSpec
-    pull_up: bool = True
-    bounce_seconds: Annotated[float, Field(ge=0, le=1)] | None = 0.02
-
-
-class ContactPin(InputPin):
-    """The reed contact on the door; ``closed_level`` is the pin level while the door is shut."""
-
-    closed_level: Literal["low", "high"] = "low"
-
-
-class DoorConfig(Section):
-    """The door: strike relay, contact, exit button, signals, and how it behaves."""
-
-    #: secure: the door stays locked when the agent stops; safe: it unlocks (fire exits).
-    fail_mode: Literal["secure", "safe"] = "secure"
     unlock_seconds: Seconds = 5.0
     held_open_seconds: Seconds = 30.0
     relock_on_close: bool = True
     #: A door opened this soon after relocking is someone who was already pushing, not forced.
     forced_grace_seconds: Annotated[float, Field(ge=0, le=30)] = 1.0
-    strike: OutputPin
-    contact: ContactPin | None = None
-    exit_button: InputPin | None = None
-    led: OutputPin | None = None
-    buzzer: OutputPin | None = None
-
-    @model_validator(mode="after")
-    def _distinct_pins(self) -> DoorConfig:
-        seen: dict[int, str] = {}
-        for name in ("strike", "contact", "exit_button", "led", "buzzer"):
-            part = getattr(self, name)
-            if part is None:
-                continue
-            if part.pin in seen:
-                raise ValueError(f"{name}.pin {part.pin} is already used by {seen[part.pin]}")
-            seen[part.pin] = name
-        return self
-
-
-class RoomConfig(Section):
-    """A room with a PIR motion sensor (HC-SR501 and kin drive their pin high on motion)."""
-
-    name: Slug
-    pin: PinSpec
-    pull_up: bool = False
-
-
-class Co2Config(Section):
-    """A CO2 sensor on a serial port."""
-
-    name: Slug = "co2"
-    port: str
-    model: Literal["mhz19b", "s8"]
-    every_seconds: Annotated[float, Field(ge=5, le=3600)] = 30.0
 
 
 class HomeAssistantConfig(Section):
@@ -195,8 +137,8 @@ class OccupancyConfig(Section):
     """Occupancy sensing: headcount from the door, presence from PIRs, CO2."""
 
     capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
-    rooms: list[RoomConfig] = Field(default_factory=list)
-    co2: list[Co2Config] = Field(default_factory=list)
+    rooms: list[RoomSettings] = Field(default_factory=list)
+    co2: list[Co2Settings] = Field(default_factory=list)
     #: No motion in any room this long: nobody is there, the count goes to zero.
     empty_after_minutes: Annotated[float, Field(ge=1, le=24 * 60)] = 20.0
     #: Opening hours in local time; the count is reset to zero when each ends.
@@ -213,6 +155,11 @@ class OccupancyConfig(Section):
             if len(set(names)) != len(names):
                 raise ValueError(f"two {what} have the same name")
         return self
+
+    def pin_users(self) -> Iterator[tuple[str, int]]:
+        """Each room's PIR, by its key (``rooms.0``), and its pin."""
+        for index, room in enumerate(self.rooms):
+            yield f"rooms.{index}", room.pin
 
 
 class MqttConfig(Section):
@@ -253,10 +200,14 @@ class HubConfig(Section):
             public_key_from_text(text)
         return value
 
-    def trusted(self) -> list:
+    def trusted(self) -> list[Ed25519PublicKey]:
         from hafen.signing import public_key_from_text
 
         return [public_key_from_text(text) for text in self.public_keys]
+
+
+#: The sections whose parts take GPIO pins, in the order they claim them.
+PIN_SECTIONS = ("door", "occupancy")
 
 
 class EdgeConfig(Section):
@@ -266,7 +217,7 @@ class EdgeConfig(Section):
     device: DeviceConfig
     store: StoreConfig = StoreConfig()
     cards: CardsConfig
-    reader: ReaderConfig = ReaderConfig()
+    reader: NfcReaderSettings = NfcReaderSettings()
     door: DoorConfig
     mqtt: MqttConfig | None = None
     hub: HubConfig | None = None
@@ -278,20 +229,23 @@ class EdgeConfig(Section):
             raise ValueError("a device with [mqtt] needs [hub] public_keys to verify access lists")
         return self
 
-    @model_validator(mode="after")
-    def _room_pins_free(self) -> EdgeConfig:
-        door = {
-            getattr(self.door, part).pin: part
-            for part in ("strike", "contact", "exit_button", "led", "buzzer")
-            if getattr(self.door, part) is not None
-        }
-        for room in self.occupancy.rooms if self.occupancy else []:
-            if room.pin in door:
-                raise ValueError(
-                    f"room {room.name}'s pin {room.pin} is the door's {door[room.pin]}"
-                )
-            door[room.pin] = f"room {room.name}"
-        return self
+    @field_validator(*PIN_SECTIONS)
+    @classmethod
+    def _pins_free(
+        cls, section: DoorConfig | OccupancyConfig | None, info: ValidationInfo
+    ) -> DoorConfig | OccupancyConfig | None:
+        """Every GPIO pin has one user: the sections' parts claim their pins in one registry, in
+        the order of PIN_SECTIONS, and a clash is named in the later user's section."""
+        registry = PinRegistry()
+        for name in PIN_SECTIONS[: PIN_SECTIONS.index(str(info.field_name)) + 1]:
+            users = section if name == info.field_name else info.data.get(name)
+            if users is None:  # not configured, or invalid (and named already)
+                continue
+            try:
+                registry.claim_all(name, users)
+            except PinClash as clash:
+                raise ValueError(clash.seen_from(str(info.field_name))) from None
+        return section
 
 
 def load_edge_config(path: Path) -> EdgeConfig:

@@ -26,6 +26,11 @@ _CLOSENESS = {
 }
 
 
+#: A grant as the decision reads it: plan, sites (JSON), windows (JSON), valid from and until
+#: (epoch microseconds); each may be NULL.
+GrantRow = tuple[str | None, str | None, str | None, int | None, int | None]
+
+
 @dataclass(frozen=True)
 class Decision:
     """The outcome for one tap."""
@@ -71,7 +76,7 @@ class AccessPolicy:
         ).fetchall()
         return self._best(member, grants, now)
 
-    def _best(self, member: str, grants: list[tuple], now: datetime) -> Decision:
+    def _best(self, member: str, grants: list[GrantRow], now: datetime) -> Decision:
         now_us = epoch_micros(now)
         local = now.astimezone(self.tz)
         weekday = local.weekday()

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from edge.agent.config import DoorConfig
 from edge.drivers.door import DoorHardware
-from hafen.protocol import DoorAlarm, ExitRequest
+from hafen.protocol import AlarmKind, DoorAlarm, EventPayload, ExitRequest
 
-Record = Callable[[object], None]
+Record = Callable[[EventPayload], None]
 
 
 class DoorLogic:
@@ -27,7 +27,7 @@ class DoorLogic:
         self._relocked_at: float | None = None
         self._opened_at: float | None = None
         self._opened_while_unlocked = False
-        self._raised: set[str] = set()
+        self._raised: set[AlarmKind] = set()
 
     # -- inputs ---------------------------------------------------------------------------------
     def allow(self, now: float) -> None:
@@ -104,12 +104,12 @@ class DoorLogic:
         self._relock_at = None
         self._relocked_at = now
 
-    def _raise(self, alarm: str, now: float) -> None:
+    def _raise(self, alarm: AlarmKind, now: float) -> None:
         if alarm in self._raised:
             return
         self._raised.add(alarm)
         self.hw.signals.alarm()
-        self._record(DoorAlarm(alarm=alarm, state="raised", open_seconds=self._open_for(now)))  # type: ignore[arg-type]
+        self._record(DoorAlarm(alarm=alarm, state="raised", open_seconds=self._open_for(now)))
 
     def _open_for(self, now: float) -> float | None:
         return None if self._opened_at is None else round(now - self._opened_at, 3)

@@ -33,7 +33,7 @@ def discovery_messages(
             "sw_version": software,
         },
     }
-    entities: list[tuple[str, str, dict]] = [
+    entities: list[tuple[str, str, dict[str, object]]] = [
         (
             "sensor",
             "occupancy",

@@ -202,12 +202,13 @@ class EdgeLink:
 
     def _message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         topic = message.topic
+        payload = bytes(message.payload)  # paho's bytes already (bytes() returns it as it is)
         if topic == protocol.acl_topic(self.site):
-            self._on_acl(message.payload)
+            self._on_acl(payload)
         elif topic == protocol.state_topic(self.site, self.device):
-            self._check_own_state(message.payload)
+            self._check_own_state(payload)
         elif (parsed := protocol.parse_device_topic(topic)) and parsed.channel == "cmd":
-            self._on_command(parsed.name or "", message.payload)
+            self._on_command(parsed.name or "", payload)
 
     def _check_own_state(self, payload: bytes) -> None:
         """A late will of an earlier session overwrote the retained state: put the birth back."""

@@ -74,8 +74,8 @@ class OccupancyEstimator:
     settings: OccupancySettings
     count: int = 0
     uncertain: int = 0
-    _taps: deque = field(default_factory=deque)
-    _presses: deque = field(default_factory=deque)
+    _taps: deque[datetime] = field(default_factory=deque)
+    _presses: deque[datetime] = field(default_factory=deque)
     _opening: _Opening | None = None
     _last_close: datetime | None = None
     _last_motion: dict[str, datetime] = field(default_factory=dict)

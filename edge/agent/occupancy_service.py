@@ -12,11 +12,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from edge.agent.config import Co2Config, OccupancyConfig
+from edge.agent.config import OccupancyConfig
 from edge.agent.occupancy import OccupancyEstimator, OccupancySettings
-from hafen.protocol import DeviceFault, OccupancySample
+from edge.drivers.co2_settings import Co2Settings
+from hafen.protocol import DeviceFault, EventPayload, OccupancySample
+
+if TYPE_CHECKING:  # gpiozero loads only for a site with rooms
+    from edge.drivers.motion import RoomMotion
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +42,11 @@ class Co2Poller:
     """Reads one CO2 sensor every ``every_seconds`` on its own thread; a fault is reported as
     a reading of None with the fault's kind, and the port is opened again on the next try."""
 
-    def __init__(self, cfg: Co2Config, report: Callable[[Co2Reading], None]) -> None:
+    def __init__(self, cfg: Co2Settings, report: Callable[[Co2Reading], None]) -> None:
         from edge.drivers.co2 import Co2Sensor
 
         self.cfg = cfg
-        self._sensor = Co2Sensor(cfg.port, cfg.model)
+        self._sensor = Co2Sensor.from_settings(cfg)
         self._report = report
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"co2-{cfg.name}", daemon=True)
@@ -79,7 +84,7 @@ class OccupancyService:
         cfg: OccupancyConfig,
         tz: ZoneInfo,
         queue_input: Callable[[object], None],
-        record: Callable[[object], None],
+        record: Callable[[EventPayload], None],
         publish_live: Callable[[OccupancySample], None] | None = None,
     ) -> None:
         self.cfg = cfg
@@ -99,7 +104,7 @@ class OccupancyService:
         self._co2_faults: dict[str, str | None] = {c.name: None for c in cfg.co2}
         self.faults_counted: dict[str, int] = {c.name: 0 for c in cfg.co2}
         self._pollers = [Co2Poller(c, queue_input) for c in cfg.co2]
-        self._motion = None
+        self._motion: RoomMotion | None = None
         self._last: OccupancySample | None = None
         self._last_at: datetime | None = None
         self._previous_tick: datetime | None = None
@@ -108,7 +113,9 @@ class OccupancyService:
         if self.cfg.rooms:
             from edge.drivers.motion import RoomMotion
 
-            self._motion = RoomMotion(self.cfg.rooms, lambda room: self._queue(Motion(room)))
+            self._motion = RoomMotion.from_settings(
+                self.cfg.rooms, lambda room: self._queue(Motion(room))
+            )
         for poller in self._pollers:
             poller.start()
 

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -117,7 +118,8 @@ class Command:
 
     id: str
     name: str
-    args: dict
+    #: Decoded JSON: the handler of each command checks the types of the arguments it reads.
+    args: dict[str, Any]
 
 
 class CommandRefused(Exception):

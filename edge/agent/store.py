@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hafen.protocol import kind_of
+from hafen.protocol import EventPayload, kind_of
 
 
 def acl_tables(suffix: str = "", tag: str = "") -> str:
@@ -187,10 +187,12 @@ class EdgeStore:
         with self._lock:
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def append_event(self, conn: sqlite3.Connection, payload: object, at: datetime) -> OutboxEvent:
+    def append_event(
+        self, conn: sqlite3.Connection, payload: EventPayload, at: datetime
+    ) -> OutboxEvent:
         """Add an event to the outbox inside the caller's write transaction."""
-        kind = kind_of(payload)  # type: ignore[arg-type]
-        body = payload.model_dump(mode="json", exclude_none=True)  # type: ignore[attr-defined]
+        kind = kind_of(payload)
+        body = payload.model_dump(mode="json", exclude_none=True)
         event_id = uuid.uuid4().hex
         occurred_at = at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         text = json.dumps(body, separators=(",", ":"))
@@ -200,7 +202,7 @@ class EdgeStore:
         )
         return OutboxEvent(cursor.lastrowid or 0, event_id, kind.value, occurred_at, text)
 
-    def record_event(self, payload: object, at: datetime) -> OutboxEvent:
+    def record_event(self, payload: EventPayload, at: datetime) -> OutboxEvent:
         """Commit one event to the outbox in its own transaction."""
         with self.write() as conn:
             return self.append_event(conn, payload, at)
@@ -232,7 +234,8 @@ class EdgeStore:
 
     def integrity_ok(self) -> bool:
         """Run SQLite's own consistency check over the whole file."""
-        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        result: str = self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return result == "ok"
 
     def close(self) -> None:
         with self._lock:

@@ -2,7 +2,9 @@
 
 Both answer a request frame with a reply frame that carries a checksum; ``Co2Sensor.read``
 sends one request and returns the ppm, or raises a ``Co2Fault`` naming what went wrong. It
-never returns a made-up value: a reading that cannot be trusted is an error.
+never returns a made-up value: a reading that cannot be trusted is an error. A sensor takes its
+port and model; ``Co2Sensor.from_settings`` builds one from ``Co2Settings``
+(``edge.drivers.co2_settings``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import termios
 from enum import StrEnum
 
 import serial
+
+from edge.drivers.co2_settings import Co2Settings
 
 log = logging.getLogger(__name__)
 #: What a serial port raises when it fails or disappears (termios.error is no OSError).
@@ -55,7 +59,7 @@ class BadReply(Co2Fault):
     kind = "bad_reply"
 
 
-def mhz19b_checksum(frame: bytes) -> int:
+def mhz19b_checksum(frame: bytes | bytearray) -> int:
     """The MH-Z19B checksum of a 9-byte frame: 0xFF minus the sum of bytes 1..7, plus one."""
     return (0xFF - (sum(frame[1:8]) & 0xFF) + 1) & 0xFF
 
@@ -120,6 +124,10 @@ class Co2Sensor:
         self.model = Model(model)
         self.timeout = timeout
         self._serial: serial.Serial | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Co2Settings, timeout: float = 1.0) -> Co2Sensor:
+        return cls(settings.port, settings.model, timeout=timeout)
 
     def _open(self) -> serial.Serial:
         if self._serial is None:

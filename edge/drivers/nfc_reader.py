@@ -3,7 +3,9 @@
 A card held on the reader is one tap; it must be taken away (``removal_polls`` empty polls in a
 row) before it counts again. After reading a Type A card the reader sends HLTA, as ISO 14443-3
 readers do, so the card goes quiet until it leaves the field. The reader is reopened with
-exponential backoff when it fails; faults are reported, never raised.
+exponential backoff when it fails; faults are reported, never raised. ``NfcReader`` takes its
+nfcpy path and polling values; ``NfcReader.from_settings`` builds one from
+``NfcReaderSettings`` (``edge.drivers.nfc_reader_settings``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import nfc
 import nfc.clf
+
+from edge.drivers.nfc_reader_settings import DEFAULT_TARGETS, NfcReaderSettings
 
 log = logging.getLogger(__name__)
 # nfcpy logs every target it finds, raw UID included, at DEBUG, and each open at INFO: keep
@@ -54,7 +58,7 @@ class NfcReader:
         path: str,
         on_card: Callable[[CardRead], None],
         on_fault: Callable[[str | None], None],
-        targets: list[str] | tuple[str, ...] = ("106A", "106B", "212F"),
+        targets: Sequence[str] = DEFAULT_TARGETS,
         poll_interval: float = 0.05,
         removal_polls: int = 2,
         reconnect_max_seconds: float = 30.0,
@@ -73,6 +77,23 @@ class NfcReader:
         self._misses = 0
         self.fault: str | None = None
         self.last_cycle = time.monotonic()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: NfcReaderSettings,
+        on_card: Callable[[CardRead], None],
+        on_fault: Callable[[str | None], None],
+    ) -> NfcReader:
+        return cls(
+            settings.path,
+            on_card,
+            on_fault,
+            targets=settings.targets,
+            poll_interval=settings.poll_interval,
+            removal_polls=settings.removal_polls,
+            reconnect_max_seconds=settings.reconnect_max_seconds,
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="nfc-reader", daemon=True)
@@ -135,16 +156,17 @@ class NfcReader:
         uid, technology = identity
         self._misses = 0
         if technology == "A":
-            self._halt()
+            self._halt(self._clf)
         if uid == self._present:
             return  # still the same card on the reader
         self._present = uid
         self._on_card(CardRead(uid, technology, time.monotonic()))
 
-    def _halt(self) -> None:
+    @staticmethod
+    def _halt(clf: nfc.ContactlessFrontend) -> None:
         # HLTA has no answer; some chips report the silence as an error.
         with contextlib.suppress(nfc.clf.CommunicationError):
-            self._clf.exchange(HLTA, timeout=0)  # type: ignore[union-attr]
+            clf.exchange(HLTA, timeout=0)
 
     def _report(self, fault: str | None) -> None:
         if fault == self.fault:

@@ -10,11 +10,14 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hafen.cli.extras import require_extra
+
+if TYPE_CHECKING:
+    from edge.agent.config import EdgeConfig
 
 app = typer.Typer(no_args_is_help=True, help="The door agent on a space's Raspberry Pi.")
 
@@ -33,7 +36,7 @@ def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _load(config: Path):
+def _load(config: Path) -> EdgeConfig:
     from edge.agent.config import load_edge_config
     from hafen.config import ConfigError
 
@@ -61,7 +64,7 @@ def load_acl(
     typer.echo(f"applied access list version {version}: {count} cards")
 
 
-def _apply_acl_file(cfg, acl_file: Path) -> tuple[int, int]:
+def _apply_acl_file(cfg: EdgeConfig, acl_file: Path) -> tuple[int, int]:
     from zoneinfo import ZoneInfo
 
     from edge.agent.access_list import AccessListRefused, apply_snapshot
@@ -150,13 +153,13 @@ def run(
         level=os.environ.get("HAFEN_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if config is None and not simulate:
-        raise _fail("run: give --config FILE, or --simulate to try a simulated door")
     cfg = _load(config) if config else None
     if simulate:
         from sim.edge_site import run_simulated
 
         run_simulated(cfg, pin_log=pin_log, walk_through=walk_through, people=people, speed=speed)
+    elif cfg is None:
+        raise _fail("run: give --config FILE, or --simulate to try a simulated door")
     else:
         from edge.agent.runner import run_agent
 

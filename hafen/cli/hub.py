@@ -11,12 +11,21 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from hafen.cli.extras import require_extra
+
+if TYPE_CHECKING:  # the hub's libraries load inside the commands, on a hub install only
+    from sqlalchemy.engine import Engine
+
+    from hafen.protocol import DeviceState
+    from hub.settings import HubSettings
+
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="The hub that runs the network.")
 
@@ -61,7 +70,7 @@ def _broker(value: str | None) -> dict[str, tuple[str, object]]:
     return {"broker.host": ("--broker", host), "broker.port": ("--broker", int(port))}
 
 
-def _settings(config: Path | None, flags: dict[str, tuple[str, object]]):
+def _settings(config: Path | None, flags: dict[str, tuple[str, object]]) -> HubSettings:
     """The hub's settings: the config file, under the environment, under the given flags."""
     from hafen.config import ConfigError
     from hub.settings import config_path, load_hub_settings
@@ -72,7 +81,7 @@ def _settings(config: Path | None, flags: dict[str, tuple[str, object]]):
         raise _fail(str(exc)) from None
 
 
-def _secret(read):
+def _secret(read: Callable[[], T]) -> T:
     """Call ``read`` (a settings method that reads a secret file); a failure ends the command."""
     from hafen.config import ConfigError
 
@@ -82,7 +91,7 @@ def _secret(read):
         raise _fail(str(exc)) from None
 
 
-def _connect(settings):
+def _connect(settings: HubSettings) -> Engine:
     """Open the store the settings name."""
     from hub import db as hubdb
 
@@ -207,13 +216,17 @@ def ingest(
         from hub.ingest.influx import InfluxSink
 
         sink = InfluxSink(influx.url, token, influx.org, influx.bucket)
+
+    def catch_up(site: str, device: str, state: DeviceState) -> None:
+        publisher.catch_up(site, device, state.acl_version)
+
     worker = IngestWorker(
         engine,
         host,
         port,
         signing_key,
         name=name,
-        on_state=lambda site, device, state: publisher.catch_up(site, device, state.acl_version),
+        on_state=catch_up,
         mirror=sink,
     )
     stop = threading.Event()
@@ -409,7 +422,7 @@ def rebuild_rollups(
     typer.echo(f"roll-ups rebuilt from {decisions} door decisions and {devices} devices' samples")
 
 
-def _warn_if_rollups_missing(engine) -> None:
+def _warn_if_rollups_missing(engine: Engine) -> None:
     """An upgraded store's history is not in the roll-ups yet: say how to fill them."""
     from hub.rollups import missing
 
