@@ -19,6 +19,21 @@ _DOMAIN = b"hafen-card-v1\x00"
 _SEPARATORS = re.compile(r"[\s:\-]")
 
 
+#: The shortest card-hash key the network accepts, in bytes (128 bits).
+MIN_KEY_BYTES = 16
+_KEY_TEXT = re.compile(rf"(?:[0-9a-fA-F]{{2}}){{{MIN_KEY_BYTES},}}")
+
+
+def parse_card_key(text: str) -> bytes:
+    """The network's card-hash key from its hex text (a key file's content, stripped); a
+    ValueError says what a key must be. The doors and the hub check it by this one rule."""
+    if not _KEY_TEXT.fullmatch(text):
+        raise ValueError(
+            f"the card hash key is at least {2 * MIN_KEY_BYTES} hex digits ({MIN_KEY_BYTES} bytes)"
+        )
+    return bytes.fromhex(text)
+
+
 class InvalidUid(ValueError):
     """The text given as a card UID is not one."""
 

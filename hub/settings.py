@@ -26,7 +26,6 @@ services read these settings and only then start what they need.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
+from hafen.cards import parse_card_key
 from hafen.config import (
     ConfigError,
     Section,
@@ -180,12 +180,10 @@ class CardsSettings(Section):
         if self.hash_key_file is None:
             return None
         text = _secret("cards.hash_key_file", self.hash_key_file)
-        if not re.fullmatch(r"(?:[0-9a-fA-F]{2}){16,}", text):  # the doors' rule
-            raise ConfigError(
-                f"cards.hash_key_file: {self.hash_key_file}: the card hash key is at least 32"
-                " hex digits (16 bytes)"
-            )
-        return bytes.fromhex(text)
+        try:
+            return parse_card_key(text)  # the doors' rule
+        except ValueError as exc:
+            raise ConfigError(f"cards.hash_key_file: {self.hash_key_file}: {exc}") from None
 
 
 def _address_list(value: object) -> object:

@@ -7,7 +7,6 @@ one user (``edge.drivers.pins.PinRegistry``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -24,6 +23,7 @@ from edge.drivers.nfc_reader_settings import NfcReaderSettings
 from edge.drivers.pins import PinClash, PinRegistry
 from edge.drivers.pins import PinSpec as PinSpec
 from hafen.acl import TimeWindow
+from hafen.cards import parse_card_key
 from hafen.config import Section, TimeZoneName, load_toml_config
 from hafen.ids import Slug
 
@@ -104,9 +104,7 @@ def _read_key_file(path: Path) -> bytes:
 
 
 def _check_key(text: str) -> bytes:
-    if not re.fullmatch(r"(?:[0-9a-fA-F]{2}){16,}", text):
-        raise ValueError("the card hash key is at least 32 hex digits (16 bytes)")
-    return bytes.fromhex(text)
+    return parse_card_key(text)
 
 
 #: The old names of the hardware's sections, which are the drivers' settings now; OutputPin,
