@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CARD_KEY_HEX, edge_config_dict
 from typer.testing import CliRunner
 
 from edge.agent.access_list import applied_version
 from edge.agent.store import EdgeStore
 from hafen.cli import app
+from tests.support.edge import CARD_KEY_HEX, edge_config_dict
 
 # Click >= 8.2 always keeps stderr apart (result.stderr) and also mixes it into result.output.
 runner = CliRunner()

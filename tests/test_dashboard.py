@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
-from test_hub_reports import _event, sample, tap
 
 from hub import db
 from hub.api.app import create_app
@@ -20,6 +19,7 @@ from hub.auth import Role, create_user
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
 from hub.web import pages
+from tests.test_hub_reports import _event, sample, tap
 
 PAGES = ["/ui/", "/ui/sites/a", "/ui/fleet", "/ui/reports", "/ui/reports.csv"]
 

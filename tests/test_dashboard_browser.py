@@ -13,10 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
-from network_helpers import CARD_KEY, TestHub, connected_edge
 from sqlalchemy import insert, update
 
 from hub import db
@@ -24,6 +22,9 @@ from hub.api.app import create_app
 from hub.auth import Role, create_user
 from hub.server import hub_server
 from sim.broker import LocalBroker
+from tests.support.edge import CARD_KEY
+from tests.support.network import TestHub, connected_edge
+from tests.support.waiting import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("HAFEN_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))

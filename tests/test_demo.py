@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 
 import httpx
-from conftest import wait_for
 
 from sim.broker import free_port
+from tests.support.waiting import wait_for
 
 SITES = ("site-1", "site-2")
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import wait_for
 from fastapi.testclient import TestClient
-from network_helpers import CARD_KEY, TestHub, acl_version, connected_edge
 
 from hub.api.app import create_app
 from hub.auth import Role, create_user
 from sim.broker import LocalBroker
+from tests.support.edge import CARD_KEY
+from tests.support.network import TestHub, acl_version, connected_edge
+from tests.support.waiting import wait_for
 
 ANNA = "04A1B2C3D4E5F6"
 PASSWORD = "a long passphrase"

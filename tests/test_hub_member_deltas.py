@@ -6,14 +6,14 @@ from __future__ import annotations
 import zlib
 from zoneinfo import ZoneInfo
 
-from network_helpers import TestHub
 from sqlalchemy import select
-from test_hub_api_access import network  # noqa: F401  (the fixture: hub, broker, admin API)
 
 from edge.agent.access_list import apply_delta, apply_snapshot
 from edge.agent.store import EdgeStore
 from hafen.acl import AccessList, AccessListDelta
 from hub import db
+from tests.support.network import TestHub
+from tests.test_hub_api_access import network  # noqa: F401  (the fixture: hub, broker, admin API)
 
 SITES = ("leipzig-ost", "borna", "grimma")
 PASSWORD = "a long passphrase"

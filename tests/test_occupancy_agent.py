@@ -7,11 +7,10 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from conftest import wait_for
-from edge_helpers import ANNA, outbox, running_agent
-
 from sim.co2_sensor import SimulatedCo2Sensor
 from sim.door import mock_pin, open_door, press_exit, shut_door
+from tests.support.edge import ANNA, outbox, running_agent
+from tests.support.waiting import wait_for
 
 PIR = 5
 

@@ -13,17 +13,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
 from fastapi.testclient import TestClient
-from network_helpers import TestHub, connected_edge
 from sqlalchemy import select
-from test_hub_api import PASSWORD, as_user
-from test_occupancy_agent import motion
 
 from hub import db
 from hub.api.app import create_app
 from hub.auth import Role, create_user
 from sim.broker import LocalBroker
+from tests.support.network import TestHub, connected_edge
+from tests.support.waiting import wait_for
+from tests.test_hub_api import PASSWORD, as_user
+from tests.test_occupancy_agent import motion
 
 OCCUPANCY = {
     "capacity": 12,
@@ -162,10 +162,9 @@ def test_occupancy_is_for_the_sites_own_people_only(api):
 def test_a_simulated_space_publishes_occupancy_that_the_hub_serves(tmp_path):
     """``hafen edge run --simulate`` as its own process: simulated members tap in through
     nfcpy's UDP reader, the PIRs and the CO2 sensor on a pty; the hub's API shows them."""
-    from conftest import edge_config_dict, free_udp_port
-    from test_config import toml_text
-
     from sim.space import simulated_card
+    from tests.support.edge import edge_config_dict, free_udp_port
+    from tests.test_config import toml_text
 
     with LocalBroker(tmp_path / "broker") as broker:
         hub = TestHub(tmp_path, broker).start()

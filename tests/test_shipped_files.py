@@ -6,9 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import CARD_KEY_HEX
-
 from edge.agent.config import EdgeConfig, load_edge_config
+from tests.support.edge import CARD_KEY_HEX
 
 ROOT = Path(__file__).resolve().parents[1]
 

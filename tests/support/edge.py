@@ -1,14 +1,21 @@
-"""Building blocks for edge tests: a configured agent on mock pins and nfcpy's UDP reader."""
+"""The edge under test: its config, the card key, gpiozero mock pins, free UDP ports for
+nfcpy's UDP reader, and a configured agent running on them."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
+import socket
 from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from conftest import edge_config_dict, free_udp_port
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
 
 from edge.agent.access_list import apply_snapshot
 from edge.agent.agent import EdgeAgent
@@ -17,6 +24,48 @@ from edge.agent.store import EdgeStore
 from hafen.acl import AccessList
 from hafen.config import validate_config
 from sim.card_emulator import EmulatedCard
+
+#: A fixed card-hash key for tests (16 bytes, hex).
+CARD_KEY_HEX = "0123456789abcdef" * 2
+CARD_KEY = bytes.fromhex(CARD_KEY_HEX)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mock_pins():
+    """Fresh gpiozero mock pins for each test."""
+    Device.pin_factory = MockFactory()
+    yield Device.pin_factory
+    Device.pin_factory.close()
+    Device.pin_factory = MockFactory()
+
+
+def edge_config_dict(tmp_path: Path, reader: str = "udp:127.0.0.1:54321", **door) -> dict:
+    """A complete edge config as a dict, with the door section overridable."""
+    door_section = {
+        "unlock_seconds": 0.5,
+        "held_open_seconds": 1.0,
+        "strike": {"pin": 17},
+        "contact": {"pin": 27},
+        "exit_button": {"pin": 22},
+        "led": {"pin": 23},
+        "buzzer": {"pin": 24},
+    }
+    door_section.update(door)
+    return {
+        "site": {"id": "leipzig-ost", "timezone": "Europe/Berlin"},
+        "device": {"id": "front-door"},
+        "store": {"path": str(tmp_path / "edge.db"), "synchronous": "normal"},
+        "cards": {"hash_key": CARD_KEY_HEX},
+        "reader": {"path": reader, "targets": ["106A"], "poll_interval": 0.02},
+        "door": door_section,
+    }
+
 
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")
 STRANGER = bytes.fromhex("04E5F60718293A")

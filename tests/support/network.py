@@ -1,11 +1,11 @@
-"""A small network for tests: a real mosquitto, the hub's ingest and publisher, edge agents."""
+"""A small network for tests: a real mosquitto, the hub's ingest and publisher, edge agents
+connected to it."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import CARD_KEY_HEX, edge_config_dict, free_udp_port, wait_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
@@ -22,12 +22,14 @@ from hub.mqtt import HubClient
 from sim.broker import LocalBroker
 from sim.card_emulator import EmulatedCard
 from sim.door import shut_door
-
-CARD_KEY = bytes.fromhex(CARD_KEY_HEX)
+from tests.support.edge import CARD_KEY, edge_config_dict, free_udp_port
+from tests.support.waiting import wait_for
 
 
 class TestHub:
     """The hub side: store, signing key, publisher and one or more ingest workers."""
+
+    __test__ = False  # a helper that test modules import, not a class of tests
 
     def __init__(
         self,
