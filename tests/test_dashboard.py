@@ -19,7 +19,7 @@ from hub.auth import Role, create_user
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
 from hub.web import pages
-from tests.test_hub_reports import _event, sample, tap
+from tests.support.events import event, sample, tap
 
 PAGES = ["/ui/", "/ui/sites/a", "/ui/fleet", "/ui/reports", "/ui/reports.csv"]
 
@@ -49,7 +49,7 @@ def hub(hub_url):
     for s in samples[:3]:
         s["data"]["co2"] = {"main": 1450}
     denied = tap("a", None, now - timedelta(minutes=20), allowed=False)
-    fault = _event("a", "device.fault", now - timedelta(minutes=10), {"component": "co2.main"})
+    fault = event("a", "device.fault", now - timedelta(minutes=10), {"component": "co2.main"})
     fault["data"]["fault"] = "checksum"
     # Earlier today at the site, whatever the hour: halfway between local midnight and now.
     local = now.astimezone(ZoneInfo("Europe/Berlin"))

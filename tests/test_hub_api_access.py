@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import time
 
-import pytest
-from fastapi.testclient import TestClient
-
-from hub.api.app import create_app
 from hub.auth import Role, create_user
-from sim.broker import LocalBroker
-from tests.support.edge import CARD_KEY
-from tests.support.network import TestHub, acl_version, connected_edge
+from tests.support.hub import PASSWORD
+from tests.support.network import acl_version, connected_edge
 from tests.support.waiting import wait_for
 
 ANNA = "04A1B2C3D4E5F6"
-PASSWORD = "a long passphrase"
-
-
-@pytest.fixture
-def network(tmp_path, hub_url):
-    with LocalBroker(tmp_path / "broker") as broker:
-        hub = TestHub(tmp_path, broker, url=hub_url).start()
-        create_user(hub.engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-        with TestClient(create_app(hub.engine, CARD_KEY, hub.publisher)) as client:
-            token = client.post("/auth/token", data={"username": "nadia", "password": PASSWORD})
-            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-            yield hub, client
-        hub.stop()
 
 
 def tap_again(card) -> None:
@@ -40,8 +22,10 @@ def decisions(hub):
     return [e.data for e in hub.events() if e.kind == "door.decision"]
 
 
-def test_a_member_card_and_revocation_made_in_the_api_reach_the_door(tmp_path, network, mock_pins):
-    hub, api = network
+def test_a_member_card_and_revocation_made_in_the_api_reach_the_door(
+    tmp_path, network_api, mock_pins
+):
+    hub, api = network_api
     assert api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"}).status_code == 201
     assert api.post("/sites", json={"id": "borna", "name": "Borna"}).status_code == 201
     assert api.post("/plans", json={"id": "borna-only", "sites": ["borna"]}).status_code == 201
@@ -69,8 +53,8 @@ def test_a_member_card_and_revocation_made_in_the_api_reach_the_door(tmp_path, n
         assert decisions(hub)[2]["reason"] == "revoked"
 
 
-def test_bad_member_input_is_422_and_conflicts_409(network):
-    _hub, api = network
+def test_bad_member_input_is_422_and_conflicts_409(network_api):
+    _hub, api = network_api
     api.post("/members", json={"id": "anna", "name": "Anna"})
     assert api.post("/members", json={"id": "anna", "name": "Again"}).status_code == 409
     assert api.post("/members/anna/cards", json={"uid": "not a uid!"}).status_code == 422
@@ -83,10 +67,10 @@ def test_bad_member_input_is_422_and_conflicts_409(network):
     assert api.post("/members", json={"id": "b", "name": "B", "email": "x"}).status_code == 422
 
 
-def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network, mock_pins):
+def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network_api, mock_pins):
     from datetime import UTC, datetime, timedelta
 
-    hub, api = network
+    hub, api = network_api
     for site in ("leipzig-ost", "borna"):
         api.post("/sites", json={"id": site, "name": site})
     api.post("/members", json={"id": "anna", "name": "Anna"})
@@ -128,10 +112,10 @@ def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network, m
         assert decisions(hub)[3]["reason"] == "unknown_card"
 
 
-def test_operators_book_day_guests_at_their_site_only(network):
+def test_operators_book_day_guests_at_their_site_only(network_api):
     from datetime import UTC, datetime, timedelta
 
-    hub, api = network
+    hub, api = network_api
     for site in ("leipzig-ost", "borna"):
         api.post("/sites", json={"id": site, "name": site})
     api.post("/members", json={"id": "guest", "name": "Day Guest"})
@@ -155,9 +139,9 @@ def test_operators_book_day_guests_at_their_site_only(network):
 
 
 def test_events_are_searchable_per_site_and_member_and_doors_unlock_remotely(
-    tmp_path, network, mock_pins
+    tmp_path, network_api, mock_pins
 ):
-    hub, api = network
+    hub, api = network_api
     for site in ("leipzig-ost", "borna"):
         api.post("/sites", json={"id": site, "name": site})
     api.post("/plans", json={"id": "flex"})
@@ -192,8 +176,8 @@ def test_events_are_searchable_per_site_and_member_and_doors_unlock_remotely(
         assert door["online"] is True and door["acl_version"] == acl_version(agent)
 
 
-def test_company_staff_get_its_plan_at_the_sites_it_booked(tmp_path, network, mock_pins):
-    hub, api = network
+def test_company_staff_get_its_plan_at_the_sites_it_booked(tmp_path, network_api, mock_pins):
+    hub, api = network_api
     for site in ("leipzig-ost", "borna"):
         api.post("/sites", json={"id": site, "name": site})
     api.post("/plans", json={"id": "flex"})
@@ -220,9 +204,9 @@ def test_company_staff_get_its_plan_at_the_sites_it_booked(tmp_path, network, mo
 
 
 def test_changes_made_while_the_broker_is_away_reach_the_door_when_it_returns(
-    tmp_path, network, mock_pins
+    tmp_path, network_api, mock_pins
 ):
-    hub, api = network
+    hub, api = network_api
     api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"})
     api.post("/plans", json={"id": "flex"})
     api.post("/members", json={"id": "anna", "name": "Anna"})
@@ -246,11 +230,11 @@ def test_changes_made_while_the_broker_is_away_reach_the_door_when_it_returns(
         assert decisions(hub)[0]["allowed"] is True
 
 
-def test_changing_a_plans_hours_reaches_every_door_of_its_sites(tmp_path, network, mock_pins):
+def test_changing_a_plans_hours_reaches_every_door_of_its_sites(tmp_path, network_api, mock_pins):
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    hub, api = network
+    hub, api = network_api
     api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"})
     api.post("/plans", json={"id": "flex"})
     api.post("/members", json={"id": "anna", "name": "Anna"})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -22,37 +21,9 @@ from hub.api.app import create_app
 from hub.auth import Role, create_user
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
+from tests.support.events import sample, tap
 
 BERLIN_NOV = datetime(2026, 11, 1, tzinfo=UTC) - timedelta(hours=1)  # local midnight, 1 Nov
-_seq = iter(range(1, 10**9))
-
-
-def tap(site: str, member: str | None, at: datetime, allowed: bool = True) -> dict:
-    data = {"card": "c" * 32, "allowed": allowed}
-    if member:
-        data["member"] = member
-    if not allowed:
-        data["reason"] = "unknown_card"
-    return _event(site, "door.decision", at, data)
-
-
-def sample(site: str, at: datetime, count: int, device: str = "door-1") -> dict:
-    data = {"count": count, "capacity": 20, "confidence": 1.0, "present": count > 0}
-    return _event(site, "occupancy.sample", at, data | {"rooms": {}, "co2": {}}, device)
-
-
-def _event(site: str, kind: str, at: datetime, data: dict, device: str = "door-1") -> dict:
-    return {
-        "event_id": os.urandom(16).hex(),
-        "site": site,
-        "device": device,
-        "epoch": "00000000000000aa",
-        "seq": next(_seq),
-        "kind": kind,
-        "at": at,
-        "data": data,
-        "received_at": datetime.now(UTC),
-    }
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from hub.api.app import create_app
 from hub.auth import Role, create_user
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
-from tests.test_hub_api import PASSWORD, add_sites, as_user
+from tests.support.hub import PASSWORD, as_user
+from tests.support.sites import add_sites
 
 
 @pytest.fixture

@@ -20,14 +20,14 @@ from hub import db
 from hub.api.app import create_app
 from hub.auth import Role, create_user
 from sim.broker import LocalBroker
+from tests.support.edge import PIR, edge_config_dict, free_udp_port, motion, toml_text
+from tests.support.hub import PASSWORD, as_user
 from tests.support.network import TestHub, connected_edge
 from tests.support.waiting import wait_for
-from tests.test_hub_api import PASSWORD, as_user
-from tests.test_occupancy_agent import motion
 
 OCCUPANCY = {
     "capacity": 12,
-    "rooms": [{"name": "coworking", "pin": 5}],
+    "rooms": [{"name": "coworking", "pin": PIR}],
     "sample_seconds": 5,
     "home_assistant": {"enabled": True},
 }
@@ -163,8 +163,6 @@ def test_a_simulated_space_publishes_occupancy_that_the_hub_serves(tmp_path):
     """``hafen edge run --simulate`` as its own process: simulated members tap in through
     nfcpy's UDP reader, the PIRs and the CO2 sensor on a pty; the hub's API shows them."""
     from sim.space import simulated_card
-    from tests.support.edge import edge_config_dict, free_udp_port
-    from tests.test_config import toml_text
 
     with LocalBroker(tmp_path / "broker") as broker:
         hub = TestHub(tmp_path, broker).start()

@@ -1,5 +1,5 @@
-"""The edge under test: its config, the card key, gpiozero mock pins, free UDP ports for
-nfcpy's UDP reader, and a configured agent running on them."""
+"""The edge under test: its config (as a dict or TOML), the card key, gpiozero mock pins, free
+UDP ports for nfcpy's UDP reader, a configured agent running on them, and a PIR sensing motion."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ from edge.agent.store import EdgeStore
 from hafen.acl import AccessList
 from hafen.config import validate_config
 from sim.card_emulator import EmulatedCard
+from sim.door import mock_pin
 
 #: A fixed card-hash key for tests (16 bytes, hex).
 CARD_KEY_HEX = "0123456789abcdef" * 2
@@ -65,6 +67,29 @@ def edge_config_dict(tmp_path: Path, reader: str = "udp:127.0.0.1:54321", **door
         "reader": {"path": reader, "targets": ["106A"], "poll_interval": 0.02},
         "door": door_section,
     }
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+def toml_text(config: dict) -> str:
+    """Write a config dict as TOML: one [section] per top-level key."""
+    parts = []
+    for section, body in config.items():
+        lines = [f"{key} = {toml_value(value)}" for key, value in body.items()]
+        parts.append(f"[{section}]\n" + "\n".join(lines) + "\n")
+    return "\n".join(parts)
 
 
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")
@@ -124,3 +149,15 @@ def rises(pin) -> int:
     """How often a mock pin went from low to high."""
     levels = [s.state for s in pin.states]
     return sum(1 for a, b in itertools.pairwise(levels) if not a and b)
+
+
+#: The pin of the PIR in a room (the agent samples it through gpiozero).
+PIR = 5
+
+
+def motion() -> None:
+    """The PIR raises its output for a while, as a real module holds it (gpiozero samples it)."""
+    mock_pin(PIR).drive_high()
+    time.sleep(0.3)
+    mock_pin(PIR).drive_low()
+    time.sleep(0.3)  # and stays low a moment (real modules block re-triggering for ~2.5 s)

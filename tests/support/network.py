@@ -6,7 +6,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from edge.agent.agent import EdgeAgent
@@ -17,12 +19,15 @@ from hafen.config import validate_config
 from hafen.signing import public_key_text
 from hub import db
 from hub.access_lists import AclPublisher
+from hub.api.app import create_app
+from hub.auth import Role, create_user
 from hub.ingest.worker import IngestWorker
 from hub.mqtt import HubClient
 from sim.broker import LocalBroker
 from sim.card_emulator import EmulatedCard
 from sim.door import shut_door
 from tests.support.edge import CARD_KEY, edge_config_dict, free_udp_port
+from tests.support.hub import PASSWORD, as_user
 from tests.support.waiting import wait_for
 
 
@@ -153,3 +158,17 @@ def acl_version(agent: EdgeAgent) -> int:
     from edge.agent.access_list import applied_version
 
     return applied_version(agent.store)
+
+
+@pytest.fixture
+def network_api(tmp_path, hub_url):
+    """A test hub on a real mosquitto, its store on each database, and its API (sending changed
+    access lists through the hub's publisher) signed in as nadia, the network admin; yields
+    (hub, api)."""
+    with LocalBroker(tmp_path / "broker") as broker:
+        hub = TestHub(tmp_path, broker, url=hub_url).start()
+        create_user(hub.engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
+        with TestClient(create_app(hub.engine, CARD_KEY, hub.publisher)) as client:
+            client.headers.update(as_user(client, "nadia"))
+            yield hub, client
+        hub.stop()
