@@ -3,24 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from hub import db
-from hub.api.app import create_app
-from hub.auth import Role, create_user
-from tests.support.hub import PASSWORD, as_user
+from tests.support.hub import as_user
 from tests.support.sites import add_sites
-
-
-@pytest.fixture
-def api(hub_url):
-    engine = db.connect(hub_url)
-    create_user(engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-    create_user(engine, "olga", PASSWORD, Role.SITE_OPERATOR, ["leipzig-ost"])
-    create_user(engine, "tim", PASSWORD, Role.TECHNICIAN)
-    with TestClient(create_app(engine)) as client:
-        yield client
-    engine.dispose()
 
 
 def test_only_health_and_sign_in_answer_without_credentials(api):

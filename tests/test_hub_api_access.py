@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from hub.auth import Role, create_user
-from tests.support.hub import PASSWORD
+from hub.auth import Role
+from tests.support.hub import sign_in_as
 from tests.support.network import acl_version, connected_edge
 from tests.support.waiting import wait_for
 
@@ -115,13 +115,11 @@ def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network_ap
 def test_operators_book_day_guests_at_their_site_only(network_api):
     from datetime import UTC, datetime, timedelta
 
-    hub, api = network_api
+    _hub, api = network_api
     for site in ("leipzig-ost", "borna"):
         api.post("/sites", json={"id": site, "name": site})
     api.post("/members", json={"id": "guest", "name": "Day Guest"})
-    create_user(hub.engine, "olga", PASSWORD, Role.SITE_OPERATOR, ["leipzig-ost"])
-    olga_token = api.post("/auth/token", data={"username": "olga", "password": PASSWORD})
-    olga = {"Authorization": f"Bearer {olga_token.json()['access_token']}"}
+    olga = sign_in_as(api, Role.SITE_OPERATOR, ["leipzig-ost"])
     now = datetime.now(UTC)
     body = {
         "member": "guest",
@@ -149,9 +147,7 @@ def test_events_are_searchable_per_site_and_member_and_doors_unlock_remotely(
     api.post("/members/anna/grants", json={"plan": "flex"})
     api.post("/members/anna/cards", json={"uid": ANNA})
     assert api.post("/sites/leipzig-ost/devices", json={"id": "door-1"}).status_code == 201
-    create_user(hub.engine, "bert", PASSWORD, Role.SITE_OPERATOR, ["borna"])
-    bert_token = api.post("/auth/token", data={"username": "bert", "password": PASSWORD})
-    bert = {"Authorization": f"Bearer {bert_token.json()['access_token']}"}
+    bert = sign_in_as(api, Role.SITE_OPERATOR, ["borna"], username="bert")
     with connected_edge(tmp_path, hub, unlock_seconds=0.3) as (agent, card):
         assert wait_for(lambda: acl_version(agent) >= 1, 10)
         card.present(bytes.fromhex(ANNA))

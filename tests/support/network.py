@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from edge.agent.agent import EdgeAgent
@@ -19,15 +18,14 @@ from hafen.config import validate_config
 from hafen.signing import public_key_text
 from hub import db
 from hub.access_lists import AclPublisher
-from hub.api.app import create_app
-from hub.auth import Role, create_user
+from hub.auth import Role
 from hub.ingest.worker import IngestWorker
 from hub.mqtt import HubClient
 from sim.broker import LocalBroker
 from sim.card_emulator import EmulatedCard
 from sim.door import shut_door
 from tests.support.edge import CARD_KEY, edge_config_dict, free_udp_port
-from tests.support.hub import PASSWORD, as_user
+from tests.support.hub import api_client, sign_in_as
 from tests.support.waiting import wait_for
 
 
@@ -167,8 +165,7 @@ def network_api(tmp_path, hub_url):
     (hub, api)."""
     with LocalBroker(tmp_path / "broker") as broker:
         hub = TestHub(tmp_path, broker, url=hub_url).start()
-        create_user(hub.engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-        with TestClient(create_app(hub.engine, CARD_KEY, hub.publisher)) as client:
-            client.headers.update(as_user(client, "nadia"))
+        with api_client(hub.engine, CARD_KEY, hub.publisher) as client:
+            client.headers.update(sign_in_as(client, Role.NETWORK_ADMIN))
             yield hub, client
         hub.stop()
