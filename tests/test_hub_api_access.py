@@ -7,6 +7,7 @@ import time
 from hub.auth import Role
 from tests.support.hub import sign_in_as
 from tests.support.network import acl_version, connected_edge
+from tests.support.sites import add_sites
 from tests.support.waiting import wait_for
 
 ANNA = "04A1B2C3D4E5F6"
@@ -71,8 +72,7 @@ def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network_ap
     from datetime import UTC, datetime, timedelta
 
     hub, api = network_api
-    for site in ("leipzig-ost", "borna"):
-        api.post("/sites", json={"id": site, "name": site})
+    add_sites(api)
     api.post("/members", json={"id": "anna", "name": "Anna"})
     now = datetime.now(UTC)
 
@@ -116,8 +116,7 @@ def test_operators_book_day_guests_at_their_site_only(network_api):
     from datetime import UTC, datetime, timedelta
 
     _hub, api = network_api
-    for site in ("leipzig-ost", "borna"):
-        api.post("/sites", json={"id": site, "name": site})
+    add_sites(api)
     api.post("/members", json={"id": "guest", "name": "Day Guest"})
     olga = sign_in_as(api, Role.SITE_OPERATOR, ["leipzig-ost"])
     now = datetime.now(UTC)
@@ -140,8 +139,7 @@ def test_events_are_searchable_per_site_and_member_and_doors_unlock_remotely(
     tmp_path, network_api, mock_pins
 ):
     hub, api = network_api
-    for site in ("leipzig-ost", "borna"):
-        api.post("/sites", json={"id": site, "name": site})
+    add_sites(api)
     api.post("/plans", json={"id": "flex"})
     api.post("/members", json={"id": "anna", "name": "Anna"})
     api.post("/members/anna/grants", json={"plan": "flex"})
@@ -174,8 +172,7 @@ def test_events_are_searchable_per_site_and_member_and_doors_unlock_remotely(
 
 def test_company_staff_get_its_plan_at_the_sites_it_booked(tmp_path, network_api, mock_pins):
     hub, api = network_api
-    for site in ("leipzig-ost", "borna"):
-        api.post("/sites", json={"id": site, "name": site})
+    add_sites(api)
     api.post("/plans", json={"id": "flex"})
     api.post("/members", json={"id": "bob", "name": "Bob"})
     api.post("/members/bob/cards", json={"uid": ANNA})
