@@ -15,11 +15,12 @@ import tempfile
 import time
 from datetime import UTC, datetime
 
+import _path  # noqa: F401  (the project root on sys.path)
 from sqlalchemy import func, insert, select
-from support.postgres import throwaway_database
 
 from hub import db
 from hub.access_compiler import newest_versions
+from tests.support.postgres import throwaway_database
 
 SITES = [f"site-{i:03d}" for i in range(500)]
 

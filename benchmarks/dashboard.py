@@ -17,20 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import _path  # noqa: F401  (the project root on sys.path)
 from sqlalchemy import text
-from support.postgres import throwaway_database
 
 from hub import db, reports, rollups
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from tests.support.postgres import throwaway_database
 
 SITES, MEMBERS, DAYS = 500, 50_000, 30
 NAMES = ["Anna", "Ben", "Cem", "Dana", "Emil", "Fatma", "Gero", "Hanna", "Ilse", "Jonas"]

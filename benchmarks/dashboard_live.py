@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import _path  # noqa: F401  (the project root on sys.path)
 import paho.mqtt.client as mqtt
-from conftest import wait_for
 from dashboard_http import serving
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
-from network_helpers import TestHub, connected_edge
 from paho.mqtt.enums import CallbackAPIVersion
 from seed_dashboard import PASSWORD
 from sqlalchemy import delete
@@ -26,6 +25,8 @@ from sqlalchemy import delete
 from hafen import protocol
 from hub import db
 from sim.broker import LocalBroker
+from tests.support.network import TestHub, connected_edge
+from tests.support.waiting import wait_for
 
 SITE = "site-000"
 UID = bytes.fromhex("04B1B2C3D4E5F6")

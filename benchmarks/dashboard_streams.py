@@ -13,26 +13,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import _path  # noqa: F401  (the project root on sys.path)
 import httpx
+from dashboard_http import serving, signed_in
+from seed_dashboard import seed_directory
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from dashboard_http import serving, signed_in  # noqa: E402
-from seed_dashboard import seed_directory  # noqa: E402
-from test_hub_reports import tap  # noqa: E402
-
-from hub import db  # noqa: E402
-from hub.ingest.batch import Batch  # noqa: E402
-from hub.ingest.store import IngestStore  # noqa: E402
+from hub import db
+from hub.ingest.batch import Batch
+from hub.ingest.store import IngestStore
+from tests.support.events import tap
 
 SITES = [f"site-{i:03d}" for i in range(500)]
 WINDOW = 20.0

@@ -19,13 +19,14 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import _path  # noqa: F401  (the project root on sys.path)
 import httpx
 from dashboard_http import serving
 from sqlalchemy import insert
-from support.postgres import throwaway_database
 
 from hub import db
 from hub.auth import Role, create_user, issue_token
+from tests.support.postgres import throwaway_database
 
 SITES = 500
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,10 +18,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import _path  # noqa: F401  (the project root on sys.path)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, text
-from support.postgres import throwaway_database
 
 from hafen.cards import card_hash
 from hub import db
@@ -30,6 +30,7 @@ from hub.api.app import create_app
 from hub.auth import Role, create_user, issue_token
 from hub.mqtt import HubClient
 from sim.broker import LocalBroker
+from tests.support.postgres import throwaway_database
 
 SITES, MEMBERS, CARDS = 500, 50_000, 80_000
 KEY = bytes.fromhex("0123456789abcdef" * 2)

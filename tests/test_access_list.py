@@ -6,13 +6,13 @@ import json
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import CARD_KEY_HEX
 from pydantic import ValidationError
 
 from edge.agent.access_list import AccessListRefused, applied_version, apply_snapshot
 from edge.agent.store import EdgeStore
 from hafen.acl import AccessList
 from hafen.cards import card_hash, parse_uid
+from tests.support.edge import CARD_KEY_HEX
 
 SITE = "leipzig-ost"
 TZ = ZoneInfo("Europe/Berlin")

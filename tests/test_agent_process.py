@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CARD_KEY_HEX, free_udp_port, wait_for
 
 from sim.card_emulator import EmulatedCard
+from tests.support.edge import CARD_KEY_HEX, free_udp_port
+from tests.support.waiting import wait_for
 
 HAFEN = str(Path(sys.executable).parent / "hafen")
 MEMBER_CARDS = [bytes([0x04, 0x10, i, 0x22, 0x33, 0x44, 0x55]) for i in range(20)]

@@ -6,38 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CARD_KEY_HEX, edge_config_dict
 from typer.testing import CliRunner
 
 from edge.agent.access_list import applied_version
 from edge.agent.store import EdgeStore
 from hafen.cli import app
+from tests.support.edge import CARD_KEY_HEX, edge_config_dict, toml_text
 
 # Click >= 8.2 always keeps stderr apart (result.stderr) and also mixes it into result.output.
 runner = CliRunner()
-
-
-def toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(value)
-
-
-def toml_text(config: dict) -> str:
-    """Write a config dict as TOML: one [section] per top-level key."""
-    parts = []
-    for section, body in config.items():
-        lines = [f"{key} = {toml_value(value)}" for key, value in body.items()]
-        parts.append(f"[{section}]\n" + "\n".join(lines) + "\n")
-    return "\n".join(parts)
 
 
 def write_config(tmp_path: Path, config: dict | None = None, name: str = "edge.toml") -> Path:

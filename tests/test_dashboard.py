@@ -12,21 +12,24 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
-from test_hub_reports import _event, sample, tap
 
 from hub import db
 from hub.api.app import create_app
-from hub.auth import Role, create_user
+from hub.auth import Role
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
 from hub.web import pages
+from tests.support.events import event, sample, tap
+from tests.support.hub import PASSWORD, add_staff
 
 PAGES = ["/ui/", "/ui/sites/a", "/ui/fleet", "/ui/reports", "/ui/reports.csv"]
 
 
 @pytest.fixture
-def hub(hub_url):
-    engine = db.connect(hub_url)
+def hub(engine):
+    """The hub's store on each database with two sites (a door each), a member, nadia, olga
+    (operator of a) and tim, and today's taps, samples and a fault at site a; yields the
+    store and the ingest store that wrote them."""
     now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
@@ -41,30 +44,28 @@ def hub(hub_url):
             [{"site": s, "id": "door-1", "created_at": now} for s in ("a", "b")],
         )
         conn.execute(insert(db.members).values(id="ann", name="Ann Example", blocked=False))
-    create_user(engine, "admin", "admin-pass-1234", Role.NETWORK_ADMIN)
-    create_user(engine, "op-a", "op-a-pass-1234", Role.SITE_OPERATOR, sites=["a"])
-    create_user(engine, "tech", "tech-pass-1234", Role.TECHNICIAN)
+    add_staff(engine, operator_sites=["a"])
     ingest = IngestStore(engine)
     samples = [sample("a", now - timedelta(minutes=5 * i), 3) for i in range(24)]
     for s in samples[:3]:
         s["data"]["co2"] = {"main": 1450}
     denied = tap("a", None, now - timedelta(minutes=20), allowed=False)
-    fault = _event("a", "device.fault", now - timedelta(minutes=10), {"component": "co2.main"})
+    fault = event("a", "device.fault", now - timedelta(minutes=10), {"component": "co2.main"})
     fault["data"]["fault"] = "checksum"
     # Earlier today at the site, whatever the hour: halfway between local midnight and now.
     local = now.astimezone(ZoneInfo("Europe/Berlin"))
     today = now - (local - local.replace(hour=0, minute=0, second=0, microsecond=0)) / 2
     taps = [tap("a", "ann", today), denied, fault]
     ingest.write(Batch(events=[*taps, *samples]))
-    yield engine, ingest
-    engine.dispose()
+    return engine, ingest
 
 
-def signed_in(engine, name: str) -> TestClient:
+def dashboard_session(engine, name: str) -> TestClient:
+    """A client signed in through the dashboard's form: it carries the session cookie."""
     client = TestClient(create_app(engine))
     reply = client.post(
         "/ui/sign-in",
-        data={"username": name, "password": f"{name}-pass-1234", "next": "/ui/"},
+        data={"username": name, "password": PASSWORD, "next": "/ui/"},
         follow_redirects=False,
     )
     assert reply.status_code == 303
@@ -78,13 +79,13 @@ def test_every_page_asks_for_sign_in_and_sends_back_after(hub):
         reply = client.get(path, follow_redirects=False)
         assert reply.status_code == 303, path
         assert reply.headers["location"] == f"/ui/sign-in?next={path}"
-    wrong = client.post("/ui/sign-in", data={"username": "admin", "password": "nope-nope-nope"})
+    wrong = client.post("/ui/sign-in", data={"username": "nadia", "password": "nope-nope-nope"})
     assert wrong.status_code == 401
     assert "Wrong name or password." in wrong.text
     assert "hafen_session" not in client.cookies
     reply = client.post(
         "/ui/sign-in",
-        data={"username": "admin", "password": "admin-pass-1234", "next": "/ui/fleet"},
+        data={"username": "nadia", "password": PASSWORD, "next": "/ui/fleet"},
         follow_redirects=False,
     )
     assert reply.headers["location"] == "/ui/fleet"
@@ -99,7 +100,7 @@ def test_sign_in_never_sends_anywhere_but_the_dashboard(hub, target):
     client = TestClient(create_app(engine))
     reply = client.post(
         "/ui/sign-in",
-        data={"username": "admin", "password": "admin-pass-1234", "next": target},
+        data={"username": "nadia", "password": PASSWORD, "next": target},
         follow_redirects=False,
     )
     assert reply.headers["location"] == "/ui/"
@@ -107,7 +108,7 @@ def test_sign_in_never_sends_anywhere_but_the_dashboard(hub, target):
 
 def test_pages_load_only_the_hubs_own_assets_under_a_strict_policy(hub):
     engine, _ = hub
-    client = signed_in(engine, "admin")
+    client = dashboard_session(engine, "nadia")
     for path in PAGES[:-1]:
         reply = client.get(path)
         assert reply.status_code == 200, path
@@ -121,13 +122,13 @@ def test_pages_load_only_the_hubs_own_assets_under_a_strict_policy(hub):
 
 def test_the_site_page_names_members_only_for_roles_that_see_people(hub):
     engine, _ = hub
-    admin = signed_in(engine, "admin").get("/ui/sites/a").text
+    admin = dashboard_session(engine, "nadia").get("/ui/sites/a").text
     assert "Ann Example" in admin
     assert "denied: unknown card" in admin
     assert "1450 ppm" in admin and "ventilate" in admin
     assert "today.svg" in admin and "week.svg" in admin
     assert "c" * 32 not in admin  # never a card hash
-    tech = signed_in(engine, "tech")
+    tech = dashboard_session(engine, "tim")
     page = tech.get("/ui/sites/a").text
     assert "Ann Example" not in page and "today.svg" not in page
     assert "co2.main: checksum" in page  # the devices' own events, not who came or went
@@ -140,9 +141,9 @@ def test_the_site_page_names_members_only_for_roles_that_see_people(hub):
 
 def test_an_operator_sees_only_their_own_sites(hub):
     engine, _ = hub
-    client = signed_in(engine, "op-a")
+    client = dashboard_session(engine, "olga")
     admin = TestClient(client.app)  # the same hub: B's charts already drawn, and cached
-    admin.post("/ui/sign-in", data={"username": "admin", "password": "admin-pass-1234"})
+    admin.post("/ui/sign-in", data={"username": "nadia", "password": PASSWORD})
     for chart in ("today", "week"):
         assert admin.get(f"/ui/sites/b/{chart}.svg").status_code == 200
     overview = client.get("/ui/").text
@@ -158,7 +159,7 @@ def test_an_operator_sees_only_their_own_sites(hub):
 
 def test_charts_are_svg_pictures_of_the_sites_figures(hub):
     engine, _ = hub
-    client = signed_in(engine, "admin")
+    client = dashboard_session(engine, "nadia")
     for chart in ("today", "week"):
         reply = client.get(f"/ui/sites/a/{chart}.svg")
         assert reply.status_code == 200
@@ -169,7 +170,7 @@ def test_charts_are_svg_pictures_of_the_sites_figures(hub):
 def test_the_live_stream_pushes_each_change_to_the_sites_a_user_may_see(hub, monkeypatch):
     engine, ingest = hub
     monkeypatch.setattr(pages, "STREAM_SECONDS", 3.0)
-    client = signed_in(engine, "op-a")
+    client = dashboard_session(engine, "olga")
     pushed = []
     with client.stream("GET", "/ui/live") as stream:
         for line in stream.iter_lines():
@@ -186,13 +187,13 @@ def test_the_live_stream_pushes_each_change_to_the_sites_a_user_may_see(hub, mon
 def test_a_site_pages_stream_carries_that_site_only(hub, monkeypatch):
     engine, _ = hub
     monkeypatch.setattr(pages, "STREAM_SECONDS", 0.5)
-    client = signed_in(engine, "admin")
+    client = dashboard_session(engine, "nadia")
     for site, expected in (("a", ["a"]), ("b", ["b"]), (None, ["a", "b"])):
         params = {"site": site} if site else {}
         with client.stream("GET", "/ui/live", params=params) as stream:
             data = next(line for line in stream.iter_lines() if line.startswith("data: "))
         assert sorted(s["site"] for s in json.loads(data[6:])) == expected
-    operator = signed_in(engine, "op-a")
+    operator = dashboard_session(engine, "olga")
     with operator.stream("GET", "/ui/live", params={"site": "b"}) as stream:
         data = next(line for line in stream.iter_lines() if line.startswith("data: "))
     assert json.loads(data[6:]) == [], "another's site: nothing"
@@ -202,7 +203,7 @@ def test_a_site_pages_stream_carries_that_site_only(hub, monkeypatch):
 
 def test_signing_out_ends_the_session(hub):
     engine, _ = hub
-    client = signed_in(engine, "admin")
+    client = dashboard_session(engine, "nadia")
     cookie = client.cookies["hafen_session"]
     reply = client.post("/ui/sign-out", follow_redirects=False)
     assert reply.headers["location"] == "/ui/sign-in"
@@ -216,7 +217,7 @@ def test_a_link_from_elsewhere_keeps_the_session_and_the_page_asked_for(hub):
     reply = client.get("/ui/reports?month=2026-10", follow_redirects=False)
     assert reply.headers["location"] == "/ui/sign-in?next=/ui/reports%3Fmonth%3D2026-10"
     assert "set-cookie" not in reply.headers, "no cookie sent: none to clear"
-    form = {"username": "admin", "password": "admin-pass-1234", "next": "/ui/reports?month=2026-10"}
+    form = {"username": "nadia", "password": PASSWORD, "next": "/ui/reports?month=2026-10"}
     assert (
         client.post("/ui/sign-in", data=form, follow_redirects=False).headers["location"]
         == "/ui/reports?month=2026-10"
@@ -229,7 +230,7 @@ def test_a_link_from_elsewhere_keeps_the_session_and_the_page_asked_for(hub):
 def test_forms_posted_from_another_site_are_refused(hub):
     engine, _ = hub
     client = TestClient(create_app(engine))
-    form = {"username": "admin", "password": "admin-pass-1234"}
+    form = {"username": "nadia", "password": PASSWORD}
     for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
         reply = client.post("/ui/sign-in", data=form, headers=headers, follow_redirects=False)
         assert reply.status_code == 403 and "another site" in reply.text
@@ -249,9 +250,9 @@ def test_forms_posted_from_another_site_are_refused(hub):
 
 def test_signing_in_again_ends_the_old_session(hub):
     engine, _ = hub
-    client = signed_in(engine, "admin")
+    client = dashboard_session(engine, "nadia")
     old = client.cookies["hafen_session"]
-    client.post("/ui/sign-in", data={"username": "admin", "password": "admin-pass-1234"})
+    client.post("/ui/sign-in", data={"username": "nadia", "password": PASSWORD})
     assert client.cookies["hafen_session"] != old
     stale = TestClient(client.app, cookies={"hafen_session": old})
     assert stale.get("/ui/", follow_redirects=False).status_code == 303
@@ -259,7 +260,7 @@ def test_signing_in_again_ends_the_old_session(hub):
 
 def test_pages_are_not_cached_and_errors_are_pages(hub):
     engine, _ = hub
-    client = signed_in(engine, "op-a")
+    client = dashboard_session(engine, "olga")
     for path in ("/ui/", "/ui/sites/a", "/ui/reports.csv"):
         assert client.get(path).headers["cache-control"] == "no-store", path
     missing = client.get("/ui/sites/b")
@@ -273,7 +274,7 @@ def test_pages_are_not_cached_and_errors_are_pages(hub):
 def test_the_live_stream_ends_soon_after_sign_out(hub, monkeypatch):
     engine, _ = hub
     monkeypatch.setattr(pages, "RECHECK_SECONDS", 0.2)
-    client = signed_in(engine, "admin")
+    client = dashboard_session(engine, "nadia")
     from hub.auth import revoke_token
 
     started = time.monotonic()

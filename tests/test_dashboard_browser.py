@@ -13,17 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
-from network_helpers import CARD_KEY, TestHub, connected_edge
 from sqlalchemy import insert, update
 
 from hub import db
 from hub.api.app import create_app
-from hub.auth import Role, create_user
+from hub.auth import Role
 from hub.server import hub_server
 from sim.broker import LocalBroker
+from tests.support.edge import CARD_KEY
+from tests.support.hub import PASSWORD, add_user
+from tests.support.network import TestHub, connected_edge
+from tests.support.waiting import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("HAFEN_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
@@ -53,10 +55,8 @@ class Network:
         self.hub.add_member("anna", ANNA)
         with self.hub.engine.begin() as conn:
             conn.execute(update(db.members).values(name="Anna Schmidt"))
-        create_user(self.hub.engine, "admin", "admin-pass-1234", Role.NETWORK_ADMIN)
-        create_user(
-            self.hub.engine, "op-b", "op-b-pass-1234", Role.SITE_OPERATOR, sites=["berlin-mitte"]
-        )
+        add_user(self.hub.engine, Role.NETWORK_ADMIN)
+        add_user(self.hub.engine, Role.SITE_OPERATOR, ["berlin-mitte"])
         self.hub.publisher.publish_site("leipzig-ost")
         self.edge = connected_edge(self.tmp, self.hub)
         self.agent, self.card = self.edge.__enter__()
@@ -99,12 +99,13 @@ def browser():
         chromium.close()
 
 
-def sign_in(browser, network: Network, user: str, viewport: dict | None = None):
+def signed_in_page(browser, network: Network, user: str, viewport: dict | None = None):
+    """A page in a fresh browser context, signed in through the dashboard's form."""
     page = browser.new_context(viewport=viewport or {"width": 1200, "height": 900}).new_page()
     page.goto(f"{network.url}/ui/")
     assert "/ui/sign-in" in page.url
     page.fill("input[name=username]", user)
-    page.fill("input[name=password]", f"{user}-pass-1234")
+    page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{network.url}/ui/")
     return page
@@ -116,7 +117,7 @@ def shoot(page, name: str) -> None:
 
 
 def test_a_tap_at_the_door_shows_on_the_open_overview(browser, network):
-    page = sign_in(browser, network, "admin")
+    page = signed_in_page(browser, network, "nadia")
     page.wait_for_selector("#live-state[data-state=live]")
     entries = page.locator('[data-site="leipzig-ost"] [data-field="entries_today"]')
     before = int(entries.text_content())
@@ -138,7 +139,7 @@ def test_a_tap_at_the_door_shows_on_the_open_overview(browser, network):
 def test_the_site_page_draws_its_charts_and_names_the_member(browser, network):
     network.card.present(ANNA)
     assert wait_for(lambda: len(network.hub.events("leipzig-ost")) >= 1, 10)
-    page = sign_in(browser, network, "admin")
+    page = signed_in_page(browser, network, "nadia")
     page.click("text=Hafen Ost")
     page.wait_for_url("**/ui/sites/leipzig-ost")
     for chart in ("#today-chart", "#week-chart"):
@@ -168,7 +169,7 @@ def test_the_site_page_draws_its_charts_and_names_the_member(browser, network):
 
 
 def test_the_monthly_report_downloads_as_csv(browser, network):
-    page = sign_in(browser, network, "admin")
+    page = signed_in_page(browser, network, "nadia")
     page.click("nav >> text=Reports")
     page.wait_for_selector("table.report")
     shoot(page, "report")
@@ -181,7 +182,7 @@ def test_the_monthly_report_downloads_as_csv(browser, network):
 
 
 def test_an_operator_of_one_site_never_sees_another(browser, network):
-    page = sign_in(browser, network, "op-b", viewport=PHONE)
+    page = signed_in_page(browser, network, "olga", viewport=PHONE)
     page.wait_for_selector("#live-state[data-state=live]")
     assert page.locator(".site").count() == 1
     assert page.locator('[data-site="berlin-mitte"]').is_visible()
@@ -195,7 +196,7 @@ def test_an_operator_of_one_site_never_sees_another(browser, network):
 
 
 def test_a_site_added_while_the_overview_is_open_appears_on_it(browser, network):
-    page = sign_in(browser, network, "admin")
+    page = signed_in_page(browser, network, "nadia")
     page.wait_for_selector("#live-state[data-state=live]")
     network.hub.add_site("dresden-neustadt")
     page.wait_for_selector('.site[data-site="dresden-neustadt"]', timeout=10000)

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import CARD_KEY_HEX
 
 from edge.agent.access_list import apply_snapshot
 from edge.agent.decision import AccessPolicy, Decision
@@ -14,6 +13,7 @@ from edge.agent.store import EdgeStore
 from hafen.acl import AccessList
 from hafen.cards import card_hash, parse_uid
 from hafen.protocol import DenyReason
+from tests.support.edge import CARD_KEY_HEX
 
 SITE = "leipzig-ost"
 OTHER_SITE = "halle-mitte"

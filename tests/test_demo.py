@@ -13,9 +13,10 @@ import threading
 from pathlib import Path
 
 import httpx
-from conftest import wait_for
 
 from sim.broker import free_port
+from tests.support.hub import as_user
+from tests.support.waiting import wait_for
 
 SITES = ("site-1", "site-2")
 
@@ -36,12 +37,6 @@ class Output:
 
     def __str__(self) -> str:
         return "\n".join(self.lines[-40:])
-
-
-def sign_in(api: httpx.Client, username: str, password: str) -> dict:
-    response = api.post("/auth/token", data={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def doors_online(api: httpx.Client, auth: dict) -> dict[str, int]:
@@ -83,7 +78,7 @@ def test_the_demo_network_runs_and_stops_cleanly():
         assert url and admin and operator and state, output
         assert url[1] == f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url[1], timeout=10) as api:
-            auth = sign_in(api, admin[1], admin[2])
+            auth = as_user(api, admin[1], admin[2])
             assert wait_for(lambda: doors_online(api, auth) == dict.fromkeys(SITES, 1), 30), (
                 api.get("/overview", headers=auth).text
             )
@@ -93,7 +88,7 @@ def test_the_demo_network_runs_and_stops_cleanly():
             seen = entries(api, auth, "site-1")[0]
             assert seen["device"] == "front-door" and seen["data"]["member"].startswith("sim-")
             # The site operator sees their own site only.
-            mine = sign_in(api, operator[1], operator[2])
+            mine = as_user(api, operator[1], operator[2])
             assert list(doors_online(api, mine)) == ["site-1"]
             assert api.get("/docs").status_code == 200
             # The dashboard at the printed address, its live feed open while the demo stops.

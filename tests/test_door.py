@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import wait_for
-from edge_helpers import ANNA, STRANGER, outbox, rises, running_agent
 
 from sim.door import open_door, press_exit, shut_door
+from tests.support.edge import ANNA, STRANGER, outbox, rises, running_agent
+from tests.support.waiting import wait_for
 
 STRIKE, LED, BUZZER = 17, 23, 24
 

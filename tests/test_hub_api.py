@@ -3,38 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from hub import db
-from hub.api.app import create_app
-from hub.auth import Role, create_user
-
-PASSWORD = "a long passphrase"
-
-
-@pytest.fixture
-def api(hub_url):
-    engine = db.connect(hub_url)
-    create_user(engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-    create_user(engine, "olga", PASSWORD, Role.SITE_OPERATOR, ["leipzig-ost"])
-    create_user(engine, "tim", PASSWORD, Role.TECHNICIAN)
-    with TestClient(create_app(engine)) as client:
-        yield client
-    engine.dispose()
-
-
-def as_user(client: TestClient, username: str) -> dict:
-    response = client.post("/auth/token", data={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-def add_sites(client: TestClient) -> dict:
-    admin = as_user(client, "nadia")
-    for site in ("leipzig-ost", "borna"):
-        response = client.post("/sites", json={"id": site, "name": site.title()}, headers=admin)
-        assert response.status_code == 201, response.text
-    return admin
+from tests.support.hub import as_user
+from tests.support.sites import add_sites
 
 
 def test_only_health_and_sign_in_answer_without_credentials(api):

@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import time
 
-import pytest
-from conftest import wait_for
-from fastapi.testclient import TestClient
-from network_helpers import CARD_KEY, TestHub, acl_version, connected_edge
-
-from hub.api.app import create_app
-from hub.auth import Role, create_user
-from sim.broker import LocalBroker
+from hub.auth import Role
+from tests.support.hub import sign_in_as
+from tests.support.network import acl_version, connected_edge
+from tests.support.sites import add_sites
+from tests.support.waiting import wait_for
 
 ANNA = "04A1B2C3D4E5F6"
-PASSWORD = "a long passphrase"
-
-
-@pytest.fixture
-def network(tmp_path, hub_url):
-    with LocalBroker(tmp_path / "broker") as broker:
-        hub = TestHub(tmp_path, broker, url=hub_url).start()
-        create_user(hub.engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-        with TestClient(create_app(hub.engine, CARD_KEY, hub.publisher)) as client:
-            token = client.post("/auth/token", data={"username": "nadia", "password": PASSWORD})
-            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-            yield hub, client
-        hub.stop()
 
 
 def tap_again(card) -> None:
@@ -39,8 +23,10 @@ def decisions(hub):
     return [e.data for e in hub.events() if e.kind == "door.decision"]
 
 
-def test_a_member_card_and_revocation_made_in_the_api_reach_the_door(tmp_path, network, mock_pins):
-    hub, api = network
+def test_a_member_card_and_revocation_made_in_the_api_reach_the_door(
+    tmp_path, network_api, mock_pins
+):
+    hub, api = network_api
     assert api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"}).status_code == 201
     assert api.post("/sites", json={"id": "borna", "name": "Borna"}).status_code == 201
     assert api.post("/plans", json={"id": "borna-only", "sites": ["borna"]}).status_code == 201
@@ -68,8 +54,8 @@ def test_a_member_card_and_revocation_made_in_the_api_reach_the_door(tmp_path, n
         assert decisions(hub)[2]["reason"] == "revoked"
 
 
-def test_bad_member_input_is_422_and_conflicts_409(network):
-    _hub, api = network
+def test_bad_member_input_is_422_and_conflicts_409(network_api):
+    _hub, api = network_api
     api.post("/members", json={"id": "anna", "name": "Anna"})
     assert api.post("/members", json={"id": "anna", "name": "Again"}).status_code == 409
     assert api.post("/members/anna/cards", json={"uid": "not a uid!"}).status_code == 422
@@ -82,12 +68,11 @@ def test_bad_member_input_is_422_and_conflicts_409(network):
     assert api.post("/members", json={"id": "b", "name": "B", "email": "x"}).status_code == 422
 
 
-def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network, mock_pins):
+def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network_api, mock_pins):
     from datetime import UTC, datetime, timedelta
 
-    hub, api = network
-    for site in ("leipzig-ost", "borna"):
-        api.post("/sites", json={"id": site, "name": site})
+    hub, api = network_api
+    add_sites(api)
     api.post("/members", json={"id": "anna", "name": "Anna"})
     now = datetime.now(UTC)
 
@@ -127,16 +112,13 @@ def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network, m
         assert decisions(hub)[3]["reason"] == "unknown_card"
 
 
-def test_operators_book_day_guests_at_their_site_only(network):
+def test_operators_book_day_guests_at_their_site_only(network_api):
     from datetime import UTC, datetime, timedelta
 
-    hub, api = network
-    for site in ("leipzig-ost", "borna"):
-        api.post("/sites", json={"id": site, "name": site})
+    _hub, api = network_api
+    add_sites(api)
     api.post("/members", json={"id": "guest", "name": "Day Guest"})
-    create_user(hub.engine, "olga", PASSWORD, Role.SITE_OPERATOR, ["leipzig-ost"])
-    olga_token = api.post("/auth/token", data={"username": "olga", "password": PASSWORD})
-    olga = {"Authorization": f"Bearer {olga_token.json()['access_token']}"}
+    olga = sign_in_as(api, Role.SITE_OPERATOR, ["leipzig-ost"])
     now = datetime.now(UTC)
     body = {
         "member": "guest",
@@ -154,19 +136,16 @@ def test_operators_book_day_guests_at_their_site_only(network):
 
 
 def test_events_are_searchable_per_site_and_member_and_doors_unlock_remotely(
-    tmp_path, network, mock_pins
+    tmp_path, network_api, mock_pins
 ):
-    hub, api = network
-    for site in ("leipzig-ost", "borna"):
-        api.post("/sites", json={"id": site, "name": site})
+    hub, api = network_api
+    add_sites(api)
     api.post("/plans", json={"id": "flex"})
     api.post("/members", json={"id": "anna", "name": "Anna"})
     api.post("/members/anna/grants", json={"plan": "flex"})
     api.post("/members/anna/cards", json={"uid": ANNA})
     assert api.post("/sites/leipzig-ost/devices", json={"id": "door-1"}).status_code == 201
-    create_user(hub.engine, "bert", PASSWORD, Role.SITE_OPERATOR, ["borna"])
-    bert_token = api.post("/auth/token", data={"username": "bert", "password": PASSWORD})
-    bert = {"Authorization": f"Bearer {bert_token.json()['access_token']}"}
+    bert = sign_in_as(api, Role.SITE_OPERATOR, ["borna"], username="bert")
     with connected_edge(tmp_path, hub, unlock_seconds=0.3) as (agent, card):
         assert wait_for(lambda: acl_version(agent) >= 1, 10)
         card.present(bytes.fromhex(ANNA))
@@ -191,10 +170,9 @@ def test_events_are_searchable_per_site_and_member_and_doors_unlock_remotely(
         assert door["online"] is True and door["acl_version"] == acl_version(agent)
 
 
-def test_company_staff_get_its_plan_at_the_sites_it_booked(tmp_path, network, mock_pins):
-    hub, api = network
-    for site in ("leipzig-ost", "borna"):
-        api.post("/sites", json={"id": site, "name": site})
+def test_company_staff_get_its_plan_at_the_sites_it_booked(tmp_path, network_api, mock_pins):
+    hub, api = network_api
+    add_sites(api)
     api.post("/plans", json={"id": "flex"})
     api.post("/members", json={"id": "bob", "name": "Bob"})
     api.post("/members/bob/cards", json={"uid": ANNA})
@@ -219,9 +197,9 @@ def test_company_staff_get_its_plan_at_the_sites_it_booked(tmp_path, network, mo
 
 
 def test_changes_made_while_the_broker_is_away_reach_the_door_when_it_returns(
-    tmp_path, network, mock_pins
+    tmp_path, network_api, mock_pins
 ):
-    hub, api = network
+    hub, api = network_api
     api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"})
     api.post("/plans", json={"id": "flex"})
     api.post("/members", json={"id": "anna", "name": "Anna"})
@@ -245,11 +223,11 @@ def test_changes_made_while_the_broker_is_away_reach_the_door_when_it_returns(
         assert decisions(hub)[0]["allowed"] is True
 
 
-def test_changing_a_plans_hours_reaches_every_door_of_its_sites(tmp_path, network, mock_pins):
+def test_changing_a_plans_hours_reaches_every_door_of_its_sites(tmp_path, network_api, mock_pins):
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    hub, api = network
+    hub, api = network_api
     api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"})
     api.post("/plans", json={"id": "flex"})
     api.post("/members", json={"id": "anna", "name": "Anna"})

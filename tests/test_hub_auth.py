@@ -19,13 +19,6 @@ from hub.auth import (
 )
 
 
-@pytest.fixture
-def engine(hub_url):
-    engine = db.connect(hub_url)
-    yield engine
-    engine.dispose()
-
-
 def test_sign_in_issues_a_token_that_names_the_user_and_their_sites(engine):
     create_user(engine, "olga", "a long passphrase", Role.SITE_OPERATOR, ["leipzig-ost"])
     token = sign_in(engine, "olga", "a long passphrase", timedelta(hours=8))

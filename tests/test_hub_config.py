@@ -14,10 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CARD_KEY_HEX, wait_for
 from typer.testing import CliRunner
 
 from sim.broker import LocalBroker, free_port
+from tests.support.edge import CARD_KEY_HEX
+from tests.support.waiting import wait_for
 
 runner = CliRunner()
 HAFEN = str(Path(sys.executable).with_name("hafen"))

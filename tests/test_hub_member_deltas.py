@@ -6,17 +6,15 @@ from __future__ import annotations
 import zlib
 from zoneinfo import ZoneInfo
 
-from network_helpers import TestHub
 from sqlalchemy import select
-from test_hub_api_access import network  # noqa: F401  (the fixture: hub, broker, admin API)
 
 from edge.agent.access_list import apply_delta, apply_snapshot
 from edge.agent.store import EdgeStore
 from hafen.acl import AccessList, AccessListDelta
 from hub import db
+from tests.support.network import TestHub
 
 SITES = ("leipzig-ost", "borna", "grimma")
-PASSWORD = "a long passphrase"
 TZ = ZoneInfo("Europe/Berlin")
 
 
@@ -39,8 +37,8 @@ def _versions(hub: TestHub, site: str, after: int) -> list:
         ).all()
 
 
-def test_member_changes_are_small_deltas_that_match_a_full_compile(tmp_path, network):  # noqa: F811
-    hub, api = network
+def test_member_changes_are_small_deltas_that_match_a_full_compile(tmp_path, network_api):
+    hub, api = network_api
     for site in SITES:
         assert api.post("/sites", json={"id": site, "name": site}).status_code == 201
     api.post("/plans", json={"id": "flex"})

@@ -6,19 +6,15 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hub import db
-from hub.api.app import create_app
-from hub.auth import Role, create_user
+from hub.auth import Role
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
 from hub.privacy import PSEUDONYM_PREFIX, pseudonymize_events
-
-KEY = bytes.fromhex("0123456789abcdef" * 2)
-PASSWORD = "a long passphrase"
+from tests.support.edge import CARD_KEY
+from tests.support.hub import api_client, sign_in_as
 
 
 def visit(member: str, card: str, at: datetime, site: str = "leipzig-ost") -> dict:
@@ -33,13 +29,6 @@ def visit(member: str, card: str, at: datetime, site: str = "leipzig-ost") -> di
         "data": {"card": card, "allowed": True, "member": member, "plan": "flex"},
         "received_at": at,
     }
-
-
-@pytest.fixture
-def engine(hub_url):
-    engine = db.connect(hub_url)
-    yield engine
-    engine.dispose()
 
 
 def test_retention_pseudonymises_old_events_and_keeps_the_counts(engine):
@@ -69,10 +58,8 @@ def test_retention_pseudonymises_old_events_and_keeps_the_counts(engine):
 
 
 def test_export_and_erasure_through_the_api(engine):
-    create_user(engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-    with TestClient(create_app(engine, KEY)) as api:
-        token = api.post("/auth/token", data={"username": "nadia", "password": PASSWORD})
-        api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    with api_client(engine, CARD_KEY) as api:
+        api.headers.update(sign_in_as(api, Role.NETWORK_ADMIN))
         api.post("/sites", json={"id": "leipzig-ost", "name": "Leipzig-Ost"})
         api.post("/members", json={"id": "anna", "name": "Anna A.", "email": "anna@example.org"})
         card = api.post("/members/anna/cards", json={"uid": "04A1B2C3D4E5F6"}).json()["hash"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -19,45 +18,18 @@ from sqlalchemy import insert, select, update
 
 from hub import db, privacy, reports, rollups
 from hub.api.app import create_app
-from hub.auth import Role, create_user
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
+from tests.support.events import sample, tap
+from tests.support.hub import add_staff, as_user
 
 BERLIN_NOV = datetime(2026, 11, 1, tzinfo=UTC) - timedelta(hours=1)  # local midnight, 1 Nov
-_seq = iter(range(1, 10**9))
-
-
-def tap(site: str, member: str | None, at: datetime, allowed: bool = True) -> dict:
-    data = {"card": "c" * 32, "allowed": allowed}
-    if member:
-        data["member"] = member
-    if not allowed:
-        data["reason"] = "unknown_card"
-    return _event(site, "door.decision", at, data)
-
-
-def sample(site: str, at: datetime, count: int, device: str = "door-1") -> dict:
-    data = {"count": count, "capacity": 20, "confidence": 1.0, "present": count > 0}
-    return _event(site, "occupancy.sample", at, data | {"rooms": {}, "co2": {}}, device)
-
-
-def _event(site: str, kind: str, at: datetime, data: dict, device: str = "door-1") -> dict:
-    return {
-        "event_id": os.urandom(16).hex(),
-        "site": site,
-        "device": device,
-        "epoch": "00000000000000aa",
-        "seq": next(_seq),
-        "kind": kind,
-        "at": at,
-        "data": data,
-        "received_at": datetime.now(UTC),
-    }
 
 
 @pytest.fixture
-def store(hub_url):
-    engine = db.connect(hub_url)
+def store(engine):
+    """The hub's store on each database, with the sites a, b and c, the company Acme and the
+    members ann, bob (Acme's) and cyd."""
     with engine.begin() as conn:
         conn.execute(
             insert(db.sites),
@@ -72,8 +44,7 @@ def store(hub_url):
                 {"id": "cyd", "blocked": False, "company_id": None},
             ],
         )
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def _seed_month(ingest: IngestStore) -> None:
@@ -222,16 +193,9 @@ def test_erasure_and_retention_pseudonymise_the_visit_roll_ups(store):
 def test_the_report_api_serves_json_csv_and_only_the_callers_sites(store):
     ingest = IngestStore(store)
     _seed_month(ingest)
-    create_user(store, "admin", "admin-pass-1234", Role.NETWORK_ADMIN)
-    create_user(store, "op-a", "op-a-pass-1234", Role.SITE_OPERATOR, sites=["a"])
-    create_user(store, "tech", "tech-pass-1234", Role.TECHNICIAN)
+    add_staff(store, operator_sites=["a"])
     client = TestClient(create_app(store))
-
-    def login(name: str) -> dict:
-        reply = client.post("/auth/token", data={"username": name, "password": f"{name}-pass-1234"})
-        return {"Authorization": f"Bearer {reply.json()['access_token']}"}
-
-    admin, op, tech = login("admin"), login("op-a"), login("tech")
+    admin, op, tech = as_user(client, "nadia"), as_user(client, "olga"), as_user(client, "tim")
     whole = client.get("/reports/monthly", params={"month": "2026-11"}, headers=admin).json()
     assert [s["site"] for s in whole["sites"]] == ["a", "b", "c"]
     assert "visits" in whole["definitions"]

@@ -5,26 +5,11 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from fastapi.testclient import TestClient
-from test_hub_api import PASSWORD, add_sites, as_user
-
 from hub import db
-from hub.api.app import create_app
-from hub.auth import Role, create_user
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
-
-
-@pytest.fixture
-def api(hub_url):
-    engine = db.connect(hub_url)
-    create_user(engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-    create_user(engine, "olga", PASSWORD, Role.SITE_OPERATOR, ["leipzig-ost"])
-    with TestClient(create_app(engine)) as client:
-        client.engine = engine
-        yield client
-    engine.dispose()
+from tests.support.hub import PASSWORD, as_user
+from tests.support.sites import add_sites
 
 
 def test_every_route_but_sign_in_and_health_wants_credentials(api):
@@ -61,7 +46,7 @@ def test_admins_add_users_and_give_operators_their_sites(api):
     # The change shows at once, although tokens are cached for a few seconds.
     assert [s["id"] for s in api.get("/sites", headers=paul).json()] == ["leipzig-ost"]
     listed = {u["username"]: u for u in api.get("/users", headers=admin).json()}
-    assert set(listed) == {"nadia", "olga", "paul"} and "password" not in str(listed)
+    assert set(listed) == {"nadia", "olga", "paul", "tim"} and "password" not in str(listed)
 
 
 def test_disabling_a_user_signs_them_out_and_the_last_admin_stays(api):

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from conftest import wait_for
 
 from hub.ingest.influx import InfluxSink
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     shutil.which("victoria-metrics") is None, reason="make setup installs victoria-metrics"
@@ -133,9 +133,8 @@ def test_a_mirror_that_is_down_never_holds_up_the_caller(tmp_path):
 
 
 def test_the_ingest_worker_mirrors_what_it_stored(tmp_path, victoria, mock_pins):
-    from network_helpers import TestHub, connected_edge
-
     from sim.broker import LocalBroker
+    from tests.support.network import TestHub, connected_edge
 
     anna = bytes.fromhex("04A1B2C3D4E5F6")
     sink = InfluxSink(victoria, "t", "hafen", "hafen", flush_seconds=0.2)

@@ -7,11 +7,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import wait_for
-from network_helpers import TestHub, acl_version, connected_edge
 
 from hub.commands import command_message
 from sim.broker import LocalBroker
+from tests.support.network import TestHub, acl_version, connected_edge
+from tests.support.waiting import wait_for
 
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")
 BEN = bytes.fromhex("04B2C3D4E5F607")

@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CARD_KEY_HEX, free_udp_port, wait_for
-from network_helpers import TestHub, acl_version, connected_edge
 
 from sim.broker import LocalBroker
 from sim.card_emulator import EmulatedCard
+from tests.support.edge import CARD_KEY_HEX, free_udp_port
+from tests.support.network import TestHub, acl_version, connected_edge
+from tests.support.waiting import wait_for
 
 HAFEN = str(Path(sys.executable).parent / "hafen")
 SITE = "leipzig-ost"

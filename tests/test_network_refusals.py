@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import wait_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from network_helpers import TestHub, acl_version, connected_edge
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta
 from hafen.signing import seal
 from sim.broker import LocalBroker
+from tests.support.network import TestHub, acl_version, connected_edge
+from tests.support.waiting import wait_for
 
 SITE, DEVICE = "leipzig-ost", "door-1"
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")

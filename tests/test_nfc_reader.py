@@ -6,10 +6,11 @@ import threading
 import time
 
 import pytest
-from conftest import free_udp_port, wait_for
 
 from edge.drivers.nfc_reader import NfcReader
 from sim.card_emulator import EmulatedCard
+from tests.support.edge import free_udp_port
+from tests.support.waiting import wait_for
 
 
 def start_reader(**options) -> tuple[NfcReader, str, list, list]:

@@ -4,16 +4,12 @@ sensor on a pty, samples in the outbox."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
-from conftest import wait_for
-from edge_helpers import ANNA, outbox, running_agent
-
 from sim.co2_sensor import SimulatedCo2Sensor
-from sim.door import mock_pin, open_door, press_exit, shut_door
-
-PIR = 5
+from sim.door import open_door, press_exit, shut_door
+from tests.support.edge import ANNA, PIR, motion, outbox, running_agent
+from tests.support.waiting import wait_for
 
 
 class Clock:
@@ -30,14 +26,6 @@ class Clock:
     def advance(self, **delta: float) -> None:
         with self._lock:
             self.now += timedelta(**delta)
-
-
-def motion() -> None:
-    """The PIR raises its output for a while, as a real module holds it (gpiozero samples it)."""
-    mock_pin(PIR).drive_high()
-    time.sleep(0.3)
-    mock_pin(PIR).drive_low()
-    time.sleep(0.3)  # and stays low a moment (real modules block re-triggering for ~2.5 s)
 
 
 def samples(agent) -> list[dict]:

@@ -13,21 +13,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
-from fastapi.testclient import TestClient
-from network_helpers import TestHub, connected_edge
 from sqlalchemy import select
-from test_hub_api import PASSWORD, as_user
-from test_occupancy_agent import motion
 
 from hub import db
-from hub.api.app import create_app
-from hub.auth import Role, create_user
+from hub.auth import Role
 from sim.broker import LocalBroker
+from tests.support.edge import PIR, edge_config_dict, free_udp_port, motion, toml_text
+from tests.support.hub import add_user, api_client, as_user, sign_in_as
+from tests.support.network import TestHub, connected_edge
+from tests.support.waiting import wait_for
 
 OCCUPANCY = {
     "capacity": 12,
-    "rooms": [{"name": "coworking", "pin": 5}],
+    "rooms": [{"name": "coworking", "pin": PIR}],
     "sample_seconds": 5,
     "home_assistant": {"enabled": True},
 }
@@ -47,7 +45,7 @@ def test_samples_reach_the_hub_and_home_assistant_sees_the_space(tmp_path, mock_
     with LocalBroker(tmp_path / "broker") as broker:
         hub = TestHub(tmp_path, broker).start()
         hub.add_site("leipzig-ost")
-        create_user(hub.engine, "olga", PASSWORD, Role.SITE_OPERATOR, ["leipzig-ost"])
+        add_user(hub.engine, Role.SITE_OPERATOR, ["leipzig-ost"])
         try:
             with connected_edge(tmp_path, hub, sections={"occupancy": OCCUPANCY}) as (agent, _):
                 time.sleep(0.5)  # gpiozero's first PIR sample sets the resting level
@@ -65,7 +63,7 @@ def test_samples_reach_the_hub_and_home_assistant_sees_the_space(tmp_path, mock_
                 state = live[occupancy["state_topic"]]
                 assert state["count"] == 1 and state["rooms"] == {"coworking": True}
                 assert state["door_locked"] is True
-            with TestClient(create_app(hub.engine)) as api:
+            with api_client(hub.engine) as api:
                 now = api.get("/sites/leipzig-ost/occupancy", headers=as_user(api, "olga"))
                 assert now.status_code == 200, now.text
                 body = now.json()
@@ -101,20 +99,14 @@ def _sample(at: datetime, count: int, device: str = "door-1", **extra) -> dict:
 
 
 @pytest.fixture
-def api(hub_url):
-    engine = db.connect(hub_url)
-    create_user(engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-    create_user(engine, "olga", PASSWORD, Role.SITE_OPERATOR, ["borna"])
-    create_user(engine, "tim", PASSWORD, Role.TECHNICIAN)
+def leipzig_ost(engine):
+    """The site leipzig-ost, stored directly; asked for before ``api``, it is there when the
+    API starts."""
     with engine.begin() as conn:
         conn.execute(db.sites.insert(), {"id": "leipzig-ost", "timezone": "Europe/Berlin"})
-    with TestClient(create_app(engine)) as client:
-        client.engine = engine
-        yield client
-    engine.dispose()
 
 
-def test_history_is_time_weighted_in_the_sites_own_hours(api):
+def test_history_is_time_weighted_in_the_sites_own_hours(leipzig_ost, api):
     # 09:00-10:00 Berlin (08:00 UTC): 2 people for 30 minutes, then 4; at 10:00 empty.
     base = datetime(2026, 3, 11, 8, 0, tzinfo=UTC)
     rows = [_sample(base, 2), _sample(base + timedelta(minutes=30), 4)]
@@ -148,8 +140,9 @@ def test_history_is_time_weighted_in_the_sites_own_hours(api):
     ]
 
 
-def test_occupancy_is_for_the_sites_own_people_only(api):
-    assert api.get("/sites/leipzig-ost/occupancy", headers=as_user(api, "olga")).status_code == 404
+def test_occupancy_is_for_the_sites_own_people_only(leipzig_ost, api):
+    elsewhere = sign_in_as(api, Role.SITE_OPERATOR, ["borna"], username="bert")
+    assert api.get("/sites/leipzig-ost/occupancy", headers=elsewhere).status_code == 404
     assert api.get("/sites/leipzig-ost/occupancy", headers=as_user(api, "tim")).status_code == 403
     admin = as_user(api, "nadia")
     empty = api.get("/sites/leipzig-ost/occupancy", headers=admin).json()
@@ -162,9 +155,6 @@ def test_occupancy_is_for_the_sites_own_people_only(api):
 def test_a_simulated_space_publishes_occupancy_that_the_hub_serves(tmp_path):
     """``hafen edge run --simulate`` as its own process: simulated members tap in through
     nfcpy's UDP reader, the PIRs and the CO2 sensor on a pty; the hub's API shows them."""
-    from conftest import edge_config_dict, free_udp_port
-    from test_config import toml_text
-
     from sim.space import simulated_card
 
     with LocalBroker(tmp_path / "broker") as broker:
@@ -202,9 +192,8 @@ def test_a_simulated_space_publishes_occupancy_that_the_hub_serves(tmp_path):
             assert wait_for(lambda: any(s.count >= 2 for s in _stored(hub)), 60), [
                 (s.count, s.cause) for s in _stored(hub)
             ]
-            create_user(hub.engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-            with TestClient(create_app(hub.engine)) as api:
-                admin = as_user(api, "nadia")
+            with api_client(hub.engine) as api:
+                admin = sign_in_as(api, Role.NETWORK_ADMIN)
                 now = api.get("/sites/leipzig-ost/occupancy", headers=admin).json()
                 assert now["stale"] is False and now["count"] >= 1
                 assert set(now["rooms"]) == {"coworking", "meeting"}

@@ -8,13 +8,13 @@ import sys
 import tomllib
 from pathlib import Path
 
-from conftest import CARD_KEY_HEX
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from edge.agent.config import EdgeConfig, load_edge_config
 from hafen.config import load_toml_config, validate_config
 from hub.settings import HubSettings
+from tests.support.edge import CARD_KEY_HEX
 
 ROOT = Path(__file__).resolve().parents[1]
 

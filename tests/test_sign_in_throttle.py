@@ -3,15 +3,8 @@ dashboard, without locking out other people or other addresses."""
 
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
-
-from hub import db
-from hub.api.app import create_app
-from hub.auth import Role, create_user
 from hub.throttle import Limits, SignInThrottle, refusal
-
-PASSWORD = "a long passphrase"
+from tests.support.hub import PASSWORD
 
 
 class Clock:
@@ -95,34 +88,24 @@ def test_refusals_say_seconds_or_minutes():
     assert refusal(841) == "Too many failed sign-ins. Try again in 15 minutes."
 
 
-@pytest.fixture
-def app(hub_url):
-    engine = db.connect(hub_url)
-    create_user(engine, "nadia", PASSWORD, Role.NETWORK_ADMIN)
-    create_user(engine, "olga", PASSWORD, Role.SITE_OPERATOR)
-    with TestClient(create_app(engine)) as client:
-        yield client
-    engine.dispose()
-
-
-def test_the_api_answers_429_with_retry_after_even_for_the_right_password(app):
+def test_the_api_answers_429_with_retry_after_even_for_the_right_password(api):
     for _ in range(5):
-        wrong = app.post("/auth/token", data={"username": "nadia", "password": "guess guess"})
+        wrong = api.post("/auth/token", data={"username": "nadia", "password": "guess guess"})
         assert wrong.status_code == 401
-    refused = app.post("/auth/token", data={"username": "nadia", "password": PASSWORD})
+    refused = api.post("/auth/token", data={"username": "nadia", "password": PASSWORD})
     assert refused.status_code == 429
     assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60
     assert "Too many failed sign-ins" in refused.json()["detail"]
-    olga = app.post("/auth/token", data={"username": "olga", "password": PASSWORD})
+    olga = api.post("/auth/token", data={"username": "olga", "password": PASSWORD})
     assert olga.status_code == 200, "another person at the same address still signs in"
 
 
-def test_the_dashboard_form_shows_the_refusal_and_sets_no_cookie(app):
+def test_the_dashboard_form_shows_the_refusal_and_sets_no_cookie(api):
     form = {"username": "olga", "password": "guess guess", "next": "/ui/"}
     for _ in range(5):
-        assert app.post("/ui/sign-in", data=form, follow_redirects=False).status_code == 401
+        assert api.post("/ui/sign-in", data=form, follow_redirects=False).status_code == 401
     form["password"] = PASSWORD
-    refused = app.post("/ui/sign-in", data=form, follow_redirects=False)
+    refused = api.post("/ui/sign-in", data=form, follow_redirects=False)
     assert refused.status_code == 429
     assert "Too many failed sign-ins" in refused.text
     assert "hafen_session" not in refused.cookies

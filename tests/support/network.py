@@ -1,11 +1,12 @@
-"""A small network for tests: a real mosquitto, the hub's ingest and publisher, edge agents."""
+"""A small network for tests: a real mosquitto, the hub's ingest and publisher, edge agents
+connected to it."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import CARD_KEY_HEX, edge_config_dict, free_udp_port, wait_for
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
@@ -17,17 +18,21 @@ from hafen.config import validate_config
 from hafen.signing import public_key_text
 from hub import db
 from hub.access_lists import AclPublisher
+from hub.auth import Role
 from hub.ingest.worker import IngestWorker
 from hub.mqtt import HubClient
 from sim.broker import LocalBroker
 from sim.card_emulator import EmulatedCard
 from sim.door import shut_door
-
-CARD_KEY = bytes.fromhex(CARD_KEY_HEX)
+from tests.support.edge import CARD_KEY, edge_config_dict, free_udp_port
+from tests.support.hub import api_client, sign_in_as
+from tests.support.waiting import wait_for
 
 
 class TestHub:
     """The hub side: store, signing key, publisher and one or more ingest workers."""
+
+    __test__ = False  # a helper that test modules import, not a class of tests
 
     def __init__(
         self,
@@ -151,3 +156,16 @@ def acl_version(agent: EdgeAgent) -> int:
     from edge.agent.access_list import applied_version
 
     return applied_version(agent.store)
+
+
+@pytest.fixture
+def network_api(tmp_path, hub_url):
+    """A test hub on a real mosquitto, its store on each database, and its API (sending changed
+    access lists through the hub's publisher) signed in as nadia, the network admin; yields
+    (hub, api)."""
+    with LocalBroker(tmp_path / "broker") as broker:
+        hub = TestHub(tmp_path, broker, url=hub_url).start()
+        with api_client(hub.engine, CARD_KEY, hub.publisher) as client:
+            client.headers.update(sign_in_as(client, Role.NETWORK_ADMIN))
+            yield hub, client
+        hub.stop()
