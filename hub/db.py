@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import overload
 
 from sqlalchemy import (
     JSON,
@@ -359,6 +360,10 @@ api_tokens = Table(
 )
 
 
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
 def aware(value: datetime | None) -> datetime | None:
     """A stored time as an aware UTC datetime (SQLite hands them back naive; the hub stores UTC)."""
     if value is not None and value.tzinfo is None:
