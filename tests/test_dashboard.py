@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from test_hub_reports import _event, sample, tap
 
 from hub import db
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.auth import Role, create_user
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore

@@ -20,7 +20,7 @@ from network_helpers import CARD_KEY, TestHub, connected_edge
 from sqlalchemy import insert, update
 
 from hub import db
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.auth import Role, create_user
 from hub.server import hub_server
 from sim.broker import LocalBroker

@@ -9,7 +9,7 @@ from conftest import wait_for
 from fastapi.testclient import TestClient
 from network_helpers import CARD_KEY, TestHub, acl_version, connected_edge
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.auth import Role, create_user
 from sim.broker import LocalBroker
 

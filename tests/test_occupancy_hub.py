@@ -21,7 +21,7 @@ from test_hub_api import PASSWORD, as_user
 from test_occupancy_agent import motion
 
 from hub import db
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.auth import Role, create_user
 from sim.broker import LocalBroker
 

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub import db
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.auth import Role, create_user
 from hub.throttle import Limits, SignInThrottle, refusal
 

@@ -140,7 +140,7 @@ def serve(
 ) -> None:
     """Serve the hub's API (OpenAPI at /docs) and dashboard (/ui); by default on SQLite."""
     from hub import db as hubdb
-    from hub.api.app import create_app
+    from hub.app import create_app
     from hub.server import hub_server
 
     _logging()

@@ -1,5 +1,5 @@
 """The hub's HTTP API: a router per resource, each a thin adapter over hub.services (parse the
-request, call the service, answer). ``ROUTERS`` is what hub.api.app mounts."""
+request, call the service, answer). ``ROUTERS`` is what hub.app mounts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
-"""The hub's application: the API's routers and the dashboard on one FastAPI app, sharing
-the store, the publisher, the card key and the caches, handed to routes by hub.http.deps."""
+"""The hub's application: the API's routers and the dashboard on one FastAPI app.
+
+This is the one place that knows both adapters (hub.api and hub.web never import each other)
+and what they share: the store, the publisher, the card key and the caches, handed to routes
+by hub.http.deps.
+"""
 
 from __future__ import annotations
 
