@@ -26,7 +26,7 @@ from sqlalchemy import insert, text
 from hafen.cards import card_hash
 from hub import db
 from hub.access_lists import AclPublisher
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.auth import Role, create_user, issue_token
 from hub.mqtt import HubClient
 from sim.broker import LocalBroker

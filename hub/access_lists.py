@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 
 from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta, Plan, diff, patch
 from hafen.signing import seal
 from hub import db
-from hub.access_compiler import AccessCompiler, member_reach, newest_versions
+from hub.access_compiler import AccessCompiler, newest_versions
 
 log = logging.getLogger(__name__)
 
@@ -257,16 +257,6 @@ class AclPublisher:
                     for site, version, kind, base, body, size in rows
                 ],
             )
-
-    def revoke_card(self, card_hash: str) -> list[Published]:
-        """Revoke a card at the hub and tell every site that lists its member."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(db.cards).where(db.cards.c.hash == card_hash)).one_or_none()
-            if row is None:
-                raise KeyError("no such card")
-            conn.execute(update(db.cards).where(db.cards.c.hash == card_hash).values(revoked=True))
-            reach = member_reach(conn, row.member_id)
-        return self.publish_member(row.member_id, reach)
 
     def snapshot_message(self, site: str) -> bytes | None:
         """The sealed full list of ``site`` at its current version, for a device that lags."""

@@ -182,7 +182,7 @@ class DemoHub:
 
     def start(self, listener: socket.socket) -> None:
         """Connect to the broker, start ingest, then serve the API on ``listener``."""
-        from hub.api.app import create_app
+        from hub.app import create_app
         from hub.server import hub_server
 
         self.client.start()

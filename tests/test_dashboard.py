@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
 from hub import db
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.auth import Role
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore

@@ -18,7 +18,7 @@ from gpiozero.pins.mock import MockFactory
 from sqlalchemy import insert, update
 
 from hub import db
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.auth import Role
 from hub.server import hub_server
 from sim.broker import LocalBroker

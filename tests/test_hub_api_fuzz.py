@@ -7,7 +7,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from hub import db
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.auth import Role, create_user, issue_token
 
 KEY = bytes.fromhex("0123456789abcdef" * 2)

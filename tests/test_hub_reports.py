@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
 from hub import db, privacy, reports, rollups
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
 from tests.support.events import sample, tap

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.commands import command_message
+from hub.services.cards import revoke_card
 from sim.broker import LocalBroker
 from tests.support.network import TestHub, acl_version, connected_edge
 from tests.support.waiting import wait_for
@@ -55,7 +56,7 @@ def test_revoking_a_card_at_the_hub_makes_the_edge_deny_it(tmp_path, hub, mock_p
     hub.publisher.publish_site(SITE)
     with connected_edge(tmp_path, hub) as (agent, card):
         assert wait_for(lambda: acl_version(agent) == 1, 10)
-        [published] = hub.publisher.revoke_card(anna)
+        [published] = revoke_card(hub.engine, hub.publisher, anna).published
         assert published.kind == "delta" and published.version == 2
         assert wait_for(lambda: acl_version(agent) == 2, 10)
         card.present(ANNA)
@@ -80,7 +81,7 @@ def test_a_door_with_a_new_store_gets_a_snapshot_of_its_own(tmp_path, hub, mock_
         assert wait_for(lambda: acl_version(agent) == 1, 10)
     cleo = hub.add_member("cleo", bytes.fromhex("04C3D4E5F60718"))
     hub.publisher.publish_member("cleo", {SITE})
-    hub.publisher.revoke_card(cleo)
+    revoke_card(hub.engine, hub.publisher, cleo)
     new_card = tmp_path / "new-sd-card"
     new_card.mkdir()
     with connected_edge(new_card, hub) as (agent, card):

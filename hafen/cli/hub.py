@@ -309,7 +309,7 @@ def serve(
     http = settings.http
 
     from hub import db as hubdb
-    from hub.api.app import create_app
+    from hub.app import create_app
     from hub.server import hub_server
 
     _logging()

@@ -1,1 +1,42 @@
-"""The hub's HTTP API (FastAPI): one module per resource, each route checks the caller's role."""
+"""The hub's HTTP API: a router per resource, each a thin adapter over hub.services (parse the
+request, call the service, answer). ``ROUTERS`` is what hub.app mounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hub.api import (
+    auth,
+    bookings,
+    cards,
+    companies,
+    events,
+    grants,
+    health,
+    members,
+    occupancy,
+    overview,
+    plans,
+    reports,
+    sites,
+    users,
+    visits,
+)
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    auth.router,
+    sites.router,
+    plans.router,
+    members.router,
+    grants.router,
+    cards.router,
+    bookings.router,
+    events.router,
+    companies.router,
+    users.router,
+    visits.router,
+    overview.router,
+    occupancy.router,
+    reports.router,
+]

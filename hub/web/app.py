@@ -15,15 +15,17 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
-from hub.web import pages
+from hub.web import pages, site_pages
 from hub.web.charts import ChartCache
 from hub.web.live import LiveFeed
 from hub.web.session import PREFIX, SignInRequired, to_sign_in
+from hub.web.templating import page
 
 
-def add_dashboard(app: FastAPI, engine: Engine) -> None:
-    """The dashboard under ``/ui``; its assets from the hub itself, never from a CDN."""
-    app.state.live = LiveFeed(engine)
+def add_dashboard(app: FastAPI, engine: Engine) -> LiveFeed:
+    """The dashboard under ``/ui``; its assets from the hub itself, never from a CDN. Returns
+    its live feed, for the application to close when it stops."""
+    app.state.live = live = LiveFeed(engine)
     app.state.charts = ChartCache()
     app.add_exception_handler(SignInRequired, to_sign_in)
     app.add_exception_handler(HTTPException, _error_page)
@@ -34,10 +36,13 @@ def add_dashboard(app: FastAPI, engine: Engine) -> None:
         name="ui-static",
     )
     app.include_router(pages.router)
+    app.include_router(site_pages.router)
 
     @app.get(PREFIX, include_in_schema=False)
     def dashboard_root() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/", status_code=308)
+
+    return live
 
 
 #: Error pages in words a volunteer understands; the API keeps FastAPI's JSON errors.
@@ -47,18 +52,21 @@ TITLES = {400: "That address is not right", 403: "Not allowed", 404: "Not found"
 async def _error_page(request: Request, exc: Exception) -> Response:
     """A page for errors under ``/ui`` (pictures and downloads excepted), JSON elsewhere."""
     path = request.url.path
-    if not path.startswith(f"{PREFIX}/") or path.endswith((".svg", ".csv")):
-        if isinstance(exc, RequestValidationError):
-            return await request_validation_exception_handler(request, exc)
-        return await http_exception_handler(request, exc)
+    as_page = path.startswith(f"{PREFIX}/") and not path.endswith((".svg", ".csv"))
     if isinstance(exc, RequestValidationError):
-        code, detail = 400, "; ".join(e["msg"] for e in exc.errors())
-    else:
-        code, detail = exc.status_code, str(exc.detail)
-    response = pages.page(
+        if not as_page:
+            return await request_validation_exception_handler(request, exc)
+        code, detail, headers = 400, "; ".join(e["msg"] for e in exc.errors()), None
+    elif isinstance(exc, HTTPException):
+        if not as_page:
+            return await http_exception_handler(request, exc)
+        code, detail, headers = exc.status_code, str(exc.detail), exc.headers
+    else:  # registered for these two only
+        raise exc
+    response = page(
         request, "error.html", None, title=TITLES.get(code, "Something went wrong"), detail=detail
     )
     response.status_code = code
-    if isinstance(exc, HTTPException) and exc.headers:
-        response.headers.update(exc.headers)
+    if headers:
+        response.headers.update(headers)
     return response

@@ -13,7 +13,8 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from hub.auth import AuthError, Principal, Role
+from hub.auth import AuthError, Principal
+from hub.http.deps import Principals, PublicHosts, Store
 
 COOKIE = "hafen_session"
 PREFIX = "/ui"
@@ -27,12 +28,12 @@ class SignInRequired(Exception):
         self.next_path = next_path
 
 
-def viewer(request: Request) -> Principal:
+def viewer(request: Request, principals: Principals, store: Store) -> Principal:
     """The signed-in user of this browser, or a redirect to sign in."""
     token = request.cookies.get(COOKIE)
     if token:
         try:
-            return request.app.state.principals.get(request.app.state.engine, token)
+            return principals.get(store, token)
         except AuthError:
             pass
     query = request.url.query
@@ -51,7 +52,7 @@ def to_sign_in(request: Request, exc: SignInRequired) -> Response:
     return response
 
 
-def same_origin(request: Request) -> None:
+def same_origin(request: Request, public_hosts: PublicHosts) -> None:
     """Refuse a form posted from another site (403). ``SameSite`` keeps the cookie from such a
     post, but signing in sets one: a hostile page could sign a browser in as its own user."""
     fetch_site = request.headers.get("sec-fetch-site")
@@ -59,18 +60,18 @@ def same_origin(request: Request) -> None:
         allowed = fetch_site in ("same-origin", "none")
     else:  # plain http and older browsers: Origin on a POST; tools like curl send neither
         origin = request.headers.get("origin")
-        allowed = origin is None or _is_ours(request, origin)
+        allowed = origin is None or _is_ours(request, origin, public_hosts)
     if not allowed:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a form from another site")
 
 
-def _is_ours(request: Request, origin: str) -> bool:
+def _is_ours(request: Request, origin: str, public_hosts: frozenset[str]) -> bool:
     """Whether ``origin`` names this hub: as the request addressed it (``Host``, or the
     proxy's ``X-Forwarded-Host``), or as configured (``hafen hub serve --public-url``). The
     scheme is not compared: behind a TLS proxy the hub itself is reached over http."""
     host = urlsplit(origin).netloc.lower()
     ours = {request.headers.get("host"), request.headers.get("x-forwarded-host")}
-    ours |= request.app.state.public_hosts
+    ours |= public_hosts
     return bool(host) and host in {h.lower() for h in ours if h}
 
 
@@ -94,8 +95,3 @@ def safe_next(path: str | None) -> str:
     if path and path.startswith(f"{PREFIX}/") and not path.startswith("//") and "\\" not in path:
         return path
     return f"{PREFIX}/"
-
-
-def sees_people(who: Principal) -> bool:
-    """Whether this user may see who was where (names, headcounts); technicians may not."""
-    return who.role != Role.TECHNICIAN

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from hub import db
 from hub.access_lists import AclPublisher
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.auth import Role, create_user
 from tests.support.postgres import throwaway_database
 

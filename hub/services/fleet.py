@@ -1,15 +1,17 @@
-"""The fleet page's rows: every door the user may see, online or not, and how far behind."""
+"""The fleet: every device, whether it is online, when it was last heard from, and how far
+behind its site's newest access list it is."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from hub import db
 from hub.access_compiler import newest_versions
-from hub.auth import Principal, Role
+from hub.auth import Principal
+from hub.services.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -30,16 +32,28 @@ class FleetRow:
         return max(self.latest_version - self.acl_version, 0)
 
 
+@dataclass(frozen=True)
+class DeviceStatus:
+    """One device of a site, as its page shows it."""
+
+    device: str
+    online: bool | None
+    software: str | None
+    acl_version: int | None
+    last_seen: datetime | None
+
+
 def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
-    """Offline doors first, then by site and device."""
+    """The devices at the sites ``who`` may see: offline first, then by site and device."""
     d, s, n = db.devices.c, db.device_states.c, db.occupancy_now.c
     query = (
         select(d.site, d.id, s.online, s.received_at, s.software, s.acl_version, n.at)
         .outerjoin(db.device_states, (s.site == d.site) & (s.device == d.id))
         .outerjoin(db.occupancy_now, (n.site == d.site) & (n.device == d.id))
     )
-    if who.role == Role.SITE_OPERATOR:
-        query = query.where(d.site.in_(sorted(who.sites)))
+    sites = Scope(who).sites
+    if sites is not None:
+        query = query.where(d.site.in_(sorted(sites)))
     with engine.connect() as conn:
         latest = newest_versions(conn)
         rows = [
@@ -47,6 +61,22 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
             for r in conn.execute(query)
         ]
     return sorted(rows, key=lambda r: (bool(r.online), r.site, r.device))
+
+
+def site_devices(conn: Connection, site: str) -> list[DeviceStatus]:
+    """A site's devices by id, each with its state and when it was last heard from."""
+    d, s, n = db.devices.c, db.device_states.c, db.occupancy_now.c
+    rows = conn.execute(
+        select(d.id, s.online, s.software, s.acl_version, s.received_at, n.at)
+        .outerjoin(db.device_states, (s.site == d.site) & (s.device == d.id))
+        .outerjoin(db.occupancy_now, (n.site == d.site) & (n.device == d.id))
+        .where(d.site == site)
+        .order_by(d.id)
+    )
+    return [
+        DeviceStatus(r.id, r.online, r.software, r.acl_version, last_heard(r.received_at, r.at))
+        for r in rows
+    ]
 
 
 def last_heard(state_at: datetime | None, sample_at: datetime | None) -> datetime | None:

@@ -1,0 +1,62 @@
+"""The hub's application: the API's routers and the dashboard on one FastAPI app.
+
+This is the one place that knows both adapters (hub.api and hub.web never import each other)
+and what they share: the store, the publisher, the card key and the caches, handed to routes
+by hub.http.deps.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from hub.access_lists import AclPublisher
+from hub.api import ROUTERS
+from hub.http import deps
+from hub.http.errors import map_service_errors
+from hub.web.app import add_dashboard
+
+#: How often access lists the broker could not take when they were made are tried again.
+RETRY_SECONDS = 5.0
+
+
+def create_app(
+    engine: Engine,
+    card_key: bytes | None = None,
+    publisher: AclPublisher | None = None,
+    public_url: str | None = None,
+) -> FastAPI:
+    """The hub over the store behind ``engine`` (already migrated): API and dashboard.
+
+    ``card_key`` hashes card UIDs as the doors do; ``publisher`` sends changed access lists
+    (without one, changes are stored and a warning says the lists were not sent);
+    ``public_url`` is where browsers reach the hub, if a proxy gives it another name.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        """While serving, retry access lists that the broker could not take when they were
+        made; on the way out, end the dashboard's live streams."""
+        stop = threading.Event()
+
+        def retry(publisher: AclPublisher) -> None:
+            while not stop.wait(RETRY_SECONDS):
+                publisher.flush_unsent()
+
+        if publisher is not None:
+            threading.Thread(target=retry, args=(publisher,), name="acl-retry", daemon=True).start()
+        yield
+        stop.set()
+        live.close()
+
+    app = FastAPI(title="hafen hub", version="1", docs_url="/docs", lifespan=lifespan)
+    deps.install(app, engine, card_key, publisher, public_url)
+    live = add_dashboard(app, engine)
+    map_service_errors(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

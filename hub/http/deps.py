@@ -1,0 +1,162 @@
+"""The FastAPI dependencies every route may ask for: the store, the access-list publisher, the
+card key, the signed-in caller and the hub's process-wide helpers.
+
+``install`` puts them on the application; the functions below are the only code that reads
+``app.state``, so a route says what it needs in its signature (``store: Store``) and a test or
+another adapter can see it there.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from hub.access_lists import AclPublisher
+from hub.auth import AuthError, Principal, Role, authenticate
+from hub.services.overview import OverviewCache
+from hub.services.scope import Scope
+from hub.throttle import SignInThrottle
+
+#: How long a resolved token is trusted without asking the store again. A change made through
+#: this hub takes effect at once (the cache is cleared); one made through another replica
+#: within this many seconds.
+PRINCIPAL_TTL = 5.0
+
+
+class PrincipalCache:
+    """Resolved bearer tokens for a few seconds: a busy read endpoint skips the token query."""
+
+    def __init__(self, ttl: float = PRINCIPAL_TTL, size: int = 10_000) -> None:
+        self.ttl, self.size = ttl, size
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped by clear(): a lookup that raced it is not stored
+
+    def get(self, engine: Engine, token: str) -> Principal:
+        now = time.monotonic()
+        hit = self._entries.get(token)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        generation = self._generation
+        who = authenticate(engine, token)  # raises AuthError: never cached
+        until = now + self.ttl
+        if who.expires_at is not None:  # never past the token's own end
+            until = min(until, now + (who.expires_at - datetime.now(UTC)).total_seconds())
+        with self._lock:
+            if generation != self._generation:
+                return who  # a user or token changed meanwhile: answer, but do not keep it
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[token] = (until, who)
+        return who
+
+    def clear(self) -> None:
+        """Forget everything: a user, role or token changed."""
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+
+def install(
+    app: FastAPI,
+    engine: Engine,
+    card_key: bytes | None,
+    publisher: AclPublisher | None,
+    public_url: str | None,
+) -> None:
+    """Give ``app`` what the dependencies below hand to its routes."""
+    app.state.engine = engine
+    app.state.card_key = card_key
+    app.state.publisher = publisher
+    app.state.principals = PrincipalCache()
+    app.state.sign_ins = SignInThrottle()
+    app.state.public_hosts = frozenset({urlsplit(public_url).netloc.lower()} if public_url else ())
+    app.state.overview = OverviewCache()
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_publisher(request: Request) -> AclPublisher | None:
+    return request.app.state.publisher
+
+
+def get_card_key(request: Request) -> bytes | None:
+    return request.app.state.card_key
+
+
+def get_principals(request: Request) -> PrincipalCache:
+    return request.app.state.principals
+
+
+def get_sign_ins(request: Request) -> SignInThrottle:
+    return request.app.state.sign_ins
+
+
+def get_public_hosts(request: Request) -> frozenset[str]:
+    return request.app.state.public_hosts
+
+
+def get_overview(request: Request) -> OverviewCache:
+    return request.app.state.overview
+
+
+def client_address(request: Request) -> str:
+    """The address a request came from, as the server saw it (a proxy's, unless trusted)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+Store = Annotated[Engine, Depends(get_engine)]
+#: Sends changed access lists; None when the hub runs without a signing key or broker.
+Publisher = Annotated[AclPublisher | None, Depends(get_publisher)]
+#: Hashes card UIDs as the doors do; None when the hub was given none.
+CardKey = Annotated[bytes | None, Depends(get_card_key)]
+Principals = Annotated[PrincipalCache, Depends(get_principals)]
+SignIns = Annotated[SignInThrottle, Depends(get_sign_ins)]
+#: The hub's own host names, as configured (``--public-url``), for checking a form's origin.
+PublicHosts = Annotated[frozenset[str], Depends(get_public_hosts)]
+Overview = Annotated[OverviewCache, Depends(get_overview)]
+ClientAddress = Annotated[str, Depends(client_address)]
+
+bearer = HTTPBearer(auto_error=False)
+BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def principal(credentials: BearerToken, principals: Principals, store: Store) -> Principal:
+    """The caller, from ``Authorization: Bearer hft_...``; 401 for anything else."""
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "sign in first", headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        return principals.get(store, credentials.credentials)
+    except AuthError as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+
+
+def allow(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets only the given roles through (403 for the others)."""
+
+    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        Scope(who).require_role(*roles)
+        return who
+
+    return check
+
+
+#: The signed-in caller, whatever their role.
+Caller = Annotated[Principal, Depends(principal)]
+Admin = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN))]
+#: Those who install devices: network admins and technicians.
+Installer = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN, Role.TECHNICIAN))]

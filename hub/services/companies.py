@@ -1,0 +1,76 @@
+"""Companies ("commuter harbours"): an employer books access for its staff at chosen sites.
+
+A company's plan reaches its staff at the sites it booked: changing the company changes every
+staff member's access there, and putting a member on (or off) its staff changes theirs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, insert, select, update
+
+from hafen.ids import Slug
+from hub import db
+from hub.access_compiler import member_reach
+from hub.access_lists import AclPublisher
+from hub.services.errors import Invalid
+from hub.services.members import require_member
+from hub.services.publishing import publish_member, publish_sites
+
+
+class CompanyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    plan: Slug | None = None
+    sites: list[Slug] = Field(default_factory=list)
+
+
+class Employment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    company: Slug | None
+
+
+def put_company(engine: Engine, publisher: AclPublisher | None, company: CompanyIn) -> CompanyIn:
+    """Create or change a company; its staff's access changes at the sites it (un)booked."""
+    c = db.companies.c
+    with engine.begin() as conn:
+        if (
+            company.plan
+            and conn.scalar(select(db.plans.c.id).where(db.plans.c.id == company.plan)) is None
+        ):
+            raise Invalid(f"no plan {company.plan!r}")
+        old = conn.scalar(select(c.sites).where(c.id == company.id))
+        values = {"name": company.name, "plan_id": company.plan, "sites": company.sites}
+        if old is None and not conn.scalar(select(c.id).where(c.id == company.id)):
+            conn.execute(insert(db.companies).values(id=company.id, **values))
+        else:
+            conn.execute(update(db.companies).where(c.id == company.id).values(**values))
+    publish_sites(publisher, set(old or []) | set(company.sites))
+    return company
+
+
+def employ(
+    engine: Engine, publisher: AclPublisher | None, member: str, body: Employment
+) -> Employment:
+    """Put a member on a company's staff (or take them off, with None): their access changes
+    at the sites they gain or lose."""
+    with engine.begin() as conn:
+        require_member(conn, member)
+        if (
+            body.company
+            and conn.scalar(select(db.companies.c.id).where(db.companies.c.id == body.company))
+            is None
+        ):
+            raise Invalid("no such company")
+        before = member_reach(conn, member)
+        conn.execute(
+            update(db.members).where(db.members.c.id == member).values(company_id=body.company)
+        )
+        after = member_reach(conn, member)
+    publish_member(publisher, member, before | after)
+    return body

@@ -1,0 +1,106 @@
+"""Plans (which sites, which hours) and the grants that give members a plan or some sites."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hafen.acl import Plan, TimeWindow
+from hafen.ids import Slug
+from hub import db
+from hub.access_compiler import member_reach
+from hub.access_lists import AclPublisher
+from hub.services.errors import Conflict, Invalid, NotFound
+from hub.services.members import require_member
+from hub.services.publishing import publish_member, publish_plan_hours, publish_sites
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Slug
+    sites: list[Slug] | None = None
+    windows: list[TimeWindow] | None = None
+
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: Slug | None = None
+    sites: list[Slug] | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _scope(self) -> GrantIn:
+        # UTC before the store: SQLite keeps only the wall-clock fields of any other offset.
+        if self.valid_from is not None:
+            self.valid_from = self.valid_from.astimezone(UTC)
+        if self.valid_until is not None:
+            self.valid_until = self.valid_until.astimezone(UTC)
+        if self.plan is None and self.sites is None:
+            raise ValueError("a grant without a plan names its sites")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+def create_plan(engine: Engine, plan: PlanIn) -> PlanIn:
+    """A new plan; nobody has it yet, so no door hears of it."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(db.plans).values(**plan.model_dump(mode="json")))
+    except IntegrityError:
+        raise Conflict(f"plan {plan.id!r} exists") from None
+    return plan
+
+
+def _plan_sites(conn: Connection, scope: list[str] | None) -> set[str]:
+    """The existing sites of a plan's scope (None: the whole network)."""
+    all_sites = set(conn.scalars(select(db.sites.c.id)))
+    return all_sites if scope is None else set(scope) & all_sites
+
+
+def change_plan(engine: Engine, publisher: AclPublisher | None, plan: PlanIn) -> PlanIn:
+    """Change a plan's sites or hours; every site it reached or reaches gets its new list."""
+    with engine.begin() as conn:
+        old = conn.execute(select(db.plans).where(db.plans.c.id == plan.id)).one_or_none()
+        if old is None:
+            raise NotFound(f"no plan {plan.id!r}")
+        values = plan.model_dump(mode="json", exclude={"id"})
+        conn.execute(update(db.plans).where(db.plans.c.id == plan.id).values(**values))
+        reach = _plan_sites(conn, old.sites) | _plan_sites(conn, plan.sites)
+    if old.sites == values["sites"]:
+        publish_plan_hours(publisher, Plan.model_validate(plan.model_dump(mode="json")), reach)
+    else:
+        publish_sites(publisher, reach)
+    return plan
+
+
+def add_grant(
+    engine: Engine, publisher: AclPublisher | None, member: str, grant: GrantIn
+) -> GrantIn:
+    """Give a member a plan, or some sites, for a while or for good."""
+    with engine.begin() as conn:
+        require_member(conn, member)
+        if (
+            grant.plan
+            and conn.scalar(select(db.plans.c.id).where(db.plans.c.id == grant.plan)) is None
+        ):
+            raise Invalid(f"no plan {grant.plan!r}")
+        conn.execute(
+            insert(db.grants).values(
+                member_id=member,
+                source="plan",
+                plan_id=grant.plan,
+                sites=grant.sites,
+                valid_from=grant.valid_from,
+                valid_until=grant.valid_until,
+            )
+        )
+        reach = member_reach(conn, member)
+    publish_member(publisher, member, reach)
+    return grant

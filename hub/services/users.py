@@ -1,0 +1,175 @@
+"""Hub users and their API tokens: admins manage users and their sites; everyone manages their
+own tokens (for scripts and kiosks). Passwords and tokens themselves are hub/auth.py's.
+
+A change here may end sessions (a disabled user, a new password, a revoked token): whoever
+caches resolved tokens must forget them after calling these.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import IntegrityError
+
+from hafen.ids import Slug
+from hub import auth, db
+from hub.auth import MIN_PASSWORD_LENGTH, Principal, Role
+from hub.services.errors import Conflict, Invalid, NotFound
+from hub.throttle import SignInThrottle, throttled_sign_in
+
+Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=200)]
+ONLY_OPERATORS = "only site operators are given sites"
+
+
+class UserOut(BaseModel):
+    username: str
+    role: Role
+    sites: list[str] = Field(default_factory=list)
+    disabled: bool = False
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._@-]{1,79}$")]
+    password: Password
+    role: Role
+    sites: list[Slug] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _sites_for_operators(self) -> UserIn:
+        if self.sites and self.role != Role.SITE_OPERATOR:
+            raise ValueError(ONLY_OPERATORS)
+        return self
+
+
+class UserChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    sites: list[Slug] | None = None
+    disabled: bool | None = None
+    password: Password | None = None
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    days: Annotated[int, Field(ge=1, le=366)] | None = 90
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+class NewToken(TokenOut):
+    token: str = Field(description="Shown once; the hub keeps only its hash.")
+
+
+def _users(conn: Connection, username: str | None = None) -> list[UserOut]:
+    query = select(db.users).order_by(db.users.c.username)
+    if username is not None:
+        query = query.where(db.users.c.username == username)
+    sites: dict[int, list[str]] = {}
+    for row in conn.execute(select(db.user_sites).order_by(db.user_sites.c.site_id)):
+        sites.setdefault(row.user_id, []).append(row.site_id)
+    return [
+        UserOut(username=u.username, role=u.role, sites=sites.get(u.id, []), disabled=u.disabled)
+        for u in conn.execute(query)
+    ]
+
+
+def _check_sites(conn: Connection, sites: list[str]) -> None:
+    known = set(conn.scalars(select(db.sites.c.id).where(db.sites.c.id.in_(sites))))
+    if missing := sorted(set(sites) - known):
+        raise Invalid(f"no site {missing[0]!r}")
+
+
+def list_users(engine: Engine) -> list[UserOut]:
+    with engine.connect() as conn:
+        return _users(conn)
+
+
+def add_user(engine: Engine, user: UserIn) -> UserOut:
+    """Add a user; an operator is given the sites they run."""
+    with engine.connect() as conn:
+        _check_sites(conn, user.sites)
+    try:
+        auth.create_user(engine, user.username, user.password, user.role, user.sites)
+    except IntegrityError:
+        raise Conflict(f"user {user.username!r} exists") from None
+    return UserOut(username=user.username, role=user.role, sites=sorted(user.sites))
+
+
+def change_user(engine: Engine, username: str, change: UserChange) -> UserOut:
+    """Change a user's role, sites or password, or disable them; disabling or a new password
+    signs them out everywhere. The last active network admin cannot be demoted or disabled:
+    nobody could manage the hub any more."""
+    with engine.connect() as conn:
+        found = _users(conn, username)
+        if not found:
+            raise NotFound(f"no user {username!r}")
+        _check_sites(conn, change.sites or [])
+        role = change.role or found[0].role
+        if change.sites and role != Role.SITE_OPERATOR:
+            raise Invalid(ONLY_OPERATORS)
+        losing_admin = found[0].role == Role.NETWORK_ADMIN and (
+            role != Role.NETWORK_ADMIN or change.disabled
+        )
+        admins = conn.scalar(
+            select(func.count())
+            .select_from(db.users)
+            .where(db.users.c.role == Role.NETWORK_ADMIN.value, db.users.c.disabled.is_(False))
+        )
+    if losing_admin and (admins or 0) <= 1:
+        raise Conflict("this is the last network admin")
+    auth.update_user(
+        engine,
+        username,
+        role=change.role,
+        sites=[] if change.role and change.role != Role.SITE_OPERATOR else change.sites,
+        disabled=change.disabled,
+        password=change.password,
+    )
+    with engine.connect() as conn:
+        return _users(conn, username)[0]
+
+
+def my_tokens(engine: Engine, who: Principal) -> list[TokenOut]:
+    """``who``'s tokens (sign-ins and API tokens), without their secrets."""
+    return [TokenOut(**vars(t)) for t in auth.list_tokens(engine, who.user_id)]
+
+
+def new_token(engine: Engine, who: Principal, token: TokenIn) -> NewToken:
+    """An API token for scripts, with ``who``'s role; the token is returned this once."""
+    now = datetime.now(UTC)
+    expires = now + timedelta(days=token.days) if token.days else None
+    secret = auth.issue_token(engine, who.user_id, token.name, expires)
+    [info] = [t for t in auth.list_tokens(engine, who.user_id) if t.id == auth.public_id(secret)]
+    return NewToken(**vars(info), token=secret)
+
+
+def drop_token(engine: Engine, who: Principal, public_id: str) -> None:
+    """Revoke one of ``who``'s tokens by its public id."""
+    if not auth.revoke_token_id(engine, who.user_id, public_id):
+        raise NotFound("no such token")
+
+
+def sign_out(engine: Engine, token: str) -> None:
+    """End the session (or revoke the API token) ``token``."""
+    auth.revoke_token(engine, token)
+
+
+def sign_in(
+    engine: Engine, throttle: SignInThrottle, username: str, password: str, client: str
+) -> str:
+    """Check a password (throttled per name and client) and start a session of
+    ``auth.SESSION``; raises ``auth.AuthError`` or ``throttle.Throttled``."""
+    return throttled_sign_in(throttle, engine, username, password, client, auth.SESSION)

@@ -1,0 +1,48 @@
+"""The dashboard's templates, their filters, and the headers every page is sent with."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from hub.auth import Principal
+from hub.services.scope import Scope
+
+#: Everything from the hub itself: spaces may be cut off from the internet, and no other
+#: site's script may run on pages that name members.
+CSP = (
+    "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
+def since(at: str | None) -> str:
+    """'12 s ago', '5 min ago', '3 h ago' or '2 days ago' for an ISO time; '' without one."""
+    if at is None:
+        return ""
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(at)).total_seconds()
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size * (2 if unit == "days" else 1):
+            return f"{int(seconds // size)} {unit} ago"
+    return f"{max(int(seconds), 0)} s ago"
+
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["since"] = since
+
+
+def page(request: Request, name: str, who: Principal | None, **context: Any) -> HTMLResponse:
+    """The template ``name`` for ``who`` (None: nobody signed in), with the page headers."""
+    people = who is not None and Scope(who).sees_people
+    response = templates.TemplateResponse(request, name, {"who": who, "people": people, **context})
+    response.headers["Content-Security-Policy"] = CSP
+    # Pages name members: nothing of them may stay in the browser's cache after sign-out.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
