@@ -10,12 +10,13 @@ demo: setup
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
-	.venv/bin/mypy hafen edge sim
+	.venv/bin/mypy
 	.venv/bin/python -m pytest
 
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
+	.venv/bin/mypy
 
 bench: setup
 	.venv/bin/python benchmarks/edge_access.py

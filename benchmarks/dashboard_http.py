@@ -36,7 +36,8 @@ def serving(url: str) -> Iterator[str]:
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(server.stderr.read().decode()) from None
+                    error = server.stderr.read().decode() if server.stderr else ""
+                    raise RuntimeError(error) from None
                 time.sleep(0.2)
         yield base
     finally:

@@ -16,6 +16,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
@@ -37,7 +38,7 @@ def uid(i: int) -> bytes:
 
 def build_acl() -> AccessList:
     """100,000 members, one card each, spread over three plans (one with opening hours)."""
-    plans = [
+    plans: list[dict[str, Any]] = [
         {"id": "flex"},
         {"id": "region", "sites": [SITE, "other-site"]},
         {

@@ -93,11 +93,19 @@ def wrk(url: str, token: str | None, seconds: int, connections: int) -> tuple[fl
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:
         raise RuntimeError(f"errors while loading {url}:\n{out}")
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     distribution = out.split("Latency Distribution", 1)[1]
-    p50 = re.search(r"^\s+50%\s+(\S+)", distribution, re.M).group(1)
-    p99 = re.search(r"^\s+99%\s+(\S+)", distribution, re.M).group(1)
+    rate = float(_wrk_figure(r"Requests/sec:\s+([\d.]+)", out))
+    p50 = _wrk_figure(r"^\s+50%\s+(\S+)", distribution)
+    p99 = _wrk_figure(r"^\s+99%\s+(\S+)", distribution)
     return rate, p50, p99
+
+
+def _wrk_figure(pattern: str, text: str) -> str:
+    """One figure from wrk's report; wrk printing something else is an error worth seeing."""
+    found = re.search(pattern, text, re.M)
+    if found is None:
+        raise RuntimeError(f"wrk's report has no {pattern!r}:\n{text}")
+    return found.group(1)
 
 
 def run(url: str, label: str, seconds: int) -> None:

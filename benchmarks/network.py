@@ -108,7 +108,7 @@ class SimulatedSite:
             CallbackAPIVersion.VERSION2, client_id=f"bench-{site}", protocol=mqtt.MQTTv5
         )
         self.client.on_connect = lambda c, *_: c.subscribe(protocol.acl_topic(site), qos=1)
-        self.client.on_message = lambda _c, _u, m: self.updater.submit(m.payload)
+        self.client.on_message = lambda _c, _u, m: self.updater.submit(bytes(m.payload))
         self.port = port
 
     def start(self) -> None:
@@ -346,8 +346,8 @@ def bench_backlog(tmp: Path, events: int = 100_000) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--sites"]:
-        names, port, public_key, tmp = sys.argv[2:6]
-        run_sites(names.split(","), int(port), public_key, Path(tmp))
+        names, port, public_key, state = sys.argv[2:6]
+        run_sites(names.split(","), int(port), public_key, Path(state))
         return
     if not shutil.which("mosquitto"):
         raise SystemExit("mosquitto is not installed (make setup installs it)")

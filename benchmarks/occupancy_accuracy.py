@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import replace
+from typing import Any
 
 from edge.agent.occupancy import OccupancySettings
 from sim.occupancy_script import ROOMS, make_day, replay, scripted_days
 
-KINDS = {
+KINDS: dict[str, dict[str, Any]] = {
     "quiet": dict(people=6),
     "busy": dict(people=40, tailgating=0.03, handle=0.1, group=0.05),
     "messy": dict(people=30, tailgating=0.15, handle=0.2, group=0.15, let_in=0.05),

@@ -8,7 +8,9 @@ hundreds of sites without rebuilding any of their lists.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, select
 
@@ -96,7 +98,9 @@ class _Parts:
         self.cards: dict[str, list[Card]] = {}
         self._members: dict[tuple, Member] = {}
 
-    def site_grants(self, rows, sites: set[str], blocked: dict) -> dict[str, dict[str, list]]:
+    def site_grants(
+        self, rows: Iterable[Row[Any]], sites: set[str], blocked: dict[str, bool]
+    ) -> dict[str, dict[str, list[Any]]]:
         """site -> member -> the keys of the grants that reach the site."""
         grants: dict[str, dict[str, list]] = {site: {} for site in sites}
         for g in rows:
@@ -119,7 +123,7 @@ class _Parts:
                 self.grants[key] = Grant(plan=plan, sites=[site])
             grants[site].setdefault(staff, []).append(key)
 
-    def add_cards(self, rows, members: set[str]) -> None:
+    def add_cards(self, rows: Iterable[Row[Any]], members: set[str]) -> None:
         for c in rows:
             if c.member_id in members:
                 card = Card(hash=c.hash, member=c.member_id, revoked=c.revoked)

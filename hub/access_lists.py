@@ -339,7 +339,8 @@ class AclPublisher:
         its primary key instead of sending two different lists under one number.
         """
         now = datetime.now(UTC)
-        message, kind, body = b"", "snapshot", doc
+        message, kind = b"", "snapshot"
+        body: AccessList | AccessListDelta = doc
         if doc.site in self._unsent:
             delta = None  # an earlier version never went out: devices need the whole list
         if delta is not None:

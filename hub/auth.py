@@ -64,14 +64,16 @@ def create_user(
         raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
     with engine.begin() as conn:
         user_id = conn.execute(
-            insert(db.users).values(
+            insert(db.users)
+            .returning(db.users.c.id)
+            .values(
                 username=username,
                 password_hash=_hasher.hash(password),
                 role=Role(role).value,
                 disabled=False,
                 created_at=datetime.now(UTC),
             )
-        ).inserted_primary_key[0]
+        ).scalar_one()
         if sites:
             conn.execute(insert(db.user_sites), [{"user_id": user_id, "site_id": s} for s in sites])
     return int(user_id)

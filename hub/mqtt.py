@@ -11,6 +11,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
 #: How long a publish waits for a lost connection to come back before it gives up (the caller
@@ -104,7 +105,14 @@ class HubClient:
                     raise TimeoutError(f"the broker did not acknowledge a batch in {timeout} s")
                 info.wait_for_publish(0.05)
 
-    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             log.warning("broker refused the hub connection: %s", reason_code)
             return

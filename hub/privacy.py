@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, insert, select, update
 
@@ -108,7 +109,7 @@ def export_member(engine: Engine, member: str) -> dict | None:
         if profile is None:
             return None
 
-        def rows(table, column) -> list[dict]:
+        def rows(table: Table, column: ColumnElement[Any]) -> list[dict[str, Any]]:
             found = conn.execute(select(table).where(column == member)).all()
             return [row._asdict() for row in found]
 

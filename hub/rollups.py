@@ -16,9 +16,20 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hafen.protocol import EventKind
@@ -387,7 +398,7 @@ def missing(engine: Engine) -> bool:
     e, s = db.events.c, db.occupancy_samples.c
     with engine.connect() as conn:
 
-        def some(query) -> bool:
+        def some(query: Select[Any]) -> bool:
             return conn.scalar(select(query.exists())) or False
 
         allowed = e.data["allowed"].as_boolean().is_(True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import socket
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -31,13 +32,15 @@ class HubServer(uvicorn.Server):
         gc.freeze()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        live = getattr(self.config.app.state, "live", None)
+        live = getattr(getattr(self.config.app, "state", None), "live", None)
         if live is not None:
             live.close()
         await super().shutdown(sockets=sockets)
 
 
-def hub_server(app: FastAPI, host: str = "127.0.0.1", port: int = 8080, **options) -> HubServer:
+def hub_server(
+    app: FastAPI, host: str = "127.0.0.1", port: int = 8080, **options: Any
+) -> HubServer:
     """A server for the hub's ``app``; ``options`` go to ``uvicorn.Config``."""
     options.setdefault("log_level", "warning")
     options.setdefault("timeout_graceful_shutdown", GRACE_SECONDS)

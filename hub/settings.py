@@ -26,7 +26,7 @@ services read these settings and only then start what they need.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
@@ -289,9 +289,14 @@ class HubSettings(Section):
     def check_files(self) -> list[str]:
         """Read every secret file that is configured; one line per problem, naming the key."""
         problems = []
-        checks = [self.signing.key, self.cards.key, self.ingest.influx.token]
-        if self.store.password_file is not None:
-            checks.append(lambda: _secret("store.password_file", self.store.password_file))
+        checks: list[Callable[[], object]] = [
+            self.signing.key,
+            self.cards.key,
+            self.ingest.influx.token,
+        ]
+        password_file = self.store.password_file
+        if password_file is not None:
+            checks.append(lambda: _secret("store.password_file", password_file))
         for check in checks:
             try:
                 check()

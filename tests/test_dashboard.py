@@ -7,11 +7,13 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 
 from hub import db
 from hub.app import create_app
@@ -21,6 +23,9 @@ from hub.ingest.store import IngestStore
 from hub.web import pages
 from tests.support.events import event, sample, tap
 from tests.support.hub import PASSWORD, add_staff
+
+#: For a live feed that is fed by hand and never reads a store.
+NO_STORE = cast(Engine, None)
 
 PAGES = ["/ui/", "/ui/sites/a", "/ui/fleet", "/ui/reports", "/ui/reports.csv"]
 
@@ -282,7 +287,7 @@ def test_the_live_stream_ends_soon_after_sign_out(hub, monkeypatch):
         for line in stream.iter_lines():
             if line.startswith("data: "):
                 revoke_token(engine, client.cookies["hafen_session"])
-                client.app.state.principals.clear()
+                cast(FastAPI, client.app).state.principals.clear()
     assert time.monotonic() - started < 5, "the stream ended well before its 60 s"
 
 
@@ -322,7 +327,7 @@ def test_streams_get_only_what_changed_encoded_once_per_kind_of_viewer(monkeypat
     from hub.auth import Principal
     from hub.web import live
 
-    feed = live.LiveFeed(engine=None)
+    feed = live.LiveFeed(engine=NO_STORE)
     site = lambda s, n=0: live.SiteLive(s, s.upper(), 1, 1, 0, None, entries_today=n)  # noqa: E731
     admin = Principal(1, "admin", Role.NETWORK_ADMIN, frozenset())
     operator = Principal(2, "op", Role.SITE_OPERATOR, frozenset({"b"}))
@@ -334,8 +339,13 @@ def test_streams_get_only_what_changed_encoded_once_per_kind_of_viewer(monkeypat
     assert now == first + 1 and [s["site"] for s in json.loads(delta)] == ["b"]
     assert json.loads(feed.payload(operator, None, first)[1])[0]["entries_today"] == 1
     assert json.loads(feed.payload(operator, "a", first)[1]) == [], "not theirs"
-    encoded = []
-    monkeypatch.setattr(live.json, "dumps", lambda sites, **_: encoded.append(len(sites)) or "")
+    encoded: list[int] = []
+
+    def counting_dumps(sites: list, **_: object) -> str:
+        encoded.append(len(sites))
+        return ""
+
+    monkeypatch.setattr(live.json, "dumps", counting_dumps)
     for _ in range(50):  # fifty admins' streams at the same point: one encoding
         feed.payload(admin, None, first)
     assert encoded == [], "encoded above already"
@@ -366,6 +376,6 @@ def test_a_waiting_stream_wakes_when_the_picture_changes_not_at_its_timeout():
 
     from hub.web import live
 
-    feed = live.LiveFeed(engine=None)
+    feed = live.LiveFeed(engine=NO_STORE)
     took = asyncio.run(_wait_for_change(feed, feed.generation, 5.0))
     assert 0.09 < took < 1.0

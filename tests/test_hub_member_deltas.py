@@ -30,11 +30,12 @@ def _used(doc: AccessList) -> dict:
 
 def _versions(hub: TestHub, site: str, after: int) -> list:
     with hub.engine.connect() as conn:
-        return conn.execute(
+        query = (
             select(db.acl_versions)
             .where(db.acl_versions.c.site == site, db.acl_versions.c.version > after)
             .order_by(db.acl_versions.c.version)
-        ).all()
+        )
+        return list(conn.execute(query))
 
 
 def test_member_changes_are_small_deltas_that_match_a_full_compile(tmp_path, network_api):

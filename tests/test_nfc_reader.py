@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from edge.drivers.nfc_reader import NfcReader
+from edge.drivers.nfc_reader import CardRead, NfcReader
 from sim.card_emulator import EmulatedCard
 from tests.support.edge import free_udp_port
 from tests.support.waiting import wait_for
@@ -16,7 +16,8 @@ from tests.support.waiting import wait_for
 def start_reader(**options) -> tuple[NfcReader, str, list, list]:
     """A started reader on a free UDP port: (reader, path, taps, faults)."""
     path = f"udp:127.0.0.1:{free_udp_port()}"
-    taps, faults = [], []
+    taps: list[CardRead] = []
+    faults: list[str | None] = []  # None: the fault cleared
     r = NfcReader(
         path,
         on_card=taps.append,
@@ -82,7 +83,7 @@ def test_reader_that_cannot_be_opened_is_a_fault_not_a_crash():
     r.start()
     try:
         assert wait_for(lambda: len(faults) == 1, 3)
-        assert "cannot open reader" in faults[0]
+        assert "cannot open reader" in str(faults[0])
         assert r.fault is not None
         time.sleep(1.5)  # keeps retrying with backoff, reports the same fault only once
         assert len(faults) == 1
@@ -98,6 +99,7 @@ def test_reader_reopens_after_failing_and_reports_recovery():
         assert wait_for(lambda: r._clf is not None, 2)
         # Unplugging: the device under the frontend disappears, as a USB reader's does.
         unplugged = threading.Event()
+        assert r._clf is not None
         device = r._clf.device
 
         def gone(*_args, **_kwargs):

@@ -75,7 +75,8 @@ def test_samples_reach_the_hub_and_home_assistant_sees_the_space(tmp_path, mock_
 
 def _stored(hub: TestHub) -> list:
     with hub.engine.connect() as conn:
-        return conn.execute(select(db.occupancy_samples).order_by(db.occupancy_samples.c.at)).all()
+        query = select(db.occupancy_samples).order_by(db.occupancy_samples.c.at)
+        return list(conn.execute(query).all())
 
 
 def _sample(at: datetime, count: int, device: str = "door-1", **extra) -> dict:
@@ -207,5 +208,5 @@ def test_a_simulated_space_publishes_occupancy_that_the_hub_serves(tmp_path):
                 assert max(b["peak"] or 0 for b in history) >= 2
         finally:
             edge.send_signal(signal.SIGINT)
-            assert edge.wait(20) == 0, edge.stderr.read().decode()[-2000:]
+            assert edge.wait(20) == 0, edge.stderr and edge.stderr.read().decode()[-2000:]
             hub.stop()

@@ -42,7 +42,7 @@ def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 
 def _flat(table: dict, prefix: str = "") -> dict[str, object]:
-    flat = {}
+    flat: dict[str, object] = {}
     for key, value in table.items():
         if isinstance(value, dict):
             flat |= _flat(value, f"{prefix}{key}.")

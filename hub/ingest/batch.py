@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
@@ -41,7 +42,9 @@ def classify(messages: list[mqtt.MQTTMessage], now: datetime) -> Batch:
     return batch
 
 
-def dead_letter(message: mqtt.MQTTMessage, now: datetime, reason: str, **place) -> dict:
+def dead_letter(
+    message: mqtt.MQTTMessage, now: datetime, reason: str, **place: str | int | None
+) -> dict[str, Any]:
     return {
         "event_id": place.get("event_id"),
         "site": place.get("site"),
@@ -70,7 +73,7 @@ def _classify_one(message: mqtt.MQTTMessage, now: datetime, batch: Batch, seen: 
     if event.event_id in seen:
         return
     seen.add(event.event_id)
-    place = {
+    place: dict[str, str | int | None] = {
         "event_id": event.event_id,
         "site": topic.site,
         "device": topic.device,

@@ -71,7 +71,9 @@ def book(
         if conn.scalar(select(db.members.c.id).where(member)) is None:
             raise Invalid("no such member")
         booking_id = conn.execute(
-            insert(db.bookings).values(
+            insert(db.bookings)
+            .returning(db.bookings.c.id)
+            .values(
                 member_id=booking.member,
                 site_id=site,
                 kind=booking.kind,
@@ -79,7 +81,7 @@ def book(
                 ends_at=booking.ends_at,
                 created_at=datetime.now(UTC),
             )
-        ).inserted_primary_key[0]
+        ).scalar_one()
         conn.execute(
             insert(db.grants).values(
                 member_id=booking.member,

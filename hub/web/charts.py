@@ -11,7 +11,10 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # Matplotlib loads on first use (the server loads it at start)
+    from matplotlib.figure import Figure
 
 GREEN = "#2f7d5b"
 T = TypeVar("T")
@@ -63,7 +66,7 @@ class ChartCache:
         return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float) -> Figure:
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a hub
@@ -79,7 +82,7 @@ def prepare() -> None:
     _svg(_figure(1, 1))
 
 
-def _svg(fig) -> bytes:
+def _svg(fig: Figure) -> bytes:
     out = io.BytesIO()
     fig.savefig(out, format="svg", metadata={"Date": None})
     return out.getvalue()
@@ -94,13 +97,16 @@ def day_curve(
     fig = _figure(10, 3)
     ax = fig.add_subplot()
     ys = [float("nan") if c is None else c for c in counts]
-    ax.fill_between(times, ys, step="post", color=GREEN, alpha=0.25, linewidth=0)
-    ax.step(times, ys, where="post", color=GREEN, linewidth=1.4)
+    # Matplotlib takes datetimes through its unit converters (a date axis with date ticks);
+    # its type stubs know only numbers.
+    xs: Any = times
+    ax.fill_between(xs, ys, step="post", color=GREEN, alpha=0.25, linewidth=0)
+    ax.step(xs, ys, where="post", color=GREEN, linewidth=1.4)
     if capacity:
         ax.axhline(capacity, color="#b3261e", linewidth=0.8, linestyle="--", label="capacity")
         ax.legend(loc="upper left", frameon=False, fontsize=8)
     if times:
-        ax.set_xlim(times[0], times[-1])
+        ax.set_xlim(xs[0], xs[-1])
         ax.xaxis.set_major_formatter(DateFormatter("%H:%M", tz=times[0].tzinfo))
     ax.set_ylim(bottom=0, top=max([*(y for y in counts if y is not None), capacity or 0, 4]) * 1.1)
     ax.set_ylabel("people")

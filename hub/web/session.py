@@ -43,7 +43,9 @@ def viewer(request: Request, principals: Principals, store: Store) -> Principal:
 Viewer = Annotated[Principal, Depends(viewer)]
 
 
-def to_sign_in(request: Request, exc: SignInRequired) -> Response:
+def to_sign_in(request: Request, exc: Exception) -> Response:
+    """Send a browser that must sign in to the sign-in page (the handler of SignInRequired)."""
+    assert isinstance(exc, SignInRequired)
     response = RedirectResponse(f"{PREFIX}/sign-in?next={quote(exc.next_path)}", status_code=303)
     # Only a cookie that was sent and refused is cleared: a link from another site arrives
     # without the (Strict) cookie, and must not sign the browser out.

@@ -15,6 +15,7 @@ from edge.agent.config import EdgeConfig
 from edge.agent.store import EdgeStore
 from hafen.cards import card_hash
 from hafen.config import validate_config
+from hafen.protocol import DeviceState
 from hafen.signing import public_key_text
 from hub import db
 from hub.access_lists import AclPublisher
@@ -56,13 +57,15 @@ class TestHub:
                 broker.port,
                 self.key,
                 name=str(i),
-                on_state=lambda site, device, state: self.publisher.catch_up(
-                    site, device, state.acl_version
-                ),
+                on_state=self._catch_up,
                 mirror=mirror,
             )
             for i in range(workers)
         ]
+
+    def _catch_up(self, site: str, device: str, state: DeviceState) -> None:
+        """As `hafen hub ingest` does: a device behind on its list gets a snapshot."""
+        self.publisher.catch_up(site, device, state.acl_version)
 
     def start(self) -> TestHub:
         self.client.start()
@@ -101,17 +104,17 @@ class TestHub:
             query = select(db.events).order_by(db.events.c.device, db.events.c.seq)
             if site:
                 query = query.where(db.events.c.site == site)
-            return conn.execute(query).all()
+            return list(conn.execute(query).all())
 
     def samples(self) -> list:
         """Occupancy samples, stored apart from door events."""
         with self.engine.connect() as conn:
             o = db.occupancy_samples.c
-            return conn.execute(select(db.occupancy_samples).order_by(o.device, o.seq)).all()
+            return list(conn.execute(select(db.occupancy_samples).order_by(o.device, o.seq)))
 
     def dead_letters(self) -> list:
         with self.engine.connect() as conn:
-            return conn.execute(select(db.dead_letters)).all()
+            return list(conn.execute(select(db.dead_letters)))
 
 
 def edge_config(
