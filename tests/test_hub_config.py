@@ -147,6 +147,24 @@ def test_the_other_commands_read_the_file(tmp_path, config):
     assert [p.name for p in tmp_path.glob("*.db")] == ["file.db"]
 
 
+def test_create_user_refuses_a_taken_name_an_unknown_site_and_a_short_password(tmp_path, config):
+    """Each is a clear line and exit 2, never a database traceback; nothing is stored."""
+    args = ("create-user", "nadia", "--role", "network_admin", "-c", str(config))
+    assert hub(*args, input="correct horse battery\n" * 2).exit_code == 0
+    again = hub(*args, input="another long password\n" * 2)
+    assert again.exit_code == 2 and "'nadia' exists" in again.output, again.output
+    operator = ("create-user", "olga", "--role", "site_operator", "--site", "nowhere")
+    unknown = hub(*operator, "-c", str(config), input="correct horse battery\n" * 2)
+    assert unknown.exit_code == 2 and "no site 'nowhere'" in unknown.output, unknown.output
+    short = hub(
+        "create-user", "tim", "--role", "technician", "-c", str(config), input="short\n" * 2
+    )
+    assert short.exit_code == 2 and "password" in short.output and "short" not in short.stdout
+    assert "Traceback" not in again.output + unknown.output + short.output
+    with sqlite3.connect(tmp_path / "file.db") as conn:
+        assert conn.execute("SELECT username FROM users").fetchall() == [("nadia",)]
+
+
 # --- check-config -------------------------------------------------------------------------------
 
 

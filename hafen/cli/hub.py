@@ -351,7 +351,11 @@ def create_user_command(
     config: ConfigOption = None,
 ) -> None:
     """Add a hub user (asks for the password); the first network admin is made this way."""
-    from hub.auth import Role, create_user
+    from pydantic import ValidationError
+
+    from hub.auth import Role
+    from hub.services.errors import ServiceError
+    from hub.services.users import UserIn, add_user
 
     try:
         role_value = Role(role)
@@ -361,10 +365,13 @@ def create_user_command(
     engine = _connect(settings)
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
-        create_user(engine, username, password, role_value, site or [])
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        user = UserIn(username=username, password=password, role=role_value, sites=site or [])
+        add_user(engine, user)
+    except ValidationError as exc:
+        problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise _fail("create-user: " + "; ".join(problems)) from None
+    except ServiceError as exc:
+        raise _fail(f"create-user: {exc}") from None
     typer.echo(f"user {username} ({role_value.value}) created")
 
 
