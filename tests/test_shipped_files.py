@@ -139,3 +139,25 @@ def test_a_core_only_install_names_the_extra_a_command_needs():
     assert serve.returncode == 3 and "pip install 'hafen[hub]'" in serve.stderr
     run = _core_only("edge", "run", "--simulate")
     assert run.returncode == 3 and "pip install 'hafen[edge]'" in run.stderr
+
+
+def test_a_core_only_install_checks_configs_loads_lists_and_makes_keys(tmp_path):
+    """What a technician does with only the core installed: no extra is asked for."""
+    key = tmp_path / "card.key"
+    key.write_text(CARD_KEY_HEX)
+    text = (ROOT / "docs/edge.example.toml").read_text().replace("/etc/hafen/card.key", str(key))
+    text = text.replace("/var/lib/hafen/edge.db", str(tmp_path / "edge.db"))
+    config = tmp_path / "edge.toml"
+    config.write_text(text)
+    checked = _core_only("edge", "check-config", str(config))
+    assert checked.returncode == 0 and ": ok" in checked.stdout, checked.stderr
+    acl = tmp_path / "acl.json"
+    acl.write_text(
+        '{"site": "leipzig-ost", "version": 1, "plans": [{"id": "flex"}],'
+        ' "members": [{"id": "anna", "grants": [{"plan": "flex"}]}],'
+        ' "cards": [{"uid": "04A1B2C3D4E5F6", "member": "anna"}]}'
+    )
+    loaded = _core_only("edge", "load-acl", str(acl), "-c", str(config))
+    assert loaded.returncode == 0 and "version 1: 1 cards" in loaded.stdout, loaded.stderr
+    made = _core_only("hub", "keygen", "--key", str(tmp_path / "signing.pem"))
+    assert made.returncode == 0 and "public key" in made.stdout, made.stderr

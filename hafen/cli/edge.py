@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, help="The door agent on a space's Raspberry Pi.")
 
 
+#: Commands that need only the core: a technician checks a config or loads a list anywhere.
+CORE_COMMANDS = frozenset({"check-config", "load-acl"})
+
+
 @app.callback()
-def _needs_edge_extra() -> None:
-    require_extra("hafen edge", "edge")
+def _needs_edge_extra(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand not in CORE_COMMANDS:
+        require_extra(f"hafen edge {ctx.invoked_subcommand}", "edge")
 
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Edge config file (TOML).")]

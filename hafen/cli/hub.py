@@ -30,9 +30,14 @@ T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True, help="The hub that runs the network.")
 
 
+#: Commands that need only the core (cryptography): the signing key is made anywhere.
+CORE_COMMANDS = frozenset({"keygen"})
+
+
 @app.callback()
-def _needs_hub_extra() -> None:
-    require_extra("hafen hub", "hub")
+def _needs_hub_extra(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand not in CORE_COMMANDS:
+        require_extra(f"hafen hub {ctx.invoked_subcommand}", "hub")
 
 
 KeyOption = Annotated[Path, typer.Option("--key", help="The hub's Ed25519 signing key (PEM).")]
