@@ -55,6 +55,12 @@ CONFIG_VARIABLE = "HAFEN_HUB_CONFIG"
 #: Environment variables ``HAFEN_HUB__SECTION__KEY`` override the file's keys.
 ENV_PREFIX = "HAFEN_HUB"
 
+#: Variables of /etc/hafen/hub.env from before the config file, and what they are now.
+LEGACY_VARIABLES = {
+    "HAFEN_HUB_DB": "HAFEN_HUB__STORE__URL",
+    "HAFEN_RETENTION_DAYS": "HAFEN_HUB__RETENTION__DAYS",
+}
+
 #: Validation context of the file layer: stricter than the environment or a flag.
 _FILE = {"layer": "file"}
 
@@ -326,6 +332,19 @@ def config_path(given: Path | None, environ: Mapping[str, str]) -> Path | None:
 
 #: A command's flags: a key's dotted path -> (the flag's spelling, its value; None or "": unset).
 Flags = Mapping[str, tuple[str, Any]]
+
+
+def with_legacy_variables(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """``environ`` with each old variable that is set read as its new name (unless the new one
+    is set too), and a deprecation warning for each."""
+    updated, warnings = dict(environ), []
+    for old, new in LEGACY_VARIABLES.items():
+        if environ.get(old, "") == "":
+            continue
+        warnings.append(f"{old} is deprecated: set {new}, or the key in the config file")
+        if environ.get(new, "") == "":
+            updated[new] = environ[old]
+    return updated, warnings
 
 
 def load_hub_settings(

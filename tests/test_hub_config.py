@@ -28,7 +28,7 @@ HAFEN = str(Path(sys.executable).with_name("hafen"))
 def _no_hub_settings_from_outside(monkeypatch):
     """The tests' environment holds only the variables each test sets."""
     for name in list(os.environ):
-        if name.upper().startswith("HAFEN_HUB"):
+        if name.upper().startswith(("HAFEN_HUB", "HAFEN_RETENTION")):
             monkeypatch.delenv(name)
 
 
@@ -163,6 +163,17 @@ def test_create_user_refuses_a_taken_name_an_unknown_site_and_a_short_password(t
     assert "Traceback" not in again.output + unknown.output + short.output
     with sqlite3.connect(tmp_path / "file.db") as conn:
         assert conn.execute("SELECT username FROM users").fetchall() == [("nadia",)]
+
+
+def test_the_old_hub_env_variables_still_work_with_a_deprecation_warning(tmp_path, config):
+    """/etc/hafen/hub.env of the retention timer set these before the config file existed."""
+    old = {"HAFEN_RETENTION_DAYS": "45", "HAFEN_HUB_DB": sqlite(tmp_path / "old.db")}
+    result = hub("retention", "-c", str(config), env=old)
+    assert result.exit_code == 0, result.output
+    assert cutoff_days(result.stdout) == 45 and (tmp_path / "old.db").exists()
+    assert "HAFEN_RETENTION_DAYS is deprecated: set HAFEN_HUB__RETENTION__DAYS" in result.stderr
+    newer = hub("retention", "-c", str(config), env={**old, "HAFEN_HUB__RETENTION__DAYS": "60"})
+    assert cutoff_days(newer.stdout) == 60, "the new name wins where both are set"
 
 
 # --- check-config -------------------------------------------------------------------------------

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
@@ -161,3 +163,32 @@ def test_a_core_only_install_checks_configs_loads_lists_and_makes_keys(tmp_path)
     assert loaded.returncode == 0 and "version 1: 1 cards" in loaded.stdout, loaded.stderr
     made = _core_only("hub", "keygen", "--key", str(tmp_path / "signing.pem"))
     assert made.returncode == 0 and "public key" in made.stdout, made.stderr
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not here")
+def test_systemd_verifies_every_shipped_unit(tmp_path):
+    """`systemd-analyze verify` in a root of our own: the system's units, ours, and the
+    command they start (verify checks that it is executable)."""
+    root = tmp_path / "root"
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    units = root / "etc/systemd/system"
+    units.mkdir(parents=True)
+    shipped = sorted((ROOT / "systemd").iterdir())
+    for unit in shipped:
+        shutil.copy(unit, units / unit.name)
+    hafen = root / "opt/hafen/venv/bin/hafen"
+    hafen.parent.mkdir(parents=True)
+    hafen.write_text("#!/bin/sh\n")
+    hafen.chmod(0o755)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={root}", *(unit.name for unit in shipped)],
+        cwd=units,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0 and verify.stdout + verify.stderr == "", verify.stderr
+    assert "${" not in (units / "hafen-hub-retention.service").read_text(), (
+        "the retention job reads its settings from the config file, not from flags that an"
+        " unset variable would leave empty"
+    )

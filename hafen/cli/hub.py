@@ -78,10 +78,13 @@ def _broker(value: str | None) -> dict[str, tuple[str, object]]:
 def _settings(config: Path | None, flags: dict[str, tuple[str, object]]) -> HubSettings:
     """The hub's settings: the config file, under the environment, under the given flags."""
     from hafen.config import ConfigError
-    from hub.settings import config_path, load_hub_settings
+    from hub.settings import config_path, load_hub_settings, with_legacy_variables
 
+    environ, warnings = with_legacy_variables(os.environ)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     try:
-        return load_hub_settings(config_path(config, os.environ), os.environ, flags)
+        return load_hub_settings(config_path(config, environ), environ, flags)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
 
