@@ -114,12 +114,20 @@ def _describe(error: ErrorDetails, model: type[BaseModel], spell: Speller | None
     return f"  {key}: {reason} (got {value!r})"
 
 
-_URL_PASSWORD = re.compile(r"(//[^:/@\s]*:)\S*@")
+#: ``scheme://user:password@host``: the password runs to the next ``@`` (spaces included, as a
+#: passphrase may hold them; masking too much is safe, too little is not).
+_URL_PASSWORD = re.compile(r"(//[^:/@\s]*:)[^@]*@")
+#: ``?password=...`` and its kin in a URL's query (libpq and many drivers take them there).
+_QUERY_SECRET = re.compile(
+    r"([?&](?:password|passwd|pwd|secret|token|api_key|apikey|sslpassword)=)[^&#'\"]*",
+    re.IGNORECASE,
+)
 
 
 def mask_credentials(text: str) -> str:
-    """``text`` with the password of any URL in it (``scheme://user:password@host``) masked."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    """``text`` with the secrets of any URL in it masked: the password between ``:`` and ``@``
+    and secret parameters of its query (``?password=...``)."""
+    return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
 def _suggestion(

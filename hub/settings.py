@@ -82,6 +82,10 @@ def _secret(key: str, path: Path) -> str:
     return text
 
 
+#: Query parameters by which a driver takes a password (libpq's, psycopg's).
+_PASSWORD_PARAMETERS = frozenset({"password", "passwd", "sslpassword"})
+
+
 class StoreSettings(Section):
     """The hub's SQL store."""
 
@@ -107,12 +111,25 @@ class StoreSettings(Section):
                 "not a SQLAlchemy URL such as sqlite:////var/lib/hafen/hub.db or"
                 " postgresql+psycopg://hafen@localhost/hafen"
             ) from None
-        if url.password is not None and (info.context or {}).get("layer") == "file":
+        has_password = url.password is not None or any(
+            key.lower() in _PASSWORD_PARAMETERS for key in url.query
+        )
+        if has_password and (info.context or {}).get("layer") == "file":
             raise ValueError(
                 "a password does not go into the config: put it in a file that only the hub"
                 " can read and name that file in store.password_file"
             )
         return value
+
+    def reads_password_file(self) -> bool:
+        """Whether connecting reads ``password_file``: only for a URL given without one."""
+        from sqlalchemy.engine import make_url
+
+        return (
+            self.password_file is not None
+            and self.url is not None
+            and make_url(self.url).password is None
+        )
 
     def sqlalchemy_url(self) -> str:
         """The URL to connect to: the default filled in, the password read from its file.
@@ -123,13 +140,11 @@ class StoreSettings(Section):
         from hub.db import default_url
 
         url = self.url or default_url()
-        if self.password_file is None:
-            return url
-        parsed = make_url(url)
-        if parsed.password is not None:
-            return url  # the environment's or --db's own password
+        if not self.reads_password_file():
+            return url  # the default SQLite file, or the environment's or --db's own password
+        assert self.password_file is not None
         password = _secret("store.password_file", self.password_file)
-        return parsed.set(password=password).render_as_string(hide_password=False)
+        return make_url(url).set(password=password).render_as_string(hide_password=False)
 
     def shown(self) -> str:
         """The store as it may be printed: never a password."""
@@ -293,16 +308,15 @@ class HubSettings(Section):
     retention: RetentionSettings = RetentionSettings()
 
     def check_files(self) -> list[str]:
-        """Read every secret file that is configured; one line per problem, naming the key."""
+        """Read every secret file that the commands would read; one line per problem, naming
+        the key. A file that nothing would read (the InfluxDB token without an InfluxDB URL,
+        the store's password file for a URL with its own password) is not a problem."""
         problems = []
-        checks: list[Callable[[], object]] = [
-            self.signing.key,
-            self.cards.key,
-            self.ingest.influx.token,
-        ]
-        password_file = self.store.password_file
-        if password_file is not None:
-            checks.append(lambda: _secret("store.password_file", password_file))
+        checks: list[Callable[[], object]] = [self.signing.key, self.cards.key]
+        if self.ingest.influx.url is not None:
+            checks.append(self.ingest.influx.token)
+        if self.store.reads_password_file():
+            checks.append(self.store.sqlalchemy_url)
         for check in checks:
             try:
                 check()

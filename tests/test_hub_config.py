@@ -334,6 +334,26 @@ def test_secrets_from_the_environment_or_flags_are_used_but_never_printed(tmp_pa
     assert "--db: not a SQLAlchemy URL" in message and "hunter2" not in message
 
 
+def test_a_passphrase_with_spaces_or_in_the_query_is_never_printed(tmp_path):
+    empty = str(write(tmp_path / "empty.toml", ""))
+    spaced = {"HAFEN_HUB__STORE__URL": "postgresql+psycopg://hafen:correct horse@db.lan/hafen"}
+    result = hub("check-config", empty, env=spaced)
+    assert result.exit_code == 0 and "hafen:***@db.lan" in result.stdout, result.output
+    assert "horse" not in result.output
+    query = {"HAFEN_HUB__STORE__URL": "postgresql+psycopg://hafen@db.lan/hafen?password=hunter2"}
+    result = hub("check-config", empty, env=query)
+    assert result.exit_code == 0 and "?password=***" in result.stdout, result.output
+    assert "hunter2" not in result.output
+    bad = "postgres+nodriver://hafen:my secret@db/hafen"
+    message = failed(hub("report", "2026-05", "--db", bad))
+    assert "secret" not in message
+    in_file = (
+        '[store]\nurl = "postgresql+psycopg://hafen@db/hafen?sslmode=require&password=hunter2"\n'
+    )
+    message = failed(hub("check-config", str(write(tmp_path / "hub.toml", in_file))))
+    assert "a password does not go into the config" in message and "hunter2" not in message
+
+
 def test_secret_values_are_never_keys_and_never_echoed(tmp_path):
     path = write(
         tmp_path / "hub.toml",
@@ -353,7 +373,8 @@ def test_check_config_reads_the_secret_files_without_showing_them(tmp_path):
         tmp_path / "hub.toml",
         f'[signing]\nkey_file = "{wrong_key}"\n\n[cards]\nhash_key_file = "{key}"\n\n'
         f'[ingest.influx]\nurl = "http://localhost:8086"\ntoken_file = "{token}"\n\n'
-        f'[store]\npassword_file = "{tmp_path / "db-password"}"\n',
+        f'[store]\nurl = "postgresql+psycopg://hafen@db.lan/hafen"\n'
+        f'password_file = "{tmp_path / "db-password"}"\n',
     )
     message = failed(hub("check-config", str(path)))
     assert message == (
@@ -365,6 +386,19 @@ def test_check_config_reads_the_secret_files_without_showing_them(tmp_path):
         f"  store.password_file: {tmp_path / 'db-password'}: no such file\n"
     )
     assert "s3cret" not in message and "PRIVATE KEY" not in message
+
+
+def test_check_config_passes_secret_files_that_no_command_would_read(tmp_path):
+    """An InfluxDB token without an InfluxDB URL; a password file beside a URL (from the
+    environment) that has its own password: ingest and serve never open either."""
+    path = write(
+        tmp_path / "hub.toml",
+        f'[ingest.influx]\ntoken_file = "{tmp_path / "no-token"}"\n\n'
+        f'[store]\npassword_file = "{tmp_path / "no-password"}"\n',
+    )
+    env = {"HAFEN_HUB__STORE__URL": "postgresql+psycopg://hafen:hunter2@db.lan/hafen"}
+    result = hub("check-config", str(path), env=env)
+    assert result.exit_code == 0, result.output
 
 
 def test_a_missing_key_file_is_named(tmp_path, config):
