@@ -373,3 +373,13 @@ def test_load_acl_duplicate_card_is_refused(tmp_path):
     cards = [{"uid": uid, "member": "m1"} for uid in same]
     message = failed(load_acl(tmp_path, acl_file(tmp_path, cards=cards)), code=1)
     assert "refused" in message
+
+
+def test_the_door_hardware_settings_alone_refuse_two_parts_on_one_pin():
+    """Whoever builds the driver's settings (not only the agent's config) gets the clash."""
+    from pydantic import ValidationError
+
+    from edge.drivers.door_settings import DoorHardwareSettings
+
+    with pytest.raises(ValidationError, match=r"led\.pin 17 is already used by strike"):
+        DoorHardwareSettings.model_validate({"strike": {"pin": 17}, "led": {"pin": "BCM17"}})

@@ -14,14 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from edge.drivers.co2_settings import Co2Settings
-from edge.drivers.door_settings import ContactPin as ContactPin
 from edge.drivers.door_settings import DoorHardwareSettings
-from edge.drivers.door_settings import InputPin as InputPin
-from edge.drivers.door_settings import OutputPin as OutputPin
 from edge.drivers.motion_settings import RoomSettings
 from edge.drivers.nfc_reader_settings import NfcReaderSettings
 from edge.drivers.pins import PinClash, PinRegistry
-from edge.drivers.pins import PinSpec as PinSpec
 from hafen.acl import TimeWindow
 from hafen.cards import parse_card_key
 from hafen.config import Section, TimeZoneName, load_toml_config
@@ -77,7 +73,7 @@ class CardsConfig(Section):
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            _check_key(value.get_secret_value())
+            parse_card_key(value.get_secret_value())
         return value
 
     @field_validator("hash_key_file")
@@ -90,7 +86,7 @@ class CardsConfig(Section):
     def key(self) -> bytes:
         """Return the key bytes, reading the key file if one is configured."""
         if self.hash_key is not None:
-            return _check_key(self.hash_key.get_secret_value())
+            return parse_card_key(self.hash_key.get_secret_value())
         assert self.hash_key_file is not None
         return _read_key_file(self.hash_key_file)
 
@@ -100,18 +96,7 @@ def _read_key_file(path: Path) -> bytes:
         text = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"cannot read the key file: {exc}") from None
-    return _check_key(text)
-
-
-def _check_key(text: str) -> bytes:
     return parse_card_key(text)
-
-
-#: The old names of the hardware's sections, which are the drivers' settings now; OutputPin,
-#: InputPin, ContactPin and PinSpec (imported above) are still importable from here too.
-ReaderConfig = NfcReaderSettings
-RoomConfig = RoomSettings
-Co2Config = Co2Settings
 
 
 class DoorConfig(DoorHardwareSettings):

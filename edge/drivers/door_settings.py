@@ -7,11 +7,11 @@ defaults are the ``[door]`` section's; the agent's config adds the door's behavi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from edge.drivers.pins import PinSpec
+from edge.drivers.pins import PinClash, PinRegistry, PinSpec
 from hafen.config import Section
 
 #: secure: the door stays locked when the agent stops; safe: it unlocks (fire exits).
@@ -62,3 +62,13 @@ class DoorHardwareSettings(Section):
             part: OutputPin | InputPin | None = getattr(self, key)
             if part is not None:
                 yield key, part.pin
+
+    @model_validator(mode="after")
+    def _one_part_per_pin(self) -> Self:
+        """The door's own parts never share a pin, whoever builds these settings (the agent's
+        config checks the door against the rooms besides)."""
+        try:
+            PinRegistry().claim_all("door", self)
+        except PinClash as clash:
+            raise ValueError(clash.seen_from("door")) from None
+        return self
