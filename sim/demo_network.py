@@ -6,7 +6,7 @@ home site's simulated people tap, so each site has its own members, as in a real
 first member of each site holds a network-wide grant and also visits the next site; staff of a
 company may enter at every site their company booked (the "commuter harbours" of the reports).
 
-Run as ``python -m hafen.demo_network SPEC.json``, this module is one simulated site: a door
+Run as ``python -m sim.demo_network SPEC.json``, this module is one simulated site: a door
 agent on mock pins and nfcpy's UDP reader, linked to the demo's broker, with its members
 coming and going. The demo starts one such process per site.
 """

@@ -11,21 +11,30 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hafen.cli.extras import require_extra
+from hafen.cli.hub_settings import (
+    BrokerOption,
+    ConfigOption,
+    DbOption,
+    KeyOption,
+    broker_flags,
+    configure_logging,
+    connect,
+    fail,
+    load_settings,
+    read_secret,
+    shown,
+    warn_if_rollups_missing,
+)
 
 if TYPE_CHECKING:  # the hub's libraries load inside the commands, on a hub install only
-    from sqlalchemy.engine import Engine
-
     from hafen.protocol import DeviceState
-    from hub.settings import HubSettings
 
-T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="The hub that runs the network.")
 
@@ -38,78 +47,6 @@ CORE_COMMANDS = frozenset({"keygen"})
 def _needs_hub_extra(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand not in CORE_COMMANDS:
         require_extra(f"hafen hub {ctx.invoked_subcommand}", "hub")
-
-
-KeyOption = Annotated[Path, typer.Option("--key", help="The hub's Ed25519 signing key (PEM).")]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Hub config (TOML); default $HAFEN_HUB_CONFIG, else /etc/hafen/hub.toml if it exists.",
-        show_default=False,
-    ),
-]
-DbOption = Annotated[
-    str | None, typer.Option(help="SQLAlchemy URL [store.url]; default a SQLite file.")
-]
-BrokerOption = Annotated[
-    str | None,
-    typer.Option(help="HOST:PORT of the broker [broker.host/port]; default localhost:1883."),
-]
-EXIT_INVALID = 2
-
-
-def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
-def _broker(value: str | None) -> dict[str, tuple[str, object]]:
-    """``--broker HOST:PORT`` as the two keys it sets."""
-    if value is None:
-        return {}
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise typer.BadParameter("write the broker as HOST:PORT, e.g. localhost:1883")
-    return {"broker.host": ("--broker", host), "broker.port": ("--broker", int(port))}
-
-
-def _settings(config: Path | None, flags: dict[str, tuple[str, object]]) -> HubSettings:
-    """The hub's settings: the config file, under the environment, under the given flags."""
-    from hafen.config import ConfigError
-    from hub.settings import config_path, load_hub_settings, with_legacy_variables
-
-    environ, warnings = with_legacy_variables(os.environ)
-    for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    try:
-        return load_hub_settings(config_path(config, environ), environ, flags)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _secret(read: Callable[[], T]) -> T:
-    """Call ``read`` (a settings method that reads a secret file); a failure ends the command."""
-    from hafen.config import ConfigError
-
-    try:
-        return read()
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _connect(settings: HubSettings) -> Engine:
-    """Open the store the settings name."""
-    from hub import db as hubdb
-
-    return hubdb.connect(_secret(settings.store.sqlalchemy_url))
-
-
-def _shown(url: str) -> str:
-    from hafen.config import mask_credentials
-
-    return mask_credentials(url)
 
 
 @app.command("check-config")
@@ -128,12 +65,12 @@ def check_config(
     from hub.settings import config_path, describe_sources
 
     path = config_path(config, os.environ)
-    settings = _settings(path, {})
+    settings = load_settings(path, {})
     sources = describe_sources(path, os.environ)
     problems = settings.check_files()
     if problems:
         lines = "\n".join(f"  {problem}" for problem in problems)
-        raise _fail(f"{sources}: invalid config\n{lines}")
+        raise fail(f"{sources}: invalid config\n{lines}")
     typer.echo(f"{sources}: ok ({settings.summary()})")
 
 
@@ -188,12 +125,12 @@ def ingest(
     from hub.ingest.worker import IngestWorker
     from hub.mqtt import HubClient
 
-    settings = _settings(
+    settings = load_settings(
         config,
         {
             "signing.key_file": ("--key", key),
             "store.url": ("--db", db),
-            **_broker(broker),
+            **broker_flags(broker),
             "ingest.name": ("--name", name),
             "ingest.influx.url": ("--influx-url", influx_url),
             "ingest.influx.org": ("--influx-org", influx_org),
@@ -201,20 +138,20 @@ def ingest(
             "ingest.influx.token_file": ("--influx-token-file", influx_token_file),
         },
     )
-    signing_key = _secret(settings.signing.key)
+    signing_key = read_secret(settings.signing.key)
     if signing_key is None:
-        raise _fail(
+        raise fail(
             "ingest needs the hub's signing key: set [signing] key_file in the config,"
             " HAFEN_HUB__SIGNING__KEY_FILE or --key"
         )
     influx = settings.ingest.influx
-    token = _secret(influx.token) if influx.url else ""
-    url = _secret(settings.store.sqlalchemy_url)
+    token = read_secret(influx.token) if influx.url else ""
+    url = read_secret(settings.store.sqlalchemy_url)
     host, port, name = settings.broker.host, settings.broker.port, settings.ingest.name
 
-    _logging()
+    configure_logging()
     engine = hubdb.connect(url)
-    _warn_if_rollups_missing(engine)
+    warn_if_rollups_missing(engine)
     # Devices that report an older list than the newest get a snapshot of their own.
     client = HubClient(host, port, client_id=f"hafen-hub-catch-up-{name}")
     client.start()
@@ -242,7 +179,7 @@ def ingest(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start()
     logging.getLogger("hub").info(
-        "ingest worker %s: broker %s:%s, store %s", name, host, port, _shown(url)
+        "ingest worker %s: broker %s:%s, store %s", name, host, port, shown(url)
     )
     stop.wait()
     worker.stop()
@@ -250,14 +187,6 @@ def ingest(
     client.stop()
     if sink is not None:
         sink.close()
-
-
-def _logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("HAFEN_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 @app.command()
@@ -298,7 +227,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the hub's API (OpenAPI at /docs) and dashboard (/ui); by default on SQLite."""
-    settings = _settings(
+    settings = load_settings(
         config,
         {
             "store.url": ("--db", db),
@@ -306,23 +235,23 @@ def serve(
             "http.port": ("--port", port),
             "cards.hash_key_file": ("--card-key-file", card_key_file),
             "signing.key_file": ("--key", key),
-            **_broker(broker),
+            **broker_flags(broker),
             "http.forwarded_allow_ips": ("--forwarded-allow-ips", forwarded_allow_ips),
             "http.public_url": ("--public-url", public_url),
         },
     )
-    card_key = _secret(settings.cards.key)
-    signing_key = _secret(settings.signing.key)
-    url = _secret(settings.store.sqlalchemy_url)
+    card_key = read_secret(settings.cards.key)
+    signing_key = read_secret(settings.signing.key)
+    url = read_secret(settings.store.sqlalchemy_url)
     http = settings.http
 
     from hub import db as hubdb
     from hub.app import create_app
     from hub.server import hub_server
 
-    _logging()
+    configure_logging()
     engine = hubdb.connect(url)
-    _warn_if_rollups_missing(engine)
+    warn_if_rollups_missing(engine)
     publisher = None
     if signing_key is not None:
         from hub.access_lists import AclPublisher
@@ -331,7 +260,7 @@ def serve(
         client = HubClient(settings.broker.host, settings.broker.port, client_id="hafen-hub-api")
         client.start()
         publisher = AclPublisher(engine, signing_key, client.publish, client.publish_many)
-    typer.echo(f"hub store: {_shown(url)}")
+    typer.echo(f"hub store: {shown(url)}")
     typer.echo(
         f"hub API: http://{http.host}:{http.port} (OpenAPI: http://{http.host}:{http.port}/docs)"
     )
@@ -369,17 +298,17 @@ def create_user_command(
         role_value = Role(role)
     except ValueError:
         raise typer.BadParameter(f"role is one of {', '.join(r.value for r in Role)}") from None
-    settings = _settings(config, {"store.url": ("--db", db)})
-    engine = _connect(settings)
+    settings = load_settings(config, {"store.url": ("--db", db)})
+    engine = connect(settings)
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
         user = UserIn(username=username, password=password, role=role_value, sites=site or [])
         add_user(engine, user)
     except ValidationError as exc:
         problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise _fail("create-user: " + "; ".join(problems)) from None
+        raise fail("create-user: " + "; ".join(problems)) from None
     except ServiceError as exc:
-        raise _fail(f"create-user: {exc}") from None
+        raise fail(f"create-user: {exc}") from None
     typer.echo(f"user {username} ({role_value.value}) created")
 
 
@@ -399,8 +328,10 @@ def retention(
 
     from hub.privacy import pseudonymize_events
 
-    settings = _settings(config, {"retention.days": ("--days", days), "store.url": ("--db", db)})
-    engine = _connect(settings)
+    settings = load_settings(
+        config, {"retention.days": ("--days", days), "store.url": ("--db", db)}
+    )
+    engine = connect(settings)
     cutoff = datetime.now(UTC) - timedelta(days=settings.retention.days)
     changed = pseudonymize_events(engine, cutoff)
     typer.echo(f"pseudonymised {changed} door events from before {cutoff:%Y-%m-%d %H:%M} UTC")
@@ -416,7 +347,7 @@ def report(
     """Print the funders' monthly report as CSV (one row per site)."""
     from hub import reports
 
-    engine = _connect(_settings(config, {"store.url": ("--db", db)}))
+    engine = connect(load_settings(config, {"store.url": ("--db", db)}))
     try:
         rows = reports.monthly_report(engine, month, set(site) if site else None)
     except ValueError as exc:
@@ -433,17 +364,5 @@ def rebuild_rollups(
     """Rebuild the visit and occupancy roll-ups from the stored events (after an upgrade)."""
     from hub.rollups import rebuild
 
-    decisions, devices = rebuild(_connect(_settings(config, {"store.url": ("--db", db)})))
+    decisions, devices = rebuild(connect(load_settings(config, {"store.url": ("--db", db)})))
     typer.echo(f"roll-ups rebuilt from {decisions} door decisions and {devices} devices' samples")
-
-
-def _warn_if_rollups_missing(engine: Engine) -> None:
-    """An upgraded store's history is not in the roll-ups yet: say how to fill them."""
-    from hub.rollups import missing
-
-    if missing(engine):
-        typer.echo(
-            "warning: this store has events that no report counts yet (it was upgraded from"
-            " before roll-ups); stop ingest and run `hafen hub rebuild-rollups`",
-            err=True,
-        )
