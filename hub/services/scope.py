@@ -49,8 +49,12 @@ class Scope:
         return self.sites is None or site in self.sites
 
     def only_visible(self, items: Iterable[T], site_of: Callable[[T], str]) -> list[T]:
-        """The items at sites this user may see."""
-        return [item for item in items if self.may_see(site_of(item))]
+        """The items at sites this user may see (one set lookup per item: the overview filters
+        the whole network's 500 sites this way on every operator's request)."""
+        sites = self.sites
+        if sites is None:
+            return list(items)
+        return [item for item in items if site_of(item) in sites]
 
     def require_role(self, *roles: Role) -> None:
         """Forbidden unless the user has one of ``roles``."""

@@ -11,11 +11,11 @@ from hub.web.charts import ChartCache
 from hub.web.live import LiveFeed
 
 
-def get_live(request: Request) -> LiveFeed:
+async def get_live(request: Request) -> LiveFeed:
     return request.app.state.live
 
 
-def get_charts(request: Request) -> ChartCache:
+async def get_charts(request: Request) -> ChartCache:
     return request.app.state.charts
 
 

@@ -54,7 +54,7 @@ def to_sign_in(request: Request, exc: Exception) -> Response:
     return response
 
 
-def same_origin(request: Request, public_hosts: PublicHosts) -> None:
+async def same_origin(request: Request, public_hosts: PublicHosts) -> None:
     """Refuse a form posted from another site (403). ``SameSite`` keeps the cookie from such a
     post, but signing in sets one: a hostile page could sign a browser in as its own user."""
     fetch_site = request.headers.get("sec-fetch-site")
