@@ -4,39 +4,20 @@ would: through its output, the hub's real HTTP API, and how it stops on Ctrl-C."
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
 
 from sim.broker import free_port
 from tests.support.hub import as_user
+from tests.support.processes import ProcessOutput
 from tests.support.waiting import wait_for
 
 SITES = ("site-1", "site-2")
-
-
-class Output:
-    """The demo's output (stdout and stderr), collected line by line as it comes."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, args=(process.stdout,), daemon=True).start()
-
-    def _read(self, stream) -> None:
-        for line in stream:
-            self.lines.append(line.rstrip("\n"))
-
-    def find(self, pattern: str) -> re.Match | None:
-        return next(filter(None, (re.search(pattern, line) for line in self.lines)), None)
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines[-40:])
 
 
 def doors_online(api: httpx.Client, auth: dict) -> dict[str, int]:
@@ -50,7 +31,7 @@ def entries(api: httpx.Client, auth: dict, site: str) -> list[dict]:
     return [e for e in events if e["data"]["allowed"]]
 
 
-def start_demo(sites: int, port: int) -> tuple[subprocess.Popen, Output]:
+def start_demo(sites: int, port: int) -> tuple[subprocess.Popen, ProcessOutput]:
     """``hafen demo`` in its own process group, once it says how to sign in."""
     hafen = Path(sys.executable).with_name("hafen")
     args = ["demo", "--sites", str(sites), "--people", "4", "--speed", "600", "--port", str(port)]
@@ -61,7 +42,7 @@ def start_demo(sites: int, port: int) -> tuple[subprocess.Popen, Output]:
         text=True,
         start_new_session=True,  # its own process group: what it leaves behind is findable
     )
-    output = Output(demo)
+    output = ProcessOutput(demo)
     ready = wait_for(lambda: output.find(r"sign in as operator") or demo.poll() is not None, 60)
     assert ready and demo.poll() is None, output
     return demo, output

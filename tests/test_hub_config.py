@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 
 from sim.broker import LocalBroker, free_port
 from tests.support.edge import CARD_KEY_HEX
+from tests.support.processes import ProcessOutput
 from tests.support.waiting import wait_for
 
 runner = CliRunner()
@@ -423,22 +423,7 @@ def test_ingest_without_a_signing_key_says_where_to_set_one(config):
 # --- the services, as processes -----------------------------------------------------------------
 
 
-class Output:
-    """A process's output, collected line by line as it comes."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, args=(process.stdout,), daemon=True).start()
-
-    def _read(self, stream) -> None:
-        for line in stream:
-            self.lines.append(line.rstrip("\n"))
-
-    def has(self, text: str) -> bool:
-        return any(text in line for line in self.lines)
-
-
-def start(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen, Output]:
+def start(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen, ProcessOutput]:
     process = subprocess.Popen(
         [HAFEN, "hub", *args],
         stdout=subprocess.PIPE,
@@ -446,7 +431,7 @@ def start(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen, Output]:
         text=True,
         env={**os.environ, **env},
     )
-    return process, Output(process)
+    return process, ProcessOutput(process)
 
 
 def stop(process: subprocess.Popen) -> int:
