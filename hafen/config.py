@@ -114,9 +114,10 @@ def _describe(error: ErrorDetails, model: type[BaseModel], spell: Speller | None
     return f"  {key}: {reason} (got {value!r})"
 
 
-#: ``scheme://user:password@host``: the password runs to the next ``@`` (spaces included, as a
-#: passphrase may hold them; masking too much is safe, too little is not).
-_URL_PASSWORD = re.compile(r"(//[^:/@\s]*:)[^@]*@")
+#: ``scheme://user:password@host``, also mistyped (``scheme:user:password@host``) or with a
+#: space or an unescaped ``@`` in it: from the first ``:`` after the scheme's to the last ``@``
+#: (masking too much of a value is safe, too little is not).
+_URL_PASSWORD = re.compile(r"(:/*[^:/@]*:).*@", re.DOTALL)
 #: ``?password=...`` and its kin in a URL's query (libpq and many drivers take them there).
 _QUERY_SECRET = re.compile(
     r"([?&](?:password|passwd|pwd|secret|token|api_key|apikey|sslpassword)=)[^&#'\"]*",

@@ -47,6 +47,7 @@ from hafen.config import (
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from sqlalchemy.engine import URL
 
 #: The hub's config file when neither ``--config`` nor ``$HAFEN_HUB_CONFIG`` names one.
 DEFAULT_CONFIG = Path("/etc/hafen/hub.toml")
@@ -86,6 +87,11 @@ def _secret(key: str, path: Path) -> str:
 _PASSWORD_PARAMETERS = frozenset({"password", "passwd", "sslpassword"})
 
 
+def _has_password(url: URL) -> bool:
+    """Whether a SQLAlchemy URL carries a password, before the host or in its query."""
+    return url.password is not None or any(key.lower() in _PASSWORD_PARAMETERS for key in url.query)
+
+
 class StoreSettings(Section):
     """The hub's SQL store."""
 
@@ -111,10 +117,9 @@ class StoreSettings(Section):
                 "not a SQLAlchemy URL such as sqlite:////var/lib/hafen/hub.db or"
                 " postgresql+psycopg://hafen@localhost/hafen"
             ) from None
-        has_password = url.password is not None or any(
-            key.lower() in _PASSWORD_PARAMETERS for key in url.query
-        )
-        if has_password and (info.context or {}).get("layer") == "file":
+        if url.host is not None and "@" in url.host:
+            raise ValueError("write an @ in the user or password as %40")
+        if _has_password(url) and (info.context or {}).get("layer") == "file":
             raise ValueError(
                 "a password does not go into the config: put it in a file that only the hub"
                 " can read and name that file in store.password_file"
@@ -128,7 +133,7 @@ class StoreSettings(Section):
         return (
             self.password_file is not None
             and self.url is not None
-            and make_url(self.url).password is None
+            and not _has_password(make_url(self.url))
         )
 
     def sqlalchemy_url(self) -> str:

@@ -354,6 +354,21 @@ def test_a_passphrase_with_spaces_or_in_the_query_is_never_printed(tmp_path):
     assert "a password does not go into the config" in message and "hunter2" not in message
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql:hafen:S3CRET@localhost/hafen",  # no // : not a URL, echoed in the error
+        "postgresql+psycopg://door admin:S3CRET@db.lan/hafen",  # a space in the user
+        "postgresql+psycopg://hafen:p@ssS3CRET@db.lan/hafen",  # an unescaped @
+    ],
+)
+def test_a_mistyped_store_url_never_shows_its_password(tmp_path, url):
+    result = hub(
+        "check-config", str(write(tmp_path / "empty.toml", "")), env={"HAFEN_HUB__STORE__URL": url}
+    )
+    assert "S3CRET" not in result.output, result.output
+
+
 def test_secret_values_are_never_keys_and_never_echoed(tmp_path):
     path = write(
         tmp_path / "hub.toml",
