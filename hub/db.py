@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from sqlalchemy import (
     JSON,
@@ -31,6 +31,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine.interfaces import DBAPIConnection
+
+if TYPE_CHECKING:  # Alembic loads only when migrating
+    from alembic.config import Config
 
 metadata = MetaData()
 
@@ -393,7 +396,7 @@ def connect(url: str, upgrade: bool = True) -> Engine:
     return engine
 
 
-def alembic_config():
+def alembic_config() -> Config:
     """The Alembic config of the hub's migrations (no alembic.ini needed)."""
     from alembic.config import Config
 

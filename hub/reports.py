@@ -135,7 +135,7 @@ def as_csv(report: list[SiteMonth]) -> str:
     return out.getvalue()
 
 
-def _inert(value):
+def _inert(value: object) -> object:
     """A text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, a
     tab or a carriage return first) gets a leading apostrophe; numbers stay numbers."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
