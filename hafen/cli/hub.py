@@ -305,7 +305,12 @@ def create_user_command(
         user = UserIn(username=username, password=password, role=role_value, sites=site or [])
         add_user(engine, user)
     except ValidationError as exc:
-        problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = (
+            ": ".join(filter(None, (".".join(map(str, e["loc"])), e["msg"]))).replace(
+                "Value error, ", ""
+            )
+            for e in exc.errors()
+        )
         raise fail("create-user: " + "; ".join(problems)) from None
     except ServiceError as exc:
         raise fail(f"create-user: {exc}") from None
