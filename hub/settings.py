@@ -353,30 +353,42 @@ def config_path(given: Path | None, environ: Mapping[str, str]) -> Path | None:
 Flags = Mapping[str, tuple[str, Any]]
 
 
-def with_legacy_variables(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+def with_legacy_variables(
+    environ: Mapping[str, str],
+) -> tuple[dict[str, str], list[str], dict[str, str]]:
     """``environ`` with each old variable that is set read as its new name (unless the new one
-    is set too), and a deprecation warning for each."""
-    updated, warnings = dict(environ), []
+    is set too); a deprecation warning for each; and the new names read from old ones (new ->
+    old), so that an error names the variable the user set."""
+    updated, warnings, renamed = dict(environ), [], {}
     for old, new in LEGACY_VARIABLES.items():
         if environ.get(old, "") == "":
             continue
-        warnings.append(f"{old} is deprecated: set {new}, or the key in the config file")
         if environ.get(new, "") == "":
-            updated[new] = environ[old]
-    return updated, warnings
+            warnings.append(f"{old} is deprecated: set {new}, or the key in the config file")
+            updated[new], renamed[new] = environ[old], old
+        else:
+            warnings.append(f"{old} is deprecated and ignored: {new} is set")
+    return updated, warnings, renamed
 
 
 def load_hub_settings(
-    path: Path | None, environ: Mapping[str, str], flags: Flags | None = None
+    path: Path | None,
+    environ: Mapping[str, str],
+    flags: Flags | None = None,
+    renamed: Mapping[str, str] | None = None,
 ) -> HubSettings:
     """The file at ``path`` (none: defaults), under the environment's ``HAFEN_HUB__*``
     variables, under the ``flags`` that were given; a ConfigError names every bad key."""
     file_layer = read_toml(path) if path is not None else {}
     validate_config(file_layer, HubSettings, source=str(path), context=_FILE)
     env_layer = environment_layer(environ, ENV_PREFIX)
-    validate_config(
-        env_layer, HubSettings, source="environment", spell=environment_speller(ENV_PREFIX)
-    )
+    spell_variable = environment_speller(ENV_PREFIX)
+
+    def spell(path: Sequence[str]) -> str:
+        name = spell_variable(path)
+        return (renamed or {}).get(name, name)  # as the user wrote it: maybe an old name
+
+    validate_config(env_layer, HubSettings, source="environment", spell=spell)
     flag_layer, spelling = _flag_layer(flags or {})
     validate_config(
         flag_layer,
@@ -415,4 +427,8 @@ def describe_sources(path: Path | None, environ: Mapping[str, str]) -> str:
 
 def _variables(environ: Mapping[str, str]) -> Sequence[str]:
     start = ENV_PREFIX + "__"
-    return sorted(n for n, v in environ.items() if n.upper().startswith(start) and v != "")
+    return sorted(
+        n
+        for n, v in environ.items()
+        if (n.upper().startswith(start) or n in LEGACY_VARIABLES) and v != ""
+    )

@@ -174,6 +174,9 @@ def test_the_old_hub_env_variables_still_work_with_a_deprecation_warning(tmp_pat
     assert "HAFEN_RETENTION_DAYS is deprecated: set HAFEN_HUB__RETENTION__DAYS" in result.stderr
     newer = hub("retention", "-c", str(config), env={**old, "HAFEN_HUB__RETENTION__DAYS": "60"})
     assert cutoff_days(newer.stdout) == 60, "the new name wins where both are set"
+    assert "HAFEN_RETENTION_DAYS is deprecated and ignored" in newer.stderr
+    message = failed(hub("retention", "-c", str(config), env={"HAFEN_RETENTION_DAYS": "abc"}))
+    assert "  HAFEN_RETENTION_DAYS: Input should be a valid integer" in message, message
 
 
 # --- check-config -------------------------------------------------------------------------------

@@ -63,11 +63,11 @@ def load_settings(config: Path | None, flags: dict[str, tuple[str, object]]) -> 
     from hafen.config import ConfigError
     from hub.settings import config_path, load_hub_settings, with_legacy_variables
 
-    environ, warnings = with_legacy_variables(os.environ)
+    environ, warnings, renamed = with_legacy_variables(os.environ)
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
     try:
-        return load_hub_settings(config_path(config, environ), environ, flags)
+        return load_hub_settings(config_path(config, environ), environ, flags, renamed)
     except ConfigError as exc:
         raise fail(str(exc)) from None
 
