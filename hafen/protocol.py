@@ -94,15 +94,21 @@ class RemoteUnlock(EventPayload):
 
 
 class AclRefused(EventPayload):
-    """An access list arrived and was not applied: why, and what was offered."""
+    """Access lists arrived and were not applied: why (the last one), what it offered, and how
+    many were refused since the last report (doors report refusals at a bounded rate)."""
 
-    reason: str
+    reason: Annotated[str, Field(max_length=500)]
     version: int | None = None
     applied_version: int
+    count: int = Field(default=1, ge=1, le=2**31 - 1)
 
 
-#: A room or sensor name in a sample.
+#: A room, sensor or component name.
 Name = Slug
+#: A fault as a device reports it: short text, never a card UID.
+FaultText = Annotated[str, Field(max_length=200)]
+#: The most faults a device state carries.
+MAX_FAULTS = 16
 
 
 class OccupancySample(EventPayload):
@@ -264,7 +270,11 @@ class DeviceState(BaseModel):
     """Retained on ``.../state``: the birth on connect, or the will when the link dies.
 
     ``session`` grows with every connection, so the hub ignores a will that arrives after the
-    device has already reconnected.
+    device has already reconnected. ``seen_version`` is the newest signed list version the
+    door has seen anywhere (above ``acl_version``: it knows it is behind). ``takeovers`` counts
+    the door's sessions taken over by another connection with its client id since it started;
+    ``faults`` are its components' current faults. ``proof`` (hafen.device_proof) tells the hub
+    the state is the door's own.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -272,10 +282,16 @@ class DeviceState(BaseModel):
     schema_version: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
     online: bool
     session: int = Field(ge=0, le=2**63 - 1)
+    #: The door's store (as in its events): a new store counts sessions from the start again.
+    epoch: Epoch | None = None
     software: Annotated[str, Field(max_length=40)] | None = None
     acl_version: Version | None = None
-    uptime_seconds: float | None = None
+    seen_version: Version | None = None
+    takeovers: int = Field(default=0, ge=0, le=2**31 - 1)
+    faults: dict[Name, FaultText] = Field(default_factory=dict, max_length=MAX_FAULTS)
+    uptime_seconds: float | None = Field(default=None, ge=0, le=1e10, allow_inf_nan=False)
     at: AwareDatetime | None = None
+    proof: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class CommandReply(BaseModel):
@@ -300,7 +316,17 @@ def encode_json(model: BaseModel) -> bytes:
 # -- access lists on the wire ----------------------------------------------------------------------
 
 ACL_ENCODING = "zlib+json"
+#: The most an access list may inflate to (a 100,000-card snapshot is about 14 MB).
 MAX_ACL_BYTES = 64 * 1024 * 1024
+
+# -- sizes on the wire -----------------------------------------------------------------------------
+
+#: The largest MQTT packet anyone takes: the broker's ``max_packet_size`` (provisioning) and the
+#: Maximum Packet Size every hafen client sends in its CONNECT, so the broker never hands a
+#: client more. A signed 100,000-card snapshot is about 2.6 MB.
+MAX_PACKET_BYTES = 8 * 1024 * 1024
+#: The largest event, state or reply a device publishes; the hub refuses bigger ones unread.
+MAX_DEVICE_MESSAGE_BYTES = 64 * 1024
 
 
 def acl_header(doc: AccessList | AccessListDelta, issued_at: datetime) -> dict[str, Any]:

@@ -171,8 +171,9 @@ occupancy_now = Table(
     Column("co2", Json, nullable=False),
 )
 
-#: Messages that did not validate: kept with the reason and the raw bytes, never dropped. An
-#: event whose envelope was readable keeps its place (device, epoch, seq) so it fills its gap.
+#: Messages that were refused: kept with the reason, the first bytes of the payload, its size
+#: and its SHA-256, never whole (garbage must not fill the disk). An event whose envelope was
+#: readable keeps its place (device, epoch, seq) so it fills its gap.
 dead_letters = Table(
     "dead_letters",
     metadata,
@@ -183,7 +184,9 @@ dead_letters = Table(
     Column("epoch", String(16)),
     Column("seq", BigInteger),
     Column("topic", Text, nullable=False),
-    Column("payload", LargeBinary, nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # the first DEAD_LETTER_PREFIX bytes
+    Column("payload_bytes", BigInteger),  # the whole payload's size
+    Column("payload_sha256", String(64)),
     Column("reason", Text, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
@@ -198,7 +201,8 @@ device_progress = Table(
     Column("stored_seq", BigInteger, nullable=False, default=0),
 )
 
-#: The latest state each device reported (birth or will).
+#: The latest state each device reported (birth or will) that carried the device's proof
+#: (hafen.device_proof); states without one are refused and only counted here.
 device_states = Table(
     "device_states",
     metadata,
@@ -206,11 +210,19 @@ device_states = Table(
     Column("device", String(64), primary_key=True),
     Column("online", Boolean, nullable=False),
     Column("session", BigInteger, nullable=False),
+    Column("epoch", String(16)),
     Column("software", String(40)),
     Column("acl_version", Integer),
+    Column("seen_version", Integer),
+    Column("takeovers", Integer, nullable=False, default=0),
+    Column("faults", Json),
     Column("uptime_seconds", Float),
     Column("reported_at", DateTime(timezone=True)),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    #: States published for this device that the hub refused (no or a wrong proof, a session
+    #: that jumps): a third party is on the broker.
+    Column("refused_states", Integer, nullable=False, default=0),
+    Column("refused_at", DateTime(timezone=True)),
 )
 
 #: Each access-list version published per site: a snapshot, or a delta from ``base``.

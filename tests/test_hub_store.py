@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
 from hub import db
@@ -15,8 +16,37 @@ def test_migrations_build_the_schema_the_models_describe(hub_url):
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
             assert diff == []
-            assert MigrationContext.configure(conn).get_current_revision() == "0007"
+            head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+            assert MigrationContext.configure(conn).get_current_revision() == head
         assert {"events", "dead_letters", "acl_versions"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_dead_letters_stored_whole_before_0008_are_cut_to_their_prefix(hub_url):
+    """An attack before the cap left whole payloads: the migration keeps prefix, size, hash."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    engine = db.connect(hub_url, upgrade=False)
+    try:
+        db.migrate(engine, "0007")
+        payload = b"x" * 300_000
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO dead_letters (topic, payload, reason, received_at)"
+                + (
+                    " VALUES (%s, %s, %s, %s)"
+                    if engine.dialect.name == "postgresql"
+                    else " VALUES (?, ?, ?, ?)"
+                ),
+                ("hafen/v1/s/d/evt/x", payload, "test", datetime.now(UTC)),
+            )
+        db.migrate(engine)
+        with engine.connect() as conn:
+            row = conn.execute(select(db.dead_letters)).one()
+        assert len(row.payload) == 4096 and row.payload_bytes == 300_000
+        assert row.payload_sha256 == hashlib.sha256(payload).hexdigest()
     finally:
         engine.dispose()
 
