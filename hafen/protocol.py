@@ -105,6 +105,8 @@ class AclRefused(EventPayload):
 
 #: A room, sensor or component name.
 Name = Slug
+#: A component that can fail: ``reader``, ``store``, ``co2.{sensor}``, ``mqtt``.
+Component = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 #: A fault as a device reports it: short text, never a card UID.
 FaultText = Annotated[str, Field(max_length=200)]
 #: The most faults a device state carries.
@@ -288,7 +290,7 @@ class DeviceState(BaseModel):
     acl_version: Version | None = None
     seen_version: Version | None = None
     takeovers: int = Field(default=0, ge=0, le=2**31 - 1)
-    faults: dict[Name, FaultText] = Field(default_factory=dict, max_length=MAX_FAULTS)
+    faults: dict[Component, FaultText] = Field(default_factory=dict, max_length=MAX_FAULTS)
     uptime_seconds: float | None = Field(default=None, ge=0, le=1e10, allow_inf_nan=False)
     at: AwareDatetime | None = None
     proof: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None

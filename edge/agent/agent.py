@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from edge.agent.config import EdgeConfig
 from edge.agent.decision import AccessPolicy, Decision
 from edge.agent.door_logic import DoorLogic
+from edge.agent.faults import FaultBoard
 from edge.agent.occupancy_service import OccupancyService
 from edge.agent.store import EdgeStore
 from edge.drivers.door import DoorHardware
@@ -82,6 +83,8 @@ class EdgeAgent:
         self._key = cfg.cards.key()
         self.policy = AccessPolicy(cfg.site.id, ZoneInfo(cfg.site.timezone))
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        #: What is wrong now; the door's state carries it to the hub.
+        self.faults = FaultBoard(on_change=self._faults_changed)
         self.hardware = DoorHardware.from_settings(
             cfg.door,
             on_open=lambda: self._inbox.put(_DoorEvent("opened")),
@@ -141,6 +144,7 @@ class EdgeAgent:
             on_command=lambda name, payload: self._inbox.put(_Command(name, payload)),
             acl_version=lambda: self.acl_updater.version if self.acl_updater else 0,
             retained_on_connect=self._retained_on_connect,
+            faults=self.faults.current,
         )
 
     def start(self) -> None:
@@ -329,6 +333,10 @@ class EdgeAgent:
     def _ids(self) -> tuple[str, str]:
         return self.cfg.site.id, self.cfg.device.id
 
+    def _faults_changed(self) -> None:
+        if self.link and self.link.connected:
+            self.link.publish_state()
+
     def _acl_changed(self) -> None:
         if self.link and self.link.connected:
             self.link.publish_state()
@@ -339,7 +347,12 @@ class EdgeAgent:
             self.link.sender.wake()
 
     def _record(self, payload: EventPayload) -> None:
-        """Record a door event; if the store fails, keep it and try again with the next one."""
+        """Record a door event; if the store fails, keep it and try again with the next one.
+
+        A fault is also put on the fault board, so the state shows it even if the store fails.
+        """
+        if isinstance(payload, DeviceFault):
+            self.faults.set(payload.component, payload.fault)
         self._unrecorded.append((payload, self._wall_clock()))
         try:
             self._commit_events()

@@ -43,6 +43,7 @@ class EdgeLink:
         on_command: Callable[[str, bytes], None],
         acl_version: Callable[[], int],
         retained_on_connect: Callable[[], list[tuple[str, bytes]]] | None = None,
+        faults: Callable[[], dict[str, str]] | None = None,
     ) -> None:
         self.cfg = cfg
         #: Retained messages (re)published on every connection: live state, HA discovery.
@@ -52,6 +53,7 @@ class EdgeLink:
         self._on_acl = on_acl
         self._on_command = on_command
         self._acl_version = acl_version
+        self._faults = faults or dict
         self._started = time.monotonic()
         self._boot = _next_boot(store)
         self._connections = 0
@@ -135,6 +137,7 @@ class EdgeLink:
             session=self.session,
             software=__version__,
             acl_version=self._acl_version(),
+            faults=self._faults(),
             uptime_seconds=round(time.monotonic() - self._started, 1),
             at=datetime.now(UTC),
         )
