@@ -13,6 +13,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from hafen.protocol import MAX_PACKET_BYTES
+
 log = logging.getLogger(__name__)
 #: How long a publish waits for a lost connection to come back before it gives up (the caller
 #: retries later): an operator's request must not hang while the broker is away.
@@ -62,6 +64,10 @@ class HubClient:
         if self.protocol == mqtt.MQTTv5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self._session_expiry
+            # The broker never hands this client more (MQTT 3.1.1 has no such property: an
+            # ingest worker relies on the broker's own max_packet_size, which the same constant
+            # sets in the shipped config).
+            props.MaximumPacketSize = MAX_PACKET_BYTES
             self.client.connect_async(
                 self.host,
                 self.port,

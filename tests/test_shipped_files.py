@@ -192,3 +192,17 @@ def test_systemd_verifies_every_shipped_unit(tmp_path):
         "the retention job reads its settings from the config file, not from flags that an"
         " unset variable would leave empty"
     )
+
+
+def test_the_shipped_broker_config_bounds_packets_as_the_clients_do():
+    """One number bounds a packet everywhere: the broker refuses bigger publishes, and every
+    client tells the broker the same limit when it connects."""
+    from hafen.protocol import MAX_PACKET_BYTES
+    from sim.broker import SHIPPED_CONF_DIR
+
+    settings = dict(
+        line.split(None, 1)
+        for line in (SHIPPED_CONF_DIR / "hafen.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    assert int(settings["max_packet_size"]) == MAX_PACKET_BYTES
