@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -139,6 +140,42 @@ def test_newer_version_replaces_everything(store):
     assert after["members"] == [("m9", 0)]
     assert after["plans"] == [("night", None, None)]
     assert [row[1:3] for row in after["grants"]] == [("m9", "night")]
+
+
+def test_a_snapshot_swaps_whole_families_and_leaves_no_tables_behind(store):
+    """The swap renames tables instead of dropping 100,000 rows under the write lock: the
+    foreign keys must follow each family, and the retired tables must go afterwards."""
+    many = [{"id": f"m{i}", "grants": [{"plan": "flex"}]} for i in range(600)]
+    cards = [{"hash": f"{i:032x}", "member": f"m{i}"} for i in range(600)]
+    apply(store, acl_doc(members=many, cards=cards))
+    apply(store, acl_doc(version=2, members=many[:300], cards=cards[:300]))
+    assert sorted(store.table_names()) == [
+        "cards",
+        "grants",
+        "members",
+        "meta",
+        "outbox",
+        "plans",
+        "sqlite_sequence",
+    ]
+    assert store.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    references = {
+        table: {row[2] for row in store.conn.execute(f"PRAGMA foreign_key_list({table})")}
+        for table in ("grants", "cards")
+    }
+    assert references == {"grants": {"members", "plans"}, "cards": {"members"}}
+    # The live cards still point at the live members.
+    with pytest.raises(sqlite3.IntegrityError), store.write() as conn:
+        conn.execute("INSERT INTO cards VALUES ('ab', 'nobody', 0)")
+
+
+def test_tables_a_dead_process_left_mid_swap_are_dropped_by_the_next_snapshot(store):
+    dead = 2**22 + 12345  # above the kernel's default pid_max: no such process
+    with store.write() as conn:
+        conn.execute(f"CREATE TABLE cards_old_{dead}_v7 (hash TEXT PRIMARY KEY)")
+        conn.execute(f"CREATE TABLE plans_next_{dead} (id TEXT PRIMARY KEY)")
+    apply(store, acl_doc())
+    assert not [t for t in store.table_names() if "_old_" in t or "_next_" in t]
 
 
 def test_empty_list_applies(store):

@@ -24,6 +24,7 @@ from edge.agent.access_list import (
     apply_delta,
     apply_snapshot,
     check_version,
+    collector_paused,
 )
 from edge.agent.store import EdgeStore
 from hafen.acl import AccessListDelta
@@ -73,7 +74,8 @@ class AclUpdater:
     def _run(self) -> None:
         while (payload := self._inbox.get()) is not None:
             try:
-                self.handle(payload)
+                with collector_paused():
+                    self.handle(payload)
             except Exception:
                 log.exception("applying an access list failed")
 

@@ -163,6 +163,23 @@ class EdgeStore:
             raise
         self.conn.execute("RELEASE nested")
 
+    @contextmanager
+    def without_fsync(self) -> Iterator[None]:
+        """Commit without waiting for the disk inside this block (synchronous=OFF).
+
+        Only for rows that mean nothing until a later, normally durable transaction makes
+        them count (a snapshot's shadow tables): a power cut loses at most those rows, never
+        the database. Each commit then holds the writer lock for microseconds, not an fsync.
+        """
+        with self._lock:
+            level = self.conn.execute("PRAGMA synchronous").fetchone()[0]
+            self.conn.execute("PRAGMA synchronous=OFF")
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.conn.execute(f"PRAGMA synchronous={int(level)}")
+
     def table_names(self) -> list[str]:
         with self._lock:
             rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
