@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: A device's state at connect may predate its retained list: look again after this long.
 CATCH_UP_DELAY = 3.0
+#: A look that its timer wakes this much early still counts as on time.
+TIMER_SLACK = 0.05
 #: Refusals by the limits are logged at most this often (a flood must not flood the log).
 LOG_EVERY_SECONDS = 60.0
 
@@ -155,7 +157,7 @@ class CatchUps:
         if self.publisher.newest(site) <= (version or 0):
             return
         key = (site, device)
-        if self._device.wait(key) > 0:
+        if self._device.wait(key) > TIMER_SLACK:
             self._refuse("device", f"device {site}.{device}")
             return
         if not self._site.take(site):

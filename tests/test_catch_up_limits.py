@@ -111,8 +111,9 @@ def test_a_flood_of_states_for_one_door_sends_it_one_snapshot_per_interval(hub):
         assert sender.catch_up(SITE, "door-1", 0, delay=0)
         time.sleep(0.01)
     time.sleep(0.3)
-    # At once, then one look a second (each pending look stands for all the states since).
-    assert snapshots.count() == 3
+    # At once, then one look a second (each pending look stands for all the states since):
+    # at most one per second of the 2.8 s, and the door is not forgotten either.
+    assert 2 <= snapshots.count() <= 3
     assert len(sender.catch_ups._timers) <= 1
     sender.close()
     snapshots.close()
