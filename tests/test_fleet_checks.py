@@ -16,8 +16,6 @@ from hub.app import create_app
 from hub.list_acks import UNVERIFIED_AFTER
 from tests.support.hub import PASSWORD, add_staff, as_user
 
-NOW = datetime.now(UTC)
-LONG_AGO = NOW - UNVERIFIED_AFTER - timedelta(minutes=5)
 FAULT = "cannot open reader usb <script>alert(1)</script>"
 
 
@@ -27,12 +25,14 @@ def fleet(engine):
     its session taken over twice, a reader fault and three forged states; door-2 on version 2
     while 3 went out a moment ago (within the bound); sensor-1 that never reported (a sensor
     holds no list). b: door-1 with five forged states, its first list just out."""
+    now = datetime.now(UTC)
+    long_ago = now - UNVERIFIED_AFTER - timedelta(minutes=5)
     with engine.begin() as conn:
         conn.execute(insert(db.sites), [{"id": s, "timezone": "Europe/Berlin"} for s in "ab"])
         conn.execute(
             insert(db.devices),
             [
-                {"site": site, "id": device, "kind": kind, "created_at": NOW}
+                {"site": site, "id": device, "kind": kind, "created_at": now}
                 for site, device, kind in (
                     ("a", "door-1", "door"),
                     ("a", "door-2", "door"),
@@ -47,17 +47,17 @@ def fleet(engine):
                 {"site": site, "version": version, "kind": "snapshot", "body": b"",
                  "message_bytes": 0, "published_at": at}
                 for site, version, at in (
-                    ("a", 1, LONG_AGO), ("a", 2, LONG_AGO), ("a", 3, NOW), ("b", 1, NOW),
+                    ("a", 1, long_ago), ("a", 2, long_ago), ("a", 3, now), ("b", 1, now),
                 )
             ],
         )  # fmt: skip
-        state = {"online": True, "session": 1, "received_at": NOW}
+        state = {"online": True, "session": 1, "received_at": now}
         for row in (
             {"site": "a", "device": "door-1", "acl_version": 1, "takeovers": 2,
-             "faults": {"reader": FAULT}, "refused_states": 3, "refused_at": NOW},
+             "faults": {"reader": FAULT}, "refused_states": 3, "refused_at": now},
             {"site": "a", "device": "door-2", "acl_version": 2},
             {"site": "b", "device": "door-1", "acl_version": None, "refused_states": 5,
-             "refused_at": NOW - timedelta(hours=3)},
+             "refused_at": now - timedelta(hours=3)},
         ):  # fmt: skip
             conn.execute(insert(db.device_states).values(**state, **row))
     add_staff(engine, operator_sites=["a"])
