@@ -3,7 +3,8 @@
 Each site's list has its own version sequence. A change goes out as a delta from the version
 the site has, or as a snapshot when that is smaller; both are retained on the site's topic so a
 device that reconnects gets the newest. A device that is further behind gets a snapshot of its
-own (``cmd/acl_snapshot``) when its state shows the lag.
+own (``cmd/acl_snapshot``) when its state shows the lag (hub.acl_catch_up, rate-limited), and
+hub.list_watch sends the newest list again until every door's own state shows it.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from hafen.acl import AccessList, AccessListDelta, Plan, diff, patch
 from hafen.signing import seal
 from hub import db
 from hub.access_compiler import AccessCompiler, newest_versions
+from hub.acl_catch_up import CATCH_UP_DELAY, CatchUpLimits, CatchUps
 
 log = logging.getLogger(__name__)
 
 #: Sites whose current list the publisher keeps in memory (the rest are rebuilt on demand).
 CACHED_SITES = 64
-#: A device's state at connect may predate its retained list: look again after this long.
-CATCH_UP_DELAY = 3.0
 #: publish(topic, payload, retain) -> None, returning once the broker has the message.
 Publish = Callable[[str, bytes, bool], None]
 #: The same for a batch, sent without waiting in between.
@@ -75,6 +75,7 @@ class AclPublisher:
         key: Ed25519PrivateKey,
         publish: Publish,
         publish_many: PublishMany | None = None,
+        catch_up_limits: CatchUpLimits | None = None,
     ) -> None:
         self.engine = engine
         self.key = key
@@ -85,7 +86,8 @@ class AclPublisher:
         self._lock = threading.RLock()  # one version at a time per publisher
         #: Per site, the newest recorded version whose message the broker has not taken yet.
         self._unsent: dict[str, tuple[int, bytes]] = {}
-        self._timers: dict[tuple[str, str], threading.Timer] = {}
+        #: Second looks at devices whose state shows them behind, within bounds.
+        self.catch_ups = CatchUps(self, catch_up_limits or CatchUpLimits())
 
     def _publish_each(self, messages: list[tuple[str, bytes, bool]]) -> None:
         for topic, payload, retain in messages:
@@ -266,78 +268,84 @@ class AclPublisher:
             )
 
     def snapshot_message(self, site: str) -> bytes | None:
-        """The sealed full list of ``site`` at its current version, for a device that lags."""
-        doc = self.current(site)
+        """The sealed full list of ``site`` at its newest version, for a device that lags."""
+        doc = self._fresh(site)
         return None if doc is None else self._seal(doc, datetime.now(UTC))
 
+    # -- what the hub sends on its own: catch-up snapshots and re-sent lists ------------------
     def catch_up(
         self, site: str, device: str, device_version: int | None, delay: float = CATCH_UP_DELAY
     ) -> bool:
-        """Send a device that reports an older list than the newest a snapshot of its own.
-
-        A device publishes its state as it connects, before the retained list reaches it: so
-        look again after ``delay`` at the state it reports then, and send only if it still
-        lags (the retained delta did not fit, or the broker lost it). One look per device is
-        pending at a time. Returns whether a look is due.
-        """
-        if self._newest(site) <= (device_version or 0):
-            return False
-        if delay <= 0:
-            self._catch_up_now(site, device)
-            return True
-        with self._lock:
-            pending = self._timers.get((site, device))
-            if pending is not None and pending.is_alive():
-                return True
-            timer = threading.Timer(delay, self._catch_up_now, (site, device))
-            timer.daemon = True
-            self._timers[(site, device)] = timer
-        timer.start()
-        return True
+        """Send a device that reports an older list than the newest a snapshot of its own,
+        within the limits of ``catch_up_limits`` (see hub.acl_catch_up). Returns whether a
+        look is due."""
+        return self.catch_ups.request(site, device, device_version, delay)
 
     def close(self) -> None:
         """Cancel the second looks still pending (the store and broker are going away)."""
-        with self._lock:
-            for timer in self._timers.values():
-                timer.cancel()
-            self._timers.clear()
+        self.catch_ups.close()
 
-    def _newest(self, site: str) -> int:
+    def newest(self, site: str) -> int:
+        """The newest version recorded for ``site`` by any hub process (0: none)."""
         with self.engine.connect() as conn:
             newest = conn.scalar(
                 select(func.max(db.acl_versions.c.version)).where(db.acl_versions.c.site == site)
             )
         return newest or 0
 
-    def _catch_up_now(self, site: str, device: str) -> None:
-        try:
-            with self._lock:  # the list cache is shared with publishing
-                self._send_catch_up(site, device)
-        except Exception:  # a timer thread: log, the device's next state schedules another
-            log.exception("could not look at %s.%s again", site, device)
-        finally:
-            with self._lock:
-                self._timers.pop((site, device), None)
-
-    def _send_catch_up(self, site: str, device: str) -> None:
-        s = db.device_states.c
-        with self.engine.connect() as conn:
-            version = conn.scalar(select(s.acl_version).where(s.site == site, s.device == device))
-        newest = self._newest(site)
-        if newest <= (version or 0):
-            return
-        cached = self._current.get(site)
-        if cached is not None and cached.version < newest:
-            del self._current[site]  # another process published since: rebuild from the store
+    @_locked
+    def send_snapshot(self, site: str, device: str) -> bool:
+        """Send ``device`` the site's newest full list on its ``cmd/acl_snapshot``: for a door
+        that the retained list cannot bring up to date. Returns whether the broker took it."""
         message = self.snapshot_message(site)
         if message is None:
-            return
+            return False
         try:
             self._publish(protocol.command_topic(site, device, "acl_snapshot"), message, False)
         except (TimeoutError, RuntimeError, ValueError) as exc:
             log.warning("snapshot for %s.%s not sent (%s)", site, device, exc)
-            return
-        log.info("sent %s.%s a snapshot: it reported version %s", site, device, version)
+            return False
+        return True
+
+    @_locked
+    def resend_newest(self, site: str) -> int | None:
+        """Publish the site's newest recorded list again, retained, as it was first sent (a
+        delta stays a delta): a third party on the broker may have put an older signed list
+        in its place. Returns the version the broker took, None if none was sent."""
+        if site in self._unsent:  # never sent at all: send it now, as the retry would
+            version = self._unsent[site][0]
+            return version if self._try_publish(site) else None
+        v = db.acl_versions.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(v.version, v.kind, v.body)
+                .where(v.site == site)
+                .order_by(v.version.desc())
+                .limit(1)
+            ).one_or_none()
+        if row is None:
+            return None
+        doc: AccessList | AccessListDelta | None
+        if row.kind == "delta":
+            doc = AccessListDelta.model_validate_json(zlib.decompress(row.body))
+        else:
+            doc = self._fresh(site)
+        if doc is None or doc.version != row.version:
+            return None  # another process published meanwhile: the next look sends that one
+        try:
+            self._publish(protocol.acl_topic(site), self._seal(doc, datetime.now(UTC)), True)
+        except (TimeoutError, RuntimeError, ValueError) as exc:
+            log.warning("version %s of %s not sent again (%s)", row.version, site, exc)
+            return None
+        return int(row.version)
+
+    def _fresh(self, site: str) -> AccessList | None:
+        """The newest list of ``site``, rebuilt if another process published since it was
+        cached (the ingest workers and a second hub share the store)."""
+        cached = self._current.get(site)
+        if cached is not None and cached.version < self.newest(site):
+            del self._current[site]
+        return self.current(site)
 
     def _send(self, doc: AccessList, delta: AccessListDelta | None) -> Published:
         """Record the version, then publish it: a version number names exactly one list.

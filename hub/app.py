@@ -18,6 +18,7 @@ from hub.access_lists import AclPublisher
 from hub.api import ROUTERS
 from hub.http import deps
 from hub.http.errors import map_service_errors
+from hub.list_watch import ListWatch
 from hub.web.app import add_dashboard
 
 #: How often access lists the broker could not take when they were made are tried again.
@@ -40,8 +41,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         """While serving, retry access lists that the broker could not take when they were
-        made; on the way out, end the dashboard's live streams."""
+        made, and send sites' newest lists again until every door's own state shows them
+        (hub.list_watch); on the way out, end the dashboard's live streams."""
         stop = threading.Event()
+        watch = None
 
         def retry(publisher: AclPublisher) -> None:
             while not stop.wait(RETRY_SECONDS):
@@ -49,8 +52,11 @@ def create_app(
 
         if publisher is not None:
             threading.Thread(target=retry, args=(publisher,), name="acl-retry", daemon=True).start()
+            watch = ListWatch(engine, publisher).start()
         yield
         stop.set()
+        if watch is not None:
+            watch.stop()
         live.close()
 
     app = FastAPI(title="hafen hub", version="1", docs_url="/docs", lifespan=lifespan)

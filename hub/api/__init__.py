@@ -11,6 +11,7 @@ from hub.api import (
     cards,
     companies,
     events,
+    fleet,
     grants,
     health,
     members,
@@ -37,6 +38,7 @@ ROUTERS: list[APIRouter] = [
     users.router,
     visits.router,
     overview.router,
+    fleet.router,
     occupancy.router,
     reports.router,
 ]

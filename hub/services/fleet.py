@@ -1,29 +1,66 @@
-"""The fleet: every device, whether it is online, when it was last heard from, and how far
-behind its site's newest access list it is."""
+"""The fleet: every device, whether it is online, when it was last heard from, how far behind
+its site's newest access list it is, and what should worry whoever looks after it.
+
+The worries (issue 13): a door is *unverified* while its own state has not shown a list of
+its site published more than a bound ago (hub.list_acks: the hub cannot tell it enforces a
+block); its session taken over by another connection with its client id; its components'
+current faults; and states the hub refused because they did not carry the door's proof
+(someone else on the broker speaks as the door).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import Connection, Engine, select
 
 from hub import db
 from hub.access_compiler import newest_versions
 from hub.auth import Principal
+from hub.list_acks import DOOR, UNVERIFIED_AFTER, required_versions, unverified
 from hub.services.scope import Scope
 
+#: Reported after this long without a list shown in the door's state (for the pages' words).
+UNVERIFIED_SECONDS = int(UNVERIFIED_AFTER.total_seconds())
 
-@dataclass(frozen=True)
-class FleetRow:
+
+class DeviceChecks(BaseModel):
+    """What a device's own state and the hub's checks say beyond online and offline."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: A list of its site published more than UNVERIFIED_SECONDS ago is not in its state.
+    unverified: bool = False
+    #: The version it has not confirmed (the newest published that long ago).
+    unconfirmed_version: int | None = None
+    #: Times its session was taken over by another connection with its client id.
+    takeovers: int = 0
+    #: Its components' current faults: component -> what is wrong.
+    faults: dict[str, str] = {}
+    #: States published as this device that the hub refused (no or a wrong proof).
+    refused_states: int = 0
+    refused_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def warnings(self) -> int:
+        """How many kinds of security warning there are (unverified, take-overs, forgeries)."""
+        return int(self.unverified) + int(self.takeovers > 0) + int(self.refused_states > 0)
+
+
+class FleetRow(DeviceChecks):
     site: str
     device: str
+    kind: str = DOOR
     online: bool | None  # None: never reported
     last_seen: datetime | None
     software: str | None
     acl_version: int | None
     latest_version: int | None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def lag(self) -> int | None:
         """Access-list versions the device is behind (None while either is unknown)."""
@@ -32,8 +69,7 @@ class FleetRow:
         return max(self.latest_version - self.acl_version, 0)
 
 
-@dataclass(frozen=True)
-class DeviceStatus:
+class DeviceStatus(DeviceChecks):
     """One device of a site, as its page shows it."""
 
     device: str
@@ -47,7 +83,7 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
     """The devices at the sites ``who`` may see: offline first, then by site and device."""
     d, s, n = db.devices.c, db.device_states.c, db.occupancy_now.c
     query = (
-        select(d.site, d.id, s.online, s.received_at, s.software, s.acl_version, n.at)
+        select(d.site, d.id, d.kind, *_state_columns(), n.at.label("sample_at"))
         .outerjoin(db.device_states, (s.site == d.site) & (s.device == d.id))
         .outerjoin(db.occupancy_now, (n.site == d.site) & (n.device == d.id))
     )
@@ -56,27 +92,74 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
         query = query.where(d.site.in_(sorted(sites)))
     with engine.connect() as conn:
         latest = newest_versions(conn)
+        required = required_versions(conn, datetime.now(UTC))
         rows = [
-            FleetRow(r[0], r[1], r[2], last_heard(r[3], r[6]), r[4], r[5], latest.get(r[0]))
+            FleetRow(
+                site=r.site,
+                device=r.id,
+                kind=r.kind,
+                online=r.online,
+                last_seen=last_heard(r.received_at, r.sample_at),
+                software=r.software,
+                acl_version=r.acl_version,
+                latest_version=latest.get(r.site),
+                **_checks(r, required.get(r.site)),
+            )
             for r in conn.execute(query)
         ]
-    return sorted(rows, key=lambda r: (bool(r.online), r.site, r.device))
+    return sorted(rows, key=lambda r: (bool(r.online), -r.warnings, r.site, r.device))
 
 
 def site_devices(conn: Connection, site: str) -> list[DeviceStatus]:
     """A site's devices by id, each with its state and when it was last heard from."""
     d, s, n = db.devices.c, db.device_states.c, db.occupancy_now.c
     rows = conn.execute(
-        select(d.id, s.online, s.software, s.acl_version, s.received_at, n.at)
+        select(d.id, d.kind, *_state_columns(), n.at.label("sample_at"))
         .outerjoin(db.device_states, (s.site == d.site) & (s.device == d.id))
         .outerjoin(db.occupancy_now, (n.site == d.site) & (n.device == d.id))
         .where(d.site == site)
         .order_by(d.id)
     )
+    required = required_versions(conn, datetime.now(UTC)).get(site)
     return [
-        DeviceStatus(r.id, r.online, r.software, r.acl_version, last_heard(r.received_at, r.at))
+        DeviceStatus(
+            device=r.id,
+            online=r.online,
+            software=r.software,
+            acl_version=r.acl_version,
+            last_seen=last_heard(r.received_at, r.sample_at),
+            **_checks(r, required),
+        )
         for r in rows
     ]
+
+
+def _state_columns() -> list[Any]:
+    s = db.device_states.c
+    return [
+        s.online, s.software, s.acl_version, s.received_at,
+        s.takeovers, s.faults, s.refused_states, s.refused_at,
+    ]  # fmt: skip
+
+
+def _checks(row: Any, required: int | None) -> dict[str, Any]:
+    """The checks of a device row (devices joined with device_states)."""
+    door_unverified = row.kind == DOOR and unverified(row.acl_version, required)
+    return {
+        "unverified": door_unverified,
+        "unconfirmed_version": required if door_unverified else None,
+        "takeovers": row.takeovers or 0,
+        "faults": _faults(row.faults),
+        "refused_states": row.refused_states or 0,
+        "refused_at": db.aware(row.refused_at),
+    }
+
+
+def _faults(stored: object) -> dict[str, str]:
+    """The faults a state carried (a JSON object, component -> text), as text for the page."""
+    if not isinstance(stored, dict):
+        return {}
+    return {str(component): str(fault) for component, fault in sorted(stored.items())}
 
 
 def last_heard(state_at: datetime | None, sample_at: datetime | None) -> datetime | None:

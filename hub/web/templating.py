@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from hub.auth import Principal
+from hub.services.fleet import UNVERIFIED_SECONDS
 from hub.services.scope import Scope
 
 #: Everything from the hub itself: spaces may be cut off from the internet, and no other
@@ -34,6 +35,8 @@ def since(at: str | None) -> str:
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["since"] = since
+#: For the words about unverified doors (hub.list_acks).
+templates.env.globals["unverified_seconds"] = UNVERIFIED_SECONDS
 
 
 def page(request: Request, name: str, who: Principal | None, **context: Any) -> HTMLResponse:
