@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from hub.access_lists import AclPublisher
 from hub.api import ROUTERS
 from hub.http import deps
+from hub.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from hub.http.errors import map_service_errors
 from hub.web.app import add_dashboard
 
@@ -29,12 +30,15 @@ def create_app(
     card_key: bytes | None = None,
     publisher: AclPublisher | None = None,
     public_url: str | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The hub over the store behind ``engine`` (already migrated): API and dashboard.
 
     ``card_key`` hashes card UIDs as the doors do; ``publisher`` sends changed access lists
     (without one, changes are stored and a warning says the lists were not sent);
     ``public_url`` is where browsers reach the hub, if a proxy gives it another name.
+    Request bodies over ``max_body_bytes`` are refused before anything reads them.
     """
 
     @asynccontextmanager
@@ -59,4 +63,6 @@ def create_app(
     map_service_errors(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Added last: the outermost of the application's own layers, before routing and auth.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

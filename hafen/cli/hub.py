@@ -270,7 +270,9 @@ def serve(
             "no signing key (signing.key_file or --key): access-list changes are stored but"
             " not sent to the doors"
         )
-    hub_app = create_app(engine, card_key, publisher, http.public_url)
+    hub_app = create_app(
+        engine, card_key, publisher, http.public_url, max_body_bytes=http.max_body_bytes
+    )
     hub_server(
         hub_app,
         host=http.host,
