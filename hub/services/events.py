@@ -8,7 +8,7 @@ events about the doors themselves (alarms, faults, refused lists), never who cam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -83,10 +83,12 @@ def search_events(
     for column, value in ((e.device, device), (e.kind, kind), (e.member, member)):
         if value is not None:
             query = query.where(column == value)
+    # As instants: SQLite compares the stored UTC wall-clock text, so any other offset (or
+    # none, read as UTC) goes to UTC first; PostgreSQL would read a naive time in its zone.
     if since is not None:
-        query = query.where(e.at >= since)
+        query = query.where(e.at >= db.aware(since).astimezone(UTC))
     if until is not None:
-        query = query.where(e.at < until)
+        query = query.where(e.at < db.aware(until).astimezone(UTC))
     if before_id is not None:
         query = query.where(e.id < before_id)
     with engine.connect() as conn:
