@@ -19,6 +19,7 @@ from hub.api import ROUTERS
 from hub.http import deps
 from hub.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from hub.http.errors import map_service_errors
+from hub.http.inputs import Checked
 from hub.web.app import add_dashboard
 
 #: How often access lists the broker could not take when they were made are tried again.
@@ -57,7 +58,14 @@ def create_app(
         stop.set()
         live.close()
 
-    app = FastAPI(title="hafen hub", version="1", docs_url="/docs", lifespan=lifespan)
+    # Every route's text and numbers are checked before its other dependencies run.
+    app = FastAPI(
+        title="hafen hub",
+        version="1",
+        docs_url="/docs",
+        lifespan=lifespan,
+        dependencies=[Checked],
+    )
     deps.install(app, engine, card_key, publisher, public_url)
     live = add_dashboard(app, engine)
     map_service_errors(app)

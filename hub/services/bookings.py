@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from hafen.ids import Slug
 from hub import db
 from hub.access_lists import AclPublisher
 from hub.auth import Principal
+from hub.services.bounds import AwareInstant
 from hub.services.errors import Invalid, NotFound
 from hub.services.publishing import publish_member
 from hub.services.scope import Scope
@@ -30,13 +31,12 @@ class BookingIn(BaseModel):
 
     member: Slug
     kind: Literal["desk", "day"] = "day"
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    #: In UTC once read (bounds.AwareInstant): SQLite keeps only the wall-clock fields.
+    starts_at: AwareInstant
+    ends_at: AwareInstant
 
     @model_validator(mode="after")
     def _span(self) -> BookingIn:
-        # UTC before the store: SQLite keeps only the wall-clock fields of any other offset.
-        self.starts_at, self.ends_at = self.starts_at.astimezone(UTC), self.ends_at.astimezone(UTC)
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         if self.ends_at - self.starts_at > MAX_BOOKING:
