@@ -20,6 +20,7 @@ from hub.http import deps
 from hub.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from hub.http.errors import map_service_errors
 from hub.http.inputs import Checked
+from hub.services.users import TOKEN_MAX_DAYS
 from hub.web.app import add_dashboard
 
 #: How often access lists the broker could not take when they were made are tried again.
@@ -33,13 +34,15 @@ def create_app(
     public_url: str | None = None,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    token_max_days: int = TOKEN_MAX_DAYS,
 ) -> FastAPI:
     """The hub over the store behind ``engine`` (already migrated): API and dashboard.
 
     ``card_key`` hashes card UIDs as the doors do; ``publisher`` sends changed access lists
     (without one, changes are stored and a warning says the lists were not sent);
     ``public_url`` is where browsers reach the hub, if a proxy gives it another name.
-    Request bodies over ``max_body_bytes`` are refused before anything reads them.
+    Request bodies over ``max_body_bytes`` are refused before anything reads them; no API
+    token lives longer than ``token_max_days``.
     """
 
     @asynccontextmanager
@@ -66,7 +69,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Checked],
     )
-    deps.install(app, engine, card_key, publisher, public_url)
+    deps.install(app, engine, card_key, publisher, public_url, token_max_days)
     live = add_dashboard(app, engine)
     map_service_errors(app)
     for router in ROUTERS:

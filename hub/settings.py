@@ -237,6 +237,9 @@ class HttpSettings(Section):
     #: Request bodies larger than this many bytes are refused (413) before anything reads
     #: them; no route takes files, so 1 MiB is far above any request the hub is sent.
     max_body_bytes: Annotated[int, Field(ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES)] = 1 << 20
+    #: The longest an API token may live, in days (a sign-in lasts 12 hours): an admin's
+    #: long-lived token for a script ends after this too, however long it was asked for.
+    token_max_days: Annotated[int, Field(ge=1, le=3660)] = 365
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -271,7 +271,12 @@ def serve(
             " not sent to the doors"
         )
     hub_app = create_app(
-        engine, card_key, publisher, http.public_url, max_body_bytes=http.max_body_bytes
+        engine,
+        card_key,
+        publisher,
+        http.public_url,
+        max_body_bytes=http.max_body_bytes,
+        token_max_days=http.token_max_days,
     )
     hub_server(
         hub_app,
