@@ -19,6 +19,7 @@ from hub.access_lists import AclPublisher
 from hub.auth import Principal
 from hub.services.bounds import AwareInstant
 from hub.services.errors import Invalid, NotFound
+from hub.services.members import own_members
 from hub.services.publishing import publish_member
 from hub.services.scope import Scope
 from hub.services.sites import require_site_exists, site_zone
@@ -100,12 +101,14 @@ def cancel(
     engine: Engine, publisher: AclPublisher | None, who: Principal, booking_id: int
 ) -> Booking:
     """Cancel a booking: the access it gave is taken back at its site (the booking is kept,
-    marked cancelled, for the operator's day view)."""
+    marked cancelled, for the operator's day view). Another site's booking answers as one
+    that does not exist: the answer never tells where a booking lives."""
+    scope = Scope(who)
+    scope.require_people()
     with engine.begin() as conn:
         row = conn.execute(select(db.bookings).where(db.bookings.c.id == booking_id)).one_or_none()
-        if row is None:
+        if row is None or not scope.may_see(row.site_id):
             raise NotFound("no such booking")
-        Scope(who).require_people_at(row.site_id)
         conn.execute(
             update(db.bookings)
             .where(db.bookings.c.id == booking_id)
@@ -139,7 +142,8 @@ def day_span(
 def day_guests(
     engine: Engine, who: Principal, site: str, day: date | None = None, cancelled: bool = False
 ) -> list[DayGuest]:
-    """The bookings that overlap a day at the site (cancelled ones too, if asked)."""
+    """The bookings that overlap a day at the site (cancelled ones too, if asked); a guest
+    who is another site's member is shown to an operator by id alone (``own_members``)."""
     b = db.bookings.c
     with engine.connect() as conn:
         start, end = day_span(conn, who, site, day)
@@ -152,11 +156,12 @@ def day_guests(
         if not cancelled:
             query = query.where(b.cancelled_at.is_(None))
         rows = conn.execute(query).all()
+        named = own_members(conn, Scope(who), {r.member_id for r in rows})
     return [
         DayGuest(
             booking=r.id,
             member=r.member_id,
-            name=r.name,
+            name=r.name if r.member_id in named else None,
             kind=r.kind,
             starts_at=db.aware(r.starts_at),
             ends_at=db.aware(r.ends_at),

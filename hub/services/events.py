@@ -20,6 +20,7 @@ from hub.access_lists import AclPublisher
 from hub.auth import Principal
 from hub.commands import command_message
 from hub.services.errors import NotFound, Unavailable
+from hub.services.members import own_members
 from hub.services.scope import Scope
 
 #: What a technician sees of a door's history: its own state and faults, never who came or went.
@@ -98,7 +99,8 @@ def search_events(
 
 def recent_events(conn: Connection, who: Principal, site: str, limit: int = 15) -> list[DoorEvent]:
     """The site's newest door events in words: members named (never a card) for those who
-    may see people; for technicians only the events about the doors themselves."""
+    may see people, another site's member by id alone for an operator (``own_members``);
+    for technicians only the events about the doors themselves."""
     people = Scope(who).sees_people
     e, m = db.events.c, db.members.c
     query = (
@@ -110,12 +112,14 @@ def recent_events(conn: Connection, who: Principal, site: str, limit: int = 15) 
     )
     if not people:
         query = query.where(e.kind.in_(DEVICE_KINDS))
-    return [_describe(r, people) for r in conn.execute(query).all()]
+    rows = conn.execute(query).all()
+    named = own_members(conn, Scope(who), {r.member for r in rows if r.member}) if people else set()
+    return [_describe(r, people, r.member in named) for r in rows]
 
 
-def _describe(row: Row, names: bool) -> DoorEvent:
+def _describe(row: Row, people: bool, named: bool) -> DoorEvent:
     data, kind = row.data, row.kind
-    who = (row.name or row.member) if names and row.member else None
+    who = ((row.name if named else None) or row.member) if people and row.member else None
     if kind == "door.decision":
         if data.get("allowed"):
             what, outcome = "entry", "ok"
