@@ -17,8 +17,11 @@ from sqlalchemy import Engine
 from hub.access_lists import AclPublisher
 from hub.api import ROUTERS
 from hub.http import deps
+from hub.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from hub.http.errors import map_service_errors
+from hub.http.inputs import Checked
 from hub.list_watch import ListWatch
+from hub.services.users import TOKEN_MAX_DAYS
 from hub.web.app import add_dashboard
 
 #: How often access lists the broker could not take when they were made are tried again.
@@ -30,12 +33,17 @@ def create_app(
     card_key: bytes | None = None,
     publisher: AclPublisher | None = None,
     public_url: str | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    token_max_days: int = TOKEN_MAX_DAYS,
 ) -> FastAPI:
     """The hub over the store behind ``engine`` (already migrated): API and dashboard.
 
     ``card_key`` hashes card UIDs as the doors do; ``publisher`` sends changed access lists
     (without one, changes are stored and a warning says the lists were not sent);
     ``public_url`` is where browsers reach the hub, if a proxy gives it another name.
+    Request bodies over ``max_body_bytes`` are refused before anything reads them; no API
+    token lives longer than ``token_max_days``.
     """
 
     @asynccontextmanager
@@ -59,10 +67,19 @@ def create_app(
             watch.stop()
         live.close()
 
-    app = FastAPI(title="hafen hub", version="1", docs_url="/docs", lifespan=lifespan)
-    deps.install(app, engine, card_key, publisher, public_url)
+    # Every route's text and numbers are checked before its other dependencies run.
+    app = FastAPI(
+        title="hafen hub",
+        version="1",
+        docs_url="/docs",
+        lifespan=lifespan,
+        dependencies=[Checked],
+    )
+    deps.install(app, engine, card_key, publisher, public_url, token_max_days)
     live = add_dashboard(app, engine)
     map_service_errors(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Added last: the outermost of the application's own layers, before routing and auth.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

@@ -3,6 +3,13 @@
 Roles: a network admin may do everything; a site operator only what concerns the sites they
 are given; a technician only devices and provisioning. Tokens are random, shown once, and kept
 as SHA-256 hashes, so the database never holds a usable credential.
+
+Every token ends: a sign-in after ``SESSION``, any other token after at most its maximum
+lifetime (``TOKEN_MAX_LIFETIME`` unless the hub is configured otherwise). A token made with
+another token (an API token made in a sign-in session) is bound to it: it ends when that one
+ends, by its expiry or its revocation (signing out), so a stolen or forgotten session cannot
+leave a credential behind that outlives it. Only a network admin may make a token that is not
+bound (``hub.services.users``).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, delete, insert, select, update
 
 from hub import db
 
@@ -27,6 +34,8 @@ MIN_PASSWORD_LENGTH = 10
 
 #: How long a password sign-in lasts (API token or dashboard session).
 SESSION = timedelta(hours=12)
+#: The longest any token lives unless the hub is configured otherwise (``http.token_max_days``).
+TOKEN_MAX_LIFETIME = timedelta(days=365)
 
 
 class Role(StrEnum):
@@ -47,8 +56,10 @@ class Principal:
     username: str
     role: Role
     sites: frozenset[str]
-    #: When the token used expires (None: never).
+    #: When the token used expires (None only for a principal made without a token).
     expires_at: datetime | None = None
+    #: The SHA-256 of the token used: what a token made with it is bound to.
+    token_hash: str | None = None
 
     def may_see_site(self, site: str) -> bool:
         return self.role == Role.NETWORK_ADMIN or (
@@ -100,13 +111,32 @@ def sign_in(engine: Engine, username: str, password: str, lifetime: timedelta) -
     return issue_token(engine, user.id, "sign-in", datetime.now(UTC) + lifetime)
 
 
-def issue_token(engine: Engine, user_id: int, name: str, expires_at: datetime | None = None) -> str:
-    """Create an API token for a user; the token itself is returned once and never stored."""
+def issue_token(
+    engine: Engine,
+    user_id: int,
+    name: str,
+    expires_at: datetime | None = None,
+    bound_to: str | None = None,
+) -> str:
+    """Create an API token for a user; the token itself is returned once and never stored.
+
+    It expires at ``expires_at`` (default: ``TOKEN_MAX_LIFETIME`` from now). ``bound_to``,
+    the hash of the token it is made with, binds it to that token: it expires no later and
+    is revoked with it (AuthError if that token is gone already)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     t, now = db.api_tokens.c, datetime.now(UTC)
+    expires_at = expires_at or now + TOKEN_MAX_LIFETIME
     with engine.begin() as conn:
-        # The user's expired tokens go now: the table does not grow with every sign-in.
+        # The user's expired tokens go now: the table does not grow with every sign-in. A
+        # bound token expires no later than its parent, so none is left without one.
         conn.execute(delete(db.api_tokens).where(t.user_id == user_id, t.expires_at < now))
+        if bound_to is not None:
+            parent = conn.scalar(
+                select(t.expires_at).where(t.token_hash == bound_to, t.user_id == user_id)
+            )
+            if parent is None or _expired(parent, now):
+                raise AuthError("unknown, expired or revoked token")
+            expires_at = min(expires_at, db.aware(parent))
         conn.execute(
             insert(db.api_tokens).values(
                 token_hash=_digest(token),
@@ -114,14 +144,30 @@ def issue_token(engine: Engine, user_id: int, name: str, expires_at: datetime | 
                 name=name,
                 created_at=now,
                 expires_at=expires_at,
+                bound_to=bound_to,
             )
         )
     return token
 
 
+def _revoke(conn: Connection, condition: ColumnElement[bool]) -> int:
+    """Delete the tokens that match ``condition`` and every token bound to them, however
+    deep; returns how many matched ``condition`` itself."""
+    t = db.api_tokens.c
+    hashes = list(conn.scalars(select(t.token_hash).where(condition)))
+    first, gone = len(hashes), set(hashes)
+    while hashes:
+        conn.execute(delete(db.api_tokens).where(t.token_hash.in_(hashes)))
+        bound = conn.scalars(select(t.token_hash).where(t.bound_to.in_(hashes))).all()
+        hashes = [h for h in bound if h not in gone]
+        gone.update(hashes)
+    return first
+
+
 def revoke_token(engine: Engine, token: str) -> None:
+    """Revoke a token (sign out) and the tokens bound to it."""
     with engine.begin() as conn:
-        conn.execute(delete(db.api_tokens).where(db.api_tokens.c.token_hash == _digest(token)))
+        _revoke(conn, db.api_tokens.c.token_hash == _digest(token))
 
 
 def authenticate(engine: Engine, token: str) -> Principal:
@@ -140,7 +186,9 @@ def authenticate(engine: Engine, token: str) -> Principal:
         sites = frozenset(
             conn.scalars(select(db.user_sites.c.site_id).where(db.user_sites.c.user_id == row.id))
         )
-    return Principal(row.id, row.username, Role(row.role), sites, db.aware(row.expires_at))
+    return Principal(
+        row.id, row.username, Role(row.role), sites, db.aware(row.expires_at), _digest(token)
+    )
 
 
 def _expired(expires_at: datetime | None, now: datetime) -> bool:
@@ -163,6 +211,8 @@ class TokenInfo:
     name: str
     created_at: datetime
     expires_at: datetime | None
+    #: Whether the token ends with the token it was made with (a session).
+    bound: bool = False
 
 
 def token_id(token_hash: str) -> str:
@@ -181,24 +231,26 @@ def list_tokens(engine: Engine, user_id: int) -> list[TokenInfo]:
             select(db.api_tokens).where(t.user_id == user_id).order_by(t.created_at)
         ).all()
     return [
-        TokenInfo(token_id(r.token_hash), r.name, db.aware(r.created_at), db.aware(r.expires_at))
+        TokenInfo(
+            token_id(r.token_hash),
+            r.name,
+            db.aware(r.created_at),
+            db.aware(r.expires_at),
+            r.bound_to is not None,
+        )
         for r in rows
     ]
 
 
 def revoke_token_id(engine: Engine, user_id: int, public_id: str) -> bool:
-    """Revoke one of a user's tokens by its public id; False if they have no such token."""
+    """Revoke one of a user's tokens by its public id (and the tokens bound to it); False if
+    they have no such token."""
     t = db.api_tokens.c
     if len(public_id) != 16:
         return False
     with engine.begin() as conn:
-        return bool(
-            conn.execute(
-                delete(db.api_tokens).where(
-                    t.user_id == user_id, t.token_hash.startswith(public_id, autoescape=True)
-                )
-            ).rowcount
-        )
+        mine = (t.user_id == user_id) & t.token_hash.startswith(public_id, autoescape=True)
+        return bool(_revoke(conn, mine))
 
 
 def update_user(

@@ -371,8 +371,11 @@ api_tokens = Table(
     Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("name", String(80), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True)),
+    #: Every token ends: a sign-in after its session, any other after at most the maximum.
+    Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True)),
+    #: The token this one was made with: it ends when that one does (hub/auth.py).
+    Column("bound_to", String(64), index=True),
 )
 
 

@@ -66,6 +66,9 @@ LEGACY_VARIABLES = {
 _FILE = {"layer": "file"}
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+#: The bounds of ``http.max_body_bytes``: room for a sign-in form, and no more than a hub
+#: that answers hundreds of requests at once can hold for each.
+MIN_BODY_BYTES, MAX_BODY_BYTES = 4096, 64 << 20
 
 
 def _secret(key: str, path: Path) -> str:
@@ -231,6 +234,12 @@ class HttpSettings(Section):
     )
     #: Where browsers reach the hub behind a proxy, e.g. https://hub.example.org.
     public_url: str | None = None
+    #: Request bodies larger than this many bytes are refused (413) before anything reads
+    #: them; no route takes files, so 1 MiB is far above any request the hub is sent.
+    max_body_bytes: Annotated[int, Field(ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES)] = 1 << 20
+    #: The longest an API token may live, in days (a sign-in lasts 12 hours): an admin's
+    #: long-lived token for a script ends after this too, however long it was asked for.
+    token_max_days: Annotated[int, Field(ge=1, le=3660)] = 365
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -47,6 +48,44 @@ def test_dead_letters_stored_whole_before_0008_are_cut_to_their_prefix(hub_url):
             row = conn.execute(select(db.dead_letters)).one()
         assert len(row.payload) == 4096 and row.payload_bytes == 300_000
         assert row.payload_sha256 == hashlib.sha256(payload).hexdigest()
+    finally:
+        engine.dispose()
+
+
+def test_tokens_stored_without_an_end_before_0010_get_the_maximum(hub_url):
+    """Tokens that never expired before every token had to: one maximum lifetime from the
+    migration on, no longer forever."""
+    from datetime import UTC, datetime, timedelta
+
+    engine = db.connect(hub_url, upgrade=False)
+    try:
+        db.migrate(engine, "0008")
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                db.users.insert().values(
+                    id=1,
+                    username="nadia",
+                    password_hash="x",
+                    role="network_admin",
+                    disabled=False,
+                    created_at=now,
+                )
+            )
+            conn.execute(
+                sa.table(
+                    "api_tokens",
+                    *(sa.column(c) for c in ("token_hash", "user_id", "name", "created_at")),
+                )
+                .insert()
+                .values(token_hash="a" * 64, user_id=1, name="old", created_at=now)
+            )
+        db.migrate(engine)
+        with engine.connect() as conn:
+            row = conn.execute(select(db.api_tokens)).one()
+        year = now + timedelta(days=365)
+        assert year <= db.aware(row.expires_at) < year + timedelta(minutes=5)
+        assert row.bound_to is None
     finally:
         engine.dispose()
 

@@ -97,8 +97,10 @@ def _decision(site: str, member: str, at: datetime, allowed: bool = True) -> dic
 
 def test_operators_see_their_sites_visits_and_day_guests_only(api):
     admin = add_sites(api)
-    for member in ("anna", "ben"):
+    for member in ("anna", "ben"):  # members of Leipzig-Ost: olga knows them by name
         api.post("/members", json={"id": member, "name": member.title()}, headers=admin)
+        grant = {"sites": ["leipzig-ost"]}
+        assert api.post(f"/members/{member}/grants", json=grant, headers=admin).status_code == 201
     # 2026-03-10 in Leipzig (UTC+1): anna twice, ben once and refused once; one late-evening
     # entry belongs to the next local day.
     day = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)

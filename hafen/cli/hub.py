@@ -270,7 +270,14 @@ def serve(
             "no signing key (signing.key_file or --key): access-list changes are stored but"
             " not sent to the doors"
         )
-    hub_app = create_app(engine, card_key, publisher, http.public_url)
+    hub_app = create_app(
+        engine,
+        card_key,
+        publisher,
+        http.public_url,
+        max_body_bytes=http.max_body_bytes,
+        token_max_days=http.token_max_days,
+    )
     hub_server(
         hub_app,
         host=http.host,

@@ -9,7 +9,15 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
 from hub.auth import AuthError
-from hub.http.deps import Caller, ClientAddress, Principals, SignIns, Store, bearer
+from hub.http.deps import (
+    Caller,
+    ClientAddress,
+    Principals,
+    SignIns,
+    Store,
+    TokenMaxDays,
+    bearer,
+)
 from hub.services import users
 from hub.services.users import NewToken, TokenIn, TokenOut
 from hub.throttle import Throttled
@@ -61,7 +69,7 @@ def sign_out(
     store: Store,
     principals: Principals,
 ) -> None:
-    """Revoke the token this request was made with."""
+    """Revoke the token this request was made with, and the tokens made with it."""
     users.sign_out(store, credentials.credentials)
     principals.clear()
 
@@ -73,9 +81,11 @@ def my_tokens(who: Caller, store: Store) -> list[TokenOut]:
 
 
 @router.post("/tokens", response_model=NewToken, status_code=status.HTTP_201_CREATED)
-def new_token(body: TokenIn, who: Caller, store: Store) -> NewToken:
-    """An API token for scripts, with your role; the token is shown this once."""
-    return users.new_token(store, who, body)
+def new_token(body: TokenIn, who: Caller, store: Store, max_days: TokenMaxDays) -> NewToken:
+    """An API token for scripts, with your role; the token is shown this once. It ends when
+    the session (or token) you make it with ends, unless you are a network admin and ask
+    for one that outlives it; every token ends after the hub's maximum lifetime."""
+    return users.new_token(store, who, body, max_days)
 
 
 @router.delete("/tokens/{public_id}", status_code=status.HTTP_204_NO_CONTENT)

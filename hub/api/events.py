@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -10,6 +9,7 @@ from pydantic import BaseModel
 
 from hub.http.deps import Caller, Publisher, Store
 from hub.services import events
+from hub.services.bounds import Instant
 from hub.services.events import Event, UnlockIn
 
 router = APIRouter(tags=["events"])
@@ -27,8 +27,12 @@ def search_events(
     device: str | None = None,
     kind: str | None = None,
     member: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[
+        Instant | None, Query(description="From this time (UTC without an offset).")
+    ] = None,
+    until: Annotated[
+        Instant | None, Query(description="Before this time (UTC without an offset).")
+    ] = None,
     before_id: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Page on: the last id you got.")
     ] = None,

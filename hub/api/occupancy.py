@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from hub.http.deps import Caller, Store
 from hub.services import occupancy
+from hub.services.bounds import Instant
 from hub.services.occupancy import Bucket, OccupancyNow, Resolution
 
 router = APIRouter(tags=["occupancy"])
@@ -25,8 +25,8 @@ def occupancy_history(
     site: str,
     store: Store,
     who: Caller,
-    since: datetime,
-    until: datetime | None = None,
+    since: Instant,
+    until: Instant | None = None,
     resolution: Annotated[Resolution, Query()] = "hour",
 ) -> list[Bucket]:
     """Time-weighted occupancy per bucket between ``since`` and ``until`` (default now)."""

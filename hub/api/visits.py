@@ -3,7 +3,6 @@ guests are booked. Days are calendar days in the site's own time zone."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,10 +11,13 @@ from hub.http.deps import Caller, Store
 from hub.services import bookings
 from hub.services import visits as site_visits
 from hub.services.bookings import DayGuest
+from hub.services.bounds import Day as CalendarDay
 from hub.services.visits import Visit
 
 router = APIRouter(tags=["operators"])
-Day = Annotated[date | None, Query(description="A day in the site's time zone; default today.")]
+Day = Annotated[
+    CalendarDay | None, Query(description="A day in the site's time zone; default today.")
+]
 
 
 @router.get("/sites/{site}/visits", response_model=list[Visit])

@@ -23,6 +23,7 @@ from hub.access_lists import AclPublisher
 from hub.auth import AuthError, Principal, Role, authenticate
 from hub.services.overview import OverviewCache
 from hub.services.scope import Scope
+from hub.services.users import TOKEN_MAX_DAYS
 from hub.throttle import SignInThrottle
 
 #: How long a resolved token is trusted without asking the store again. A change made through
@@ -71,9 +72,11 @@ def install(
     card_key: bytes | None,
     publisher: AclPublisher | None,
     public_url: str | None,
+    token_max_days: int = TOKEN_MAX_DAYS,
 ) -> None:
     """Give ``app`` what the dependencies below hand to its routes."""
     app.state.engine = engine
+    app.state.token_max_days = token_max_days
     app.state.card_key = card_key
     app.state.publisher = publisher
     app.state.principals = PrincipalCache()
@@ -116,6 +119,10 @@ async def get_overview(request: Request) -> OverviewCache:
     return request.app.state.overview
 
 
+async def get_token_max_days(request: Request) -> int:
+    return request.app.state.token_max_days
+
+
 async def client_address(request: Request) -> str:
     """The address a request came from, as the server saw it (a proxy's, unless trusted)."""
     return request.client.host if request.client is not None else "unknown"
@@ -132,6 +139,8 @@ SignIns = Annotated[SignInThrottle, Depends(get_sign_ins)]
 PublicHosts = Annotated[frozenset[str], Depends(get_public_hosts)]
 Overview = Annotated[OverviewCache, Depends(get_overview)]
 ClientAddress = Annotated[str, Depends(client_address)]
+#: The longest an API token may live, in days (``http.token_max_days``).
+TokenMaxDays = Annotated[int, Depends(get_token_max_days)]
 
 bearer = HTTPBearer(auto_error=False)
 BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

@@ -10,14 +10,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from hafen.ids import Slug
 from hub import db
 from hub.access_lists import AclPublisher
 from hub.auth import Principal
+from hub.services.bounds import AwareInstant
 from hub.services.errors import Invalid, NotFound
+from hub.services.members import own_members
 from hub.services.publishing import publish_member
 from hub.services.scope import Scope
 from hub.services.sites import require_site_exists, site_zone
@@ -30,13 +32,12 @@ class BookingIn(BaseModel):
 
     member: Slug
     kind: Literal["desk", "day"] = "day"
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    #: In UTC once read (bounds.AwareInstant): SQLite keeps only the wall-clock fields.
+    starts_at: AwareInstant
+    ends_at: AwareInstant
 
     @model_validator(mode="after")
     def _span(self) -> BookingIn:
-        # UTC before the store: SQLite keeps only the wall-clock fields of any other offset.
-        self.starts_at, self.ends_at = self.starts_at.astimezone(UTC), self.ends_at.astimezone(UTC)
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         if self.ends_at - self.starts_at > MAX_BOOKING:
@@ -100,12 +101,14 @@ def cancel(
     engine: Engine, publisher: AclPublisher | None, who: Principal, booking_id: int
 ) -> Booking:
     """Cancel a booking: the access it gave is taken back at its site (the booking is kept,
-    marked cancelled, for the operator's day view)."""
+    marked cancelled, for the operator's day view). Another site's booking answers as one
+    that does not exist: the answer never tells where a booking lives."""
+    scope = Scope(who)
+    scope.require_people()
     with engine.begin() as conn:
         row = conn.execute(select(db.bookings).where(db.bookings.c.id == booking_id)).one_or_none()
-        if row is None:
+        if row is None or not scope.may_see(row.site_id):
             raise NotFound("no such booking")
-        Scope(who).require_people_at(row.site_id)
         conn.execute(
             update(db.bookings)
             .where(db.bookings.c.id == booking_id)
@@ -139,7 +142,8 @@ def day_span(
 def day_guests(
     engine: Engine, who: Principal, site: str, day: date | None = None, cancelled: bool = False
 ) -> list[DayGuest]:
-    """The bookings that overlap a day at the site (cancelled ones too, if asked)."""
+    """The bookings that overlap a day at the site (cancelled ones too, if asked); a guest
+    who is another site's member is shown to an operator by id alone (``own_members``)."""
     b = db.bookings.c
     with engine.connect() as conn:
         start, end = day_span(conn, who, site, day)
@@ -152,11 +156,12 @@ def day_guests(
         if not cancelled:
             query = query.where(b.cancelled_at.is_(None))
         rows = conn.execute(query).all()
+        named = own_members(conn, Scope(who), {r.member_id for r in rows})
     return [
         DayGuest(
             booking=r.id,
             member=r.member_id,
-            name=r.name,
+            name=r.name if r.member_id in named else None,
             kind=r.kind,
             starts_at=db.aware(r.starts_at),
             ends_at=db.aware(r.ends_at),

@@ -8,7 +8,7 @@ events about the doors themselves (alarms, faults, refused lists), never who cam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +20,7 @@ from hub.access_lists import AclPublisher
 from hub.auth import Principal
 from hub.commands import command_message
 from hub.services.errors import NotFound, Unavailable
+from hub.services.members import own_members
 from hub.services.scope import Scope
 
 #: What a technician sees of a door's history: its own state and faults, never who came or went.
@@ -83,10 +84,12 @@ def search_events(
     for column, value in ((e.device, device), (e.kind, kind), (e.member, member)):
         if value is not None:
             query = query.where(column == value)
+    # As instants: SQLite compares the stored UTC wall-clock text, so any other offset (or
+    # none, read as UTC) goes to UTC first; PostgreSQL would read a naive time in its zone.
     if since is not None:
-        query = query.where(e.at >= since)
+        query = query.where(e.at >= db.aware(since).astimezone(UTC))
     if until is not None:
-        query = query.where(e.at < until)
+        query = query.where(e.at < db.aware(until).astimezone(UTC))
     if before_id is not None:
         query = query.where(e.id < before_id)
     with engine.connect() as conn:
@@ -96,7 +99,8 @@ def search_events(
 
 def recent_events(conn: Connection, who: Principal, site: str, limit: int = 15) -> list[DoorEvent]:
     """The site's newest door events in words: members named (never a card) for those who
-    may see people; for technicians only the events about the doors themselves."""
+    may see people, another site's member by id alone for an operator (``own_members``);
+    for technicians only the events about the doors themselves."""
     people = Scope(who).sees_people
     e, m = db.events.c, db.members.c
     query = (
@@ -108,12 +112,14 @@ def recent_events(conn: Connection, who: Principal, site: str, limit: int = 15) 
     )
     if not people:
         query = query.where(e.kind.in_(DEVICE_KINDS))
-    return [_describe(r, people) for r in conn.execute(query).all()]
+    rows = conn.execute(query).all()
+    named = own_members(conn, Scope(who), {r.member for r in rows if r.member}) if people else set()
+    return [_describe(r, people, r.member in named) for r in rows]
 
 
-def _describe(row: Row, names: bool) -> DoorEvent:
+def _describe(row: Row, people: bool, named: bool) -> DoorEvent:
     data, kind = row.data, row.kind
-    who = (row.name or row.member) if names and row.member else None
+    who = ((row.name if named else None) or row.member) if people and row.member else None
     if kind == "door.decision":
         if data.get("allowed"):
             what, outcome = "entry", "ok"

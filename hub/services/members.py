@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from hub.access_compiler import member_reach
 from hub.access_lists import AclPublisher
 from hub.services.errors import Conflict, NotFound
 from hub.services.publishing import publish_member
+from hub.services.scope import Scope
 
 
 class MemberIn(BaseModel):
@@ -28,6 +30,41 @@ class MemberIn(BaseModel):
 
 class MemberOut(MemberIn):
     company: str | None = None
+
+
+def own_members(conn: Connection, scope: Scope, members: Iterable[str]) -> set[str]:
+    """Those of ``members`` whom ``scope`` may know by name: every one for those who see
+    every site; for a site operator, only members of their sites, whose own access (a plan,
+    a grant of sites, their company) reaches one of them. A member who comes only as a day
+    guest (a booking) belongs to another site: the operator knows them by id, what the door
+    needs, and never learns their name or e-mail from the guest list, visits or events."""
+    wanted = set(members)
+    sites = scope.sites
+    if sites is None or not wanted:
+        return wanted
+    if not sites:
+        return set()
+    g, c, m = db.grants.c, db.companies.c, db.members.c
+    plans = {p.id: p.sites for p in conn.execute(select(db.plans.c.id, db.plans.c.sites))}
+    own: set[str] = set()
+    for grant in conn.execute(
+        select(g.member_id, g.plan_id, g.sites).where(
+            g.member_id.in_(sorted(wanted)), g.source != "booking"
+        )
+    ):
+        if grant.plan_id is not None and grant.plan_id not in plans:
+            continue  # a grant of a missing plan reaches nowhere (the compiler's rule)
+        reach = grant.sites if grant.sites is not None else plans.get(grant.plan_id)
+        if reach is None or sites.intersection(reach):  # None: the whole network
+            own.add(grant.member_id)
+    for member, company_sites in conn.execute(
+        select(m.id, c.sites)
+        .join(db.companies, c.id == m.company_id)
+        .where(m.id.in_(sorted(wanted - own)))
+    ):
+        if sites.intersection(company_sites or []):
+            own.add(member)
+    return own
 
 
 def require_member(conn: Connection, member: str) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -13,6 +11,7 @@ from hafen.ids import Slug
 from hub import db
 from hub.access_compiler import member_reach
 from hub.access_lists import AclPublisher
+from hub.services.bounds import AwareInstant
 from hub.services.errors import Conflict, Invalid, NotFound
 from hub.services.members import require_member
 from hub.services.publishing import publish_member, publish_plan_hours, publish_sites
@@ -31,16 +30,12 @@ class GrantIn(BaseModel):
 
     plan: Slug | None = None
     sites: list[Slug] | None = None
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    #: In UTC once read (bounds.AwareInstant): SQLite keeps only the wall-clock fields.
+    valid_from: AwareInstant | None = None
+    valid_until: AwareInstant | None = None
 
     @model_validator(mode="after")
     def _scope(self) -> GrantIn:
-        # UTC before the store: SQLite keeps only the wall-clock fields of any other offset.
-        if self.valid_from is not None:
-            self.valid_from = self.valid_from.astimezone(UTC)
-        if self.valid_until is not None:
-            self.valid_until = self.valid_until.astimezone(UTC)
         if self.plan is None and self.sites is None:
             raise ValueError("a grant without a plan names its sites")
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:

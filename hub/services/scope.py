@@ -2,7 +2,10 @@
 
 - A network admin may do everything, at every site.
 - A site operator sees only the sites they are given; any other site does not exist for them
-  (not even a 403 that would confirm it does).
+  (not even a 403 that would confirm it does), nor does anything of it (a booking there
+  answers as one that does not exist). Members of other sites (their own access reaches
+  none of the operator's sites) they know only by id, what the door needs: a day guest from
+  elsewhere has no name for them (``members.own_members``).
 - A technician looks after devices at every site, but sees no people: no headcounts, visits,
   bookings, member names or door events about anyone (GDPR: the least data for the job).
 

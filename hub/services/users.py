@@ -16,11 +16,14 @@ from sqlalchemy.exc import IntegrityError
 
 from hafen.ids import Slug
 from hub import auth, db
-from hub.auth import MIN_PASSWORD_LENGTH, Principal, Role
+from hub.auth import MIN_PASSWORD_LENGTH, TOKEN_MAX_LIFETIME, Principal, Role
 from hub.services.errors import Conflict, Invalid, NotFound
+from hub.services.scope import Scope
 from hub.throttle import SignInThrottle, throttled_sign_in
 
 Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=200)]
+#: The longest an API token lives unless the hub is configured otherwise.
+TOKEN_MAX_DAYS = TOKEN_MAX_LIFETIME.days
 ONLY_OPERATORS = "only site operators are given sites"
 
 
@@ -59,7 +62,15 @@ class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=80)]
-    days: Annotated[int, Field(ge=1, le=366)] | None = 90
+    days: Annotated[
+        int | None,
+        Field(ge=1, le=3660, description="How long it lives; none: as long as allowed."),
+    ] = 90
+    outlives_session: bool = Field(
+        default=False,
+        description="Network admins only: the token does not end with the session (or token)"
+        " it is made with; it still ends after the hub's maximum lifetime.",
+    )
 
 
 class TokenOut(BaseModel):
@@ -67,6 +78,8 @@ class TokenOut(BaseModel):
     name: str
     created_at: datetime
     expires_at: datetime | None
+    #: Whether the token ends with the session (or token) it was made with.
+    bound: bool = False
 
 
 class NewToken(TokenOut):
@@ -147,11 +160,25 @@ def my_tokens(engine: Engine, who: Principal) -> list[TokenOut]:
     return [TokenOut(**vars(t)) for t in auth.list_tokens(engine, who.user_id)]
 
 
-def new_token(engine: Engine, who: Principal, token: TokenIn) -> NewToken:
-    """An API token for scripts, with ``who``'s role; the token is returned this once."""
-    now = datetime.now(UTC)
-    expires = now + timedelta(days=token.days) if token.days else None
-    secret = auth.issue_token(engine, who.user_id, token.name, expires)
+def new_token(
+    engine: Engine, who: Principal, token: TokenIn, max_days: int = TOKEN_MAX_DAYS
+) -> NewToken:
+    """An API token for scripts, with ``who``'s role; the token is returned this once.
+
+    It ends with the session (or token) ``who`` made it with, unless a network admin asks
+    for one that outlives it; and in any case after at most ``max_days``."""
+    if token.outlives_session:
+        Scope(who).require_role(Role.NETWORK_ADMIN)
+    if token.days is not None and token.days > max_days:
+        raise Invalid(f"a token lives at most {max_days} days")
+    bound_to = None if token.outlives_session else who.token_hash
+    if bound_to is None and not token.outlives_session:
+        raise Invalid("a token is made with a signed-in session")  # not through the API
+    expires = datetime.now(UTC) + timedelta(days=token.days or max_days)
+    try:
+        secret = auth.issue_token(engine, who.user_id, token.name, expires, bound_to)
+    except auth.AuthError:  # the session ended while this was asked
+        raise Invalid("the session this token would be made with has ended") from None
     [info] = [t for t in auth.list_tokens(engine, who.user_id) if t.id == auth.public_id(secret)]
     return NewToken(**vars(info), token=secret)
 
@@ -163,7 +190,7 @@ def drop_token(engine: Engine, who: Principal, public_id: str) -> None:
 
 
 def sign_out(engine: Engine, token: str) -> None:
-    """End the session (or revoke the API token) ``token``."""
+    """End the session (or revoke the API token) ``token``, and the tokens made with it."""
     auth.revoke_token(engine, token)
 
 

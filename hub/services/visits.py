@@ -14,6 +14,8 @@ from sqlalchemy import Engine, select
 
 from hub import db
 from hub.auth import Principal
+from hub.services.members import own_members
+from hub.services.scope import Scope
 from hub.services.sites import site_zone
 
 
@@ -27,7 +29,8 @@ class Visit(BaseModel):
 
 def visits(engine: Engine, who: Principal, site: str, day: date | None = None) -> list[Visit]:
     """The members the site's doors let in on ``day`` (default: the site's today), by first
-    entry, with how many times each came in."""
+    entry, with how many times each came in; another site's member (a day guest) is shown
+    to an operator by id alone (``own_members``)."""
     v = db.visits.c
     with engine.connect() as conn:
         tz = site_zone(conn, who, site)
@@ -38,10 +41,11 @@ def visits(engine: Engine, who: Principal, site: str, day: date | None = None) -
             .where(v.site == site, v.day == day.isoformat())
             .order_by(v.first_at)
         ).all()
+        named = own_members(conn, Scope(who), {r.member for r in rows})
     return [
         Visit(
             member=r.member,
-            name=r.name,
+            name=r.name if r.member in named else None,
             first_entry=db.aware(r.first_at),
             last_entry=db.aware(r.last_at),
             entries=r.entries,

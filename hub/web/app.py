@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
+from hub.http.inputs import UnstorableInput
 from hub.web import pages, site_pages
 from hub.web.charts import ChartCache
 from hub.web.live import LiveFeed
@@ -46,7 +47,12 @@ def add_dashboard(app: FastAPI, engine: Engine) -> LiveFeed:
 
 
 #: Error pages in words a volunteer understands; the API keeps FastAPI's JSON errors.
-TITLES = {400: "That address is not right", 403: "Not allowed", 404: "Not found"}
+TITLES = {
+    400: "That address is not right",
+    403: "Not allowed",
+    404: "Not found",
+    422: "That cannot be taken",
+}
 
 
 async def _error_page(request: Request, exc: Exception) -> Response:
@@ -56,7 +62,10 @@ async def _error_page(request: Request, exc: Exception) -> Response:
     if isinstance(exc, RequestValidationError):
         if not as_page:
             return await request_validation_exception_handler(request, exc)
-        code, detail, headers = 400, "; ".join(e["msg"] for e in exc.errors()), None
+        # Text the hub cannot store is refused as the API refuses it; a malformed address
+        # (a month that is not one) is the page's own 400.
+        code = 422 if isinstance(exc, UnstorableInput) else 400
+        detail, headers = "; ".join(e["msg"] for e in exc.errors()), None
     elif isinstance(exc, HTTPException):
         if not as_page:
             return await http_exception_handler(request, exc)
