@@ -84,11 +84,14 @@ def apply_snapshot(store: EdgeStore, acl: AccessList, site: str, tz: ZoneInfo, k
 
 
 def _drop_abandoned_shadows(store: EdgeStore, conn: sqlite3.Connection) -> None:
-    """Drop shadow tables left by a process that died while applying a snapshot."""
+    """Drop shadow tables left by a process that died while applying a snapshot, and this
+    process's own from an attempt that failed and could not clean up (a full disk refuses the
+    DROP too): one updater per process applies snapshots, so none of ours is in use."""
     abandoned = []
     for name in store.table_names():
         base, sep, pid = name.rpartition("_next_")
-        if sep and base in ACL_TABLES and pid.isdigit() and not _alive(int(pid)):
+        owner = int(pid) if pid.isdigit() else None
+        if sep and base in ACL_TABLES and owner and (owner == os.getpid() or not _alive(owner)):
             abandoned.append((ACL_TABLES.index(base), name))
     for _, name in sorted(abandoned):  # children before the tables they point at
         conn.execute(f"DROP TABLE {name}")
