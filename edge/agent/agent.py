@@ -61,6 +61,13 @@ class _Command:
     payload: bytes
 
 
+@dataclass(frozen=True)
+class _Record:
+    """An event another thread asks the loop to record (a session take-over)."""
+
+    payload: EventPayload
+
+
 _STOP = object()
 #: Door events kept in memory while the store cannot be written.
 MAX_UNRECORDED = 10_000
@@ -119,6 +126,7 @@ class EdgeAgent:
         """The MQTT link and the access-list updater, each on its own store connection."""
         from edge.agent.link import EdgeLink
         from edge.agent.remote import AclUpdater, CommandVerifier
+        from hafen.device_proof import device_key
 
         assert cfg.mqtt is not None and cfg.hub is not None
         trusted = cfg.hub.trusted()
@@ -133,18 +141,24 @@ class EdgeAgent:
             self._key,
             trusted,
             on_change=self._acl_changed,
+            on_event=self._wake_sender,
+            faults=self.faults,
         )
+        updater = self.acl_updater
         self.commands = CommandVerifier(cfg.site.id, cfg.device.id, trusted, self.store)
         self.link = EdgeLink(
             cfg.mqtt,
             cfg.site.id,
             cfg.device.id,
             sender_store,
-            on_acl=self.acl_updater.submit,
+            on_acl=updater.submit,
             on_command=lambda name, payload: self._inbox.put(_Command(name, payload)),
-            acl_version=lambda: self.acl_updater.version if self.acl_updater else 0,
+            acl_version=lambda: updater.version,
+            proof_key=device_key(self._key, cfg.site.id, cfg.device.id),
             retained_on_connect=self._retained_on_connect,
-            faults=self.faults.current,
+            faults=self.faults,
+            seen_version=lambda: updater.seen_version,
+            record=lambda payload: self._inbox.put(_Record(payload)),
         )
 
     def start(self) -> None:
@@ -257,6 +271,8 @@ class EdgeAgent:
             self.hardware.signals.fault(item.fault is not None)
         elif isinstance(item, _Command):
             self._command(item, now)
+        elif isinstance(item, _Record):
+            self._record(item.payload)
         elif self.occupancy:
             self.occupancy.handle(item, self._wall_clock())
 
