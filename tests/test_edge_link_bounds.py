@@ -1,6 +1,6 @@
 """The door's MQTT link on a real mosquitto holds whatever reaches it: nothing over the packet
-limit, a session taken over counted and reported, and every state it publishes sealed with its
-proof."""
+limit, a bounded number of commands, a session taken over counted and reported, and every
+state it publishes sealed with its proof."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.agent.remote import MAX_COMMAND_BYTES
 from edge.agent.takeovers import COMPONENT as MQTT_FAULT
 from edge.agent.takeovers import LOST
 from hafen import protocol
@@ -110,6 +111,21 @@ def test_a_large_retained_list_never_reaches_the_door(network, unlimited_broker)
     assert_still_opens(hub, agent, card)
     assert agent.acl_updater.refusals.total == 0  # it never arrived, so nothing was refused
     assert acl_version(agent) == 1
+
+
+def test_oversized_commands_are_dropped_unread(network, unlimited_broker):
+    hub, agent, card = network
+    replies = Client(unlimited_broker.port).subscribe(protocol.reply_topic(SITE, DEVICE, "unlock"))
+    intruder = Client(unlimited_broker.port)
+    topic = protocol.command_topic(SITE, DEVICE, "unlock")
+    for _ in range(100):
+        intruder.publish(topic, b"x" * (MAX_COMMAND_BYTES + 1))
+    intruder.publish(topic, b"a small forged command")  # after them, in order
+    assert wait_for(lambda: len(replies.messages) == 1, 10)
+    assert b"not a signed hafen message" in replies.messages[0].payload
+    assert agent.command_gate.dropped == 100  # none of the large ones was read or answered
+    assert agent.hardware.strike.is_unlocked is False
+    assert_still_opens(hub, agent, card)
 
 
 def test_a_session_taken_over_is_counted_shown_and_reported_at_a_bounded_rate(

@@ -40,7 +40,7 @@ from hafen.protocol import (
 
 if TYPE_CHECKING:  # the MQTT side (paho, cryptography) loads only for a networked door
     from edge.agent.link import EdgeLink
-    from edge.agent.remote import AclUpdater, CommandVerifier
+    from edge.agent.remote import AclUpdater, CommandGate, CommandVerifier
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,9 @@ class _Record:
 _STOP = object()
 #: Door events kept in memory while the store cannot be written.
 MAX_UNRECORDED = 10_000
+#: The fault of a hub ack beyond this store's last event.
+ACK_FAULT_COMPONENT = "outbox"
+ACK_FAULT = "the hub acknowledged events this door never sent: forged under its name"
 
 
 class EdgeAgent:
@@ -111,6 +114,7 @@ class EdgeAgent:
         self.link: EdgeLink | None = None
         self.acl_updater: AclUpdater | None = None
         self.commands: CommandVerifier | None = None
+        self.command_gate: CommandGate | None = None
         self._extra_stores: list[EdgeStore] = []
         self._live: bytes | None = None
         self._door_shown: tuple[bool, bool] | None = None
@@ -124,8 +128,9 @@ class EdgeAgent:
 
     def _connect_to_hub(self, cfg: EdgeConfig) -> None:
         """The MQTT link and the access-list updater, each on its own store connection."""
+        from edge.agent.acl_mailbox import Source
         from edge.agent.link import EdgeLink
-        from edge.agent.remote import AclUpdater, CommandVerifier
+        from edge.agent.remote import AclUpdater, CommandGate, CommandVerifier
         from hafen.device_proof import device_key
 
         assert cfg.mqtt is not None and cfg.hub is not None
@@ -146,13 +151,22 @@ class EdgeAgent:
         )
         updater = self.acl_updater
         self.commands = CommandVerifier(cfg.site.id, cfg.device.id, trusted, self.store)
+        self.command_gate = gate = CommandGate()
+
+        def command_arrived(name: str, payload: bytes) -> None:
+            """From paho's thread: a snapshot goes to the updater, the rest (bounded) here."""
+            if name == "acl_snapshot":
+                updater.submit(payload, Source.SNAPSHOT)  # a sealed list: checked there
+            elif gate.admit(name, payload):
+                self._inbox.put(_Command(name, payload))
+
         self.link = EdgeLink(
             cfg.mqtt,
             cfg.site.id,
             cfg.device.id,
             sender_store,
             on_acl=updater.submit,
-            on_command=lambda name, payload: self._inbox.put(_Command(name, payload)),
+            on_command=command_arrived,
             acl_version=lambda: updater.version,
             proof_key=device_key(self._key, cfg.site.id, cfg.device.id),
             retained_on_connect=self._retained_on_connect,
@@ -270,6 +284,8 @@ class EdgeAgent:
             self._record(DeviceFault(component="reader", fault=item.fault))
             self.hardware.signals.fault(item.fault is not None)
         elif isinstance(item, _Command):
+            if self.command_gate:
+                self.command_gate.done()
             self._command(item, now)
         elif isinstance(item, _Record):
             self._record(item.payload)
@@ -280,9 +296,6 @@ class EdgeAgent:
         from edge.agent.remote import CommandRefused
 
         assert self.link is not None and self.commands is not None
-        if item.name == "acl_snapshot" and self.acl_updater:
-            self.acl_updater.submit(item.payload)  # a sealed access list: checked by the updater
-            return
         try:
             command = self.commands.verify(item.name, item.payload, self._wall_clock())
         except CommandRefused as exc:
@@ -293,7 +306,7 @@ class EdgeAgent:
         if command.name == "ack":
             seq, epoch = command.args.get("seq"), command.args.get("epoch")
             if isinstance(seq, int) and isinstance(epoch, str):
-                self.link.sender.hub_stored(seq, epoch)
+                self._hub_stored(seq, epoch)
             return  # acknowledgements are not answered
         if command.name == "unlock":
             try:
@@ -312,6 +325,20 @@ class EdgeAgent:
         elif command.name == "send_state":
             self.link.publish_state()
         self.link.reply(command.name, encode_json(CommandReply(command=command.id, ok=True)))
+
+    def _hub_stored(self, seq: int, epoch: str) -> None:
+        """The hub's signed ack. One beyond the last event this store numbered means the hub
+        stored events under this door's name that it never sent (forged ones): the sender
+        ignores it, forgetting nothing, and the door reports the fault until a sound ack."""
+        assert self.link is not None
+        self.link.sender.hub_stored(seq, epoch)
+        if epoch != self.store.epoch:
+            return  # another store's (a replaced SD card): harmless, the sender ignores it
+        beyond = seq > self.store.last_seq()
+        if beyond != (ACK_FAULT_COMPONENT in self.faults.current()):
+            self._record(
+                DeviceFault(component=ACK_FAULT_COMPONENT, fault=ACK_FAULT if beyond else None)
+            )
 
     def _occupancy_tick(self) -> None:
         """A sample when one is due; else the live state again if only the door changed."""
