@@ -5,6 +5,7 @@ state it publishes sealed with its proof."""
 from __future__ import annotations
 
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -195,3 +196,28 @@ def test_forged_states_on_the_door_topic_are_answered_at_a_bounded_rate(network,
     assert wait_for(lambda: states.states()[-1].online, 10)
     births = [s for s in states.states()[seen:] if s.online]
     assert len(births) == 2 and all(genuine(s) for s in births)
+
+
+def test_the_take_over_fault_clears_after_a_quiet_while():
+    from edge.agent.faults import FaultBoard
+    from edge.agent.takeovers import TakeoverWatch
+    from hafen.protocol import DeviceFault, EventPayload
+
+    board, recorded = FaultBoard(), list[EventPayload]()
+    watch = TakeoverWatch(board, recorded.append, quiet_seconds=0.3, report_every=60)
+    try:
+        watch.taken_over()
+        time.sleep(0.2)
+        watch.taken_over()  # starts the quiet period again
+        time.sleep(0.2)
+        assert MQTT_FAULT in board.current()  # 0.4 s after the first, 0.2 s after the last
+        assert wait_for(lambda: MQTT_FAULT not in board.current(), 2)
+        faults = [e for e in recorded if isinstance(e, DeviceFault)]
+        assert len(faults) == len(recorded)
+        assert [(e.component, e.fault is None) for e in faults] == [
+            (MQTT_FAULT, False),  # the second take-over within the minute: not recorded
+            (MQTT_FAULT, True),  # cleared
+        ]
+        assert watch.count == 2
+    finally:
+        watch.stop()
