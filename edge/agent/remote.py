@@ -100,8 +100,8 @@ class AclUpdater:
     def submit(self, payload: bytes, source: Source = Source.RETAINED) -> None:
         """A list arrived (called from paho's thread): it waits, unless it is too large."""
         if len(payload) > MAX_LIST_BYTES:
-            # Not kept, not verified, not inflated: only counted.
-            self.refusals.add(f"the message is {len(payload)} bytes, over {MAX_LIST_BYTES}", None)
+            # Not kept, not verified, not inflated: only counted (and reported by the thread).
+            self._refuse(f"the message is {len(payload)} bytes, over {MAX_LIST_BYTES}", None)
             self.mailbox.wake()
             return
         self.mailbox.put(payload, source)
@@ -180,6 +180,7 @@ class AclUpdater:
         return version
 
     def _refuse(self, reason: str, version: int | None) -> None:
+        """Count a refused list (thread-safe); the updater's thread reports the count."""
         self.refusals.add(reason[:500], version)
         # Logged at a bounded rate too: a flood of forged lists must not fill the SD card.
         level = logging.WARNING if self._log.ready() else logging.DEBUG
