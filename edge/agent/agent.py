@@ -128,9 +128,8 @@ class EdgeAgent:
 
     def _connect_to_hub(self, cfg: EdgeConfig) -> None:
         """The MQTT link and the access-list updater, each on its own store connection."""
-        from edge.agent.acl_mailbox import Source
         from edge.agent.link import EdgeLink
-        from edge.agent.remote import AclUpdater, CommandGate, CommandVerifier
+        from edge.agent.remote import AclUpdater, CommandGate, CommandVerifier, command_router
         from hafen.device_proof import device_key
 
         assert cfg.mqtt is not None and cfg.hub is not None
@@ -151,22 +150,16 @@ class EdgeAgent:
         )
         updater = self.acl_updater
         self.commands = CommandVerifier(cfg.site.id, cfg.device.id, trusted, self.store)
-        self.command_gate = gate = CommandGate()
-
-        def command_arrived(name: str, payload: bytes) -> None:
-            """From paho's thread: a snapshot goes to the updater, the rest (bounded) here."""
-            if name == "acl_snapshot":
-                updater.submit(payload, Source.SNAPSHOT)  # a sealed list: checked there
-            elif gate.admit(name, payload):
-                self._inbox.put(_Command(name, payload))
-
+        self.command_gate = CommandGate()
         self.link = EdgeLink(
             cfg.mqtt,
             cfg.site.id,
             cfg.device.id,
             sender_store,
             on_acl=updater.submit,
-            on_command=command_arrived,
+            on_command=command_router(
+                updater, self.command_gate, lambda name, data: self._inbox.put(_Command(name, data))
+            ),
             acl_version=lambda: updater.version,
             proof_key=device_key(self._key, cfg.site.id, cfg.device.id),
             retained_on_connect=self._retained_on_connect,

@@ -344,3 +344,18 @@ class CommandGate:
         """The loop has taken one command."""
         with self._lock:
             self._waiting = max(0, self._waiting - 1)
+
+
+def command_router(
+    updater: AclUpdater, gate: CommandGate, to_loop: Callable[[str, bytes], None]
+) -> Callable[[str, bytes], None]:
+    """What paho's thread does with a command: a snapshot (a sealed list, checked there) goes
+    to the updater's mailbox; any other waits for the agent's loop if the gate admits it."""
+
+    def route(name: str, payload: bytes) -> None:
+        if name == "acl_snapshot":
+            updater.submit(payload, Source.SNAPSHOT)
+        elif gate.admit(name, payload):
+            to_loop(name, payload)
+
+    return route
