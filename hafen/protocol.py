@@ -80,10 +80,14 @@ class ExitRequest(EventPayload):
 
 
 class DeviceFault(EventPayload):
-    """A component stopped working (``fault`` says why) or recovered (``fault`` is None)."""
+    """A component stopped working (``fault`` says why) or recovered (``fault`` is None).
+
+    Events are stored and sent without their None fields, so a recovery arrives without
+    ``fault``: it defaults to None (it was required, and every recovery became a dead letter).
+    """
 
     component: str
-    fault: str | None
+    fault: str | None = None
 
 
 class RemoteUnlock(EventPayload):

@@ -44,14 +44,22 @@ class LocalBroker:
     With ``die_with_parent`` the broker is sent SIGTERM when the thread that started it ends,
     even by ``kill -9`` (Linux's parent-death signal, set by util-linux's ``setpriv``): the
     demo leaves no broker behind. Start it from the main thread then.
+
+    With ``packet_limit=False`` it runs the shipped settings without ``max_packet_size``, as a
+    broker someone set up by hand might: for showing what the clients' own bound does.
     """
 
     def __init__(
-        self, state_dir: Path, port: int | None = None, die_with_parent: bool = False
+        self,
+        state_dir: Path,
+        port: int | None = None,
+        die_with_parent: bool = False,
+        packet_limit: bool = True,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.port = port or free_port()
         self.die_with_parent = die_with_parent
+        self.packet_limit = packet_limit
         self.process: subprocess.Popen[bytes] | None = None
         self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -62,7 +70,7 @@ class LocalBroker:
     def write_config(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
-            f"include_dir {SHIPPED_CONF_DIR}\n"
+            f"include_dir {self._conf_dir()}\n"
             f"persistence_location {self.state_dir}/\n"
             f"log_dest file {self.state_dir / 'mosquitto.log'}\n"
             f"listener {self.port} 127.0.0.1\n"
@@ -72,6 +80,18 @@ class LocalBroker:
             f"user {getpass.getuser()}\n"
         )
         return self.config_path
+
+    def _conf_dir(self) -> Path:
+        """The shipped settings; without the packet limit, a copy of them without it."""
+        if self.packet_limit:
+            return SHIPPED_CONF_DIR
+        unlimited = self.state_dir / "conf.d"
+        unlimited.mkdir(exist_ok=True)
+        for conf in SHIPPED_CONF_DIR.glob("*.conf"):
+            lines = conf.read_text().splitlines(keepends=True)
+            kept = [line for line in lines if not line.startswith("max_packet_size")]
+            (unlimited / conf.name).write_text("".join(kept))
+        return unlimited
 
     def start(self, timeout: float = 10.0) -> LocalBroker:
         self.write_config()

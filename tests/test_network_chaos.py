@@ -189,7 +189,11 @@ def test_5000_taps_through_broker_and_edge_crashes_arrive_exactly_once(tmp_path)
     assert seqs == list(range(1, len(seqs) + 1))  # no gap, no duplicate
     assert len({e.event_id for e in [*events, *samples]}) == len(seqs)
     # A tap read at the moment of an edge kill may die undecided: at most one per kill.
-    assert taps - 2 <= len(events) <= taps
-    assert all(e.kind == "door.decision" for e in events)
+    decisions = [e for e in events if e.kind == "door.decision"]
+    assert taps - 2 <= len(decisions) <= taps
+    # Besides them, only a lost session is reported: a broker killed before it saved the
+    # door's session looks to the door as if someone had taken it over (edge/agent/takeovers).
+    others = {(e.kind, e.data["component"]) for e in events if e.kind != "door.decision"}
+    assert others <= {("device.fault", "mqtt")}, others
     log = (tmp_path / "edge.log").read_text()
     assert all(uid.hex() not in log.lower() for uid in MEMBERS + STRANGERS)

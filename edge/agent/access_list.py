@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -24,6 +25,8 @@ from zoneinfo import ZoneInfo
 from edge.agent.store import EdgeStore, acl_tables, split_statements
 from hafen.acl import AccessList, AccessListDelta, Card, Grant, Member, Plan, epoch_micros
 from hafen.cards import InvalidUid, card_hash, parse_uid
+
+log = logging.getLogger(__name__)
 
 ACL_TABLES = ("cards", "grants", "members", "plans")  # children first: the order to drop
 CHUNK_ROWS = 250
@@ -105,7 +108,12 @@ def apply_snapshot(store: EdgeStore, acl: AccessList, site: str, tz: ZoneInfo, k
             for table in ACL_TABLES:
                 conn.execute(f"DROP TABLE IF EXISTS {table}{suffix}")
         raise
-    _drop_in_steps(store, [f"{table}{retired}" for table in ACL_TABLES])
+    try:
+        _drop_in_steps(store, [f"{table}{retired}" for table in ACL_TABLES])
+    except sqlite3.Error:
+        # The new list is in force; the old rows only take space (a full disk refuses even
+        # the DELETE). The next snapshot drops them (_drop_abandoned_shadows).
+        log.warning("could not drop the previous list's tables yet", exc_info=True)
     return len(cards)
 
 
@@ -132,13 +140,17 @@ def _drop_in_steps(store: EdgeStore, tables: list[str]) -> None:
 
 
 def _drop_abandoned_shadows(store: EdgeStore, conn: sqlite3.Connection) -> None:
-    """Drop shadow and retired tables left by a process that died while applying a snapshot."""
+    """Drop shadow and retired tables left by a process that died while applying a snapshot,
+    and this process's own from an attempt that failed and could not clean up (a full disk
+    refuses the DROP too): one updater per process applies snapshots, so none of ours is in
+    use."""
     abandoned = []
     for name in store.table_names():
         for marker in ("_next_", "_old_"):
             base, sep, rest = name.partition(marker)
             pid = rest.split("_v")[0]
-            if sep and base in ACL_TABLES and pid.isdigit() and not _alive(int(pid)):
+            owner = int(pid) if pid.isdigit() else None
+            if sep and base in ACL_TABLES and owner and (owner == os.getpid() or not _alive(owner)):
                 abandoned.append((ACL_TABLES.index(base), name))
     for _, name in sorted(abandoned):  # children before the tables they point at
         conn.execute(f"DROP TABLE {name}")

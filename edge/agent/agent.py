@@ -41,7 +41,7 @@ from hafen.protocol import (
 
 if TYPE_CHECKING:  # the MQTT side (paho, cryptography) loads only for a networked door
     from edge.agent.link import EdgeLink
-    from edge.agent.remote import AclUpdater, CommandVerifier
+    from edge.agent.remote import AclUpdater, CommandGate, CommandVerifier
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,21 @@ class _Command:
     payload: bytes
 
 
+@dataclass(frozen=True)
+class _Record:
+    """An event another thread asks the loop to record (a session take-over)."""
+
+    payload: EventPayload
+
+
 _STOP = object()
 #: Seconds a thread may hold the GIL before a waiting one gets it (Python's default is 0.005).
 SWITCH_INTERVAL = 0.0005
 #: Door events kept in memory while the store cannot be written.
 MAX_UNRECORDED = 10_000
+#: The fault of a hub ack beyond this store's last event.
+ACK_FAULT_COMPONENT = "outbox"
+ACK_FAULT = "the hub acknowledged events this door never sent: forged under its name"
 
 
 class EdgeAgent:
@@ -107,6 +117,7 @@ class EdgeAgent:
         self.link: EdgeLink | None = None
         self.acl_updater: AclUpdater | None = None
         self.commands: CommandVerifier | None = None
+        self.command_gate: CommandGate | None = None
         self._extra_stores: list[EdgeStore] = []
         self._live: bytes | None = None
         self._door_shown: tuple[bool, bool] | None = None
@@ -121,7 +132,8 @@ class EdgeAgent:
     def _connect_to_hub(self, cfg: EdgeConfig) -> None:
         """The MQTT link and the access-list updater, each on its own store connection."""
         from edge.agent.link import EdgeLink
-        from edge.agent.remote import AclUpdater, CommandVerifier
+        from edge.agent.remote import AclUpdater, CommandGate, CommandVerifier, command_router
+        from hafen.device_proof import device_key
 
         assert cfg.mqtt is not None and cfg.hub is not None
         trusted = cfg.hub.trusted()
@@ -136,18 +148,27 @@ class EdgeAgent:
             self._key,
             trusted,
             on_change=self._acl_changed,
+            on_event=self._wake_sender,
+            faults=self.faults,
         )
+        updater = self.acl_updater
         self.commands = CommandVerifier(cfg.site.id, cfg.device.id, trusted, self.store)
+        self.command_gate = CommandGate()
         self.link = EdgeLink(
             cfg.mqtt,
             cfg.site.id,
             cfg.device.id,
             sender_store,
-            on_acl=self.acl_updater.submit,
-            on_command=lambda name, payload: self._inbox.put(_Command(name, payload)),
-            acl_version=lambda: self.acl_updater.version if self.acl_updater else 0,
+            on_acl=updater.submit,
+            on_command=command_router(
+                updater, self.command_gate, lambda name, data: self._inbox.put(_Command(name, data))
+            ),
+            acl_version=lambda: updater.version,
+            proof_key=device_key(self._key, cfg.site.id, cfg.device.id),
             retained_on_connect=self._retained_on_connect,
-            faults=self.faults.current,
+            faults=self.faults,
+            seen_version=lambda: updater.seen_version,
+            record=lambda payload: self._inbox.put(_Record(payload)),
         )
 
     def start(self) -> None:
@@ -264,7 +285,11 @@ class EdgeAgent:
             self._record(DeviceFault(component="reader", fault=item.fault))
             self.hardware.signals.fault(item.fault is not None)
         elif isinstance(item, _Command):
+            if self.command_gate:
+                self.command_gate.done()
             self._command(item, now)
+        elif isinstance(item, _Record):
+            self._record(item.payload)
         elif self.occupancy:
             self.occupancy.handle(item, self._wall_clock())
 
@@ -272,9 +297,6 @@ class EdgeAgent:
         from edge.agent.remote import CommandRefused
 
         assert self.link is not None and self.commands is not None
-        if item.name == "acl_snapshot" and self.acl_updater:
-            self.acl_updater.submit(item.payload)  # a sealed access list: checked by the updater
-            return
         try:
             command = self.commands.verify(item.name, item.payload, self._wall_clock())
         except CommandRefused as exc:
@@ -285,7 +307,7 @@ class EdgeAgent:
         if command.name == "ack":
             seq, epoch = command.args.get("seq"), command.args.get("epoch")
             if isinstance(seq, int) and isinstance(epoch, str):
-                self.link.sender.hub_stored(seq, epoch)
+                self._hub_stored(seq, epoch)
             return  # acknowledgements are not answered
         if command.name == "unlock":
             try:
@@ -304,6 +326,20 @@ class EdgeAgent:
         elif command.name == "send_state":
             self.link.publish_state()
         self.link.reply(command.name, encode_json(CommandReply(command=command.id, ok=True)))
+
+    def _hub_stored(self, seq: int, epoch: str) -> None:
+        """The hub's signed ack. One beyond the last event this store numbered means the hub
+        stored events under this door's name that it never sent (forged ones): the sender
+        ignores it, forgetting nothing, and the door reports the fault until a sound ack."""
+        assert self.link is not None
+        self.link.sender.hub_stored(seq, epoch)
+        if epoch != self.store.epoch:
+            return  # another store's (a replaced SD card): harmless, the sender ignores it
+        beyond = seq > self.store.last_seq()
+        if beyond != (ACK_FAULT_COMPONENT in self.faults.current()):
+            self._record(
+                DeviceFault(component=ACK_FAULT_COMPONENT, fault=ACK_FAULT if beyond else None)
+            )
 
     def _occupancy_tick(self) -> None:
         """A sample when one is due; else the live state again if only the door changed."""

@@ -2,12 +2,19 @@
 
 paho runs the network in its own thread and reconnects with backoff. Its callbacks only hand
 work over (to the outbox sender, the access-list updater, the agent loop); nothing blocks there.
+
+The link takes nothing larger than ``protocol.MAX_PACKET_BYTES``: it says so in its CONNECT
+(MQTT 5 Maximum Packet Size), and the broker drops a bigger message for it instead of sending
+it (a 250 MB retained message once got a door OOM-killed over and over). Every state it
+publishes (birth, will, goodbye) is sealed with the door's proof (hafen.device_proof), so the
+hub can tell it from a state someone else published on the door's topic.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,19 +26,30 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.agent.config import MqttConfig
+from edge.agent.faults import FaultBoard
 from edge.agent.outbox_sender import OutboxSender
+from edge.agent.pacing import Pacer
 from edge.agent.store import EdgeStore, OutboxEvent
+from edge.agent.takeovers import LOST, SESSION_TAKEN_OVER, TakeoverWatch
 from hafen import __version__, protocol
-from hafen.protocol import DeviceState
+from hafen.device_proof import seal_state
+from hafen.protocol import DeviceState, EventPayload
 
 log = logging.getLogger(__name__)
 
 #: Quick reconnects within this many seconds do not publish the will (MQTT v5 will delay).
 WILL_DELAY_SECONDS = 10
+#: A state on the door's own topic that it must correct (a late will) is answered at most
+#: this often: anyone can publish there, as often as they like.
+OWN_STATE_EVERY = 5.0
 
 
 class EdgeLink:
-    """Connects one device to the broker and keeps its outbox flowing to the hub."""
+    """Connects one device to the broker and keeps its outbox flowing to the hub.
+
+    ``proof_key`` seals the door's states (hafen.device_proof.device_key); ``record`` queues an
+    event for the outbox from paho's thread (a session take-over).
+    """
 
     def __init__(
         self,
@@ -42,18 +60,30 @@ class EdgeLink:
         on_acl: Callable[[bytes], None],
         on_command: Callable[[str, bytes], None],
         acl_version: Callable[[], int],
+        proof_key: bytes,
         retained_on_connect: Callable[[], list[tuple[str, bytes]]] | None = None,
-        faults: Callable[[], dict[str, str]] | None = None,
+        faults: FaultBoard | None = None,
+        seen_version: Callable[[], int] | None = None,
+        record: Callable[[EventPayload], None] | None = None,
     ) -> None:
         self.cfg = cfg
         #: Retained messages (re)published on every connection: live state, HA discovery.
         self._retained_on_connect = retained_on_connect
         self.site = site
         self.device = device
+        self._store = store
         self._on_acl = on_acl
         self._on_command = on_command
         self._acl_version = acl_version
-        self._faults = faults or dict
+        self._seen_version = seen_version or acl_version
+        self._proof_key = proof_key
+        self._faults = faults or FaultBoard()
+        self.takeovers = TakeoverWatch(self._faults, record or (lambda _event: None))
+        self._own_state = Pacer(OWN_STATE_EVERY)
+        self._own_state_timer: threading.Timer | None = None
+        #: When the broker last closed a connection the door did not end (None: it did not).
+        self._lost_at: float | None = None
+        self._stopping = False
         self._started = time.monotonic()
         self._boot = _next_boot(store)
         self._connections = 0
@@ -92,20 +122,49 @@ class EdgeLink:
         return client
 
     def _set_will(self, client: mqtt.Client) -> None:
+        """The will for the next connection, sealed now with what the door knows now."""
         props = Properties(PacketTypes.WILLMESSAGE)
         props.WillDelayInterval = WILL_DELAY_SECONDS
-        will = DeviceState(online=False, session=self.session + 1)
+        #: The will as set (sealed when set: it says what the door knew then).
+        self.will = self.state_message(online=False, will=True)
         client.will_set(
             protocol.state_topic(self.site, self.device),
-            protocol.encode_json(will),
+            self.will,
             qos=1,
             retain=True,
             properties=props,
         )
 
+    def state_message(self, online: bool, will: bool = False) -> bytes:
+        """The door's state, sealed. A birth (online) carries what it runs and how it is, the
+        goodbye what it knew last. The will, for the next connection, is published by the
+        broker long after it was set: it leaves out the list versions, which would be those of
+        its connection's start."""
+        state = DeviceState(
+            online=online,
+            session=self.session + 1 if will else self.session,
+            epoch=self._store.epoch,
+            acl_version=None if will else self._acl_version(),
+            seen_version=None if will else self._seen_version(),
+            takeovers=self.takeovers.count,
+            faults=self._faults.current(),
+            **(
+                {
+                    "software": __version__,
+                    "uptime_seconds": round(time.monotonic() - self._started, 1),
+                    "at": datetime.now(UTC),
+                }
+                if online
+                else {}
+            ),
+        )
+        return protocol.encode_json(seal_state(self._proof_key, self.site, self.device, state))
+
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.cfg.session_expiry_seconds
+        # The broker drops what is bigger for this client instead of sending it (mosquitto 2).
+        props.MaximumPacketSize = protocol.MAX_PACKET_BYTES
         self.sender.start()
         self.client.connect_async(
             self.cfg.host,
@@ -118,11 +177,13 @@ class EdgeLink:
 
     def stop(self) -> None:
         """Say goodbye (retained offline state), then disconnect cleanly: no will is sent."""
+        self._stopping = True
         self.sender.stop()
+        self.takeovers.stop()
         if self.connected:
             info = self.client.publish(
                 protocol.state_topic(self.site, self.device),
-                protocol.encode_json(DeviceState(online=False, session=self.session)),
+                self.state_message(online=False),
                 qos=1,
                 retain=True,
             )
@@ -131,19 +192,11 @@ class EdgeLink:
         self.client.loop_stop()
 
     def publish_state(self) -> None:
-        """Publish the retained birth state: online, software, access-list version, session."""
-        state = DeviceState(
-            online=True,
-            session=self.session,
-            software=__version__,
-            acl_version=self._acl_version(),
-            faults=self._faults(),
-            uptime_seconds=round(time.monotonic() - self._started, 1),
-            at=datetime.now(UTC),
-        )
+        """Publish the retained birth state: online, software, access-list versions, session,
+        faults, take-overs."""
         self.client.publish(
             protocol.state_topic(self.site, self.device),
-            protocol.encode_json(state),
+            self.state_message(online=True),
             qos=1,
             retain=True,
         )
@@ -178,6 +231,12 @@ class EdgeLink:
             self.cfg.port,
             flags.session_present,
         )
+        lost_at, self._lost_at = self._lost_at, None
+        quick = lost_at is not None and time.monotonic() - lost_at < WILL_DELAY_SECONDS
+        if quick and not flags.session_present:
+            # Closed by a broker that stayed up, and the session gone (mosquitto 2.0 says no
+            # more when another connection takes the client id with a clean start).
+            self.takeovers.taken_over(LOST)
         client.subscribe(
             [
                 (protocol.acl_topic(self.site), 1),
@@ -200,6 +259,10 @@ class EdgeLink:
     ) -> None:
         self.connected = False
         self.sender.disconnected()
+        if reason_code.value == SESSION_TAKEN_OVER:
+            self.takeovers.taken_over()  # before the will: it carries the count
+        elif not self._stopping:
+            self._lost_at = time.monotonic()
         self._set_will(client)  # the next connection's will carries the next session number
         log.warning("disconnected from the broker: %s", reason_code)
 
@@ -207,19 +270,33 @@ class EdgeLink:
         topic = message.topic
         payload = bytes(message.payload)  # paho's bytes already (bytes() returns it as it is)
         if topic == protocol.acl_topic(self.site):
-            self._on_acl(payload)
+            self._on_acl(payload)  # the updater bounds its size
         elif topic == protocol.state_topic(self.site, self.device):
             self._check_own_state(payload)
         elif (parsed := protocol.parse_device_topic(topic)) and parsed.channel == "cmd":
-            self._on_command(parsed.name or "", payload)
+            self._on_command(parsed.name or "", payload)  # the agent bounds these
 
     def _check_own_state(self, payload: bytes) -> None:
-        """A late will of an earlier session overwrote the retained state: put the birth back."""
+        """A late will of an earlier session overwrote the retained state: put the birth back
+        (at a bounded rate: anyone can publish an old-looking state here)."""
+        if len(payload) > protocol.MAX_DEVICE_MESSAGE_BYTES:
+            return  # no state of a door is this large: not read
         try:
             state = DeviceState.model_validate_json(payload)
         except ValueError:
             return
-        if not state.online and state.session < self.session and self.connected:
+        if state.online or state.session >= self.session or not self.connected:
+            return
+        if self._own_state.ready():
+            self.publish_state()
+        elif self._own_state_timer is None or not self._own_state_timer.is_alive():
+            # More came since the last answer: answer once more when the interval is over.
+            self._own_state_timer = threading.Timer(self._own_state.wait(), self._put_back)
+            self._own_state_timer.daemon = True
+            self._own_state_timer.start()
+
+    def _put_back(self) -> None:
+        if self.connected and self._own_state.ready():
             self.publish_state()
 
 
