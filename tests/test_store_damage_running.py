@@ -83,9 +83,7 @@ def test_the_periodic_check_finds_damage_no_tap_touches(tmp_path, mock_pins):
         assert "damaged" in agent.faults.current()["store"]
 
 
-def test_events_the_damaged_store_cannot_take_are_kept_for_the_recovered_one(
-    tmp_path, mock_pins
-):
+def test_events_the_damaged_store_cannot_take_are_kept_for_the_recovered_one(tmp_path, mock_pins):
     with running(tmp_path, unlock_seconds=0.2) as (agent, card, asked):
         [outbox_page] = pages_of(agent.cfg.store.path, "outbox")  # empty: its root alone
         garble_page(agent.cfg.store.path, outbox_page)

@@ -22,8 +22,9 @@ from edge.agent.config import EdgeConfig
 from edge.agent.decision import AccessPolicy, Decision
 from edge.agent.door_logic import DoorLogic
 from edge.agent.faults import FaultBoard
-from edge.agent.housekeeping import Housekeeping, StoreDamaged, StoreTick
+from edge.agent.housekeeping import DiskRoom, Housekeeping, StoreDamaged, StoreTick
 from edge.agent.occupancy_service import OccupancyService
+from edge.agent.reserve import FULL
 from edge.agent.store import EdgeStore
 from edge.agent.store_guard import StoreGuard
 from edge.drivers.door import DoorHardware
@@ -262,6 +263,8 @@ class EdgeAgent:
             self.guard.tick()
         elif isinstance(item, StoreDamaged):
             self.guard.corrupted(item.reason)
+        elif isinstance(item, DiskRoom):
+            self._record(DeviceFault(component="disk", fault=None if item.room else FULL))
         elif self.occupancy:
             self.occupancy.handle(item, self._wall_clock())
 

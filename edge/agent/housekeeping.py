@@ -1,6 +1,7 @@
 """The store's housekeeping, on a thread and a connection of its own, so no tap pays for it:
-checkpoint the write-ahead log, check the whole store now and then (bounded in time), and have
-the agent's loop retry what it keeps in memory while the store cannot be written."""
+checkpoint the write-ahead log, check the whole store now and then (bounded in time), have the
+agent's loop retry what it keeps in memory while the store cannot be written, and keep room
+for the store on the disk (edge.agent.reserve), telling the loop when there is none."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.agent.config import StoreConfig
+from edge.agent.reserve import RESERVE_BYTES, free_bytes, keep_reserve
 from edge.agent.store import EdgeStore
 from edge.agent.store_check import is_corruption, quick_check
 
@@ -34,8 +36,17 @@ class StoreDamaged:
     reason: str
 
 
+@dataclass(frozen=True)
+class DiskRoom:
+    """For the agent's loop: whether the disk has room (the reserve, and as much again), when
+    that changes."""
+
+    room: bool
+
+
 class Housekeeping:
-    """Runs until ``stopping`` is set; ``post`` hands StoreTick and StoreDamaged to the loop."""
+    """Runs until ``stopping`` is set; ``post`` hands StoreTick, StoreDamaged and DiskRoom to
+    the loop."""
 
     def __init__(
         self,
@@ -59,7 +70,12 @@ class Housekeeping:
         store: EdgeStore | None = None
         checked_at = time.monotonic()
         failing = False
+        room = True
         while not self._stopping.wait(self.every):
+            path = self.settings.path
+            if (keep_reserve(path) and free_bytes(path.parent) >= RESERVE_BYTES) != room:
+                room = not room
+                self._post(DiskRoom(room))
             try:
                 if store is None:
                     store = EdgeStore(self.settings.path, self.settings.synchronous, cache_kib=64)

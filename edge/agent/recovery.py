@@ -15,7 +15,8 @@ in its place. Each step leaves the directory in a state the next start completes
 
 A start that finds ``edge.db.fresh`` moves whatever is still at ``edge.db`` aside and completes
 step 3. Events the previous run kept in memory (``edge.db.kept``, written when it stopped) are
-then added to the outbox.
+then added to the outbox. On a full disk the room kept for the store is given up first
+(edge.agent.reserve), and made again once there is room.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from edge.agent.reserve import keep_reserve, release_if_full
 from edge.agent.salvage import Salvage, salvage
 from edge.agent.store import EdgeStore
 from edge.agent.store_check import check_store, is_corruption, shm_path, wal_path
@@ -87,6 +89,7 @@ def open_store(path: Path, synchronous: str = "full") -> tuple[EdgeStore, Recove
     Returns the store (with ``auto_checkpoint`` off: the agent's housekeeping checkpoints) and
     what a recovery did, if one was needed.
     """
+    release_if_full(path)
     finish_interrupted(path)
     reason = marked_damaged(path) or check_store(path)
     recovery = recover(path, reason, synchronous) if reason else None
@@ -98,6 +101,7 @@ def open_store(path: Path, synchronous: str = "full") -> tuple[EdgeStore, Recove
         recovery = recover(path, str(exc), synchronous)
         store = EdgeStore(path, synchronous, auto_checkpoint=False)
     add_kept_events(store, path)
+    keep_reserve(path)
     return store, recovery
 
 
