@@ -110,7 +110,7 @@ def test_a_full_state_directory_is_a_reported_fault_and_heals_itself(
         # The fault is written where it began (the first write that failed: the tap, or the
         # disk's own fault just before it), and its end after everything kept.
         faults = [data.get("fault") for kind, data in events if kind == "device.fault"]
-        assert len(faults) == 2 and faults[0].startswith("cannot write") and faults[1] is None
+        assert len(faults) == 2 and str(faults[0]).startswith("cannot write") and not faults[1]
         assert events[-1] == ("device.fault", {"component": "store"})
         assert events.index(("device.fault", {"component": "store", "fault": faults[0]})) <= 1
         assert wait_for(lambda: agent.store.pending_events() == [], 10)
