@@ -31,6 +31,11 @@ class DenyReason(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     EXPIRED = "expired"
     OUTSIDE_SCHEDULE = "outside_schedule"
+    #: The door has no access list (its store was recovered; the hub's snapshot is on its way),
+    #: or cannot read it (a damaged store): it decided by its fail mode. On a fail-safe door
+    #: the decision is allowed and still carries the reason: the list did not decide.
+    NO_ACCESS_LIST = "no_access_list"
+    STORE_FAILED = "store_failed"
 
 
 class EventKind(StrEnum):

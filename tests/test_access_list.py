@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from edge.agent.access_list import AccessListRefused, applied_version, apply_snapshot
-from edge.agent.store import EdgeStore
+from edge.agent.store import MIGRATIONS, EdgeStore
 from hafen.acl import AccessList
 from hafen.cards import card_hash, parse_uid
 from tests.support.edge import CARD_KEY_HEX
@@ -322,12 +322,12 @@ def test_journal_mode_is_wal(store):
 def test_migrations_are_idempotent(tmp_path):
     path = tmp_path / "edge.db"
     first = EdgeStore(path)
-    assert first.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert first.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     apply(first, acl_doc(version=3))
     first.close()
     second = EdgeStore(path)
     try:
-        assert second.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert second.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert second.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert applied_version(second) == 3
         assert second.conn.execute("SELECT count(*) FROM cards").fetchone()[0] == 3
@@ -344,7 +344,7 @@ def test_two_open_stores_on_one_file(tmp_path):
         assert applied_version(second) == 2
         with pytest.raises(AccessListRefused, match="not newer"):
             apply(second, acl_doc(version=2))
-        assert second.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert second.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     finally:
         first.close()
         second.close()

@@ -2,14 +2,14 @@
 
 Inputs (cards, contact, exit button, reader faults) arrive from driver threads and are queued;
 the loop handles them one at a time, so the door logic never races itself. A decision is
-committed to the outbox before the strike moves.
+committed to the outbox before the strike moves, unless the store cannot be written: then it is
+kept in memory until it can (edge.agent.store_guard says why).
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import sys
 import threading
 import time
@@ -23,8 +23,11 @@ from edge.agent.config import EdgeConfig
 from edge.agent.decision import AccessPolicy, Decision
 from edge.agent.door_logic import DoorLogic
 from edge.agent.faults import FaultBoard
+from edge.agent.housekeeping import DiskRoom, Housekeeping, StoreDamaged, StoreTick
 from edge.agent.occupancy_service import OccupancyService
+from edge.agent.reserve import FULL
 from edge.agent.store import EdgeStore
+from edge.agent.store_guard import StoreGuard
 from edge.drivers.door import DoorHardware
 from edge.drivers.nfc_reader import CardRead, NfcReader
 from hafen import __version__, protocol
@@ -72,8 +75,6 @@ class _Record:
 _STOP = object()
 #: Seconds a thread may hold the GIL before a waiting one gets it (Python's default is 0.005).
 SWITCH_INTERVAL = 0.0005
-#: Door events kept in memory while the store cannot be written.
-MAX_UNRECORDED = 10_000
 #: The fault of a hub ack beyond this store's last event.
 ACK_FAULT_COMPONENT = "outbox"
 ACK_FAULT = "the hub acknowledged events this door never sent: forged under its name"
@@ -88,6 +89,7 @@ class EdgeAgent:
         store: EdgeStore,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         heartbeat: Callable[[], None] | None = None,
+        on_store_damaged: Callable[[str], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.store = store
@@ -111,7 +113,6 @@ class EdgeAgent:
             on_fault=lambda fault: self._inbox.put(_ReaderFault(fault)),
         )
         self._thread: threading.Thread | None = None
-        self._unrecorded: list[tuple[EventPayload, datetime]] = []
         self._stopping = threading.Event()
         self.decisions = 0
         self.link: EdgeLink | None = None
@@ -120,6 +121,20 @@ class EdgeAgent:
         self.command_gate: CommandGate | None = None
         self._extra_stores: list[EdgeStore] = []
         self._live: bytes | None = None
+        #: Decides and records through the store, and keeps the door going when it fails;
+        #: ``on_store_damaged`` is asked to recover a damaged store (edge.agent.runner).
+        self.guard = StoreGuard(
+            store,
+            cfg.door.fail_mode,
+            self.faults,
+            clock=wall_clock,
+            on_corrupt=on_store_damaged,
+            on_written=self._wake_sender,
+        )
+        #: Checkpoints and checks the store, and has the loop retry what the guard keeps.
+        self.housekeeping = Housekeeping(
+            cfg.store, self._inbox.put, lambda: self.guard.needs_tick, self._stopping
+        )
         self._door_shown: tuple[bool, bool] | None = None
         self.occupancy: OccupancyService | None = None
         if cfg.occupancy is not None:
@@ -179,7 +194,7 @@ class EdgeAgent:
         sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="edge-agent", daemon=True)
         self._thread.start()
-        threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
+        self.housekeeping.start()
         self.reader.start()
         if self.occupancy:
             self.occupancy.start()
@@ -194,6 +209,8 @@ class EdgeAgent:
         self._inbox.put(_STOP)
         if self._thread:
             self._thread.join(10)
+        if self._thread is None or not self._thread.is_alive():
+            self.guard.flush()
         if self.occupancy:
             self.occupancy.stop()
         self.hardware.close()
@@ -204,25 +221,13 @@ class EdgeAgent:
             store.close()
 
     def decide(self, card: str) -> Decision:
-        """Decide for a card hash from one snapshot of the list, and commit it to the outbox."""
+        """Decide for a card hash from one snapshot of the list (by the fail mode if there is
+        none to read), and commit it to the outbox (or keep it, if the store cannot be written)."""
         now = self._wall_clock()
-        with self.store.read() as conn:
-            decision = self.policy.decide(conn, card, now)
-        self._commit_events((decision.payload(card), now))
+        decision = self.guard.decide(self.policy, card, now)
+        self.guard.record((decision.payload(card), now))
         self.decisions += 1
         return decision
-
-    def _housekeeping(self, every: float = 10.0) -> None:
-        """Checkpoint the write-ahead log on a connection of its own, so no tap pays for it."""
-        store = EdgeStore(self.cfg.store.path, self.cfg.store.synchronous, cache_kib=64)
-        try:
-            while not self._stopping.wait(every):
-                try:
-                    store.checkpoint()
-                except sqlite3.Error:
-                    log.warning("checkpointing the store failed", exc_info=True)
-        finally:
-            store.close()
 
     # -- the loop -------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -258,20 +263,17 @@ class EdgeAgent:
         now = time.monotonic()
         if isinstance(item, CardRead):
             card = card_hash(self._key, item.uid)
-            try:
-                decision = self.decide(card)
-            except sqlite3.Error:
-                # No decision without its record: the door stays shut, and the member sees it.
-                log.exception("%s: could not decide or record the decision", short(card))
-                self.door.deny()
-                return
+            decision = self.decide(card)  # store failures decide by the fail mode: no raise
             if decision.allowed:
                 self.door.allow(now)
                 if self.occupancy:
                     self.occupancy.tap_allowed(self._wall_clock())
             else:
                 self.door.deny()
-            log.info("%s %s", short(card), "allowed" if decision.allowed else decision.reason)
+            outcome = "allowed" if decision.allowed else "refused"
+            if decision.reason:  # a fail-safe door lets cards in with a reason: no list decided
+                outcome += f" ({decision.reason})"
+            log.info("%s %s", short(card), outcome)
         elif isinstance(item, _DoorEvent):
             handler = {
                 "opened": self.door.door_opened,
@@ -290,6 +292,12 @@ class EdgeAgent:
             self._command(item, now)
         elif isinstance(item, _Record):
             self._record(item.payload)
+        elif isinstance(item, StoreTick):
+            self.guard.tick()
+        elif isinstance(item, StoreDamaged):
+            self.guard.corrupted(item.reason)
+        elif isinstance(item, DiskRoom):
+            self._record(DeviceFault(component="disk", fault=None if item.room else FULL))
         elif self.occupancy:
             self.occupancy.handle(item, self._wall_clock())
 
@@ -385,29 +393,17 @@ class EdgeAgent:
         if self.link and self.link.connected:
             self.link.publish_state()
         self._wake_sender()
+        self._inbox.put(StoreTick())  # a recovered store's fault ends with its first list
 
     def _wake_sender(self) -> None:
         if self.link:
             self.link.sender.wake()
 
     def _record(self, payload: EventPayload) -> None:
-        """Record a door event; if the store fails, keep it and try again with the next one.
+        """Record a door event; if the store fails, it is kept and written later (StoreGuard).
 
         A fault is also put on the fault board, so the state shows it even if the store fails.
         """
         if isinstance(payload, DeviceFault):
             self.faults.set(payload.component, payload.fault)
-        self._unrecorded.append((payload, self._wall_clock()))
-        try:
-            self._commit_events()
-        except sqlite3.Error:
-            log.exception("could not record %d door events; keeping them", len(self._unrecorded))
-            del self._unrecorded[:-MAX_UNRECORDED]
-
-    def _commit_events(self, *events: tuple[EventPayload, datetime]) -> None:
-        """Commit kept-back door events and then ``events`` in one transaction, in order."""
-        with self.store.write() as conn:
-            for payload, at in [*self._unrecorded, *events]:
-                self.store.append_event(conn, payload, at)
-        self._unrecorded.clear()
-        self._wake_sender()
+        self.guard.record((payload, self._wall_clock()))

@@ -247,6 +247,9 @@ class CommandVerifier:
     """
 
     SEEN_KEY = "commands_seen"
+    #: Set by a store recovery that lost SEEN_KEY (edge.agent.recovery): older commands are
+    #: refused, as any of them may have been carried out already.
+    NOT_BEFORE_KEY = "commands_not_before"
 
     def __init__(
         self,
@@ -260,8 +263,11 @@ class CommandVerifier:
         self.trusted = trusted
         self.store = store
         self._seen: dict[str, datetime] = {}
+        self._not_before: datetime | None = None
         if store is not None and (kept := store.get_meta(self.SEEN_KEY)):
             self._seen = {k: datetime.fromisoformat(t) for k, t in json.loads(kept).items()}
+        if store is not None and (not_before := store.get_meta(self.NOT_BEFORE_KEY)):
+            self._not_before = datetime.fromisoformat(not_before)
 
     def verify(self, name: str, payload: bytes, now: datetime) -> Command:
         """Return the command if it passes every check; raise CommandRefused if not.
@@ -286,6 +292,8 @@ class CommandVerifier:
             raise CommandRefused("the command has no valid issued_at") from None
         if issued.tzinfo is None or abs(now - issued) > COMMAND_MAX_AGE:
             raise CommandRefused("the command is too old or from the future")
+        if self._not_before is not None and issued <= self._not_before:
+            raise CommandRefused("the command is older than the door's store")
         command_id = str(header.get("id", ""))
         self._seen = {k: t for k, t in self._seen.items() if now - t <= COMMAND_MAX_AGE * 2}
         if not command_id or command_id in self._seen:

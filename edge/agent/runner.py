@@ -1,4 +1,14 @@
-"""The door agent as a service: run it until SIGTERM or SIGINT, telling systemd how it is."""
+"""The door agent as a service: run it until SIGTERM or SIGINT, telling systemd how it is.
+
+The store is checked before the agent opens it, and a damaged one is recovered
+(edge.agent.recovery). When the running agent finds its store damaged, the door decides by its
+fail mode while this stops the agent in order, leaves word for the next start, and exits with
+``EXIT_RECOVER``: the service manager starts it again (systemd/hafen-edge.service restarts it
+always, without a start limit) and the start recovers. A restart rather than a swap inside the
+running process: every thread and connection of the damaged run is gone for sure before its
+file is moved (a connection left open would write a stale log into the fresh store), and
+recovery has only one path, the start, which the tests exercise.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +21,12 @@ import sdnotify
 
 from edge.agent.agent import EdgeAgent
 from edge.agent.config import EdgeConfig
-from edge.agent.store import EdgeStore
+from edge.agent.recovery import keep_events, mark_damaged, open_store
+
+#: Exit status of an agent that stopped to recover its store (EX_TEMPFAIL: start me again).
+EXIT_RECOVER = 75
+
+log = logging.getLogger("edge")
 
 
 class Companion(Protocol):
@@ -23,28 +38,49 @@ class Companion(Protocol):
 
 
 def run_agent(cfg: EdgeConfig, world: Companion | None = None) -> None:
-    """Run the door agent (and a simulated world around it) until SIGTERM or SIGINT."""
+    """Run the door agent (and a simulated world around it) until SIGTERM or SIGINT.
+
+    Raises SystemExit(EXIT_RECOVER) when it stopped because the store is damaged.
+    """
     notifier = sdnotify.SystemdNotifier()
-    store = EdgeStore(cfg.store.path, cfg.store.synchronous, auto_checkpoint=False)
-    agent = EdgeAgent(cfg, store, heartbeat=lambda: notifier.notify("WATCHDOG=1"))
+    store, recovery = open_store(cfg.store.path, cfg.store.synchronous)
     stop = threading.Event()
+    damaged: list[str] = []
+
+    def store_damaged(reason: str) -> None:
+        damaged.append(reason)
+        mark_damaged(cfg.store.path, reason)
+        stop.set()
+
+    agent = EdgeAgent(
+        cfg,
+        store,
+        heartbeat=lambda: notifier.notify("WATCHDOG=1"),
+        on_store_damaged=store_damaged,
+    )
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     agent.start()
     if world:
         world.start()
     notifier.notify("READY=1")
-    logging.getLogger("edge").info(
-        "door agent running: site %s, device %s, reader %s, store %s",
+    log.info(
+        "door agent running: site %s, device %s, reader %s, store %s%s",
         cfg.site.id,
         cfg.device.id,
         cfg.reader.path,
         cfg.store.path,
+        " (recovered)" if recovery else "",
     )
     stop.wait()
     notifier.notify("STOPPING=1")
     if world:
         world.stop()
     agent.stop()
+    if kept := keep_events(cfg.store.path, agent.guard.unwritten()):
+        log.warning("%d events the store could not take are kept for the next start", kept)
     store.close()
-    logging.getLogger("edge").info("door agent stopped; door left %s", cfg.door.fail_mode)
+    log.info("door agent stopped; door left %s", cfg.door.fail_mode)
+    if damaged:
+        log.error("stopped to recover the damaged store (%s): start me again", damaged[0])
+        raise SystemExit(EXIT_RECOVER)

@@ -58,6 +58,21 @@ MIGRATIONS: list[str] = [
         body TEXT NOT NULL
     );
     """,
+    # Events read out of a damaged store by edge.agent.salvage, kept under the epoch and seq
+    # they were given there (the hub knows them by that place and by event_id), until the
+    # hub acknowledges that epoch up to them.
+    """
+    CREATE TABLE salvaged (
+        id INTEGER PRIMARY KEY,
+        epoch TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (epoch, seq)
+    );
+    """,
 ]
 
 
@@ -77,6 +92,20 @@ class OutboxEvent:
             f'{{"schema":1,"event_id":"{self.event_id}","epoch":"{epoch}","seq":{self.seq},'
             f'"at":"{self.occurred_at}","data":{self.body}}}'
         ).encode()
+
+
+@dataclass(frozen=True)
+class SalvagedEvent:
+    """An event salvaged from a damaged store, sent under that store's ``epoch``."""
+
+    id: int
+    epoch: str
+    event: OutboxEvent
+
+
+def new_event_id() -> str:
+    """A random event id (32 hex digits): the hub keeps each event once by it."""
+    return uuid.uuid4().hex
 
 
 class EdgeStore:
@@ -205,19 +234,45 @@ class EdgeStore:
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def append_event(
-        self, conn: sqlite3.Connection, payload: EventPayload, at: datetime
+        self,
+        conn: sqlite3.Connection,
+        payload: EventPayload,
+        at: datetime,
+        event_id: str | None = None,
     ) -> OutboxEvent:
-        """Add an event to the outbox inside the caller's write transaction."""
-        kind = kind_of(payload)
-        body = payload.model_dump(mode="json", exclude_none=True)
-        event_id = uuid.uuid4().hex
+        """Add an event to the outbox inside the caller's write transaction.
+
+        ``event_id`` is given when the event was named before it could be written (kept in
+        memory while the store could not be written): if it is in the outbox already, it is
+        not added twice.
+        """
+        body = json.dumps(payload.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
+        return self.append_raw(conn, kind_of(payload).value, at, body, event_id)
+
+    def append_raw(
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        at: datetime,
+        body: str,
+        event_id: str | None = None,
+    ) -> OutboxEvent:
+        """Add an event whose payload is already JSON text (see ``append_event``)."""
         occurred_at = at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        text = json.dumps(body, separators=(",", ":"))
+        if event_id is not None:
+            # Looked up rather than INSERT .. ON CONFLICT, which would use up a seq: the hub
+            # needs them without gaps.
+            row = conn.execute(
+                "SELECT seq, occurred_at, body FROM outbox WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            if row is not None:
+                return OutboxEvent(row[0], event_id, kind, row[1], row[2])
+        event_id = event_id or new_event_id()
         cursor = conn.execute(
             "INSERT INTO outbox (event_id, kind, occurred_at, body) VALUES (?, ?, ?, ?)",
-            (event_id, kind.value, occurred_at, text),
+            (event_id, kind, occurred_at, body),
         )
-        return OutboxEvent(cursor.lastrowid or 0, event_id, kind.value, occurred_at, text)
+        return OutboxEvent(cursor.lastrowid or 0, event_id, kind, occurred_at, body)
 
     def record_event(self, payload: EventPayload, at: datetime) -> OutboxEvent:
         """Commit one event to the outbox in its own transaction."""
@@ -240,6 +295,28 @@ class EdgeStore:
             conn.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))
             self.set_meta(conn, "hub_stored_seq", seq)
 
+    def salvaged_events(self, after_id: int = 0, limit: int = 500) -> list[SalvagedEvent]:
+        """Events salvaged from a damaged store and not yet acknowledged, in ``id`` order."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT id, epoch, seq, event_id, kind, occurred_at, body FROM salvaged"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        return [SalvagedEvent(row[0], row[1], OutboxEvent(*row[2:])) for row in rows]
+
+    def salvaged_epochs(self) -> set[str]:
+        """The epochs of damaged stores whose events are still waiting here for the hub."""
+        with self._lock:
+            return {epoch for (epoch,) in self.conn.execute("SELECT DISTINCT epoch FROM salvaged")}
+
+    def forget_salvaged_upto(self, epoch: str, seq: int) -> int:
+        """Forget the salvaged events of ``epoch`` that the hub has stored; how many remain."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM salvaged WHERE epoch = ? AND seq <= ?", (epoch, seq))
+            left: int = conn.execute("SELECT count(*) FROM salvaged").fetchone()[0]
+        return left
+
     def get_meta(self, key: str) -> str | None:
         with self._lock:
             row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -248,6 +325,10 @@ class EdgeStore:
     def set_meta(self, conn: sqlite3.Connection, key: str, value: object) -> None:
         """Set a meta value inside the caller's write transaction."""
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
+
+    def delete_meta(self, conn: sqlite3.Connection, key: str) -> None:
+        """Remove a meta value inside the caller's write transaction."""
+        conn.execute("DELETE FROM meta WHERE key = ?", (key,))
 
     def integrity_ok(self) -> bool:
         """Run SQLite's own consistency check over the whole file."""
