@@ -145,19 +145,13 @@ def test_newer_version_replaces_everything(store):
 def test_a_snapshot_swaps_whole_families_and_leaves_no_tables_behind(store):
     """The swap renames tables instead of dropping 100,000 rows under the write lock: the
     foreign keys must follow each family, and the retired tables must go afterwards."""
+    tables_of_a_fresh_store = sorted(store.table_names())
     many = [{"id": f"m{i}", "grants": [{"plan": "flex"}]} for i in range(600)]
     cards = [{"hash": f"{i:032x}", "member": f"m{i}"} for i in range(600)]
     apply(store, acl_doc(members=many, cards=cards))
     apply(store, acl_doc(version=2, members=many[:300], cards=cards[:300]))
-    assert sorted(store.table_names()) == [
-        "cards",
-        "grants",
-        "members",
-        "meta",
-        "outbox",
-        "plans",
-        "sqlite_sequence",
-    ]
+    assert sorted(store.table_names()) == tables_of_a_fresh_store
+    assert {"cards", "grants", "members", "plans"} <= set(tables_of_a_fresh_store)
     assert store.conn.execute("PRAGMA foreign_key_check").fetchall() == []
     references = {
         table: {row[2] for row in store.conn.execute(f"PRAGMA foreign_key_list({table})")}
