@@ -337,6 +337,16 @@ def test_load_acl_invalid_uid_is_refused(tmp_path):
     assert stored_version(tmp_path) == 0
 
 
+def test_load_acl_into_a_damaged_store_says_so_and_changes_nothing(tmp_path):
+    assert load_acl(tmp_path, acl_file(tmp_path, version=1)).exit_code == 0
+    store_file = tmp_path / "edge.db"
+    damaged = b"\0" * 100 + store_file.read_bytes()[100:]  # a zeroed header
+    store_file.write_bytes(damaged)
+    message = failed(load_acl(tmp_path, acl_file(tmp_path, version=2)), code=1)
+    assert "the store is damaged" in message and "hafen edge run" in message
+    assert store_file.read_bytes() == damaged
+
+
 def test_load_acl_malformed_json(tmp_path):
     path = tmp_path / "acl.json"
     path.write_text('{"site": "leipzig-ost", "version": 1,', encoding="utf-8")

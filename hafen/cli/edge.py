@@ -74,6 +74,7 @@ def _apply_acl_file(cfg: EdgeConfig, acl_file: Path) -> tuple[int, int]:
 
     from edge.agent.access_list import AccessListRefused, apply_snapshot
     from edge.agent.store import EdgeStore
+    from edge.agent.store_check import check_store
     from hafen.acl import AccessList
     from hafen.config import ConfigError, validate_config
 
@@ -84,6 +85,13 @@ def _apply_acl_file(cfg: EdgeConfig, acl_file: Path) -> tuple[int, int]:
         raise _fail(
             f"{acl_file}: {exc}" if not isinstance(exc, ConfigError) else str(exc)
         ) from None
+    damage = check_store(cfg.store.path)
+    if damage is not None:
+        raise _fail(
+            f"{cfg.store.path}: the store is damaged ({damage}); start the agent"
+            " (`hafen edge run`), which moves it aside and starts a fresh one, then load again",
+            code=1,
+        )
     store = EdgeStore(cfg.store.path, cfg.store.synchronous)
     try:
         count = apply_snapshot(
