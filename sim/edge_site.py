@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from edge.agent.access_list import applied_version, apply_snapshot
 from edge.agent.config import EdgeConfig
 from edge.agent.store import EdgeStore
+from edge.agent.store_check import check_store
 from hafen.acl import AccessList
 from hafen.config import validate_config
 from sim.co2_sensor import SimulatedCo2Sensor
@@ -146,7 +147,13 @@ def prepare(
 
 
 def ensure_demo_access_list(cfg: EdgeConfig) -> None:
-    """Load the demo access list into a simulated door's store if it has none yet."""
+    """Load the demo access list into a simulated door's store if it has none yet.
+
+    A damaged store is left to the agent, which moves it aside, reports it and asks the hub
+    for a list (docs/edge.md, "When the store fails"), as it would on a real door.
+    """
+    if check_store(cfg.store.path) is not None:
+        return
     store = EdgeStore(cfg.store.path, cfg.store.synchronous)
     try:
         if applied_version(store) == 0:

@@ -223,3 +223,16 @@ def test_a_sound_store_left_by_a_crash_is_opened_as_it_is(tmp_path):
         assert len(store.pending_events()) == 40
     finally:
         store.close()
+
+
+def test_a_simulated_door_leaves_a_damaged_store_to_the_agent(tmp_path):
+    """`hafen edge run --simulate` loads a demo list first: on a damaged store it must not
+    fail before the agent can recover it (it did: "file is not a database")."""
+    from sim.edge_site import ensure_demo_access_list
+
+    cfg = make_config(tmp_path)
+    build_store(cfg.store.path)
+    zero_header(cfg.store.path)
+    damaged = cfg.store.path.read_bytes()
+    ensure_demo_access_list(cfg)
+    assert cfg.store.path.read_bytes() == damaged
