@@ -25,3 +25,5 @@ bench: setup
 	.venv/bin/python benchmarks/dashboard.py
 	.venv/bin/python benchmarks/dashboard_streams.py
 	.venv/bin/python benchmarks/acl_versions.py
+	.venv/bin/python benchmarks/agent_memory.py
+	.venv/bin/python benchmarks/squatter.py
