@@ -1,0 +1,189 @@
+"""Ingest rate from a firehose of C publishers: a source tree beside a baseline revision.
+
+The figure of hafen issue 13: the ingest rate with the new checks, beside the commit before, in
+the same run (the target is a ratio of at least 0.9). Python publishers would be the bottleneck,
+so pre-built event lines (benchmarks/firehose_stream.py: a realistic registry and what its doors
+say) are published by ``mosquitto_pub -l -q 1`` processes, four lanes per door, to a mosquitto
+with the shipped settings (QoS 1 loses nothing). Each run has a fresh broker and a fresh store:
+
+1. ``mosquitto_sub`` alone on the stream: what a consumer that stores nothing receives;
+2. one ingest worker of the baseline, then of the candidate;
+3. two workers (two processes, as two ``hafen hub ingest``) of the baseline, then the candidate.
+
+With ``--repeat`` above 1 the order within each pair alternates and the median is printed.
+The rate counts from the first stored event to the last (the store polled every 20 ms). Each
+run ends with checks that fail loudly: every event stored exactly once, none dead-lettered,
+each device's seqs 1..N in its epoch, its progress mark at N, and each allowed entry counted
+once in the visits roll-up.
+
+CANDIDATE is a source tree (default: this checkout, uncommitted changes included). BASELINE is a
+git revision, checked out with ``git worktree add --detach`` for the run and removed after; by
+default the first parent of the newest commit on the candidate's first-parent history that
+touched hub/ingest (the merge of the ingest change, on main), so ``make bench`` compares the
+newest ingest change with what it replaced. Give ``--baseline main`` on a branch. Each tree's
+store is made by its own migrations and its worker runs with ``PYTHONPATH`` set to that tree
+(benchmarks/firehose_driver.py).
+
+Run: ``.venv/bin/python benchmarks/ingest_firehose.py [--baseline REV] [--events N]
+[--repeat R] [--candidate PATH] [--url POSTGRES_SERVER_URL]`` (in ``make bench``). About three
+minutes by default on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import _path
+from firehose_runs import Run, Trees, run_subscriber, run_workers
+from firehose_stream import DOORS, LANES, SITES, build
+
+CARD_KEY = bytes.fromhex("f1e2d3c4b5a69788" * 2)
+DRIVER = Path(__file__).resolve().parent / "firehose_driver.py"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def default_baseline(repo: Path) -> str:
+    """The first parent of the newest first-parent commit that touched hub/ingest."""
+    last = git(repo, "log", "-1", "--first-parent", "--format=%H", "--", "hub/ingest")
+    if not last:
+        raise SystemExit("no commit touched hub/ingest: give --baseline REV")
+    return f"{last}^1"
+
+
+def describe(repo: Path, rev: str) -> str:
+    return git(repo, "log", "-1", "--format=%h %s", rev)
+
+
+@contextmanager
+def baseline_tree(repo: Path, rev: str, parent: Path) -> Iterator[Path]:
+    """A detached worktree of ``rev``, removed afterwards."""
+    commit = git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}")
+    path = parent / f"baseline-{commit[:10]}"
+    git(repo, "worktree", "add", "--detach", str(path), commit)
+    try:
+        yield path
+    finally:
+        git(repo, "worktree", "remove", "--force", str(path))
+
+
+@dataclass
+class Figures:
+    """Each configuration's rates, in the order run."""
+
+    rates: dict[str, list[float]] = field(default_factory=dict)
+    drains: dict[str, list[float]] = field(default_factory=dict)
+    published: list[float] = field(default_factory=list)
+
+    def add(self, name: str, run: Run) -> None:
+        self.rates.setdefault(name, []).append(run.rate)
+        if run.drain is not None:
+            self.drains.setdefault(name, []).append(run.drain)
+        self.published.append(run.published)
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.rates[name])
+
+
+def plan(repeat: int) -> Iterator[tuple[str, str | None, int]]:
+    """(label, tree, workers) in the order run: pairs alternate which tree goes first."""
+    for r in range(repeat):
+        yield "mosquitto_sub", None, 0
+        for workers in (1, 2):
+            pair = ["baseline", "candidate"] if r % 2 == 0 else ["candidate", "baseline"]
+            for tree in pair:
+                yield f"{workers}w {tree}", tree, workers
+
+
+def report(
+    figures: Figures, hose_total: int, per_device: int, trees_text: tuple[str, str], store: str
+) -> None:
+    runs = len(figures.rates["mosquitto_sub"])
+    print(
+        f"Ingest from a firehose (hafen issue 13): {hose_total:,} events from"
+        f" {len(SITES) * len(DOORS)} doors at {len(SITES)} sites (seqs 1..{per_device:,} each),"
+        f" {len(SITES) * len(DOORS) * len(LANES)} mosquitto_pub -l -q 1 processes; {store};"
+        f" {'median of ' + str(runs) + ' runs' if runs > 1 else 'one run'} each"
+    )
+    print(f"  baseline  {trees_text[0]}")
+    print(f"  candidate {trees_text[1]}")
+
+    def row(label: str, name: str, ratio_to: str | None = None) -> None:
+        rates = figures.rates[name]
+        each = "  ".join(f"{r:,.0f}" for r in rates) if len(rates) > 1 else ""
+        drain = figures.drains.get(name)
+        tail = f"  drain {statistics.median(drain):.1f} s" if drain else ""
+        ratio = ""
+        if ratio_to is not None:
+            ratio = f"  ratio {figures.median(name) / figures.median(ratio_to):.2f}"
+        print(
+            f"  {label:<24}{figures.median(name):>9,.0f} events/s{ratio}{tail}"
+            + (f"   (runs: {each})" if each else "")
+        )
+
+    row("mosquitto_sub", "mosquitto_sub")
+    for w in (1, 2):
+        label = "1 worker " if w == 1 else "2 workers"
+        row(f"{label} baseline", f"{w}w baseline")
+        row(f"{label} candidate", f"{w}w candidate", ratio_to=f"{w}w baseline")
+    print(
+        f"  publishers: {statistics.median(figures.published):,.0f} events/s into the broker"
+        " (median over all runs); drain: last publisher done to last event stored"
+    )
+    print(f"  command: {shlex.join([sys.executable, *sys.argv])}")
+    print(f"(machine: {os.cpu_count()} cores, Python {sys.version.split()[0]})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", help="git revision (default: see the module docstring)")
+    parser.add_argument("--candidate", type=Path, default=_path.ROOT, help="source tree")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=2, help="runs per configuration")
+    parser.add_argument("--url", help="PostgreSQL server: a fresh database per run on it")
+    args = parser.parse_args()
+    for tool in ("mosquitto_pub", "mosquitto_sub", "git"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is not installed (make setup installs it)")
+    candidate = args.candidate.resolve()
+    rev = args.baseline or default_baseline(candidate)
+    baseline_text = f"{describe(candidate, rev)}  ({rev})"
+    head = describe(candidate, "HEAD")
+    dirty = git(candidate, "status", "--porcelain", "--", "hub", "hafen")
+    candidate_text = f"{candidate}  (HEAD {head}{', with uncommitted changes' if dirty else ''})"
+    store = "PostgreSQL" if args.url else "SQLite synchronous=FULL"
+    hose = build(args.events, CARD_KEY)
+    figures = Figures()
+    with tempfile.TemporaryDirectory(prefix="hafen-firehose-") as name, ExitStack() as stack:
+        tmp = Path(name)
+        lanes = hose.write(tmp / "stream")
+        base = stack.enter_context(baseline_tree(candidate, rev, tmp))
+        trees = Trees(candidate, base, DRIVER, CARD_KEY, tmp / "stream" / "registry.json")
+        for k, (label, tree, workers) in enumerate(plan(args.repeat)):
+            run_dir = tmp / f"run-{k:02d}"
+            if tree is None:
+                run = run_subscriber(run_dir, lanes, hose.total)
+            else:
+                run = run_workers(run_dir, lanes, hose, trees.path(tree), workers, trees, args.url)
+            print(f"  ... {label}: {run.rate:,.0f} events/s", file=sys.stderr, flush=True)
+            figures.add(label, run)
+    report(figures, hose.total, hose.per_device, (baseline_text, candidate_text), store)
+
+
+if __name__ == "__main__":
+    main()
