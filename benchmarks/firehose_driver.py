@@ -22,6 +22,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def work(url: str, port: int, name: str, card_key: bytes) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     engine = db.connect(url)
     takes_card_key = "card_key" in inspect.signature(IngestWorker).parameters
-    extra = {"card_key": card_key} if takes_card_key else {}
+    extra: dict[str, Any] = {"card_key": card_key} if takes_card_key else {}
     worker = IngestWorker(
         engine, "127.0.0.1", port, Ed25519PrivateKey.generate(), name=name, **extra
     )
@@ -77,10 +78,14 @@ def work(url: str, port: int, name: str, card_key: bytes) -> None:
     if not subscribed.wait(15):
         raise SystemExit(f"worker {name}: not subscribed within 15 s")
     print(json.dumps({"ready": name, "hub": hub.__file__, "card_key": takes_card_key}), flush=True)
+    # CPU time of the whole process (all its threads) from here on: a figure that other load
+    # on the machine disturbs far less than the wall-clock rate.
+    cpu_at_ready = time.process_time()
     sys.stdin.read()  # until the benchmark closes it
     worker.stop()
+    cpu = time.process_time() - cpu_at_ready
     engine.dispose()
-    print(json.dumps({"stored": worker.stored}), flush=True)
+    print(json.dumps({"stored": worker.stored, "cpu_seconds": cpu}), flush=True)
 
 
 def main() -> None:

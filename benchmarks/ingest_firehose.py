@@ -88,12 +88,15 @@ class Figures:
 
     rates: dict[str, list[float]] = field(default_factory=dict)
     drains: dict[str, list[float]] = field(default_factory=dict)
+    cpus: dict[str, list[float]] = field(default_factory=dict)
     published: list[float] = field(default_factory=list)
 
     def add(self, name: str, run: Run) -> None:
         self.rates.setdefault(name, []).append(run.rate)
         if run.drain is not None:
             self.drains.setdefault(name, []).append(run.drain)
+        if run.cpu is not None:
+            self.cpus.setdefault(name, []).append(run.cpu)
         self.published.append(run.published)
 
     def median(self, name: str) -> float:
@@ -111,7 +114,12 @@ def plan(repeat: int) -> Iterator[tuple[str, str | None, int]]:
 
 
 def report(
-    figures: Figures, hose_total: int, per_device: int, trees_text: tuple[str, str], store: str
+    figures: Figures,
+    hose_total: int,
+    per_device: int,
+    trees_text: tuple[str, str],
+    store: str,
+    load_at_start: float,
 ) -> None:
     runs = len(figures.rates["mosquitto_sub"])
     print(
@@ -126,8 +134,9 @@ def report(
     def row(label: str, name: str, ratio_to: str | None = None) -> None:
         rates = figures.rates[name]
         each = "  ".join(f"{r:,.0f}" for r in rates) if len(rates) > 1 else ""
-        drain = figures.drains.get(name)
+        drain, cpu = figures.drains.get(name), figures.cpus.get(name)
         tail = f"  drain {statistics.median(drain):.1f} s" if drain else ""
+        tail += f"  CPU {statistics.median(cpu):.0f} µs/event" if cpu else ""
         ratio = ""
         if ratio_to is not None:
             ratio = f"  ratio {figures.median(name) / figures.median(ratio_to):.2f}"
@@ -145,8 +154,11 @@ def report(
         f"  publishers: {statistics.median(figures.published):,.0f} events/s into the broker"
         " (median over all runs); drain: last publisher done to last event stored"
     )
+    print("  CPU: the worker processes' CPU time (all threads) per event stored")
     print(f"  command: {shlex.join([sys.executable, *sys.argv])}")
-    print(f"(machine: {os.cpu_count()} cores, Python {sys.version.split()[0]})")
+    # Other work on the machine moves the wall-clock rates far more than the CPU per event.
+    load = f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    print(f"(machine: {os.cpu_count()} cores, {load}; Python {sys.version.split()[0]})")
 
 
 def main() -> None:
@@ -167,6 +179,7 @@ def main() -> None:
     dirty = git(candidate, "status", "--porcelain", "--", "hub", "hafen")
     candidate_text = f"{candidate}  (HEAD {head}{', with uncommitted changes' if dirty else ''})"
     store = "PostgreSQL" if args.url else "SQLite synchronous=FULL"
+    load_at_start = os.getloadavg()[0]
     hose = build(args.events, CARD_KEY)
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="hafen-firehose-") as name, ExitStack() as stack:
@@ -182,7 +195,9 @@ def main() -> None:
                 run = run_workers(run_dir, lanes, hose, trees.path(tree), workers, trees, args.url)
             print(f"  ... {label}: {run.rate:,.0f} events/s", file=sys.stderr, flush=True)
             figures.add(label, run)
-    report(figures, hose.total, hose.per_device, (baseline_text, candidate_text), store)
+    report(
+        figures, hose.total, hose.per_device, (baseline_text, candidate_text), store, load_at_start
+    )
 
 
 if __name__ == "__main__":
