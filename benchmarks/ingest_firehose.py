@@ -63,7 +63,7 @@ def git(repo: Path, *args: str) -> str:
 
 def default_baseline(repo: Path) -> str:
     """The first parent of the newest first-parent commit that touched hub/ingest."""
-    last = git(repo, "log", "-1", "--first-parent", "--format=%H", "--", "hub/ingest")
+    last = git(repo, "log", "-1", "--first-parent", "--format=%h", "--", "hub/ingest")
     if not last:
         raise SystemExit("no commit touched hub/ingest: give --baseline REV")
     return f"{last}^1"
@@ -155,11 +155,9 @@ def report(
         label = "1 worker " if w == 1 else "2 workers"
         row(f"{label} baseline", f"{w}w baseline")
         row(f"{label} candidate", f"{w}w candidate", paired_with=f"{w}w baseline")
-    print(
-        "  ratio: candidate/baseline, the median over the pairs run back to back (alike load)."
-        " CPU: the workers' CPU time (all threads) per event stored; drain: from the last"
-        " publisher done to the last event stored."
-    )
+    print("  ratio: candidate/baseline, the median over the pairs run back to back (alike load)")
+    print("  CPU: the workers' CPU time (all threads) per event stored")
+    print("  drain: from the last publisher done to the last event stored")
     print(
         f"  publishers: {statistics.median(figures.published):,.0f} events/s into the broker"
         " (median over all runs)"
