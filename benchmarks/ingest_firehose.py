@@ -23,7 +23,8 @@ CANDIDATE is a source tree (default: this checkout, uncommitted changes included
 git revision, checked out with ``git worktree add --detach`` for the run and removed after; by
 default the first parent of the newest commit on the candidate's first-parent history that
 touched hub/ingest (the merge of the ingest change, on main), so ``make bench`` compares the
-newest ingest change with what it replaced. Give ``--baseline main`` on a branch. Each tree's
+newest ingest change with what it replaced. Give ``--baseline main`` on a branch, and
+``--baseline HEAD`` to measure a tree against itself: the noise of the machine. Each tree's
 store is made by its own migrations and its worker runs with ``PYTHONPATH`` set to that tree
 (benchmarks/firehose_driver.py).
 
@@ -53,6 +54,8 @@ from firehose_stream import DOORS, LANES, SITES, build
 
 CARD_KEY = bytes.fromhex("f1e2d3c4b5a69788" * 2)
 DRIVER = Path(__file__).resolve().parent / "firehose_driver.py"
+#: A load average above this share of the cores makes the rates too noisy to judge a ratio.
+BUSY = 0.75
 
 
 def git(repo: Path, *args: str) -> str:
@@ -166,6 +169,12 @@ def report(
     # Other work on the machine moves the wall-clock rates far more than the CPU per event.
     load = f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     print(f"(machine: {os.cpu_count()} cores, {load}; Python {sys.version.split()[0]})")
+    if max(load_at_start, os.getloadavg()[0]) > BUSY * (os.cpu_count() or 1):
+        print(
+            "  The machine was busy with other work: on two cores under a load of 5, identical"
+            " trees (--baseline HEAD)\n  gave ratios from 0.85 to 1.18. Run it again when"
+            " nothing else runs before trusting a ratio near 0.9."
+        )
 
 
 def main() -> None:
