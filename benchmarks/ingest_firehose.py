@@ -59,9 +59,10 @@ BUSY = 0.75
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"git {' '.join(args)} in {repo}: {done.stderr.strip()}")
+    return done.stdout.strip()
 
 
 def default_baseline(repo: Path) -> str:
@@ -185,6 +186,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration")
     parser.add_argument("--url", help="PostgreSQL server: a fresh database per run on it")
     args = parser.parse_args()
+    if args.events < len(SITES) * len(DOORS) * len(LANES) or args.repeat < 1:
+        parser.error("--events must be at least one per publisher lane, --repeat at least 1")
     for tool in ("mosquitto_pub", "mosquitto_sub", "git"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not installed (make setup installs it)")
