@@ -21,6 +21,7 @@ lint: setup
 bench: setup
 	.venv/bin/python benchmarks/edge_access.py
 	.venv/bin/python benchmarks/network.py
+	.venv/bin/python benchmarks/ingest_firehose.py
 	.venv/bin/python benchmarks/hub_scale.py
 	.venv/bin/python benchmarks/dashboard.py
 	.venv/bin/python benchmarks/dashboard_streams.py
