@@ -69,12 +69,8 @@ class IngestWorker:
         self.screen = Screen(engine)
         self.states = StateBook(engine, card_key)
         self.dead_letters = DeadLetterLimiter()
-        if card_key is None:
-            log.warning(
-                "ingest worker %s has no card key: no device state can be checked, so all are"
-                " refused (doors show as never reported)",
-                name,
-            )
+        self._checks_states = card_key is not None
+        self.name = name
         #: Called with each stored batch's events after the commit (the InfluxDB sink, say).
         self._mirror = mirror
         self.key = key
@@ -107,6 +103,12 @@ class IngestWorker:
         )
 
     def start(self) -> None:
+        if not self._checks_states:
+            log.warning(
+                "ingest worker %s has no card key: no device state can be checked, so all are"
+                " refused (doors show as never reported)",
+                self.name,
+            )
         self._thread.start()
         threading.Thread(target=self._report_states, name="ingest-states", daemon=True).start()
         self.client.start()
