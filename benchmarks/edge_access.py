@@ -263,6 +263,7 @@ def config_dict(tmp: Path, port: int) -> dict:
 def bench_process(tmp: Path, idle_seconds: float = 20.0) -> None:
     """Resident memory and idle CPU of ``hafen edge run --simulate`` on the 100,000-card store,
     linked to a broker as a networked door is (paho, signing, its three connections)."""
+    from _hub import register
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from hafen.signing import public_key_text
@@ -272,7 +273,9 @@ def bench_process(tmp: Path, idle_seconds: float = 20.0) -> None:
 
     broker = LocalBroker(tmp / "broker").start()
     key = Ed25519PrivateKey.generate()
-    hub = IngestWorker(db.connect(f"sqlite:///{tmp / 'hub.db'}"), "127.0.0.1", broker.port, key)
+    engine = db.connect(f"sqlite:///{tmp / 'hub.db'}")
+    register(engine, {SITE: ["door-1"]}, [f"m{i}" for i in range(CARDS)])
+    hub = IngestWorker(engine, "127.0.0.1", broker.port, key, card_key=KEY)
     hub.start()  # takes the outbox the decision benchmark filled, and acknowledges it
     port = random.randrange(40000, 60000)
     config = tmp / "edge.toml"

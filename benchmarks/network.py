@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
 import paho.mqtt.client as mqtt
+from _hub import register  # benchmarks/, beside this script
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, insert, select
@@ -221,7 +222,10 @@ def bench_ingest(
     total = devices * per_device
     port = str(broker.port)
     engine = db.connect(f"sqlite:///{tmp / 'ingest.db'}")
-    worker = IngestWorker(engine, "127.0.0.1", broker.port, Ed25519PrivateKey.generate())
+    register(engine, {"bench": [f"d{i}" for i in range(devices)]}, ["m1"])
+    worker = IngestWorker(
+        engine, "127.0.0.1", broker.port, Ed25519PrivateKey.generate(), card_key=KEY
+    )
     worker.start()
     raw = subprocess.Popen(
         [
@@ -318,14 +322,16 @@ def bench_backlog(tmp: Path, events: int = 100_000) -> None:
     now = datetime.now(UTC)
     with store.write() as conn:
         for i in range(events):
-            store.append_event(conn, AccessDecision(card=f"{i:032x}", allowed=True), now)
+            decision = AccessDecision(card=f"{i:032x}", allowed=True, member="m1")
+            store.append_event(conn, decision, now)
     agent = EdgeAgent(cfg, store)
     agent.start()  # the uplink is down: the broker is not running yet
     time.sleep(2)
     engine = db.connect(f"sqlite:///{tmp / 'backlog-hub.db'}")
+    register(engine, {"remote": ["door-1"]}, ["m1"])
     broker.start()
     t0 = time.monotonic()
-    worker = IngestWorker(engine, "127.0.0.1", broker.port, key)
+    worker = IngestWorker(engine, "127.0.0.1", broker.port, key, card_key=KEY)
     worker.start()
     while worker.stored < events and time.monotonic() - t0 < 300:
         time.sleep(0.05)

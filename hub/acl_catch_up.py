@@ -149,10 +149,12 @@ class CatchUps:
         s = db.device_states.c
         with self.publisher.engine.connect() as conn:
             row = conn.execute(
-                select(s.acl_version).where(s.site == site, s.device == device)
+                select(s.acl_version, s.session).where(s.site == site, s.device == device)
             ).one_or_none()
-        if row is None:
-            return  # no state of its own in the store: an unknown device, or a forged state
+        if row is None or row.session is None:
+            # No state of its own in the store (a row may count only refused, forged ones):
+            # an unknown device, or a forged state.
+            return
         version = row.acl_version
         if self.publisher.newest(site) <= (version or 0):
             return

@@ -42,7 +42,8 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 #: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
 Json = JSON().with_variant(JSONB, "postgresql")
 
-#: Every event an edge published, stored once (by event_id).
+#: Every event an edge published, stored once (by event_id), at most one at each place (site,
+#: device, epoch, seq): a second event claiming a place is a dead letter.
 events = Table(
     "events",
     metadata,
@@ -58,7 +59,7 @@ events = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     #: The member the event names, copied out of ``data`` so that searches use an index.
     Column("member", String(64)),
-    Index("events_device_seq", "site", "device", "epoch", "seq"),
+    Index("events_place", "site", "device", "epoch", "seq", unique=True),
     Index("events_site_at", "site", "at"),
     # Searches list newest first by id: these let both databases walk an index backwards.
     Index("events_site_id", "site", "id"),
@@ -66,7 +67,8 @@ events = Table(
 )
 
 #: Occupancy samples (``occupancy.sample`` events), kept apart from door events: one a minute
-#: per site would dwarf them. Stored once by ``event_id``; their seq counts toward progress.
+#: per site would dwarf them. Stored once by ``event_id``, one per place (as events); their seq
+#: counts toward progress.
 occupancy_samples = Table(
     "occupancy_samples",
     metadata,
@@ -85,7 +87,7 @@ occupancy_samples = Table(
     Column("co2", Json, nullable=False),
     Column("cause", String(20), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
-    Index("occupancy_device_seq", "site", "device", "epoch", "seq"),
+    Index("occupancy_place", "site", "device", "epoch", "seq", unique=True),
     Index("occupancy_site_at", "site", "at"),
 )
 
@@ -202,14 +204,15 @@ device_progress = Table(
 )
 
 #: The latest state each device reported (birth or will) that carried the device's proof
-#: (hafen.device_proof); states without one are refused and only counted here.
+#: (hafen.device_proof); states without one are refused and only counted here. A device that
+#: has only had states refused has a row with ``online``, ``session`` and ``received_at`` NULL.
 device_states = Table(
     "device_states",
     metadata,
     Column("site", String(64), primary_key=True),
     Column("device", String(64), primary_key=True),
-    Column("online", Boolean, nullable=False),
-    Column("session", BigInteger, nullable=False),
+    Column("online", Boolean),
+    Column("session", BigInteger),
     Column("epoch", String(16)),
     Column("software", String(40)),
     Column("acl_version", Integer),
@@ -218,7 +221,7 @@ device_states = Table(
     Column("faults", Json),
     Column("uptime_seconds", Float),
     Column("reported_at", DateTime(timezone=True)),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True)),
     #: States published for this device that the hub refused (no or a wrong proof, a session
     #: that jumps): a third party is on the broker.
     Column("refused_states", Integer, nullable=False, default=0),

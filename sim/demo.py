@@ -171,6 +171,7 @@ class DemoHub:
             self.key,
             name="demo",
             on_state=self._catch_up,
+            card_key=self.card_key,  # the doors seal their states with keys derived from it
         )
         self.server: HubServer | None = None
         self._thread: threading.Thread | None = None

@@ -4,7 +4,6 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -19,40 +18,11 @@ from hub import db
 from hub.access_lists import AclPublisher
 from hub.acl_catch_up import CatchUpLimits
 from sim.broker import LocalBroker
+from tests.support.intruder import Snapshots
 from tests.support.network import TestHub
 from tests.support.waiting import wait_for
 
 SITE = "leipzig-ost"
-ALL_SNAPSHOTS = "hafen/v1/+/+/cmd/acl_snapshot"
-
-
-class Snapshots:
-    """Counts the catch-up snapshots the broker delivers, per device."""
-
-    def __init__(self, port: int) -> None:
-        self.devices: list[str] = []
-        self._lock = threading.Lock()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.on_message = self._record
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        self.client.subscribe(ALL_SNAPSHOTS, qos=1)
-        assert subscribed.wait(5)
-
-    def _record(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
-        place = protocol.parse_device_topic(message.topic)
-        with self._lock:
-            self.devices.append(f"{place.site}.{place.device}" if place else message.topic)
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self.devices)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 @pytest.fixture

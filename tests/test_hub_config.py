@@ -438,6 +438,18 @@ def test_ingest_without_a_signing_key_says_where_to_set_one(config):
     assert "[signing] key_file" in message and "--key" in message
 
 
+def test_ingest_without_the_card_key_says_where_to_set_it(tmp_path):
+    key = signing_key(tmp_path)
+    path = write(
+        tmp_path / "hub.toml",
+        f'[store]\nurl = "{sqlite(tmp_path / "hub.db")}"\n\n[signing]\nkey_file = "{key}"\n',
+    )
+    message = failed(hub("ingest", "-c", str(path)))
+    assert "ingest needs the network's card key" in message
+    assert "[cards] hash_key_file" in message and "--card-key-file" in message
+    assert not (tmp_path / "hub.db").exists()  # nothing was started
+
+
 # --- the services, as processes -----------------------------------------------------------------
 
 
@@ -489,7 +501,8 @@ def test_ingest_takes_broker_and_name_from_flags_over_the_file(tmp_path):
     path = write(
         tmp_path / "hub.toml",
         f'[store]\nurl = "{sqlite(tmp_path / "hub.db")}"\n\n[broker]\nport = 1\n\n'
-        f'[signing]\nkey_file = "{key}"\n\n[ingest]\nname = "from-file"\n',
+        f'[signing]\nkey_file = "{key}"\n\n[ingest]\nname = "from-file"\n\n'
+        f'[cards]\nhash_key_file = "{card_key(tmp_path)}"\n',
     )
     with LocalBroker(tmp_path / "broker") as broker:
         args = ("--broker", f"127.0.0.1:{broker.port}", "--name", "w-7")

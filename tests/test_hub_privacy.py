@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,9 @@ from hub.privacy import PSEUDONYM_PREFIX, pseudonymize_events
 from tests.support.edge import CARD_KEY
 from tests.support.hub import api_client, sign_in_as
 
+#: Each event at a place of its own (the store holds one per place).
+_seq = itertools.count(1)
+
 
 def visit(member: str, card: str, at: datetime, site: str = "leipzig-ost") -> dict:
     return {
@@ -23,7 +27,7 @@ def visit(member: str, card: str, at: datetime, site: str = "leipzig-ost") -> di
         "site": site,
         "device": "door-1",
         "epoch": "00000000000000aa",
-        "seq": 1,
+        "seq": next(_seq),
         "kind": "door.decision",
         "at": at,
         "data": {"card": card, "allowed": True, "member": member, "plan": "flex"},

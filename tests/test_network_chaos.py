@@ -136,7 +136,7 @@ def test_5000_taps_through_broker_and_edge_crashes_arrive_exactly_once(tmp_path)
     taps = 5000
     with LocalBroker(tmp_path / "broker") as broker:
         hub = TestHub(tmp_path, broker).start()
-        hub.add_site(SITE)
+        hub.add_device(SITE, "door-1")
         for i, uid in enumerate(MEMBERS):
             hub.add_member(f"m{i}", uid)
         hub.publisher.publish_site(SITE)

@@ -160,7 +160,7 @@ def test_a_simulated_space_publishes_occupancy_that_the_hub_serves(tmp_path):
 
     with LocalBroker(tmp_path / "broker") as broker:
         hub = TestHub(tmp_path, broker).start()
-        hub.add_site("leipzig-ost")
+        hub.add_device("leipzig-ost", "front-door")  # as in edge_config_dict
         for i in range(4):
             hub.add_member(f"sim-{i:02d}", simulated_card(i))
         hub.publisher.publish_sites({"leipzig-ost"})

@@ -10,7 +10,7 @@ from edge.agent.access_list import applied_version
 from edge.agent.store import EdgeStore
 from hafen import protocol
 from sim.broker import LocalBroker
-from tests.support.damage import build_store, garble_page, page_holding, zero_header
+from tests.support.damage import CARDS, build_store, garble_page, page_holding, zero_header
 from tests.support.edge import ANNA
 from tests.support.healing import DEVICE, SITE, RecordingHub, healing_door
 from tests.support.waiting import wait_for
@@ -29,6 +29,8 @@ def hub(tmp_path, hub_url):
 def test_salvaged_events_reach_the_hub_once_each_at_their_own_place(tmp_path, hub, mock_pins):
     path = tmp_path / "edge.db"
     before = build_store(path, events=60, site=SITE)
+    for uid, member in list(CARDS.items())[:60]:  # the hub lets in only members it knows
+        hub.add_member(member, uid)
     store = EdgeStore(path)
     early = store.pending_events(limit=10)
     store.close()

@@ -118,6 +118,13 @@ def ingest(
         Path | None,
         typer.Option(help="A file holding the InfluxDB token [ingest.influx.token_file]."),
     ] = None,
+    card_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="The network's card-hash key (hex), as on the doors: it checks that a door's"
+            " state is its own [cards.hash_key_file]."
+        ),
+    ] = None,
 ) -> None:
     """Run an ingest worker; start several with different --name to share the load."""
     from hub import db as hubdb
@@ -136,6 +143,7 @@ def ingest(
             "ingest.influx.org": ("--influx-org", influx_org),
             "ingest.influx.bucket": ("--influx-bucket", influx_bucket),
             "ingest.influx.token_file": ("--influx-token-file", influx_token_file),
+            "cards.hash_key_file": ("--card-key-file", card_key_file),
         },
     )
     signing_key = read_secret(settings.signing.key)
@@ -143,6 +151,13 @@ def ingest(
         raise fail(
             "ingest needs the hub's signing key: set [signing] key_file in the config,"
             " HAFEN_HUB__SIGNING__KEY_FILE or --key"
+        )
+    card_key = read_secret(settings.cards.key)
+    if card_key is None:
+        raise fail(
+            "ingest needs the network's card key to tell a door's own state from a forged one:"
+            " set [cards] hash_key_file in the config, HAFEN_HUB__CARDS__HASH_KEY_FILE or"
+            " --card-key-file"
         )
     influx = settings.ingest.influx
     token = read_secret(influx.token) if influx.url else ""
@@ -173,6 +188,7 @@ def ingest(
         name=name,
         on_state=catch_up,
         mirror=sink,
+        card_key=card_key,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,11 +1,15 @@
 """The ingest worker: stores every edge event exactly once, fast, and tells devices how far.
 
 Several workers share the load through a shared subscription. Messages are taken in batches,
-written in one transaction (idempotent by ``event_id``), and acknowledged to the broker only
-after the commit, so a worker that dies loses nothing. A payload that does not validate goes to
-the dead-letter table with the reason and its raw bytes. After each batch the worker works out,
-per device, up to which ``seq`` every event is stored, and sends the device a signed ``ack`` so
-it can forget those events.
+written in one transaction (idempotent by ``event_id``, one event per place), and acknowledged
+to the broker only after the commit, so a worker that dies loses nothing. After each batch the
+worker works out, per device, up to which ``seq`` every event is stored, and sends the device
+a signed ``ack`` so it can forget those events.
+
+The worker orchestrates; the rules live beside it: what a message is (hub.ingest.batch), what
+to believe of it (hub.ingest.screen: registered devices, plausible seqs, members and
+headcounts), which states are a door's own (hub.ingest.states), how many refusals are kept
+(hub.ingest.dead_letters), and how it is written (hub.ingest.store).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from hafen import protocol
 from hafen.protocol import DeviceState
 from hub.commands import command_message
 from hub.ingest.batch import Batch, classify, dead_letter
+from hub.ingest.dead_letters import DeadLetterLimiter
+from hub.ingest.screen import Screen
+from hub.ingest.states import StateBook
 from hub.ingest.store import IngestStore
 from hub.mqtt import HubClient
 
@@ -52,8 +59,18 @@ class IngestWorker:
         ack_interval: float = 0.5,
         on_state: Callable[[str, str, DeviceState], None] | None = None,
         mirror: Callable[[list[dict]], None] | None = None,
+        *,
+        card_key: bytes | None = None,
     ) -> None:
+        """``card_key``: the network's card-hash key, from which each door's state proof key
+        is derived (hafen.device_proof); without it no state can be checked, and all are
+        refused."""
         self.store = IngestStore(engine)
+        self.screen = Screen(engine)
+        self.states = StateBook(engine, card_key)
+        self.dead_letters = DeadLetterLimiter()
+        self._checks_states = card_key is not None
+        self.name = name
         #: Called with each stored batch's events after the commit (the InfluxDB sink, say).
         self._mirror = mirror
         self.key = key
@@ -86,6 +103,12 @@ class IngestWorker:
         )
 
     def start(self) -> None:
+        if not self._checks_states:
+            log.warning(
+                "ingest worker %s has no card key: no device state can be checked, so all are"
+                " refused (doors show as never reported)",
+                self.name,
+            )
         self._thread.start()
         threading.Thread(target=self._report_states, name="ingest-states", daemon=True).start()
         self.client.start()
@@ -103,12 +126,14 @@ class IngestWorker:
                 if messages:
                     self._ingest(messages)
                 self._send_acks()
+                self.dead_letters.tick()
             except Exception:
                 # The store is unreachable (database down): keep the messages unacknowledged
                 # and try them again; the broker holds everything after them.
                 log.exception("storing %d messages failed; retrying", len(messages))
                 self._retry.extend(messages)
                 self._stop.wait(1.0)
+        self.dead_letters.flush()
 
     def _take_batch(self) -> list[mqtt.MQTTMessage]:
         batch, self._retry = self._retry, []
@@ -128,12 +153,15 @@ class IngestWorker:
     def _ingest(self, messages: list[mqtt.MQTTMessage]) -> None:
         now = datetime.now(UTC)
         batch: Batch = classify(messages, now)
+        self.screen.screen(batch, now)
+        kept_states = self.states.record(batch.states, now)
+        batch.dead = self.dead_letters.admit(batch.dead)
         try:
-            self.store.write(batch)
+            self.store.write(batch, self.dead_letters.admit)
         except (DataError, IntegrityError, OverflowError):
             # One message the database will not take (a value out of its range) must not hold
             # up the rest: store them one by one, and file the refused one as a dead letter.
-            batch = self._write_one_by_one(messages, now)
+            batch = self._write_one_by_one(batch, now)
         for message in messages:
             self.client.client.ack(message.mid, message.qos)
         self.stored += len(batch.events)
@@ -144,26 +172,31 @@ class IngestWorker:
                 log.exception("mirroring %d events failed", len(batch.events))
         for place in batch.devices():
             # Always answer with the mark, moved or not: the device may have missed the last.
-            self._acks_due[place] = self.store.advance_progress(*place)
-        for (site, device), state in batch.states.items():
-            if self._on_state and state.online:
-                self._states.put((site, device, state))
+            mark = self.store.advance_progress(*place)
+            self.screen.marks.note(place, mark)
+            self._acks_due[place] = mark
+        for report in kept_states:
+            if self._on_state and report.state.online:
+                self._states.put((report.site, report.device, report.state))
 
-    def _write_one_by_one(self, messages: list[mqtt.MQTTMessage], now: datetime) -> Batch:
-        written = Batch()
-        for message in messages:
-            single = classify([message], now)
+    def _write_one_by_one(self, batch: Batch, now: datetime) -> Batch:
+        written = Batch(sources=batch.sources)
+        refused = []
+        for event in batch.events:
+            single = Batch(events=[event], sources=batch.sources)
             try:
-                self.store.write(single)
+                self.store.write(single, self.dead_letters.admit)
             except (DataError, IntegrityError, OverflowError) as exc:
                 # Keep its place (device, epoch, seq), so the progress mark can pass it.
-                place = {k: single.events[0][k] for k in PLACE} if single.events else {}
+                place = {k: event[k] for k in PLACE}
                 reason = f"the store refused it: {exc}"
-                single = Batch(dead=[dead_letter(message, now, reason, **place)])
-                self.store.write(single)
+                refused.append(dead_letter(batch.sources[event["event_id"]], now, reason, **place))
+                continue
             written.events += single.events
             written.dead += single.dead
-            written.states.update(single.states)
+        rest = Batch(dead=batch.dead + self.dead_letters.admit(refused))
+        self.store.write(rest)
+        written.dead += rest.dead
         return written
 
     def _report_states(self) -> None:

@@ -4,6 +4,7 @@ connected to it."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -43,9 +44,11 @@ class TestHub:
         url: str | None = None,
         mirror=None,
         catch_up: bool = True,
+        card_key: bytes | None = CARD_KEY,
     ) -> None:
         """``catch_up=False``: ingest sends no catch-up snapshots, as when each is lost (a
-        squatter's clean start on the door's client id wipes it with the door's session)."""
+        squatter's clean start on the door's client id wipes it with the door's session).
+        ``card_key``: the network's, which the test doors hold (they seal their states)."""
         self.broker = broker
         self.engine = db.connect(url or f"sqlite:///{tmp_path / 'hub.db'}")
         self.key = Ed25519PrivateKey.generate()
@@ -62,6 +65,7 @@ class TestHub:
                 name=str(i),
                 on_state=self._catch_up if catch_up else None,
                 mirror=mirror,
+                card_key=card_key,
             )
             for i in range(workers)
         ]
@@ -87,9 +91,28 @@ class TestHub:
     def public_key(self) -> str:
         return public_key_text(self.key)
 
-    def add_site(self, site: str) -> None:
+    def add_site(self, site: str, capacity: int | None = None) -> None:
         with self.engine.begin() as conn:
-            conn.execute(db.sites.insert().values(id=site, timezone="Europe/Berlin"))
+            conn.execute(
+                db.sites.insert().values(id=site, timezone="Europe/Berlin", capacity=capacity)
+            )
+
+    def add_device(self, site: str, device: str, kind: str = "door") -> None:
+        """Register a device (and its site, if new): ingest believes only registered ones."""
+        with self.engine.begin() as conn:
+            if conn.scalar(select(db.sites.c.id).where(db.sites.c.id == site)) is None:
+                conn.execute(db.sites.insert().values(id=site, timezone="Europe/Berlin"))
+            known = select(db.devices.c.id).where(
+                db.devices.c.site == site, db.devices.c.id == device
+            )
+            if conn.scalar(known) is None:
+                conn.execute(
+                    db.devices.insert().values(
+                        site=site, id=device, kind=kind, created_at=datetime.now(UTC)
+                    )
+                )
+        for worker in self.workers:  # believed at once, not within the registry's second
+            worker.screen.registry.invalidate()
 
     def add_member(self, member: str, uid: bytes, plan: str = "flex") -> str:
         """A member with the all-network plan and one card; returns the card hash."""
@@ -144,8 +167,10 @@ def edge_config(
 
 @contextmanager
 def connected_edge(tmp_path: Path, hub: TestHub, **kwargs):
-    """An edge agent on mock pins and the UDP reader, linked to the test broker."""
+    """An edge agent on mock pins and the UDP reader, linked to the test broker; its device is
+    registered at the hub (ingest believes only registered devices)."""
     cfg = edge_config(tmp_path, hub, **kwargs)
+    hub.add_device(cfg.site.id, cfg.device.id)
     store = EdgeStore(cfg.store.path, cfg.store.synchronous)
     agent = EdgeAgent(cfg, store)
     agent.start()
