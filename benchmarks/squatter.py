@@ -128,7 +128,7 @@ def trial(squatted: bool, every: float) -> float:
 
 
 def summary(values: list[float]) -> str:
-    return f"p50 {statistics.median(values):6.1f} s   max {max(values):6.1f} s"
+    return f"p50 {statistics.median(values):7.3f} s   max {max(values):7.3f} s"
 
 
 def main() -> None:
@@ -142,14 +142,14 @@ def main() -> None:
             took = trial(squatted, args.every)
             results[squatted].append(took)
             label = "squatted" if squatted else "alone"
-            print(f"trial {n + 1} {label:9s} block -> door holds it: {took:6.1f} s", flush=True)
+            print(f"trial {n + 1} {label:9s} block -> door holds it: {took:7.3f} s", flush=True)
     print()
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"door alone       : {summary(results[False])}")
     print(f"door squatted    : {summary(results[True])}  (squatter every {args.every:g} s)")
-    alone = statistics.median(results[False])
-    squatted = statistics.median(results[True])
-    print(f"ratio squatted/alone (p50): {squatted / alone:.1f}")
+    alone_p50 = statistics.median(results[False])
+    squatted_p50 = statistics.median(results[True])
+    print(f"ratio squatted/alone (p50): {squatted_p50 / max(alone_p50, 0.001):.0f}")
 
 
 if __name__ == "__main__":
