@@ -30,7 +30,9 @@ class Squatter:
     ``old_list`` is the sealed list it retains on the site's list topic each time; the forged
     state claims ``claimed_version``. ``takeovers`` counts its connections. ``reactive``: also
     take over at once whenever the door publishes a birth (it has just reconnected), the
-    attacker's best timing: the door is then connected for moments only.
+    attacker's best timing: the door is then connected for moments only. ``guard_list``: put
+    the old list back the moment anything else appears on the list topic (the hub's block, the
+    hub's re-sends), so that a door connected for moments only ever finds the old one.
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class Squatter:
         claimed_version: int,
         every: float = 2.0,
         reactive: bool = False,
+        guard_list: bool = False,
     ) -> None:
         self.port = port
         self.site = site
@@ -53,15 +56,19 @@ class Squatter:
         self._stop = threading.Event()
         self._door_back = threading.Event()
         self._thread = threading.Thread(target=self._run, name="squatter", daemon=True)
+        self._watched = [
+            *([protocol.state_topic(site, device)] if reactive else []),
+            *([protocol.acl_topic(site)] if guard_list else []),
+        ]
         self._watcher: mqtt.Client | None = None
-        if reactive:
+        if self._watched:
             self._watcher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-            self._watcher.on_message = self._on_state
+            self._watcher.on_message = self._on_message
 
     def start(self) -> Squatter:
         if self._watcher is not None:
             self._watcher.connect("127.0.0.1", self.port)
-            self._watcher.subscribe(protocol.state_topic(self.site, self.device), qos=1)
+            self._watcher.subscribe([(topic, 1) for topic in self._watched])
             self._watcher.loop_start()
         self._thread.start()
         return self
@@ -74,7 +81,13 @@ class Squatter:
             self._watcher.loop_stop()
             self._watcher.disconnect()
 
-    def _on_state(self, _client: object, _userdata: object, message: mqtt.MQTTMessage) -> None:
+    def _on_message(
+        self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
+        if message.topic == protocol.acl_topic(self.site):
+            if bytes(message.payload) != self.old_list:
+                client.publish(message.topic, self.old_list, qos=1, retain=True)
+            return
         with contextlib.suppress(ValueError):
             state = DeviceState.model_validate_json(message.payload)
             if state.online and state.session != FORGED_SESSION:
