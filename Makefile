@@ -11,7 +11,7 @@ test: setup
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
 	.venv/bin/mypy
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n auto
 
 lint: setup
 	.venv/bin/ruff check .
