@@ -114,8 +114,9 @@ class AclRefused(EventPayload):
 
 #: A room, sensor or component name.
 Name = Slug
-#: A component that can fail: ``reader``, ``store``, ``co2.{sensor}``, ``mqtt``.
-Component = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+#: A component that can fail: ``reader``, ``store``, ``co2.{sensor}``, ``mqtt``. Room for
+#: ``co2.`` and the longest id (63 characters): a state that cannot be built reaches no one.
+Component = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,66}$")]
 #: A fault as a device reports it: short text, never a card UID.
 FaultText = Annotated[str, Field(max_length=200)]
 #: The most faults a device state carries.

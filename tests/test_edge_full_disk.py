@@ -109,3 +109,40 @@ def test_a_block_sent_while_the_disk_is_full_is_enforced_once_space_is_back(
 
 def _last(states: Client) -> protocol.DeviceState:
     return states.states()[-1]
+
+
+def test_a_command_while_the_disk_is_full_gets_an_answer(tmp_path, mock_pins, small_disk):
+    """The door keeps the ids of the commands it carried out in its store (no replays after a
+    restart). Before: on a full disk that write raised out of the loop's command handling, so
+    an operator's unlock got no answer at all, and its id stayed marked as carried out."""
+    from hub.commands import command_message
+
+    with LocalBroker(tmp_path / "broker") as broker:
+        hub = TestHub(tmp_path, broker).start()
+        try:
+            hub.add_site(SITE)
+            hub.publisher.publish_site(SITE)
+            store = {"path": str(small_disk / "edge.db"), "synchronous": "normal"}
+            with connected_edge(tmp_path, hub, sections={"store": store}) as (agent, _card):
+                assert wait_for(lambda: acl_version(agent) == 1, 10)
+                replies = Client(broker.port).subscribe(protocol.reply_topic(SITE, DEVICE, "+"))
+                db = sqlite3.connect(small_disk / "edge.db")
+                assert wait_for(
+                    lambda: db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0, 5
+                )
+                db.close()
+                fill(small_disk)
+
+                topic, payload, _ = command_message(hub.key, SITE, DEVICE, "unlock", {"seconds": 1})
+                hub.client.publish(topic, payload)
+                assert wait_for(lambda: replies.messages, 10), "the command got no answer"
+                reply = protocol.CommandReply.model_validate_json(replies.messages[0].payload)
+                assert reply.ok is False and "cannot record" in (reply.detail or "")
+
+                os.remove(small_disk / "filler")
+                hub.client.publish(topic, payload)  # the same command, once space is back
+                assert wait_for(lambda: len(replies.messages) == 2, 10)
+                again = protocol.CommandReply.model_validate_json(replies.messages[1].payload)
+                assert again.ok is True, again
+        finally:
+            hub.stop()

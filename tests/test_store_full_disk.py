@@ -9,6 +9,7 @@ import errno
 import os
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,22 @@ STRIKE = 17
 @pytest.fixture
 def small_disk(tmp_path):
     """A 4 MiB tmpfs of its own: filling it fills nothing else."""
+    yield from _tmpfs(tmp_path, "4m")
+
+
+@pytest.fixture
+def larger_disk(tmp_path):
+    """A 16 MiB tmpfs of its own, for a store larger than the reserve."""
+    yield from _tmpfs(tmp_path, "16m")
+
+
+def _tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
     mount = tmp_path / "state"
     mount.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
@@ -144,3 +155,33 @@ def test_a_door_restarted_on_a_full_disk_starts_in_the_room_it_kept(
 def disk_fault(hub: RecordingHub) -> str | None:
     online = [s for s in hub.states if s.online]
     return online[-1].faults.get("disk") if online else None
+
+
+def test_a_damaged_store_on_a_full_disk_still_gives_up_its_events(larger_disk):
+    """Salvage reads a copy of the damaged file, which a full disk has no room for. Before:
+    the copy failed and not one undelivered event was salvaged (all counted lost), though the
+    file could still be read where it lay."""
+    from edge.agent.recovery import open_store
+    from edge.agent.reserve import keep_reserve
+    from tests.support.damage import build_store, garble_cards_page
+
+    path = larger_disk / "edge.db"
+    before = build_store(path, events=200)
+    db = sqlite3.connect(path)  # a store larger than the room the reserve gives back
+    db.execute("CREATE TABLE ballast (data BLOB)")
+    db.execute("INSERT INTO ballast VALUES (zeroblob(3 * 1024 * 1024))")
+    db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    assert path.stat().st_size > 3 * RESERVE_BYTES
+    garble_cards_page(path)
+    assert keep_reserve(path)
+    fill(larger_disk)
+    store, recovery = open_store(path, "normal")
+    try:
+        assert recovery is not None
+        rows = store.conn.execute("SELECT event_id FROM salvaged ORDER BY seq").fetchall()
+        assert [event_id for (event_id,) in rows] == before["event_ids"]
+        assert recovery.salvaged == 200 and recovery.lost == 0
+    finally:
+        store.close()

@@ -301,8 +301,14 @@ class CommandVerifier:
         self._seen[command_id] = now
         if self.store is not None:
             kept = json.dumps({k: t.isoformat() for k, t in self._seen.items()})
-            with self.store.write() as conn:
-                self.store.set_meta(conn, self.SEEN_KEY, kept)
+            try:
+                with self.store.write() as conn:
+                    self.store.set_meta(conn, self.SEEN_KEY, kept)
+            except sqlite3.Error as exc:
+                # Carried out unrecorded, it could be replayed after a restart: refused, with
+                # an answer, and not marked as carried out (it may be sent again later).
+                del self._seen[command_id]
+                raise CommandRefused(f"the door cannot record commands now: {exc}") from None
         return Command(command_id, name, args if isinstance(args, dict) else {})
 
 

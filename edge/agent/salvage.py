@@ -90,12 +90,24 @@ def salvage(path: Path) -> Salvage:
     try:
         _copy(path, copy)
     except OSError as exc:
-        found.notes.append(f"could not copy the damaged store: {exc.strerror}")
         _remove(copy)
+        # A full disk (often why a door is in trouble) has no room for the copy: the file is
+        # read where it lies, never written (no header repair; a log not checkpointed yet is
+        # not read, so a few events may be sent again, which the hub drops by their place).
+        found.notes.append(f"could not copy the damaged store ({exc.strerror}): read in place")
+        _read_file(f"file:{path}?mode=ro&immutable=1", found)
         return found
     try:
         _repair_header(copy, found)
-        conn = sqlite3.connect(f"file:{copy}", uri=True, isolation_level=None)
+        _read_file(f"file:{copy}", found)
+    finally:
+        _remove(copy)
+    return found
+
+
+def _read_file(uri: str, found: Salvage) -> None:
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
         try:
             # Lets SQLite read a file shorter than its header says (truncated), and a schema
             # that does not quite check out; nothing is written through this connection.
@@ -105,9 +117,6 @@ def salvage(path: Path) -> Salvage:
             conn.close()
     except sqlite3.Error as exc:
         found.notes.append(f"could not read the damaged store: {exc}")
-    finally:
-        _remove(copy)
-    return found
 
 
 def _read(conn: sqlite3.Connection, found: Salvage) -> None:
