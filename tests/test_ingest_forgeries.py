@@ -192,3 +192,15 @@ def test_forgeries_in_a_doors_epoch_neither_move_its_mark_nor_double_its_events(
     assert len(far) == 6 and all(r.seq is None for r in far)
     used = [r for r in letters if r.reason == "place already used"]
     assert sorted(r.seq for r in used) == list(range(1, mark + 1))
+
+
+def test_an_entry_naming_a_member_with_a_nul_holds_up_nothing(hub, intruder):
+    # PostgreSQL refuses NUL in text: looking the name up failed, and the worker tried the
+    # batch again and again, storing nothing after it.
+    intruder.event(SITE, "door-1", "door.decision", entry("an\x00na"), seq=1)
+    intruder.event(SITE, "door-1", "door.decision", entry("anna"), seq=2)
+    handled(hub, intruder)
+    assert [e.seq for e in door_events(hub)] == [2]
+    letters = [(r.seq, r.reason) for r in hub.dead_letters()]
+    assert letters == [(1, "member has no access at this site")]
+    assert marks(hub)[(SITE, "door-1", "00000000000000ee")] == 2

@@ -6,12 +6,14 @@ matters."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import pytest
 from sqlalchemy import select
 
-from hafen.protocol import DeviceState
+from hafen import protocol
+from hafen.protocol import DeviceState, encode_json
 from hub import db
 from hub.ingest.states import MAX_SESSION_JUMP, Stored, Verdict, judge
 from sim.broker import LocalBroker
@@ -172,3 +174,40 @@ def test_without_the_card_key_every_state_is_refused(tmp_path, broker, hub_url, 
 def test_which_genuine_states_follow_the_stored_one(stored, fields, verdict):
     state = DeviceState(**{"online": True, "epoch": EPOCH, **fields})
     assert judge(stored, state)[0] is verdict
+
+
+def test_a_flood_of_replayed_states_queues_one_per_door(tmp_path, broker, hub_url, intruder):
+    """A door's own retained birth, copied off the broker and published thousands of times:
+    each copy is genuine and kept, but the states callback (a store query each) is owed only
+    the newest per door, so a flood cannot queue up the worker's memory."""
+    from hub.ingest.worker import IngestWorker
+    from tests.support.edge import CARD_KEY
+    from tests.support.intruder import handled
+
+    calls: list[str] = []
+    release = threading.Event()
+
+    def on_state(site: str, device: str, state: DeviceState) -> None:
+        calls.append(device)
+        release.wait(10)  # a slow callback: a snapshot being sealed, say
+
+    hub = TestHub(tmp_path, broker, url=hub_url, workers=0)
+    hub.workers.append(
+        IngestWorker(hub.engine, "127.0.0.1", broker.port, hub.key, on_state=on_state,
+                     card_key=CARD_KEY)
+    )  # fmt: skip
+    hub.start()
+    try:
+        hub.add_device(SITE, "door-1")
+        hub.add_device(SITE, MARKER)
+        birth = sealed(SITE, "door-1", online=True, session=1, epoch=EPOCH, acl_version=0)
+        copies = [(protocol.state_topic(SITE, "door-1"), encode_json(birth))] * 2000
+        intruder.publish_many(copies)
+        handled(hub, intruder)  # every copy has been through the worker
+        assert wait_for(lambda: calls, 5)
+        release.set()
+        time.sleep(0.5)
+        assert 1 <= calls.count("door-1") <= 2  # the one under way and the newest
+    finally:
+        release.set()
+        hub.stop()

@@ -69,8 +69,12 @@ class MemberReach:
         self.looked_up = 0
 
     def admitted(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Of the (member, site) pairs, those where the member may have been let in."""
-        pairs = set(pairs)
+        """Of the (member, site) pairs, those where the member may have been let in.
+
+        A name no member can have (one PostgreSQL cannot hold) is not looked up: the query
+        would fail, and with it every batch the worker tries again with that message in it.
+        """
+        pairs = {(member, site) for member, site in pairs if _could_be_member(member)}
         now = self._clock()
         stale = {
             member
@@ -95,6 +99,12 @@ class MemberReach:
                 for member, reach in reaches(conn, chunk).items():
                     self._reach[member] = (reach, now)
         self.looked_up += len(members)
+
+
+def _could_be_member(member: str) -> bool:
+    """Whether ``member`` could name a stored member: member ids hold no NUL (PostgreSQL
+    refuses it in text, and the API refuses it on the way in)."""
+    return "\x00" not in member
 
 
 def reaches(conn: Connection, members: list[str]) -> dict[str, Reach]:

@@ -83,7 +83,7 @@ class IngestWorker:
         self._thread = threading.Thread(target=self._run, name=f"ingest-{name}", daemon=True)
         self._acks_due: dict[tuple[str, str, str], int] = {}
         self._retry: list[mqtt.MQTTMessage] = []
-        self._states: queue.SimpleQueue[tuple[str, str, DeviceState] | None] = queue.SimpleQueue()
+        self._states = _NewestStates()
         self._acks_sent_at = 0.0
         self.stored = 0
         self.client = HubClient(
@@ -116,7 +116,7 @@ class IngestWorker:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
-        self._states.put(None)
+        self._states.close()
         self.client.stop()
 
     def _run(self) -> None:
@@ -177,7 +177,7 @@ class IngestWorker:
             self._acks_due[place] = mark
         for report in kept_states:
             if self._on_state and report.state.online:
-                self._states.put((report.site, report.device, report.state))
+                self._states.put(report.site, report.device, report.state)
 
     def _write_one_by_one(self, batch: Batch, now: datetime) -> Batch:
         written = Batch(sources=batch.sources)
@@ -201,7 +201,7 @@ class IngestWorker:
 
     def _report_states(self) -> None:
         """Hand states to the callback on a thread of their own: it may publish a snapshot."""
-        while (item := self._states.get()) is not None:
+        while (item := self._states.take()) is not None:
             try:
                 self._on_state(*item)  # type: ignore[misc]
             except Exception:
@@ -216,3 +216,37 @@ class IngestWorker:
             self.client.client.publish(topic, payload, qos=1, retain=True)
         self._acks_due.clear()
         self._acks_sent_at = time.monotonic()
+
+
+class _NewestStates:
+    """The states owed to the callback: only the newest per device. Anyone on the broker can
+    publish a door's own retained birth again, thousands of times a second, and each copy is
+    kept; a queue of every copy grew without bound while the callback (a store query each)
+    fell behind. Holds at most one state per registered device."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, str], DeviceState] = {}
+        self._closed = False
+        self._ready = threading.Condition()
+
+    def put(self, site: str, device: str, state: DeviceState) -> None:
+        with self._ready:
+            self._pending.pop((site, device), None)  # the newest goes to the back
+            self._pending[(site, device)] = state
+            self._ready.notify()
+
+    def take(self) -> tuple[str, str, DeviceState] | None:
+        """The oldest device's newest state, waiting for one; None once closed."""
+        with self._ready:
+            while not self._pending and not self._closed:
+                self._ready.wait()
+            if self._closed:
+                return None
+            (site, device), state = next(iter(self._pending.items()))
+            del self._pending[(site, device)]
+            return site, device, state
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
