@@ -214,6 +214,8 @@ device_states = Table(
     Column("online", Boolean),
     Column("session", BigInteger),
     Column("epoch", String(16)),
+    #: The stores (epochs) the device has left, newest last: their states are replays now.
+    Column("left_epochs", Json),
     Column("software", String(40)),
     Column("acl_version", Integer),
     Column("seen_version", Integer),

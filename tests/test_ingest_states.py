@@ -141,6 +141,23 @@ def test_a_will_keeps_the_list_versions_and_another_store_starts_afresh(hub, int
     assert row.takeovers == 2 and row.refused_states == 0
 
 
+def test_a_replayed_birth_of_a_store_the_door_has_left_changes_nothing(hub, intruder):
+    """Anyone can keep a door's retained birth; after its store was recovered (a new epoch,
+    no list yet) that old birth said "online on version 7" and the hub believed it."""
+
+    def say(**fields) -> None:
+        intruder.state(SITE, "door-1", sealed(SITE, "door-1", **fields))
+        states_handled(hub, intruder)
+
+    say(online=True, session=3_000_001, epoch=EPOCH, acl_version=7)  # kept by the attacker
+    say(online=True, session=1_000_001, epoch=OTHER, acl_version=0)  # the recovered store
+    say(online=True, session=3_000_001, epoch=EPOCH, acl_version=7)  # the replay
+    row = state_row(hub)
+    assert (row.epoch, row.acl_version, row.left_epochs) == (OTHER, 0, [EPOCH])
+    say(online=False, session=1_000_002, epoch=OTHER)  # the recovered store's own will
+    assert (state_row(hub).online, state_row(hub).epoch) == (False, OTHER)
+
+
 def test_without_the_card_key_every_state_is_refused(tmp_path, broker, hub_url, caplog):
     with caplog.at_level(logging.WARNING, logger="hub.ingest.worker"):
         hub = TestHub(tmp_path, broker, url=hub_url, card_key=None).start()
@@ -169,6 +186,7 @@ def test_without_the_card_key_every_state_is_refused(tmp_path, broker, hub_url, 
         (Stored(True, 5, None), {"session": 2**62}, Verdict.REFUSE),  # epoch unknown: same
         (Stored(True, 5, EPOCH), {"session": 1, "epoch": OTHER}, Verdict.KEEP),
         (Stored(True, 5, EPOCH), {"session": 9, "epoch": OTHER, "online": False}, Verdict.IGNORE),
+        (Stored(True, 1, OTHER, left_epochs=(EPOCH,)), {"session": 9}, Verdict.IGNORE),  # replay
     ],
 )
 def test_which_genuine_states_follow_the_stored_one(stored, fields, verdict):

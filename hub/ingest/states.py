@@ -14,8 +14,10 @@ saying "online on the newest list" hid a door that was not. So a state is kept o
   edge counts sessions as boot * 1,000,000 + connections, edge.agent.link; this allows
   10,000 boots between two states). An earlier session's state (a late will) is ignored, as
   is a birth of a session whose will or goodbye the hub already has. A state of another
-  epoch (a recovered store starts counting again) is kept if it is a birth; a will of another
-  store says nothing about the running one and is ignored.
+  epoch (a recovered store starts counting again) is kept if it is a birth of a store the
+  door has not left; a will of another store says nothing about the running one and is
+  ignored, and so is any state of a store the door has left (the hub keeps the last
+  ``MAX_LEFT_EPOCHS``): those are replays, which anyone can make from what the broker kept.
 
 A refused state (no proof, a wrong one, a jump) changes nothing but the door's count of
 refused states and when the last came (the fleet page shows it: a third party is on the
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: The most a door's session may grow between two states it publishes: 10,000 boots.
 MAX_SESSION_JUMP = 10_000 * 1_000_000
+#: The stores a device has left that the hub remembers (a store is left when it is damaged).
+MAX_LEFT_EPOCHS = 16
 #: Refused states of one device are logged at most this often.
 LOG_EVERY_SECONDS = 60.0
 
@@ -66,12 +70,15 @@ class Stored:
     software: str | None = None
     acl_version: int | None = None
     seen_version: int | None = None
+    left_epochs: tuple[str, ...] = ()
 
 
 def judge(stored: Stored | None, state: DeviceState) -> tuple[Verdict, str]:
     """Whether a genuine ``state`` follows what is stored (see the module's text)."""
     if stored is None or stored.session is None:
         return Verdict.KEEP, "the first"
+    if state.epoch is not None and state.epoch in stored.left_epochs:
+        return Verdict.IGNORE, "a state of a store the door has left"
     if stored.epoch is not None and state.epoch is not None and stored.epoch != state.epoch:
         if state.online:
             return Verdict.KEEP, "the birth of another store"
@@ -203,12 +210,18 @@ def _stored(conn: Connection, devices: list[tuple[str, str]]) -> dict[tuple[str,
     rows = conn.execute(
         select(
             s.site, s.device, s.online, s.session, s.epoch,
-            s.software, s.acl_version, s.seen_version,
+            s.software, s.acl_version, s.seen_version, s.left_epochs,
         ).where(tuple_(s.site, s.device).in_(devices))
     )  # fmt: skip
     return {
         (r.site, r.device): Stored(
-            r.online, r.session, r.epoch, r.software, r.acl_version, r.seen_version
+            r.online,
+            r.session,
+            r.epoch,
+            r.software,
+            r.acl_version,
+            r.seen_version,
+            tuple(str(e) for e in r.left_epochs or ())[-MAX_LEFT_EPOCHS:],
         )
         for r in rows
     }
@@ -243,7 +256,18 @@ def _columns(state: DeviceState, before: Stored | None) -> dict[str, Any]:
         "software": _or(state.software, keep.software if keep else None),
         "acl_version": _or(state.acl_version, keep.acl_version if keep else None),
         "seen_version": _or(state.seen_version, keep.seen_version if keep else None),
+        "left_epochs": list(_left_epochs(state, before)),
     }
+
+
+def _left_epochs(state: DeviceState, before: Stored | None) -> tuple[str, ...]:
+    """The stores left, with the stored one when ``state`` is of another store."""
+    if before is None:
+        return ()
+    left = before.left_epochs
+    if before.epoch is not None and state.epoch is not None and before.epoch != state.epoch:
+        left = (*left, before.epoch)
+    return left[-MAX_LEFT_EPOCHS:]
 
 
 def _or(value: Any, old: Any) -> Any:
@@ -251,4 +275,5 @@ def _or(value: Any, old: Any) -> Any:
 
 
 def _as_stored(state: DeviceState, before: Stored | None) -> Stored:
-    return Stored(**_columns(state, before))
+    columns = _columns(state, before)
+    return Stored(**{**columns, "left_epochs": tuple(columns["left_epochs"])})
