@@ -128,12 +128,44 @@ class IngestWorker:
                 self._send_acks()
                 self.dead_letters.tick()
             except Exception:
+                if messages and self._store_answers():
+                    # The store is up, so the batch itself failed: a message that fails the
+                    # same way every time must not hold up everything after it.
+                    self._ingest_alone(messages)
+                    continue
                 # The store is unreachable (database down): keep the messages unacknowledged
                 # and try them again; the broker holds everything after them.
                 log.exception("storing %d messages failed; retrying", len(messages))
                 self._retry.extend(messages)
                 self._stop.wait(1.0)
         self.dead_letters.flush()
+
+    def _store_answers(self) -> bool:
+        try:
+            with self.store.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    def _ingest_alone(self, messages: list[mqtt.MQTTMessage]) -> None:
+        """Ingest each message on its own; one that still fails while the store answers is
+        filed as a dead letter (without its place: what it claims was not checked) and
+        acknowledged, so ingest goes on. Should the store go away meanwhile, the rest wait."""
+        for i, message in enumerate(messages):
+            try:
+                self._ingest([message])
+            except Exception as exc:
+                if not self._store_answers():
+                    self._retry.extend(messages[i:])
+                    return
+                log.exception(
+                    "ingest fails on a message on %s; filed as a dead letter", message.topic
+                )
+                reason = f"ingest failed on it: {type(exc).__name__}: {exc}"[:500]
+                dead = self.dead_letters.admit([dead_letter(message, datetime.now(UTC), reason)])
+                self.store.write(Batch(dead=dead))
+                self.client.client.ack(message.mid, message.qos)
 
     def _take_batch(self) -> list[mqtt.MQTTMessage]:
         batch, self._retry = self._retry, []
