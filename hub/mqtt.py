@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -83,7 +84,10 @@ class HubClient:
 
     def stop(self) -> None:
         self.client.disconnect()
-        self.client.loop_stop()
+        # paho's race: the network thread, ending on the disconnect, may clear itself between
+        # loop_stop's check and its join (AttributeError). It has ended, as was asked.
+        with contextlib.suppress(AttributeError):
+            self.client.loop_stop()
 
     def publish(
         self, topic: str, payload: bytes, retain: bool = False, timeout: float = 5.0
