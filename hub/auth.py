@@ -131,8 +131,13 @@ def issue_token(
         # bound token expires no later than its parent, so none is left without one.
         conn.execute(delete(db.api_tokens).where(t.user_id == user_id, t.expires_at < now))
         if bound_to is not None:
+            # FOR SHARE on PostgreSQL: a sign-out deleting the parent waits for this token to be
+            # stored (and then revokes it too), or this waits for the sign-out and finds no
+            # parent. Without it a token made during a sign-out outlived it. SQLite: one writer.
             parent = conn.scalar(
-                select(t.expires_at).where(t.token_hash == bound_to, t.user_id == user_id)
+                select(t.expires_at)
+                .where(t.token_hash == bound_to, t.user_id == user_id)
+                .with_for_update(read=True)
             )
             if parent is None or _expired(parent, now):
                 raise AuthError("unknown, expired or revoked token")

@@ -4,6 +4,8 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
@@ -11,7 +13,15 @@ from sqlalchemy import select, update
 
 from hub import db
 from hub.app import create_app
-from hub.auth import SESSION, Role, create_user, issue_token
+from hub.auth import (
+    SESSION,
+    AuthError,
+    Role,
+    authenticate,
+    create_user,
+    issue_token,
+    revoke_token,
+)
 from tests.support.hub import PASSWORD, add_staff, as_user
 
 
@@ -102,3 +112,42 @@ def test_a_token_issued_without_an_end_gets_the_maximum(engine):
     with engine.connect() as conn:
         end = conn.scalar(select(db.api_tokens.c.expires_at))
     assert db.aware(end) <= datetime.now(UTC) + timedelta(days=365)
+
+
+def mint_while_signing_out(engine, user: int) -> list[str]:
+    """Three threads make tokens in a new session while it signs out: those they made."""
+    session = issue_token(engine, user, "sign-in", datetime.now(UTC) + SESSION)
+    bound_to = authenticate(engine, session).token_hash
+    start = threading.Barrier(4)
+    made: list[str] = []
+
+    def mint() -> None:
+        start.wait()
+        for _ in range(3):
+            with contextlib.suppress(AuthError):  # the session was gone already
+                made.append(issue_token(engine, user, "kiosk", None, bound_to))
+
+    minters = [threading.Thread(target=mint) for _ in range(3)]
+    for thread in minters:
+        thread.start()
+    start.wait()
+    revoke_token(engine, session)
+    for thread in minters:
+        thread.join()
+    return made
+
+
+def test_a_token_made_while_its_session_signs_out_ends_with_it(engine):
+    """Tokens made in a session at the moment it signs out: each is refused (its session is
+    gone) or revoked with it. On PostgreSQL, most of them once outlived the sign-out: the
+    sign-out read the session's tokens before they were stored, and they were stored after."""
+    user = create_user(engine, "olga", PASSWORD, Role.SITE_OPERATOR)
+    outlived = 0
+    for _ in range(30):
+        for token in mint_while_signing_out(engine, user):
+            with contextlib.suppress(AuthError):
+                authenticate(engine, token)
+                outlived += 1
+    assert outlived == 0
+    with engine.connect() as conn:
+        assert conn.scalars(select(db.api_tokens.c.name)).all() == []
