@@ -169,6 +169,36 @@ def _revoke(conn: Connection, condition: ColumnElement[bool]) -> int:
     return first
 
 
+def hold_tokens_to(engine: Engine, max_lifetime: timedelta) -> int:
+    """End every live token at most ``max_lifetime`` after it was made, and no later than the
+    token it is bound to: a hub started with a lower maximum than its tokens were made under
+    holds them to it (a leaked token for a script ends then, not a year on). Returns how
+    many tokens now end sooner."""
+    t, now = db.api_tokens.c, datetime.now(UTC)
+    ends: dict[str, datetime] = {}
+    shortened = 0
+    with engine.begin() as conn:
+        live = conn.execute(
+            select(t.token_hash, t.created_at, t.expires_at, t.bound_to)
+            .where(t.expires_at > now)
+            .order_by(t.created_at)  # a token is made after the one it is bound to
+        ).all()
+        for row in live:
+            end = ends[row.token_hash] = min(
+                db.aware(row.expires_at),
+                db.aware(row.created_at) + max_lifetime,
+                ends.get(row.bound_to or "", db.aware(row.expires_at)),
+            )
+            if end < db.aware(row.expires_at):
+                conn.execute(
+                    update(db.api_tokens)
+                    .where(t.token_hash == row.token_hash)
+                    .values(expires_at=end)
+                )
+                shortened += 1
+    return shortened
+
+
 def revoke_token(engine: Engine, token: str) -> None:
     """Revoke a token (sign out) and the tokens bound to it."""
     with engine.begin() as conn:

@@ -151,3 +151,36 @@ def test_a_token_made_while_its_session_signs_out_ends_with_it(engine):
     assert outlived == 0
     with engine.connect() as conn:
         assert conn.scalars(select(db.api_tokens.c.name)).all() == []
+
+
+def test_a_lower_maximum_ends_the_tokens_that_would_outlive_it(engine):
+    """A hub restarted with a lower ``http.token_max_days`` (say, after a token leaked)
+    holds every token to it: one made a year long 31 days ago ends under a maximum of 30,
+    one made today ends 30 days from its making, and one bound to it no later; the README
+    says no token lives longer."""
+    add_staff(engine)
+    with TestClient(create_app(engine)) as api:
+        nadia = as_user(api, "nadia")
+        body = {"outlives_session": True, "days": 365}
+        old = api.post("/auth/tokens", json={**body, "name": "old"}, headers=nadia).json()
+        new = api.post("/auth/tokens", json={**body, "name": "new"}, headers=nadia).json()
+        child = {"name": "child", "days": 365}
+        assert api.post("/auth/tokens", json=child, headers=bearer(new["token"])).status_code == 201
+    month_ago = timedelta(days=31)
+    with engine.begin() as conn:  # "old" was made 31 days ago
+        t = db.api_tokens.c
+        made = conn.execute(select(t.created_at, t.expires_at).where(t.name == "old")).one()
+        conn.execute(
+            update(db.api_tokens)
+            .where(t.name == "old")
+            .values(created_at=made.created_at - month_ago, expires_at=made.expires_at - month_ago)
+        )
+    with TestClient(create_app(engine, token_max_days=30)) as api:
+        assert api.get("/auth/me", headers=bearer(old["token"])).status_code == 401
+        assert api.get("/auth/me", headers=bearer(new["token"])).status_code == 200
+        ends = {
+            t["name"]: datetime.fromisoformat(t["expires_at"])
+            for t in api.get("/auth/tokens", headers=bearer(new["token"])).json()
+        }
+    assert ends["new"] <= expires(new) - timedelta(days=335) + timedelta(seconds=1)
+    assert ends["child"] <= ends["new"]
