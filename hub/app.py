@@ -10,10 +10,12 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from hub import auth
 from hub.access_lists import AclPublisher
 from hub.api import ROUTERS
 from hub.http import deps
@@ -48,11 +50,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        """While serving, retry access lists that the broker could not take when they were
-        made, and send sites' newest lists again until every door's own state shows them
-        (hub.list_watch); on the way out, end the dashboard's live streams."""
+        """On the way in, hold every token to ``token_max_days``. While serving, retry access
+        lists that the broker could not take when they were made, and send sites' newest
+        lists again until every door's own state shows them (hub.list_watch); on the way
+        out, end the dashboard's live streams."""
         stop = threading.Event()
         watch = None
+        # Tokens made under a higher maximum than this hub's are held to it now.
+        auth.hold_tokens_to(engine, timedelta(days=token_max_days))
 
         def retry(publisher: AclPublisher) -> None:
             while not stop.wait(RETRY_SECONDS):

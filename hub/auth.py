@@ -131,8 +131,13 @@ def issue_token(
         # bound token expires no later than its parent, so none is left without one.
         conn.execute(delete(db.api_tokens).where(t.user_id == user_id, t.expires_at < now))
         if bound_to is not None:
+            # FOR SHARE on PostgreSQL: a sign-out deleting the parent waits for this token to be
+            # stored (and then revokes it too), or this waits for the sign-out and finds no
+            # parent. Without it a token made during a sign-out outlived it. SQLite: one writer.
             parent = conn.scalar(
-                select(t.expires_at).where(t.token_hash == bound_to, t.user_id == user_id)
+                select(t.expires_at)
+                .where(t.token_hash == bound_to, t.user_id == user_id)
+                .with_for_update(read=True)
             )
             if parent is None or _expired(parent, now):
                 raise AuthError("unknown, expired or revoked token")
@@ -162,6 +167,36 @@ def _revoke(conn: Connection, condition: ColumnElement[bool]) -> int:
         hashes = [h for h in bound if h not in gone]
         gone.update(hashes)
     return first
+
+
+def hold_tokens_to(engine: Engine, max_lifetime: timedelta) -> int:
+    """End every live token at most ``max_lifetime`` after it was made, and no later than the
+    token it is bound to: a hub started with a lower maximum than its tokens were made under
+    holds them to it (a leaked token for a script ends then, not a year on). Returns how
+    many tokens now end sooner."""
+    t, now = db.api_tokens.c, datetime.now(UTC)
+    ends: dict[str, datetime] = {}
+    shortened = 0
+    with engine.begin() as conn:
+        live = conn.execute(
+            select(t.token_hash, t.created_at, t.expires_at, t.bound_to)
+            .where(t.expires_at > now)
+            .order_by(t.created_at)  # a token is made after the one it is bound to
+        ).all()
+        for row in live:
+            end = ends[row.token_hash] = min(
+                db.aware(row.expires_at),
+                db.aware(row.created_at) + max_lifetime,
+                ends.get(row.bound_to or "", db.aware(row.expires_at)),
+            )
+            if end < db.aware(row.expires_at):
+                conn.execute(
+                    update(db.api_tokens)
+                    .where(t.token_hash == row.token_hash)
+                    .values(expires_at=end)
+                )
+                shortened += 1
+    return shortened
 
 
 def revoke_token(engine: Engine, token: str) -> None:

@@ -50,6 +50,8 @@ class SiteMonth:
 def parse_month(text: str) -> str:
     """``YYYY-MM``, checked; ValueError names what is wrong."""
     try:
+        if not text.isascii():  # strptime reads a year in any script's digits
+            raise ValueError
         first = datetime.strptime(text, "%Y-%m")
     except ValueError:
         raise ValueError(f"month must be YYYY-MM, not {text!r}") from None

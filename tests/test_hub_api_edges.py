@@ -206,3 +206,27 @@ def test_a_nul_at_sign_in_is_422_in_the_api_and_on_the_dashboard(api, edges):
         api.post("/auth/token", data={"username": "nadia", "password": "x\x00" * 5}).status_code
         == 422
     )
+
+
+#: Years whose digits are not ASCII: a regular expression's ``\d`` and ``strptime``'s year take
+#: them (Arabic-Indic, fullwidth), but no stored month is spelt so and no header carries them.
+FOREIGN_MONTHS = ("٢٠٢٦-11", "２０２６-11", "2٠26-11")
+
+
+def test_a_month_in_digits_other_than_ascii_is_422_in_the_api_and_on_the_dashboard(api, edges):
+    """Once an empty report under the month as given, and a 500 from the CSV download (its
+    file name went into a header that takes only Latin-1)."""
+    nadia = edges
+    api.post("/ui/sign-in", data={"username": "nadia", "password": PASSWORD, "next": "/ui/"})
+    for month in FOREIGN_MONTHS:
+        # A month that is not one: 422 from the API and the CSV, the page's own 400 on a page.
+        for path, status in (
+            ("/reports/monthly", 422),
+            ("/reports/monthly.csv", 422),
+            ("/ui/reports", 400),
+            ("/ui/reports.csv", 422),
+        ):
+            answer = api.get(path, params={"month": month}, headers=nadia)
+            assert answer.status_code == status, (path, month, answer.text)
+    csv = api.get("/reports/monthly.csv", params={"month": "2026-11"}, headers=nadia)
+    assert csv.headers["content-disposition"] == 'attachment; filename="hafen-network-2026-11.csv"'

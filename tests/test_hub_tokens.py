@@ -4,6 +4,8 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
@@ -11,7 +13,15 @@ from sqlalchemy import select, update
 
 from hub import db
 from hub.app import create_app
-from hub.auth import SESSION, Role, create_user, issue_token
+from hub.auth import (
+    SESSION,
+    AuthError,
+    Role,
+    authenticate,
+    create_user,
+    issue_token,
+    revoke_token,
+)
 from tests.support.hub import PASSWORD, add_staff, as_user
 
 
@@ -102,3 +112,75 @@ def test_a_token_issued_without_an_end_gets_the_maximum(engine):
     with engine.connect() as conn:
         end = conn.scalar(select(db.api_tokens.c.expires_at))
     assert db.aware(end) <= datetime.now(UTC) + timedelta(days=365)
+
+
+def mint_while_signing_out(engine, user: int) -> list[str]:
+    """Three threads make tokens in a new session while it signs out: those they made."""
+    session = issue_token(engine, user, "sign-in", datetime.now(UTC) + SESSION)
+    bound_to = authenticate(engine, session).token_hash
+    start = threading.Barrier(4)
+    made: list[str] = []
+
+    def mint() -> None:
+        start.wait()
+        for _ in range(3):
+            with contextlib.suppress(AuthError):  # the session was gone already
+                made.append(issue_token(engine, user, "kiosk", None, bound_to))
+
+    minters = [threading.Thread(target=mint) for _ in range(3)]
+    for thread in minters:
+        thread.start()
+    start.wait()
+    revoke_token(engine, session)
+    for thread in minters:
+        thread.join()
+    return made
+
+
+def test_a_token_made_while_its_session_signs_out_ends_with_it(engine):
+    """Tokens made in a session at the moment it signs out: each is refused (its session is
+    gone) or revoked with it. On PostgreSQL, most of them once outlived the sign-out: the
+    sign-out read the session's tokens before they were stored, and they were stored after."""
+    user = create_user(engine, "olga", PASSWORD, Role.SITE_OPERATOR)
+    outlived = 0
+    for _ in range(30):
+        for token in mint_while_signing_out(engine, user):
+            with contextlib.suppress(AuthError):
+                authenticate(engine, token)
+                outlived += 1
+    assert outlived == 0
+    with engine.connect() as conn:
+        assert conn.scalars(select(db.api_tokens.c.name)).all() == []
+
+
+def test_a_lower_maximum_ends_the_tokens_that_would_outlive_it(engine):
+    """A hub restarted with a lower ``http.token_max_days`` (say, after a token leaked)
+    holds every token to it: one made a year long 31 days ago ends under a maximum of 30,
+    one made today ends 30 days from its making, and one bound to it no later; the README
+    says no token lives longer."""
+    add_staff(engine)
+    with TestClient(create_app(engine)) as api:
+        nadia = as_user(api, "nadia")
+        body = {"outlives_session": True, "days": 365}
+        old = api.post("/auth/tokens", json={**body, "name": "old"}, headers=nadia).json()
+        new = api.post("/auth/tokens", json={**body, "name": "new"}, headers=nadia).json()
+        child = {"name": "child", "days": 365}
+        assert api.post("/auth/tokens", json=child, headers=bearer(new["token"])).status_code == 201
+    month_ago = timedelta(days=31)
+    with engine.begin() as conn:  # "old" was made 31 days ago
+        t = db.api_tokens.c
+        made = conn.execute(select(t.created_at, t.expires_at).where(t.name == "old")).one()
+        conn.execute(
+            update(db.api_tokens)
+            .where(t.name == "old")
+            .values(created_at=made.created_at - month_ago, expires_at=made.expires_at - month_ago)
+        )
+    with TestClient(create_app(engine, token_max_days=30)) as api:
+        assert api.get("/auth/me", headers=bearer(old["token"])).status_code == 401
+        assert api.get("/auth/me", headers=bearer(new["token"])).status_code == 200
+        ends = {
+            t["name"]: datetime.fromisoformat(t["expires_at"])
+            for t in api.get("/auth/tokens", headers=bearer(new["token"])).json()
+        }
+    assert ends["new"] <= expires(new) - timedelta(days=335) + timedelta(seconds=1)
+    assert ends["child"] <= ends["new"]

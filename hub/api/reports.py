@@ -12,7 +12,8 @@ from hub.http.responses import csv_download
 from hub.services import reports
 
 router = APIRouter(tags=["reports"])
-Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
+#: ASCII digits only: ``\d`` takes any script's, and the month goes into a file name's header.
+Month = Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", description="YYYY-MM")]
 
 
 @router.get("/reports/monthly")

@@ -32,7 +32,8 @@ STREAM_SECONDS = 60.0
 RECHECK_SECONDS = 5.0
 #: A waiting stream wakes at least this often (to notice a closed connection).
 WAKE_SECONDS = 1.0
-MonthQuery = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")]
+#: ASCII digits only: ``\d`` takes any script's, and the month goes into a file name's header.
+MonthQuery = Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")]
 
 
 @router.get("/sign-in")
