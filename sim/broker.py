@@ -14,11 +14,22 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
 #: The broker settings hafen ships (package data of ``provisioning``).
 SHIPPED_CONF_DIR = Path(str(files("provisioning"))) / "mosquitto" / "conf.d"
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """The files of a TLS listener: the CA that devices' certificates chain to, and the
+    broker's own certificate and key (hub.pki makes all three)."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
 
 
 def free_port() -> int:
@@ -55,9 +66,13 @@ class LocalBroker:
         port: int | None = None,
         die_with_parent: bool = False,
         packet_limit: bool = True,
+        tls: BrokerTls | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.port = port or free_port()
+        self.tls = tls
+        #: The TLS listener's port (with ``tls``), beside the plain one.
+        self.tls_port = free_port() if tls else None
         self.die_with_parent = die_with_parent
         self.packet_limit = packet_limit
         self.process: subprocess.Popen[bytes] | None = None
@@ -77,9 +92,19 @@ class LocalBroker:
             "allow_anonymous true\n"
             # Run as whoever started it: as root, mosquitto would switch to its own user,
             # which cannot write this state directory.
-            f"user {getpass.getuser()}\n"
+            f"user {getpass.getuser()}\n" + (self._tls_listener() if self.tls else "")
         )
         return self.config_path
+
+    def _tls_listener(self) -> str:
+        assert self.tls is not None
+        return (
+            f"listener {self.tls_port} 127.0.0.1\n"
+            f"cafile {self.tls.cafile}\n"
+            f"certfile {self.tls.certfile}\n"
+            f"keyfile {self.tls.keyfile}\n"
+            "tls_version tlsv1.2\n"
+        )
 
     def _conf_dir(self) -> Path:
         """The shipped settings; without the packet limit, a copy of them without it."""

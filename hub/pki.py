@@ -1,0 +1,210 @@
+"""The network's certificate authority: the root of who may talk to the broker.
+
+Until now anyone who reached the broker could publish and read everything (issue 13's
+attacks). The provisioning issue gives every device an identity: a certificate the hub issues
+from this CA at enrolment, with the device's key born on the device. This module makes the CA
+and the broker's server certificate (``hafen hub init-ca``), so the broker can listen with TLS
+and doors can check they talk to the network's broker.
+
+Keys are ECDSA P-256: every TLS stack a Pi or mosquitto 2.0 carries speaks it, and keys and
+signatures are small. Private keys are written once, owner-only (0600, in a 0700 directory),
+never replaced and never printed; certificates are public (0644).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+#: How long the CA is valid: a network outlives its hardware; the CA is replaced on purpose.
+CA_DAYS = 10 * 365
+#: How long the broker's certificate is valid (renewed by running init-ca's renewal later).
+BROKER_DAYS = 825
+#: Clocks of freshly booted Pis run behind until NTP: certificates start a little earlier.
+BACKDATE = timedelta(minutes=5)
+_DNS_NAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+@dataclass(frozen=True)
+class CaFiles:
+    """Where a network's CA keeps its files: one directory, fixed names."""
+
+    directory: Path
+
+    @property
+    def ca_key(self) -> Path:
+        return self.directory / "ca.key"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def broker_key(self) -> Path:
+        return self.directory / "broker.key"
+
+    @property
+    def broker_cert(self) -> Path:
+        return self.directory / "broker.crt"
+
+    def all(self) -> tuple[Path, ...]:
+        return (self.ca_key, self.ca_cert, self.broker_key, self.broker_cert)
+
+
+def broker_name(text: str) -> x509.GeneralName:
+    """A name the broker is reached by, as a certificate names it: an IP address or a DNS
+    name (lower case); raises ValueError naming what is wrong."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    name = text.strip().lower().rstrip(".")
+    if not _DNS_NAME.match(name):
+        raise ValueError(f"{text!r} is neither an IP address nor a host name")
+    return x509.DNSName(name)
+
+
+def init_ca(
+    files: CaFiles, network: str, broker_names: Sequence[str], now: datetime | None = None
+) -> tuple[x509.Certificate, x509.Certificate]:
+    """Make the network's CA and the broker's certificate in ``files.directory``.
+
+    Refuses (FileExistsError, nothing written) if any of the files exists: replacing a CA
+    would cut every enrolled device off. Raises ValueError for a bad broker name or network,
+    also before anything is written. Returns (CA certificate, broker certificate).
+    """
+    for path in files.all():
+        if path.exists():
+            raise FileExistsError(path)
+    if not network.strip() or len(network) > 64:
+        raise ValueError("the network's name must be 1 to 64 characters")
+    if not broker_names:
+        raise ValueError("name at least one host name or address the broker is reached by")
+    names = [broker_name(n) for n in broker_names]
+    now = now or datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = _ca_certificate(ca_key, network, now)
+    broker_key = ec.generate_private_key(ec.SECP256R1())
+    broker_cert = _broker_certificate(broker_key, ca_key, ca_cert, names, now)
+    files.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    written: list[Path] = []
+    try:
+        for path, data, mode in (
+            (files.ca_key, _key_pem(ca_key), 0o600),
+            (files.broker_key, _key_pem(broker_key), 0o600),
+            (files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644),
+            (files.broker_cert, broker_cert.public_bytes(serialization.Encoding.PEM), 0o644),
+        ):
+            _write_new(path, data, mode)
+            written.append(path)
+    except BaseException:
+        for path in written:  # all or nothing: a half-made CA would be refused next time
+            path.unlink(missing_ok=True)
+        raise
+    return ca_cert, broker_cert
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate, as ``openssl x509 -fingerprint -sha256`` prints it."""
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def _ca_certificate(
+    key: ec.EllipticCurvePrivateKey, network: str, now: datetime
+) -> x509.Certificate:
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hafen"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"hafen {network.strip()} CA"),
+        ]
+    )
+    public = key.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _broker_certificate(
+    key: ec.EllipticCurvePrivateKey,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    names: list[x509.GeneralName],
+    now: datetime,
+) -> x509.Certificate:
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hafen"),
+            x509.NameAttribute(NameOID.COMMON_NAME, str(names[0].value)[:64]),
+        ]
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + timedelta(days=BROKER_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def _usage(cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(path, mode)  # the umask may have taken bits away from a certificate
