@@ -30,6 +30,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 CA_DAYS = 10 * 365
 #: How long the broker's certificate is valid (renewed by running init-ca's renewal later).
 BROKER_DAYS = 825
+#: How long a device's certificate is valid; devices renew it themselves well before.
+DEVICE_DAYS = 90
+#: How long a revocation list is valid: the broker must be given a new one before.
+CRL_DAYS = 30
+#: The largest certificate request taken (a P-256 request is about 400 bytes).
+MAX_CSR_BYTES = 8192
 #: Clocks of freshly booted Pis run behind until NTP: certificates start a little earlier.
 BACKDATE = timedelta(minutes=5)
 _DNS_NAME = re.compile(
@@ -114,6 +120,97 @@ def init_ca(
             path.unlink(missing_ok=True)
         raise
     return ca_cert, broker_cert
+
+
+class RequestRefused(ValueError):
+    """A certificate request that is not taken, and why."""
+
+
+def device_client_id(site: str, device: str) -> str:
+    """The client id (and certificate common name) of a device: the broker ties them."""
+    return f"{site}.{device}"
+
+
+def issue_device_certificate(
+    files: CaFiles,
+    csr_pem: bytes,
+    site: str,
+    device: str,
+    days: int = DEVICE_DAYS,
+    now: datetime | None = None,
+) -> x509.Certificate:
+    """Sign a device's certificate request: the key was born on the device and stays there.
+
+    The request must be PEM, at most MAX_CSR_BYTES, signed by its own key (proof that the
+    device holds it), and for an ECDSA P-256 key. Whatever names it asks for, the certificate
+    names the device as the hub registered it (common name ``site.device``, the client id the
+    broker then insists on) and may only authenticate a client.
+    """
+    if len(csr_pem) > MAX_CSR_BYTES:
+        raise RequestRefused(f"the request is {len(csr_pem)} bytes, over {MAX_CSR_BYTES}")
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError:
+        raise RequestRefused("the request is not a PEM certificate request") from None
+    if not csr.is_signature_valid:
+        raise RequestRefused("the request's signature does not verify")
+    public = csr.public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
+        raise RequestRefused("the request's key is not an ECDSA P-256 key")
+    ca_key, ca_cert = load_ca(files)
+    now = now or datetime.now(UTC)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hafen"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, site),
+            x509.NameAttribute(NameOID.COMMON_NAME, device_client_id(site, device)),
+        ]
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def revocation_list(
+    files: CaFiles, revoked: Sequence[tuple[int, datetime]], now: datetime | None = None
+) -> bytes:
+    """The CA's revocation list (PEM) naming ``revoked`` (serial, when), for the broker's
+    ``crlfile``: a device on it cannot connect again."""
+    ca_key, ca_cert = load_ca(files)
+    now = now or datetime.now(UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - BACKDATE)
+        .next_update(now + timedelta(days=CRL_DAYS))
+    )
+    for serial, when in revoked:
+        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
+        builder = builder.add_revoked_certificate(entry.build())
+    crl = builder.sign(ca_key, hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def load_ca(files: CaFiles) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """The CA's key and certificate, as init_ca wrote them."""
+    key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{files.ca_key} is not an ECDSA key")
+    return key, x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
 
 
 def fingerprint(cert: x509.Certificate) -> str:

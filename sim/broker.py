@@ -30,6 +30,10 @@ class BrokerTls:
     cafile: Path
     certfile: Path
     keyfile: Path
+    #: Clients must show a certificate from ``cafile``; its common name is their user name.
+    require_certificate: bool = False
+    #: The CA's revocation list: certificates on it cannot connect.
+    crlfile: Path | None = None
 
 
 def free_port() -> int:
@@ -104,6 +108,12 @@ class LocalBroker:
             f"certfile {self.tls.certfile}\n"
             f"keyfile {self.tls.keyfile}\n"
             "tls_version tlsv1.2\n"
+            + (
+                "require_certificate true\nuse_identity_as_username true\n"
+                if self.tls.require_certificate
+                else ""
+            )
+            + (f"crlfile {self.tls.crlfile}\n" if self.tls.crlfile else "")
         )
 
     def _conf_dir(self) -> Path:

@@ -6,16 +6,26 @@ from __future__ import annotations
 import ssl
 import stat
 import threading
+from datetime import UTC, datetime
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from hafen.cli import app
-from hub.pki import CaFiles, init_ca
+from hub.pki import (
+    MAX_CSR_BYTES,
+    CaFiles,
+    RequestRefused,
+    init_ca,
+    issue_device_certificate,
+    revocation_list,
+)
 from sim.broker import BrokerTls, LocalBroker
 
 runner = CliRunner()
@@ -76,19 +86,35 @@ def test_no_broker_name_is_refused(tmp_path):
     assert "at least one host name" in result.output
 
 
-def connects(port: int, trusted: CaFiles) -> bool:
-    """Whether a TLS client trusting ``trusted`` connects to the broker on ``port``."""
+def connects(port: int, trusted: CaFiles, identity: tuple[Path, Path] | None = None) -> bool:
+    """Whether a TLS client trusting ``trusted`` (showing ``identity``, certificate and key
+    files, if given) connects to the broker on ``port``."""
     connected = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.tls_set(ca_certs=str(trusted.ca_cert), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-    client.on_connect = lambda *_: connected.set()
+    certfile, keyfile = (str(p) for p in identity) if identity else (None, None)
+    client.tls_set(
+        ca_certs=str(trusted.ca_cert),
+        certfile=certfile,
+        keyfile=keyfile,
+        tls_version=ssl.PROTOCOL_TLS_CLIENT,
+    )
+    answered = threading.Event()  # connected, or turned away
+
+    def on_connect(_c, _u, _f, reason, _p) -> None:
+        if reason == 0:
+            connected.set()
+        answered.set()
+
+    client.on_connect = on_connect
+    client.on_disconnect = lambda *_: answered.set()
     try:
         client.connect("localhost", port)
     except (ssl.SSLError, OSError):
         return False
     client.loop_start()
     try:
-        return connected.wait(5)
+        answered.wait(5)
+        return connected.is_set()
     finally:
         client.loop_stop()
         client.disconnect()
@@ -103,3 +129,77 @@ def test_the_broker_speaks_tls_with_its_certificate_and_clients_check_it(tmp_pat
         assert connects(broker.tls_port, trusted=files)
         # A client that trusts another CA refuses the broker (it is not the network's).
         assert not connects(broker.tls_port, trusted=stranger)
+
+
+def device_identity(tmp_path, files: CaFiles, site: str, device: str) -> tuple[Path, Path]:
+    """A device's key, born where the device is, and the certificate the CA gives it for a
+    request; as files (certificate, key)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = request_for(key, "whatever the device asks for")
+    cert = issue_device_certificate(files, csr, site, device)
+    cert_file, key_file = tmp_path / f"{device}.crt", tmp_path / f"{device}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def request_for(key, common_name: str) -> bytes:
+    subject = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, common_name)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_device_certificate_names_the_device_as_registered_and_only_a_client(tmp_path):
+    files = make_ca(tmp_path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = issue_device_certificate(files, request_for(key, "hafen-hub"), "leipzig-ost", "door-1")
+    cn = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value
+    assert cn == "leipzig-ost.door-1"  # not what the request asked for
+    usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(files.ca_cert.read_bytes()))
+
+
+def test_requests_that_are_not_taken(tmp_path):
+    files = make_ca(tmp_path)
+    good = request_for(ec.generate_private_key(ec.SECP256R1()), "door")
+    der = x509.load_pem_x509_csr(good).public_bytes(serialization.Encoding.DER)
+    tampered = x509.load_der_x509_csr(der.replace(b"door", b"gate", 1))  # signed for "door"
+    forged = tampered.public_bytes(serialization.Encoding.PEM)
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    for request, why in (
+        (b"hello", "not a PEM certificate request"),
+        (b"x" * (MAX_CSR_BYTES + 1), f"over {MAX_CSR_BYTES}"),
+        (request_for(rsa_key, "door"), "not an ECDSA P-256 key"),
+        (request_for(ec.generate_private_key(ec.SECP384R1()), "door"), "not an ECDSA P-256"),
+    ):
+        with pytest.raises(RequestRefused, match=why):
+            issue_device_certificate(files, request, "leipzig-ost", "door-1")
+    with pytest.raises(RequestRefused, match="signature does not verify"):
+        issue_device_certificate(files, forged, "leipzig-ost", "door-1")
+
+
+def test_only_devices_of_the_network_that_are_not_revoked_connect(tmp_path):
+    files = make_ca(tmp_path)
+    stranger = make_ca(tmp_path, "other-ca")
+    door_1 = device_identity(tmp_path, files, "leipzig-ost", "door-1")
+    door_2 = device_identity(tmp_path, files, "leipzig-ost", "door-2")
+    foreign = device_identity(tmp_path / "other-ca", stranger, "leipzig-ost", "door-1")
+    revoked_serial = x509.load_pem_x509_certificate(door_2[0].read_bytes()).serial_number
+    crl = tmp_path / "ca.crl"
+    crl.write_bytes(revocation_list(files, [(revoked_serial, datetime.now(UTC))]))
+    tls = BrokerTls(
+        files.ca_cert, files.broker_cert, files.broker_key, require_certificate=True, crlfile=crl
+    )
+    with LocalBroker(tmp_path / "broker", tls=tls) as broker:
+        assert broker.tls_port is not None
+        assert connects(broker.tls_port, files, door_1)
+        assert not connects(broker.tls_port, files)  # no certificate
+        assert not connects(broker.tls_port, files, foreign)  # another CA's
+        assert not connects(broker.tls_port, files, door_2)  # revoked
