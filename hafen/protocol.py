@@ -222,6 +222,16 @@ def own_commands(site: str, device: str) -> str:
     return f"{device_prefix(site, device)}/cmd/#"
 
 
+def device_topics(site: str, device: str) -> str:
+    """The filter of everything a device may publish: its own prefix."""
+    return f"{device_prefix(site, device)}/#"
+
+
+#: mosquitto's dynamic-security plugin: commands in, answers out (the hub's broker rights).
+BROKER_CONTROL = "$CONTROL/dynamic-security/v1"
+BROKER_CONTROL_RESPONSE = f"{BROKER_CONTROL}/response"
+
+
 def shared(group: str, topic_filter: str) -> str:
     """A shared subscription: the broker gives each message to one member of ``group``."""
     return f"$share/{group}/{topic_filter}"

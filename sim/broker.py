@@ -22,6 +22,14 @@ from pathlib import Path
 SHIPPED_CONF_DIR = Path(str(files("provisioning"))) / "mosquitto" / "conf.d"
 
 
+def dynamic_security_plugin() -> Path:
+    """Debian's build of mosquitto's dynamic-security plugin, on any architecture."""
+    found = sorted(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so"))
+    if not found:
+        raise FileNotFoundError("mosquitto's dynamic-security plugin is not installed")
+    return found[0]
+
+
 @dataclass(frozen=True)
 class BrokerTls:
     """The files of a TLS listener: the CA that devices' certificates chain to, and the
@@ -71,10 +79,14 @@ class LocalBroker:
         die_with_parent: bool = False,
         packet_limit: bool = True,
         tls: BrokerTls | None = None,
+        admin: tuple[str, str] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.port = port or free_port()
         self.tls = tls
+        #: With (user, password): the dynamic-security plugin, with this admin; it decides
+        #: who may do what (hub.broker_rights), denying by default.
+        self.admin = admin
         #: The TLS listener's port (with ``tls``), beside the plain one.
         self.tls_port = free_port() if tls else None
         self.die_with_parent = die_with_parent
@@ -96,9 +108,23 @@ class LocalBroker:
             "allow_anonymous true\n"
             # Run as whoever started it: as root, mosquitto would switch to its own user,
             # which cannot write this state directory.
-            f"user {getpass.getuser()}\n" + (self._tls_listener() if self.tls else "")
+            f"user {getpass.getuser()}\n"
+            + (self._tls_listener() if self.tls else "")
+            + (self._dynamic_security() if self.admin else "")
         )
         return self.config_path
+
+    def _dynamic_security(self) -> str:
+        assert self.admin is not None
+        config = self.state_dir / "dynamic-security.json"
+        if not config.exists():  # as an administrator sets it up: mosquitto_ctrl's own init
+            user, password = self.admin
+            subprocess.run(
+                ["mosquitto_ctrl", "dynsec", "init", str(config), user, password],
+                check=True,
+                capture_output=True,
+            )
+        return f"plugin {dynamic_security_plugin()}\nplugin_opt_config_file {config}\n"
 
     def _tls_listener(self) -> str:
         assert self.tls is not None

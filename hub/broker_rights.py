@@ -1,0 +1,169 @@
+"""Who may do what at the broker: each device, and each of the hub's services, its own rights.
+
+The broker trusts no one (issue 14): mosquitto's dynamic-security plugin holds a client and a
+role per device, and the hub writes them through the plugin's control topic. Debian's
+mosquitto is 2.0, whose roles have no ``%c``/``%u`` patterns, so each device's role spells its
+own topics, all from the protocol module:
+
+- publish only under ``hafen/v1/{site}/{device}/``;
+- subscribe to (and receive) only its own commands, its own state and its site's list.
+
+The device's client is named like its client id (``site.device``, the common name of its
+certificate, which the broker takes as its user name) and the plugin is told that client id;
+but mosquitto 2.0 checks neither for a client that signs in with a certificate, as it does not
+check that such a client still exists (mosquitto#2999). So its rights hold (a device reads
+and writes only its own topics) while its client id alone does not: tying the two is still to
+do. A revocation puts the certificate on the CA's revocation list (hub.pki).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hafen import protocol
+
+#: How long one command to the plugin may take.
+ANSWER_SECONDS = 5.0
+
+
+class BrokerRefused(RuntimeError):
+    """The broker's plugin did not carry out a command."""
+
+
+def device_client(site: str, device: str) -> str:
+    """A device's client (user name, client id): its certificate's common name."""
+    return f"{site}.{device}"
+
+
+def device_role(site: str, device: str) -> str:
+    return f"hafen-device-{site}.{device}"
+
+
+def device_rights(site: str, device: str) -> list[dict[str, Any]]:
+    """The plugin's commands that give a device its client and role (and nothing else)."""
+    reads = [
+        protocol.own_commands(site, device),
+        protocol.state_topic(site, device),
+        protocol.acl_topic(site),
+    ]
+    acls = [_acl("publishClientSend", protocol.device_topics(site, device))]
+    for topic in reads:
+        acls += [_acl("subscribePattern", topic), _acl("publishClientReceive", topic)]
+    client = device_client(site, device)
+    role = device_role(site, device)
+    return [
+        {"command": "createRole", "rolename": role, "acls": acls},
+        {
+            "command": "createClient",
+            "username": client,
+            "clientid": client,
+            "roles": [{"rolename": role}],
+        },
+    ]
+
+
+def device_removal(site: str, device: str) -> list[dict[str, Any]]:
+    """The commands that take a device's client and role away again."""
+    return [
+        {"command": "deleteClient", "username": device_client(site, device)},
+        {"command": "deleteRole", "rolename": device_role(site, device)},
+    ]
+
+
+@dataclass(frozen=True)
+class ServiceRights:
+    """A hub service's client: what it may publish and subscribe to (topic filters)."""
+
+    name: str
+    password: str
+    publish: tuple[str, ...] = ()
+    subscribe: tuple[str, ...] = ()
+
+    def commands(self) -> list[dict[str, Any]]:
+        role = f"hafen-service-{self.name}"
+        acls = [_acl("publishClientSend", t) for t in self.publish]
+        for topic in self.subscribe:
+            acls += [_acl("subscribePattern", topic), _acl("publishClientReceive", topic)]
+        return [
+            {"command": "createRole", "rolename": role, "acls": acls},
+            {
+                "command": "createClient",
+                "username": self.name,
+                "password": self.password,
+                "roles": [{"rolename": role}],
+            },
+        ]
+
+
+def _acl(kind: str, topic: str) -> dict[str, Any]:
+    return {"acltype": kind, "topic": topic, "priority": 0, "allow": True}
+
+
+class BrokerRights:
+    """Sends commands to the broker's dynamic-security plugin as its admin, and waits for the
+    answer to each; raises BrokerRefused naming the first command the plugin refused."""
+
+    def __init__(self, host: str, port: int, username: str, password: str) -> None:
+        self._answers: dict[str, dict[str, Any]] = {}
+        #: The command waited for: only its answer is kept (nothing else piles up).
+        self._waiting: str | None = None
+        self._answered = threading.Condition()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"hafen-hub-rights-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.username_pw_set(username, password)
+        self.client.on_message = self._on_answer
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.connect(host, port)
+        self.client.loop_start()
+        self.client.subscribe(protocol.BROKER_CONTROL_RESPONSE, qos=1)
+        if not subscribed.wait(ANSWER_SECONDS):
+            self.close()
+            raise BrokerRefused("the broker did not let the hub read its control answers")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+    def send(self, commands: list[dict[str, Any]]) -> None:
+        """Carry out ``commands`` in order, each answered before the next is sent."""
+        for command in commands:
+            tag = uuid.uuid4().hex
+            with self._answered:
+                self._waiting, self._answers = tag, {}
+            payload = json.dumps({"commands": [{**command, "correlationData": tag}]})
+            self.client.publish(protocol.BROKER_CONTROL, payload, qos=1)
+            with self._answered:
+                answered = self._answered.wait_for(lambda: bool(self._answers), ANSWER_SECONDS)
+                self._waiting = None
+                if not answered:
+                    raise BrokerRefused(f"no answer to {command['command']}")
+                answer = self._answers.pop(tag)
+            if "error" in answer:
+                raise BrokerRefused(f"{command['command']}: {answer['error']}")
+
+    def _on_answer(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            answers = json.loads(message.payload)["responses"]
+        except (ValueError, KeyError, TypeError):
+            return
+        with self._answered:
+            waiting = self._waiting
+            for answer in answers:
+                if (
+                    waiting
+                    and isinstance(answer, dict)
+                    and answer.get("correlationData") == waiting
+                ):
+                    self._answers[waiting] = answer
+            self._answered.notify_all()

@@ -1,0 +1,130 @@
+"""Per-device rights at a real mosquitto with TLS and the dynamic-security plugin: a device
+publishes only under its own prefix and reads only its commands, its state and its site's
+list."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from hafen import protocol
+from hub.broker_rights import BrokerRefused, BrokerRights, ServiceRights, device_rights
+from hub.pki import CaFiles
+from sim.broker import BrokerTls, LocalBroker
+from tests.support.waiting import wait_for
+from tests.test_hub_ca import device_identity, make_ca
+
+SITE = "leipzig-ost"
+ADMIN = ("hafen-admin", "admin-secret")
+SPY = ServiceRights("hafen-spy", "spy-secret", subscribe=("hafen/#",))
+
+
+class Device:
+    """A device's MQTT client over TLS with its certificate."""
+
+    def __init__(self, port: int, files: CaFiles, identity: tuple[Path, Path], client_id: str):
+        self.connected = threading.Event()
+        self.answered = threading.Event()
+        self.granted: list[ReasonCode] = []
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        self.client.tls_set(
+            ca_certs=str(files.ca_cert),
+            certfile=str(identity[0]),
+            keyfile=str(identity[1]),
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_: self.answered.set()
+        self.client.on_subscribe = lambda _c, _u, _m, codes, _p: self.granted.extend(codes)
+        self.client.connect("localhost", port)
+        self.client.loop_start()
+        self.answered.wait(5)
+
+    def _on_connect(self, _c, _u, _f, reason, _p) -> None:
+        if reason == 0:
+            self.connected.set()
+        self.answered.set()
+
+    def subscribe(self, topic: str) -> ReasonCode:
+        before = len(self.granted)
+        self.client.subscribe(topic, qos=1)
+        assert wait_for(lambda: len(self.granted) > before, 5)
+        return self.granted[-1]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class Spy:
+    """A hub service allowed to read hafen/#: what actually got through."""
+
+    def __init__(self, port: int) -> None:
+        self.topics: list[str] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(SPY.name, SPY.password)
+        self.client.on_message = lambda _c, _u, m: self.topics.append(m.topic)
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.client.subscribe("hafen/#", qos=1)
+        assert subscribed.wait(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def network(tmp_path):
+    files = make_ca(tmp_path)
+    tls = BrokerTls(files.ca_cert, files.broker_cert, files.broker_key, require_certificate=True)
+    with LocalBroker(tmp_path / "broker", tls=tls, admin=ADMIN) as broker:
+        rights = BrokerRights("127.0.0.1", broker.port, *ADMIN)
+        try:
+            rights.send(SPY.commands())
+            for device in ("door-1", "door-2"):
+                rights.send(device_rights(SITE, device))
+            yield files, broker, rights
+        finally:
+            rights.close()
+
+
+def test_a_device_publishes_and_reads_only_its_own(tmp_path, network):
+    files, broker, _rights = network
+    spy = Spy(broker.port)
+    door_1 = Device(
+        broker.tls_port, files, device_identity(tmp_path, files, SITE, "door-1"), f"{SITE}.door-1"
+    )
+    try:
+        assert door_1.connected.is_set()
+        own = protocol.event_topic(SITE, "door-1", "door.exit")
+        other = protocol.event_topic(SITE, "door-2", "door.exit")
+        other_site = protocol.event_topic("borna", "door-1", "door.exit")
+        for topic in (other, other_site, own):  # the own one last: when it is there, all are
+            door_1.client.publish(topic, b"{}", qos=1)
+        assert wait_for(lambda: own in spy.topics, 5)
+        assert spy.topics == [own]
+        assert door_1.subscribe(protocol.own_commands(SITE, "door-1")).value == 1
+        assert door_1.subscribe(protocol.acl_topic(SITE)).value == 1
+        assert door_1.subscribe("#").is_failure
+        assert door_1.subscribe(protocol.acl_topic("borna")).is_failure
+        assert door_1.subscribe(protocol.own_commands(SITE, "door-2")).is_failure
+    finally:
+        door_1.close()
+        spy.close()
+
+
+def test_the_plugin_refusing_a_command_is_an_error(network):
+    _files, _broker, rights = network
+    with pytest.raises(BrokerRefused, match="createRole"):
+        rights.send(device_rights(SITE, "door-1"))  # exists already
