@@ -8,12 +8,13 @@ own topics, all from the protocol module:
 - publish only under ``hafen/v1/{site}/{device}/``;
 - subscribe to (and receive) only its own commands, its own state and its site's list.
 
-The device's client is named like its client id (``site.device``, the common name of its
-certificate, which the broker takes as its user name) and the plugin is told that client id;
-but mosquitto 2.0 checks neither for a client that signs in with a certificate, as it does not
-check that such a client still exists (mosquitto#2999). So its rights hold (a device reads
-and writes only its own topics) while its client id alone does not: tying the two is still to
-do. A revocation puts the certificate on the CA's revocation list (hub.pki).
+A device's client is named like its client id (``site.device``, the common name of its
+certificate) and the plugin is told that client id. mosquitto 2.0 checks neither for a client
+that signs in with its certificate alone, nor that such a client still exists
+(mosquitto#2999). So a device signs in with its certificate (network membership, revocable on
+the CA's revocation list, hub.pki) *and* a password of its own: the plugin then holds it to its
+client id, so no one can take over its session, and refuses it the moment its client is
+deleted.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ def device_role(site: str, device: str) -> str:
     return f"hafen-device-{site}.{device}"
 
 
-def device_rights(site: str, device: str) -> list[dict[str, Any]]:
-    """The plugin's commands that give a device its client and role (and nothing else)."""
+def device_rights(site: str, device: str, password: str | None = None) -> list[dict[str, Any]]:
+    """The plugin's commands that give a device its client and role (and nothing else); with
+    a ``password``, the device signs in with it beside its certificate, and the plugin then
+    holds it to its client id and refuses it once its client is deleted."""
     reads = [
         protocol.own_commands(site, device),
         protocol.state_topic(site, device),
@@ -65,6 +68,7 @@ def device_rights(site: str, device: str) -> list[dict[str, Any]]:
             "username": client,
             "clientid": client,
             "roles": [{"rolename": role}],
+            **({"password": password} if password is not None else {}),
         },
     ]
 

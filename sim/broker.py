@@ -38,8 +38,11 @@ class BrokerTls:
     cafile: Path
     certfile: Path
     keyfile: Path
-    #: Clients must show a certificate from ``cafile``; its common name is their user name.
+    #: Clients must show a certificate from ``cafile`` ...
     require_certificate: bool = False
+    #: ... whose common name is their user name; or else they sign in with a user name and
+    #: password as well (which the dynamic-security plugin then checks, client id included).
+    identity_as_username: bool = True
     #: The CA's revocation list: certificates on it cannot connect.
     crlfile: Path | None = None
 
@@ -135,7 +138,8 @@ class LocalBroker:
             f"keyfile {self.tls.keyfile}\n"
             "tls_version tlsv1.2\n"
             + (
-                "require_certificate true\nuse_identity_as_username true\n"
+                "require_certificate true\n"
+                f"use_identity_as_username {str(self.tls.identity_as_username).lower()}\n"
                 if self.tls.require_certificate
                 else ""
             )

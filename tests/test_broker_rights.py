@@ -14,7 +14,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hafen import protocol
-from hub.broker_rights import BrokerRefused, BrokerRights, ServiceRights, device_rights
+from hub.broker_rights import (
+    BrokerRefused,
+    BrokerRights,
+    ServiceRights,
+    device_removal,
+    device_rights,
+)
 from hub.pki import CaFiles
 from sim.broker import BrokerTls, LocalBroker
 from tests.support.waiting import wait_for
@@ -28,7 +34,14 @@ SPY = ServiceRights("hafen-spy", "spy-secret", subscribe=("hafen/#",))
 class Device:
     """A device's MQTT client over TLS with its certificate."""
 
-    def __init__(self, port: int, files: CaFiles, identity: tuple[Path, Path], client_id: str):
+    def __init__(
+        self,
+        port: int,
+        files: CaFiles,
+        identity: tuple[Path, Path],
+        client_id: str,
+        password: tuple[str, str] | None = None,
+    ):
         self.connected = threading.Event()
         self.answered = threading.Event()
         self.granted: list[ReasonCode] = []
@@ -41,6 +54,8 @@ class Device:
             keyfile=str(identity[1]),
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
+        if password is not None:
+            self.client.username_pw_set(*password)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_: self.answered.set()
         self.client.on_subscribe = lambda _c, _u, _m, codes, _p: self.granted.extend(codes)
@@ -128,3 +143,40 @@ def test_the_plugin_refusing_a_command_is_an_error(network):
     _files, _broker, rights = network
     with pytest.raises(BrokerRefused, match="createRole"):
         rights.send(device_rights(SITE, "door-1"))  # exists already
+
+
+def test_with_a_password_beside_its_certificate_a_device_is_itself_and_can_be_cut_off(tmp_path):
+    """mosquitto 2.0 holds a client that signs in with its certificate alone neither to its
+    client id nor to its client existing (mosquitto#2999). Signing in with a password as
+    well puts the plugin's own checks back: the client id, and the client itself."""
+    files = make_ca(tmp_path)
+    tls = BrokerTls(
+        files.ca_cert,
+        files.broker_cert,
+        files.broker_key,
+        require_certificate=True,
+        identity_as_username=False,
+    )
+    secret = {d: f"{d}-secret" for d in ("door-1", "door-2")}
+    with LocalBroker(tmp_path / "broker", tls=tls, admin=ADMIN) as broker:
+        rights = BrokerRights("127.0.0.1", broker.port, *ADMIN)
+        try:
+            for device in secret:
+                rights.send(device_rights(SITE, device, secret[device]))
+            identity = device_identity(tmp_path, files, SITE, "door-1")
+            port = broker.tls_port
+            assert port is not None
+
+            def connects(client_id: str, user: str, password: str) -> bool:
+                door = Device(port, files, identity, client_id, (user, password))
+                door.close()
+                return door.connected.is_set()
+
+            door_1, door_2 = f"{SITE}.door-1", f"{SITE}.door-2"
+            assert connects(door_1, door_1, secret["door-1"])
+            assert not connects(door_2, door_1, secret["door-1"])  # another door's client id
+            assert not connects(door_1, door_1, "guessed")
+            rights.send(device_removal(SITE, "door-1"))
+            assert not connects(door_1, door_1, secret["door-1"])  # cut off at once
+        finally:
+            rights.close()
