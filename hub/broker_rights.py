@@ -23,6 +23,7 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -114,7 +115,15 @@ class BrokerRights:
     """Sends commands to the broker's dynamic-security plugin as its admin, and waits for the
     answer to each; raises BrokerRefused naming the first command the plugin refused."""
 
-    def __init__(self, host: str, port: int, username: str, password: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        tls: tuple[Path, Path, Path] | None = None,
+    ) -> None:
+        """``tls``: (CA certificate, the hub's certificate, its key) for a TLS-only broker."""
         self._answers: dict[str, dict[str, Any]] = {}
         #: The command waited for: only its answer is kept (nothing else piles up).
         self._waiting: str | None = None
@@ -125,6 +134,9 @@ class BrokerRights:
             protocol=mqtt.MQTTv5,
         )
         self.client.username_pw_set(username, password)
+        if tls is not None:
+            ca, cert, key = (str(p) for p in tls)
+            self.client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
         self.client.on_message = self._on_answer
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: subscribed.set()

@@ -65,8 +65,13 @@ class CaFiles:
     def broker_cert(self) -> Path:
         return self.directory / "broker.crt"
 
+    @property
+    def crl(self) -> Path:
+        """The revocation list the broker loads; init_ca writes an empty one."""
+        return self.directory / "ca.crl"
+
     def all(self) -> tuple[Path, ...]:
-        return (self.ca_key, self.ca_cert, self.broker_key, self.broker_cert)
+        return (self.ca_key, self.ca_cert, self.broker_key, self.broker_cert, self.crl)
 
 
 def broker_name(text: str) -> x509.GeneralName:
@@ -112,6 +117,7 @@ def init_ca(
             (files.broker_key, _key_pem(broker_key), 0o600),
             (files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644),
             (files.broker_cert, broker_cert.public_bytes(serialization.Encoding.PEM), 0o644),
+            (files.crl, _crl_pem(ca_key, ca_cert, [], now), 0o644),
         ):
             _write_new(path, data, mode)
             written.append(path)
@@ -191,7 +197,15 @@ def revocation_list(
     """The CA's revocation list (PEM) naming ``revoked`` (serial, when), for the broker's
     ``crlfile``: a device on it cannot connect again."""
     ca_key, ca_cert = load_ca(files)
-    now = now or datetime.now(UTC)
+    return _crl_pem(ca_key, ca_cert, revoked, now or datetime.now(UTC))
+
+
+def _crl_pem(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    revoked: Sequence[tuple[int, datetime]],
+    now: datetime,
+) -> bytes:
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca_cert.subject)

@@ -18,16 +18,10 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from hub.broker_config import find_plugin
+
 #: The broker settings hafen ships (package data of ``provisioning``).
 SHIPPED_CONF_DIR = Path(str(files("provisioning"))) / "mosquitto" / "conf.d"
-
-
-def dynamic_security_plugin() -> Path:
-    """Debian's build of mosquitto's dynamic-security plugin, on any architecture."""
-    found = sorted(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so"))
-    if not found:
-        raise FileNotFoundError("mosquitto's dynamic-security plugin is not installed")
-    return found[0]
 
 
 @dataclass(frozen=True)
@@ -127,7 +121,7 @@ class LocalBroker:
                 check=True,
                 capture_output=True,
             )
-        return f"plugin {dynamic_security_plugin()}\nplugin_opt_config_file {config}\n"
+        return f"plugin {find_plugin()}\nplugin_opt_config_file {config}\n"
 
     def _tls_listener(self) -> str:
         assert self.tls is not None

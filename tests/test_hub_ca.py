@@ -59,6 +59,10 @@ def test_init_ca_writes_a_ca_and_a_broker_certificate_with_owner_only_keys(tmp_p
     assert [str(n.value) for n in names] == ["mqtt.hafen.example", "192.0.2.7"]
     assert isinstance(ca.public_key(), ec.EllipticCurvePublicKey)
     assert "CA fingerprint (SHA-256):" in result.output
+    crl = x509.load_pem_x509_crl(files.crl.read_bytes())
+    ca_public = ca.public_key()
+    assert isinstance(ca_public, ec.EllipticCurvePublicKey)
+    assert crl.is_signature_valid(ca_public) and len(crl) == 0
 
 
 def test_init_ca_never_replaces_a_ca(tmp_path):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hafen.cli.extras import require_extra
-from hafen.cli.hub_ca import init_ca_command
+from hafen.cli.hub_ca import broker_config_command, init_ca_command
 from hafen.cli.hub_settings import (
     BrokerOption,
     ConfigOption,
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the hub's libraries load inside the commands, on a hub inst
 
 app = typer.Typer(no_args_is_help=True, help="The hub that runs the network.")
 app.command("init-ca")(init_ca_command)
+app.command("broker-config")(broker_config_command)
 
 
 #: Commands that need only the core (cryptography): the signing key is made anywhere.

@@ -40,5 +40,35 @@ def init_ca_command(
         f"wrote {files.ca_cert} and {files.ca_key} (the CA; keep the key offline if you can)"
     )
     typer.echo(f"wrote {files.broker_cert} and {files.broker_key} (for the broker: {names})")
+    typer.echo(f"wrote {files.crl} (the revocation list the broker loads; empty)")
     typer.echo(f"CA fingerprint (SHA-256): {fingerprint(ca)}")
     typer.echo(f"broker certificate valid until {broker.not_valid_after_utc:%Y-%m-%d}")
+
+
+def broker_config_command(
+    directory: Annotated[
+        Path, typer.Option("--ca-dir", help="The CA's files, as init-ca wrote them.")
+    ] = Path("/etc/hafen/ca"),
+    rights_file: Annotated[
+        Path,
+        typer.Option(help="The dynamic-security plugin's file (mosquitto_ctrl dynsec init)."),
+    ] = Path("/var/lib/mosquitto/dynamic-security.json"),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The TLS port.")] = 8883,
+    bind: Annotated[str, typer.Option(help="The address to listen on; default: all.")] = "",
+) -> None:
+    """Print the broker's TLS-only listener for mosquitto's conf.d (beside hafen.conf)."""
+    from hub.broker_config import BrokerListener, find_plugin
+    from hub.pki import CaFiles
+
+    files = CaFiles(directory)
+    missing = [str(p) for p in (files.ca_cert, files.broker_cert, files.broker_key, files.crl)
+               if not p.exists()]  # fmt: skip
+    if missing:
+        typer.echo(f"--ca-dir: missing {', '.join(missing)}; run `hafen hub init-ca`", err=True)
+        raise typer.Exit(2)
+    try:
+        plugin = find_plugin()
+    except FileNotFoundError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(BrokerListener(files, plugin, rights_file, port, bind).render(), nl=False)
