@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import re
 import shutil
 import subprocess
@@ -106,6 +107,35 @@ def test_systemd_unit_runs_the_agent_as_a_notify_service_with_a_watchdog():
     unit = (ROOT / "systemd/hafen-edge.service").read_text()
     assert "Type=notify" in unit and "WatchdogSec=" in unit
     assert "ExecStart=/opt/hafen/venv/bin/hafen edge run --config /etc/hafen/edge.toml" in unit
+
+
+def test_the_hub_units_run_serve_and_named_ingest_workers_hardened_like_the_door():
+    """Issue 14: the hub's services under systemd. Each starts only with a config that
+    checks out, and an ingest worker is never given up on (the broker keeps what it has not
+    acknowledged, so a restart loses nothing)."""
+    edge = _unit("hafen-edge.service")["Service"]
+    for name, command in (
+        ("hafen-hub.service", "hafen hub serve"),
+        ("hafen-hub-ingest@.service", "hafen hub ingest --name %i"),
+    ):
+        unit = _unit(name)
+        service = unit["Service"]
+        assert service["ExecStart"] == f"/opt/hafen/venv/bin/{command}"
+        assert service["ExecStartPre"] == "/opt/hafen/venv/bin/hafen hub check-config"
+        assert (service["User"], service["KillSignal"]) == ("hafen", "SIGTERM")
+        hardening = [k for k in edge if k.startswith(("Protect", "Restrict", "NoNew", "Lock"))]
+        assert all(service[k] == edge[k] for k in hardening if k != "RestrictAddressFamilies")
+        assert service["CapabilityBoundingSet"] == ""
+    ingest = _unit("hafen-hub-ingest@.service")
+    assert ingest["Service"]["Restart"] == "always"
+    assert ingest["Unit"]["StartLimitIntervalSec"] == "0"
+
+
+def _unit(name: str) -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
+    unit.read_string((ROOT / "systemd" / name).read_text())
+    return unit
 
 
 #: Run the CLI as on a core-only install: the extras' libraries cannot be imported.
