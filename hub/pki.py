@@ -14,7 +14,6 @@ never replaced and never printed; certificates are public (0644).
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from hub.keys import write_new
 
 #: How long the CA is valid: a network outlives its hardware; the CA is replaced on purpose.
 CA_DAYS = 10 * 365
@@ -119,7 +120,7 @@ def init_ca(
             (files.broker_cert, broker_cert.public_bytes(serialization.Encoding.PEM), 0o644),
             (files.crl, _crl_pem(ca_key, ca_cert, [], now), 0o644),
         ):
-            _write_new(path, data, mode)
+            write_new(path, data, mode)
             written.append(path)
     except BaseException:
         for path in written:  # all or nothing: a half-made CA would be refused next time
@@ -310,12 +311,3 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(path, mode)  # the umask may have taken bits away from a certificate
