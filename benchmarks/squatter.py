@@ -42,9 +42,9 @@ from sim.door import shut_door
 from sim.squatter import Squatter
 from tests.support.edge import CARD_KEY, edge_config_dict, free_udp_port, outbox
 from tests.support.hub import api_client, sign_in_as
+from tests.support.intruder import retained
 from tests.support.network import TestHub, acl_version
 from tests.support.waiting import wait_for
-from tests.test_list_watch import retained
 
 SITE = "leipzig-ost"
 ANNA = "04A1B2C3D4E5F6"

@@ -24,6 +24,16 @@ from hub.broker_config import find_plugin
 SHIPPED_CONF_DIR = Path(str(files("provisioning"))) / "mosquitto" / "conf.d"
 
 
+def init_dynamic_security(path: Path, admin: str, password: str) -> None:
+    """The dynamic-security plugin's file with its admin, as an administrator makes it:
+    mosquitto_ctrl's own init."""
+    subprocess.run(
+        ["mosquitto_ctrl", "dynsec", "init", str(path), admin, password],
+        check=True,
+        capture_output=True,
+    )
+
+
 @dataclass(frozen=True)
 class BrokerTls:
     """The files of a TLS listener: the CA that devices' certificates chain to, and the
@@ -114,13 +124,8 @@ class LocalBroker:
     def _dynamic_security(self) -> str:
         assert self.admin is not None
         config = self.state_dir / "dynamic-security.json"
-        if not config.exists():  # as an administrator sets it up: mosquitto_ctrl's own init
-            user, password = self.admin
-            subprocess.run(
-                ["mosquitto_ctrl", "dynsec", "init", str(config), user, password],
-                check=True,
-                capture_output=True,
-            )
+        if not config.exists():
+            init_dynamic_security(config, *self.admin)
         return f"plugin {find_plugin()}\nplugin_opt_config_file {config}\n"
 
     def _tls_listener(self) -> str:

@@ -7,4 +7,9 @@ import pytest
 # Before the modules are imported: their asserts report values, as in the tests themselves.
 pytest.register_assert_rewrite("tests.support")
 
-pytest_plugins = ["tests.support.edge", "tests.support.hub", "tests.support.network"]
+pytest_plugins = [
+    "tests.support.edge",
+    "tests.support.hub",
+    "tests.support.network",
+    "tests.support.intruder",
+]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,41 +14,12 @@ from pathlib import Path
 import pytest
 
 from sim.card_emulator import EmulatedCard
-from tests.support.edge import CARD_KEY_HEX, free_udp_port
+from tests.support.agent_memory import HAFEN
+from tests.support.agent_process import start_agent, write_config
+from tests.support.edge import free_udp_port
 from tests.support.waiting import wait_for
 
-HAFEN = str(Path(sys.executable).parent / "hafen")
 MEMBER_CARDS = [bytes([0x04, 0x10, i, 0x22, 0x33, 0x44, 0x55]) for i in range(20)]
-
-
-def write_config(tmp_path: Path, port: int) -> Path:
-    config = tmp_path / "edge.toml"
-    config.write_text(
-        f"""
-[site]
-id = "leipzig-ost"
-
-[device]
-id = "front-door"
-
-[store]
-path = "{tmp_path / "edge.db"}"
-
-[cards]
-hash_key = "{CARD_KEY_HEX}"
-
-[reader]
-path = "udp:127.0.0.1:{port}"
-targets = ["106A"]
-poll_interval = 0.1
-
-[door]
-unlock_seconds = 0.02
-strike = {{ pin = 17 }}
-contact = {{ pin = 27 }}
-"""
-    )
-    return config
 
 
 def write_acl(tmp_path: Path) -> Path:
@@ -64,28 +33,6 @@ def write_acl(tmp_path: Path) -> Path:
     path = tmp_path / "acl.json"
     path.write_text(json.dumps(acl))
     return path
-
-
-def start_agent(config: Path, pin_log: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "HAFEN_LOG_LEVEL": "DEBUG"}  # even at DEBUG, no raw UID may be logged
-    proc = subprocess.Popen(
-        [
-            HAFEN,
-            "edge",
-            "run",
-            "--config",
-            str(config),
-            "--simulate",
-            "--pin-log",
-            str(pin_log),
-            "--no-walk-through",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("a"),
-        env=env,
-    )
-    assert wait_for(lambda: "door agent running" in log.read_text(), 15), log.read_text()
-    return proc
 
 
 def test_cli_loads_an_acl_and_a_tapped_card_opens_the_simulated_door(tmp_path):

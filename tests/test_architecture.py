@@ -28,3 +28,18 @@ def test_the_core_imports_only_the_standard_library_and_its_own_dependencies():
         if imported.split(".")[0] not in allowed
     }
     assert not strays, f"the core imports outside its dependencies: {sorted(strays)}"
+
+
+def test_no_test_module_or_benchmark_imports_a_test_module():
+    """What tests share lives in tests/support (issue 12): a test module imported by another
+    runs its fixtures' module code twice and ties the two together unseen."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    importing = [
+        str(path.relative_to(root))
+        for path in [*root.glob("tests/test_*.py"), *root.glob("benchmarks/*.py")]
+        if re.search(r"^\s*(from|import) tests\.test_", path.read_text(), re.MULTILINE)
+    ]
+    assert importing == []

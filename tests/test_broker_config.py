@@ -15,25 +15,20 @@ from typer.testing import CliRunner
 
 from hafen.cli import app
 from hub.broker_rights import BrokerRights, device_rights
-from sim.broker import SHIPPED_CONF_DIR, free_port
+from sim.broker import SHIPPED_CONF_DIR, free_port, init_dynamic_security
+from tests.support.tls import Device, device_identity, make_ca
 from tests.support.waiting import wait_for
-from tests.test_broker_rights import Device
-from tests.test_hub_ca import device_identity, make_ca
 
 SITE = "leipzig-ost"
 runner = CliRunner()
 
 
 @pytest.fixture
-def broker(tmp_path):
+def tls_broker(tmp_path):
     """mosquitto with the shipped settings and the rendered listener, as on the hub's machine."""
     files = make_ca(tmp_path)
     rights_file = tmp_path / "dynamic-security.json"
-    subprocess.run(
-        ["mosquitto_ctrl", "dynsec", "init", str(rights_file), "hafen-admin", "admin-secret"],
-        check=True,
-        capture_output=True,
-    )
+    init_dynamic_security(rights_file, "hafen-admin", "admin-secret")
     port = free_port()
     rendered = runner.invoke(
         app,
@@ -65,8 +60,10 @@ def _listening(port: int) -> bool:
         return False
 
 
-def test_the_rendered_listener_takes_only_devices_with_certificate_and_password(tmp_path, broker):
-    files, port = broker
+def test_the_rendered_listener_takes_only_devices_with_certificate_and_password(
+    tmp_path, tls_broker
+):
+    files, port = tls_broker
     hub_identity = device_identity(tmp_path, files, "hub", "rights")
     rights = BrokerRights(
         "localhost", port, "hafen-admin", "admin-secret", tls=(files.ca_cert, *hub_identity)

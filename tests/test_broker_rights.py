@@ -4,14 +4,11 @@ list."""
 
 from __future__ import annotations
 
-import ssl
 import threading
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 
 from hafen import protocol
 from hub.broker_rights import (
@@ -21,62 +18,13 @@ from hub.broker_rights import (
     device_removal,
     device_rights,
 )
-from hub.pki import CaFiles
 from sim.broker import BrokerTls, LocalBroker
+from tests.support.tls import Device, device_identity, make_ca
 from tests.support.waiting import wait_for
-from tests.test_hub_ca import device_identity, make_ca
 
 SITE = "leipzig-ost"
 ADMIN = ("hafen-admin", "admin-secret")
 SPY = ServiceRights("hafen-spy", "spy-secret", subscribe=("hafen/#",))
-
-
-class Device:
-    """A device's MQTT client over TLS with its certificate."""
-
-    def __init__(
-        self,
-        port: int,
-        files: CaFiles,
-        identity: tuple[Path, Path],
-        client_id: str,
-        password: tuple[str, str] | None = None,
-    ):
-        self.connected = threading.Event()
-        self.answered = threading.Event()
-        self.granted: list[ReasonCode] = []
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-        )
-        self.client.tls_set(
-            ca_certs=str(files.ca_cert),
-            certfile=str(identity[0]),
-            keyfile=str(identity[1]),
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
-        if password is not None:
-            self.client.username_pw_set(*password)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = lambda *_: self.answered.set()
-        self.client.on_subscribe = lambda _c, _u, _m, codes, _p: self.granted.extend(codes)
-        self.client.connect("localhost", port)
-        self.client.loop_start()
-        self.answered.wait(5)
-
-    def _on_connect(self, _c, _u, _f, reason, _p) -> None:
-        if reason == 0:
-            self.connected.set()
-        self.answered.set()
-
-    def subscribe(self, topic: str) -> ReasonCode:
-        before = len(self.granted)
-        self.client.subscribe(topic, qos=1)
-        assert wait_for(lambda: len(self.granted) > before, 5)
-        return self.granted[-1]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 class Spy:

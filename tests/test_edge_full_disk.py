@@ -17,9 +17,8 @@ from hafen import protocol
 from hub.services.members import set_blocked
 from sim.broker import LocalBroker
 from tests.support.network import TestHub, acl_version, connected_edge
+from tests.support.refusals import ANNA, Client
 from tests.support.waiting import wait_for
-from tests.test_edge_link_bounds import Client
-from tests.test_network_refusals import ANNA
 
 SITE, DEVICE = "leipzig-ost", "door-1"
 BEN = bytes.fromhex("04B2C3D4E5F607")

@@ -4,12 +4,9 @@ state it publishes sealed with its proof."""
 
 from __future__ import annotations
 
-import threading
 import time
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.agent.remote import MAX_COMMAND_BYTES
 from edge.agent.takeovers import COMPONENT as MQTT_FAULT
@@ -20,44 +17,11 @@ from hafen.protocol import MAX_PACKET_BYTES, DeviceState
 from sim.broker import LocalBroker
 from tests.support.edge import CARD_KEY
 from tests.support.network import TestHub, acl_version, connected_edge
+from tests.support.refusals import ANNA, Client, assert_still_opens, sealed_list
 from tests.support.waiting import wait_for
-from tests.test_network_refusals import ANNA, assert_still_opens, sealed_list
 
 SITE, DEVICE = "leipzig-ost", "door-1"
 CLIENT_ID = f"{SITE}.{DEVICE}"
-
-
-class Client:
-    """A plain MQTT 5 client on the broker: anyone can be one (ACLs come with provisioning)."""
-
-    def __init__(self, port: int, client_id: str = "", clean_start: bool = True) -> None:
-        self.messages: list[mqtt.MQTTMessage] = []
-        self.connected = threading.Event()
-        self.disconnected = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-        )
-        self.client.on_message = lambda _c, _u, message: self.messages.append(message)
-        self.client.on_connect = lambda *_: self.connected.set()
-        self.client.on_disconnect = lambda *_: self.disconnected.set()
-        self.client.reconnect_delay_set(60, 120)  # once put off, it stays off during a test
-        self.client.connect("127.0.0.1", port, clean_start=clean_start)
-        self.client.loop_start()
-        assert self.connected.wait(5)
-
-    def subscribe(self, topic: str) -> Client:
-        self.client.subscribe(topic, qos=1)
-        return self
-
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
-
-    def leave(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-    def states(self) -> list[DeviceState]:
-        return [DeviceState.model_validate_json(m.payload) for m in self.messages]
 
 
 def genuine(state: DeviceState) -> bool:

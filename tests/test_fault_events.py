@@ -34,8 +34,8 @@ def test_a_fault_of_a_sensor_with_the_longest_name_still_leaves_a_state(tmp_path
     lasted."""
     from sim.broker import LocalBroker
     from tests.support.network import TestHub, connected_edge
+    from tests.support.refusals import Client
     from tests.support.waiting import wait_for
-    from tests.test_edge_link_bounds import Client
 
     component = "co2." + "s" * 63  # edge.agent.occupancy_service names a sensor's fault so
     with LocalBroker(tmp_path / "broker") as broker:

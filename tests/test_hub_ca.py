@@ -12,7 +12,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
@@ -22,19 +22,13 @@ from hub.pki import (
     MAX_CSR_BYTES,
     CaFiles,
     RequestRefused,
-    init_ca,
     issue_device_certificate,
     revocation_list,
 )
 from sim.broker import BrokerTls, LocalBroker
+from tests.support.tls import device_identity, make_ca, request_for
 
 runner = CliRunner()
-
-
-def make_ca(tmp_path, name: str = "ca", *hosts: str) -> CaFiles:
-    files = CaFiles(tmp_path / name)
-    init_ca(files, "leipzig", list(hosts) or ["localhost", "127.0.0.1"])
-    return files
 
 
 def test_init_ca_writes_a_ca_and_a_broker_certificate_with_owner_only_keys(tmp_path):
@@ -133,30 +127,6 @@ def test_the_broker_speaks_tls_with_its_certificate_and_clients_check_it(tmp_pat
         assert connects(broker.tls_port, trusted=files)
         # A client that trusts another CA refuses the broker (it is not the network's).
         assert not connects(broker.tls_port, trusted=stranger)
-
-
-def device_identity(tmp_path, files: CaFiles, site: str, device: str) -> tuple[Path, Path]:
-    """A device's key, born where the device is, and the certificate the CA gives it for a
-    request; as files (certificate, key)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = request_for(key, "whatever the device asks for")
-    cert = issue_device_certificate(files, csr, site, device)
-    cert_file, key_file = tmp_path / f"{device}.crt", tmp_path / f"{device}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
-def request_for(key, common_name: str) -> bytes:
-    subject = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, common_name)])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM)
 
 
 def test_a_device_certificate_names_the_device_as_registered_and_only_a_client(tmp_path):

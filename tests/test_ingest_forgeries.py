@@ -18,8 +18,7 @@ from hub.reports import monthly_report
 from hub.services.overview import build_live
 from hub.services.sites import DeviceIn, add_device
 from hub.services.visits import visits
-from sim.broker import LocalBroker
-from tests.support.intruder import MARKER, Intruder, entry, handled
+from tests.support.intruder import MARKER, entry, handled
 from tests.support.network import TestHub, acl_version, connected_edge
 from tests.support.waiting import wait_for
 
@@ -30,12 +29,6 @@ BUTTON = {"source": "button"}
 
 
 @pytest.fixture
-def broker(tmp_path):
-    with LocalBroker(tmp_path / "broker") as running:
-        yield running
-
-
-@pytest.fixture
 def hub(tmp_path, broker, hub_url):
     hub = TestHub(tmp_path, broker, url=hub_url).start()
     hub.add_device(SITE, "door-1")
@@ -43,13 +36,6 @@ def hub(tmp_path, broker, hub_url):
     hub.add_member("anna", ANNA)  # the whole network's plan
     yield hub
     hub.stop()
-
-
-@pytest.fixture
-def intruder(broker):
-    intruder = Intruder(broker.port)
-    yield intruder
-    intruder.close()
 
 
 def door_events(hub: TestHub, site: str = SITE) -> list:

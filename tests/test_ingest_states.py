@@ -16,19 +16,12 @@ from hafen import protocol
 from hafen.protocol import DeviceState, encode_json
 from hub import db
 from hub.ingest.states import MAX_SESSION_JUMP, Stored, Verdict, judge
-from sim.broker import LocalBroker
 from tests.support.intruder import MARKER, Intruder, Snapshots, sealed
 from tests.support.network import TestHub, connected_edge
 from tests.support.waiting import wait_for
 
 SITE = "leipzig-ost"
 EPOCH, OTHER = "00000000000000aa", "00000000000000bb"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    with LocalBroker(tmp_path / "broker") as running:
-        yield running
 
 
 @pytest.fixture
@@ -39,13 +32,6 @@ def hub(tmp_path, broker, hub_url):
     hub.publisher.publish_site(SITE)
     yield hub
     hub.stop()
-
-
-@pytest.fixture
-def intruder(broker):
-    intruder = Intruder(broker.port)
-    yield intruder
-    intruder.close()
 
 
 def state_row(hub: TestHub, device: str = "door-1"):

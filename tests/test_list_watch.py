@@ -19,7 +19,7 @@ from hafen import protocol
 from hub import db
 from hub.list_watch import ListWatch, WatchLimits
 from hub.services.members import set_blocked
-from sim.broker import LocalBroker
+from tests.support.intruder import retained
 from tests.support.network import TestHub, acl_version, connected_edge
 from tests.support.waiting import wait_for
 
@@ -64,12 +64,6 @@ class Spy:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
-
-
-@pytest.fixture
-def broker(tmp_path):
-    with LocalBroker(tmp_path / "broker") as running:
-        yield running
 
 
 @pytest.fixture
@@ -234,22 +228,6 @@ def test_a_door_whose_retained_list_was_put_back_gets_the_newest_within_the_boun
         assert watch.sent["retained"] >= 1
     finally:
         hub.stop()
-
-
-def retained(port: int, topic: str) -> bytes:
-    """The message retained on ``topic`` (what anyone on the broker can read and keep)."""
-    got: list[bytes] = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
-    client.connect("127.0.0.1", port)
-    client.subscribe(topic, qos=1)
-    client.loop_start()
-    try:
-        assert wait_for(lambda: got != [], 5)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    return got[0]
 
 
 def squat(port: int, client_id: str, topic: str, old_list: bytes) -> None:

@@ -10,19 +10,12 @@ import pytest
 
 from hub.commands import command_message
 from hub.services.cards import revoke_card
-from sim.broker import LocalBroker
 from tests.support.network import TestHub, acl_version, connected_edge
 from tests.support.waiting import wait_for
 
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")
 BEN = bytes.fromhex("04B2C3D4E5F607")
 SITE = "leipzig-ost"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    with LocalBroker(tmp_path / "broker") as running:
-        yield running
 
 
 @pytest.fixture

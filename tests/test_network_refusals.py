@@ -4,7 +4,6 @@ nothing changed, nothing crashed."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -12,14 +11,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hafen import protocol
-from hafen.acl import AccessList, AccessListDelta
-from hafen.signing import seal
 from sim.broker import LocalBroker
 from tests.support.network import TestHub, acl_version, connected_edge
+from tests.support.refusals import ANNA, assert_still_opens, sealed_list
 from tests.support.waiting import wait_for
 
 SITE, DEVICE = "leipzig-ost", "door-1"
-ANNA = bytes.fromhex("04A1B2C3D4E5F6")
 
 
 @pytest.fixture
@@ -51,25 +48,6 @@ class Intruder:
 
 def refusals(hub: TestHub) -> list[dict]:
     return [e.data for e in hub.events() if e.kind == "acl.refused"]
-
-
-def sealed_list(key, site: str, version: int, **delta) -> bytes:
-    now = datetime.now(UTC)
-    doc: AccessList | AccessListDelta
-    if delta:
-        doc = AccessListDelta(site=site, version=version, **delta)
-    else:
-        doc = AccessList(site=site, version=version)  # an empty list: would lock everyone out
-    return seal(key, protocol.acl_header(doc, now), protocol.acl_body(doc))
-
-
-def assert_still_opens(hub, agent, card) -> None:
-    before = len([e for e in hub.events() if e.kind == "door.decision"])
-    card.present(ANNA)
-    assert wait_for(
-        lambda: len([e for e in hub.events() if e.kind == "door.decision"]) == before + 1, 10
-    )
-    assert [e for e in hub.events() if e.kind == "door.decision"][-1].data["allowed"] is True
 
 
 def test_forged_list_is_refused_and_reported(network):

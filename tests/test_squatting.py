@@ -11,9 +11,9 @@ import time
 from hafen import protocol
 from sim.squatter import Squatter
 from tests.support.edge import outbox
+from tests.support.intruder import retained
 from tests.support.network import acl_version, connected_edge
 from tests.support.waiting import wait_for
-from tests.test_list_watch import retained
 
 SITE = "leipzig-ost"
 ANNA = "04A1B2C3D4E5F6"

@@ -14,10 +14,10 @@ from edge.agent.runner import EXIT_RECOVER
 from hafen.cards import card_hash
 from sim.card_emulator import EmulatedCard
 from sim.door import shut_door
+from tests.support.agent_process import start_agent, write_config
 from tests.support.damage import CARDS, build_store, garble_page, page_holding, pages_of
 from tests.support.edge import CARD_KEY, free_udp_port, make_config, outbox, rises
 from tests.support.waiting import wait_for
-from tests.test_agent_process import start_agent, write_config
 
 STRIKE = 17
 MEMBERS = list(CARDS)

@@ -19,10 +19,10 @@ from edge.agent.store import EdgeStore
 from hub.commands import command_message
 from sim.card_emulator import EmulatedCard
 from sim.door import shut_door
+from tests.support.agent_process import start_agent, write_config
 from tests.support.damage import CARDS, DAMAGE, build_store, garble_page, pages_of, zero_header
 from tests.support.edge import free_udp_port, make_config, outbox, rises
 from tests.support.waiting import wait_for
-from tests.test_agent_process import start_agent, write_config
 
 STRIKE = 17
 MEMBER = next(iter(CARDS))  # m0: a member in the list the damaged store held

@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hafen import protocol
 from hafen.device_proof import device_key, seal_state
 from hafen.protocol import DeviceState, encode_json
 from tests.support.edge import CARD_KEY
+from tests.support.network import TestHub
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -134,3 +136,27 @@ def handled(hub: TestHub, intruder: Intruder, site: str = "leipzig-ost") -> None
         sent = intruder.event(site, MARKER, "door.exit", {"source": "button"}, epoch=epoch)
         marker = sent["event_id"]
         assert wait_for(lambda m=marker: any(e.event_id == m for e in hub.events()), 15)
+
+
+@pytest.fixture
+def intruder(broker):
+    """A client on the broker that publishes whatever a test forges."""
+    intruder = Intruder(broker.port)
+    yield intruder
+    intruder.close()
+
+
+def retained(port: int, topic: str) -> bytes:
+    """The message retained on ``topic`` (what anyone on the broker can read and keep)."""
+    got: list[bytes] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    try:
+        assert wait_for(lambda: got != [], 5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return got[0]

@@ -190,6 +190,13 @@ def acl_version(agent: EdgeAgent) -> int:
 
 
 @pytest.fixture
+def broker(tmp_path):
+    """A real mosquitto with the shipped settings, for this test alone."""
+    with LocalBroker(tmp_path / "broker") as running:
+        yield running
+
+
+@pytest.fixture
 def network_api(tmp_path, hub_url):
     """A test hub on a real mosquitto, its store on each database, and its API (sending changed
     access lists through the hub's publisher) signed in as nadia, the network admin; yields
