@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Door events kept in memory while the store cannot be written.
 MAX_UNRECORDED = 10_000
+#: While the store refuses writes, a tap tries them again at most this often.
+RETRY_SECONDS = 1.0
 COMPONENT = "store"
 
 
@@ -85,6 +88,7 @@ class StoreGuard:
         self.dropped = 0
         self.corrupt: str | None = None
         self.write_error: str | None = None
+        self._failed_at = 0.0
         recovery = Recovery.from_meta(_meta(store, RECOVERED_KEY))
         #: A recovered store's fault, shown until an access list is applied.
         self.recovered: str | None = recovery.fault() if recovery else None
@@ -109,8 +113,14 @@ class StoreGuard:
     # -- recording -------------------------------------------------------------------------------
     def record(self, *events: tuple[EventPayload, datetime]) -> None:
         """Write the kept events and then ``events``, in order, in one transaction; if the
-        store fails, keep them all for the next try. Never raises a store error."""
+        store fails, keep them all for the next try (while it keeps failing, at most once
+        every RETRY_SECONDS, and on each tick). Never raises a store error."""
         self.kept += [KeptEvent(new_event_id(), payload, at) for payload, at in events]
+        if self.write_error is not None and time.monotonic() - self._failed_at < RETRY_SECONDS:
+            # The store refuses writes (a full disk): a tap does not wait for a retry of up to
+            # MAX_UNRECORDED kept events more than once every RETRY_SECONDS.
+            self._bound_kept()
+            return
         self._try_write()
 
     def tick(self) -> None:
@@ -186,12 +196,16 @@ class StoreGuard:
             self._on_written()
 
     def _write_failed(self, exc: sqlite3.Error) -> None:
+        self._failed_at = time.monotonic()
         if is_corruption(exc):
             self.corrupted(str(exc))
         elif self.write_error is None:
             log.error("cannot write the store (%s): keeping events in memory", exc)
             self.write_error = str(exc)
             self._status_changed()
+        self._bound_kept()
+
+    def _bound_kept(self) -> None:
         if len(self.kept) > MAX_UNRECORDED:
             drop = len(self.kept) - MAX_UNRECORDED
             log.error("more than %d events kept: dropping the oldest %d", MAX_UNRECORDED, drop)
