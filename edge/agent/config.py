@@ -153,13 +153,28 @@ class MqttConfig(Section):
     username: str | None = None
     password: SecretStr | None = None
     password_file: Path | None = None
+    #: TLS: the network's CA certificate (the broker's must chain to it). With it alone the
+    #: link is encrypted and the broker checked; the shipped broker also asks for the
+    #: device's own certificate and key (``hafen provision enrol`` writes all three).
     ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
     #: How long the broker keeps this device's session (and queued commands) while it is away.
     session_expiry_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
     reconnect_max_seconds: Seconds = 60.0
     #: Unacknowledged events handed to paho at once; paho's message ids wrap at 65,535.
     inflight_window: Annotated[int, Field(ge=1, le=60_000)] = 1000
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> MqttConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("set cert_file and key_file together (the device's certificate)")
+        if self.cert_file is not None and self.ca_file is None:
+            raise ValueError("a client certificate needs TLS: set ca_file too")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set at most one of password and password_file")
+        return self
 
     def password_value(self) -> str | None:
         if self.password is not None:

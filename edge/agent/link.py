@@ -114,7 +114,12 @@ class EdgeLink:
         if self.cfg.username:
             client.username_pw_set(self.cfg.username, self.cfg.password_value())
         if self.cfg.ca_file:
-            client.tls_set(ca_certs=str(self.cfg.ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            client.tls_set(
+                ca_certs=str(self.cfg.ca_file),
+                certfile=str(self.cfg.cert_file) if self.cfg.cert_file else None,
+                keyfile=str(self.cfg.key_file) if self.cfg.key_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_publish = lambda _c, _u, mid, _rc, _p: self.sender.acked(mid)
