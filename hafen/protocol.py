@@ -210,6 +210,8 @@ ALL_EVENTS = f"{ROOT}/+/+/evt/#"
 ALL_STATES = f"{ROOT}/+/+/state"
 ALL_REPLIES = f"{ROOT}/+/+/reply/#"
 ALL_OCCUPANCY = f"{ROOT}/+/+/occupancy"
+ALL_COMMANDS = f"{ROOT}/+/+/cmd/#"
+ALL_LISTS = f"{ROOT}/+/acl"
 
 
 def discovery_topic(prefix: str, component: str, object_id: str) -> str:

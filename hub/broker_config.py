@@ -12,6 +12,7 @@ device to its client id, hub.broker_rights); the plugin denies whatever a role d
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,3 +65,19 @@ def find_plugin(root: Path = Path("/usr/lib")) -> Path:
             "mosquitto's dynamic-security plugin is not installed (Debian: apt install mosquitto)"
         )
     return found[0]
+
+
+def init_dynamic_security(path: Path, admin: str, password: str) -> None:
+    """The dynamic-security plugin's file with its admin client, made by mosquitto's own
+    ``mosquitto_ctrl dynsec init`` (the password on its standard input, never in its
+    arguments, which every user of the machine can read). Refuses to replace a file."""
+    if path.exists():
+        raise FileExistsError(path)
+    subprocess.run(
+        ["mosquitto_ctrl", "dynsec", "init", str(path), admin],
+        input=f"{password}\n{password}\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )

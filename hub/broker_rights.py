@@ -23,16 +23,21 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hafen import protocol
+from hub.mqtt import BrokerLogin
 
 #: How long one command to the plugin may take.
 ANSWER_SECONDS = 5.0
+#: The hub services' clients at the broker (``[broker.ingest]``, ``[broker.publisher]``,
+#: ``[broker.admin]`` in the hub's settings name them).
+INGEST, PUBLISHER, ADMIN = "hafen-ingest", "hafen-publisher", "hafen-admin"
+#: What the plugin answers for a client or role that is not there (nothing to take away).
+_NOT_THERE = ("not found",)
 
 
 class BrokerRefused(RuntimeError):
@@ -107,6 +112,32 @@ class ServiceRights:
         ]
 
 
+def hub_services(passwords: dict[str, str]) -> list[ServiceRights]:
+    """The hub's own clients, each with only what its service does (``passwords`` by name):
+
+    - ``hafen-ingest`` reads every door's events and states and sends acks and catch-up lists
+      (both commands to one door);
+    - ``hafen-publisher`` (``hafen hub serve``) sends the sites' lists and commands.
+
+    The third, the plugin's admin, is made by ``mosquitto_ctrl dynsec init``. Ingest's workers
+    share their subscriptions (``$share/{group}/...``); mosquitto 2.0 checks a shared
+    subscription against its whole filter, so the role names both spellings."""
+    reads = (protocol.ALL_EVENTS, protocol.ALL_STATES)
+    return [
+        ServiceRights(
+            INGEST,
+            passwords[INGEST],
+            publish=(protocol.ALL_COMMANDS,),
+            subscribe=(*reads, *(protocol.shared("+", topic) for topic in reads)),
+        ),
+        ServiceRights(
+            PUBLISHER,
+            passwords[PUBLISHER],
+            publish=(protocol.ALL_LISTS, protocol.ALL_COMMANDS),
+        ),
+    ]
+
+
 def _acl(kind: str, topic: str) -> dict[str, Any]:
     return {"acltype": kind, "topic": topic, "priority": 0, "allow": True}
 
@@ -119,11 +150,9 @@ class BrokerRights:
         self,
         host: str,
         port: int,
-        username: str,
-        password: str,
-        tls: tuple[Path, Path, Path] | None = None,
+        login: BrokerLogin,
     ) -> None:
-        """``tls``: (CA certificate, the hub's certificate, its key) for a TLS-only broker."""
+        """``login``: the plugin's admin client (and over TLS, the hub's certificate)."""
         self._answers: dict[str, dict[str, Any]] = {}
         #: The command waited for: only its answer is kept (nothing else piles up).
         self._waiting: str | None = None
@@ -133,10 +162,7 @@ class BrokerRights:
             client_id=f"hafen-hub-rights-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5,
         )
-        self.client.username_pw_set(username, password)
-        if tls is not None:
-            ca, cert, key = (str(p) for p in tls)
-            self.client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
+        login.apply(self.client)
         self.client.on_message = self._on_answer
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: subscribed.set()
@@ -151,8 +177,26 @@ class BrokerRights:
         self.client.loop_stop()
         self.client.disconnect()
 
-    def send(self, commands: list[dict[str, Any]]) -> None:
-        """Carry out ``commands`` in order, each answered before the next is sent."""
+    def replace(self, commands: list[dict[str, Any]]) -> None:
+        """Carry out ``commands`` (a client's and role's creation) after taking away any client
+        or role of the same names: running it again gives the same rights, not an error."""
+        removal = []
+        for command in commands:
+            if command["command"] == "createClient":
+                removal.append({"command": "deleteClient", "username": command["username"]})
+            elif command["command"] == "createRole":
+                removal.append({"command": "deleteRole", "rolename": command["rolename"]})
+        removal.sort(key=lambda c: c["command"] != "deleteClient")  # clients before roles
+        self.remove(removal)
+        self.send(commands)
+
+    def remove(self, commands: list[dict[str, Any]]) -> None:
+        """Carry out deletions; one of something that is not there is not an error."""
+        self.send(commands, tolerate=_NOT_THERE)
+
+    def send(self, commands: list[dict[str, Any]], tolerate: tuple[str, ...] = ()) -> None:
+        """Carry out ``commands`` in order, each answered before the next is sent; an error
+        whose text contains one of ``tolerate`` is passed over."""
         for command in commands:
             tag = uuid.uuid4().hex
             with self._answered:
@@ -165,8 +209,9 @@ class BrokerRights:
                 if not answered:
                     raise BrokerRefused(f"no answer to {command['command']}")
                 answer = self._answers.pop(tag)
-            if "error" in answer:
-                raise BrokerRefused(f"{command['command']}: {answer['error']}")
+            error = str(answer.get("error", ""))
+            if error and not any(t in error.lower() for t in tolerate):
+                raise BrokerRefused(f"{command['command']}: {error}")
 
     def _on_answer(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
         try:

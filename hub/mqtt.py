@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -22,6 +25,34 @@ log = logging.getLogger(__name__)
 CONNECT_GRACE = 1.0
 
 
+@dataclass(frozen=True)
+class BrokerLogin:
+    """How one hub service signs in at the broker (issue 14: each service its own client).
+
+    ``username``/``password``: the service's dynamic-security client. ``ca_file``: the network
+    CA that signed the broker's certificate (TLS on; None: plain TCP, for tests and the demo).
+    ``cert_file``/``key_file``: the hub's client certificate, which a broker that requires
+    certificates asks every client for."""
+
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def apply(self, client: mqtt.Client) -> None:
+        """Set the user, password and TLS of ``client`` before it connects."""
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        if self.ca_file is not None:
+            client.tls_set(
+                ca_certs=str(self.ca_file),
+                certfile=str(self.cert_file) if self.cert_file else None,
+                keyfile=str(self.key_file) if self.key_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+
+
 class HubClient:
     """A paho MQTT v5 client for hub services; ``publish`` returns once the broker has it."""
 
@@ -34,8 +65,7 @@ class HubClient:
         on_message: Callable[[mqtt.MQTTMessage], None] | None = None,
         manual_ack: bool = False,
         session_expiry: int = 0,
-        username: str | None = None,
-        password: str | None = None,
+        login: BrokerLogin | None = None,
         protocol: MQTTProtocolVersion = mqtt.MQTTv5,
     ) -> None:
         self.host, self.port = host, port
@@ -54,8 +84,7 @@ class HubClient:
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(1000)
         self.client.reconnect_delay_set(1, 10)
-        if username:
-            self.client.username_pw_set(username, password)
+        (login or BrokerLogin()).apply(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_: self.connected.clear()
         if on_message is not None:

@@ -14,6 +14,7 @@ never replaced and never printed; certificates are public (0644).
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ BROKER_DAYS = 825
 DEVICE_DAYS = 90
 #: How long a revocation list is valid: the broker must be given a new one before.
 CRL_DAYS = 30
+#: The common name of the hub services' client certificate (never a device's: no dot).
+HUB_CLIENT = "hafen-hub"
+SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
 #: The largest certificate request taken (a P-256 request is about 400 bytes).
 MAX_CSR_BYTES = 8192
 #: Clocks of freshly booted Pis run behind until NTP: certificates start a little earlier.
@@ -67,12 +71,29 @@ class CaFiles:
         return self.directory / "broker.crt"
 
     @property
+    def hub_key(self) -> Path:
+        """The hub services' client key: a broker that requires certificates asks them too."""
+        return self.directory / "hub.key"
+
+    @property
+    def hub_cert(self) -> Path:
+        return self.directory / "hub.crt"
+
+    @property
     def crl(self) -> Path:
         """The revocation list the broker loads; init_ca writes an empty one."""
         return self.directory / "ca.crl"
 
     def all(self) -> tuple[Path, ...]:
-        return (self.ca_key, self.ca_cert, self.broker_key, self.broker_cert, self.crl)
+        return (
+            self.ca_key,
+            self.ca_cert,
+            self.broker_key,
+            self.broker_cert,
+            self.hub_key,
+            self.hub_cert,
+            self.crl,
+        )
 
 
 def broker_name(text: str) -> x509.GeneralName:
@@ -110,14 +131,20 @@ def init_ca(
     ca_cert = _ca_certificate(ca_key, network, now)
     broker_key = ec.generate_private_key(ec.SECP256R1())
     broker_cert = _broker_certificate(broker_key, ca_key, ca_cert, names, now)
+    hub_key = ec.generate_private_key(ec.SECP256R1())
+    hub_cert = _leaf(
+        ca_key, ca_cert, hub_key.public_key(), _name("hub", HUB_CLIENT), CLIENT, BROKER_DAYS, now
+    )
     files.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     written: list[Path] = []
     try:
         for path, data, mode in (
             (files.ca_key, _key_pem(ca_key), 0o600),
             (files.broker_key, _key_pem(broker_key), 0o600),
+            (files.hub_key, _key_pem(hub_key), 0o600),
             (files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644),
             (files.broker_cert, broker_cert.public_bytes(serialization.Encoding.PEM), 0o644),
+            (files.hub_cert, hub_cert.public_bytes(serialization.Encoding.PEM), 0o644),
             (files.crl, _crl_pem(ca_key, ca_cert, [], now), 0o644),
         ):
             write_new(path, data, mode)
@@ -127,6 +154,23 @@ def init_ca(
             path.unlink(missing_ok=True)
         raise
     return ca_cert, broker_cert
+
+
+def hand_over(files: CaFiles, owner: str | None, broker_group: str | None) -> None:
+    """Give the CA's files to the hub's user (``owner``: ``serve`` signs devices' requests
+    and rewrites the revocation list) and let the broker's group read what the broker loads:
+    the directory (0750), the broker's key (0640), the certificates and the list. The CA's
+    key and the hub's stay owner-only. Raises LookupError for a user or group that is not."""
+    import grp
+    import pwd
+
+    uid = pwd.getpwnam(owner).pw_uid if owner else -1
+    gid = grp.getgrnam(broker_group).gr_gid if broker_group else -1
+    for path in (files.directory, *files.all()):
+        os.chown(path, uid, gid if path in (files.directory, files.broker_key) else -1)
+    if broker_group:
+        files.directory.chmod(0o750)
+        files.broker_key.chmod(0o640)
 
 
 class RequestRefused(ValueError):
@@ -165,31 +209,8 @@ def issue_device_certificate(
     if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
         raise RequestRefused("the request's key is not an ECDSA P-256 key")
     ca_key, ca_cert = load_ca(files)
-    now = now or datetime.now(UTC)
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hafen"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, site),
-            x509.NameAttribute(NameOID.COMMON_NAME, device_client_id(site, device)),
-        ]
-    )
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    subject = _name(site, device_client_id(site, device))
+    return _leaf(ca_key, ca_cert, public, subject, CLIENT, days, now or datetime.now(UTC))
 
 
 def revocation_list(
@@ -271,24 +292,50 @@ def _broker_certificate(
             x509.NameAttribute(NameOID.COMMON_NAME, str(names[0].value)[:64]),
         ]
     )
-    return (
+    public = key.public_key()
+    return _leaf(ca_key, ca_cert, public, subject, SERVER, BROKER_DAYS, now, names)
+
+
+def _name(unit: str, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hafen"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _leaf(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    public: ec.EllipticCurvePublicKey,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
+    days: int,
+    now: datetime,
+    names: list[x509.GeneralName] | None = None,
+) -> x509.Certificate:
+    """A certificate the CA signs for a server or a client (``usage``), never a CA."""
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + timedelta(days=BROKER_DAYS))
+        .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
         )
-        .sign(ca_key, hashes.SHA256())
     )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 def _usage(cert_sign: bool) -> x509.KeyUsage:

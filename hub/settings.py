@@ -25,6 +25,7 @@ services read these settings and only then start what they need.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -48,6 +49,8 @@ from hafen.config import (
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from sqlalchemy.engine import URL
+
+    from hub.mqtt import BrokerLogin
 
 #: The hub's config file when neither ``--config`` nor ``$HAFEN_HUB_CONFIG`` names one.
 DEFAULT_CONFIG = Path("/etc/hafen/hub.toml")
@@ -159,14 +162,63 @@ class StoreSettings(Section):
         return mask_credentials(self.url) if self.url else "the default SQLite file"
 
 
+class BrokerTlsSettings(Section):
+    """TLS to the broker: the network's CA and the hub's client certificate (``hafen hub
+    init-ca`` makes all three in its directory)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+class BrokerClientSettings(Section):
+    """One hub service's own client at the broker (``hafen hub broker-setup`` makes it)."""
+
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password_file: Path
+
+
+#: The hub's services, each with its own client and rights at the broker: ``ingest`` reads
+#: events and states and sends acks and catch-up lists; ``publisher`` (``serve``) sends lists
+#: and commands; ``admin`` (``serve``, ``provision``) gives devices their rights and takes them.
+BROKER_SERVICES = ("ingest", "publisher", "admin")
+
+
 class BrokerSettings(Section):
     """The MQTT broker that the doors and the hub share.
 
-    Room for what comes next: TLS to the broker (a CA file, a client certificate and key
-    file) will be a ``[broker.tls]`` table here, a password again only as a file."""
+    Without ``[broker.tls]`` the hub speaks plain TCP (tests, the demo, a broker on the same
+    machine); the shipped broker listens with TLS only (``hafen hub broker-config``). Each of
+    the hub's services signs in as its own client: ``[broker.ingest]``, ``[broker.publisher]``
+    and ``[broker.admin]``, each a user name and a password file."""
 
     host: Annotated[str, Field(min_length=1)] = "localhost"
     port: Port = 1883
+    tls: BrokerTlsSettings | None = None
+    ingest: BrokerClientSettings | None = None
+    publisher: BrokerClientSettings | None = None
+    admin: BrokerClientSettings | None = None
+
+    def login(self, service: str | None) -> BrokerLogin:
+        """How ``service`` (one of BROKER_SERVICES; None: no client, TLS only) signs in: its
+        client (the password read from its file now; a ConfigError names the key) and the
+        TLS files."""
+        from hub.mqtt import BrokerLogin
+
+        client: BrokerClientSettings | None = getattr(self, service) if service else None
+        username = password = None
+        if client is not None:
+            username = client.username
+            password = _secret(f"broker.{service}.password_file", client.password_file)
+        tls = self.tls
+        if tls is None:
+            return BrokerLogin(username, password)
+        for key in ("ca_file", "cert_file", "key_file"):
+            _secret(f"broker.tls.{key}", getattr(tls, key))  # there, readable, not empty
+        return BrokerLogin(username, password, tls.ca_file, tls.cert_file, tls.key_file)
+
+    def shown(self) -> str:
+        return f"{self.host}:{self.port}" + (" (TLS)" if self.tls is not None else "")
 
 
 class SigningSettings(Section):
@@ -310,7 +362,7 @@ class RetentionSettings(Section):
 class HubSettings(Section):
     """Everything the hub's commands take, one section per part of the hub.
 
-    Room for what comes next: ``[broker.tls]``, ``signing.release_key_file`` and an
+    Room for what comes next: ``signing.release_key_file`` and an
     ``[smtp]`` section for e-mail (its password a file, like every secret)."""
 
     store: StoreSettings = StoreSettings()
@@ -327,6 +379,11 @@ class HubSettings(Section):
         the store's password file for a URL with its own password) is not a problem."""
         problems = []
         checks: list[Callable[[], object]] = [self.signing.key, self.cards.key]
+        checks += [
+            functools.partial(self.broker.login, service)
+            for service in BROKER_SERVICES
+            if getattr(self.broker, service) is not None
+        ]
         if self.ingest.influx.url is not None:
             checks.append(self.ingest.influx.token)
         if self.store.reads_password_file():
@@ -341,7 +398,7 @@ class HubSettings(Section):
     def summary(self) -> str:
         """One line for ``check-config``: where things are, no secret."""
         return (
-            f"store {self.store.shown()}, broker {self.broker.host}:{self.broker.port},"
+            f"store {self.store.shown()}, broker {self.broker.shown()},"
             f" http {self.http.host}:{self.http.port},"
             f" signing key {self.signing.key_file or 'none'},"
             f" card key {self.cards.hash_key_file or 'none'}"

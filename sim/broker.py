@@ -18,20 +18,10 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from hub.broker_config import find_plugin
+from hub.broker_config import find_plugin, init_dynamic_security
 
 #: The broker settings hafen ships (package data of ``provisioning``).
 SHIPPED_CONF_DIR = Path(str(files("provisioning"))) / "mosquitto" / "conf.d"
-
-
-def init_dynamic_security(path: Path, admin: str, password: str) -> None:
-    """The dynamic-security plugin's file with its admin, as an administrator makes it:
-    mosquitto_ctrl's own init."""
-    subprocess.run(
-        ["mosquitto_ctrl", "dynsec", "init", str(path), admin, password],
-        check=True,
-        capture_output=True,
-    )
 
 
 @dataclass(frozen=True)

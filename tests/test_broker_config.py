@@ -13,9 +13,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
+from hafen import protocol
 from hafen.cli import app
 from hub.broker_rights import BrokerRights, device_rights
-from sim.broker import SHIPPED_CONF_DIR, free_port, init_dynamic_security
+from hub.mqtt import BrokerLogin, HubClient
+from hub.settings import load_hub_settings
+from sim.broker import SHIPPED_CONF_DIR, free_port
 from tests.support.tls import Device, device_identity, make_ca
 from tests.support.waiting import wait_for
 
@@ -28,14 +31,15 @@ def tls_broker(tmp_path):
     """mosquitto with the shipped settings and the rendered listener, as on the hub's machine."""
     files = make_ca(tmp_path)
     rights_file = tmp_path / "dynamic-security.json"
-    init_dynamic_security(rights_file, "hafen-admin", "admin-secret")
     port = free_port()
     rendered = runner.invoke(
         app,
         ["hub", "broker-config", "--ca-dir", str(files.directory), "--rights-file",
-         str(rights_file), "--port", str(port), "--bind", "127.0.0.1"],
+         str(rights_file), "--secrets-dir", str(tmp_path / "broker"), "--port", str(port),
+         "--bind", "127.0.0.1"],
     )  # fmt: skip
     assert rendered.exit_code == 0, rendered.output
+    assert "made" in rendered.stderr and "listener" in rendered.stdout
     config = tmp_path / "mosquitto.conf"
     config.write_text(
         f"include_dir {SHIPPED_CONF_DIR}\n"
@@ -64,10 +68,9 @@ def test_the_rendered_listener_takes_only_devices_with_certificate_and_password(
     tmp_path, tls_broker
 ):
     files, port = tls_broker
-    hub_identity = device_identity(tmp_path, files, "hub", "rights")
-    rights = BrokerRights(
-        "localhost", port, "hafen-admin", "admin-secret", tls=(files.ca_cert, *hub_identity)
-    )
+    admin = (tmp_path / "broker" / "hafen-admin.password").read_text().strip()
+    login = BrokerLogin("hafen-admin", admin, files.ca_cert, files.hub_cert, files.hub_key)
+    rights = BrokerRights("localhost", port, login)
     try:
         rights.send(device_rights(SITE, "door-1", "door-1-secret"))
     finally:
@@ -100,3 +103,88 @@ def test_broker_config_needs_the_ca(tmp_path):
     result = runner.invoke(app, ["hub", "broker-config", "--ca-dir", str(tmp_path / "none")])
     assert result.exit_code == 2
     assert "run `hafen hub init-ca`" in result.output
+
+
+def _hub_settings(tmp_path, files, port: int) -> str:
+    return (
+        f"[broker]\nhost = 'localhost'\nport = {port}\n"
+        f"[broker.tls]\nca_file = '{files.ca_cert}'\ncert_file = '{files.hub_cert}'\n"
+        f"key_file = '{files.hub_key}'\n"
+    )
+
+
+def test_broker_setup_gives_each_hub_service_only_its_own_rights(tmp_path, tls_broker):
+    files, port = tls_broker
+    config = tmp_path / "hub.toml"
+    config.write_text(_hub_settings(tmp_path, files, port))
+    secrets_dir = str(tmp_path / "broker")
+    result = runner.invoke(
+        app, ["hub", "broker-setup", "-c", str(config), "--secrets-dir", secrets_dir]
+    )
+    assert result.exit_code == 0, result.output
+    # What it prints is the settings' own text: appended, the services sign in with it.
+    config.write_text(config.read_text() + result.stdout.split("\n", 1)[1])
+    settings = load_hub_settings(config, {})
+    passwords = {p: p.read_bytes() for p in (tmp_path / "broker").iterdir()}
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in passwords)
+
+    admin = BrokerRights("localhost", port, settings.broker.login("admin"))
+    try:
+        admin.send(device_rights(SITE, "door-1", "door-1-secret"))
+    finally:
+        admin.close()
+    client_id = f"{SITE}.door-1"
+    door = Device(port, files, device_identity(tmp_path, files, SITE, "door-1"), client_id,
+                  (client_id, "door-1-secret"))  # fmt: skip
+    heard: list[str] = []
+    door.client.on_message = lambda _c, _u, message: heard.append(message.topic)
+    assert door.subscribe(protocol.own_commands(SITE, "door-1")).value < 0x80
+    assert door.subscribe(protocol.acl_topic(SITE)).value < 0x80
+    ingested: list[str] = []
+    ingest = HubClient(
+        "localhost", port, "hafen-ingest-1",
+        subscriptions=[(protocol.shared("hafen-ingest", protocol.ALL_EVENTS), 1)],
+        on_message=lambda message: ingested.append(message.topic),
+        login=settings.broker.login("ingest"),
+    )  # fmt: skip
+    publisher = HubClient(
+        "localhost", port, "hafen-hub-api",
+        subscriptions=[(protocol.ALL_EVENTS, 1)],  # not its business: refused
+        on_message=lambda message: ingested.append("publisher:" + message.topic),
+        login=settings.broker.login("publisher"),
+    )  # fmt: skip
+    try:
+        ingest.start()
+        publisher.start()
+        assert ingest.connected.is_set() and publisher.connected.is_set()
+        event = protocol.event_topic(SITE, "door-1", "door.decision")
+        door.client.publish(event, b"{}", qos=1)
+        assert wait_for(lambda: ingested == [event], 5), ingested
+        ingest.publish(protocol.command_topic(SITE, "door-1", "ack"), b"ack")
+        publisher.publish(protocol.acl_topic(SITE), b"list", retain=True)
+        ingest.publish(protocol.acl_topic(SITE), b"forged list", retain=True)
+        publisher.publish(protocol.command_topic(SITE, "door-1", "unlock"), b"unlock")
+        expected = [
+            protocol.command_topic(SITE, "door-1", "ack"),
+            protocol.acl_topic(SITE),
+            protocol.command_topic(SITE, "door-1", "unlock"),
+        ]
+        assert wait_for(lambda: heard == expected, 5), heard
+        time.sleep(0.5)  # nothing more arrives: not the forged list, no event for publisher
+        assert heard == expected and ingested == [event]
+    finally:
+        ingest.stop()
+        publisher.stop()
+        door.close()
+
+    again = runner.invoke(
+        app, ["hub", "broker-setup", "-c", str(config), "--secrets-dir", secrets_dir]
+    )
+    assert again.exit_code == 0, again.output
+    assert {p: p.read_bytes() for p in (tmp_path / "broker").iterdir()} == passwords
+    ingest = HubClient("localhost", port, "hafen-ingest-1", login=settings.broker.login("ingest"))
+    try:
+        ingest.start()
+        assert ingest.connected.is_set()
+    finally:
+        ingest.stop()

@@ -18,12 +18,14 @@ from hub.broker_rights import (
     device_removal,
     device_rights,
 )
+from hub.mqtt import BrokerLogin
 from sim.broker import BrokerTls, LocalBroker
 from tests.support.tls import Device, device_identity, make_ca
 from tests.support.waiting import wait_for
 
 SITE = "leipzig-ost"
 ADMIN = ("hafen-admin", "admin-secret")
+ADMIN_LOGIN = BrokerLogin(*ADMIN)
 SPY = ServiceRights("hafen-spy", "spy-secret", subscribe=("hafen/#",))
 
 
@@ -52,7 +54,7 @@ def network(tmp_path):
     files = make_ca(tmp_path)
     tls = BrokerTls(files.ca_cert, files.broker_cert, files.broker_key, require_certificate=True)
     with LocalBroker(tmp_path / "broker", tls=tls, admin=ADMIN) as broker:
-        rights = BrokerRights("127.0.0.1", broker.port, *ADMIN)
+        rights = BrokerRights("127.0.0.1", broker.port, ADMIN_LOGIN)
         try:
             rights.send(SPY.commands())
             for device in ("door-1", "door-2"):
@@ -107,7 +109,7 @@ def test_with_a_password_beside_its_certificate_a_device_is_itself_and_can_be_cu
     )
     secret = {d: f"{d}-secret" for d in ("door-1", "door-2")}
     with LocalBroker(tmp_path / "broker", tls=tls, admin=ADMIN) as broker:
-        rights = BrokerRights("127.0.0.1", broker.port, *ADMIN)
+        rights = BrokerRights("127.0.0.1", broker.port, ADMIN_LOGIN)
         try:
             for device in secret:
                 rights.send(device_rights(SITE, device, secret[device]))

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import typing
 from pathlib import Path
 
 import pytest
@@ -37,11 +38,20 @@ def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
     """Every key of ``model``'s config, dotted, descending into sections."""
     keys = set()
     for name, field in model.model_fields.items():
-        if isinstance(field.default, BaseModel):
-            keys |= _keys(type(field.default), f"{prefix}{name}.")
+        section = _section_of(field.annotation)
+        if section is not None:
+            keys |= _keys(section, f"{prefix}{name}.")
         else:
             keys.add(prefix + name)
     return keys
+
+
+def _section_of(annotation: object) -> type[BaseModel] | None:
+    """The section a field holds: ``Section`` or ``Section | None`` (an optional table)."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def _flat(table: dict, prefix: str = "") -> dict[str, object]:
@@ -84,11 +94,18 @@ def test_hub_example_config_passes_check_config(tmp_path):
     (tmp_path / "card.key").write_text(CARD_KEY_HEX)
     text = (ROOT / "docs/hub.example.toml").read_text()
     text = text.replace("/etc/hafen/", f"{tmp_path}/").replace("/var/lib/hafen/", f"{tmp_path}/")
+    for name in ("ca/ca.crt", "ca/hub.crt", "ca/hub.key", *_broker_passwords()):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("as init-ca and broker-setup write them\n")
     config = tmp_path / "hub.toml"
     config.write_text(text)
     result = CliRunner().invoke(app, ["hub", "check-config", str(config)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"{config}: ok (store sqlite:///{tmp_path}/hub.db,")
+
+
+def _broker_passwords() -> list[str]:
+    return [f"broker/{service}.password" for service in ("ingest", "publisher", "admin")]
 
 
 def test_cli_help_imports_no_hardware_or_database_library():

@@ -7,6 +7,7 @@ environment variables, then its flags, each over the one before.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hafen.cli.extras import require_extra
-from hafen.cli.hub_ca import broker_config_command, init_ca_command
+from hafen.cli.hub_broker import broker_config_command, broker_setup_command
+from hafen.cli.hub_ca import init_ca_command
 from hafen.cli.hub_settings import (
     BrokerOption,
     ConfigOption,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # the hub's libraries load inside the commands, on a hub inst
 app = typer.Typer(no_args_is_help=True, help="The hub that runs the network.")
 app.command("init-ca")(init_ca_command)
 app.command("broker-config")(broker_config_command)
+app.command("broker-setup")(broker_setup_command)
 
 
 #: Commands that need only the core (cryptography): the signing key is made anywhere.
@@ -166,12 +169,13 @@ def ingest(
     token = read_secret(influx.token) if influx.url else ""
     url = read_secret(settings.store.sqlalchemy_url)
     host, port, name = settings.broker.host, settings.broker.port, settings.ingest.name
+    login = read_secret(functools.partial(settings.broker.login, "ingest"))
 
     configure_logging()
     engine = hubdb.connect(url)
     warn_if_rollups_missing(engine)
     # Devices that report an older list than the newest get a snapshot of their own.
-    client = HubClient(host, port, client_id=f"hafen-hub-catch-up-{name}")
+    client = HubClient(host, port, client_id=f"hafen-hub-catch-up-{name}", login=login)
     client.start()
     publisher = AclPublisher(engine, signing_key, client.publish, client.publish_many)
     sink = None
@@ -192,13 +196,14 @@ def ingest(
         on_state=catch_up,
         mirror=sink,
         card_key=card_key,
+        login=login,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start()
     logging.getLogger("hub").info(
-        "ingest worker %s: broker %s:%s, store %s", name, host, port, shown(url)
+        "ingest worker %s: broker %s, store %s", name, settings.broker.shown(), shown(url)
     )
     stop.wait()
     worker.stop()
@@ -276,7 +281,9 @@ def serve(
         from hub.access_lists import AclPublisher
         from hub.mqtt import HubClient
 
-        client = HubClient(settings.broker.host, settings.broker.port, client_id="hafen-hub-api")
+        login = read_secret(functools.partial(settings.broker.login, "publisher"))
+        at = settings.broker
+        client = HubClient(at.host, at.port, client_id="hafen-hub-api", login=login)
         client.start()
         publisher = AclPublisher(engine, signing_key, client.publish, client.publish_many)
     typer.echo(f"hub store: {shown(url)}")

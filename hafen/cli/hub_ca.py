@@ -17,11 +17,19 @@ def init_ca_command(
         list[str] | None,
         typer.Option(help="A host name or address devices reach the broker by (repeatable)."),
     ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(help="The hub's user, who gets the files (as root: `--owner hafen`)."),
+    ] = None,
+    broker_group: Annotated[
+        str | None,
+        typer.Option(help="The broker's group, which may read its key (`mosquitto`)."),
+    ] = None,
 ) -> None:
     """Make the network's CA and the broker's TLS certificate; keys are never printed."""
     from cryptography import x509
 
-    from hub.pki import CaFiles, fingerprint, init_ca
+    from hub.pki import CaFiles, fingerprint, hand_over, init_ca
 
     files = CaFiles(directory)
     try:
@@ -32,6 +40,11 @@ def init_ca_command(
     except ValueError as exc:
         typer.echo(f"--broker-host/--network: {exc}", err=True)
         raise typer.Exit(2) from None
+    try:
+        hand_over(files, owner, broker_group)
+    except (LookupError, PermissionError) as exc:
+        typer.echo(f"--owner/--broker-group: {exc}; the files stay yours", err=True)
+        raise typer.Exit(1) from None
     names = ", ".join(
         str(n.value)
         for n in broker.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -40,35 +53,7 @@ def init_ca_command(
         f"wrote {files.ca_cert} and {files.ca_key} (the CA; keep the key offline if you can)"
     )
     typer.echo(f"wrote {files.broker_cert} and {files.broker_key} (for the broker: {names})")
+    typer.echo(f"wrote {files.hub_cert} and {files.hub_key} (the hub services' client identity)")
     typer.echo(f"wrote {files.crl} (the revocation list the broker loads; empty)")
     typer.echo(f"CA fingerprint (SHA-256): {fingerprint(ca)}")
     typer.echo(f"broker certificate valid until {broker.not_valid_after_utc:%Y-%m-%d}")
-
-
-def broker_config_command(
-    directory: Annotated[
-        Path, typer.Option("--ca-dir", help="The CA's files, as init-ca wrote them.")
-    ] = Path("/etc/hafen/ca"),
-    rights_file: Annotated[
-        Path,
-        typer.Option(help="The dynamic-security plugin's file (mosquitto_ctrl dynsec init)."),
-    ] = Path("/var/lib/mosquitto/dynamic-security.json"),
-    port: Annotated[int, typer.Option(min=1, max=65535, help="The TLS port.")] = 8883,
-    bind: Annotated[str, typer.Option(help="The address to listen on; default: all.")] = "",
-) -> None:
-    """Print the broker's TLS-only listener for mosquitto's conf.d (beside hafen.conf)."""
-    from hub.broker_config import BrokerListener, find_plugin
-    from hub.pki import CaFiles
-
-    files = CaFiles(directory)
-    missing = [str(p) for p in (files.ca_cert, files.broker_cert, files.broker_key, files.crl)
-               if not p.exists()]  # fmt: skip
-    if missing:
-        typer.echo(f"--ca-dir: missing {', '.join(missing)}; run `hafen hub init-ca`", err=True)
-        raise typer.Exit(2)
-    try:
-        plugin = find_plugin()
-    except FileNotFoundError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
-    typer.echo(BrokerListener(files, plugin, rights_file, port, bind).render(), nl=False)

@@ -34,7 +34,7 @@ from hub.ingest.dead_letters import DeadLetterLimiter
 from hub.ingest.screen import Screen
 from hub.ingest.states import StateBook
 from hub.ingest.store import IngestStore
-from hub.mqtt import HubClient
+from hub.mqtt import BrokerLogin, HubClient
 
 log = logging.getLogger(__name__)
 #: What places an event in its device's sequence.
@@ -61,10 +61,11 @@ class IngestWorker:
         mirror: Callable[[list[dict]], None] | None = None,
         *,
         card_key: bytes | None = None,
+        login: BrokerLogin | None = None,
     ) -> None:
         """``card_key``: the network's card-hash key, from which each door's state proof key
         is derived (hafen.device_proof); without it no state can be checked, and all are
-        refused."""
+        refused. ``login``: ingest's own client at the broker (and TLS)."""
         self.store = IngestStore(engine)
         self.screen = Screen(engine)
         self.states = StateBook(engine, card_key)
@@ -97,6 +98,7 @@ class IngestWorker:
             on_message=self._queue.put,
             manual_ack=True,
             session_expiry=3600,
+            login=login,
             # MQTT 3.1.1: paho builds a v5 Properties object for every message received and
             # acknowledged, a quarter of the worker's time; shared subscriptions work alike.
             protocol=mqtt.MQTTv311,
