@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from hub import auth
 from hub.access_lists import AclPublisher
 from hub.api import ROUTERS
+from hub.device_identity import DeviceAuthority
 from hub.http import deps
 from hub.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from hub.http.errors import map_service_errors
@@ -38,6 +39,7 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     token_max_days: int = TOKEN_MAX_DAYS,
+    authority: DeviceAuthority | None = None,
 ) -> FastAPI:
     """The hub over the store behind ``engine`` (already migrated): API and dashboard.
 
@@ -45,7 +47,8 @@ def create_app(
     (without one, changes are stored and a warning says the lists were not sent);
     ``public_url`` is where browsers reach the hub, if a proxy gives it another name.
     Request bodies over ``max_body_bytes`` are refused before anything reads them; no API
-    token lives longer than ``token_max_days``.
+    token lives longer than ``token_max_days``. ``authority`` lets devices enrol and be
+    revoked (without it, those routes answer 503).
     """
 
     @asynccontextmanager
@@ -80,7 +83,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Checked],
     )
-    deps.install(app, engine, card_key, publisher, public_url, token_max_days)
+    deps.install(app, engine, card_key, publisher, public_url, token_max_days, authority)
     live = add_dashboard(app, engine)
     map_service_errors(app)
     for router in ROUTERS:

@@ -177,6 +177,10 @@ class BrokerRights:
         self.client.loop_stop()
         self.client.disconnect()
 
+    def ask(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Carry out one command and return the plugin's whole answer (``data``, ``error``)."""
+        return self._carry_out(command)
+
     def replace(self, commands: list[dict[str, Any]]) -> None:
         """Carry out ``commands`` (a client's and role's creation) after taking away any client
         or role of the same names: running it again gives the same rights, not an error."""
@@ -198,20 +202,23 @@ class BrokerRights:
         """Carry out ``commands`` in order, each answered before the next is sent; an error
         whose text contains one of ``tolerate`` is passed over."""
         for command in commands:
-            tag = uuid.uuid4().hex
-            with self._answered:
-                self._waiting, self._answers = tag, {}
-            payload = json.dumps({"commands": [{**command, "correlationData": tag}]})
-            self.client.publish(protocol.BROKER_CONTROL, payload, qos=1)
-            with self._answered:
-                answered = self._answered.wait_for(lambda: bool(self._answers), ANSWER_SECONDS)
-                self._waiting = None
-                if not answered:
-                    raise BrokerRefused(f"no answer to {command['command']}")
-                answer = self._answers.pop(tag)
+            answer = self._carry_out(command)
             error = str(answer.get("error", ""))
             if error and not any(t in error.lower() for t in tolerate):
                 raise BrokerRefused(f"{command['command']}: {error}")
+
+    def _carry_out(self, command: dict[str, Any]) -> dict[str, Any]:
+        tag = uuid.uuid4().hex
+        with self._answered:
+            self._waiting, self._answers = tag, {}
+        payload = json.dumps({"commands": [{**command, "correlationData": tag}]})
+        self.client.publish(protocol.BROKER_CONTROL, payload, qos=1)
+        with self._answered:
+            answered = self._answered.wait_for(lambda: bool(self._answers), ANSWER_SECONDS)
+            self._waiting = None
+            if not answered:
+                raise BrokerRefused(f"no answer to {command['command']}")
+            return self._answers.pop(tag)
 
     def _on_answer(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
         try:

@@ -263,6 +263,37 @@ devices = Table(
     Column("id", String(64), primary_key=True),
     Column("kind", String(20), nullable=False, default="door"),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    #: When it last enrolled (got its certificate and its client at the broker).
+    Column("enrolled_at", DateTime(timezone=True)),
+    #: When its access ended; a new enrolment gives it back.
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+#: One-time enrolment tokens (hub.services.enrolment): only their SHA-256 is kept.
+enrolment_tokens = Table(
+    "enrolment_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("device", String(64), nullable=False, index=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+)
+
+#: Every certificate the network's CA gave a device: the revoked ones make its revocation list.
+device_certificates = Table(
+    "device_certificates",
+    metadata,
+    #: The serial number in decimal (up to 159 bits: more than any integer column holds).
+    Column("serial", String(50), primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("not_after", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("ix_device_certificates_device", "site", "device"),
 )
 
 companies = Table(

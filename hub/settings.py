@@ -194,6 +194,10 @@ class BrokerSettings(Section):
 
     host: Annotated[str, Field(min_length=1)] = "localhost"
     port: Port = 1883
+    #: Where devices reach the broker, told to each at enrolment (its certificate names it,
+    #: ``init-ca --broker-host``); unset: ``host`` and ``port``.
+    device_host: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    device_port: Port | None = None
     tls: BrokerTlsSettings | None = None
     ingest: BrokerClientSettings | None = None
     publisher: BrokerClientSettings | None = None
@@ -219,6 +223,14 @@ class BrokerSettings(Section):
 
     def shown(self) -> str:
         return f"{self.host}:{self.port}" + (" (TLS)" if self.tls is not None else "")
+
+
+class CaSettings(Section):
+    """The network's certificate authority (``hafen hub init-ca``): with it, ``[broker.tls]``
+    and ``[broker.admin]``, devices enrol at this hub (``hafen provision``)."""
+
+    #: The directory init-ca wrote (the CA's key stays there, readable by the hub's user only).
+    directory: Path | None = None
 
 
 class SigningSettings(Section):
@@ -367,6 +379,7 @@ class HubSettings(Section):
 
     store: StoreSettings = StoreSettings()
     broker: BrokerSettings = BrokerSettings()
+    ca: CaSettings = CaSettings()
     signing: SigningSettings = SigningSettings()
     cards: CardsSettings = CardsSettings()
     http: HttpSettings = HttpSettings()

@@ -16,6 +16,7 @@ from hafen import __version__
 from hafen.cli.edge import app as edge_app
 from hafen.cli.extras import require_extra
 from hafen.cli.hub import app as hub_app
+from hafen.cli.provision import app as provision_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(edge_app, name="edge")
 app.add_typer(hub_app, name="hub")
+app.add_typer(provision_app, name="provision")
 
 
 @app.command()

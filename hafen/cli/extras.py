@@ -13,8 +13,17 @@ import typer
 
 #: The extras of pyproject.toml and the import names that tell whether each is installed.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "edge": ("nfc", "gpiozero", "serial", "paho", "sdnotify"),
-    "hub": ("fastapi", "uvicorn", "sqlalchemy", "alembic", "argon2", "jinja2", "matplotlib"),
+    "edge": ("nfc", "gpiozero", "serial", "paho", "sdnotify", "tomli_w"),
+    "hub": (
+        "fastapi",
+        "uvicorn",
+        "sqlalchemy",
+        "alembic",
+        "argon2",
+        "jinja2",
+        "matplotlib",
+        "segno",
+    ),
     "demo": ("nfc", "gpiozero", "serial", "paho", "fastapi", "sqlalchemy", "matplotlib"),
 }
 

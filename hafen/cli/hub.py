@@ -296,6 +296,11 @@ def serve(
             "no signing key (signing.key_file or --key): access-list changes are stored but"
             " not sent to the doors"
         )
+    from hub.device_identity import DeviceAuthority
+
+    authority = read_secret(lambda: DeviceAuthority.from_settings(settings, signing_key, card_key))
+    if authority is None:
+        typer.echo("devices cannot enrol here: [ca] directory and [broker.admin] are not set")
     hub_app = create_app(
         engine,
         card_key,
@@ -303,6 +308,7 @@ def serve(
         http.public_url,
         max_body_bytes=http.max_body_bytes,
         token_max_days=http.token_max_days,
+        authority=authority,
     )
     hub_server(
         hub_app,

@@ -21,6 +21,8 @@ from sqlalchemy import Engine
 
 from hub.access_lists import AclPublisher
 from hub.auth import AuthError, Principal, Role, authenticate
+from hub.device_identity import DeviceAuthority
+from hub.services.errors import Unavailable
 from hub.services.overview import OverviewCache
 from hub.services.scope import Scope
 from hub.services.users import TOKEN_MAX_DAYS
@@ -73,9 +75,11 @@ def install(
     publisher: AclPublisher | None,
     public_url: str | None,
     token_max_days: int = TOKEN_MAX_DAYS,
+    authority: DeviceAuthority | None = None,
 ) -> None:
     """Give ``app`` what the dependencies below hand to its routes."""
     app.state.engine = engine
+    app.state.authority = authority
     app.state.token_max_days = token_max_days
     app.state.card_key = card_key
     app.state.publisher = publisher
@@ -97,6 +101,17 @@ async def get_engine(request: Request) -> Engine:
 
 async def get_publisher(request: Request) -> AclPublisher | None:
     return request.app.state.publisher
+
+
+async def get_authority(request: Request) -> DeviceAuthority:
+    """What enrolment and revocation need; Unavailable (503) on a hub without it."""
+    authority = request.app.state.authority
+    if authority is None:
+        raise Unavailable(
+            "devices cannot enrol at this hub: it needs [ca] directory and [broker.admin] in"
+            " its settings, and its signing and card keys"
+        )
+    return authority
 
 
 async def get_card_key(request: Request) -> bytes | None:
@@ -133,6 +148,7 @@ Store = Annotated[Engine, Depends(get_engine)]
 Publisher = Annotated[AclPublisher | None, Depends(get_publisher)]
 #: Hashes card UIDs as the doors do; None when the hub was given none.
 CardKey = Annotated[bytes | None, Depends(get_card_key)]
+Authority = Annotated[DeviceAuthority, Depends(get_authority)]
 Principals = Annotated[PrincipalCache, Depends(get_principals)]
 SignIns = Annotated[SignInThrottle, Depends(get_sign_ins)]
 #: The hub's own host names, as configured (``--public-url``), for checking a form's origin.

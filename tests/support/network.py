@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from edge.agent.agent import EdgeAgent
 from edge.agent.config import EdgeConfig
@@ -116,14 +116,7 @@ class TestHub:
 
     def add_member(self, member: str, uid: bytes, plan: str = "flex") -> str:
         """A member with the all-network plan and one card; returns the card hash."""
-        digest = card_hash(CARD_KEY, uid)
-        with self.engine.begin() as conn:
-            if conn.scalar(select(func.count()).where(db.plans.c.id == plan)) == 0:
-                conn.execute(db.plans.insert().values(id=plan, sites=None, windows=None))
-            conn.execute(db.members.insert().values(id=member, blocked=False))
-            conn.execute(db.grants.insert().values(member_id=member, plan_id=plan))
-            conn.execute(db.cards.insert().values(hash=digest, member_id=member, revoked=False))
-        return digest
+        return add_member(self.engine, member, uid, plan)
 
     def events(self, site: str | None = None) -> list:
         with self.engine.connect() as conn:
@@ -141,6 +134,18 @@ class TestHub:
     def dead_letters(self) -> list:
         with self.engine.connect() as conn:
             return list(conn.execute(select(db.dead_letters)))
+
+
+def add_member(engine: Engine, member: str, uid: bytes, plan: str = "flex") -> str:
+    """A member with the all-network plan ``plan`` and one card; returns the card hash."""
+    digest = card_hash(CARD_KEY, uid)
+    with engine.begin() as conn:
+        if conn.scalar(select(func.count()).where(db.plans.c.id == plan)) == 0:
+            conn.execute(db.plans.insert().values(id=plan, sites=None, windows=None))
+        conn.execute(db.members.insert().values(id=member, blocked=False))
+        conn.execute(db.grants.insert().values(member_id=member, plan_id=plan))
+        conn.execute(db.cards.insert().values(hash=digest, member_id=member, revoked=False))
+    return digest
 
 
 def edge_config(

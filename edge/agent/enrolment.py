@@ -1,0 +1,335 @@
+"""Enrolment on the Pi: ``hafen provision enrol https://hub… TOKEN``.
+
+The device makes its own key (ECDSA P-256; it never leaves this machine), sends the hub a
+certificate request with the one-time token, checks what it is answered (the certificate is
+for its key, names it, and chains to the CA it was given), and writes a complete edge config
+with every file it names, owner-only:
+
+    {etc}/edge.toml            the config, checked by the agent's own loader before it is kept
+    {etc}/tls/device.key       the private key (0600)
+    {etc}/tls/device.crt       its certificate from the network's CA
+    {etc}/tls/ca.crt           the CA, which the broker's certificate must chain to
+    {etc}/card.key             the network's card-hash key (0600)
+    {etc}/mqtt-password        the device's own password at the broker (0600)
+    {state}/                   the agent's state directory (0700)
+
+The hardware sections (``[reader]``, ``[door]``, ``[occupancy]``'s sensors) describe the
+wiring, which the hub does not know: they come from ``--hardware FILE``, else from the config
+already there (enrolling again keeps them), else the standard hafen wiring. They are checked
+before the token is spent, so a typo in them costs no new token.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import tempfile
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import tomli_w
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import ValidationError
+
+from edge.agent.config import EdgeConfig
+from hafen.config import ConfigError, validate_config
+from hafen.enrolment import ENROL_PATH, EnrolmentBundle, EnrolmentRequest
+
+#: The most the hub's answer may be; a real one is about 4 KiB.
+MAX_ANSWER_BYTES = 64 * 1024
+#: The sections that describe this Pi's wiring, not its identity.
+HARDWARE_SECTIONS = ("reader", "door")
+#: The standard hafen wiring (docs/edge.example.toml): a PN532 on the UART, strike on GPIO 17.
+STANDARD_HARDWARE: dict[str, Any] = {
+    "reader": {"path": "tty:AMA0:pn532"},
+    "door": {
+        "fail_mode": "secure",
+        "strike": {"pin": 17, "active_high": True},
+        "contact": {"pin": 27, "pull_up": True, "closed_level": "low"},
+        "exit_button": {"pin": 22, "pull_up": True},
+        "led": {"pin": 23},
+        "buzzer": {"pin": 24},
+    },
+}
+
+
+class EnrolmentFailed(Exception):
+    """Enrolment did not happen; the message says why and what to do. Nothing was written."""
+
+
+@dataclass(frozen=True)
+class DevicePaths:
+    """Where a Pi keeps what enrolment writes."""
+
+    etc: Path = Path("/etc/hafen")
+    state: Path = Path("/var/lib/hafen")
+
+    @property
+    def config(self) -> Path:
+        return self.etc / "edge.toml"
+
+    @property
+    def tls(self) -> Path:
+        return self.etc / "tls"
+
+    @property
+    def key(self) -> Path:
+        return self.tls / "device.key"
+
+    @property
+    def certificate(self) -> Path:
+        return self.tls / "device.crt"
+
+    @property
+    def ca(self) -> Path:
+        return self.tls / "ca.crt"
+
+    @property
+    def card_key(self) -> Path:
+        return self.etc / "card.key"
+
+    @property
+    def password(self) -> Path:
+        return self.etc / "mqtt-password"
+
+
+def hub_url(text: str, allow_http: bool = False) -> str:
+    """The hub's base URL: https, or http only to this machine (a test) or when allowed."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EnrolmentFailed(f"{text!r} is not the hub's URL (such as https://hub.example.org)")
+    if parts.scheme == "http" and not allow_http and not _loopback(parts.hostname):
+        raise EnrolmentFailed(
+            "the hub's answer holds the network's card key: give its https:// URL"
+        )
+    return text.rstrip("/")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def hardware_sections(paths: DevicePaths, hardware_file: Path | None) -> dict[str, Any]:
+    """The wiring: from ``hardware_file``, else the config already there, else standard."""
+    source: Path | None = hardware_file
+    if source is None and paths.config.is_file():
+        source = paths.config
+    if source is None:
+        return dict(STANDARD_HARDWARE)
+    try:
+        table = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise EnrolmentFailed(f"{source}: {exc}") from None
+    wiring = {name: table[name] for name in HARDWARE_SECTIONS if name in table}
+    sensors = {k: v for k, v in table.get("occupancy", {}).items() if k in ("rooms", "co2")}
+    if sensors:
+        wiring["occupancy"] = sensors
+    if "door" not in wiring:
+        raise EnrolmentFailed(f"{source}: has no [door] section (the strike's wiring)")
+    return wiring
+
+
+def compose_config(
+    paths: DevicePaths, hardware: dict[str, Any], bundle: EnrolmentBundle
+) -> dict[str, Any]:
+    """The edge config for what the hub answered and the wiring given."""
+    config: dict[str, Any] = {
+        "site": {"id": bundle.site.id, "timezone": bundle.site.timezone},
+        "device": {"id": bundle.device},
+        "store": {"path": str(paths.state / "edge.db")},
+        "cards": {"hash_key_file": str(paths.card_key)},
+        **{name: hardware[name] for name in HARDWARE_SECTIONS if name in hardware},
+        "mqtt": {
+            "host": bundle.broker.host,
+            "port": bundle.broker.port,
+            "username": bundle.broker.username,
+            "password_file": str(paths.password),
+            "ca_file": str(paths.ca),
+            "cert_file": str(paths.certificate),
+            "key_file": str(paths.key),
+        },
+        "hub": {"public_keys": list(bundle.hub_public_keys)},
+    }
+    occupancy = dict(hardware.get("occupancy", {}))
+    if bundle.site.capacity is not None:
+        occupancy["capacity"] = bundle.site.capacity
+    if bundle.site.opening_hours:
+        occupancy["opening_hours"] = bundle.site.opening_hours
+    if occupancy:
+        config["occupancy"] = occupancy
+    return config
+
+
+def check_config(config: dict[str, Any], card_key: str) -> EdgeConfig:
+    """Validate with the agent's own loader (the card key given inline, as the file will
+    hold it); raises EnrolmentFailed naming every bad key."""
+    inline = {**config, "cards": {"hash_key": card_key}}
+    try:
+        return validate_config(inline, EdgeConfig, source="the enrolled config")
+    except ConfigError as exc:
+        raise EnrolmentFailed(str(exc)) from None
+
+
+def request_for(key: ec.EllipticCurvePrivateKey) -> str:
+    """A certificate request for ``key``; the hub names the device itself, whatever it says."""
+    subject = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "hafen device")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def ask_hub(url: str, request: EnrolmentRequest, timeout: float = 30.0) -> EnrolmentBundle:
+    """POST the request to the hub and validate its answer; EnrolmentFailed says why not."""
+    http = urllib.request.Request(
+        url + ENROL_PATH,
+        data=request.model_dump_json().encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(http, timeout=timeout) as answer:
+            body = answer.read(MAX_ANSWER_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise EnrolmentFailed(f"the hub refused: {_detail(exc)}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise EnrolmentFailed(f"cannot reach the hub at {url}: {reason}") from None
+    if len(body) > MAX_ANSWER_BYTES:
+        raise EnrolmentFailed("the hub's answer is too large to be an enrolment")
+    try:
+        return EnrolmentBundle.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]["msg"]
+        raise EnrolmentFailed(f"the hub's answer is not an enrolment: {first}") from None
+
+
+def _detail(error: urllib.error.HTTPError) -> str:
+    try:
+        detail = json.loads(error.read(4096)).get("detail")
+    except (ValueError, AttributeError, OSError):
+        detail = None
+    text = detail if isinstance(detail, str) else error.reason
+    return f"{text} (HTTP {error.code})"
+
+
+def check_bundle(bundle: EnrolmentBundle, key: ec.EllipticCurvePrivateKey) -> None:
+    """The certificate is for this key, names this device, and the CA signed it."""
+    try:
+        cert = x509.load_pem_x509_certificate(bundle.certificate.encode())
+        ca = x509.load_pem_x509_certificate(bundle.ca_certificate.encode())
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError) as exc:
+        raise EnrolmentFailed(f"the hub's certificate does not check out: {exc}") from None
+    mine = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    theirs = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if mine != theirs:
+        raise EnrolmentFailed("the hub's certificate is not for the key this device made")
+    names = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    if [n.value for n in names] != [bundle.broker.username]:
+        raise EnrolmentFailed("the hub's certificate names another device")
+
+
+def write_enrolment(
+    paths: DevicePaths,
+    key: ec.EllipticCurvePrivateKey,
+    bundle: EnrolmentBundle,
+    config: dict[str, Any],
+    owner: str | None = None,
+) -> list[Path]:
+    """Write every file (each atomically, owner-only) and the state directory; the config
+    last, so an agent never starts on a config whose files are not there yet."""
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    for directory in (paths.etc, paths.tls, paths.state):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
+    files = [
+        (paths.key, key_pem),
+        (paths.certificate, bundle.certificate.encode()),
+        (paths.ca, bundle.ca_certificate.encode()),
+        (paths.card_key, bundle.card_key.encode() + b"\n"),
+        (paths.password, bundle.broker.password.encode() + b"\n"),
+        (paths.config, tomli_w.dumps(config).encode()),
+    ]
+    for path, data in files:
+        _write_atomically(path, data)
+    written = [path for path, _ in files]
+    if owner:
+        for path in (paths.etc, paths.tls, paths.state, *written):
+            shutil.chown(path, owner, owner)
+    return written
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def enrol(
+    url: str,
+    token: str,
+    paths: DevicePaths,
+    hardware_file: Path | None = None,
+    owner: str | None = None,
+    allow_http: bool = False,
+) -> tuple[EdgeConfig, list[Path]]:
+    """Enrol this device (see the module). Raises EnrolmentFailed, having written nothing."""
+    base = hub_url(url, allow_http)
+    try:
+        request_token = EnrolmentRequest(token=token.strip(), csr="-")
+    except ValidationError:
+        raise EnrolmentFailed("that is not an enrolment token (copy it whole)") from None
+    hardware = hardware_sections(paths, hardware_file)
+    check_config(compose_config(paths, hardware, _PLACEHOLDER), _PLACEHOLDER.card_key)
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = request_token.model_copy(update={"csr": request_for(key)})
+    bundle = ask_hub(base, request)
+    check_bundle(bundle, key)
+    config = compose_config(paths, hardware, bundle)
+    checked = check_config(config, bundle.card_key)
+    return checked, write_enrolment(paths, key, bundle, config, owner)
+
+
+#: An answer's stand-in, to check the wiring before the token is spent.
+_PLACEHOLDER = EnrolmentBundle.model_validate(
+    {
+        "site": {"id": "site", "timezone": "Europe/Berlin"},
+        "device": "device",
+        "kind": "door",
+        "certificate": "-",
+        "ca_certificate": "-",
+        "not_after": "2100-01-01T00:00:00Z",
+        "hub_public_keys": ["WAIGItqD+Q+p7KxQKUaL8x/nGdxG/q7419gYeCypkuI="],
+        "card_key": "0" * 64,
+        "broker": {"host": "broker", "port": 8883, "username": "u", "password": "p" * 16},
+    }
+)
