@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests, the demo and the benchmarks use (real brokers, browsers and
 # databases, never mocks; wrk loads the API in benchmarks; victoria-metrics takes InfluxDB's
-# line protocol in the InfluxDB sink's tests, as Debian has no InfluxDB 2).
-APT_PACKAGES=(python3-venv sqlite3 mosquitto mosquitto-clients postgresql wrk victoria-metrics chromium)
+# line protocol in the InfluxDB sink's tests, as Debian has no InfluxDB 2; shellcheck checks the
+# door's installer, provisioning/install.sh).
+APT_PACKAGES=(python3-venv sqlite3 mosquitto mosquitto-clients postgresql wrk victoria-metrics chromium
+    shellcheck)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
