@@ -260,9 +260,12 @@ def write_enrolment(
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    made = []  # directories there already (install.sh's /etc/hafen, root:hafen 0750) stay so
     for directory in (paths.etc, paths.tls, paths.state):
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        directory.chmod(0o700)
+        if not directory.exists():
+            directory.mkdir(mode=0o700, parents=True)
+            directory.chmod(0o700)
+            made.append(directory)
     files = [
         (paths.key, key_pem),
         (paths.certificate, bundle.certificate.encode()),
@@ -275,7 +278,7 @@ def write_enrolment(
         _write_atomically(path, data)
     written = [path for path, _ in files]
     if owner:
-        for path in (paths.etc, paths.tls, paths.state, *written):
+        for path in (*made, *written):
             shutil.chown(path, owner, owner)
     return written
 
