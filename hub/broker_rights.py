@@ -19,9 +19,11 @@ deleted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,8 +176,11 @@ class BrokerRights:
             raise BrokerRefused("the broker did not let the hub read its control answers")
 
     def close(self) -> None:
-        self.client.loop_stop()
+        # Disconnect first: the network thread then ends at once, where loop_stop alone waits
+        # out its select (a second, on every enrolment and revocation).
         self.client.disconnect()
+        with contextlib.suppress(AttributeError):  # paho's race, as in hub.mqtt.HubClient.stop
+            self.client.loop_stop()
 
     def ask(self, command: dict[str, Any]) -> dict[str, Any]:
         """Carry out one command and return the plugin's whole answer (``data``, ``error``)."""
@@ -235,3 +240,42 @@ class BrokerRights:
                 ):
                     self._answers[waiting] = answer
             self._answered.notify_all()
+
+
+class AdminSession:
+    """The hub's admin connection to the plugin, opened when first needed and kept: every
+    enrolment and revocation would otherwise pay for a connection (over TLS, a handshake),
+    which made a revocation take twice as long as the command itself.
+
+    ``rights()`` lends the connection to one sequence of commands at a time; one that failed
+    (no answer, a dropped link) is closed, and the next sequence opens a new one."""
+
+    def __init__(self, host: str, port: int, login: BrokerLogin) -> None:
+        self.host, self.port, self.login = host, port, login
+        self._lock = threading.Lock()
+        self._rights: BrokerRights | None = None
+
+    @contextlib.contextmanager
+    def rights(self) -> Iterator[BrokerRights]:
+        """The connection, for the ``with`` block alone; raises BrokerRefused or OSError when
+        the broker cannot be reached."""
+        with self._lock:
+            if self._rights is not None and not self._rights.client.is_connected():
+                self._drop()
+            if self._rights is None:
+                self._rights = BrokerRights(self.host, self.port, self.login)
+            try:
+                yield self._rights
+            except BrokerRefused as refused:
+                if str(refused).startswith("no answer"):
+                    self._drop()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._rights is not None:
+            self._rights.close()
+            self._rights = None

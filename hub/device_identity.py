@@ -11,6 +11,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, select
 
 from hub import db
-from hub.broker_rights import BrokerRights
+from hub.broker_rights import AdminSession, BrokerRights
 from hub.pki import CaFiles, revocation_list
 
 if TYPE_CHECKING:
@@ -31,12 +32,13 @@ if TYPE_CHECKING:
 class DeviceAuthority:
     """What the hub needs to give devices their identity, and what it tells them.
 
-    ``rights`` opens an admin session to the broker's dynamic-security plugin (each enrolment
-    and revocation opens its own and closes it). ``broker_host``/``broker_port``: where the
+    ``rights`` lends the admin connection to the broker's dynamic-security plugin for one
+    sequence of commands (``with authority.rights() as rights: ...``;
+    hub.broker_rights.AdminSession). ``broker_host``/``broker_port``: where the
     devices reach the broker, which may differ from where the hub does."""
 
     ca: CaFiles
-    rights: Callable[[], BrokerRights]
+    rights: Callable[[], AbstractContextManager[BrokerRights]]
     broker_host: str
     broker_port: int
     public_keys: tuple[str, ...]
@@ -56,10 +58,10 @@ class DeviceAuthority:
         assert directory is not None and signing_key is not None and card_key is not None
         from hafen.signing import public_key_text
 
-        login = broker.login("admin")
+        session = AdminSession(broker.host, broker.port, broker.login("admin"))
         return cls(
             ca=CaFiles(directory),
-            rights=lambda: BrokerRights(broker.host, broker.port, login),
+            rights=session.rights,
             broker_host=broker.device_host or broker.host,
             broker_port=broker.device_port or broker.port,
             public_keys=(public_key_text(signing_key),),

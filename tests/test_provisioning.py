@@ -91,13 +91,10 @@ def test_a_token_works_once_and_only_before_it_expires(network, tmp_path):
         assert result.exit_code == 1 and why in result.output, result.output
     assert not (tmp_path / "no").exists()
     # Nothing was made at the broker for the device whose token expired.
-    rights = net.authority.rights()
-    try:
+    with net.authority.rights() as rights:
         answer = rights.ask({"command": "getClient", "username": "leipzig-ost.door-2"})
         assert "not found" in answer.get("error", "").lower(), answer
         assert "error" not in rights.ask({"command": "getClient", "username": "leipzig-ost.door-1"})
-    finally:
-        rights.close()
 
 
 def _identity(device: Enrolled) -> tuple[Path, Path]:
@@ -135,11 +132,8 @@ def test_a_revoked_device_is_cut_off_and_stays_off_while_the_other_keeps_working
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
     # ... which holds even if the broker had kept its client: given back its client, the
     # device is still refused once the broker has reloaded the list.
-    rights = net.authority.rights()
-    try:
+    with net.authority.rights() as rights:
         rights.replace(device_rights("leipzig-ost", "door-1", _password(one)))
-    finally:
-        rights.close()
     net.broker.reload()
     time.sleep(0.5)
     copy = Device(net.broker.port, net.files, _identity(one), one.name, (one.name, _password(one)))

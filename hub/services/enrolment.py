@@ -198,15 +198,12 @@ def _record(
 
 def _grant(authority: DeviceAuthority, site: str, device: str, password: str) -> None:
     try:
-        rights = authority.rights()
+        with authority.rights() as rights:
+            rights.replace(device_rights(site, device, password))
     except (OSError, BrokerRefused) as exc:
-        raise Unavailable(f"the broker is not reachable ({exc}); the token stays valid") from None
-    try:
-        rights.replace(device_rights(site, device, password))
-    except BrokerRefused as exc:
-        raise Unavailable(f"the broker refused the device's rights ({exc})") from None
-    finally:
-        rights.close()
+        raise Unavailable(
+            f"the broker did not take the device's rights ({exc}); the token stays valid"
+        ) from None
 
 
 def _site_settings(conn: Connection, site: str) -> SiteSettings:

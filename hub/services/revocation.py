@@ -71,11 +71,8 @@ def revoke(
         write_revocation_list(conn, authority.ca, now)
     done, error = True, None
     try:
-        rights = authority.rights()
-        try:
+        with authority.rights() as rights:
             rights.remove(device_removal(site, device))
-        finally:
-            rights.close()
     except (OSError, BrokerRefused) as exc:
         done, error = False, str(exc)
     return Revoked(
