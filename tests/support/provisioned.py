@@ -53,10 +53,13 @@ class TlsBroker:
     """mosquitto with the shipped settings and the listener `hafen hub broker-config`
     rendered: TLS only, certificates required, the dynamic-security plugin."""
 
-    def __init__(self, root: Path, files: CaFiles) -> None:
+    def __init__(self, root: Path, files: CaFiles, plain: bool = False) -> None:
+        """``plain``: a plain TCP listener too (``plain_port``), with the same sign-in by
+        password and the same rights, for measuring what TLS costs beside it."""
         self.root = root
         self.files = files
         self.port = free_port()
+        self.plain_port = free_port() if plain else None
         self.secrets = root / "broker-secrets"
         rendered = hafen(
             "hub", "broker-config", "--ca-dir", str(files.directory),
@@ -67,7 +70,9 @@ class TlsBroker:
         self.config = root / "mosquitto.conf"
         self.config.write_text(
             f"include_dir {SHIPPED_CONF_DIR}\npersistence_location {root}/\n"
-            f"log_dest file {root / 'mosquitto.log'}\nuser {getpass.getuser()}\n" + listener
+            f"log_dest file {root / 'mosquitto.log'}\nuser {getpass.getuser()}\n"
+            + listener
+            + (f"listener {self.plain_port} 127.0.0.1\n" if plain else "")
         )
         self.process: subprocess.Popen[bytes] | None = None
 
