@@ -7,9 +7,11 @@ believes a message.
 
 Each worker keeps the registry in memory (a few thousand rows) and reads it again on a miss,
 at most once per ``reload_seconds``, so that a device registered a moment ago is believed
-within seconds while a flood of invented names costs at most one query a second. It is also
+within seconds while a flood of invented names costs at most a few queries a second. It is also
 read again after ``max_age_seconds`` even without a miss, so a removed device or a changed
-capacity is noticed.
+capacity is noticed. A device missed between two reads is looked up on its own, a few a
+second at most (``POINT_LOOKUPS``): a door enrolled a moment after another's message made the
+registry read the store would otherwise have its birth filed as a dead letter.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from hub import db
-from hub.rate_limits import Clock
+from hub.rate_limits import Clock, TokenBucket
 
 #: Reading again on a miss happens at most this often.
 RELOAD_SECONDS = 1.0
 #: And at least this often.
 MAX_AGE_SECONDS = 60.0
+#: Lookups of one missed device between two reads: per second, and at once.
+POINT_LOOKUPS, POINT_BURST = 5.0, 10
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,10 @@ class Registry:
         self._sites: dict[str, Site] = {}
         self._devices: frozenset[tuple[str, str]] = frozenset()
         self._loaded_at: float | None = None
-        #: Times the registry was read from the store.
+        self._lookups = TokenBucket(POINT_LOOKUPS, POINT_BURST, clock)
+        #: Times the registry was read from the store, whole or for one missed device.
         self.loads = 0
+        self.lookups = 0
 
     def site(self, site: str) -> Site | None:
         """The registered site, or None."""
@@ -63,7 +69,17 @@ class Registry:
     def has_device(self, site: str, device: str) -> bool:
         """Whether ``device`` is registered at ``site`` (and the site exists)."""
         key = (site, device)
-        return self._fresh(lambda: key in self._devices and site in self._sites)
+        if self._fresh(lambda: key in self._devices and site in self._sites):
+            return True
+        if not self._lookups.take():
+            return False
+        d = db.devices.c
+        self.lookups += 1
+        with self.engine.connect() as conn:
+            found = conn.scalar(select(d.id).where(d.site == site, d.id == device)) is not None
+        if found:
+            self._loaded_at = None  # registered since the last read: read it all next time
+        return found
 
     def _fresh(self, known: Callable[[], bool]) -> bool:
         """Read the store if the cache is too old, or if ``known`` says no and the last read
