@@ -1,8 +1,8 @@
 """Enrolment: a device gets its identity with a one-time token, its key born where it runs.
 
 1. A technician (or a network admin) registers a device and gets a token (``start``): 256
-   random bits, shown once, kept only as its SHA-256, valid for an hour by default. A newer
-   token for the same device ends the older ones.
+   random bits (``new_token``), shown once, kept only as its SHA-256, valid for an hour by
+   default. A newer token for the same device ends the older ones.
 2. On the Pi, ``hafen provision enrol`` makes the device's key, and sends a certificate
    request with the token (``redeem``). In one transaction the hub claims the token, has the
    CA sign the request, records the certificate (revoking the device's earlier ones: a new Pi,
@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,13 @@ class EnrolmentTicket(BaseModel):
     expires_at: datetime
 
 
+def new_token() -> str:
+    """256 random bits in lower-case base32 (52 characters of a-z and 2-7): nothing a shell
+    or a command line reads otherwise (a urlsafe token may start with "-", an option to
+    ``hafen provision enrol``), easy to read out, and it fits a small QR code."""
+    return base64.b32encode(secrets.token_bytes(32)).decode().rstrip("=").lower()
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -75,7 +83,7 @@ def start(
     if not MIN_LIFETIME <= lifetime <= MAX_LIFETIME:
         raise Invalid(f"a token may be valid from {MIN_LIFETIME} to {MAX_LIFETIME}, not {lifetime}")
     now = now or datetime.now(UTC)
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     d, t = db.devices.c, db.enrolment_tokens.c
     with engine.begin() as conn:
         if conn.scalar(select(db.sites.c.id).where(db.sites.c.id == site)) is None:
