@@ -167,6 +167,23 @@ def test_a_door_without_a_list_fails_the_self_test(tmp_path, mock_pins):
     assert table["list_signature"] == ("FAIL", "no list to verify")
 
 
+def test_a_damaged_store_fails_and_is_left_for_the_agent_to_recover(door):
+    from tests.support.damage import zero_header
+
+    zero_header(door.cfg.store.path)
+    result = door.selftest(*QUICK)
+    assert result.exit_code == EXIT_CHECK_FAILED
+    table = rows(result.output)
+    assert (
+        table["access_list"][0] == "FAIL"
+        and "starting the agent recovers it" in table["access_list"][1]
+    )
+    assert table["list_signature"] == ("FAIL", "no list to verify: the store cannot be read")
+    assert table["co2.air"][0] == "PASS"  # the parts are tested all the same
+    assert "not kept for the hub" in result.output
+    assert not list(door.path.parent.glob("edge.db.corrupt-*")), "recovery is the agent's"
+
+
 def test_a_list_loaded_by_hand_is_not_verified(door):
     """load-acl on a networked door: the list in force is not the hub's."""
     plain = door.path.with_name("acl.json")
@@ -226,6 +243,16 @@ def test_no_card_within_the_wait_fails(door):
     assert rows(result.output)["card"] == (
         "FAIL", "no card within 0.5 s (--no-card skips this check)"
     )  # fmt: skip
+
+
+def test_a_reader_that_cannot_be_opened_fails_at_once(tmp_path, mock_pins):
+    hub_key = Ed25519PrivateKey.generate()
+    with SimulatedCo2Sensor(tmp_path / "co2") as co2, LocalBroker(tmp_path / "broker") as broker:
+        raw = door_config(tmp_path, broker.port, hub_key, co2.link)
+        raw["reader"]["path"] = "tty:doesnotexist:pn532"
+        result = write_door(tmp_path, raw, hub_key, co2).selftest("--no-strike", "--wait", "8")
+    outcome, detail = rows(result.output)["card"]
+    assert outcome == "FAIL" and detail.startswith("the reader failed: cannot open reader tty:")
 
 
 def test_the_self_test_refuses_while_the_agent_drives_the_door(door, mock_pins):

@@ -10,6 +10,7 @@ one look alike; a technician without a card skips the check (``--no-card``).
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -51,9 +52,10 @@ def check_card(
 
 def _next_card(taps: queue.SimpleQueue[Tap], wait: float) -> CardRead | tuple[str] | None:
     """The first card read within ``wait`` seconds, or the reader's first fault, or None."""
+    deadline = time.monotonic() + wait
     try:
         while True:
-            tap = taps.get(timeout=wait)
+            tap = taps.get(timeout=max(0.0, deadline - time.monotonic()))
             if isinstance(tap, CardRead):
                 return tap
             if tap[0] is not None:
