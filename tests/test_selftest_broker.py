@@ -15,7 +15,7 @@ from edge.selftest.broker import check_broker, client_id
 from edge.selftest.results import Outcome
 from hafen import protocol
 from sim.broker import BrokerTls, LocalBroker
-from tests.support.tls import make_ca
+from tests.support.tls import device_identity, make_ca
 from tests.support.waiting import wait_for
 
 SITE, DEVICE = "leipzig-ost", "door-1"
@@ -101,3 +101,26 @@ def test_the_check_speaks_tls_with_the_doors_ca_and_fails_without_it(tmp_path):
         silent = check_broker(plain, DOOR, timeout=0.5)
         assert silent.outcome is Outcome.FAIL
         assert "without TLS (no ca_file)" in silent.detail
+
+
+def test_the_check_shows_the_doors_certificate_where_the_broker_asks_for_one(tmp_path):
+    """The shipped broker asks every device for its certificate (hafen provision enrol)."""
+    files = make_ca(tmp_path)
+    cert, key = device_identity(tmp_path, files, SITE, DEVICE)
+    tls = BrokerTls(files.ca_cert, files.broker_cert, files.broker_key, require_certificate=True)
+    with LocalBroker(tmp_path / "broker", tls=tls) as broker:
+        assert broker.tls_port is not None
+        door = MqttConfig(
+            host="localhost",
+            port=broker.tls_port,
+            ca_file=files.ca_cert,
+            cert_file=cert,
+            key_file=key,
+        )
+        result = check_broker(door, DOOR)
+        assert result.outcome is Outcome.PASS, result.detail
+        assert "over TLS with the door's certificate as the door" in result.detail
+        anonymous = door.model_copy(update={"cert_file": None, "key_file": None})
+        refused = check_broker(anonymous, DOOR, timeout=5)
+        assert refused.outcome is Outcome.FAIL
+        assert "closed the connection without answering" in refused.detail
