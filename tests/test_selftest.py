@@ -5,6 +5,7 @@ site's list signed and applied as the agent applies it."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import pytest
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge.agent.door_claim import DoorClaim
 from edge.agent.runner import AGENT, EXIT_IN_USE, run_agent
 from edge.agent.store import EdgeStore
-from hafen.cli.edge import EXIT_CHECK_FAILED, EXIT_DOOR_IN_USE
+from hafen.cli.edge import EXIT_CANNOT_START, EXIT_CHECK_FAILED
 from sim.broker import LocalBroker
 from sim.card_emulator import EmulatedCard
 from sim.co2_sensor import SimulatedCo2Sensor
@@ -258,13 +259,24 @@ def test_a_reader_that_cannot_be_opened_fails_at_once(tmp_path, mock_pins):
 def test_the_self_test_refuses_while_the_agent_drives_the_door(door, mock_pins):
     with DoorClaim(door.cfg.store.path, AGENT):
         result = door.selftest(*QUICK)
-    assert result.exit_code == EXIT_DOOR_IN_USE
+    assert result.exit_code == EXIT_CANNOT_START
     assert "the door is in use by the door agent (hafen edge run) (pid" in result.output
     assert "systemctl stop hafen-edge" in result.output
     assert mock_pins.pin(STRIKE).states[-1].state is False
     store = EdgeStore(door.cfg.store.path)
     assert outbox(store) == []  # nothing tested, nothing kept
     store.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can hand the directory to another")
+def test_the_self_test_refuses_to_run_as_another_user_than_the_agents(door, mock_pins):
+    """Run by root (sudo) it would leave files in the state directory the agent cannot open."""
+    os.chown(door.cfg.store.path.parent, 65534, -1)  # the agent's user, say
+    result = door.selftest(*QUICK)
+    assert result.exit_code == EXIT_CANNOT_START
+    assert "run the self-test as" in result.output and "sudo -u" in result.output
+    assert not door.cfg.store.path.with_name("edge.db.lock").exists()
+    assert mock_pins.pin(STRIKE).states[-1].state is False
 
 
 def test_the_agent_does_not_start_while_a_self_test_drives_the_door(door):

@@ -8,12 +8,15 @@ is left de-energised at the end, in the door's fail state, as a stopped agent le
 
 from __future__ import annotations
 
+import os
+import pwd
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -54,6 +57,10 @@ WAIT_SECONDS = 10.0
 Part = TypeVar("Part")
 
 
+class NotTheAgentsUser(Exception):
+    """The self-test runs as another user than the one owning the agent's store directory."""
+
+
 @dataclass(frozen=True)
 class SelfTestOptions:
     """What to test and how long to wait for the technician."""
@@ -81,8 +88,10 @@ class SelfTestReport:
 def run_selftest(cfg: EdgeConfig, options: SelfTestOptions, say: Say) -> SelfTestReport:
     """Run every check of the door of ``cfg`` and keep the result for the hub.
 
-    Raises edge.agent.door_claim.DoorInUse, testing nothing, while the agent drives the door.
+    Raises edge.agent.door_claim.DoorInUse, testing nothing, while the agent drives the door,
+    and NotTheAgentsUser if run as another user than the agent's.
     """
+    _as_the_agents_user(cfg.store.path)
     with DoorClaim(cfg.store.path, CLAIMANT):
         store, trouble = _open_store(cfg)
         try:
@@ -98,6 +107,29 @@ def run_selftest(cfg: EdgeConfig, options: SelfTestOptions, say: Say) -> SelfTes
             if store is not None:
                 store.close()
     return SelfTestReport(results, kept, note)
+
+
+def _as_the_agents_user(store_path: Path) -> None:
+    """Refuse to run as anyone but the owner of the store's directory (the agent's user).
+
+    Whatever the self-test creates there (the claim's lock file, the store's log, a new store)
+    belongs to whoever runs it: run as root (``sudo hafen edge selftest``), it would leave
+    files the agent, running as its own user, cannot open, and the door would not start again.
+    """
+    try:
+        owner = store_path.parent.stat().st_uid
+    except FileNotFoundError:
+        return  # nothing there yet to lock anyone out of
+    if owner != os.geteuid():
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        raise NotTheAgentsUser(
+            f"{store_path.parent} belongs to {name}: run the self-test as {name}"
+            f" (sudo -u {name} hafen edge selftest ...), or the files it writes there would"
+            " keep the agent from starting"
+        )
 
 
 def _open_store(cfg: EdgeConfig) -> tuple[EdgeStore | None, str]:

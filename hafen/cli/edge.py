@@ -147,10 +147,10 @@ def read_co2(
     typer.echo(f"{ppm} ppm")
 
 
-#: Exit statuses of ``hafen edge selftest``: a check failed; the agent drives the door (3 is
-#: taken: a missing extra, hafen.cli.extras).
+#: Exit statuses of ``hafen edge selftest``: a check failed; it could not start (the agent
+#: drives the door, or it runs as another user than the agent's). 3 is a missing extra.
 EXIT_CHECK_FAILED = 1
-EXIT_DOOR_IN_USE = 4
+EXIT_CANNOT_START = 4
 
 
 @app.command()
@@ -174,11 +174,12 @@ def selftest(
     ] = None,
 ) -> None:
     """Test the door on site with the agent stopped: strike, LED, buzzer, contact, exit button,
-    a card, PIRs, CO2 sensors, the broker and the access list. Exit 1 if a check fails, 4 if
-    the agent is running. The result reaches the hub's fleet page when the agent runs again."""
+    a card, PIRs, CO2 sensors, the broker and the access list. Run it as the agent's user.
+    Exit 1 if a check fails, 4 if it cannot start (the agent runs, or another user runs it).
+    The result reaches the hub's fleet page when the agent runs again."""
     from edge.agent.door_claim import DoorInUse
     from edge.selftest.results import table
-    from edge.selftest.run import SelfTestOptions, run_selftest
+    from edge.selftest.run import NotTheAgentsUser, SelfTestOptions, run_selftest
 
     cfg = _load(config)
     options = SelfTestOptions(
@@ -193,8 +194,10 @@ def selftest(
         raise _fail(
             f"selftest: {exc}. Stop it first (sudo systemctl stop hafen-edge), then start it"
             " again after the self-test (sudo systemctl start hafen-edge).",
-            code=EXIT_DOOR_IN_USE,
+            code=EXIT_CANNOT_START,
         ) from None
+    except NotTheAgentsUser as exc:
+        raise _fail(f"selftest: {exc}", code=EXIT_CANNOT_START) from None
     typer.echo(table(report.results))
     typer.echo(report.note)
     if not report.passed:
