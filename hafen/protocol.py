@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from hafen.acl import AccessList, AccessListDelta
 from hafen.ids import Slug, is_slug
@@ -48,6 +48,7 @@ class EventKind(StrEnum):
     DEVICE_FAULT = "device.fault"
     ACL_REFUSED = "acl.refused"
     OCCUPANCY = "occupancy.sample"
+    SELFTEST = "device.selftest"
 
 
 class EventPayload(BaseModel):
@@ -148,6 +149,40 @@ class LiveState(OccupancySample):
     door_open: bool | None = None
 
 
+#: What a self-test check came to: ``skipped`` when it was not asked for or has no part to test.
+SelfTestOutcome = Literal["pass", "fail", "skipped"]
+#: The most checks one self-test carries to the hub (a door's parts, its rooms and sensors).
+MAX_SELFTEST_CHECKS = 20
+#: The longest detail of a check the hub keeps.
+MAX_SELFTEST_DETAIL = 120
+
+
+class SelfTestCheck(BaseModel):
+    """One check of a self-test: its name (``strike``, ``co2.air``), outcome and a short why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Component
+    outcome: SelfTestOutcome
+    detail: Annotated[str, Field(max_length=MAX_SELFTEST_DETAIL)] = ""
+
+
+class SelfTest(EventPayload):
+    """A technician's self-test of the door on site (``hafen edge selftest``): every check and
+    whether all passed. Failures come first when there are more checks than the event carries
+    (``left_out`` counts the rest). Never a card UID or a member: a tap shows its outcome only."""
+
+    passed: bool
+    checks: list[SelfTestCheck] = Field(max_length=MAX_SELFTEST_CHECKS)
+    left_out: int = Field(default=0, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _passed_means_no_failure(self) -> SelfTest:
+        if self.passed and any(check.outcome == "fail" for check in self.checks):
+            raise ValueError("a self-test with a failed check did not pass")
+        return self
+
+
 PAYLOAD_MODELS: dict[EventKind, type[EventPayload]] = {
     EventKind.ACCESS_DECISION: AccessDecision,
     EventKind.DOOR_ALARM: DoorAlarm,
@@ -156,6 +191,7 @@ PAYLOAD_MODELS: dict[EventKind, type[EventPayload]] = {
     EventKind.DEVICE_FAULT: DeviceFault,
     EventKind.ACL_REFUSED: AclRefused,
     EventKind.OCCUPANCY: OccupancySample,
+    EventKind.SELFTEST: SelfTest,
 }
 
 

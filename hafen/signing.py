@@ -31,10 +31,12 @@ class BadSignedMessage(ValueError):
 
 @dataclass(frozen=True)
 class SignedMessage:
-    """A verified message: its header fields and its body bytes."""
+    """A verified message: its header fields, its body bytes and the trusted key that signed it
+    (a door keeps which key vouched for its list, so a self-test can tell it is still trusted)."""
 
     header: dict[str, Any]
     body: bytes
+    signer: Ed25519PublicKey | None = None
 
 
 def seal(key: Ed25519PrivateKey, header: dict[str, Any], body: bytes = b"") -> bytes:
@@ -53,7 +55,8 @@ def open_sealed(data: bytes, trusted: list[Ed25519PublicKey]) -> SignedMessage:
     if head_len > MAX_HEADER_BYTES or body_start > len(data) - SIGNATURE_BYTES:
         raise BadSignedMessage("header length out of range")
     signed, signature = data[:-SIGNATURE_BYTES], data[-SIGNATURE_BYTES:]
-    if not any(_verifies(key, signature, signed) for key in trusted):
+    signer = next((key for key in trusted if _verifies(key, signature, signed)), None)
+    if signer is None:
         raise BadSignedMessage("signature does not verify with any trusted hub key")
     try:
         header = json.loads(data[len(MAGIC) + _LENGTH.size : body_start])
@@ -61,7 +64,7 @@ def open_sealed(data: bytes, trusted: list[Ed25519PublicKey]) -> SignedMessage:
         raise BadSignedMessage("header is not JSON") from None
     if not isinstance(header, dict):
         raise BadSignedMessage("header is not a JSON object")
-    return SignedMessage(header, data[body_start:-SIGNATURE_BYTES])
+    return SignedMessage(header, data[body_start:-SIGNATURE_BYTES], signer)
 
 
 def _verifies(key: Ed25519PublicKey, signature: bytes, signed: bytes) -> bool:

@@ -58,6 +58,38 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+#: Meta key of the hub key (base64) that signed the list in force; "" for a list loaded from a
+#: file (``hafen edge load-acl``), absent for one applied before signers were kept.
+SIGNER_KEY = "acl_signer"
+
+
+def applied_signer(store: EdgeStore) -> str | None:
+    """The hub key that vouched for the list in force: "" if it was loaded from a file, None if
+    it was applied before doors kept their lists' signers (see ``vouch_for_applied``)."""
+    return store.get_meta(SIGNER_KEY)
+
+
+def vouch_for_applied(store: EdgeStore, signer: str) -> bool:
+    """Keep ``signer`` as the signer of the list in force if none is known: the hub's signed
+    list of the applied version arrived again (the retained one, on every connection), so a
+    list applied before signers were kept gets one without waiting for the next change. A
+    list loaded from a file keeps its "" (the hub's list of the same version was not applied
+    over it). Writes only when it changes something; True if it did. Best effort: a store that
+    cannot be written now (a full SD card) is left as it is, and the next connection tries
+    again, with no fault raised for it."""
+    if applied_signer(store) is not None or not signer:
+        return False
+    try:
+        with store.write() as conn:
+            if applied_signer(store) is not None:
+                return False
+            store.set_meta(conn, SIGNER_KEY, signer)
+    except sqlite3.Error as exc:
+        log.info("could not keep the signer of the access list in force yet: %s", exc)
+        return False
+    return True
+
+
 def applied_version(store: EdgeStore) -> int:
     """The version of the access list in force, 0 when none was ever applied."""
     value = store.get_meta("acl_version")
@@ -74,8 +106,14 @@ def check_version(store: EdgeStore, site: str, list_site: str, version: int) -> 
     return current
 
 
-def apply_snapshot(store: EdgeStore, acl: AccessList, site: str, tz: ZoneInfo, key: bytes) -> int:
-    """Replace the whole access list with ``acl``; returns the number of cards now known."""
+def apply_snapshot(
+    store: EdgeStore, acl: AccessList, site: str, tz: ZoneInfo, key: bytes, signer: str = ""
+) -> int:
+    """Replace the whole access list with ``acl``; returns the number of cards now known.
+
+    ``signer`` is the hub key (base64) whose signature the list carried; "" for one loaded
+    from a file.
+    """
     check_version(store, site, acl.site, acl.version)
     cards = _card_rows(acl.cards, key)
     if len({row[0] for row in cards}) != len(cards):
@@ -102,7 +140,7 @@ def apply_snapshot(store: EdgeStore, acl: AccessList, site: str, tz: ZoneInfo, k
                 conn.execute(f"ALTER TABLE {table} RENAME TO {table}{retired}")
             for table in reversed(ACL_TABLES):
                 conn.execute(f"ALTER TABLE {table}{suffix} RENAME TO {table}")
-            _set_applied(store, conn, acl.site, acl.version)
+            _set_applied(store, conn, acl.site, acl.version, signer)
     except BaseException:
         with store.write() as conn:
             for table in ACL_TABLES:
@@ -166,8 +204,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def apply_delta(store: EdgeStore, delta: AccessListDelta, site: str, tz: ZoneInfo) -> int:
-    """Apply the changes of ``delta`` on top of its base; returns the new version."""
+def apply_delta(
+    store: EdgeStore, delta: AccessListDelta, site: str, tz: ZoneInfo, signer: str = ""
+) -> int:
+    """Apply the changes of ``delta`` on top of its base; returns the new version.
+
+    ``signer`` as for ``apply_snapshot``; a signed delta on a base loaded from a file leaves
+    a list the hub did not wholly sign, so it stays unsigned ("").
+    """
     try:
         with store.write() as conn:
             current = check_version(store, site, delta.site, delta.version)
@@ -189,7 +233,10 @@ def apply_delta(store: EdgeStore, delta: AccessListDelta, site: str, tz: ZoneInf
                 " SET member_id = excluded.member_id, revoked = excluded.revoked",
                 _card_rows(delta.cards, b""),
             )
-            _set_applied(store, conn, delta.site, delta.version)
+            base_signer = applied_signer(store)
+            _set_applied(
+                store, conn, delta.site, delta.version, signer if base_signer != "" else ""
+            )
     except sqlite3.IntegrityError:
         # Foreign keys caught a card or grant left pointing at nothing: the base differs.
         raise AccessListRefused("the delta leaves cards or grants pointing nowhere") from None
@@ -230,8 +277,11 @@ def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
-def _set_applied(store: EdgeStore, conn: sqlite3.Connection, site: str, version: int) -> None:
+def _set_applied(
+    store: EdgeStore, conn: sqlite3.Connection, site: str, version: int, signer: str
+) -> None:
     store.set_meta(conn, "acl_version", version)
+    store.set_meta(conn, SIGNER_KEY, signer)
     store.set_meta(conn, "acl_site", site)
     store.set_meta(conn, "acl_applied_at", datetime.now(UTC).isoformat(timespec="seconds"))
 

@@ -27,6 +27,7 @@ from edge.agent.access_list import (
     apply_snapshot,
     check_version,
     collector_paused,
+    vouch_for_applied,
 )
 from edge.agent.acl_mailbox import AclMailbox, Pending, RefusalTally, Source
 from edge.agent.faults import FaultBoard
@@ -34,7 +35,7 @@ from edge.agent.pacing import Pacer
 from edge.agent.store import EdgeStore
 from hafen.acl import AccessListDelta
 from hafen.protocol import MAX_DEVICE_MESSAGE_BYTES, MAX_PACKET_BYTES, AclRefused, read_acl_body
-from hafen.signing import BadSignedMessage, open_sealed
+from hafen.signing import BadSignedMessage, open_sealed, public_key_text
 
 log = logging.getLogger(__name__)
 
@@ -160,16 +161,20 @@ class AclUpdater:
             version = header.get("version")
             if not isinstance(version, int):
                 raise AccessListRefused("the header has no version")
+            signer = public_key_text(message.signer) if message.signer else ""
             if header.get("site") == self.site:
                 self.seen_version = max(self.seen_version, version)
                 if version == applied_version(self.store):
-                    return None  # the retained list again, after a reconnect: nothing to do
+                    # The retained list again, after a reconnect: nothing to apply, but it
+                    # vouches for a list applied before doors kept their lists' signers.
+                    vouch_for_applied(self.store, signer)
+                    return None
             check_version(self.store, self.site, str(header.get("site")), version)
             doc = read_acl_body(header, message.body)
             if isinstance(doc, AccessListDelta):
-                apply_delta(self.store, doc, self.site, self.tz)
+                apply_delta(self.store, doc, self.site, self.tz, signer)
             else:
-                apply_snapshot(self.store, doc, self.site, self.tz, self.key)
+                apply_snapshot(self.store, doc, self.site, self.tz, self.key, signer)
         except (BadSignedMessage, AccessListRefused, ValueError, sqlite3.IntegrityError) as exc:
             self._refuse(str(exc), version if isinstance(version, int) else None)
             return None

@@ -8,6 +8,11 @@ always, without a start limit) and the start recovers. A restart rather than a s
 running process: every thread and connection of the damaged run is gone for sure before its
 file is moved (a connection left open would write a stale log into the fresh store), and
 recovery has only one path, the start, which the tests exercise.
+
+The agent claims its door first (edge.agent.door_claim): while a technician's self-test drives
+the pins and the reader, an agent started meanwhile (systemd restarting it) exits with
+``EXIT_IN_USE`` and is started again after the unit's RestartSec, instead of fighting the
+self-test over the strike.
 """
 
 from __future__ import annotations
@@ -21,10 +26,16 @@ import sdnotify
 
 from edge.agent.agent import EdgeAgent
 from edge.agent.config import EdgeConfig
+from edge.agent.door_claim import DoorClaim, DoorInUse
 from edge.agent.recovery import keep_events, mark_damaged, open_store
 
 #: Exit status of an agent that stopped to recover its store (EX_TEMPFAIL: start me again).
 EXIT_RECOVER = 75
+#: Exit status of an agent that did not start because another process drives its door
+#: (EX_UNAVAILABLE; systemd starts it again after RestartSec).
+EXIT_IN_USE = 69
+#: Who the agent says it is to a process its claim on the door refuses.
+AGENT = "the door agent (hafen edge run)"
 
 log = logging.getLogger("edge")
 
@@ -40,8 +51,22 @@ class Companion(Protocol):
 def run_agent(cfg: EdgeConfig, world: Companion | None = None) -> None:
     """Run the door agent (and a simulated world around it) until SIGTERM or SIGINT.
 
-    Raises SystemExit(EXIT_RECOVER) when it stopped because the store is damaged.
+    Raises SystemExit(EXIT_RECOVER) when it stopped because the store is damaged, and
+    SystemExit(EXIT_IN_USE) when another process (a self-test) drives the door.
     """
+    claim = DoorClaim(cfg.store.path, AGENT)
+    try:
+        claim.take()
+    except DoorInUse as exc:
+        log.error("not starting: %s", exc)
+        raise SystemExit(EXIT_IN_USE) from None
+    try:
+        _run(cfg, world)
+    finally:
+        claim.release()
+
+
+def _run(cfg: EdgeConfig, world: Companion | None) -> None:
     notifier = sdnotify.SystemdNotifier()
     store, recovery = open_store(cfg.store.path, cfg.store.synchronous)
     stop = threading.Event()

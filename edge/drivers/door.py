@@ -126,6 +126,10 @@ class ExitButton:
             settings.pin, on_press, pull_up=settings.pull_up, bounce_seconds=settings.bounce_seconds
         )
 
+    @property
+    def is_pressed(self) -> bool:
+        return bool(self._button.is_pressed)
+
     def close(self) -> None:
         self._button.close()
 
@@ -173,6 +177,20 @@ class Signals:
         """A long beep: the door is forced or held open."""
         if self._buzzer:
             self._buzzer.beep(on_time=2.0, off_time=0, n=1)
+
+    def flash(self, times: int, seconds: float = 0.15, background: bool = True) -> bool:
+        """Flash the LED ``times`` times (a technician's self-test); False if there is none."""
+        if self._led is None:
+            return False
+        self._led.blink(on_time=seconds, off_time=seconds, n=times, background=background)
+        return True
+
+    def beep(self, times: int, seconds: float = 0.15, background: bool = True) -> bool:
+        """Beep ``times`` times (a technician's self-test); False if there is no buzzer."""
+        if self._buzzer is None:
+            return False
+        self._buzzer.beep(on_time=seconds, off_time=seconds, n=times, background=background)
+        return True
 
     def fault(self, active: bool) -> None:
         """A slow blink while a part (the reader) is out of order."""

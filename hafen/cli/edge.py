@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -144,6 +145,63 @@ def read_co2(
     except Co2Fault as exc:
         raise _fail(f"read-co2: {exc.kind}: {exc}", code=1) from None
     typer.echo(f"{ppm} ppm")
+
+
+#: Exit statuses of ``hafen edge selftest``: a check failed; it could not start (the agent
+#: drives the door, or it runs as another user than the agent's). 3 is a missing extra.
+EXIT_CHECK_FAILED = 1
+EXIT_CANNOT_START = 4
+
+
+@app.command()
+def selftest(
+    config: ConfigOption,
+    strike: Annotated[
+        bool, typer.Option("--strike/--no-strike", help="Pulse the strike: unlocks for 1 s.")
+    ] = True,
+    card: Annotated[
+        bool, typer.Option("--card/--no-card", help="Wait for a card on the reader.")
+    ] = True,
+    wait: Annotated[
+        float, typer.Option(min=0, max=600, help="Seconds to wait for the exit button, a card.")
+    ] = 10.0,
+    interactive: Annotated[
+        bool | None,
+        typer.Option(
+            "--interactive/--no-interactive",
+            help="Ask for an exit-button press (default: when run at a terminal).",
+        ),
+    ] = None,
+) -> None:
+    """Test the door on site with the agent stopped: strike, LED, buzzer, contact, exit button,
+    a card, PIRs, CO2 sensors, the broker and the access list. Run it as the agent's user.
+    Exit 1 if a check fails, 4 if it cannot start (the agent runs, or another user runs it).
+    The result reaches the hub's fleet page when the agent runs again."""
+    from edge.agent.door_claim import DoorInUse
+    from edge.selftest.results import table
+    from edge.selftest.run import NotTheAgentsUser, SelfTestOptions, run_selftest
+
+    cfg = _load(config)
+    options = SelfTestOptions(
+        strike=strike,
+        card=card,
+        wait=wait,
+        interactive=sys.stdin.isatty() if interactive is None else interactive,
+    )
+    try:
+        report = run_selftest(cfg, options, typer.echo)
+    except DoorInUse as exc:
+        raise _fail(
+            f"selftest: {exc}. Stop it first (sudo systemctl stop hafen-edge), then start it"
+            " again after the self-test (sudo systemctl start hafen-edge).",
+            code=EXIT_CANNOT_START,
+        ) from None
+    except NotTheAgentsUser as exc:
+        raise _fail(f"selftest: {exc}", code=EXIT_CANNOT_START) from None
+    typer.echo(table(report.results))
+    typer.echo(report.note)
+    if not report.passed:
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 @app.command()

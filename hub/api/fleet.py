@@ -17,5 +17,6 @@ def list_fleet(store: Store, who: Caller) -> list[FleetRow]:
     last seen, software, access-list version and lag, and the checks: ``unverified`` (a list
     of its site published a while ago is not in the door's own state), ``takeovers`` (its
     session taken over by another connection), ``faults`` (component -> what is wrong) and
-    ``refused_states`` (states published as the device without its proof: forged)."""
+    ``refused_states`` (states published as the device without its proof: forged); and its
+    last self-test on site, ``selftest`` (when, passed, the failed checks and why)."""
     return fleet.fleet_rows(store, who)

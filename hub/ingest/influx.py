@@ -58,6 +58,8 @@ def _outcome(kind: str, data: dict) -> str:
         return "allowed" if data.get("allowed") else str(data.get("reason") or "denied")
     if kind == EventKind.DOOR_ALARM:
         return f"{data.get('alarm')}_{data.get('state')}"
+    if kind == EventKind.SELFTEST:
+        return "passed" if data.get("passed") else "failed"
     return "-"
 
 

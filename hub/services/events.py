@@ -25,7 +25,13 @@ from hub.services.scope import Scope
 
 #: What a technician sees of a door's history: its own state and faults, never who came or went.
 DEVICE_KINDS = tuple(
-    k.value for k in (EventKind.DOOR_ALARM, EventKind.DEVICE_FAULT, EventKind.ACL_REFUSED)
+    k.value
+    for k in (
+        EventKind.DOOR_ALARM,
+        EventKind.DEVICE_FAULT,
+        EventKind.ACL_REFUSED,
+        EventKind.SELFTEST,
+    )
 )
 
 
@@ -132,6 +138,10 @@ def _describe(row: Row, people: bool, named: bool) -> DoorEvent:
         broken = data.get("fault")
         what = f"{data.get('component')}: {broken or 'recovered'}"
         outcome = "fault" if broken else "info"
+    elif kind == "device.selftest":
+        failed = [c.get("name") for c in data.get("checks", []) if c.get("outcome") == "fail"]
+        what = f"self-test failed: {', '.join(map(str, failed))}" if failed else "self-test passed"
+        outcome = "fault" if failed or not data.get("passed") else "ok"
     else:
         what, outcome = {
             "door.exit": ("exit button", "info"),

@@ -5,17 +5,20 @@ The worries (issue 13): a door is *unverified* while its own state has not shown
 its site published more than a bound ago (hub.list_acks: the hub cannot tell it enforces a
 block); its session taken over by another connection with its client id; its components'
 current faults; and states the hub refused because they did not carry the door's proof
-(someone else on the broker speaks as the door).
+(someone else on the broker speaks as the door). Beside them, each device's last self-test on
+site (``hafen edge selftest``): when, whether it passed, which checks failed.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
 from sqlalchemy import Connection, Engine, select
 
+from hafen.protocol import EventKind, SelfTest
 from hub import db
 from hub.access_compiler import newest_versions
 from hub.auth import Principal
@@ -24,6 +27,21 @@ from hub.services.scope import Scope
 
 #: Reported after this long without a list shown in the door's state (for the pages' words).
 UNVERIFIED_SECONDS = int(UNVERIFIED_AFTER.total_seconds())
+#: How far back the fleet looks for a device's last self-test. The events table has no index
+#: on the kind, so the read covers this long of the visible sites' events (through the index
+#: on site and time); a door not tested for a year shows none.
+SELFTEST_WITHIN = timedelta(days=366)
+
+
+class SelfTestSummary(BaseModel):
+    """A device's last self-test on site, as its ``device.selftest`` event reported it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    passed: bool
+    #: The checks that failed: name -> why (``co2.air`` -> ``timeout: no reply ...``).
+    failed: dict[str, str] = {}
 
 
 class DeviceChecks(BaseModel):
@@ -59,6 +77,8 @@ class FleetRow(DeviceChecks):
     software: str | None
     acl_version: int | None
     latest_version: int | None
+    #: Its last self-test on site (None: none within SELFTEST_WITHIN).
+    selftest: SelfTestSummary | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -90,9 +110,11 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
     sites = Scope(who).sites
     if sites is not None:
         query = query.where(d.site.in_(sorted(sites)))
+    now = datetime.now(UTC)
     with engine.connect() as conn:
         latest = newest_versions(conn)
-        required = required_versions(conn, datetime.now(UTC))
+        required = required_versions(conn, now)
+        tested = last_selftests(conn, sites, now)
         rows = [
             FleetRow(
                 site=r.site,
@@ -103,6 +125,7 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
                 software=r.software,
                 acl_version=r.acl_version,
                 latest_version=latest.get(r.site),
+                selftest=tested.get((r.site, r.id)),
                 **_checks(r, required.get(r.site)),
             )
             for r in conn.execute(query)
@@ -132,6 +155,33 @@ def site_devices(conn: Connection, site: str) -> list[DeviceStatus]:
         )
         for r in rows
     ]
+
+
+def last_selftests(
+    conn: Connection, sites: Iterable[str] | None, now: datetime
+) -> dict[tuple[str, str], SelfTestSummary]:
+    """The newest self-test of each device at ``sites`` (None: every site) within
+    SELFTEST_WITHIN of ``now``, by (site, device). Newest by the door's own time: a door sends
+    its events in order, but those of a recovered store may arrive after newer ones."""
+    e = db.events.c
+    query = select(e.site, e.device, e.at, e.data).where(
+        e.kind == EventKind.SELFTEST.value, e.at >= (now - SELFTEST_WITHIN).astimezone(UTC)
+    )
+    if sites is not None:
+        query = query.where(e.site.in_(sorted(sites)))
+    newest: dict[tuple[str, str], SelfTestSummary] = {}
+    for row in conn.execute(query):
+        at = db.aware(row.at)
+        known = newest.get((row.site, row.device))
+        if known is not None and known.at >= at:
+            continue
+        try:
+            test = SelfTest.model_validate(row.data)
+        except ValidationError:
+            continue  # ingest stores only what validates; a row changed since is not shown
+        failed = {c.name: c.detail for c in test.checks if c.outcome == "fail"}
+        newest[(row.site, row.device)] = SelfTestSummary(at=at, passed=test.passed, failed=failed)
+    return newest
 
 
 def _state_columns() -> list[Any]:
