@@ -140,6 +140,18 @@ def hub_services(passwords: dict[str, str]) -> list[ServiceRights]:
     ]
 
 
+def narrowed_admin() -> list[dict[str, Any]]:
+    """What ``mosquitto_ctrl dynsec init`` gives its admin beyond the plugin's own topics,
+    taken away: subscribing to every topic (``#``) and the broker's ``$SYS``. The admin's
+    password lives on the hub, which has no business reading what doors say through it.
+    (Its ``publishClientReceive`` entries stay: the plugin's answers reach it by them.)"""
+    return [
+        {"command": "removeRoleACL", "rolename": "admin", "acltype": "subscribePattern",
+         "topic": topic}
+        for topic in ("#", "$SYS/#")
+    ]  # fmt: skip
+
+
 def _acl(kind: str, topic: str) -> dict[str, Any]:
     return {"acltype": kind, "topic": topic, "priority": 0, "allow": True}
 
@@ -166,6 +178,9 @@ class BrokerRights:
         )
         login.apply(self.client)
         self.client.on_message = self._on_answer
+        #: The broker closed the connection (the plugin does when the admin's role changes).
+        self._gone = False
+        self.client.on_disconnect = self._on_gone
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.connect(host, port)
@@ -219,11 +234,18 @@ class BrokerRights:
         payload = json.dumps({"commands": [{**command, "correlationData": tag}]})
         self.client.publish(protocol.BROKER_CONTROL, payload, qos=1)
         with self._answered:
-            answered = self._answered.wait_for(lambda: bool(self._answers), ANSWER_SECONDS)
+            answered = self._answered.wait_for(
+                lambda: bool(self._answers) or self._gone, ANSWER_SECONDS
+            )
             self._waiting = None
-            if not answered:
+            if not answered or not self._answers:
                 raise BrokerRefused(f"no answer to {command['command']}")
             return self._answers.pop(tag)
+
+    def _on_gone(self, *_args: object) -> None:
+        with self._answered:
+            self._gone = True
+            self._answered.notify_all()
 
     def _on_answer(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
         try:

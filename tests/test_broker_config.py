@@ -153,10 +153,18 @@ def test_broker_setup_gives_each_hub_service_only_its_own_rights(tmp_path, tls_b
         on_message=lambda message: ingested.append("publisher:" + message.topic),
         login=settings.broker.login("publisher"),
     )  # fmt: skip
+    admin_reader = HubClient(
+        "localhost", port, "hafen-admin-reader",
+        subscriptions=[(protocol.ALL_EVENTS, 1)],  # `dynsec init` allowed it; setup took it away
+        on_message=lambda message: ingested.append("admin:" + message.topic),
+        login=settings.broker.login("admin"),
+    )  # fmt: skip
     try:
         ingest.start()
         publisher.start()
+        admin_reader.start()
         assert ingest.connected.is_set() and publisher.connected.is_set()
+        assert admin_reader.connected.is_set()
         event = protocol.event_topic(SITE, "door-1", "door.decision")
         door.client.publish(event, b"{}", qos=1)
         assert wait_for(lambda: ingested == [event], 5), ingested
@@ -175,6 +183,7 @@ def test_broker_setup_gives_each_hub_service_only_its_own_rights(tmp_path, tls_b
     finally:
         ingest.stop()
         publisher.stop()
+        admin_reader.stop()
         door.close()
 
     again = runner.invoke(

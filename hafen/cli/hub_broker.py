@@ -7,11 +7,13 @@ Two steps, because the broker must load its rights before anyone can change them
    its admin client, whose password it writes into ``--secrets-dir``;
 2. with mosquitto (re)started, ``broker-setup`` signs in as that admin and gives the hub's
    services their own clients (``hafen-ingest``, ``hafen-publisher``), each with a password
-   file beside the admin's. Running it again keeps their passwords and resets their rights.
+   file beside the admin's, and narrows the admin to the plugin's own topics. Running it
+   again keeps their passwords and resets their rights.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -81,7 +83,13 @@ def broker_setup_command(
     owner: Owner = None,
 ) -> None:
     """Give the hub's services their own clients and rights at the running broker."""
-    from hub.broker_rights import ADMIN, BrokerRefused, BrokerRights, hub_services
+    from hub.broker_rights import (
+        ADMIN,
+        BrokerRefused,
+        BrokerRights,
+        hub_services,
+        narrowed_admin,
+    )
     from hub.mqtt import BrokerLogin
 
     settings = load_settings(config, {})
@@ -98,10 +106,15 @@ def broker_setup_command(
         )
     services = ("hafen-ingest", "hafen-publisher")
     passwords = {name: _password(secrets_dir, name, owner) for name in services}
-    try:
-        rights = BrokerRights(broker.host, broker.port, admin)
-    except (OSError, BrokerRefused) as exc:
-        raise fail(f"cannot reach the broker at {broker.shown()} as {ADMIN}: {exc}", 1) from None
+
+    def as_admin() -> BrokerRights:
+        try:
+            return BrokerRights(broker.host, broker.port, admin)
+        except (OSError, BrokerRefused) as exc:
+            where = f"{broker.shown()} as {ADMIN}"
+            raise fail(f"cannot reach the broker at {where}: {exc}", 1) from None
+
+    rights = as_admin()
     try:
         for service in hub_services(passwords):
             rights.replace(service.commands())
@@ -109,6 +122,21 @@ def broker_setup_command(
         raise fail(f"the broker refused: {exc}", 1) from None
     finally:
         rights.close()
+    for command in narrowed_admin():
+        # The plugin disconnects a client whose role changed (without an answer): each
+        # change on a connection of its own, and what the role holds is read back after.
+        rights = as_admin()
+        with contextlib.suppress(BrokerRefused):
+            rights.remove([command])
+        rights.close()
+    rights = as_admin()
+    try:
+        role = rights.ask({"command": "getRole", "rolename": "admin"})
+    finally:
+        rights.close()
+    acls = role.get("data", {}).get("role", {}).get("acls", [])
+    if any(a.get("acltype") == "subscribePattern" and a.get("topic") == "#" for a in acls):
+        raise fail("the broker's admin may still read every topic: run broker-setup again", 1)
     typer.echo("the hub's clients at the broker, for the hub's settings:")
     for section, name in (("ingest", services[0]), ("publisher", services[1]), ("admin", ADMIN)):
         typer.echo(f"\n[broker.{section}]\nusername = {name!r}")
