@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from edge.agent.config import EdgeConfig, load_edge_config
 from hafen.config import load_toml_config, validate_config
+from hub.pki import CaFiles
 from hub.settings import HubSettings
 from tests.support.edge import CARD_KEY_HEX
 
@@ -105,7 +106,7 @@ def test_hub_example_config_passes_check_config(tmp_path):
 
 
 def _broker_passwords() -> list[str]:
-    return [f"broker/{service}.password" for service in ("ingest", "publisher", "admin")]
+    return [f"broker/hafen-{service}.password" for service in ("ingest", "publisher", "admin")]
 
 
 def test_cli_help_imports_no_hardware_or_database_library():
@@ -223,10 +224,11 @@ def test_systemd_verifies_every_shipped_unit(tmp_path):
     shipped = sorted((ROOT / "systemd").iterdir())
     for unit in shipped:
         shutil.copy(unit, units / unit.name)
-    hafen = root / "opt/hafen/venv/bin/hafen"
-    hafen.parent.mkdir(parents=True)
-    hafen.write_text("#!/bin/sh\n")
-    hafen.chmod(0o755)
+    for command in ("opt/hafen/venv/bin/hafen", "bin/systemctl"):
+        stand_in = root / command
+        stand_in.parent.mkdir(parents=True, exist_ok=True)
+        stand_in.write_text("#!/bin/sh\n")
+        stand_in.chmod(0o755)
     verify = subprocess.run(
         ["systemd-analyze", "verify", f"--root={root}", *(unit.name for unit in shipped)],
         cwd=units,
@@ -235,6 +237,9 @@ def test_systemd_verifies_every_shipped_unit(tmp_path):
         timeout=60,
     )
     assert verify.returncode == 0 and verify.stdout + verify.stderr == "", verify.stderr
+    # The broker reloads the revocation list where init-ca's default directory keeps it.
+    crl_path = (units / "hafen-broker-crl.path").read_text()
+    assert f"PathChanged={CaFiles(Path('/etc/hafen/ca')).crl}" in crl_path
     assert "${" not in (units / "hafen-hub-retention.service").read_text(), (
         "the retention job reads its settings from the config file, not from flags that an"
         " unset variable would leave empty"
