@@ -68,10 +68,9 @@ def add_device(
         raise fail(str(exc), 1) from None
     url = hub_url or settings.http.public_url or "https://HUB"
     command = f"hafen provision enrol {url} {ticket.token}"
-    typer.echo(
-        f"device {site}/{device}: enrolment token (valid until {ticket.expires_at:%H:%M} UTC,"
-    )
-    typer.echo("once). On the device, as root:")
+    until = f"{ticket.expires_at:%Y-%m-%d %H:%M} UTC"
+    typer.echo(f"device {site}/{device}: a one-time enrolment token, valid until {until}.")
+    typer.echo("On the device, as root:")
     typer.echo(f"\n    {command}\n")
     if qr:
         import segno
@@ -143,7 +142,8 @@ def enrol_command(
     for path in written:
         typer.echo(f"  wrote {path}")
     typer.echo(f"broker: {mqtt.host}:{mqtt.port} over TLS, as {mqtt.username}")
-    typer.echo("next: systemctl restart hafen-edge, then `hafen edge selftest`")
+    typer.echo(f"next: sudo -u hafen hafen edge selftest -c {paths.config}")
+    typer.echo("then: sudo systemctl restart hafen-edge")
 
 
 def _agent_user() -> str | None:
