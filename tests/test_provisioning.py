@@ -12,11 +12,14 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
+from edge.agent.enrolment import EnrolmentFailed, ask_hub, request_for
 from hafen import protocol
 from hafen.cli import app
+from hafen.enrolment import EnrolmentRequest
 from hub import db
 from hub.auth import Principal, Role
 from hub.broker_rights import device_rights
@@ -33,6 +36,17 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def network(tmp_path):
     net = ProvisionedNetwork(tmp_path)
+    try:
+        yield net
+    finally:
+        net.close()
+
+
+@pytest.fixture
+def network_on_each_store(tmp_path, hub_url):
+    """The network with the hub's store on SQLite, then on PostgreSQL: where a token's claim
+    must hold under concurrent requests."""
+    net = ProvisionedNetwork(tmp_path, url=hub_url)
     try:
         yield net
     finally:
@@ -64,8 +78,8 @@ def test_two_devices_enrol_and_work_over_tls(network):
     assert _stored_events(net, "door-1")[0].data["allowed"] is True
 
 
-def test_a_token_works_once_and_only_before_it_expires(network, tmp_path):
-    net = network
+def test_a_token_works_once_and_only_before_it_expires(network_on_each_store, tmp_path):
+    net = network_on_each_store
     net.add_site("leipzig-ost")
     token = net.token_for("leipzig-ost", "door-1")
     net.enrol("leipzig-ost", "door-1", token)
@@ -248,3 +262,34 @@ def test_tokens_read_as_arguments_whatever_they_hold():
     tokens = {enrolment.new_token() for _ in range(2000)}
     assert len(tokens) == 2000
     assert all(len(t) == 52 and t.isalnum() and t == t.lower() for t in tokens)
+
+
+def test_one_token_redeemed_at_once_from_many_places_enrols_one(network_on_each_store):
+    """Eight requests with the same token at the same moment: one certificate, seven refusals,
+    one client at the broker."""
+    net = network_on_each_store
+    net.add_site("leipzig-ost")
+    token = net.token_for("leipzig-ost", "door-1")
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(8)]
+    start = threading.Barrier(len(keys))
+    outcomes: list[str] = []
+
+    def redeem(key: ec.EllipticCurvePrivateKey) -> None:
+        request = EnrolmentRequest(token=token, csr=request_for(key))
+        start.wait()
+        try:
+            ask_hub(net.url, request)
+            outcomes.append("enrolled")
+        except EnrolmentFailed as refused:
+            outcomes.append(str(refused))
+
+    threads = [threading.Thread(target=redeem, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes.count("enrolled") == 1, outcomes
+    assert all("used" in o and "(HTTP 403)" in o for o in outcomes if o != "enrolled"), outcomes
+    with net.engine.connect() as conn:
+        certificates = conn.execute(select(db.device_certificates)).all()
+    assert len(certificates) == 1 and certificates[0].revoked_at is None
