@@ -232,6 +232,13 @@ class CaSettings(Section):
     #: The directory init-ca wrote (the CA's key stays there, readable by the hub's user only).
     directory: Path | None = None
 
+    def check(self) -> None:
+        """The CA's key, certificate and revocation list are there and readable."""
+        if self.directory is None:
+            return
+        for name in ("ca.key", "ca.crt", "ca.crl"):
+            _secret("ca.directory", self.directory / name)
+
 
 class SigningSettings(Section):
     """The hub's Ed25519 signing key: it signs access lists and commands for the doors.
@@ -391,7 +398,7 @@ class HubSettings(Section):
         the key. A file that nothing would read (the InfluxDB token without an InfluxDB URL,
         the store's password file for a URL with its own password) is not a problem."""
         problems = []
-        checks: list[Callable[[], object]] = [self.signing.key, self.cards.key]
+        checks: list[Callable[[], object]] = [self.signing.key, self.cards.key, self.ca.check]
         checks += [
             functools.partial(self.broker.login, service)
             for service in BROKER_SERVICES

@@ -95,7 +95,8 @@ def test_hub_example_config_passes_check_config(tmp_path):
     (tmp_path / "card.key").write_text(CARD_KEY_HEX)
     text = (ROOT / "docs/hub.example.toml").read_text()
     text = text.replace("/etc/hafen/", f"{tmp_path}/").replace("/var/lib/hafen/", f"{tmp_path}/")
-    for name in ("ca/ca.crt", "ca/hub.crt", "ca/hub.key", *_broker_passwords()):
+    for name in ("ca/ca.crt", "ca/ca.key", "ca/ca.crl", "ca/hub.crt", "ca/hub.key",
+                 *_broker_passwords()):  # fmt: skip
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("as init-ca and broker-setup write them\n")
     config = tmp_path / "hub.toml"
