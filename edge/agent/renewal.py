@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -99,8 +100,7 @@ def finish_interrupted(files: IdentityFiles) -> bool:
         return False
     if _public(cert.public_key()) != _public(pending.public_key()):
         return False  # still waiting for its certificate
-    os.replace(files.pending, files.key)
-    _sync_directory(files.key.parent)
+    _adopt_pending_key(files)
     log.warning("finished installing the renewed certificate (the agent stopped in between)")
     return True
 
@@ -184,7 +184,7 @@ class CertificateRenewal:
         if not self.link.connected:
             return WAIT_FOR_LINK
         if self._ask.ready():
-            request = RenewalRequest(csr=_request_for(self._pending_key()))
+            request = RenewalRequest(csr=_request_for(pending_key(self.files)))
             self.link.ask_for_certificate(protocol.encode_json(request))
             log.info(
                 "the certificate ends at %s: asked the hub for a new one",
@@ -192,35 +192,16 @@ class CertificateRenewal:
             )
         return max(self._ask.wait(), 0.1)
 
-    def _pending_key(self) -> ec.EllipticCurvePrivateKey:
-        """The pending key: the one made earlier (a restart asks for the same), else a new one."""
-        if self.files.pending.exists():
-            try:
-                return _load_key(self.files.pending)
-            except (OSError, ValueError) as exc:
-                log.warning("the pending key cannot be read (%s): making a new one", exc)
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        _write_atomically(self.files.pending, pem)
-        _sync_directory(self.files.pending.parent)
-        return key
-
     def _take(self, command: Command) -> None:
         """Check the certificate the hub sent, install it, and connect with it."""
+        client_id = f"{self.site}.{self.device}"
         try:
-            cert, pem = self._check(command.args.get("certificate"))
+            cert, pem = check_offer(self.files, client_id, command.args.get("certificate"))
         except CertificateRefused as exc:
             log.warning("the hub's certificate refused: %s", exc)
             self._reply(command.id, False, str(exc))
             return
-        _write_atomically(self.files.certificate, pem)
-        _sync_directory(self.files.certificate.parent)  # on disk before the key follows it
-        os.replace(self.files.pending, self.files.key)  # the pair belongs together again
-        _sync_directory(self.files.key.parent)
+        install(self.files, pem)
         self.renewed += 1
         serial = f"{cert.serial_number:x}"[:16]
         log.info(
@@ -233,39 +214,84 @@ class CertificateRenewal:
         self._ask.reset()
         self.link.switch_identity()
 
-    def _check(self, text: object) -> tuple[x509.Certificate, bytes]:
-        """The certificate, if it is one this door may take (step 3); CertificateRefused if not."""
-        if not isinstance(text, str) or len(text) > protocol.MAX_PEM_CHARS:
-            raise CertificateRefused("the command carries no certificate")
-        if not self.files.pending.exists():
-            raise CertificateRefused("no renewal is pending")
-        pem = text.encode()
-        try:
-            cert = x509.load_pem_x509_certificate(pem)
-            ca = x509.load_pem_x509_certificate(self.files.ca.read_bytes())
-            cert.verify_directly_issued_by(ca)
-            pending = _load_key(self.files.pending)
-            current = x509.load_pem_x509_certificate(self.files.certificate.read_bytes())
-        except (ValueError, TypeError, OSError) as exc:
-            raise CertificateRefused(f"the certificate does not check out: {exc}") from None
-        if _public(cert.public_key()) != _public(pending.public_key()):
-            raise CertificateRefused("the certificate is not for the pending key")
-        names = [n.value for n in cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)]
-        if names != [f"{self.site}.{self.device}"]:
-            raise CertificateRefused("the certificate names another device")
-        if cert.not_valid_after_utc <= current.not_valid_after_utc:
-            raise CertificateRefused("the certificate ends no later than the current one")
-        if cert.not_valid_after_utc <= self._clock():
-            raise CertificateRefused("the certificate has ended")
-        return cert, pem
-
     def _reply(self, command_id: str, ok: bool, detail: str | None) -> None:
         reply = CommandReply(command=command_id, ok=ok, detail=detail)
         self.link.reply("certificate", protocol.encode_json(reply))
 
 
+def pending_key(files: IdentityFiles) -> ec.EllipticCurvePrivateKey:
+    """The pending key (step 1): the one made earlier, so a restart asks for the same; else
+    a new one, written owner-only beside the current key."""
+    if files.pending.exists():
+        try:
+            return _load_key(files.pending)
+        except (OSError, ValueError) as exc:
+            log.warning("the pending key cannot be read (%s): making a new one", exc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    _write_atomically(files.pending, pem)
+    _sync_directory(files.pending.parent)
+    return key
+
+
 class CertificateRefused(Exception):
     """A certificate from the hub that the door does not install; the message says why."""
+
+
+def check_offer(
+    files: IdentityFiles, client_id: str, text: object, now: datetime | None = None
+) -> tuple[x509.Certificate, bytes]:
+    """The certificate the hub sent (PEM text), if this door may take it (step 3): for the
+    pending key, signed by the CA, naming ``client_id``, ending later than the current one
+    and not yet ended. Raises CertificateRefused saying which check failed."""
+    if not isinstance(text, str) or len(text) > protocol.MAX_PEM_CHARS:
+        raise CertificateRefused("the command carries no certificate")
+    if not files.pending.exists():
+        raise CertificateRefused("no renewal is pending")
+    pem = text.encode()
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+        ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
+        cert.verify_directly_issued_by(ca)
+        pending = _load_key(files.pending)
+        current = x509.load_pem_x509_certificate(files.certificate.read_bytes())
+    except InvalidSignature:  # a CA of the same name, but not ours
+        raise CertificateRefused("the certificate does not check out: not the CA's") from None
+    except (ValueError, TypeError, OSError) as exc:
+        raise CertificateRefused(f"the certificate does not check out: {exc}") from None
+    if _public(cert.public_key()) != _public(pending.public_key()):
+        raise CertificateRefused("the certificate is not for the pending key")
+    names = [n.value for n in cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)]
+    if names != [client_id]:
+        raise CertificateRefused("the certificate names another device")
+    if cert.not_valid_after_utc <= current.not_valid_after_utc:
+        raise CertificateRefused("the certificate ends no later than the current one")
+    if cert.not_valid_after_utc <= (now or datetime.now(UTC)):
+        raise CertificateRefused("the certificate has ended")
+    return cert, pem
+
+
+def install(files: IdentityFiles, pem: bytes) -> None:
+    """Make the checked certificate and the pending key the door's pair (step 4)."""
+    install_certificate(files, pem)
+    _adopt_pending_key(files)
+
+
+def install_certificate(files: IdentityFiles, pem: bytes) -> None:
+    """The first half of ``install``: the certificate is in place, the key not yet (the
+    state a crash between the two leaves, which ``finish_interrupted`` completes)."""
+    _write_atomically(files.certificate, pem)
+    _sync_directory(files.certificate.parent)  # on disk before the key follows it
+
+
+def _adopt_pending_key(files: IdentityFiles) -> None:
+    """The pending key becomes the key: the pair belongs together again."""
+    os.replace(files.pending, files.key)
+    _sync_directory(files.key.parent)
 
 
 def _request_for(key: ec.EllipticCurvePrivateKey) -> str:
