@@ -150,7 +150,7 @@ def _unreachable() -> BrokerRights:
     raise OSError("the broker is not reachable")
 
 
-def test_a_revoked_door_gets_no_certificate(tmp_path):
+def test_a_revoked_door_gets_no_certificate(tmp_path, caplog):
     net = ProvisionedNetwork(tmp_path)
     try:
         net.add_site("leipzig-ost")
@@ -167,6 +167,7 @@ def test_a_revoked_door_gets_no_certificate(tmp_path):
         assert door.agent.link is not None
         door.agent.link.ask_for_certificate(_request())
         assert wait_for(lambda: net.renewals.counts["refused"] == 1, 10), net.renewals.counts
+        assert "door-1: renewal request refused: the device is revoked" in caplog.text
         assert len(_certificates(net, "door-1")) == before
         assert net.renewals.counts["issued"] == 0
     finally:
@@ -210,12 +211,13 @@ def test_garbage_and_floods_from_a_door_cost_little_and_issue_at_most_one(tmp_pa
             time.sleep(0.005)
         flood_seconds = time.monotonic() - started
         assert wait_for(lambda: counts["received"] >= 305, 10), counts
-        time.sleep(limits.look_every + 0.3)
-        assert counts["issued"] == 1, counts
-        assert len(_certificates(net, "door-1")) == 2
-        looked_at = 300 - (counts["dropped"] - 1)
+        looked_at = 300 - (counts["dropped"] - 1)  # dropped on arrival, or by a newer one
         assert 2 <= looked_at <= 2 + flood_seconds / limits.look_every, counts
-        assert counts["refused"] == 4 + looked_at - 1, counts  # the window said no
+        # The desk's bucket (10 at once, then 1/s) lets the last of them wait a moment.
+        answered = lambda: counts["refused"] + counts["issued"] == 4 + looked_at  # noqa: E731
+        assert wait_for(answered, 10), counts
+        assert counts["issued"] == 1, counts  # the window said no to the rest
+        assert len(_certificates(net, "door-1")) == 2
         # The door had asked for none of them: it installs nothing.
         assert door.agent.renewal is not None and door.agent.renewal.renewed == 0
         assert door.connected

@@ -175,6 +175,8 @@ class CertificateRenewal:
         due_in = left - (cert.not_valid_after_utc - cert.not_valid_before_utc) * RENEW_WHEN_LEFT
         if due_in > timedelta(0):
             self._ask.reset()
+            # A pending key left from a renewal that is over (the door was enrolled again).
+            self.files.pending.unlink(missing_ok=True)
             return min(CHECK_EVERY, due_in.total_seconds())
         if left <= timedelta(0):
             log.error(
