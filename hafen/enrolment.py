@@ -14,11 +14,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hafen.ids import Slug
+from hafen.protocol import MAX_PEM_CHARS
 
 #: A token as handed out is 43 characters; anything much longer is not one of ours.
 MAX_TOKEN_CHARS = 128
-#: A certificate request or certificate in PEM: a P-256 one is well under 1 KiB.
-MAX_PEM_CHARS = 8192
 #: The path the hub takes enrolments at, under its URL.
 ENROL_PATH = "/enrol"
 

@@ -49,6 +49,7 @@ class EventKind(StrEnum):
     ACL_REFUSED = "acl.refused"
     OCCUPANCY = "occupancy.sample"
     SELFTEST = "device.selftest"
+    CERTIFICATE_RENEWED = "device.certificate"
 
 
 class EventPayload(BaseModel):
@@ -111,6 +112,14 @@ class AclRefused(EventPayload):
     version: int | None = None
     applied_version: int
     count: int = Field(default=1, ge=1, le=2**31 - 1)
+
+
+class CertificateRenewed(EventPayload):
+    """The door renewed its certificate and now signs in with the new one (edge.agent.renewal):
+    the serial's first 16 hex digits and when it ends, never the certificate itself."""
+
+    serial: Annotated[str, Field(pattern=r"^[0-9a-f]{1,16}$")]
+    not_after: AwareDatetime
 
 
 #: A room, sensor or component name.
@@ -192,6 +201,7 @@ PAYLOAD_MODELS: dict[EventKind, type[EventPayload]] = {
     EventKind.ACL_REFUSED: AclRefused,
     EventKind.OCCUPANCY: OccupancySample,
     EventKind.SELFTEST: SelfTest,
+    EventKind.CERTIFICATE_RENEWED: CertificateRenewed,
 }
 
 
@@ -237,6 +247,11 @@ def reply_topic(site: str, device: str, name: str) -> str:
     return f"{device_prefix(site, device)}/reply/{name}"
 
 
+def renewal_topic(site: str, device: str) -> str:
+    """A device asks the hub for a new certificate here (``RenewalRequest``)."""
+    return f"{device_prefix(site, device)}/renew"
+
+
 def acl_topic(site: str) -> str:
     """Retained: the newest signed access list (snapshot or delta) of a site."""
     return f"{ROOT}/{site}/acl"
@@ -248,6 +263,7 @@ ALL_REPLIES = f"{ROOT}/+/+/reply/#"
 ALL_OCCUPANCY = f"{ROOT}/+/+/occupancy"
 ALL_COMMANDS = f"{ROOT}/+/+/cmd/#"
 ALL_LISTS = f"{ROOT}/+/acl"
+ALL_RENEWALS = f"{ROOT}/+/+/renew"
 
 
 def discovery_topic(prefix: str, component: str, object_id: str) -> str:
@@ -293,7 +309,7 @@ def parse_device_topic(topic: str) -> DeviceTopic | None:
     site, device, channel, rest = parts[2], parts[3], parts[4], parts[5:]
     if not (is_slug(site) and is_slug(device)):
         return None
-    if channel in ("state", "occupancy") and not rest:
+    if channel in ("state", "occupancy", "renew") and not rest:
         return DeviceTopic(site, device, channel, None)
     if channel in ("evt", "cmd", "reply") and len(rest) == 1 and rest[0]:
         return DeviceTopic(site, device, channel, rest[0])
@@ -365,8 +381,23 @@ class CommandReply(BaseModel):
     detail: str | None = None
 
 
+#: The largest certificate request (or certificate) in PEM: a P-256 one is under 1 KiB.
+MAX_PEM_CHARS = 8192
+
+
+class RenewalRequest(BaseModel):
+    """A device's request for a new certificate on ``.../renew``: a PEM certificate request
+    for a key it made. The hub names the device from the topic, whatever the request says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
+    csr: Annotated[str, Field(min_length=1, max_length=MAX_PEM_CHARS)]
+
+
 #: Commands the hub can send a device, each sealed like an access list (hafen.signing).
-COMMANDS = ("unlock", "send_state", "acl_snapshot", "ack")
+#: ``certificate`` answers a renewal request (args: ``certificate``, PEM).
+COMMANDS = ("unlock", "send_state", "acl_snapshot", "ack", "certificate")
 
 
 def encode_json(model: BaseModel) -> bytes:

@@ -119,7 +119,9 @@ def hub_services(passwords: dict[str, str]) -> list[ServiceRights]:
 
     - ``hafen-ingest`` reads every door's events and states and sends acks and catch-up lists
       (both commands to one door);
-    - ``hafen-publisher`` (``hafen hub serve``) sends the sites' lists and commands.
+    - ``hafen-publisher`` (``hafen hub serve``) sends the sites' lists and commands, and
+      reads the doors' certificate renewal requests (hub.services.renewal_desk), which it
+      answers with a command.
 
     The third, the plugin's admin, is made by ``mosquitto_ctrl dynsec init``. Ingest's workers
     share their subscriptions (``$share/{group}/...``); mosquitto 2.0 checks a shared
@@ -136,6 +138,7 @@ def hub_services(passwords: dict[str, str]) -> list[ServiceRights]:
             PUBLISHER,
             passwords[PUBLISHER],
             publish=(protocol.ALL_LISTS, protocol.ALL_COMMANDS),
+            subscribe=(protocol.ALL_RENEWALS,),
         ),
     ]
 

@@ -13,14 +13,14 @@ import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
 from hub import db
 from hub.broker_rights import AdminSession, BrokerRights
-from hub.pki import CaFiles, revocation_list
+from hub.pki import DEVICE_LIFETIME, CaFiles, revocation_list
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -35,7 +35,9 @@ class DeviceAuthority:
     ``rights`` lends the admin connection to the broker's dynamic-security plugin for one
     sequence of commands (``with authority.rights() as rights: ...``;
     hub.broker_rights.AdminSession). ``broker_host``/``broker_port``: where the
-    devices reach the broker, which may differ from where the hub does."""
+    devices reach the broker, which may differ from where the hub does.
+    ``device_lifetime``: how long the certificates it gives devices (at enrolment and renewal)
+    are valid; 90 days, shorter only in tests that watch a device renew."""
 
     ca: CaFiles
     rights: Callable[[], AbstractContextManager[BrokerRights]]
@@ -43,6 +45,7 @@ class DeviceAuthority:
     broker_port: int
     public_keys: tuple[str, ...]
     card_key: bytes
+    device_lifetime: timedelta = DEVICE_LIFETIME
 
     @classmethod
     def from_settings(

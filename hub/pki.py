@@ -34,6 +34,7 @@ CA_DAYS = 10 * 365
 BROKER_DAYS = 825
 #: How long a device's certificate is valid; devices renew it themselves well before.
 DEVICE_DAYS = 90
+DEVICE_LIFETIME = timedelta(days=DEVICE_DAYS)
 #: How long a revocation list is valid: the broker must be given a new one before.
 CRL_DAYS = 30
 #: The common name of the hub services' client certificate (never a device's: no dot).
@@ -133,7 +134,13 @@ def init_ca(
     broker_cert = _broker_certificate(broker_key, ca_key, ca_cert, names, now)
     hub_key = ec.generate_private_key(ec.SECP256R1())
     hub_cert = _leaf(
-        ca_key, ca_cert, hub_key.public_key(), _name("hub", HUB_CLIENT), CLIENT, BROKER_DAYS, now
+        ca_key,
+        ca_cert,
+        hub_key.public_key(),
+        _name("hub", HUB_CLIENT),
+        CLIENT,
+        timedelta(days=BROKER_DAYS),
+        now,
     )
     files.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     written: list[Path] = []
@@ -182,21 +189,10 @@ def device_client_id(site: str, device: str) -> str:
     return f"{site}.{device}"
 
 
-def issue_device_certificate(
-    files: CaFiles,
-    csr_pem: bytes,
-    site: str,
-    device: str,
-    days: int = DEVICE_DAYS,
-    now: datetime | None = None,
-) -> x509.Certificate:
-    """Sign a device's certificate request: the key was born on the device and stays there.
-
-    The request must be PEM, at most MAX_CSR_BYTES, signed by its own key (proof that the
-    device holds it), and for an ECDSA P-256 key. Whatever names it asks for, the certificate
-    names the device as the hub registered it (common name ``site.device``, the client id the
-    broker then insists on) and may only authenticate a client.
-    """
+def requested_key(csr_pem: bytes) -> ec.EllipticCurvePublicKey:
+    """The key a certificate request is for, if the request is taken: PEM, at most
+    MAX_CSR_BYTES, signed by its own key (proof that the device holds it), for an ECDSA P-256
+    key. Raises RequestRefused saying which (never quoting the request)."""
     if len(csr_pem) > MAX_CSR_BYTES:
         raise RequestRefused(f"the request is {len(csr_pem)} bytes, over {MAX_CSR_BYTES}")
     try:
@@ -208,9 +204,28 @@ def issue_device_certificate(
     public = csr.public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
         raise RequestRefused("the request's key is not an ECDSA P-256 key")
+    return public
+
+
+def issue_device_certificate(
+    files: CaFiles,
+    csr_pem: bytes,
+    site: str,
+    device: str,
+    lifetime: timedelta = DEVICE_LIFETIME,
+    now: datetime | None = None,
+) -> x509.Certificate:
+    """Sign a device's certificate request: the key was born on the device and stays there.
+
+    The request must be one ``requested_key`` takes. Whatever names it asks for, the
+    certificate names the device as the hub registered it (common name ``site.device``, the
+    client id the broker then insists on) and may only authenticate a client. It is valid for
+    ``lifetime`` (and BACKDATE before now, for clocks behind).
+    """
+    public = requested_key(csr_pem)
     ca_key, ca_cert = load_ca(files)
     subject = _name(site, device_client_id(site, device))
-    return _leaf(ca_key, ca_cert, public, subject, CLIENT, days, now or datetime.now(UTC))
+    return _leaf(ca_key, ca_cert, public, subject, CLIENT, lifetime, now or datetime.now(UTC))
 
 
 def revocation_list(
@@ -293,7 +308,7 @@ def _broker_certificate(
         ]
     )
     public = key.public_key()
-    return _leaf(ca_key, ca_cert, public, subject, SERVER, BROKER_DAYS, now, names)
+    return _leaf(ca_key, ca_cert, public, subject, SERVER, timedelta(days=BROKER_DAYS), now, names)
 
 
 def _name(unit: str, common_name: str) -> x509.Name:
@@ -312,7 +327,7 @@ def _leaf(
     public: ec.EllipticCurvePublicKey,
     subject: x509.Name,
     usage: x509.ObjectIdentifier,
-    days: int,
+    lifetime: timedelta,
     now: datetime,
     names: list[x509.GeneralName] | None = None,
 ) -> x509.Certificate:
@@ -324,7 +339,7 @@ def _leaf(
         .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + timedelta(days=days))
+        .not_valid_after(now + lifetime)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_usage(cert_sign=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)

@@ -45,6 +45,7 @@ from hafen.protocol import (
 if TYPE_CHECKING:  # the MQTT side (paho, cryptography) loads only for a networked door
     from edge.agent.link import EdgeLink
     from edge.agent.remote import AclUpdater, CommandGate, CommandVerifier
+    from edge.agent.renewal import CertificateRenewal
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class EdgeAgent:
         self.acl_updater: AclUpdater | None = None
         self.commands: CommandVerifier | None = None
         self.command_gate: CommandGate | None = None
+        self.renewal: CertificateRenewal | None = None
         self._extra_stores: list[EdgeStore] = []
         self._live: bytes | None = None
         #: Decides and records through the store, and keeps the door going when it fails;
@@ -148,9 +150,13 @@ class EdgeAgent:
         """The MQTT link and the access-list updater, each on its own store connection."""
         from edge.agent.link import EdgeLink
         from edge.agent.remote import AclUpdater, CommandGate, CommandVerifier, command_router
+        from edge.agent.renewal import CertificateRenewal, IdentityFiles, finish_interrupted
         from hafen.device_proof import device_key
 
         assert cfg.mqtt is not None and cfg.hub is not None
+        identity = IdentityFiles.of(cfg.mqtt)
+        if identity is not None:
+            finish_interrupted(identity)  # before the link loads the pair
         trusted = cfg.hub.trusted()
         updater_store = EdgeStore(cfg.store.path, cfg.store.synchronous)
         # The sender reads the outbox tail and deletes: a small page cache is plenty.
@@ -185,6 +191,14 @@ class EdgeAgent:
             seen_version=lambda: updater.seen_version,
             record=lambda payload: self._inbox.put(_Record(payload)),
         )
+        if identity is not None:
+            self.renewal = CertificateRenewal(
+                identity,
+                cfg.site.id,
+                cfg.device.id,
+                self.link,
+                record=lambda payload: self._inbox.put(_Record(payload)),
+            )
 
     def start(self) -> None:
         # The door's loop shares the interpreter with the list updater, which parses and writes
@@ -201,6 +215,8 @@ class EdgeAgent:
         if self.link and self.acl_updater:
             self.acl_updater.start()
             self.link.start()
+        if self.renewal:
+            self.renewal.start()
 
     def stop(self) -> None:
         """Stop reading, finish queued work, and leave the door in its configured fail state."""
@@ -214,6 +230,8 @@ class EdgeAgent:
         if self.occupancy:
             self.occupancy.stop()
         self.hardware.close()
+        if self.renewal:
+            self.renewal.stop()  # before the link: a renewal may be switching its client
         if self.link and self.acl_updater:
             self.link.stop()
             self.acl_updater.stop()
@@ -333,6 +351,13 @@ class EdgeAgent:
             self.door.remote_unlock(now, seconds)
         elif command.name == "send_state":
             self.link.publish_state()
+        elif command.name == "certificate":
+            if self.renewal is not None:
+                self.renewal.offer(command)  # checked and installed off the door's loop
+                return  # answered once installed (or refused)
+            reply = CommandReply(command=command.id, ok=False, detail="no certificate to renew")
+            self.link.reply(command.name, encode_json(reply))
+            return
         self.link.reply(command.name, encode_json(CommandReply(command=command.id, ok=True)))
 
     def _hub_stored(self, seq: int, epoch: str) -> None:

@@ -85,6 +85,11 @@ class EdgeLink:
         #: When the broker last closed a connection the door did not end (None: it did not).
         self._lost_at: float | None = None
         self._stopping = False
+        #: The link is replacing its client (a renewed certificate): the old one's goodbye is
+        #: not a lost connection, and the new one's session is not one the sender can trust.
+        self._switching = False
+        self._fresh_client = False
+        self._switch_lock = threading.Lock()
         self._started = time.monotonic()
         self._boot = _next_boot(store)
         self._connections = 0
@@ -167,23 +172,56 @@ class EdgeLink:
         return protocol.encode_json(seal_state(self._proof_key, self.site, self.device, state))
 
     def start(self) -> None:
+        self.sender.start()
+        self._connect(self.client)
+
+    def _connect(self, client: mqtt.Client) -> None:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.cfg.session_expiry_seconds
         # The broker drops what is bigger for this client instead of sending it (mosquitto 2).
         props.MaximumPacketSize = protocol.MAX_PACKET_BYTES
-        self.sender.start()
-        self.client.connect_async(
+        client.connect_async(
             self.cfg.host,
             self.cfg.port,
             keepalive=self.cfg.keepalive,
             clean_start=False,
             properties=props,
         )
-        self.client.loop_start()
+        client.loop_start()
+
+    def switch_identity(self) -> None:
+        """Connect again with the certificate and key now in the config's files (a renewal
+        replaced them; edge.agent.renewal). paho loads them only when a client is made, so a
+        new client takes over: the old one says goodbye with a clean DISCONNECT (the broker
+        keeps the session and drops the will), and the new one resumes the session. What the
+        old client had in flight is not carried over: the sender publishes again from the
+        hub's mark, and the hub drops what it already has (by event id). Raises (and keeps
+        the old connection) if the files do not load."""
+        with self._switch_lock:
+            if self._stopping:
+                return
+            fresh = self._make_client()  # loads the files now: a bad pair fails here
+            old = self.client
+            self._switching = True
+            try:
+                old.disconnect()
+                with contextlib.suppress(AttributeError):  # paho's race, as in stop()
+                    old.loop_stop()
+            finally:
+                self._switching = False
+            self._fresh_client = True
+            self.client = fresh
+            self._set_will(fresh)  # the old client's goodbye counted no connection: the same
+            self._connect(fresh)
+
+    def ask_for_certificate(self, request: bytes) -> None:
+        """Publish a certificate renewal request on the door's own ``.../renew``."""
+        self.client.publish(protocol.renewal_topic(self.site, self.device), request, qos=1)
 
     def stop(self) -> None:
         """Say goodbye (retained offline state), then disconnect cleanly: no will is sent."""
-        self._stopping = True
+        with self._switch_lock:
+            self._stopping = True
         self.sender.stop()
         self.takeovers.stop()
         if self.connected:
@@ -256,7 +294,10 @@ class EdgeLink:
         self.publish_state()
         for topic, payload in self._retained_on_connect() if self._retained_on_connect else []:
             client.publish(topic, payload, qos=1, retain=True)
-        self.sender.connected(bool(flags.session_present))
+        # A new client (switch_identity) resumes the broker's session, but not what the old
+        # client had in flight: to the sender, that is a session lost (send from the mark).
+        fresh, self._fresh_client = self._fresh_client, False
+        self.sender.connected(bool(flags.session_present) and not fresh)
 
     def _disconnected(
         self,
@@ -270,7 +311,7 @@ class EdgeLink:
         self.sender.disconnected()
         if reason_code.value == SESSION_TAKEN_OVER:
             self.takeovers.taken_over()  # before the will: it carries the count
-        elif not self._stopping:
+        elif not (self._stopping or self._switching):
             self._lost_at = time.monotonic()
         self._set_will(client)  # the next connection's will carries the next session number
         log.warning("disconnected from the broker: %s", reason_code)

@@ -205,19 +205,37 @@ def serve_command(
 
     from hub import db as hubdb
     from hub.app import create_app
+    from hub.device_identity import DeviceAuthority
     from hub.server import hub_server
 
     configure_logging()
     engine = hubdb.connect(url)
     warn_if_rollups_missing(engine)
+    authority = read_secret(lambda: DeviceAuthority.from_settings(settings, signing_key, card_key))
     publisher = None
+    renewals = None
     if signing_key is not None:
         from hub.access_lists import AclPublisher
         from hub.mqtt import HubClient
+        from hub.services.renewal_desk import RenewalDesk
 
         login = read_secret(functools.partial(settings.broker.login, "publisher"))
         at = settings.broker
-        client = HubClient(at.host, at.port, client_id="hafen-hub-api", login=login)
+        if authority is not None:
+            # Doors renew their certificates through the publisher's connection (the desk
+            # sends only once a request came in on it: ``client`` is made below by then).
+            def send(topic: str, payload: bytes) -> None:
+                client.publish(topic, payload)
+
+            renewals = RenewalDesk(engine, authority, signing_key, send).start()
+        client = HubClient(
+            at.host,
+            at.port,
+            client_id="hafen-hub-api",
+            login=login,
+            subscriptions=renewals.subscriptions() if renewals else None,
+            on_message=renewals.take_message if renewals else None,
+        )
         client.start()
         publisher = AclPublisher(engine, signing_key, client.publish, client.publish_many)
     typer.echo(f"hub store: {shown(url)}")
@@ -230,9 +248,6 @@ def serve_command(
             "no signing key (signing.key_file or --key): access-list changes are stored but"
             " not sent to the doors"
         )
-    from hub.device_identity import DeviceAuthority
-
-    authority = read_secret(lambda: DeviceAuthority.from_settings(settings, signing_key, card_key))
     if authority is None:
         typer.echo("devices cannot enrol here: [ca] directory and [broker.admin] are not set")
     hub_app = create_app(
@@ -250,3 +265,5 @@ def serve_command(
         port=http.port,
         forwarded_allow_ips=",".join(http.forwarded_allow_ips),
     ).run()
+    if renewals is not None:
+        renewals.stop()

@@ -147,7 +147,9 @@ def redeem(
         site, device = ticket.site, ticket.device
         try:
             csr = request.csr.encode()
-            cert = issue_device_certificate(authority.ca, csr, site, device, now=now)
+            cert = issue_device_certificate(
+                authority.ca, csr, site, device, authority.device_lifetime, now
+            )
         except RequestRefused as exc:
             raise Invalid(f"the certificate request: {exc}") from None
         not_after = cert.not_valid_after_utc

@@ -5,12 +5,14 @@ devices brought in by `hafen provision device add` and `hafen provision enrol`."
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import re
 import signal
 import subprocess
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import tomli_w
@@ -32,6 +34,7 @@ from hub.keys import generate_key
 from hub.mqtt import HubClient
 from hub.pki import CaFiles
 from hub.server import hub_server
+from hub.services.renewal_desk import RenewalDesk, RenewalLimits
 from hub.settings import HubSettings, load_hub_settings
 from sim.broker import SHIPPED_CONF_DIR, free_port
 from sim.card_emulator import EmulatedCard
@@ -123,10 +126,21 @@ class Enrolled:
 
 
 class ProvisionedNetwork:
-    """The whole network over TLS, set up through the shipped commands."""
+    """The whole network over TLS, set up through the shipped commands.
 
-    def __init__(self, root: Path, url: str | None = None) -> None:
+    ``device_lifetime``: how long the hub's certificates for devices are valid (a short one
+    makes a door renew at once); ``renewal_limits``: the hub's bounds on renewal."""
+
+    def __init__(
+        self,
+        root: Path,
+        url: str | None = None,
+        device_lifetime: timedelta | None = None,
+        renewal_limits: RenewalLimits | None = None,
+    ) -> None:
         self.root = root
+        self.device_lifetime = device_lifetime
+        self.renewal_limits = renewal_limits
         self.files = CaFiles(root / "ca")
         hafen("hub", "init-ca", "--dir", str(self.files.directory), "--broker-host", "localhost")
         self.broker = TlsBroker(root, self.files).start()
@@ -154,8 +168,26 @@ class ProvisionedNetwork:
 
     def _start_hub(self) -> None:
         broker = self.settings.broker
+        authority = DeviceAuthority.from_settings(self.settings, self.key, CARD_KEY)
+        assert authority is not None
+        if self.device_lifetime is not None:
+            authority = dataclasses.replace(authority, device_lifetime=self.device_lifetime)
+        self.authority = authority
+        # As `hafen hub serve` does: the publisher's connection takes the doors' renewals.
+        self.renewals = RenewalDesk(
+            self.engine,
+            authority,
+            self.key,
+            lambda topic, payload: self.client.publish(topic, payload),
+            self.renewal_limits,
+        ).start()
         self.client = HubClient(
-            broker.host, broker.port, "hafen-hub-api", login=broker.login("publisher")
+            broker.host,
+            broker.port,
+            "hafen-hub-api",
+            login=broker.login("publisher"),
+            subscriptions=self.renewals.subscriptions(),
+            on_message=self.renewals.take_message,
         )
         self.client.start()
         self.publisher = AclPublisher(
@@ -167,8 +199,6 @@ class ProvisionedNetwork:
             on_state=self._catch_up,
         )  # fmt: skip
         self.worker.start()
-        self.authority = DeviceAuthority.from_settings(self.settings, self.key, CARD_KEY)
-        assert self.authority is not None
         api = create_app(self.engine, CARD_KEY, self.publisher, authority=self.authority)
         self.server = hub_server(api, port=0)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -222,6 +252,7 @@ class ProvisionedNetwork:
         self.server.should_exit = True
         self.thread.join(10)
         self.worker.stop()
+        self.renewals.stop()
         self.publisher.close()
         self.client.stop()
         self.engine.dispose()
