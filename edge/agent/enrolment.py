@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
@@ -231,7 +232,7 @@ def check_bundle(bundle: EnrolmentBundle, key: ec.EllipticCurvePrivateKey) -> No
         cert = x509.load_pem_x509_certificate(bundle.certificate.encode())
         ca = x509.load_pem_x509_certificate(bundle.ca_certificate.encode())
         cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, InvalidSignature) as exc:
         raise EnrolmentFailed(f"the hub's certificate does not check out: {exc}") from None
     mine = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
