@@ -33,18 +33,17 @@ from edge.drivers.nfc_reader import CardRead, NfcReader
 from hafen import __version__, protocol
 from hafen.cards import card_hash, short
 from hafen.protocol import (
-    CommandReply,
     DeviceFault,
     EventPayload,
     LiveState,
     OccupancySample,
-    RemoteUnlock,
     encode_json,
 )
 
 if TYPE_CHECKING:  # the MQTT side (paho, cryptography) loads only for a networked door
+    from edge.agent.hub_commands import HubCommands
     from edge.agent.link import EdgeLink
-    from edge.agent.remote import AclUpdater, CommandGate, CommandVerifier
+    from edge.agent.remote import AclUpdater, CommandGate
     from edge.agent.renewal import CertificateRenewal
 
 log = logging.getLogger(__name__)
@@ -77,8 +76,6 @@ _STOP = object()
 #: Seconds a thread may hold the GIL before a waiting one gets it (Python's default is 0.005).
 SWITCH_INTERVAL = 0.0005
 #: The fault of a hub ack beyond this store's last event.
-ACK_FAULT_COMPONENT = "outbox"
-ACK_FAULT = "the hub acknowledged events this door never sent: forged under its name"
 
 
 class EdgeAgent:
@@ -118,7 +115,7 @@ class EdgeAgent:
         self.decisions = 0
         self.link: EdgeLink | None = None
         self.acl_updater: AclUpdater | None = None
-        self.commands: CommandVerifier | None = None
+        self.hub_commands: HubCommands | None = None
         self.command_gate: CommandGate | None = None
         self.renewal: CertificateRenewal | None = None
         self._extra_stores: list[EdgeStore] = []
@@ -148,6 +145,7 @@ class EdgeAgent:
 
     def _connect_to_hub(self, cfg: EdgeConfig) -> None:
         """The MQTT link and the access-list updater, each on its own store connection."""
+        from edge.agent.hub_commands import HubCommands
         from edge.agent.link import EdgeLink
         from edge.agent.remote import AclUpdater, CommandGate, CommandVerifier, command_router
         from edge.agent.renewal import CertificateRenewal, IdentityFiles, finish_interrupted
@@ -173,7 +171,6 @@ class EdgeAgent:
             faults=self.faults,
         )
         updater = self.acl_updater
-        self.commands = CommandVerifier(cfg.site.id, cfg.device.id, trusted, self.store)
         self.command_gate = CommandGate()
         self.link = EdgeLink(
             cfg.mqtt,
@@ -199,6 +196,17 @@ class EdgeAgent:
                 self.link,
                 record=lambda payload: self._inbox.put(_Record(payload)),
             )
+        self.hub_commands = HubCommands(
+            CommandVerifier(cfg.site.id, cfg.device.id, trusted, self.store),
+            self.link,
+            self.door,
+            self.store,
+            self.faults,
+            self._record,
+            cfg.door.unlock_seconds,
+            self._wall_clock,
+            self.renewal,
+        )
 
     def start(self) -> None:
         # The door's loop shares the interpreter with the list updater, which parses and writes
@@ -307,7 +315,8 @@ class EdgeAgent:
         elif isinstance(item, _Command):
             if self.command_gate:
                 self.command_gate.done()
-            self._command(item, now)
+            assert self.hub_commands is not None
+            self.hub_commands.handle(item.name, item.payload, now)
         elif isinstance(item, _Record):
             self._record(item.payload)
         elif isinstance(item, StoreTick):
@@ -318,61 +327,6 @@ class EdgeAgent:
             self._record(DeviceFault(component="disk", fault=None if item.room else FULL))
         elif self.occupancy:
             self.occupancy.handle(item, self._wall_clock())
-
-    def _command(self, item: _Command, now: float) -> None:
-        from edge.agent.remote import CommandRefused
-
-        assert self.link is not None and self.commands is not None
-        try:
-            command = self.commands.verify(item.name, item.payload, self._wall_clock())
-        except CommandRefused as exc:
-            log.warning("command %s refused: %s", item.name, exc)
-            reply = CommandReply(command="", ok=False, detail=str(exc))
-            self.link.reply(item.name, encode_json(reply))
-            return
-        if command.name == "ack":
-            seq, epoch = command.args.get("seq"), command.args.get("epoch")
-            if isinstance(seq, int) and isinstance(epoch, str):
-                self._hub_stored(seq, epoch)
-            return  # acknowledgements are not answered
-        if command.name == "unlock":
-            try:
-                seconds = float(command.args.get("seconds", self.cfg.door.unlock_seconds))
-            except (TypeError, ValueError):
-                self.link.reply(
-                    item.name,
-                    encode_json(
-                        CommandReply(command=command.id, ok=False, detail="seconds is not a number")
-                    ),
-                )
-                return
-            seconds = min(max(seconds, 1.0), 3600.0)
-            self._record(RemoteUnlock(command=command.id, seconds=seconds))
-            self.door.remote_unlock(now, seconds)
-        elif command.name == "send_state":
-            self.link.publish_state()
-        elif command.name == "certificate":
-            if self.renewal is not None:
-                self.renewal.offer(command)  # checked and installed off the door's loop
-                return  # answered once installed (or refused)
-            reply = CommandReply(command=command.id, ok=False, detail="no certificate to renew")
-            self.link.reply(command.name, encode_json(reply))
-            return
-        self.link.reply(command.name, encode_json(CommandReply(command=command.id, ok=True)))
-
-    def _hub_stored(self, seq: int, epoch: str) -> None:
-        """The hub's signed ack. One beyond the last event this store numbered means the hub
-        stored events under this door's name that it never sent (forged ones): the sender
-        ignores it, forgetting nothing, and the door reports the fault until a sound ack."""
-        assert self.link is not None
-        self.link.sender.hub_stored(seq, epoch)
-        if epoch != self.store.epoch:
-            return  # another store's (a replaced SD card): harmless, the sender ignores it
-        beyond = seq > self.store.last_seq()
-        if beyond != (ACK_FAULT_COMPONENT in self.faults.current()):
-            self._record(
-                DeviceFault(component=ACK_FAULT_COMPONENT, fault=ACK_FAULT if beyond else None)
-            )
 
     def _occupancy_tick(self) -> None:
         """A sample when one is due; else the live state again if only the door changed."""
