@@ -81,7 +81,11 @@ def start(
         problem = exc.errors()[0]
         raise Invalid(f"{problem['loc'][0]}: {problem['msg']}") from None
     if not MIN_LIFETIME <= lifetime <= MAX_LIFETIME:
-        raise Invalid(f"a token may be valid from {MIN_LIFETIME} to {MAX_LIFETIME}, not {lifetime}")
+        minutes = (MIN_LIFETIME // timedelta(minutes=1), MAX_LIFETIME // timedelta(minutes=1))
+        asked = lifetime / timedelta(minutes=1)
+        raise Invalid(
+            f"valid_minutes: a token is valid {minutes[0]} to {minutes[1]} minutes, not {asked:g}"
+        )
     now = now or datetime.now(UTC)
     token = new_token()
     d, t = db.devices.c, db.enrolment_tokens.c
