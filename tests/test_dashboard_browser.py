@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -22,17 +21,15 @@ from hub.app import create_app
 from hub.auth import Role
 from hub.server import hub_server
 from sim.broker import LocalBroker
+from tests.support.browser import PHONE, chromium, needs_chromium, shoot, signed_in_page
 from tests.support.edge import CARD_KEY
-from tests.support.hub import PASSWORD, add_user
+from tests.support.hub import add_user
 from tests.support.network import TestHub, connected_edge
 from tests.support.waiting import wait_for
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("HAFEN_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")
-PHONE = {"width": 390, "height": 844}
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="make setup installs chromium")
+pytestmark = needs_chromium
 
 
 class Network:
@@ -88,36 +85,12 @@ def network(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
-
-
-def signed_in_page(browser, network: Network, user: str, viewport: dict | None = None):
-    """A page in a fresh browser context, signed in through the dashboard's form."""
-    page = browser.new_context(viewport=viewport or {"width": 1200, "height": 900}).new_page()
-    page.goto(f"{network.url}/ui/")
-    assert "/ui/sign-in" in page.url
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{network.url}/ui/")
-    return page
-
-
-def shoot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    with chromium() as browser:
+        yield browser
 
 
 def test_a_tap_at_the_door_shows_on_the_open_overview(browser, network):
-    page = signed_in_page(browser, network, "nadia")
+    page = signed_in_page(browser, network.url, "nadia")
     page.wait_for_selector("#live-state[data-state=live]")
     entries = page.locator('[data-site="leipzig-ost"] [data-field="entries_today"]')
     before = int(entries.text_content())
@@ -139,7 +112,7 @@ def test_a_tap_at_the_door_shows_on_the_open_overview(browser, network):
 def test_the_site_page_draws_its_charts_and_names_the_member(browser, network):
     network.card.present(ANNA)
     assert wait_for(lambda: len(network.hub.events("leipzig-ost")) >= 1, 10)
-    page = signed_in_page(browser, network, "nadia")
+    page = signed_in_page(browser, network.url, "nadia")
     page.click("text=Hafen Ost")
     page.wait_for_url("**/ui/sites/leipzig-ost")
     for chart in ("#today-chart", "#week-chart"):
@@ -169,7 +142,7 @@ def test_the_site_page_draws_its_charts_and_names_the_member(browser, network):
 
 
 def test_the_monthly_report_downloads_as_csv(browser, network):
-    page = signed_in_page(browser, network, "nadia")
+    page = signed_in_page(browser, network.url, "nadia")
     page.click("nav >> text=Reports")
     page.wait_for_selector("table.report")
     shoot(page, "report")
@@ -182,7 +155,7 @@ def test_the_monthly_report_downloads_as_csv(browser, network):
 
 
 def test_an_operator_of_one_site_never_sees_another(browser, network):
-    page = signed_in_page(browser, network, "olga", viewport=PHONE)
+    page = signed_in_page(browser, network.url, "olga", viewport=PHONE)
     page.wait_for_selector("#live-state[data-state=live]")
     assert page.locator(".site").count() == 1
     assert page.locator('[data-site="berlin-mitte"]').is_visible()
@@ -196,7 +169,7 @@ def test_an_operator_of_one_site_never_sees_another(browser, network):
 
 
 def test_a_site_added_while_the_overview_is_open_appears_on_it(browser, network):
-    page = signed_in_page(browser, network, "nadia")
+    page = signed_in_page(browser, network.url, "nadia")
     page.wait_for_selector("#live-state[data-state=live]")
     network.hub.add_site("dresden-neustadt")
     page.wait_for_selector('.site[data-site="dresden-neustadt"]', timeout=10000)

@@ -18,5 +18,6 @@ def list_fleet(store: Store, who: Caller) -> list[FleetRow]:
     of its site published a while ago is not in the door's own state), ``takeovers`` (its
     session taken over by another connection), ``faults`` (component -> what is wrong) and
     ``refused_states`` (states published as the device without its proof: forged); and its
-    last self-test on site, ``selftest`` (when, passed, the failed checks and why)."""
+    last self-test on site, ``selftest`` (when, passed, the failed checks and why); when it
+    last enrolled, ``enrolled_at``, and ``revoked_at`` once its access was ended."""
     return fleet.fleet_rows(store, who)

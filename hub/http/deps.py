@@ -32,6 +32,11 @@ from hub.throttle import SignInThrottle
 #: this hub takes effect at once (the cache is cleared); one made through another replica
 #: within this many seconds.
 PRINCIPAL_TTL = 5.0
+#: What a hub that cannot enrol devices lacks (the API's 503, the dashboard's sentence).
+NO_AUTHORITY = (
+    "devices cannot enrol at this hub: it needs [ca] directory and [broker.admin] in"
+    " its settings, and its signing and card keys"
+)
 
 
 class PrincipalCache:
@@ -85,6 +90,7 @@ def install(
     app.state.publisher = publisher
     app.state.principals = PrincipalCache()
     app.state.sign_ins = SignInThrottle()
+    app.state.public_url = public_url.rstrip("/") if public_url else None
     app.state.public_hosts = frozenset({urlsplit(public_url).netloc.lower()} if public_url else ())
     app.state.overview = OverviewCache()
 
@@ -107,11 +113,20 @@ async def get_authority(request: Request) -> DeviceAuthority:
     """What enrolment and revocation need; Unavailable (503) on a hub without it."""
     authority = request.app.state.authority
     if authority is None:
-        raise Unavailable(
-            "devices cannot enrol at this hub: it needs [ca] directory and [broker.admin] in"
-            " its settings, and its signing and card keys"
-        )
+        raise Unavailable(NO_AUTHORITY)
     return authority
+
+
+async def find_authority(request: Request) -> DeviceAuthority | None:
+    """The same, or None: for a page that says what is missing instead of failing."""
+    return request.app.state.authority
+
+
+async def get_public_url(request: Request) -> str:
+    """Where the hub is reached: ``public_url`` as configured, else as this request reached
+    it (the address a technician's browser used, which a Pi on the same network can too)."""
+    configured: str | None = request.app.state.public_url
+    return configured or str(request.base_url).rstrip("/")
 
 
 async def get_card_key(request: Request) -> bytes | None:
@@ -149,6 +164,10 @@ Publisher = Annotated[AclPublisher | None, Depends(get_publisher)]
 #: Hashes card UIDs as the doors do; None when the hub was given none.
 CardKey = Annotated[bytes | None, Depends(get_card_key)]
 Authority = Annotated[DeviceAuthority, Depends(get_authority)]
+#: The same, None on a hub that cannot enrol devices (NO_AUTHORITY says why).
+MaybeAuthority = Annotated[DeviceAuthority | None, Depends(find_authority)]
+#: The hub's URL as devices and browsers reach it (``public_url``, else this request's).
+PublicUrl = Annotated[str, Depends(get_public_url)]
 Principals = Annotated[PrincipalCache, Depends(get_principals)]
 SignIns = Annotated[SignInThrottle, Depends(get_sign_ins)]
 #: The hub's own host names, as configured (``--public-url``), for checking a form's origin.

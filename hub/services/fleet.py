@@ -6,7 +6,8 @@ its site published more than a bound ago (hub.list_acks: the hub cannot tell it 
 block); its session taken over by another connection with its client id; its components'
 current faults; and states the hub refused because they did not carry the door's proof
 (someone else on the broker speaks as the door). Beside them, each device's last self-test on
-site (``hafen edge selftest``): when, whether it passed, which checks failed.
+site (``hafen edge selftest``): when, whether it passed, which checks failed; and its identity:
+when it last enrolled, and whether it was revoked since (hub.services.enrolment, .revocation).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hub import db
 from hub.access_compiler import newest_versions
 from hub.auth import Principal
 from hub.list_acks import DOOR, UNVERIFIED_AFTER, required_versions, unverified
+from hub.services.errors import NotFound
 from hub.services.scope import Scope
 
 #: Reported after this long without a list shown in the door's state (for the pages' words).
@@ -79,6 +81,10 @@ class FleetRow(DeviceChecks):
     latest_version: int | None
     #: Its last self-test on site (None: none within SELFTEST_WITHIN).
     selftest: SelfTestSummary | None = None
+    #: When it last enrolled (None: never, or registered before enrolment existed).
+    enrolled_at: datetime | None = None
+    #: When its access was ended; None while it has it (a new enrolment gives it back).
+    revoked_at: datetime | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -103,10 +109,13 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
     """The devices at the sites ``who`` may see: offline first, then by site and device."""
     d, s, n = db.devices.c, db.device_states.c, db.occupancy_now.c
     query = (
-        select(d.site, d.id, d.kind, *_state_columns(), n.at.label("sample_at"))
+        select(
+            d.site, d.id, d.kind, d.enrolled_at, d.revoked_at,
+            *_state_columns(), n.at.label("sample_at"),
+        )
         .outerjoin(db.device_states, (s.site == d.site) & (s.device == d.id))
         .outerjoin(db.occupancy_now, (n.site == d.site) & (n.device == d.id))
-    )
+    )  # fmt: skip
     sites = Scope(who).sites
     if sites is not None:
         query = query.where(d.site.in_(sorted(sites)))
@@ -126,11 +135,44 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
                 acl_version=r.acl_version,
                 latest_version=latest.get(r.site),
                 selftest=tested.get((r.site, r.id)),
+                enrolled_at=db.aware(r.enrolled_at),
+                revoked_at=db.aware(r.revoked_at),
                 **_checks(r, required.get(r.site)),
             )
             for r in conn.execute(query)
         ]
     return sorted(rows, key=lambda r: (bool(r.online), -r.warnings, r.site, r.device))
+
+
+class DeviceEnrolment(BaseModel):
+    """A device as enrolment and revocation see it (what a revocation is confirmed by)."""
+
+    site: str
+    device: str
+    kind: str
+    enrolled_at: datetime | None
+    revoked_at: datetime | None
+
+
+def enrolment_of(engine: Engine, who: Principal, site: str, device: str) -> DeviceEnrolment:
+    """``device`` at ``site``; NotFound for one that is not there or at a site ``who`` may
+    not see."""
+    d = db.devices.c
+    if not Scope(who).may_see(site):
+        raise NotFound(f"no device {device!r} at {site!r}")
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(d.kind, d.enrolled_at, d.revoked_at).where(d.site == site, d.id == device)
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"no device {device!r} at {site!r}")
+    return DeviceEnrolment(
+        site=site,
+        device=device,
+        kind=row.kind,
+        enrolled_at=db.aware(row.enrolled_at),
+        revoked_at=db.aware(row.revoked_at),
+    )
 
 
 def site_devices(conn: Connection, site: str) -> list[DeviceStatus]:

@@ -25,6 +25,8 @@ from hub.services.errors import Forbidden, NotFound
 T = TypeVar("T")
 #: The answer to a role that may not do something (the same words everywhere).
 MAY_NOT = "your role may not do this"
+#: Who brings devices into the network and takes them out (enrolment, revocation).
+INSTALLERS = (Role.NETWORK_ADMIN, Role.TECHNICIAN)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class Scope:
     def sees_people(self) -> bool:
         """Whether this user may see who was where (names, headcounts, visits)."""
         return self.who.role != Role.TECHNICIAN
+
+    @property
+    def installs_devices(self) -> bool:
+        """Whether this user may enrol and revoke devices (the fleet page's controls)."""
+        return self.who.role in INSTALLERS
 
     @property
     def key(self) -> tuple[Role, frozenset[str] | None]:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
 from hub.http.inputs import UnstorableInput
-from hub.web import pages, site_pages
+from hub.web import device_pages, pages, site_pages
 from hub.web.charts import ChartCache
 from hub.web.live import LiveFeed
 from hub.web.session import PREFIX, SignInRequired, to_sign_in
@@ -38,6 +38,7 @@ def add_dashboard(app: FastAPI, engine: Engine) -> LiveFeed:
     )
     app.include_router(pages.router)
     app.include_router(site_pages.router)
+    app.include_router(device_pages.router)
 
     @app.get(PREFIX, include_in_schema=False)
     def dashboard_root() -> RedirectResponse:
@@ -52,6 +53,7 @@ TITLES = {
     403: "Not allowed",
     404: "Not found",
     422: "That cannot be taken",
+    503: "Not possible right now",
 }
 
 

@@ -1,5 +1,6 @@
-"""The dashboard's pages: sign-in, the overview (live), the fleet and the funders' report; a
-site's own page is in site_pages.py.
+"""The dashboard's pages: sign-in, the overview (live) and the funders' report; a site's own
+page is in site_pages.py, the fleet and its devices' enrolment and revocation in
+device_pages.py.
 
 Server-rendered with Jinja2; the only script is the hub's own ``live.js``, which keeps the
 overview current over server-sent events. Every asset comes from the hub itself (see
@@ -19,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from hub.auth import SESSION, AuthError, Principal
 from hub.http.deps import ClientAddress, Principals, SignIns, Store
 from hub.http.responses import csv_download
-from hub.services import fleet, overview, reports, users
+from hub.services import overview, reports, users
 from hub.throttle import Throttled
 from hub.web.deps import Live
 from hub.web.session import COOKIE, PREFIX, SameOrigin, Viewer, safe_next, set_session
@@ -134,11 +135,6 @@ async def live_stream(
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
-
-
-@router.get("/fleet")
-def fleet_page(request: Request, store: Store, who: Viewer) -> HTMLResponse:
-    return page(request, "fleet.html", who, devices=fleet.fleet_rows(store, who))
 
 
 @router.get("/reports")

@@ -41,8 +41,14 @@ templates.env.globals["unverified_seconds"] = UNVERIFIED_SECONDS
 
 def page(request: Request, name: str, who: Principal | None, **context: Any) -> HTMLResponse:
     """The template ``name`` for ``who`` (None: nobody signed in), with the page headers."""
-    people = who is not None and Scope(who).sees_people
-    response = templates.TemplateResponse(request, name, {"who": who, "people": people, **context})
+    scope = Scope(who) if who is not None else None
+    shown = {
+        "who": who,
+        "people": scope is not None and scope.sees_people,
+        #: Whether the page may offer to enrol and revoke devices.
+        "installs": scope is not None and scope.installs_devices,
+    }
+    response = templates.TemplateResponse(request, name, {**shown, **context})
     response.headers["Content-Security-Policy"] = CSP
     # Pages name members: nothing of them may stay in the browser's cache after sign-out.
     response.headers["Cache-Control"] = "no-store"
