@@ -123,9 +123,9 @@ REFUSED = [
         422,
         "device &#39;door-1&#39; is registered as a door",
     ),
-    ({"valid_minutes": "2"}, 422, "a token may be valid from 0:05:00 to 7 days"),
+    ({"valid_minutes": "2"}, 422, "valid_minutes: a token is valid 5 to 10080 minutes, not 2"),
     ({"valid_minutes": "an hour"}, 422, "valid for: a whole number of minutes, from 5 to 10080"),
-    ({"valid_minutes": "9" * 10}, 422, "a token may be valid from"),
+    ({"valid_minutes": "9" * 10}, 422, "valid_minutes: a token is valid 5 to 10080 minutes"),
     ({"site": "nowhere"}, 404, "no site &#39;nowhere&#39;"),
 ]
 
