@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from edge.agent.enrolment import EnrolmentFailed, ask_hub, request_for
 from hafen import protocol
@@ -24,6 +24,7 @@ from hub import db
 from hub.auth import Principal, Role
 from hub.broker_rights import device_rights
 from hub.services import enrolment
+from hub.services.fleet import fleet_rows
 from tests.support.edge import ANNA
 from tests.support.network import add_member
 from tests.support.provisioned import Enrolled, ProvisionedNetwork, hafen, runner
@@ -76,6 +77,22 @@ def test_two_devices_enrol_and_work_over_tls(network):
     assert one.card.present(ANNA) is not None
     assert wait_for(lambda: len(_stored_events(net, "door-1")) >= 1, 15)
     assert _stored_events(net, "door-1")[0].data["allowed"] is True
+    # The fleet shows each door's certificate and whether it should have been renewed.
+    nadia = Principal(user_id=1, username="nadia", role=Role.NETWORK_ADMIN, sites=frozenset())
+    rows = {row.device: row for row in fleet_rows(net.engine, nadia)}
+    until = rows["door-1"].certificate_until
+    assert until is not None and timedelta(days=89) < until - datetime.now(UTC) <= timedelta(
+        days=90
+    )
+    assert not rows["door-1"].certificate_overdue and rows["door-1"].enrolled_at is not None
+    with net.engine.begin() as conn:
+        soon = datetime.now(UTC) + timedelta(days=5)
+        conn.execute(
+            update(db.device_certificates)
+            .where(db.device_certificates.c.device == "door-2")
+            .values(not_after=soon)
+        )
+    assert {row.device: row for row in fleet_rows(net.engine, nadia)}["door-2"].certificate_overdue
 
 
 def test_a_token_works_once_and_only_before_it_expires(network_on_each_store, tmp_path):

@@ -25,8 +25,11 @@ from hub.access_compiler import newest_versions
 from hub.auth import Principal
 from hub.list_acks import DOOR, UNVERIFIED_AFTER, required_versions, unverified
 from hub.services.errors import NotFound
+from hub.services.renewal import certificate_expiry
 from hub.services.scope import Scope
 
+#: A certificate with less than this left should have been renewed (doors ask with 30 days).
+RENEWAL_OVERDUE = timedelta(days=20)
 #: Reported after this long without a list shown in the door's state (for the pages' words).
 UNVERIFIED_SECONDS = int(UNVERIFIED_AFTER.total_seconds())
 #: How far back the fleet looks for a device's last self-test. The events table has no index
@@ -85,6 +88,10 @@ class FleetRow(DeviceChecks):
     enrolled_at: datetime | None = None
     #: When its access was ended; None while it has it (a new enrolment gives it back).
     revoked_at: datetime | None = None
+    #: When its newest certificate ends (None: it has none, or it is revoked). A door renews
+    #: with a third of 90 days left; with less than RENEWAL_OVERDUE left, it is not managing.
+    certificate_until: datetime | None = None
+    certificate_overdue: bool = False
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -120,6 +127,7 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
     if sites is not None:
         query = query.where(d.site.in_(sorted(sites)))
     now = datetime.now(UTC)
+    certificates = certificate_expiry(engine, sites)
     with engine.connect() as conn:
         latest = newest_versions(conn)
         required = required_versions(conn, now)
@@ -137,6 +145,8 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
                 selftest=tested.get((r.site, r.id)),
                 enrolled_at=db.aware(r.enrolled_at),
                 revoked_at=db.aware(r.revoked_at),
+                certificate_until=(until := certificates.get((r.site, r.id))),
+                certificate_overdue=until is not None and until - now < RENEWAL_OVERDUE,
                 **_checks(r, required.get(r.site)),
             )
             for r in conn.execute(query)
