@@ -262,6 +262,14 @@ ALL_STATES = f"{ROOT}/+/+/state"
 ALL_REPLIES = f"{ROOT}/+/+/reply/#"
 ALL_OCCUPANCY = f"{ROOT}/+/+/occupancy"
 ALL_COMMANDS = f"{ROOT}/+/+/cmd/#"
+
+
+def all_commands(name: str) -> str:
+    """The filter of one command to every device: ingest may send acks and catch-up lists,
+    not unlocks."""
+    return f"{ROOT}/+/+/cmd/{name}"
+
+
 ALL_LISTS = f"{ROOT}/+/acl"
 ALL_RENEWALS = f"{ROOT}/+/+/renew"
 

@@ -64,7 +64,12 @@ def device_rights(site: str, device: str, password: str | None = None) -> list[d
         protocol.state_topic(site, device),
         protocol.acl_topic(site),
     ]
-    acls = [_acl("publishClientSend", protocol.device_topics(site, device))]
+    acls = [
+        _acl("publishClientSend", protocol.device_topics(site, device)),
+        # ... but not its own commands: only the hub sends those (they are signed, so a
+        # door could not fool itself; still, nothing needs it, so nothing may).
+        _acl("publishClientSend", protocol.own_commands(site, device), allow=False, priority=1),
+    ]
     for topic in reads:
         acls += [_acl("subscribePattern", topic), _acl("publishClientReceive", topic)]
     client = device_client(site, device)
@@ -131,7 +136,7 @@ def hub_services(passwords: dict[str, str]) -> list[ServiceRights]:
         ServiceRights(
             INGEST,
             passwords[INGEST],
-            publish=(protocol.ALL_COMMANDS,),
+            publish=(protocol.all_commands("ack"), protocol.all_commands("acl_snapshot")),
             subscribe=(*reads, *(protocol.shared("+", topic) for topic in reads)),
         ),
         ServiceRights(
@@ -155,8 +160,9 @@ def narrowed_admin() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _acl(kind: str, topic: str) -> dict[str, Any]:
-    return {"acltype": kind, "topic": topic, "priority": 0, "allow": True}
+def _acl(kind: str, topic: str, allow: bool = True, priority: int = 0) -> dict[str, Any]:
+    """One entry of a role; of the entries matching a topic, the highest priority decides."""
+    return {"acltype": kind, "topic": topic, "priority": priority, "allow": allow}
 
 
 class BrokerRights:
@@ -192,6 +198,12 @@ class BrokerRights:
         if not subscribed.wait(ANSWER_SECONDS):
             self.close()
             raise BrokerRefused("the broker did not let the hub read its control answers")
+
+    @property
+    def usable(self) -> bool:
+        """Connected, and never dropped: paho reconnects on its own, but with a clean start
+        that loses the subscription to the plugin's answers."""
+        return self.client.is_connected() and not self._gone
 
     def close(self) -> None:
         # Disconnect first: the network thread then ends at once, where loop_stop alone waits
@@ -285,7 +297,7 @@ class AdminSession:
         """The connection, for the ``with`` block alone; raises BrokerRefused or OSError when
         the broker cannot be reached."""
         with self._lock:
-            if self._rights is not None and not self._rights.client.is_connected():
+            if self._rights is not None and not self._rights.usable:
                 self._drop()
             if self._rights is None:
                 self._rights = BrokerRights(self.host, self.port, self.login)

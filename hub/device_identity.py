@@ -8,19 +8,25 @@ certificate renewal.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import os
-import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Engine, select
 
+from hafen.files import write_atomically
 from hub import db
 from hub.broker_rights import AdminSession, BrokerRights
 from hub.pki import DEVICE_LIFETIME, CaFiles, revocation_list
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -72,29 +78,65 @@ class DeviceAuthority:
         )
 
 
-def write_revocation_list(conn: Connection, ca: CaFiles, now: datetime) -> int:
+def write_revocation_list(engine: Engine, ca: CaFiles, now: datetime | None = None) -> int:
     """Rewrite the CA's revocation list with every revoked certificate not yet expired (an
-    expired one is refused anyway); atomically, so the broker never reads half a list.
-    Returns how many it names."""
+    expired one is refused anyway), from what the store has *committed*: call it after the
+    transaction that revoked. Processes writing at once (the API, ``hafen provision``, the
+    daily refresh) take turns under a lock on the CA's directory, so the last to write read
+    the store after every other's commit and names them all. The file is replaced atomically
+    (the broker never reads half a list) and keeps the group the broker reads it by. Returns
+    how many certificates it names."""
+    now = now or datetime.now(UTC)
     c = db.device_certificates.c
-    rows = conn.execute(
-        select(c.serial, c.revoked_at).where(c.revoked_at.is_not(None), c.not_after > now)
-    ).all()
-    revoked = [(int(r.serial), db.aware(r.revoked_at)) for r in rows]
-    pem = revocation_list(ca, revoked, now)
-    target = ca.crl
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".ca.crl.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        if target.exists():  # keep the group the broker reads it by
-            with contextlib.suppress(PermissionError):
-                os.chown(tmp, -1, target.stat().st_gid)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with _exclusive(ca.directory / ".ca.crl.lock"):
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(c.serial, c.revoked_at).where(c.revoked_at.is_not(None), c.not_after > now)
+            ).all()
+        revoked = [(int(r.serial), db.aware(r.revoked_at)) for r in rows]
+        pem = revocation_list(ca, revoked, now)
+        gid = ca.crl.stat().st_gid if ca.crl.exists() else -1
+        try:
+            write_atomically(ca.crl, pem, 0o644, gid=gid)
+        except PermissionError:  # not in the broker's group: the list is world-readable
+            write_atomically(ca.crl, pem, 0o644)
     return len(revoked)
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
+
+
+class RevocationListKeeper:
+    """Rewrites the revocation list at start and every ``every``: a list is valid for
+    CRL_DAYS, and a broker refuses every client certificate once its list has expired, so a
+    network where nobody was revoked for a month must not lock itself out (``serve`` runs
+    one; systemd's ``hafen-broker-crl.path`` has the broker reload it)."""
+
+    def __init__(self, engine: Engine, ca: CaFiles, every: timedelta = timedelta(hours=24)):
+        self.engine, self.ca, self.every = engine, ca, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="crl-keeper", daemon=True)
+
+    def start(self) -> RevocationListKeeper:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                write_revocation_list(self.engine, self.ca)
+            except Exception:  # the next round tries again; the list is valid for weeks
+                log.exception("the revocation list could not be rewritten")
+            if self._stop.wait(self.every.total_seconds()):
+                return

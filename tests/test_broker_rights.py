@@ -12,6 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hafen import protocol
 from hub.broker_rights import (
+    AdminSession,
     BrokerRefused,
     BrokerRights,
     ServiceRights,
@@ -130,3 +131,23 @@ def test_with_a_password_beside_its_certificate_a_device_is_itself_and_can_be_cu
             assert not connects(door_1, door_1, secret["door-1"])  # cut off at once
         finally:
             rights.close()
+
+
+def test_the_admin_session_survives_a_broker_restart(tmp_path):
+    """The first command after the broker came back works: the session notices its
+    connection was dropped (paho's own reconnect would have lost the plugin's answers)."""
+    with LocalBroker(tmp_path / "broker", admin=ADMIN) as broker:
+        session = AdminSession("127.0.0.1", broker.port, ADMIN_LOGIN)
+        try:
+            with session.rights() as rights:
+                rights.send(device_rights(SITE, "door-1", "door-1-secret"))
+            dropped = session._rights
+            broker.stop()
+            broker.start()
+            assert dropped is not None  # paho has reconnected it by itself, without answers
+            assert wait_for(dropped.client.is_connected, 10)
+            with session.rights() as rights:
+                answer = rights.ask({"command": "getClient", "username": f"{SITE}.door-1"})
+            assert "error" not in answer, answer
+        finally:
+            session.close()

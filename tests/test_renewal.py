@@ -112,7 +112,7 @@ def test_a_door_renews_its_certificate_without_a_technician_and_loses_no_event(t
                 .where(c.serial == first.serial)
                 .values(revoked_at=datetime.now(UTC))
             )
-            assert write_revocation_list(conn, net.files, datetime.now(UTC)) == 1
+        assert write_revocation_list(net.engine, net.files) == 1
         net.broker.stop()
         net.broker.start()
         assert wait_for(lambda: door.connected, 15), net.broker.log()[-2000:]

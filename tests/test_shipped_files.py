@@ -238,7 +238,8 @@ def test_systemd_verifies_every_shipped_unit(tmp_path):
         timeout=60,
     )
     assert verify.returncode == 0 and verify.stdout + verify.stderr == "", verify.stderr
-    # The broker reloads the revocation list where init-ca's default directory keeps it.
+    # The hub may rewrite the revocation list there, and the broker reloads it from there.
+    assert "-/etc/hafen/ca" in (units / "hafen-hub.service").read_text().split("ReadWritePaths=")[1]
     crl_path = (units / "hafen-broker-crl.path").read_text()
     assert f"PathChanged={CaFiles(Path('/etc/hafen/ca')).crl}" in crl_path
     assert "${" not in (units / "hafen-hub-retention.service").read_text(), (

@@ -248,8 +248,14 @@ def serve_command(
             "no signing key (signing.key_file or --key): access-list changes are stored but"
             " not sent to the doors"
         )
+    keeper = None
     if authority is None:
         typer.echo("devices cannot enrol here: [ca] directory and [broker.admin] are not set")
+    else:
+        from hub.device_identity import RevocationListKeeper
+
+        # The broker refuses every certificate once its revocation list has expired.
+        keeper = RevocationListKeeper(engine, authority.ca).start()
     hub_app = create_app(
         engine,
         card_key,
@@ -267,3 +273,5 @@ def serve_command(
     ).run()
     if renewals is not None:
         renewals.stop()
+    if keeper is not None:
+        keeper.stop()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,8 @@ from hub.pki import RequestRefused, issue_device_certificate
 from hub.services.errors import Forbidden, Invalid, NotFound, Unavailable
 from hub.services.scope import Scope
 from hub.services.sites import DeviceIn
+
+log = logging.getLogger(__name__)
 
 #: How long a token is valid unless the technician says otherwise, and the bounds they may set.
 TOKEN_LIFETIME = timedelta(hours=1)
@@ -158,11 +161,14 @@ def redeem(
             raise Invalid(f"the certificate request: {exc}") from None
         not_after = cert.not_valid_after_utc
         kind, replaced = _record(conn, site, device, cert.serial_number, not_after, now)
-        if replaced:
-            write_revocation_list(conn, authority.ca, now)
         password = secrets.token_urlsafe(32)
         _grant(authority, site, device, password)
         settings = _site_settings(conn, site)
+    if replaced:  # the earlier certificates, from what is now committed
+        try:
+            write_revocation_list(engine, authority.ca, now)
+        except OSError:  # their password is replaced already; the daily refresh writes it
+            log.exception("the revocation list could not be rewritten after enrolment")
     pem = serialization.Encoding.PEM
     return EnrolmentBundle(
         site=settings,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from hub import db
 from hub.auth import Principal, Role
@@ -38,6 +38,9 @@ class Revoked(BaseModel):
     broker_done: bool
     #: Why not, when it did not.
     broker_error: str | None = None
+    #: Why the revocation list could not be rewritten, if it could not (the next run, or
+    #: the daily refresh of ``serve``, writes it).
+    list_error: str | None = None
 
 
 def revoke(
@@ -68,7 +71,14 @@ def revoke(
             .where(c.site == site, c.device == device, c.revoked_at.is_(None))
             .values(revoked_at=now)
         ).rowcount
-        write_revocation_list(conn, authority.ca, now)
+        # A token made before would give the access back: revoking ends them too.
+        t = db.enrolment_tokens.c
+        conn.execute(delete(db.enrolment_tokens).where(t.site == site, t.device == device))
+    list_error = None
+    try:  # after the commit: the list is built from what the store holds
+        write_revocation_list(engine, authority.ca, now)
+    except OSError as exc:
+        list_error = str(exc)
     done, error = True, None
     try:
         with authority.rights() as rights:
@@ -82,4 +92,5 @@ def revoke(
         certificates=certificates,
         broker_done=done,
         broker_error=error,
+        list_error=list_error,
     )
