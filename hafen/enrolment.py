@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hafen.ids import Slug
 from hafen.protocol import MAX_PEM_CHARS
 
-#: A token as handed out is 43 characters; anything much longer is not one of ours.
+#: A token as handed out is 52 characters; anything much longer is not one of ours.
 MAX_TOKEN_CHARS = 128
 #: The path the hub takes enrolments at, under its URL.
 ENROL_PATH = "/enrol"

@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hafen import protocol
 from hub.mqtt import BrokerLogin
+from hub.pki import device_client_id
 
 #: How long one command to the plugin may take.
 ANSWER_SECONDS = 5.0
@@ -48,7 +49,7 @@ class BrokerRefused(RuntimeError):
 
 def device_client(site: str, device: str) -> str:
     """A device's client (user name, client id): its certificate's common name."""
-    return f"{site}.{device}"
+    return device_client_id(site, device)
 
 
 def device_role(site: str, device: str) -> str:

@@ -26,12 +26,12 @@ def generate_key(path: Path) -> Ed25519PrivateKey:
 def write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write a file that must not exist yet (FileExistsError if it does), with ``mode`` (a
     key: owner-only), durably: keys are written once and never replaced."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), mode)  # the umask may have taken bits away; on the open file
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.chmod(path, mode)  # the umask may have taken bits away
 
 
 def load_key(path: Path) -> Ed25519PrivateKey:

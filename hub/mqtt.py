@@ -8,7 +8,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -35,7 +35,7 @@ class BrokerLogin:
     certificates asks every client for."""
 
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a log line
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None

@@ -7,8 +7,9 @@ and the broker's server certificate (``hafen hub init-ca``), so the broker can l
 and doors can check they talk to the network's broker.
 
 Keys are ECDSA P-256: every TLS stack a Pi or mosquitto 2.0 carries speaks it, and keys and
-signatures are small. Private keys are written once, owner-only (0600, in a 0700 directory),
-never replaced and never printed; certificates are public (0644).
+signatures are small. Private keys are written once, owner-only (0600, in a 0700 directory;
+``hand_over`` lets the broker's group read the directory and the broker's key), never replaced
+and never printed; certificates are public (0644).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from hub.keys import write_new
 
 #: How long the CA is valid: a network outlives its hardware; the CA is replaced on purpose.
 CA_DAYS = 10 * 365
-#: How long the broker's certificate is valid (renewed by running init-ca's renewal later).
+#: How long the broker's certificate is valid (about two years: a new one is a new init-ca
+#: in a new directory for now, so the date is printed when it is made).
 BROKER_DAYS = 825
 #: How long a device's certificate is valid; devices renew it themselves well before.
 DEVICE_DAYS = 90

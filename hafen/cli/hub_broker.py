@@ -85,6 +85,8 @@ def broker_setup_command(
     """Give the hub's services their own clients and rights at the running broker."""
     from hub.broker_rights import (
         ADMIN,
+        INGEST,
+        PUBLISHER,
         BrokerRefused,
         BrokerRights,
         hub_services,
@@ -104,7 +106,7 @@ def broker_setup_command(
         admin = BrokerLogin(
             ADMIN, admin_file.read_text().strip(), tls.ca_file, tls.cert_file, tls.key_file
         )
-    services = ("hafen-ingest", "hafen-publisher")
+    services = (INGEST, PUBLISHER)
     passwords = {name: _password(secrets_dir, name, owner) for name in services}
 
     def as_admin() -> BrokerRights:
@@ -144,30 +146,36 @@ def broker_setup_command(
 
 
 def _password(directory: Path, name: str, owner: str | None) -> str:
-    """The password in ``directory/name.password``; a new one (written 0600) if none."""
-    from hub.keys import write_new
+    """The password in ``directory/name.password``; a new one (written 0600, given to
+    ``owner`` on the open file) if none."""
+    from hafen.files import write_atomically
 
     path = directory / f"{name}.password"
     if path.is_file():
         return path.read_text(encoding="utf-8").strip()
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(32)
-    write_new(path, password.encode() + b"\n")
+    uid = gid = -1
     if owner:
-        import shutil
+        import pwd
 
         try:
-            shutil.chown(directory, owner)
-            shutil.chown(path, owner)
-        except (LookupError, PermissionError) as exc:
-            raise fail(f"--owner: {exc}", 1) from None
+            user = pwd.getpwnam(owner)
+        except KeyError:
+            raise fail(f"--owner: no user {owner!r}", 1) from None
+        uid, gid = user.pw_uid, user.pw_gid
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
+        os.chown(directory, uid, gid)  # made just now, in a directory of root's
+    password = secrets.token_urlsafe(32)
+    write_atomically(path, password.encode() + b"\n", 0o600, uid, gid)
     return password
 
 
 def _give_to_broker(path: Path) -> None:
-    """The plugin writes its file as the broker's user: hand it over when there is one."""
+    """The plugin's file holds the clients' password hashes: owner-only, and the broker's
+    user's (the plugin writes it) when there is one."""
     import pwd
 
+    os.chmod(path, 0o600)
     try:
         user = pwd.getpwnam("mosquitto")
     except KeyError:

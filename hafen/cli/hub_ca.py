@@ -50,7 +50,8 @@ def init_ca_command(
         for n in broker.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     )
     typer.echo(
-        f"wrote {files.ca_cert} and {files.ca_key} (the CA; keep the key offline if you can)"
+        f"wrote {files.ca_cert} and {files.ca_key} (the CA; its key signs devices' certificates:"
+        " keep it on the hub, for the hub's user only)"
     )
     typer.echo(f"wrote {files.broker_cert} and {files.broker_key} (for the broker: {names})")
     typer.echo(f"wrote {files.hub_cert} and {files.hub_key} (the hub services' client identity)")

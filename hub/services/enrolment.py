@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from hafen.enrolment import BrokerAccess, EnrolmentBundle, EnrolmentRequest, SiteSettings
 from hub import db
@@ -33,7 +34,7 @@ from hub.auth import Principal, Role
 from hub.broker_rights import BrokerRefused, device_client, device_rights
 from hub.device_identity import DeviceAuthority, write_revocation_list
 from hub.pki import RequestRefused, issue_device_certificate
-from hub.services.errors import Forbidden, Invalid, NotFound, Unavailable
+from hub.services.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from hub.services.scope import Scope
 from hub.services.sites import DeviceIn
 
@@ -90,6 +91,15 @@ def start(
             f"valid_minutes: a token is valid {minutes[0]} to {minutes[1]} minutes, not {asked:g}"
         )
     now = now or datetime.now(UTC)
+    try:
+        return _register(engine, who, site, device, lifetime, now)
+    except IntegrityError:  # registered by another request at the same moment
+        raise Conflict(f"device {device.id!r} was registered a moment ago; try again") from None
+
+
+def _register(
+    engine: Engine, who: Principal, site: str, device: DeviceIn, lifetime: timedelta, now: datetime
+) -> EnrolmentTicket:
     token = new_token()
     d, t = db.devices.c, db.enrolment_tokens.c
     with engine.begin() as conn:

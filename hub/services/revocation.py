@@ -1,17 +1,20 @@
 """Revocation: a device's access ends at once, and stays ended.
 
-Two locks, each enough on its own for the next connection:
+Two locks for the next connection:
 
 - its client and role at the broker's dynamic-security plugin are deleted, which also drops
   the connection it has open (the device signs in with a password the plugin checks, so
   mosquitto#2999, a certificate-only client outliving its deletion, does not apply);
 - its certificates go on the CA's revocation list, which the broker loads (``crlfile``) when
-  it starts or reloads: a copy of the key and password is useless against it too.
+  it starts or reloads: a copy of the device's key and certificate is useless then.
+
+The broker ties a password to its client, not to a certificate (mosquitto 2.0 cannot check
+both): the plugin's lock is the one that holds against the password.
 
 The hub marks the device revoked (the fleet shows it) until a technician enrols it again.
-The hub's own record is written first and the list rewritten, then the broker is told: if
-the broker cannot be reached, the revocation stands and says so, and running it again
-finishes it.
+The hub's own record is committed first (ending the device's unused enrolment tokens too),
+the list rewritten from it, then the broker is told: if the broker cannot be reached, the
+revocation stands and says so, and running it again finishes it.
 """
 
 from __future__ import annotations
