@@ -178,8 +178,8 @@ class BrokerRights:
     ) -> None:
         """``login``: the plugin's admin client (and over TLS, the hub's certificate)."""
         self._answers: dict[str, dict[str, Any]] = {}
-        #: The command waited for: only its answer is kept (nothing else piles up).
-        self._waiting: str | None = None
+        #: The commands waited for: only their answers are kept (nothing else piles up).
+        self._waiting: set[str] = set()
         self._answered = threading.Condition()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -215,11 +215,12 @@ class BrokerRights:
 
     def ask(self, command: dict[str, Any]) -> dict[str, Any]:
         """Carry out one command and return the plugin's whole answer (``data``, ``error``)."""
-        return self._carry_out(command)
+        return self._carry_out([command])[0]
 
     def replace(self, commands: list[dict[str, Any]]) -> None:
         """Carry out ``commands`` (a client's and role's creation) after taking away any client
-        or role of the same names: running it again gives the same rights, not an error."""
+        or role of the same names: running it again gives the same rights, not an error. All
+        in one message to the plugin, which carries them out in order."""
         removal = []
         for command in commands:
             if command["command"] == "createClient":
@@ -227,36 +228,45 @@ class BrokerRights:
             elif command["command"] == "createRole":
                 removal.append({"command": "deleteRole", "rolename": command["rolename"]})
         removal.sort(key=lambda c: c["command"] != "deleteClient")  # clients before roles
-        self.remove(removal)
-        self.send(commands)
+        self._check(removal + commands, [_NOT_THERE] * len(removal) + [()] * len(commands))
 
     def remove(self, commands: list[dict[str, Any]]) -> None:
         """Carry out deletions; one of something that is not there is not an error."""
         self.send(commands, tolerate=_NOT_THERE)
 
     def send(self, commands: list[dict[str, Any]], tolerate: tuple[str, ...] = ()) -> None:
-        """Carry out ``commands`` in order, each answered before the next is sent; an error
-        whose text contains one of ``tolerate`` is passed over."""
-        for command in commands:
-            answer = self._carry_out(command)
+        """Carry out ``commands`` in order, in one message to the plugin (one wait for its
+        answer, ANSWER_SECONDS at most: enrolment holds a transaction meanwhile); an error
+        whose text contains one of ``tolerate`` is passed over, any other raises."""
+        self._check(commands, [tolerate] * len(commands))
+
+    def _check(self, commands: list[dict[str, Any]], tolerated: list[tuple[str, ...]]) -> None:
+        if not commands:
+            return
+        for command, answer, tolerate in zip(
+            commands, self._carry_out(commands), tolerated, strict=True
+        ):
             error = str(answer.get("error", ""))
             if error and not any(t in error.lower() for t in tolerate):
                 raise BrokerRefused(f"{command['command']}: {error}")
 
-    def _carry_out(self, command: dict[str, Any]) -> dict[str, Any]:
-        tag = uuid.uuid4().hex
+    def _carry_out(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The plugin's answers to ``commands``, sent as one message, in their order."""
+        tags = [uuid.uuid4().hex for _ in commands]
         with self._answered:
-            self._waiting, self._answers = tag, {}
-        payload = json.dumps({"commands": [{**command, "correlationData": tag}]})
+            self._waiting, self._answers = set(tags), {}
+        payload = json.dumps(
+            {"commands": [{**c, "correlationData": t} for c, t in zip(commands, tags, strict=True)]}
+        )
         self.client.publish(protocol.BROKER_CONTROL, payload, qos=1)
         with self._answered:
             answered = self._answered.wait_for(
-                lambda: bool(self._answers) or self._gone, ANSWER_SECONDS
+                lambda: len(self._answers) == len(tags) or self._gone, ANSWER_SECONDS
             )
-            self._waiting = None
-            if not answered or not self._answers:
-                raise BrokerRefused(f"no answer to {command['command']}")
-            return self._answers.pop(tag)
+            self._waiting = set()
+            if not answered or len(self._answers) != len(tags):
+                raise BrokerRefused(f"no answer to {commands[0]['command']}")
+            return [self._answers.pop(t) for t in tags]
 
     def _on_gone(self, *_args: object) -> None:
         with self._answered:
@@ -269,14 +279,9 @@ class BrokerRights:
         except (ValueError, KeyError, TypeError):
             return
         with self._answered:
-            waiting = self._waiting
             for answer in answers:
-                if (
-                    waiting
-                    and isinstance(answer, dict)
-                    and answer.get("correlationData") == waiting
-                ):
-                    self._answers[waiting] = answer
+                if isinstance(answer, dict) and answer.get("correlationData") in self._waiting:
+                    self._answers[answer["correlationData"]] = answer
             self._answered.notify_all()
 
 
