@@ -28,3 +28,4 @@ bench: setup
 	.venv/bin/python benchmarks/acl_versions.py
 	.venv/bin/python benchmarks/agent_memory.py
 	.venv/bin/python benchmarks/squatter.py
+	.venv/bin/python benchmarks/provisioned_network.py
