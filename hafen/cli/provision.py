@@ -118,14 +118,17 @@ def enrol_command(
     ] = None,
     owner: Annotated[
         str | None,
-        typer.Option(help="The agent's user, who gets the files; default: hafen, as root."),
+        typer.Option(
+            help="The agent's user: it gets tls/ and the state directory, and reads the config,"
+            " card key and password (root's, its group's to read); default: hafen, as root."
+        ),
     ] = None,
     allow_http: Annotated[
         bool, typer.Option(help="Allow a plain http:// hub that is not this machine.")
     ] = False,
 ) -> None:
     """Enrol this device: make its key here, get its certificate and settings from the hub,
-    and write its checked config (owner-only)."""
+    and write its checked config (root writes, the agent reads; its key is its own)."""
     require_extra("hafen provision enrol", "edge")
     from edge.agent.enrolment import DevicePaths, EnrolmentFailed, enrol
 
@@ -134,7 +137,7 @@ def enrol_command(
         config, written = enrol(hub, token, paths, hardware, owner or _agent_user(), allow_http)
     except EnrolmentFailed as exc:
         raise fail(f"enrolment failed: {exc}", 1) from None
-    except (OSError, LookupError) as exc:
+    except OSError as exc:
         raise fail(f"enrolment could not write its files: {exc}", 1) from None
     mqtt = config.mqtt
     assert mqtt is not None
