@@ -123,8 +123,8 @@ class AgentUser:
 
 
 def agent_user(name: str) -> AgentUser:
-    """The agent's user by name; EnrolmentFailed if there is no such user or this process
-    may not give it files (only root may)."""
+    """The agent's user by name, looked up before the token is spent; EnrolmentFailed if
+    there is no such user or this process may not give it files (only root may)."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
@@ -338,8 +338,10 @@ def enrol(
     allow_http: bool = False,
 ) -> tuple[EdgeConfig, list[Path]]:
     """Enrol this device (see the module): ``owner`` names the agent's user. Raises
-    EnrolmentFailed, having written nothing."""
+    EnrolmentFailed, having written nothing; what can be checked here is checked before the
+    token is spent."""
     base = hub_url(url, allow_http)
+    agent = agent_user(owner) if owner else None
     try:
         request_token = EnrolmentRequest(token=token.strip(), csr="-")
     except ValidationError:
@@ -352,7 +354,6 @@ def enrol(
     check_bundle(bundle, key)
     config = compose_config(paths, hardware, bundle)
     checked = check_config(config, bundle.card_key)
-    agent = agent_user(owner) if owner else None
     return checked, write_enrolment(paths, key, bundle, config, agent)
 
 
