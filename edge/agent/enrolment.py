@@ -35,6 +35,7 @@ import ipaddress
 import json
 import os
 import pwd
+import ssl
 import tomllib
 import urllib.error
 import urllib.request
@@ -134,6 +135,17 @@ def agent_user(name: str) -> AgentUser:
     return AgentUser(name, entry.pw_uid, entry.pw_gid)
 
 
+def hub_context(ca_file: Path | None) -> ssl.SSLContext | None:
+    """Whom to trust for the hub's HTTPS certificate: only the CAs in ``ca_file`` (a PEM
+    bundle, for a hub whose certificate is from a CA of its own), else the system's (None)."""
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise EnrolmentFailed(f"{ca_file} is no CA to trust the hub by: {exc}") from None
+
+
 def hub_url(text: str, allow_http: bool = False) -> str:
     """The hub's base URL: https, or http only to this machine (a test) or when allowed."""
     parts = urlsplit(text)
@@ -223,8 +235,14 @@ def request_for(key: ec.EllipticCurvePrivateKey) -> str:
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def ask_hub(url: str, request: EnrolmentRequest, timeout: float = 30.0) -> EnrolmentBundle:
-    """POST the request to the hub and validate its answer; EnrolmentFailed says why not."""
+def ask_hub(
+    url: str,
+    request: EnrolmentRequest,
+    timeout: float = 30.0,
+    context: ssl.SSLContext | None = None,
+) -> EnrolmentBundle:
+    """POST the request to the hub and validate its answer; EnrolmentFailed says why not.
+    ``context``: whom to trust for an https:// hub (hub_context); None, the system's CAs."""
     http = urllib.request.Request(
         url + ENROL_PATH,
         data=request.model_dump_json().encode(),
@@ -232,12 +250,18 @@ def ask_hub(url: str, request: EnrolmentRequest, timeout: float = 30.0) -> Enrol
         method="POST",
     )
     try:
-        with urllib.request.urlopen(http, timeout=timeout) as answer:
+        with urllib.request.urlopen(http, timeout=timeout, context=context) as answer:
             body = answer.read(MAX_ANSWER_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise EnrolmentFailed(f"the hub refused: {_detail(exc)}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise EnrolmentFailed(
+                f"this device does not trust the hub's certificate at {url}"
+                f" ({reason.verify_message}); if it is from a CA of your own, give that CA's"
+                " certificate with --hub-ca"
+            ) from None
         raise EnrolmentFailed(f"cannot reach the hub at {url}: {reason}") from None
     if len(body) > MAX_ANSWER_BYTES:
         raise EnrolmentFailed("the hub's answer is too large to be an enrolment")
@@ -336,12 +360,14 @@ def enrol(
     hardware_file: Path | None = None,
     owner: str | None = None,
     allow_http: bool = False,
+    hub_ca: Path | None = None,
 ) -> tuple[EdgeConfig, list[Path]]:
-    """Enrol this device (see the module): ``owner`` names the agent's user. Raises
-    EnrolmentFailed, having written nothing; what can be checked here is checked before the
-    token is spent."""
+    """Enrol this device (see the module): ``owner`` names the agent's user, ``hub_ca`` the
+    CAs to trust the hub by. Raises EnrolmentFailed, having written nothing; what can be
+    checked here is checked before the token is spent."""
     base = hub_url(url, allow_http)
     agent = agent_user(owner) if owner else None
+    context = hub_context(hub_ca)
     try:
         request_token = EnrolmentRequest(token=token.strip(), csr="-")
     except ValidationError:
@@ -350,7 +376,7 @@ def enrol(
     check_config(compose_config(paths, hardware, _PLACEHOLDER), _PLACEHOLDER.card_key)
     key = ec.generate_private_key(ec.SECP256R1())
     request = request_token.model_copy(update={"csr": request_for(key)})
-    bundle = ask_hub(base, request)
+    bundle = ask_hub(base, request, context=context)
     check_bundle(bundle, key)
     config = compose_config(paths, hardware, bundle)
     checked = check_config(config, bundle.card_key)

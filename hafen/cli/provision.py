@@ -123,6 +123,13 @@ def enrol_command(
             " card key and password (root's, its group's to read); default: hafen, as root."
         ),
     ] = None,
+    hub_ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="A PEM file of the CA(s) to trust for the hub's HTTPS certificate (a hub with"
+            " a certificate from a CA of its own); default: the system's CAs."
+        ),
+    ] = None,
     allow_http: Annotated[
         bool, typer.Option(help="Allow a plain http:// hub that is not this machine.")
     ] = False,
@@ -134,7 +141,9 @@ def enrol_command(
 
     paths = DevicePaths(etc, state_dir)
     try:
-        config, written = enrol(hub, token, paths, hardware, owner or _agent_user(), allow_http)
+        config, written = enrol(
+            hub, token, paths, hardware, owner or _agent_user(), allow_http, hub_ca
+        )
     except EnrolmentFailed as exc:
         raise fail(f"enrolment failed: {exc}", 1) from None
     except OSError as exc:
