@@ -55,6 +55,16 @@ def test_a_hub_ca_that_is_not_one_is_refused_before_the_token_is_spent(hub, tmp_
     assert hub.requests == []
 
 
+def test_the_token_can_come_from_standard_input_out_of_ps_and_history(plain_hub, tmp_path):
+    hub = plain_hub
+    enrolled = _enrol(tmp_path / "pi", hub.url, "-", stdin=f"  {TOKEN}\r\nmore\n")
+    assert enrolled.exit_code == 0, enrolled.output
+    assert [r.token for r in hub.requests] == [TOKEN]
+    empty = _enrol(tmp_path / "again", hub.url, "-", stdin="")
+    assert empty.exit_code == 1 and "standard input" in empty.output, empty.output
+    assert len(hub.requests) == 1 and not (tmp_path / "again").exists()
+
+
 def test_an_unknown_agent_user_fails_before_the_token_is_spent(plain_hub, tmp_path):
     hub, pi = plain_hub, tmp_path / "pi"
     result = _enrol(pi, hub.url, TOKEN, "--owner", "no-such-hafen-user")
