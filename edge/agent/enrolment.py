@@ -3,15 +3,25 @@
 The device makes its own key (ECDSA P-256; it never leaves this machine), sends the hub a
 certificate request with the one-time token, checks what it is answered (the certificate is
 for its key, names it, and chains to the CA it was given), and writes a complete edge config
-with every file it names, owner-only:
+with every file it names:
 
     {etc}/edge.toml            the config, checked by the agent's own loader before it is kept
-    {etc}/tls/device.key       the private key (0600)
+    {etc}/card.key             the network's card-hash key
+    {etc}/mqtt-password        the device's own password at the broker
+    {etc}/tls/device.key       the private key
     {etc}/tls/device.crt       its certificate from the network's CA
     {etc}/tls/ca.crt           the CA, which the broker's certificate must chain to
-    {etc}/card.key             the network's card-hash key (0600)
-    {etc}/mqtt-password        the device's own password at the broker (0600)
-    {state}/                   the agent's state directory (0700)
+    {state}/                   the agent's state directory
+
+Run as root for the agent's user (``owner``), root writes and the agent reads, as
+provisioning/install.sh sets up ``/etc/hafen`` (root:hafen 0750): the config, the card key
+and the password are root's, readable by the agent's group (0640), so the agent cannot change
+the keys it trusts (``[hub] public_keys``). Its identity is its own: ``tls/`` (0700) and the
+files in it (0600) are the agent's, which renews its certificate there itself
+(edge.agent.renewal); so is the state directory (0700). Without an owner every file is the
+writer's, 0600. Every file is written with its mode and owner set on the open file
+(hafen.files.write_atomically): root never changes an owner by a name in a directory the
+agent's user can write, where a symlink could stand in for a file of root's.
 
 The hardware sections (``[reader]``, ``[door]``, ``[occupancy]``'s sensors) describe the
 wiring, which the hub does not know: they come from ``--hardware FILE``, else from the config
@@ -24,8 +34,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
-import tempfile
+import pwd
+import ssl
 import tomllib
 import urllib.error
 import urllib.request
@@ -44,6 +54,7 @@ from pydantic import ValidationError
 from edge.agent.config import EdgeConfig
 from hafen.config import ConfigError, validate_config
 from hafen.enrolment import ENROL_PATH, EnrolmentBundle, EnrolmentRequest
+from hafen.files import write_atomically
 
 #: The most the hub's answer may be; a real one is about 4 KiB.
 MAX_ANSWER_BYTES = 64 * 1024
@@ -101,6 +112,38 @@ class DevicePaths:
     @property
     def password(self) -> Path:
         return self.etc / "mqtt-password"
+
+
+@dataclass(frozen=True)
+class AgentUser:
+    """The user the agent runs as, whom enrolment writes for: its uid and primary group."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+def agent_user(name: str) -> AgentUser:
+    """The agent's user by name, looked up before the token is spent; EnrolmentFailed if
+    there is no such user or this process may not give it files (only root may)."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise EnrolmentFailed(f"there is no user {name!r} for the agent to run as") from None
+    if os.geteuid() not in (0, entry.pw_uid):
+        raise EnrolmentFailed(f"only root can give the files to {name}: run it with sudo")
+    return AgentUser(name, entry.pw_uid, entry.pw_gid)
+
+
+def hub_context(ca_file: Path | None) -> ssl.SSLContext | None:
+    """Whom to trust for the hub's HTTPS certificate: only the CAs in ``ca_file`` (a PEM
+    bundle, for a hub whose certificate is from a CA of its own), else the system's (None)."""
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise EnrolmentFailed(f"{ca_file} is no CA to trust the hub by: {exc}") from None
 
 
 def hub_url(text: str, allow_http: bool = False) -> str:
@@ -192,8 +235,14 @@ def request_for(key: ec.EllipticCurvePrivateKey) -> str:
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def ask_hub(url: str, request: EnrolmentRequest, timeout: float = 30.0) -> EnrolmentBundle:
-    """POST the request to the hub and validate its answer; EnrolmentFailed says why not."""
+def ask_hub(
+    url: str,
+    request: EnrolmentRequest,
+    timeout: float = 30.0,
+    context: ssl.SSLContext | None = None,
+) -> EnrolmentBundle:
+    """POST the request to the hub and validate its answer; EnrolmentFailed says why not.
+    ``context``: whom to trust for an https:// hub (hub_context); None, the system's CAs."""
     http = urllib.request.Request(
         url + ENROL_PATH,
         data=request.model_dump_json().encode(),
@@ -201,12 +250,18 @@ def ask_hub(url: str, request: EnrolmentRequest, timeout: float = 30.0) -> Enrol
         method="POST",
     )
     try:
-        with urllib.request.urlopen(http, timeout=timeout) as answer:
+        with urllib.request.urlopen(http, timeout=timeout, context=context) as answer:
             body = answer.read(MAX_ANSWER_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise EnrolmentFailed(f"the hub refused: {_detail(exc)}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise EnrolmentFailed(
+                f"this device does not trust the hub's certificate at {url}"
+                f" ({reason.verify_message}); if it is from a CA of your own, give that CA's"
+                " certificate with --hub-ca"
+            ) from None
         raise EnrolmentFailed(f"cannot reach the hub at {url}: {reason}") from None
     if len(body) > MAX_ANSWER_BYTES:
         raise EnrolmentFailed("the hub's answer is too large to be an enrolment")
@@ -252,50 +307,50 @@ def write_enrolment(
     key: ec.EllipticCurvePrivateKey,
     bundle: EnrolmentBundle,
     config: dict[str, Any],
-    owner: str | None = None,
+    owner: AgentUser | None = None,
 ) -> list[Path]:
-    """Write every file (each atomically, owner-only) and the state directory; the config
-    last, so an agent never starts on a config whose files are not there yet."""
+    """Write every file and make the directories, each with its owner and mode from the
+    start (see the module); the config last, so an agent never starts on a config whose files
+    are not there yet. Directories there already (install.sh's) are left as they are."""
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    made = []  # directories there already (install.sh's /etc/hafen, root:hafen 0750) stay so
-    for directory in (paths.etc, paths.tls, paths.state):
-        if not directory.exists():
-            directory.mkdir(mode=0o700, parents=True)
-            directory.chmod(0o700)
-            made.append(directory)
+    # -1 keeps the writer's: without an owner, everything is the writer's alone.
+    agents = (owner.uid, owner.gid) if owner else (-1, -1)
+    roots_the_agent_reads = (-1, owner.gid) if owner else (-1, -1)
+    readable = 0o640 if owner else 0o600
+    _make_directory(paths.etc, 0o750 if owner else 0o700, *roots_the_agent_reads)
+    _make_directory(paths.tls, 0o700, *agents)
+    _make_directory(paths.state, 0o700, *agents)
     files = [
-        (paths.key, key_pem),
-        (paths.certificate, bundle.certificate.encode()),
-        (paths.ca, bundle.ca_certificate.encode()),
-        (paths.card_key, bundle.card_key.encode() + b"\n"),
-        (paths.password, bundle.broker.password.encode() + b"\n"),
-        (paths.config, tomli_w.dumps(config).encode()),
+        (paths.key, key_pem, 0o600, agents),
+        (paths.certificate, bundle.certificate.encode(), 0o600, agents),
+        (paths.ca, bundle.ca_certificate.encode(), 0o600, agents),
+        (paths.card_key, bundle.card_key.encode() + b"\n", readable, roots_the_agent_reads),
+        (paths.password, bundle.broker.password.encode() + b"\n", readable, roots_the_agent_reads),
+        (paths.config, tomli_w.dumps(config).encode(), readable, roots_the_agent_reads),
     ]
-    for path, data in files:
-        _write_atomically(path, data)
-    written = [path for path, _ in files]
-    if owner:
-        for path in (*made, *written):
-            shutil.chown(path, owner, owner)
-    return written
+    for path, data, mode, (uid, gid) in files:
+        write_atomically(path, data, mode, uid, gid)
+    return [path for path, *_ in files]
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def _make_directory(path: Path, mode: int, uid: int, gid: int) -> None:
+    """Make ``path`` (if it is not there) with this mode and owner (-1: the writer's), set on
+    the directory just made, opened without following a symlink."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def enrol(
@@ -305,9 +360,14 @@ def enrol(
     hardware_file: Path | None = None,
     owner: str | None = None,
     allow_http: bool = False,
+    hub_ca: Path | None = None,
 ) -> tuple[EdgeConfig, list[Path]]:
-    """Enrol this device (see the module). Raises EnrolmentFailed, having written nothing."""
+    """Enrol this device (see the module): ``owner`` names the agent's user, ``hub_ca`` the
+    CAs to trust the hub by. Raises EnrolmentFailed, having written nothing; what can be
+    checked here is checked before the token is spent."""
     base = hub_url(url, allow_http)
+    agent = agent_user(owner) if owner else None
+    context = hub_context(hub_ca)
     try:
         request_token = EnrolmentRequest(token=token.strip(), csr="-")
     except ValidationError:
@@ -316,11 +376,11 @@ def enrol(
     check_config(compose_config(paths, hardware, _PLACEHOLDER), _PLACEHOLDER.card_key)
     key = ec.generate_private_key(ec.SECP256R1())
     request = request_token.model_copy(update={"csr": request_for(key)})
-    bundle = ask_hub(base, request)
+    bundle = ask_hub(base, request, context=context)
     check_bundle(bundle, key)
     config = compose_config(paths, hardware, bundle)
     checked = check_config(config, bundle.card_key)
-    return checked, write_enrolment(paths, key, bundle, config, owner)
+    return checked, write_enrolment(paths, key, bundle, config, agent)
 
 
 #: An answer's stand-in, to check the wiring before the token is spent.

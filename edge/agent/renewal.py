@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge.agent.pacing import Pacer
 from hafen import protocol
+from hafen.files import sync_directory, write_atomically
 from hafen.protocol import CertificateRenewed, CommandReply, EventPayload, RenewalRequest
 
 if TYPE_CHECKING:
@@ -235,8 +235,7 @@ def pending_key(files: IdentityFiles) -> ec.EllipticCurvePrivateKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_atomically(files.pending, pem)
-    _sync_directory(files.pending.parent)
+    write_atomically(files.pending, pem)  # owner-only; the directory synced
     return key
 
 
@@ -286,14 +285,14 @@ def install(files: IdentityFiles, pem: bytes) -> None:
 def install_certificate(files: IdentityFiles, pem: bytes) -> None:
     """The first half of ``install``: the certificate is in place, the key not yet (the
     state a crash between the two leaves, which ``finish_interrupted`` completes)."""
-    _write_atomically(files.certificate, pem)
-    _sync_directory(files.certificate.parent)  # on disk before the key follows it
+    # Owner-only, and on disk with its directory before the key follows it.
+    write_atomically(files.certificate, pem)
 
 
 def _adopt_pending_key(files: IdentityFiles) -> None:
     """The pending key becomes the key: the pair belongs together again."""
     os.replace(files.pending, files.key)
-    _sync_directory(files.key.parent)
+    sync_directory(files.key.parent)
 
 
 def _request_for(key: ec.EllipticCurvePrivateKey) -> str:
@@ -316,27 +315,3 @@ def _public(key: object) -> bytes:
     return key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` (owner-only): written beside it, synced, renamed."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the renames in ``directory`` durable (a rename is in the directory's data)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -7,13 +7,14 @@ On the hub's machine (its settings, as every ``hafen hub`` command reads them):
 
 On the Pi:
 
-    hafen provision enrol https://hub.example.org TOKEN
+    hafen provision enrol https://hub.example.org TOKEN    (or - to read it from stdin)
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -109,7 +110,13 @@ def revoke_device(site: Site, device: Device, config: ConfigOption = None) -> No
 @app.command("enrol")
 def enrol_command(
     hub: Annotated[str, typer.Argument(help="The hub's URL, https://hub.example.org.")],
-    token: Annotated[str, typer.Argument(help="The one-time token from `device add`.")],
+    token: Annotated[
+        str,
+        typer.Argument(
+            help="The one-time token from `device add`; - reads it from standard input (one"
+            " line), which keeps it out of `ps` and the shell's history."
+        ),
+    ],
     etc: Annotated[Path, typer.Option(help="Where the config and keys go.")] = Path("/etc/hafen"),
     state_dir: Annotated[Path, typer.Option(help="The agent's state.")] = Path("/var/lib/hafen"),
     hardware: Annotated[
@@ -118,23 +125,36 @@ def enrol_command(
     ] = None,
     owner: Annotated[
         str | None,
-        typer.Option(help="The agent's user, who gets the files; default: hafen, as root."),
+        typer.Option(
+            help="The agent's user: it gets tls/ and the state directory, and reads the config,"
+            " card key and password (root's, its group's to read); default: hafen, as root."
+        ),
+    ] = None,
+    hub_ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="A PEM file of the CA(s) to trust for the hub's HTTPS certificate (a hub with"
+            " a certificate from a CA of its own); default: the system's CAs."
+        ),
     ] = None,
     allow_http: Annotated[
         bool, typer.Option(help="Allow a plain http:// hub that is not this machine.")
     ] = False,
 ) -> None:
     """Enrol this device: make its key here, get its certificate and settings from the hub,
-    and write its checked config (owner-only)."""
+    and write its checked config (root writes, the agent reads; its key is its own)."""
     require_extra("hafen provision enrol", "edge")
     from edge.agent.enrolment import DevicePaths, EnrolmentFailed, enrol
 
     paths = DevicePaths(etc, state_dir)
+    token = _token_from(token)
     try:
-        config, written = enrol(hub, token, paths, hardware, owner or _agent_user(), allow_http)
+        config, written = enrol(
+            hub, token, paths, hardware, owner or _agent_user(), allow_http, hub_ca
+        )
     except EnrolmentFailed as exc:
         raise fail(f"enrolment failed: {exc}", 1) from None
-    except (OSError, LookupError) as exc:
+    except OSError as exc:
         raise fail(f"enrolment could not write its files: {exc}", 1) from None
     mqtt = config.mqtt
     assert mqtt is not None
@@ -144,6 +164,17 @@ def enrol_command(
     typer.echo(f"broker: {mqtt.host}:{mqtt.port} over TLS, as {mqtt.username}")
     typer.echo(f"next: sudo -u hafen hafen edge selftest -c {paths.config}")
     typer.echo("then: sudo systemctl restart hafen-edge")
+
+
+def _token_from(argument: str) -> str:
+    """The token as given, or for ``-`` the first line of standard input: a token on the
+    command line shows in `ps` and stays in the shell's history."""
+    if argument != "-":
+        return argument
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise fail("enrolment failed: no token on standard input (one line)", 1)
+    return line
 
 
 def _agent_user() -> str | None:
