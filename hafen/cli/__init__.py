@@ -20,6 +20,9 @@ from hafen.cli.provision import app as provision_app
 
 app = typer.Typer(
     no_args_is_help=True,
+    # The options' help names config keys in brackets ([http.host]), which rich would take
+    # for markup and drop.
+    rich_markup_mode=None,
     help="hafen: doors, occupancy and the hub for networks of small co-working spaces.",
 )
 app.add_typer(edge_app, name="edge")

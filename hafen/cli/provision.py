@@ -121,7 +121,7 @@ def enrol_command(
     state_dir: Annotated[Path, typer.Option(help="The agent's state.")] = Path("/var/lib/hafen"),
     hardware: Annotated[
         Path | None,
-        typer.Option(help="A TOML file with this Pi's [reader], [door], [occupancy] wiring."),
+        typer.Option(help="A TOML file with this Pi's wiring: reader, door, occupancy sections."),
     ] = None,
     owner: Annotated[
         str | None,
