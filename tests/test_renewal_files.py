@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge.agent.renewal import (
     CertificateRefused,
+    CertificateRenewal,
     IdentityFiles,
     check_offer,
     finish_interrupted,
@@ -108,3 +109,22 @@ def test_an_installation_leaves_the_new_pair(door):
     on_disk = x509.load_pem_x509_certificate(files.certificate.read_bytes())
     assert on_disk.serial_number == cert.serial_number
     assert files.certificate.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_failed_installation_is_finished_not_thrown_away(door):
+    """The certificate was installed, renaming the pending key over the key failed, and the
+    agent ran on: its next look finds the certificate not due, and must adopt the pending
+    key (the new certificate's only key), not delete it as left over."""
+    ca, files = door
+    key = pending_key(files)
+    install_certificate(files, _pem(_issue(ca, key)).encode())  # the first half of install()
+    assert not _fits(files)
+    renewal = CertificateRenewal(
+        files,
+        "leipzig-ost",
+        "door-1",
+        link=None,  # type: ignore[arg-type]  # not due: it does not ask the hub
+        record=lambda _e: None,
+    )
+    renewal._look()
+    assert _fits(files) and not files.pending.exists()

@@ -105,6 +105,17 @@ def finish_interrupted(files: IdentityFiles) -> bool:
     return True
 
 
+def _left_over(files: IdentityFiles) -> bool:
+    """Whether the pending key surely belongs to no certificate the door has (False when
+    either cannot be read: then it is kept)."""
+    try:
+        pending = _load_key(files.pending)
+        cert = x509.load_pem_x509_certificate(files.certificate.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return _public(cert.public_key()) != _public(pending.public_key())
+
+
 class CertificateRenewal:
     """Renews the door's certificate in a thread of its own (see the module).
 
@@ -175,8 +186,11 @@ class CertificateRenewal:
         due_in = left - (cert.not_valid_after_utc - cert.not_valid_before_utc) * RENEW_WHEN_LEFT
         if due_in > timedelta(0):
             self._ask.reset()
-            # A pending key left from a renewal that is over (the door was enrolled again).
-            self.files.pending.unlink(missing_ok=True)
+            # A pending key that fits the certificate is an installation to finish (it failed
+            # midway while the agent ran on): never to delete, it is the new certificate's
+            # only key. One that fits nothing is left from a renewal that is over.
+            if not finish_interrupted(self.files) and _left_over(self.files):
+                self.files.pending.unlink(missing_ok=True)
             return min(CHECK_EVERY, due_in.total_seconds())
         if left <= timedelta(0):
             log.error(
