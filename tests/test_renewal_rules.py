@@ -120,6 +120,14 @@ def test_the_desk_answers_with_a_command_the_door_accepts_and_repeats_it_for_the
         desk.submit(topic, request)
         assert wait_for(lambda: len(sent) == 2, 5), desk.counts
         assert desk.counts["resent"] == 1 and _count(engine) == 2
+        # Revoked since: the same question gets nothing, not even the certificate it had.
+        with engine.begin() as conn:
+            revoked = update(db.devices).where(db.devices.c.id == "door-1")
+            conn.execute(revoked.values(revoked_at=datetime.now(UTC)))
+        time.sleep(0.1)
+        desk.submit(topic, request)
+        assert wait_for(lambda: desk.counts["refused"] == 1, 5), desk.counts
+        assert len(sent) == 2 and desk.counts["resent"] == 1
     finally:
         desk.stop()
     door = CommandVerifier(

@@ -162,6 +162,8 @@ def redeem(
         if claimed != 1:  # another request took it a moment ago
             raise Forbidden("this enrolment token was used a moment ago; ask for a new one")
         site, device = ticket.site, ticket.device
+        d = db.devices.c  # a renewal or revocation of the device waits for this, or it for them
+        conn.execute(select(d.id).where(d.site == site, d.id == device).with_for_update())
         try:
             csr = request.csr.encode()
             cert = issue_device_certificate(

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from hub import db
 from hub.device_identity import DeviceAuthority
@@ -36,6 +36,22 @@ from hub.services.errors import Conflict, Forbidden, Invalid, NotFound
 
 #: At most one renewal per device in this long.
 RENEWAL_WINDOW = timedelta(hours=1)
+
+
+def standing(conn: Connection, site: str, device: str, lock: bool = False) -> datetime:
+    """When ``device`` enrolled, if it may have a certificate now: NotFound for a device the
+    hub has not registered, Forbidden for one not enrolled or revoked. ``lock``: hold its row
+    to the end of the transaction (an enrolment or revocation waits)."""
+    d = db.devices.c
+    query = select(d.enrolled_at, d.revoked_at).where(d.site == site, d.id == device)
+    found = conn.execute(query.with_for_update() if lock else query).one_or_none()
+    if found is None:
+        raise NotFound(f"no device {device!r} at {site!r}")
+    if found.revoked_at is not None:
+        raise Forbidden("the device is revoked: a technician must enrol it again")
+    if found.enrolled_at is None:
+        raise Forbidden("the device has not enrolled")
+    return db.aware(found.enrolled_at)
 
 
 def renew(
@@ -52,20 +68,9 @@ def renew(
     or revoked, Conflict for a second renewal within ``window``, Invalid for a request the CA
     does not take. Only success changes the store."""
     now = now or datetime.now(UTC)
-    d, c = db.devices.c, db.device_certificates.c
+    c = db.device_certificates.c
     with engine.begin() as conn:
-        found = conn.execute(
-            select(d.enrolled_at, d.revoked_at)
-            .where(d.site == site, d.id == device)
-            .with_for_update()
-        ).one_or_none()
-        if found is None:
-            raise NotFound(f"no device {device!r} at {site!r}")
-        if found.revoked_at is not None:
-            raise Forbidden("the device is revoked: a technician must enrol it again")
-        if found.enrolled_at is None:
-            raise Forbidden("the device has not enrolled")
-        enrolled_at = db.aware(found.enrolled_at)
+        enrolled_at = standing(conn, site, device, lock=True)
         last = db.aware(
             conn.scalar(
                 select(func.max(c.issued_at)).where(

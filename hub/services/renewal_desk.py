@@ -200,7 +200,13 @@ class RenewalDesk:
             return
         earlier = self._recent(device)
         if earlier is not None and earlier.key == key:
-            pem = earlier.pem  # the answer was lost: the same certificate again
+            try:  # the answer was lost: the same certificate again, if it may still have it
+                with self.engine.connect() as conn:
+                    renewal.standing(conn, site, name)
+            except ServiceError as exc:
+                self._refused(device, str(exc))
+                return
+            pem = earlier.pem
             self._count("resent")
         else:
             try:
