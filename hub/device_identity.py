@@ -105,7 +105,9 @@ def write_revocation_list(engine: Engine, ca: CaFiles, now: datetime | None = No
 
 @contextlib.contextmanager
 def _exclusive(lock: Path) -> Iterator[None]:
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    # Read-only, and readable by all: whoever writes the list first (root, running
+    # `hafen provision device revoke`) must not lock the hub's user out of it for good.
+    fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

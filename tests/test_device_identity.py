@@ -126,6 +126,8 @@ def test_the_list_is_kept_fresh_though_nobody_is_revoked(net):
         assert wait_for(lambda: net.files.crl.stat().st_mtime > stale, 5)
     finally:
         keeper.stop()
+    # Whoever wrote it first, the lock the writers take turns by opens for everyone (read-only).
+    assert (net.files.directory / ".ca.crl.lock").stat().st_mode & 0o044 == 0o044
     crl = x509.load_pem_x509_crl(net.files.crl.read_bytes())
     assert crl.next_update_utc is not None
     assert crl.next_update_utc - datetime.now(UTC) > timedelta(days=29)
