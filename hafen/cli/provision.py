@@ -171,7 +171,12 @@ def _token_from(argument: str) -> str:
     command line shows in `ps` and stays in the shell's history."""
     if argument != "-":
         return argument
-    line = sys.stdin.readline().strip()
+    if sys.stdin.isatty():  # typed or pasted at a terminal: not shown on the screen either
+        import getpass
+
+        line = getpass.getpass("enrolment token: ").strip()
+    else:
+        line = sys.stdin.readline().strip()
     if not line:
         raise fail("enrolment failed: no token on standard input (one line)", 1)
     return line
