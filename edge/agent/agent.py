@@ -140,7 +140,12 @@ class EdgeAgent:
             self.occupancy = OccupancyService(
                 cfg.occupancy, self.policy.tz, self._inbox.put, self._record, self._show_live
             )
+        #: Home Assistant's discovery configs, and empty ones for entities gone since.
+        self._discovery: list[tuple[str, bytes]] = []
         if cfg.mqtt is not None and cfg.hub is not None:
+            from edge.agent.home_assistant import discovery_plan
+
+            self._discovery = discovery_plan(store, cfg.occupancy, *self._ids, __version__)
             self._connect_to_hub(cfg)
 
     def _connect_to_hub(self, cfg: EdgeConfig) -> None:
@@ -350,12 +355,7 @@ class EdgeAgent:
             self.link.publish_retained(protocol.occupancy_topic(*self._ids), self._live)
 
     def _retained_on_connect(self) -> list[tuple[str, bytes]]:
-        messages = []
-        occupancy = self.cfg.occupancy
-        if occupancy and occupancy.home_assistant.enabled:
-            from edge.agent.home_assistant import discovery_messages
-
-            messages += discovery_messages(occupancy, *self._ids, __version__)
+        messages = list(self._discovery)
         if self._live is not None:
             messages.append((protocol.occupancy_topic(*self._ids), self._live))
         return messages
