@@ -1,0 +1,77 @@
+"""The two-beam door counter on gpiozero's mock pins: passages in and out, and what is not one
+(turning back, a hand in one beam, a clear without its break), and its settings.
+
+The estimator takes the counter in its rework (issue 15); until then the config has no
+[occupancy.counter] section, so no key promises what the agent does not do."""
+
+from __future__ import annotations
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+
+from edge.drivers.door_counter import DoorCounter, PassageReader
+from edge.drivers.door_counter_settings import DoorCounterSettings
+from hafen.config import ConfigError, validate_config
+
+OUTER, INNER = 5, 6
+
+
+@pytest.fixture
+def counter():
+    Device.pin_factory = MockFactory()
+    passes: list[str] = []
+    settings = DoorCounterSettings.model_validate(
+        {"outer": {"pin": OUTER}, "inner": {"pin": INNER}, "bounce_seconds": 0}
+    )
+    door = DoorCounter(settings, passes.append)
+    outer, inner = (Device.pin_factory.pin(n) for n in (OUTER, INNER))
+    outer.drive_high()  # pulled up: both beams seen
+    inner.drive_high()
+    yield passes, outer, inner
+    door.close()
+
+
+def _walk(*steps) -> None:
+    """Each step a pin and what happens to its beam: a receiver pulled up reads low when
+    broken."""
+    for pin, broken in steps:
+        if broken:
+            pin.drive_low()
+        else:
+            pin.drive_high()
+
+
+def test_passages_in_and_out(counter):
+    passes, outer, inner = counter
+    _walk((outer, True), (inner, True), (outer, False), (inner, False))
+    _walk((inner, True), (outer, True), (inner, False), (outer, False))
+    assert passes == ["in", "out"]
+
+
+def test_turning_back_a_hand_and_a_glitch_count_nothing(counter):
+    passes, outer, inner = counter
+    _walk((outer, True), (inner, True), (inner, False), (outer, False))  # leaned in, went back
+    _walk((inner, True), (inner, False))  # a hand in the inner beam
+    _walk((outer, True), (outer, False))
+    assert passes == []
+    _walk((outer, True), (inner, True), (outer, False), (inner, False))
+    assert passes == ["in"]
+
+
+def test_a_clear_without_its_break_is_ignored():
+    passes: list[str] = []
+    reader = PassageReader(passes.append)
+    reader.cleared("inner")  # started mid-passage
+    reader.broken("outer")
+    reader.broken("inner")
+    reader.cleared("outer")
+    reader.cleared("inner")
+    assert passes == ["in"]
+
+
+def test_its_settings_name_their_pins_and_need_two():
+    settings = DoorCounterSettings.model_validate({"outer": {"pin": 5}, "inner": {"pin": "GPIO6"}})
+    assert dict(settings.pin_users()) == {"counter.outer": 5, "counter.inner": 6}
+    with pytest.raises(ConfigError, match="need a pin each"):
+        validate_config({"outer": {"pin": 5}, "inner": {"pin": "GPIO5"}}, DoorCounterSettings)
