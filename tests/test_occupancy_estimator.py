@@ -10,6 +10,7 @@ import pytest
 from edge.agent.occupancy import OccupancyEstimator, OccupancySettings
 from hafen.acl import TimeWindow
 from sim.occupancy_script import make_day, replay, scripted_days
+from tests.support.waiting import wait_for
 
 TZ = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 3, 11, 9, 0, tzinfo=TZ)  # a Wednesday morning
@@ -129,3 +130,40 @@ def test_a_messy_day_errs_more_but_never_gets_presence_wrong_for_long():
     door_only = replay(day, OccupancySettings(capacity=60, timezone=TZ))
     assert result.presence >= 0.97, result
     assert result.presence > door_only.presence or result.mae < door_only.mae
+
+
+def test_a_pir_held_on_by_a_busy_room_keeps_the_count(tmp_path):
+    """gpiozero's motion is the PIR's switch-on; a busy room holds the output raised, and the
+    "nobody moved for 20 minutes" rule once zeroed a count of 15 with 43 people inside."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    from edge.agent.config import OccupancyConfig
+    from edge.agent.occupancy_service import OccupancyService
+
+    Device.pin_factory = MockFactory()
+    cfg = OccupancyConfig.model_validate({"rooms": [{"name": "coworking", "pin": 5}]})
+    queued: list[object] = []
+    service = OccupancyService(cfg, TZ, queued.append, lambda _event: None)
+    service.start()
+    try:
+        for t in (0, 30, 60):
+            service.tap_allowed(at(t))
+            service.door("opened", at(t + 2))
+            service.door("closed", at(t + 6))
+        pir = Device.pin_factory.pin(5)
+        pir.drive_high()  # switched on once, and held on
+        held = service._motion
+        assert held is not None and wait_for(lambda: held.moving()["coworking"], 2)
+        for item in queued:
+            service.handle(item, at(70))
+        for minute in range(1, 41):
+            service.tick(at(70 + minute * 60))
+        assert service.estimator.count == 3
+        pir.drive_low()  # the room empties (without the door: the estimator's own rule)
+        assert wait_for(lambda: not held.moving()["coworking"], 2)
+        assert any(
+            (s := service.tick(at(70 + m * 60))) and s.cause == "no_motion" for m in range(41, 70)
+        )
+    finally:
+        service.stop()

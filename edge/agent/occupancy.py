@@ -139,6 +139,13 @@ class OccupancyEstimator:
             self.uncertain += 1  # someone is here whom the door did not count in
             self._set(1)
 
+    def still_moving(self, room: str, at: datetime) -> None:
+        """A PIR in ``room`` holds its output raised at ``at``: a busy room keeps it on, and it
+        switches on only once (gpiozero's motion is that edge). The room is active, but this
+        is no new arrival: the count is left alone."""
+        if room in self.settings.rooms:
+            self._last_motion[room] = at
+
     # -- the clock ----------------------------------------------------------------------------
     def tick(self, now: datetime, previous: datetime | None) -> str | None:
         """Apply the resets due at ``now``; returns why the count was reset, if it was."""

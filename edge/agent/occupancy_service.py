@@ -165,6 +165,10 @@ class OccupancyService:
 
     def tick(self, now: datetime) -> OccupancySample | None:
         """Apply resets and send a sample if one is due (a minute passed, or something changed)."""
+        if self._motion is not None:  # a PIR held on by a busy room says so on every tick
+            for room, raised in self._motion.moving().items():
+                if raised:
+                    self.estimator.still_moving(room, now)
         reset = self.estimator.tick(now, self._previous_tick)
         self._previous_tick = now
         estimate = self.estimator.estimate(now)
