@@ -203,10 +203,7 @@ def _movements(
     for person, segs in segments.items():
         for i, s in enumerate(segs):
             rng = random.Random(f"{seed}:{kind}:motion:{person}:{i}")
-            t = s.start
-            while t < s.end:
-                moves[s.room].append(t)
-                t += _gap(s.activity, b.still_sitters, rng)
+            moves[s.room] += segment_movements(s, b.still_sitters, rng)
     for room, t in plan.extra_movements:
         moves[room].append(t)
     if b.night_triggers:
@@ -217,6 +214,15 @@ def _movements(
                 hours = rng.uniform(22.5, 24) if late else rng.uniform(0, 6.5)
                 moves[room].append(hours * 3600)
     return {room: sorted(ts) for room, ts in moves.items()}
+
+
+def segment_movements(s: Segment, still_sitters: bool, rng: random.Random) -> list[float]:
+    """When one person moves enough for the PIR during a segment (first: as it begins)."""
+    moves, t = [], s.start
+    while t < s.end:
+        moves.append(t)
+        t += _gap(s.activity, still_sitters, rng)
+    return moves
 
 
 def _gap(activity: str, still_sitters: bool, rng: random.Random) -> float:
