@@ -9,8 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from edge.agent.access_list import applied_version
+from edge.agent.config import EdgeConfig
 from edge.agent.store import EdgeStore
 from hafen.cli import app
+from hafen.config import ConfigError, validate_config
 from tests.support.edge import CARD_KEY_HEX, edge_config_dict, toml_text
 
 # Click >= 8.2 always keeps stderr apart (result.stderr) and also mixes it into result.output.
@@ -393,3 +395,19 @@ def test_the_door_hardware_settings_alone_refuse_two_parts_on_one_pin():
 
     with pytest.raises(ValidationError, match=r"led\.pin 17 is already used by strike"):
         DoorHardwareSettings.model_validate({"strike": {"pin": 17}, "led": {"pin": "BCM17"}})
+
+
+def test_home_assistant_discovery_is_refused_on_the_networks_broker(tmp_path):
+    """The network's broker drops a door that publishes outside its own topics: with
+    discovery on, the door would lose its link on every connection."""
+    raw = edge_config_dict(tmp_path)
+    raw["hub"] = {"public_keys": ["WAIGItqD+Q+p7KxQKUaL8x/nGdxG/q7419gYeCypkuI="]}
+    raw["occupancy"] = {"home_assistant": {"enabled": True}}
+    raw["mqtt"] = {"host": "localhost"}  # a broker of the site's own: fine
+    validate_config(raw, EdgeConfig)
+    raw["mqtt"] = {
+        "host": "hub.example.org", "port": 8883, "ca_file": "/etc/hafen/tls/ca.crt",
+        "cert_file": "/etc/hafen/tls/device.crt", "key_file": "/etc/hafen/tls/device.key",
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=r"occupancy\.home_assistant"):
+        validate_config(raw, EdgeConfig)

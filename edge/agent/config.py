@@ -225,6 +225,15 @@ class EdgeConfig(Section):
     def _hub_with_mqtt(self) -> EdgeConfig:
         if self.mqtt is not None and self.hub is None:
             raise ValueError("a device with [mqtt] needs [hub] public_keys to verify access lists")
+        discovery = self.occupancy is not None and self.occupancy.home_assistant.enabled
+        if discovery and self.mqtt is not None and self.mqtt.cert_file is not None:
+            # The network's broker drops a device that publishes outside its own topics: the
+            # door would lose its link on every connection.
+            raise ValueError(
+                "occupancy.home_assistant: the network's broker (a device certificate in"
+                " [mqtt]) lets a door publish only its own topics; Home Assistant discovery"
+                " needs a broker of the site's own"
+            )
         return self
 
     @field_validator(*PIN_SECTIONS)
