@@ -15,7 +15,8 @@ import pytest
 
 from sim.broker import LocalBroker
 from sim.card_emulator import EmulatedCard
-from tests.support.edge import CARD_KEY_HEX, free_udp_port
+from tests.support.agent_process import write_config
+from tests.support.edge import free_udp_port
 from tests.support.network import TestHub, acl_version, connected_edge
 from tests.support.waiting import wait_for
 
@@ -49,42 +50,10 @@ def test_two_ingest_workers_share_the_stream_and_store_each_event_once(
 
 
 def write_edge_config(tmp_path: Path, hub: TestHub, port: int) -> Path:
-    config = tmp_path / "edge.toml"
-    config.write_text(
-        f"""
-[site]
-id = "{SITE}"
-
-[device]
-id = "door-1"
-
-[store]
-path = "{tmp_path / "edge.db"}"
-
-[cards]
-hash_key = "{CARD_KEY_HEX}"
-
-[reader]
-path = "udp:127.0.0.1:{port}"
-targets = ["106A"]
-poll_interval = 0.005
-
-[door]
-unlock_seconds = 0.05
-strike = {{ pin = 17 }}
-contact = {{ pin = 27 }}
-
-[mqtt]
-host = "127.0.0.1"
-port = {hub.broker.port}
-keepalive = 5
-reconnect_max_seconds = 1
-
-[hub]
-public_keys = ["{hub.public_key}"]
-"""
-    )
-    return config
+    mqtt = {"host": "127.0.0.1", "port": hub.broker.port, "keepalive": 5,
+            "reconnect_max_seconds": 1}  # fmt: skip
+    sections = {"device": {"id": "door-1"}, "mqtt": mqtt, "hub": {"public_keys": [hub.public_key]}}
+    return write_config(tmp_path, port, sections, poll_interval=0.005, unlock_seconds=0.05)
 
 
 class EdgeProcess:

@@ -8,38 +8,27 @@ import subprocess
 from pathlib import Path
 
 from tests.support.agent_memory import HAFEN
-from tests.support.edge import CARD_KEY_HEX
+from tests.support.edge import edge_config_dict, toml_text
 from tests.support.waiting import wait_for
 
 
-def write_config(tmp_path: Path, port: int) -> Path:
-    config = tmp_path / "edge.toml"
-    config.write_text(
-        f"""
-[site]
-id = "leipzig-ost"
-
-[device]
-id = "front-door"
-
-[store]
-path = "{tmp_path / "edge.db"}"
-
-[cards]
-hash_key = "{CARD_KEY_HEX}"
-
-[reader]
-path = "udp:127.0.0.1:{port}"
-targets = ["106A"]
-poll_interval = 0.1
-
-[door]
-unlock_seconds = 0.02
-strike = {{ pin = 17 }}
-contact = {{ pin = 27 }}
-"""
-    )
-    return config
+def write_config(
+    tmp_path: Path,
+    port: int,
+    sections: dict | None = None,
+    poll_interval: float = 0.1,
+    **door: object,
+) -> Path:
+    """The test door's config (tests.support.edge) for an agent process on the UDP reader at
+    ``port``, ``sections`` laid over it (``[mqtt]``, ``[hub]`` ...), as a file."""
+    door = {"unlock_seconds": 0.02, "held_open_seconds": 30.0, **door}
+    config = edge_config_dict(tmp_path, reader=f"udp:127.0.0.1:{port}", **door)
+    config["store"].pop("synchronous")  # the agent's default, as on a Pi
+    config["reader"]["poll_interval"] = poll_interval
+    config.update(sections or {})
+    path = tmp_path / "edge.toml"
+    path.write_text(toml_text(config))
+    return path
 
 
 def start_agent(config: Path, pin_log: Path, log: Path) -> subprocess.Popen:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
 import pytest
+import tomli_w
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
@@ -69,27 +70,9 @@ def edge_config_dict(tmp_path: Path, reader: str = "udp:127.0.0.1:54321", **door
     }
 
 
-def toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(value)
-
-
 def toml_text(config: dict) -> str:
-    """Write a config dict as TOML: one [section] per top-level key."""
-    parts = []
-    for section, body in config.items():
-        lines = [f"{key} = {toml_value(value)}" for key, value in body.items()]
-        parts.append(f"[{section}]\n" + "\n".join(lines) + "\n")
-    return "\n".join(parts)
+    """Write a config dict as TOML (tomli_w, which `hafen provision enrol` writes with)."""
+    return tomli_w.dumps(config)
 
 
 ANNA = bytes.fromhex("04A1B2C3D4E5F6")
