@@ -11,5 +11,6 @@ pytest_plugins = [
     "tests.support.edge",
     "tests.support.hub",
     "tests.support.network",
+    "tests.support.provisioned",
     "tests.support.intruder",
 ]

@@ -22,24 +22,15 @@ from hub.auth import Role
 from tests.support.edge import CARD_KEY, free_udp_port
 from tests.support.enrolling import fleet_row, served, shown_command
 from tests.support.hub import PASSWORD, add_user
-from tests.support.provisioned import ProvisionedNetwork, hafen, runner, wiring
+from tests.support.provisioned import hafen, runner, wiring
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def network(tmp_path):
-    net = ProvisionedNetwork(tmp_path)
-    try:
-        yield net
-    finally:
-        net.close()
-
-
 def test_a_device_added_on_the_dashboard_enrols_once_and_is_revoked_there(
-    network, tmp_path, caplog
+    provisioned, tmp_path, caplog
 ):
-    net = network
+    net = provisioned
     net.add_site("leipzig-ost")
     add_user(net.engine, Role.TECHNICIAN)
     caplog.set_level(logging.DEBUG)

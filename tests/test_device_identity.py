@@ -29,13 +29,9 @@ TIM = Principal(user_id=1, username="tim", role=Role.TECHNICIAN, sites=frozenset
 
 
 @pytest.fixture
-def net(tmp_path, hub_url):
-    network = ProvisionedNetwork(tmp_path, url=hub_url)
-    network.add_site("leipzig-ost")
-    try:
-        yield network
-    finally:
-        network.close()
+def net(provisioned_on_each_store: ProvisionedNetwork) -> ProvisionedNetwork:
+    provisioned_on_each_store.add_site("leipzig-ost")
+    return provisioned_on_each_store
 
 
 def _unreachable() -> AbstractContextManager[BrokerRights]:

@@ -34,33 +34,13 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def network(tmp_path):
-    net = ProvisionedNetwork(tmp_path)
-    try:
-        yield net
-    finally:
-        net.close()
-
-
-@pytest.fixture
-def network_on_each_store(tmp_path, hub_url):
-    """The network with the hub's store on SQLite, then on PostgreSQL: where a token's claim
-    must hold under concurrent requests."""
-    net = ProvisionedNetwork(tmp_path, url=hub_url)
-    try:
-        yield net
-    finally:
-        net.close()
-
-
 def _stored_events(net: ProvisionedNetwork, device: str) -> list:
     with net.engine.connect() as conn:
         return list(conn.execute(select(db.events).where(db.events.c.device == device)))
 
 
-def test_two_devices_enrol_and_work_over_tls(network):
-    net = network
+def test_two_devices_enrol_and_work_over_tls(provisioned):
+    net = provisioned
     net.add_site("leipzig-ost")
     one = net.enrol("leipzig-ost", "door-1")
     two = net.enrol("leipzig-ost", "door-2")
@@ -95,8 +75,8 @@ def test_two_devices_enrol_and_work_over_tls(network):
     assert {row.device: row for row in fleet_rows(net.engine, nadia)}["door-2"].certificate_overdue
 
 
-def test_a_token_works_once_and_only_before_it_expires(network_on_each_store, tmp_path):
-    net = network_on_each_store
+def test_a_token_works_once_and_only_before_it_expires(provisioned_on_each_store, tmp_path):
+    net = provisioned_on_each_store
     net.add_site("leipzig-ost")
     token = net.token_for("leipzig-ost", "door-1")
     net.enrol("leipzig-ost", "door-1", token)
@@ -142,8 +122,8 @@ def _password(device: Enrolled) -> str:
     return password
 
 
-def test_a_revoked_device_is_cut_off_and_stays_off_while_the_other_keeps_working(network):
-    net = network
+def test_a_revoked_device_is_cut_off_and_stays_off_while_the_other_keeps_working(provisioned):
+    net = provisioned
     net.add_site("leipzig-ost")
     one = net.enrol("leipzig-ost", "door-1")
     two = net.enrol("leipzig-ost", "door-2")
@@ -176,8 +156,8 @@ def test_a_revoked_device_is_cut_off_and_stays_off_while_the_other_keeps_working
     assert wait_for(lambda: len(_stored_events(net, "door-2")) >= 1, 15)
 
 
-def test_the_broker_holds_every_device_to_its_own_topics_and_id(network, tmp_path):
-    net = network
+def test_the_broker_holds_every_device_to_its_own_topics_and_id(provisioned, tmp_path):
+    net = provisioned
     for site in ("leipzig-ost", "borna"):
         net.add_site(site)
     one = net.enrol("leipzig-ost", "door-1")
@@ -281,10 +261,10 @@ def test_tokens_read_as_arguments_whatever_they_hold():
     assert all(len(t) == 52 and t.isalnum() and t == t.lower() for t in tokens)
 
 
-def test_one_token_redeemed_at_once_from_many_places_enrols_one(network_on_each_store):
+def test_one_token_redeemed_at_once_from_many_places_enrols_one(provisioned_on_each_store):
     """Eight requests with the same token at the same moment: one certificate, seven refusals,
     one client at the broker."""
-    net = network_on_each_store
+    net = provisioned_on_each_store
     net.add_site("leipzig-ost")
     token = net.token_for("leipzig-ost", "door-1")
     keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(8)]

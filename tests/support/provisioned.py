@@ -11,10 +11,12 @@ import re
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import tomli_w
 from gpiozero import Device as GpioDevice
 from gpiozero.pins.mock import MockFactory
@@ -39,7 +41,7 @@ from hub.settings import HubSettings, load_hub_settings
 from sim.broker import SHIPPED_CONF_DIR, free_port
 from sim.card_emulator import EmulatedCard
 from sim.door import shut_door
-from tests.support.edge import CARD_KEY, CARD_KEY_HEX, free_udp_port
+from tests.support.edge import CARD_KEY, CARD_KEY_HEX, edge_config_dict, free_udp_port
 from tests.support.waiting import wait_for
 
 runner = CliRunner()
@@ -260,20 +262,28 @@ class ProvisionedNetwork:
 
 
 def wiring(reader_port: int) -> dict:
-    """A Pi's wiring on the simulated hardware: the UDP reader, the test door's pins."""
-    return {
-        "reader": {
-            "path": f"udp:127.0.0.1:{reader_port}",
-            "targets": ["106A"],
-            "poll_interval": 0.02,
-        },
-        "door": {
-            "unlock_seconds": 0.5,
-            "held_open_seconds": 1.0,
-            "strike": {"pin": 17},
-            "contact": {"pin": 27},
-            "exit_button": {"pin": 22},
-            "led": {"pin": 23},
-            "buzzer": {"pin": 24},
-        },
-    }
+    """A Pi's wiring on the simulated hardware: the test door's reader (nfcpy's UDP driver
+    on ``reader_port``) and pins, as tests.support.edge has them."""
+    door = edge_config_dict(Path("."), reader=f"udp:127.0.0.1:{reader_port}")
+    return {"reader": door["reader"], "door": door["door"]}
+
+
+@pytest.fixture
+def provisioned(tmp_path: Path) -> Iterator[ProvisionedNetwork]:
+    """The network over TLS, set up through the shipped commands, its hub on SQLite."""
+    network = ProvisionedNetwork(tmp_path)
+    try:
+        yield network
+    finally:
+        network.close()
+
+
+@pytest.fixture
+def provisioned_on_each_store(tmp_path: Path, hub_url: str) -> Iterator[ProvisionedNetwork]:
+    """The same with the hub's store on SQLite, then on PostgreSQL: where tokens and
+    revocations race."""
+    network = ProvisionedNetwork(tmp_path, url=hub_url)
+    try:
+        yield network
+    finally:
+        network.close()
