@@ -127,8 +127,8 @@ def fleet_rows(engine: Engine, who: Principal) -> list[FleetRow]:
     if sites is not None:
         query = query.where(d.site.in_(sorted(sites)))
     now = datetime.now(UTC)
-    certificates = certificate_expiry(engine, sites)
     with engine.connect() as conn:
+        certificates = certificate_expiry(conn, sites)
         latest = newest_versions(conn)
         required = required_versions(conn, now)
         tested = last_selftests(conn, sites, now)

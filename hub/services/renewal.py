@@ -102,20 +102,20 @@ def renew(
 
 
 def certificate_expiry(
-    engine: Engine, sites: Iterable[str] | None = None
+    conn: Connection, sites: Iterable[str] | None = None
 ) -> dict[tuple[str, str], datetime]:
     """When each device's newest certificate ends, by (site, device), for the fleet: a door
     that has not renewed shows it coming. Revoked certificates are left out (a revoked device
-    has none); ``sites`` narrows it to those sites."""
+    has none); ``sites`` narrows it to those sites. On the caller's connection: the fleet
+    reads it in the same snapshot as the rest of its rows."""
     c = db.device_certificates.c
     query = select(c.site, c.device, c.issued_at, c.not_after).where(c.revoked_at.is_(None))
     if sites is not None:
         query = query.where(c.site.in_(list(sites)))
     newest: dict[tuple[str, str], tuple[datetime, datetime]] = {}
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            issued, ends = db.aware(row.issued_at), db.aware(row.not_after)
-            key = (row.site, row.device)
-            if key not in newest or issued > newest[key][0]:
-                newest[key] = (issued, ends)
+    for row in conn.execute(query):
+        issued, ends = db.aware(row.issued_at), db.aware(row.not_after)
+        key = (row.site, row.device)
+        if key not in newest or issued > newest[key][0]:
+            newest[key] = (issued, ends)
     return {key: ends for key, (_issued, ends) in newest.items()}
