@@ -17,16 +17,21 @@ from pathlib import Path
 import pytest
 
 from edge.agent.enrolment import DevicePaths, enrol
-from tests.support.stand_in_hub import StandInHub
+from tests.support.provisioned import ProvisionedNetwork
 
-TOKEN = "2rfp24tpsey6irzsf3lxznfr7l323jbqlp4xmvltuxeykhtbgh2a"
+SITE, DEVICE = "leipzig-ost", "front-door"
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root gives files to another user")
 
 
 @pytest.fixture
-def hub(tmp_path):
-    with StandInHub(tmp_path, TOKEN, tls=False) as running:
-        yield running
+def hub(provisioned: ProvisionedNetwork) -> ProvisionedNetwork:
+    """The real hub (plain HTTP on loopback), with the site the Pi enrols at."""
+    provisioned.add_site(SITE)
+    return provisioned
+
+
+def _token(hub: ProvisionedNetwork) -> str:
+    return hub.token_for(SITE, DEVICE)
 
 
 @pytest.fixture
@@ -54,7 +59,7 @@ def _user(name: str) -> pwd.struct_passwd:
 
 
 def test_without_an_agent_user_everything_is_the_writers_alone(hub, pi):
-    _config, written = enrol(hub.url, TOKEN, pi)
+    _config, written = enrol(hub.url, _token(hub), pi)
     me = os.geteuid(), os.getegid()
     for directory in (pi.etc, pi.tls, pi.state):
         assert _attrs(directory) == (*me, 0o700), directory
@@ -65,7 +70,7 @@ def test_without_an_agent_user_everything_is_the_writers_alone(hub, pi):
 @as_root
 def test_root_writes_and_the_agent_reads_except_its_own_identity(hub, pi):
     agent = _user("nobody")  # its primary group (nogroup) has another name
-    _config, written = enrol(hub.url, TOKEN, pi, owner="nobody")
+    _config, written = enrol(hub.url, _token(hub), pi, owner="nobody")
     uid, gid = agent.pw_uid, agent.pw_gid
     assert _attrs(pi.etc) == (0, gid, 0o750)
     assert _attrs(pi.tls) == (uid, gid, 0o700)
@@ -125,10 +130,11 @@ def test_a_file_swapped_for_a_symlink_does_not_hand_roots_file_to_the_agent(hub,
     victim.chmod(0o600)
     # The swap must come while root enrols; on a busy machine the swapper may miss that.
     for _attempt in range(10):
+        token = _token(hub)
         swapper = Swapper(pi.tls, ("device.key", "device.crt", "ca.crt"), victim)
         swapper.start()
         try:
-            enrol(hub.url, TOKEN, pi, owner="daemon")
+            enrol(hub.url, token, pi, owner="daemon")
             during = set(swapper.swapped)
         finally:
             swapper.done.set()

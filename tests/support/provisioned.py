@@ -131,7 +131,9 @@ class ProvisionedNetwork:
     """The whole network over TLS, set up through the shipped commands.
 
     ``device_lifetime``: how long the hub's certificates for devices are valid (a short one
-    makes a door renew at once); ``renewal_limits``: the hub's bounds on renewal."""
+    makes a door renew at once); ``renewal_limits``: the hub's bounds on renewal. ``https``:
+    the hub answers over HTTPS with a certificate from the network's own CA (for
+    ``localhost``), as a hub behind no public CA would: a Pi trusts it only when told to."""
 
     def __init__(
         self,
@@ -139,8 +141,10 @@ class ProvisionedNetwork:
         url: str | None = None,
         device_lifetime: timedelta | None = None,
         renewal_limits: RenewalLimits | None = None,
+        https: bool = False,
     ) -> None:
         self.root = root
+        self.https = https
         self.device_lifetime = device_lifetime
         self.renewal_limits = renewal_limits
         self.files = CaFiles(root / "ca")
@@ -202,11 +206,18 @@ class ProvisionedNetwork:
         )  # fmt: skip
         self.worker.start()
         api = create_app(self.engine, CARD_KEY, self.publisher, authority=self.authority)
-        self.server = hub_server(api, port=0)
+        tls = {}
+        if self.https:  # the broker's certificate names localhost, and is the CA's
+            tls = {
+                "ssl_certfile": str(self.files.broker_cert),
+                "ssl_keyfile": str(self.files.broker_key),
+            }
+        self.server = hub_server(api, port=0, **tls)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         assert wait_for(lambda: self.server.started, 10)
-        self.url = f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"https://localhost:{port}" if self.https else f"http://127.0.0.1:{port}"
 
     def _catch_up(self, site: str, device: str, state: DeviceState) -> None:
         """As `hafen hub ingest` does: a device behind on its list gets a snapshot."""
