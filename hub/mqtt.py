@@ -130,7 +130,7 @@ class HubClient:
         while not info.is_published():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the broker did not acknowledge {topic} in {timeout} s")
-            info.wait_for_publish(0.05)
+            _wait(info, topic)
 
     def publish_many(self, messages: list[tuple[str, bytes, bool]], timeout: float = 10.0) -> None:
         """Publish a batch at QoS 1 without waiting in between, then wait for all of them."""
@@ -142,7 +142,7 @@ class HubClient:
             while not info.is_published():
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the broker did not acknowledge a batch in {timeout} s")
-                info.wait_for_publish(0.05)
+                _wait(info, "a batch")
 
     def _on_connect(
         self,
@@ -158,3 +158,14 @@ class HubClient:
         if self._subscriptions:
             client.subscribe(self._subscriptions)
         self.connected.set()
+
+
+def _wait(info: mqtt.MQTTMessageInfo, what: str) -> None:
+    """Wait a moment for ``info``'s acknowledgement. paho raises RuntimeError when the
+    connection drops meanwhile (a broker that refused the publish drops it); publish says
+    TimeoutError for every way the broker did not take a message, as its callers expect."""
+    try:
+        info.wait_for_publish(0.05)
+    except RuntimeError:
+        dropped = f"the connection dropped before the broker acknowledged {what}"
+        raise TimeoutError(dropped) from None
