@@ -134,20 +134,40 @@ MAX_FAULTS = 16
 
 
 class OccupancySample(EventPayload):
-    """The space's estimated occupancy: every minute, on each change, and on each reset.
+    """The space's estimated occupancy: every minute and on each change.
 
-    ``confidence`` falls with each uncertain door event since the count was last known (0..1).
+    ``count`` is the estimator's best single number (the median of its belief), ``low`` and
+    ``high`` bound the true count with 90 % probability, and ``confidence`` is the chance that
+    the true count is within one of ``count``; the benchmark checks that both mean what they
+    say (``benchmarks/occupancy_days.py``). Doors from before the interval send neither bound,
+    and their confidence only fell with each uncertain door event. ``uncertain`` counts the
+    door openings since the space was last surely empty that the door alone could not read.
     A CO2 value of None is a reading that failed (a sensor fault), never a guess.
     """
 
     count: int = Field(ge=0, le=100_000)
+    low: int | None = Field(default=None, ge=0, le=100_000)
+    high: int | None = Field(default=None, ge=0, le=100_000)
     capacity: int | None = Field(default=None, ge=1, le=100_000)
     confidence: float = Field(ge=0, le=1)
     uncertain: int = Field(default=0, ge=0, le=1_000_000)
     present: bool
     rooms: dict[Name, bool] = Field(default_factory=dict)
     co2: dict[Name, Annotated[int, Field(ge=0, le=100_000)] | None] = Field(default_factory=dict)
+    #: ``no_motion`` and ``closing_time`` were the resets of doors from before the interval.
     cause: Literal["minute", "change", "no_motion", "closing_time", "start"] = "minute"
+
+    @model_validator(mode="after")
+    def _interval_holds_the_count(self) -> OccupancySample:
+        if (self.low is None) != (self.high is None):
+            raise ValueError("send low and high together (the 90 % interval), or neither")
+        if (
+            self.low is not None
+            and self.high is not None
+            and not self.low <= self.count <= self.high
+        ):
+            raise ValueError("the interval must hold the count: low <= count <= high")
+        return self
 
 
 class LiveState(OccupancySample):
