@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import _path  # noqa: F401  (the project root on sys.path)
 
 from sim.people_days import BEHAVIOURS, DAY_TYPES, Behaviours, make_world
-from sim.people_replay import UNREAD, Minute, replay_world
+from sim.people_replay import Minute, replay_world
 
 LABELS = {
     "quiet": "quiet (3-8 people)",
@@ -72,7 +72,6 @@ def main() -> None:
     parser.add_argument("--no-ablation", action="store_true")
     args = parser.parse_args()
     print(f"harder days, {args.seeds} seeds per kind; all behaviours on")
-    print(f"(signals not read by the current estimator: {', '.join(UNREAD)})\n")
     print(
         f"{'day':30} {'MAE':>5} {'occupied err / bias':>20} {'presence':>9} {'worst':>6}"
         f" {'drops to 0 w/ people':>21} {'off>=2 at conf 1.0':>19}"

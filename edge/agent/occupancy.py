@@ -1,29 +1,42 @@
-"""How many people are in a space, estimated honestly from what a door and PIR sensors see.
+"""How many people are in a space: a belief built from every signal, weighted by what it knows.
 
-The door is locked from outside, so it opens from outside only after an allowed tap; from
-inside it opens freely (free egress). The estimator pairs each door opening with the tap or
-exit-button press just before it: tap + opening is an entry, press + opening an exit. An
-opening with neither came from inside: most likely someone leaving without pressing the
-button, counted as an exit and noted as uncertain (it may have been someone letting a guest
-in). A door held open long most likely let a second person through (tailgating in, or two
-leaving together): counted, and noted as uncertain. PIR motion corrects the count: motion
-while it is zero means someone is there; no motion in any room for ``empty_after`` means
-nobody is; closing time resets to zero. Every estimate carries a confidence that falls with
-each uncertain event since the last reset.
+* The door says what *changed*: each opening, read with the tap or exit press before it and
+  how long it stood open, is a table of what it may have been (``edge.agent.door_reading``),
+  and the belief keeps every possibility, weighted, until another signal decides. An optional
+  people counter at the door says the same far more surely.
+* The PIRs say *someone* (``edge.agent.motion_evidence``): a rise, a line held high, and how
+  long every line has been low, each a likelihood over the count.
+* CO2 says *roughly how many* over tens of minutes (``edge.agent.room_air``): the air holds
+  what the people inside breathed out, less what ventilation took.
+* Opening hours say when nobody should be there: while closed, the belief drifts slowly
+  towards empty, which any movement holds back.
+
+The belief (``edge.agent.headcount.CountBelief``) is a probability for each count; the
+estimate is its median, with a 90 % interval and the chance of being within one. No single
+signal sets the count: every rule above is one likelihood, so a long silence or a closing
+time can make an empty space likelier but never declares it alone.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from edge.agent import door_reading
+from edge.agent.door_reading import PassageTiming
+from edge.agent.headcount import CountBelief
+from edge.agent.motion_evidence import MotionEvidence, Stillness
+from edge.agent.room_air import LITRES_PER_PERSON_MINUTE, AirWatch, RoomAir
 from hafen.acl import TimeWindow
 
-#: Each uncertain event since the last reset multiplies the confidence by this.
-UNCERTAINTY_FACTOR = 0.8
 _UTC = ZoneInfo("UTC")
+#: The belief's largest count without a capacity.
+MOST_WITHOUT_CAPACITY = 100
+#: The space counts as surely empty at this probability: the tally of unread openings restarts.
+SURELY_EMPTY = 0.99
 
 
 @dataclass(frozen=True)
@@ -32,22 +45,33 @@ class OccupancySettings:
 
     capacity: int | None = None
     rooms: tuple[str, ...] = ()
+    #: Rooms with a CO2 sensor and their air; the CO2 counts people only when set.
+    air: tuple[tuple[str, RoomAir], ...] = ()
+    litres_per_person_minute: float = LITRES_PER_PERSON_MINUTE
     #: A tap or exit press pairs with a door opening at most this long after it.
     pair_seconds: float = 15.0
-    #: A door open longer than this let a second person through (tailgating, or two leaving).
-    held_seconds: float = 7.0
-    #: Count that second person (else only lower the confidence).
-    count_followers: bool = True
-    #: No motion in any room this long: nobody is there.
-    empty_after: timedelta = timedelta(minutes=20)
+    timing: PassageTiming = field(default_factory=PassageTiming)
+    #: How long the rooms' PIR modules hold their output after the last movement.
+    pir_hold_seconds: float = 30.0
+    stillness: Stillness = field(default_factory=Stillness)
     #: A room counts as occupied this long after its last motion.
     room_hold: timedelta = timedelta(minutes=10)
-    #: Motion this soon after the door closed is the people who just left, walking out.
-    leaving_grace: timedelta = timedelta(minutes=2)
-    #: Opening hours; the count is reset to zero at the end of each window.
+    #: People through a propped door, each way, a minute (how fast the count may wander).
+    propped_per_minute: float = 1.0
+    #: While closed, the chance an hour that a count still held is people who left unseen.
+    closed_drift_per_hour: float = 0.25
+    #: A people counter at the door reports passages (``passage``).
+    counter: bool = False
     opening_hours: tuple[TimeWindow, ...] = ()
     #: The site's time zone: opening hours are local wall-clock times.
     timezone: ZoneInfo = _UTC
+
+    @property
+    def most(self) -> int:
+        """The belief's largest count: well above the capacity, for crowds beyond it."""
+        if self.capacity is None:
+            return MOST_WITHOUT_CAPACITY
+        return self.capacity + max(5, self.capacity // 2)
 
 
 @dataclass(frozen=True)
@@ -55,7 +79,9 @@ class Estimate:
     """The estimate at one moment."""
 
     count: int
-    confidence: float
+    low: int
+    high: int
+    confidence: float  # the chance that the true count is within one of ``count``
     uncertain: int
     rooms: dict[str, bool]
     present: bool
@@ -64,56 +90,103 @@ class Estimate:
 @dataclass
 class _Opening:
     at: datetime
-    entry: bool
+    taps: int
+    presses: int
+    ins: int = 0
+    outs: int = 0
+    propped_until: datetime | None = None  # how far the propped door's drift has run
 
 
 @dataclass
 class OccupancyEstimator:
-    """Feed it door, button, tap and motion events in time order; read ``estimate(now)``."""
+    """Feed it what the door, the PIRs, the CO2 sensors and a counter saw, in time order;
+    call ``tick`` now and then; read ``estimate(now)``."""
 
     settings: OccupancySettings
-    count: int = 0
+    belief: CountBelief | None = None
     uncertain: int = 0
     _taps: deque[datetime] = field(default_factory=deque)
     _presses: deque[datetime] = field(default_factory=deque)
     _opening: _Opening | None = None
-    _last_close: datetime | None = None
-    _last_motion: dict[str, datetime] = field(default_factory=dict)
-    _last_activity: datetime | None = None
+    _evidence_at: datetime | None = None
+    motion_evidence: MotionEvidence | None = None
+    air: AirWatch | None = None
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        if self.belief is None:
+            self.belief = CountBelief(s.most)
+        self.motion_evidence = MotionEvidence(
+            s.rooms, s.pir_hold_seconds, s.stillness, room_hold=s.room_hold
+        )
+        if s.air:
+            self.air = AirWatch(dict(s.air), s.litres_per_person_minute)
+
+    @property
+    def _belief(self) -> CountBelief:
+        assert self.belief is not None
+        return self.belief
+
+    @property
+    def _motion(self) -> MotionEvidence:
+        assert self.motion_evidence is not None
+        return self.motion_evidence
 
     # -- what the door saw ------------------------------------------------------------------
     def tap_allowed(self, at: datetime) -> None:
+        self._advance(at)
+        if self._opening is not None and not self.settings.counter:
+            # A tap while the door stands open: someone coming in (or a habit).
+            self._belief.move(lambda n: ((1, 0.9), (0, 0.1)))
+            return
         self._taps.append(at)
 
     def exit_pressed(self, at: datetime) -> None:
+        self._advance(at)
+        if self._opening is not None and not self.settings.counter:
+            first = self.settings.timing.first_seconds
+            self._belief.move(lambda n: door_reading.exit_by_button(self.settings.timing, first, n))
+            return
         self._presses.append(at)
 
     def door_opened(self, at: datetime) -> None:
+        self._advance(at)
         self._expire(at)
-        self._last_activity = at
-        if self._taps and (not self._presses or self._taps[0] <= self._presses[0]):
-            self._taps.popleft()
-            self._set(self.count + 1)
-            self._opening = _Opening(at, entry=True)
-            return
-        if self._presses:
-            self._presses.popleft()
-        else:
-            self.uncertain += 1  # opened from inside without the button: leaving, we guess
-        self._set(self.count - 1)
-        self._opening = _Opening(at, entry=False)
+        taps, presses = len(self._taps), min(1, len(self._presses))  # one exit per press run
+        self._taps.clear()
+        self._presses.clear()
+        self._opening = _Opening(at, taps, presses)
+        self._motion.door(at)
 
     def door_closed(self, at: datetime) -> None:
+        self._advance(at)
         opening, self._opening = self._opening, None
+        self._motion.door(at, closed=True)
         if opening is None:
-            return  # closed without an opening we saw (the agent just started): nobody left
-        self._last_close = self._last_activity = at
-        if (at - opening.at).total_seconds() <= self.settings.held_seconds:
+            return  # closed without an opening we saw (the agent just started)
+        timing = self.settings.timing
+        seconds = (at - opening.at).total_seconds()
+        if self.settings.counter:
+            self._belief.move(lambda n: door_reading.counted(opening.ins, opening.outs))
+        elif opening.propped_until is not None:
+            self.uncertain += 1  # the drift while propped has done what can be done
+        elif opening.taps:
+            self._belief.move(lambda n: door_reading.entry(timing, seconds, opening.taps))
+        elif opening.presses:
+            self._belief.move(lambda n: door_reading.exit_by_button(timing, seconds, n))
+        else:
+            self.uncertain += 1
+            self._belief.move(lambda n: door_reading.from_inside(timing, seconds, n))
+
+    def passage(self, direction: str, at: datetime) -> None:
+        """The people counter saw someone go ``in`` or ``out``."""
+        self._advance(at)
+        ins, outs = (1, 0) if direction == "in" else (0, 1)
+        if self._opening is not None:
+            self._opening.ins += ins
+            self._opening.outs += outs
             return
-        # Held open: most likely a second person went through with the first.
-        self.uncertain += 1
-        if self.settings.count_followers:
-            self._set(self.count + (1 if opening.entry else -1))
+        self._belief.move(lambda n: door_reading.counted(ins, outs))
 
     def _expire(self, now: datetime) -> None:
         limit = timedelta(seconds=self.settings.pair_seconds)
@@ -128,80 +201,100 @@ class OccupancyEstimator:
 
     # -- what the rooms saw -----------------------------------------------------------------
     def motion(self, room: str, at: datetime) -> None:
-        """A PIR in ``room`` saw movement (rooms not in the settings are ignored)."""
-        if room not in self.settings.rooms:
-            return
-        self._last_motion[room] = at
-        leaving = (
-            self._last_close is not None and at - self._last_close < self.settings.leaving_grace
-        )
-        if self.count == 0 and not leaving and self._opening is None:
-            self.uncertain += 1  # someone is here whom the door did not count in
-            self._set(1)
+        """A PIR in ``room`` raised its line (rooms not in the settings are ignored)."""
+        self._advance(at)
+        likelihood = self._motion.rose(room, at)
+        if likelihood is not None:
+            self._belief.weigh(likelihood)
 
-    def still_moving(self, room: str, at: datetime) -> None:
-        """A PIR in ``room`` holds its output raised at ``at``: a busy room keeps it on, and it
-        switches on only once (gpiozero's motion is that edge). The room is active, but this
-        is no new arrival: the count is left alone."""
-        if room in self.settings.rooms:
-            self._last_motion[room] = at
+    def motion_ended(self, room: str, at: datetime) -> None:
+        """A PIR in ``room`` let its line fall: no movement for its hold time."""
+        self._advance(at)
+        self._motion.fell(room, at)
+
+    def pir_levels(self, raised: dict[str, bool], at: datetime) -> None:
+        """The PIR lines as read now (at start, and to catch a missed edge)."""
+        self._advance(at)
+        self._motion.levels(raised, at)
+
+    def co2(self, room: str, ppm: int | None, at: datetime) -> None:
+        """A CO2 reading in ``room`` (None: it failed)."""
+        if self.air is not None:
+            self.air.reading(room, ppm, at)
 
     # -- the clock ----------------------------------------------------------------------------
-    def tick(self, now: datetime, previous: datetime | None) -> str | None:
-        """Apply the resets due at ``now``; returns why the count was reset, if it was."""
-        if (
-            self.count
-            and self.settings.rooms
-            and self._idle_since(now) >= self.settings.empty_after
-        ):
-            self._reset()
-            return "no_motion"
-        if previous is not None and self._closed_between(previous, now):
-            had = self.count
-            self._reset()
-            return "closing_time" if had else None
-        return None
+    def tick(self, now: datetime) -> None:
+        """Let time pass: silence and held lines, a propped door, closed hours, the air."""
+        self._advance(now)
+        air = self.air
+        if air is None or not air.due(now):
+            return
+        observed = air.observe(now, self.open_at(now))
+        belief = self._belief
+        if observed is None:
+            if air.silent(now):
+                belief.forget_air()
+                air.restart()
+            return
+        if observed.minutes <= 0:
+            belief.forget_air()  # the first observation (again): it starts the air afresh
+        else:
+            rate = observed.removed_rate
+            belief.air_predict(observed.minutes, observed.removed, lambda n: air.spread(n, rate))
+        belief.air_observe(observed.held, observed.noise_var)
 
-    def _idle_since(self, now: datetime) -> timedelta:
-        moments = [t for t in (*self._last_motion.values(), self._last_activity) if t]
-        return now - max(moments) if moments else timedelta.max
+    def _advance(self, now: datetime) -> None:
+        since, self._evidence_at = self._evidence_at, max(now, self._evidence_at or now)
+        if since is None or now <= since:
+            return
+        belief = self._belief
+        likelihood = self._motion.passing(since, now)
+        if likelihood is not None:
+            belief.weigh(likelihood)
+        opening = self._opening
+        propped_at = (
+            opening.at + timedelta(seconds=self.settings.timing.propped_seconds)
+            if opening
+            else None
+        )
+        if opening is not None and propped_at is not None and now > propped_at:
+            start = max(opening.propped_until or propped_at, since)
+            minutes = (now - start).total_seconds() / 60
+            if minutes > 0:
+                drift = door_reading.propped_minute(minutes, self.settings.propped_per_minute)
+                belief.move(lambda n: drift)
+            opening.propped_until = now
+        if self.settings.opening_hours and not self.open_at(now):
+            hours = (now - since).total_seconds() / 3600
+            gone = 1 - math.exp(-self.settings.closed_drift_per_hour * hours)
+            belief.move(lambda n: ((0, 1 - gone), (-n, gone)) if n else ((0, 1.0),))
+        if belief.empty >= SURELY_EMPTY:
+            self.uncertain = 0
 
-    def _closed_between(self, previous: datetime, now: datetime) -> bool:
-        """Did an opening window end in (previous, now]? Checked in the site's local time."""
-        hours, tz = self.settings.opening_hours, self.settings.timezone
-        return _open(hours, previous.astimezone(tz)) and not _open(hours, now.astimezone(tz))
-
-    def _reset(self) -> None:
-        self.count, self.uncertain = 0, 0
-        self._taps.clear()
-        self._presses.clear()
-
-    def _set(self, count: int) -> None:
-        cap = self.settings.capacity
-        self.count = max(0, min(count, cap) if cap else count)
+    def open_at(self, at: datetime) -> bool:
+        """Whether ``at`` is within opening hours (always, without any)."""
+        hours = self.settings.opening_hours
+        if not hours:
+            return True
+        local = at.astimezone(self.settings.timezone)
+        seconds = local.hour * 3600 + local.minute * 60 + local.second
+        return any(w.contains(local.weekday(), seconds) for w in hours)
 
     # -- reading ------------------------------------------------------------------------------
     def estimate(self, now: datetime) -> Estimate:
-        rooms = {room: self._room_present(room, now) for room in self.settings.rooms}
+        belief = self._belief
+        count = belief.median
+        low, high = belief.interval(0.9)
+        present = belief.empty < 0.5
+        rooms = {
+            room: present and self._motion.room_active(room, now) for room in self.settings.rooms
+        }
         return Estimate(
-            count=self.count,
-            confidence=round(UNCERTAINTY_FACTOR**self.uncertain, 3),
+            count=count,
+            low=low,
+            high=high,
+            confidence=round(belief.within(count), 3),
             uncertain=self.uncertain,
             rooms=rooms,
-            present=self.count > 0 or any(rooms.values()),
+            present=present or count > 0,
         )
-
-    def _room_present(self, room: str, now: datetime) -> bool:
-        """Motion within ``room_hold``, unless the space is counted empty and that motion came
-        before the door last closed or just after (the last people walking out)."""
-        seen = self._last_motion.get(room)
-        if seen is None or now - seen >= self.settings.room_hold:
-            return False
-        if self.count > 0 or self._last_close is None:
-            return True
-        return seen - self._last_close >= self.settings.leaving_grace
-
-
-def _open(windows: tuple[TimeWindow, ...], local: datetime) -> bool:
-    seconds = local.hour * 3600 + local.minute * 60 + local.second
-    return any(w.contains(local.weekday(), seconds) for w in windows)

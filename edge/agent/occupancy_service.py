@@ -92,7 +92,6 @@ class OccupancyService:
             OccupancySettings(
                 capacity=cfg.capacity,
                 rooms=tuple(r.name for r in cfg.rooms),
-                empty_after=timedelta(minutes=cfg.empty_after_minutes),
                 opening_hours=tuple(cfg.opening_hours),
                 timezone=tz,
             )
@@ -107,7 +106,6 @@ class OccupancyService:
         self._motion: RoomMotion | None = None
         self._last: OccupancySample | None = None
         self._last_at: datetime | None = None
-        self._previous_tick: datetime | None = None
 
     def start(self) -> None:
         if self.cfg.rooms:
@@ -165,12 +163,9 @@ class OccupancyService:
 
     def tick(self, now: datetime) -> OccupancySample | None:
         """Apply resets and send a sample if one is due (a minute passed, or something changed)."""
-        if self._motion is not None:  # a PIR held on by a busy room says so on every tick
-            for room, raised in self._motion.moving().items():
-                if raised:
-                    self.estimator.still_moving(room, now)
-        reset = self.estimator.tick(now, self._previous_tick)
-        self._previous_tick = now
+        if self._motion is not None:  # the lines as they are: catches an edge missed
+            self.estimator.pir_levels(self._motion.moving(), now)
+        self.estimator.tick(now)
         estimate = self.estimator.estimate(now)
         changed = self._last is None or (
             (estimate.count, estimate.present, estimate.rooms)
@@ -179,11 +174,13 @@ class OccupancyService:
         due = self._last_at is None or now - self._last_at >= timedelta(
             seconds=self.cfg.sample_seconds
         )
-        if not (reset or changed or due):
+        if not (changed or due):
             return None
-        cause = reset or ("start" if self._last is None else "change" if changed else "minute")
+        cause = "start" if self._last is None else "change" if changed else "minute"
         sample = OccupancySample(
             count=estimate.count,
+            low=estimate.low,
+            high=estimate.high,
             capacity=self.cfg.capacity,
             confidence=estimate.confidence,
             uncertain=estimate.uncertain,
