@@ -39,6 +39,7 @@ class Score:
     worst: int
     zero_drops: int
     overconfident: float  # share of minutes off by >= 2 that claimed confidence 1.0
+    covered: float  # share of minutes whose truth lay in the stated 90 % interval
 
 
 def score(days: list[list[Minute]]) -> Score:
@@ -59,7 +60,24 @@ def score(days: list[list[Minute]]) -> Score:
         worst=max(abs(m.count - m.truth) for m in minutes),
         zero_drops=drops,
         overconfident=sum(m.confidence >= 0.999 for m in off) / len(off) if off else 0.0,
+        covered=sum(m.low <= m.truth <= m.high for m in minutes) / len(minutes),
     )
+
+
+#: Bands of stated confidence for the calibration table.
+BANDS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 0.99), (0.99, 1.01))
+
+
+def calibration(days: list[list[Minute]]) -> list[tuple[str, int, float, float]]:
+    """Per band of stated confidence: minutes, mean stated, share truly within one."""
+    rows = []
+    for lo, hi in BANDS:
+        band = [m for day in days for m in day if lo <= m.confidence < hi]
+        if band:
+            stated = sum(m.confidence for m in band) / len(band)
+            held = sum(abs(m.count - m.truth) <= 1 for m in band) / len(band)
+            rows.append((f"{lo:.2f}-{min(hi, 1.0):.2f}", len(band), stated, held))
+    return rows
 
 
 def run(kind: str, seeds: int, behaviours: Behaviours) -> Score:

@@ -71,8 +71,9 @@ class PassageTiming:
         if people == 0:  # nobody passed: the door stood open for a reason of its own
             return 1 / self.held_up_to
         expected = self.first_seconds + self.each_more_seconds * (people - 1)
-        # Longer than expected is likelier than shorter: people hold the door, talk.
-        spread = self.spread_seconds * (1.0 if seconds < expected else 1.5 + 0.3 * people)
+        # Longer than expected is likelier than shorter: people hold the door and talk, while
+        # a door closer shuts it no faster than it can.
+        spread = self.spread_seconds * (0.7 if seconds < expected else 1.5 + 0.3 * people)
         z = (seconds - expected) / spread
         normal = math.exp(-0.5 * z * z) / (spread * math.sqrt(2 * math.pi))
         return (1 - self.held_share) * normal + held

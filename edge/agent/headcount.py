@@ -8,13 +8,10 @@ count by how well it explains what they saw (``weigh``). Nothing sets the count:
 would zero it (nobody moves) or raise it (someone moved) is one likelihood among others.
 
 CO2 needs more than the current count: the air holds what the last half hour of breathing
-put there. Each count therefore carries its own Gaussian estimate of the air's CO2 excess
-(in person-minutes: what one person breathes out in a minute) given the history that led to
-that count; when a door opening moves probability from one count to another, the air
-estimates are merged by their weights (the interacting-multiple-model trick, as in tracking
-filters). A CO2 observation then weighs each count by how well its own air estimate predicted
-it, and corrects that estimate (a Kalman update per count). A count that fits the door but
-not the air loses weight only as fast as the air disagrees, which is slowly: tens of minutes.
+put there. Each count therefore carries its own estimate of the air (``AirCells``), given the
+history that led to that count; a CO2 observation weighs each count by how well its own
+estimate predicted it. A count that fits the door but not the air loses weight only as fast
+as the air disagrees, which is slowly: tens of minutes.
 """
 
 from __future__ import annotations
@@ -22,6 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from edge.agent.air_cells import AirCells
 
 #: Probability below which a count is left out of a move (it cannot matter to the answer).
 NEGLIGIBLE = 1e-12
@@ -35,9 +34,7 @@ class CountBelief:
 
     most: int
     p: list[float] = field(default_factory=list)
-    air_mean: list[float] = field(default_factory=list)
-    air_var: list[float] = field(default_factory=list)
-    air_known: bool = False
+    air: AirCells | None = None
 
     def __post_init__(self) -> None:
         if self.most < 1:
@@ -46,8 +43,7 @@ class CountBelief:
             self.p = [1.0] + [0.0] * self.most
         if len(self.p) != self.most + 1:
             raise ValueError(f"{len(self.p)} probabilities for counts 0..{self.most}")
-        self.air_mean = self.air_mean or [0.0] * (self.most + 1)
-        self.air_var = self.air_var or [0.0] * (self.most + 1)
+        self.air = self.air or AirCells(self.most)
         self._normalise(self.p)
 
     @classmethod
@@ -67,27 +63,19 @@ class CountBelief:
         to the others. Changes that would leave 0..``most`` are held at the bounds.
         """
         p = [0.0] * (self.most + 1)
-        w_mean = [0.0] * (self.most + 1)
-        w_sq = [0.0] * (self.most + 1)
+        sources: list[list[tuple[int, float]]] = [[] for _ in p]
         for n, pn in enumerate(self.p):
             if pn < NEGLIGIBLE:
                 continue
-            mean, var = self.air_mean[n], self.air_var[n]
             for change, weight in kernel(n):
                 if weight <= 0:
                     continue
                 to = min(max(n + change, 0), self.most)
-                w = pn * weight
-                p[to] += w
-                w_mean[to] += w * mean
-                w_sq[to] += w * (var + mean * mean)
+                p[to] += pn * weight
+                sources[to].append((n, pn * weight))
         if sum(p) <= 0:
             return  # what the door did fits no count at all: keep the belief as it was
-        for to, w in enumerate(p):
-            if w > 0:
-                mean = w_mean[to] / w
-                self.air_mean[to] = mean
-                self.air_var[to] = max(0.0, w_sq[to] / w - mean * mean)
+        self._air.mix(sources)
         self.p = p
         self._normalise(self.p)
 
@@ -100,39 +88,28 @@ class CountBelief:
         self.p = weighed
         self._normalise(self.p)
 
-    def air_predict(self, minutes: float, removed: float, spread: Callable[[int], float]) -> None:
-        """Let ``minutes`` pass for the air: each count ``n`` breathes ``n`` person-minutes a
-        minute into it; ventilation took ``removed`` person-minutes out (the same for every
-        count: it follows from the measured air); ``spread(n)`` is the variance added per
-        minute (people breathe at different rates; the ventilation is not exactly known)."""
-        if not self.air_known:
-            return
-        for n in range(self.most + 1):
-            self.air_mean[n] += n * minutes - removed
-            self.air_var[n] += spread(n) * minutes
+    def air_predict(self, minutes: float, removed: float, rate: float) -> None:
+        """Let ``minutes`` pass for the air; ventilation took ``removed`` person-minutes, at
+        ``rate`` air changes a minute."""
+        self._air.share_error(self.p)
+        self._air.predict(minutes, removed, rate)
 
     def air_observe(self, observed: float, noise_var: float) -> None:
         """A measurement of the air's CO2 excess (person-minutes) with variance ``noise_var``:
-        weigh each count by its prediction's fit, then correct each count's estimate."""
-        if not self.air_known:
-            self.air_mean = [observed] * (self.most + 1)
-            self.air_var = [noise_var] * (self.most + 1)
-            self.air_known = True
-            return
-        fit = []
-        for n in range(self.most + 1):
-            total = self.air_var[n] + noise_var
-            innovation = observed - self.air_mean[n]
-            fit.append(-0.5 * innovation * innovation / total - 0.5 * math.log(total))
-            gain = self.air_var[n] / total
-            self.air_mean[n] += gain * innovation
-            self.air_var[n] *= 1 - gain
-        top = max(fit)
-        self.weigh(lambda n: math.exp(fit[n] - top))
+        weigh each count by its prediction's fit (the first one only starts the estimates)."""
+        fit = self._air.observe(observed, noise_var)
+        if fit is not None:
+            top = max(fit)
+            self.weigh(lambda n: math.exp(fit[n] - top))
 
     def forget_air(self) -> None:
         """The air can no longer be followed (a sensor failed, readings stopped)."""
-        self.air_known = False
+        self._air.forget()
+
+    @property
+    def _air(self) -> AirCells:
+        assert self.air is not None
+        return self.air
 
     # -- reading it ------------------------------------------------------------------------
     def quantile(self, share: float) -> int:

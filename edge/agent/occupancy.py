@@ -37,6 +37,9 @@ _UTC = ZoneInfo("UTC")
 MOST_WITHOUT_CAPACITY = 100
 #: The space counts as surely empty at this probability: the tally of unread openings restarts.
 SURELY_EMPTY = 0.99
+#: The space is reported empty only this sure: calling it empty while someone sits still
+#: costs more (lights and heating off, a desk given away) than the other way round.
+EMPTY_AT = 0.7
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ class OccupancyEstimator:
         )
         if s.air:
             self.air = AirWatch(dict(s.air), s.litres_per_person_minute)
+            assert self.belief.air is not None
+            self.belief.air.offset_sd = self.air.offset_sd
 
     @property
     def _belief(self) -> CountBelief:
@@ -239,8 +244,7 @@ class OccupancyEstimator:
         if observed.minutes <= 0:
             belief.forget_air()  # the first observation (again): it starts the air afresh
         else:
-            rate = observed.removed_rate
-            belief.air_predict(observed.minutes, observed.removed, lambda n: air.spread(n, rate))
+            belief.air_predict(observed.minutes, observed.removed, observed.rate)
         belief.air_observe(observed.held, observed.noise_var)
 
     def _advance(self, now: datetime) -> None:
@@ -283,9 +287,10 @@ class OccupancyEstimator:
     # -- reading ------------------------------------------------------------------------------
     def estimate(self, now: datetime) -> Estimate:
         belief = self._belief
-        count = belief.median
+        present = belief.empty < EMPTY_AT
+        count = max(belief.median, 1) if present else 0
         low, high = belief.interval(0.9)
-        present = belief.empty < 0.5
+        high = max(high, count)
         rooms = {
             room: present and self._motion.room_active(room, now) for room in self.settings.rooms
         }
@@ -296,5 +301,5 @@ class OccupancyEstimator:
             confidence=round(belief.within(count), 3),
             uncertain=self.uncertain,
             rooms=rooms,
-            present=present or count > 0,
+            present=present,
         )

@@ -28,9 +28,8 @@ from datetime import datetime, timedelta
 #: Litres of CO2 one adult breathes out a minute at a desk, talking now and then.
 LITRES_PER_PERSON_MINUTE = 0.33
 OUTDOOR_PPM = 420.0
-#: How much people's breathing, and the ventilation, differ from what is set (one sigma,
-#: relative), and for how many minutes such a difference lasts.
-BREATHING_SPREAD, VENTILATION_SPREAD, SPREAD_MINUTES = 0.2, 0.2, 15.0
+#: How far a learnt outdoor level may be off (one sigma, ppm): sensor drift, outdoor air.
+OUTDOOR_SD_PPM = 10.0
 #: A sensor not heard from this long: the air can no longer be followed.
 SILENT_AFTER = timedelta(minutes=5)
 #: The outdoor level is the lowest mean over this long, within the last ``BASELINE_DAYS``.
@@ -53,7 +52,7 @@ class AirObservation:
     held: float  # CO2 above outdoor in the covered rooms
     noise_var: float  # the variance of ``held`` from the sensors' noise
     removed: float  # what ventilation took out over the period
-    removed_rate: float  # per minute, for the spread of the prediction
+    rate: float  # air changes a minute, weighted by volume
     minutes: float
 
 
@@ -79,12 +78,12 @@ class _Sensor:
             self.window.popleft()
         if at - self.window[0][0] >= BASELINE_WINDOW * 0.9:
             mean = sum(p for _, p in self.window) / len(self.window)
-            if (
-                not self.lows
-                or mean < self.lows[-1][1]
-                or at - self.lows[-1][0] > timedelta(hours=6)
-            ):
-                self.lows.append((at, mean))
+            hour = at.replace(minute=0, second=0, microsecond=0)
+            if self.lows and self.lows[-1][0] == hour:
+                if mean < self.lows[-1][1]:
+                    self.lows[-1] = (hour, mean)
+            else:  # one low an hour: at most 24 · BASELINE_DAYS kept
+                self.lows.append((hour, mean))
             while self.lows and at - self.lows[0][0] > timedelta(days=BASELINE_DAYS):
                 self.lows.popleft()
             self.outdoor = min(low for _, low in self.lows)
@@ -122,8 +121,8 @@ class AirWatch:
         self._last = now
         if not all(s.readings for s in self._sensors.values()):
             return None
-        scale = 1e-6 * 1000 / self.litres_per_person_minute  # ppm·m³ → person-minutes
-        held = noise = removed = 0.0
+        scale = self._scale
+        held = noise = removed = changes_volume = 0.0
         fresh = True
         for sensor in self._sensors.values():
             mean = sum(sensor.readings) / len(sensor.readings)
@@ -131,14 +130,27 @@ class AirWatch:
             room_held = sensor.air.volume_m3 * (mean - outdoor) * scale
             noise += (sensor.air.volume_m3 * scale) ** 2 * sensor.noise_sq / len(sensor.readings)
             changes = sensor.air.changes_open if open_now else sensor.air.changes_closed
+            changes_volume += changes / 60 * sensor.air.volume_m3
             before = sensor.held_before if sensor.held_before is not None else room_held
             removed += changes / 60 * (before + room_held) / 2 * minutes
             fresh = fresh and sensor.held_before is not None
             sensor.held_before, sensor.readings = room_held, []
             held += room_held
+        rate = changes_volume / sum(s.air.volume_m3 for s in self._sensors.values())
         if not fresh or minutes <= 0:
-            return AirObservation(held, noise, 0.0, 0.0, 0.0)
-        return AirObservation(held, noise, removed, removed / minutes, minutes)
+            return AirObservation(held, noise, 0.0, rate, 0.0)
+        return AirObservation(held, noise, removed, rate, minutes)
+
+    @property
+    def _scale(self) -> float:
+        """Person-minutes per ppm·m³."""
+        return 1e-6 * 1000 / self.litres_per_person_minute
+
+    @property
+    def offset_sd(self) -> float:
+        """How far the learnt outdoor levels may be off, in person-minutes (one sigma)."""
+        volume = sum(s.air.volume_m3 for s in self._sensors.values())
+        return OUTDOOR_SD_PPM * volume * self._scale
 
     def silent(self, now: datetime) -> bool:
         """Whether a sensor has not been heard for ``SILENT_AFTER`` (or ever)."""
@@ -148,13 +160,6 @@ class AirWatch:
         """Forget the previous observation: the next one starts the air afresh."""
         for sensor in self._sensors.values():
             sensor.held_before = None
-
-    @staticmethod
-    def spread(n: int, removed_rate: float) -> float:
-        """The variance per minute added to a count's air estimate (see the module doc)."""
-        breathing = BREATHING_SPREAD * n
-        ventilation = VENTILATION_SPREAD * removed_rate
-        return (breathing**2 + ventilation**2) * SPREAD_MINUTES + 0.05
 
     def outdoor(self, room: str) -> float | None:
         sensor = self._sensors.get(room)
