@@ -167,22 +167,27 @@ def replay(day: Day, settings: OccupancySettings | None = None, seed: int = 0) -
         )
     estimator = OccupancyEstimator(settings)
     events = sensor_events(day, random.Random(seed))
+    # The scripted PIRs give ideal pulses: each motion's line falls two seconds later.
+    events = sorted(
+        events + [(t + 2.0, "still", room) for t, kind, room in events if kind == "motion"],
+        key=lambda e: e[0],
+    )
     feed = {
         "tap": lambda t, _: estimator.tap_allowed(t),
         "press": lambda t, _: estimator.exit_pressed(t),
         "open": lambda t, _: estimator.door_opened(t),
         "close": lambda t, _: estimator.door_closed(t),
         "motion": lambda t, room: estimator.motion(room, t),
+        "still": lambda t, room: estimator.motion_ended(room, t),
     }
-    errors, right, i, previous = [], 0, 0, None
+    errors, right, i = [], 0, 0
     for minute in range(24 * 60):
         now = day.start + timedelta(minutes=minute)
         while i < len(events) and day.start + timedelta(seconds=events[i][0]) <= now:
             second, kind, room = events[i]
             feed[kind](day.start + timedelta(seconds=second), room)
             i += 1
-        estimator.tick(now, previous)
-        previous = now
+        estimator.tick(now)
         estimate, actual = estimator.estimate(now), truth(day, minute * 60)
         errors.append(abs(estimate.count - actual))
         right += estimate.present == (actual > 0)

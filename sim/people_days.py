@@ -55,7 +55,8 @@ BEHAVIOURS = tuple(f.name for f in fields(Behaviours))
 
 @dataclass(frozen=True, order=True)
 class Signal:
-    """What a sensor reports: tap, press, open, close; pir_on, pir_off (room); co2 (room, ppm)."""
+    """What a sensor reports: tap, press, open, close; pir_on, pir_off (room); co2 (room, ppm);
+    pass_in, pass_out (a people counter at the door, where a site has one)."""
 
     at: float
     kind: str
@@ -117,7 +118,9 @@ def make_world(kind: str, seed: int, behaviours: Behaviours | None = None) -> Wo
     model = HELD_PIR if b.pir_held_on else PULSE_PIR
     pir = {room: pir_line(movements[room], model) for room in ROOMS}
     co2 = {room: _co2(room, segments) for room in ROOMS}
-    signals = _door_signals(episodes)
+    signals = _door_signals(episodes) + _beam_passages(
+        episodes, random.Random(f"{seed}:{kind}:beams")
+    )
     for room in ROOMS:
         for rise, fall in pir[room]:
             signals.append(Signal(rise, "pir_on", room))
@@ -192,6 +195,26 @@ def _door_signals(episodes: list[Episode]) -> list[Signal]:
             merged.append([a, z])
     for a, z in merged:
         signals += [Signal(a, "open"), Signal(z, "close")]
+    return signals
+
+
+#: A two-beam counter at the door: a follower this close behind the one before is read with
+#: them as one passage (the beams never clear between them), and now and then something that
+#: is not a person (a bag swung through, a dog) is read as one.
+CLOSE_BEHIND, FALSE_PASSAGES_A_DAY = 0.15, 1.0
+
+
+def _beam_passages(episodes: list[Episode], rng: random.Random) -> list[Signal]:
+    """What a two-beam people counter at the door reports: ``pass_in`` / ``pass_out``."""
+    signals = []
+    for e in episodes:
+        for kind, people in (("pass_in", e.entering), ("pass_out", e.leaving)):
+            for i, _ in enumerate(people):
+                if i and rng.random() < CLOSE_BEHIND:
+                    continue  # through on the heels of the one before: one passage for two
+                signals.append(Signal(e.at + 0.5 + 1.5 * i, kind))
+    for _ in range(rng.randint(0, round(2 * FALSE_PASSAGES_A_DAY))):
+        signals.append(Signal(rng.uniform(7, 22) * 3600, rng.choice(("pass_in", "pass_out"))))
     return signals
 
 

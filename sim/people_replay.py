@@ -16,6 +16,16 @@ from edge.agent.room_air import RoomAir
 from hafen.acl import TimeWindow
 from sim.people_days import AIR, OPEN_HOURS, ROOMS, World
 
+#: What a site may have, and the signals each gives: the door (always), PIRs, CO2 sensors
+#: with the rooms' air set, a people counter at the door.
+SIGNALS = {
+    "door": ("tap", "press", "open", "close"),
+    "pir": ("pir_on", "pir_off"),
+    "co2": ("co2",),
+    "counter": ("pass_in", "pass_out"),
+}
+WITHOUT_COUNTER = frozenset({"door", "pir", "co2"})
+
 
 @dataclass(frozen=True)
 class Minute:
@@ -27,29 +37,39 @@ class Minute:
     high: int
 
 
-def settings_for(world: World, capacity: int = 60) -> OccupancySettings:
-    """The space's occupancy config: both rooms' PIRs, weekday opening hours, Berlin time."""
+def settings_for(
+    world: World, capacity: int = 60, signals: frozenset[str] = WITHOUT_COUNTER
+) -> OccupancySettings:
+    """The space's occupancy config for the ``signals`` it has: both rooms' PIRs, both rooms'
+    air as built (volume, air changes), a counter; weekday opening hours, Berlin time."""
     hours = [f"{int(s // 3600):02d}:{int(s % 3600 // 60):02d}" for s in OPEN_HOURS]
     tz = world.start.tzinfo
     assert tz is not None
     return OccupancySettings(
         capacity=capacity,
-        rooms=ROOMS,
         opening_hours=(TimeWindow(days=[0, 1, 2, 3, 4], start=hours[0], end=hours[1]),),
         timezone=tz,  # type: ignore[arg-type]
-        air=tuple((room, RoomAir(a.volume, a.ach_day, a.ach_night)) for room, a in AIR.items()),
+        rooms=ROOMS if "pir" in signals else (),
+        air=tuple((room, RoomAir(a.volume, a.ach_day, a.ach_night)) for room, a in AIR.items())
+        if "co2" in signals
+        else (),
+        counter="counter" in signals,
     )
 
 
-def replay_world(world: World, settings: OccupancySettings | None = None) -> list[Minute]:
-    """Feed the day's signals in time order; read the estimate at each minute beside the truth."""
-    estimator = OccupancyEstimator(settings or settings_for(world))
-    signals = world.signals
+def replay_world(
+    world: World, signals: frozenset[str] = WITHOUT_COUNTER, capacity: int = 60
+) -> list[Minute]:
+    """Feed the day's signals of the kinds in ``signals`` (see ``SIGNALS``) in time order; read
+    the estimate at each minute beside the truth."""
+    estimator = OccupancyEstimator(settings_for(world, capacity, signals))
+    kinds = {kind for name in signals for kind in SIGNALS[name]}
+    day = [s for s in world.signals if s.kind in kinds]
     minutes, i = [], 0
     for minute in range(24 * 60):
         now = world.start + timedelta(minutes=minute)
-        while i < len(signals) and signals[i].at <= minute * 60:
-            s = signals[i]
+        while i < len(day) and day[i].at <= minute * 60:
+            s = day[i]
             at = world.start + timedelta(seconds=s.at)
             if s.kind == "tap":
                 estimator.tap_allowed(at)
@@ -65,6 +85,8 @@ def replay_world(world: World, settings: OccupancySettings | None = None) -> lis
                 estimator.motion_ended(s.room, at)
             elif s.kind == "co2" and s.room is not None:
                 estimator.co2(s.room, s.ppm, at)
+            elif s.kind in ("pass_in", "pass_out"):
+                estimator.passage(s.kind.removeprefix("pass_"), at)
             i += 1
         estimator.tick(now)
         e = estimator.estimate(now)

@@ -13,7 +13,11 @@ Three things follow, each a likelihood over the count, never a rule that sets it
   for one person (seated people go 5-20 minutes between movements a ceiling PIR sees,
   sometimes 30-45); for ``n`` people it is that to the ``n``-th power. A small ``blind`` share
   stands for everything that hides people from every PIR (a corner out of view, a sensor that
-  failed): silence alone can lower a count by a thousandfold, never rule it out.
+  failed): within the hour, silence alone lowers a count a thousandfold at most; only hours
+  of it, longer than people plausibly stay unseen, rule it out.
+* **How fast** people move differs by site (a PIR's sensitivity and placement, the crowd):
+  every likelihood is averaged over a few paces (``PACES``), and the weight of each is
+  learnt from how well it explained what the lines did.
 
 Door activity restarts the quiet: people walking to the door are what the PIRs last saw.
 """
@@ -26,6 +30,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 Likelihood = Callable[[int], float]
+#: A likelihood for each pace the site's people may move at (``MotionEvidence.paces``).
+Paced = dict[float, Likelihood]
+#: How much slower (> 1) or faster than ``Stillness`` a site's people may show on its PIRs,
+#: with the prior weight of each: sensor sensitivity and placement differ as much as people.
+PACES = {0.25: 0.15, 0.5: 0.25, 1.0: 0.4, 2.0: 0.2}
+#: Each hour the learnt pace forgets this share, back toward ``PACES``: the people change.
+PACE_FORGETS_PER_HOUR = 0.05
 
 
 @dataclass(frozen=True)
@@ -45,8 +56,17 @@ class Stillness:
         (0.15, 30.0, 45.0),
         (0.02, 60.0, 120.0),
     )
-    #: The chance that nobody inside is seen by any PIR, however long one waits.
+    #: The chance that nobody inside is seen by any PIR (a corner out of view, a sensor
+    #: that failed), and how many minutes such blindness lasts: rarely hours, and a PIR that
+    #: stays dead is a fault to report and fix, not a reason to believe a count forever.
     blind: float = 1e-3
+    blind_minutes: float = 120.0
+
+    def at_pace(self, pace: float) -> Stillness:
+        """The same people with every gap ``pace`` times as long (a less sensitive PIR, a
+        quieter crowd: > 1)."""
+        gaps = tuple((share, lo * pace, hi * pace) for share, lo, hi in self.gaps)
+        return Stillness(gaps, self.blind, self.blind_minutes)
 
     def one(self, minutes: float) -> float:
         """The chance that one person has not moved for ``minutes``."""
@@ -57,22 +77,35 @@ class Stillness:
         """The chance that ``people`` have all kept still for ``minutes``."""
         if people == 0:
             return 1.0
-        return (1 - self.blind) * self.one(minutes) ** people + self.blind
+        return (1 - self.blind) * self.one(minutes) ** people + self.unseen(minutes)
+
+    def unseen(self, minutes: float) -> float:
+        """The chance that people went unseen by every PIR for ``minutes``."""
+        return self.blind * math.exp(-minutes / self.blind_minutes)
 
     def ending(self, minutes: float, false_per_minute: float) -> Likelihood:
         """The likelihood (per minute) of a first movement after ``minutes`` of silence, for
         each count: ``n`` people each about to move, or a false trigger."""
         mean = sum(share * (lo + hi) / 2 for share, lo, hi in self.gaps)
         moving = sum(share * _still_at(minutes, lo, hi) for share, lo, hi in self.gaps) / mean
-        still, blind = self.one(minutes), self.blind
+        still, blind, unseen = self.one(minutes), self.blind, self.unseen(minutes)
 
         def likelihood(n: int) -> float:
             if n == 0:
                 return false_per_minute
             seen = (1 - blind) * n * moving * still ** (n - 1)
-            return seen / ((1 - blind) * still**n + blind) + false_per_minute
+            return seen / ((1 - blind) * still**n + unseen) + false_per_minute
 
         return likelihood
+
+
+def _quieter(still: Stillness, before: float, after: float) -> Likelihood:
+    """The likelihood, per count, that a silence of ``before`` minutes went on to ``after``."""
+    blind, now_still, then_still = still.blind, still.one(after), still.one(before)
+    now_unseen, then_unseen = still.unseen(after), still.unseen(before)
+    return lambda n: (
+        ((1 - blind) * now_still**n + now_unseen) / ((1 - blind) * then_still**n + then_unseen)
+    )
 
 
 def _still_at(minutes: float, lo: float, hi: float) -> float:
@@ -120,15 +153,32 @@ class MotionEvidence:
     leaving_grace: timedelta = timedelta(minutes=2)
     #: A room counts as occupied this long after its line fell.
     room_hold: timedelta = timedelta(minutes=10)
+    #: The weight of each pace, learnt from what the lines do (``learn_pace``).
+    paces: dict[float, float] = field(default_factory=lambda: dict(PACES))
     _lines: dict[str, _Line] = field(default_factory=dict)
     _door_at: datetime | None = None
     _closed_at: datetime | None = None
+    _still: dict[float, Stillness] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lines = {room: _Line() for room in self.rooms}
+        self._still = {pace: self.stillness.at_pace(pace) for pace in self.paces}
+
+    def learn_pace(self, fit: dict[float, float], hours: float = 0.0) -> None:
+        """Weigh each pace by how well it explained what was just seen (``fit``: the
+        evidence's likelihood under each, averaged over the counts), forgetting a little."""
+        weights = {pace: w * fit.get(pace, 1.0) for pace, w in self.paces.items()}
+        total = sum(weights.values())
+        if total <= 0:
+            return
+        forget = 1 - math.exp(-PACE_FORGETS_PER_HOUR * hours)
+        self.paces = {
+            pace: (1 - forget) * w / total + forget * PACES.get(pace, 0.0)
+            for pace, w in weights.items()
+        }
 
     # -- inputs --------------------------------------------------------------------------------
-    def rose(self, room: str, at: datetime) -> Likelihood | None:
+    def rose(self, room: str, at: datetime) -> Paced | None:
         """A PIR line went high: the likelihood to weigh the belief with (None: not a room).
 
         After a silence, the first to move ends it, and the more people there are, the sooner
@@ -144,9 +194,15 @@ class MotionEvidence:
         silence = (at - quiet_from).total_seconds() / 60 if quiet_from else 0.0
         if grace or quiet_from is None or silence < self.settle_minutes:
             empty = 0.5 if grace else self.false_trigger
-            return lambda n: empty if n == 0 else 1.0
+            return self._same(lambda n: empty if n == 0 else 1.0)
         minutes = silence + self.hold_seconds / 60
-        return self.stillness.ending(minutes, self.false_per_minute)
+        return {
+            pace: still.ending(minutes, self.false_per_minute)
+            for pace, still in self._still.items()
+        }
+
+    def _same(self, likelihood: Likelihood) -> Paced:
+        return dict.fromkeys(self.paces, likelihood)
 
     def fell(self, room: str, at: datetime) -> None:
         line = self._lines.get(room)
@@ -171,13 +227,14 @@ class MotionEvidence:
                     line.fell = at
 
     # -- the clock -----------------------------------------------------------------------------
-    def passing(self, since: datetime, now: datetime) -> Likelihood | None:
+    def passing(self, since: datetime, now: datetime) -> Paced | None:
         """The likelihood of what the lines did between ``since`` and ``now``."""
         if now <= since or not self._lines:
             return None
         high = [line for line in self._lines.values() if line.high]
         if high:
-            return self._held(high, since, now)
+            held = self._held(high, since, now)
+            return self._same(held) if held is not None else None
         quiet_from = self._quiet_from()
         if quiet_from is None:
             return None
@@ -188,11 +245,7 @@ class MotionEvidence:
         after = max(settle, (now - quiet_from).total_seconds() / 60) + hold
         if after <= before:
             return None
-        blind = self.stillness.blind
-        now_still, then_still = self.stillness.one(after), self.stillness.one(before)
-        return lambda n: (
-            ((1 - blind) * now_still**n + blind) / ((1 - blind) * then_still**n + blind)
-        )
+        return {pace: _quieter(still, before, after) for pace, still in self._still.items()}
 
     def _held(self, high: list[_Line], since: datetime, now: datetime) -> Likelihood | None:
         """Lines held past their hold: an empty count explains it only by false triggers,

@@ -20,6 +20,7 @@ time can make an empty space likelier but never declares it alone.
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 from edge.agent import door_reading
 from edge.agent.door_reading import PassageTiming
 from edge.agent.headcount import CountBelief
-from edge.agent.motion_evidence import MotionEvidence, Stillness
+from edge.agent.motion_evidence import MotionEvidence, Paced, Stillness
 from edge.agent.room_air import LITRES_PER_PERSON_MINUTE, AirWatch, RoomAir
 from hafen.acl import TimeWindow
 
@@ -95,8 +96,6 @@ class _Opening:
     at: datetime
     taps: int
     presses: int
-    ins: int = 0
-    outs: int = 0
     propped_until: datetime | None = None  # how far the propped door's drift has run
 
 
@@ -172,8 +171,8 @@ class OccupancyEstimator:
         timing = self.settings.timing
         seconds = (at - opening.at).total_seconds()
         if self.settings.counter:
-            self._belief.move(lambda n: door_reading.counted(opening.ins, opening.outs))
-        elif opening.propped_until is not None:
+            return  # the counter's passages have moved the count as they came
+        if opening.propped_until is not None:
             self.uncertain += 1  # the drift while propped has done what can be done
         elif opening.taps:
             self._belief.move(lambda n: door_reading.entry(timing, seconds, opening.taps))
@@ -187,10 +186,6 @@ class OccupancyEstimator:
         """The people counter saw someone go ``in`` or ``out``."""
         self._advance(at)
         ins, outs = (1, 0) if direction == "in" else (0, 1)
-        if self._opening is not None:
-            self._opening.ins += ins
-            self._opening.outs += outs
-            return
         self._belief.move(lambda n: door_reading.counted(ins, outs))
 
     def _expire(self, now: datetime) -> None:
@@ -208,9 +203,7 @@ class OccupancyEstimator:
     def motion(self, room: str, at: datetime) -> None:
         """A PIR in ``room`` raised its line (rooms not in the settings are ignored)."""
         self._advance(at)
-        likelihood = self._motion.rose(room, at)
-        if likelihood is not None:
-            self._belief.weigh(likelihood)
+        self._weigh_motion(self._motion.rose(room, at))
 
     def motion_ended(self, room: str, at: datetime) -> None:
         """A PIR in ``room`` let its line fall: no movement for its hold time."""
@@ -252,9 +245,7 @@ class OccupancyEstimator:
         if since is None or now <= since:
             return
         belief = self._belief
-        likelihood = self._motion.passing(since, now)
-        if likelihood is not None:
-            belief.weigh(likelihood)
+        self._weigh_motion(self._motion.passing(since, now), (now - since).total_seconds() / 3600)
         opening = self._opening
         propped_at = (
             opening.at + timedelta(seconds=self.settings.timing.propped_seconds)
@@ -265,7 +256,9 @@ class OccupancyEstimator:
             start = max(opening.propped_until or propped_at, since)
             minutes = (now - start).total_seconds() / 60
             if minutes > 0:
-                drift = door_reading.propped_minute(minutes, self.settings.propped_per_minute)
+                # With a counter at the door only those who slip past its beams go unseen.
+                rate = self.settings.propped_per_minute * (0.1 if self.settings.counter else 1.0)
+                drift = door_reading.propped_minute(minutes, rate)
                 belief.move(lambda n: drift)
             opening.propped_until = now
         if self.settings.opening_hours and not self.open_at(now):
@@ -274,6 +267,20 @@ class OccupancyEstimator:
             belief.move(lambda n: ((0, 1 - gone), (-n, gone)) if n else ((0, 1.0),))
         if belief.empty >= SURELY_EMPTY:
             self.uncertain = 0
+
+    def _weigh_motion(self, paced: Paced | None, hours: float = 0.0) -> None:
+        """Weigh the belief by the PIRs' evidence, averaged over the paces the site's people
+        may move at, and learn the pace from how well each explained it."""
+        if paced is None:
+            return
+        belief, weights = self._belief, self._motion.paces
+        values = {pace: [f(n) for n in range(belief.most + 1)] for pace, f in paced.items()}
+        fit = {pace: sum(map(operator.mul, belief.p, v)) for pace, v in values.items()}
+        mixed = [
+            sum(weights[pace] * v[n] for pace, v in values.items()) for n in range(belief.most + 1)
+        ]
+        belief.weigh(mixed.__getitem__)
+        self._motion.learn_pace(fit, hours)
 
     def open_at(self, at: datetime) -> bool:
         """Whether ``at`` is within opening hours (always, without any)."""
