@@ -23,6 +23,9 @@ occupancy_samples = Table(
     Column("seq", BigInteger, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("count", Integer, nullable=False),
+    #: The 90 % interval of the count; NULL from doors that predate it (both or neither).
+    Column("low", Integer),
+    Column("high", Integer),
     Column("capacity", Integer),
     Column("confidence", Float, nullable=False),
     Column("present", Boolean, nullable=False),
@@ -109,6 +112,8 @@ occupancy_now = Table(
     Column("device", String(64), primary_key=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("count", Integer, nullable=False),
+    Column("low", Integer),
+    Column("high", Integer),
     Column("capacity", Integer),
     Column("confidence", Float, nullable=False),
     Column("present", Boolean, nullable=False),
