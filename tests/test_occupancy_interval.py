@@ -1,23 +1,26 @@
 """The headcount's 90 % interval at the hub (issue 15), on SQLite and PostgreSQL: stored as
 samples arrive, added up over a site's doors (none while a door from before the interval
-counts), turned into the places free and served by the API; samples stored before the
-migration keep no interval."""
+counts), turned into the places free, served by the API and shown on the site page; samples
+stored before the migration keep no interval."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
 from hub import db
+from hub.app import create_app
 from hub.auth import Principal, Role
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
 from hub.services import occupancy, overview
 from tests.support.events import sample
-from tests.support.hub import as_user
+from tests.support.hub import PASSWORD, as_user
 
 SITE = "leipzig-ost"
 ADMIN = Principal(1, "nadia", Role.NETWORK_ADMIN, frozenset())
@@ -42,7 +45,24 @@ def write(store: IngestStore, *samples: dict) -> None:
     store.write(Batch(events=list(samples)))
 
 
-def test_a_sample_with_its_interval_is_stored_and_served(site, api):
+def now_card(engine, name: str) -> str:
+    """The site page's "now" card as ``name`` sees it, signed in through the dashboard's form."""
+    client = TestClient(create_app(engine))
+    form = {"username": name, "password": PASSWORD, "next": "/ui/"}
+    assert client.post("/ui/sign-in", data=form, follow_redirects=False).status_code == 303
+    page = client.get(f"/ui/sites/{SITE}")
+    assert page.status_code == 200
+    found = re.search(r'<div class="card now".*?</div>', page.text, re.S)
+    return found.group(0) if found else ""
+
+
+def text_of(card: str, field: str) -> str:
+    found = re.search(rf'data-field="{field}"[^>]*>([^<]*)<', card)
+    assert found, field
+    return found.group(1)
+
+
+def test_a_sample_with_its_interval_is_stored_served_and_shown(site, api):
     write(site, sample(SITE, datetime.now(UTC), 12, low=10, high=14, confidence=0.84))
     with api.engine.connect() as conn:
         stored = conn.execute(select(db.occupancy_samples)).one()
@@ -54,6 +74,11 @@ def test_a_sample_with_its_interval_is_stored_and_served(site, api):
     # Against a capacity of 20: at least 6 free unless more than 14 are in, at most 10.
     assert (body["free_at_least"], body["free_at_most"]) == (6, 10)
     assert body["confidence"] == pytest.approx(0.84)
+    card = now_card(api.engine, "nadia")
+    assert text_of(card, "count") == "12" and "/ 20 people" in card
+    assert text_of(card, "interval") == "(10–14)"
+    assert text_of(card, "free") == "6–10 places free"
+    assert now_card(api.engine, "tim") == ""  # a technician sees no people, nor places
     [tech] = overview.visible(overview.build_live(api.engine), TECHNICIAN)
     assert [tech[k] for k in ("count", "low", "high", "free_at_least", "free_at_most")] == [
         None
@@ -71,6 +96,9 @@ def test_a_site_with_a_door_from_before_the_interval_has_none(site, api):
     body = api.get(f"/sites/{SITE}/occupancy", headers=as_user(api, "nadia")).json()
     assert body["count"] == 7 and body["confidence"] == pytest.approx(0.7)  # the weakest
     assert [body[k] for k in ("low", "high", "free_at_least", "free_at_most")] == [None] * 4
+    card = now_card(api.engine, "nadia")
+    assert text_of(card, "count") == "7"
+    assert text_of(card, "interval") == "" and text_of(card, "free") == ""
     # The old door updated: both send bounds, and the site's interval adds them up.
     write(site, sample(SITE, now + timedelta(seconds=1), 4, "door-2", low=3, high=6))
     body = api.get(f"/sites/{SITE}/occupancy", headers=as_user(api, "nadia")).json()
