@@ -117,6 +117,14 @@ def test_an_old_door_gone_quiet_no_longer_takes_the_interval_away(site):
     )
     shown = occupancy.occupancy_now(site.engine, ADMIN, SITE)
     assert (shown.count, shown.low, shown.high, shown.stale) == (3, 2, 5, False)
+    assert (shown.free_at_least, shown.free_at_most) == (15, 18)
+
+
+def test_a_site_heard_from_long_ago_promises_no_free_places(site):
+    write(site, sample(SITE, datetime.now(UTC) - timedelta(minutes=30), 3, low=2, high=5))
+    shown = occupancy.occupancy_now(site.engine, ADMIN, SITE)
+    assert (shown.count, shown.low, shown.high, shown.stale) == (3, 2, 5, True)
+    assert (shown.free_at_least, shown.free_at_most) == (None, None)
 
 
 def test_free_places_stop_at_zero_and_need_a_capacity(site):

@@ -42,10 +42,10 @@ class OccupancyNow(BaseModel):
 
     ``count`` adds up the devices' counts; ``low`` and ``high`` add up their 90 % intervals
     (``interval``), and ``free_at_least`` and ``free_at_most`` are the places left against
-    ``capacity`` (``free_places``). ``confidence`` is the chance that the true count is within
-    one of ``count``: with one device (most sites) its own; with several, the weakest device's.
-    That overstates the chance for the sum (two counts each one off add up to two off), which
-    is why free places rest on the interval and never on the confidence.
+    ``capacity`` (``free_places``; none while the site is stale). ``confidence`` is the chance
+    that the true count is within one of ``count``: with one device (most sites) its own; with
+    several, the weakest device's. That overstates the chance for the sum (two counts each one
+    off add up to two off), which is why free places rest on the interval, never on it.
     """
 
     site: str
@@ -55,7 +55,8 @@ class OccupancyNow(BaseModel):
     capacity: int | None
     free_at_least: int | None = Field(
         description="places free unless the count is above its interval (capacity - high, "
-        "not below 0): what may be promised; None without a capacity or an interval"
+        "not below 0): what may be promised; None without a capacity or an interval, or "
+        "when stale"
     )
     free_at_most: int | None = Field(
         description="places free at best (capacity - low, not below 0); None as free_at_least"
@@ -160,7 +161,8 @@ def occupancy_now(engine: Engine, who: Principal, site: str) -> OccupancyNow:
     single = len({r.device for r in use}) == 1
     low, high = interval(use)
     capacity = max((r.capacity for r in use if r.capacity), default=None)
-    free_at_least, free_at_most = free_places(capacity, low, high)
+    # From stale samples only (no device heard within the hold) nothing is free *now*.
+    free_at_least, free_at_most = free_places(capacity, low, high) if fresh else (None, None)
     return OccupancyNow(
         site=site,
         count=sum(r._mapping["count"] for r in use),  # r.count: tuple's method, to mypy
