@@ -38,7 +38,8 @@ from hub.reports import month_bounds
 from hub.timeline import HOLD, integrate
 
 HOUR = timedelta(hours=1)
-_SAMPLE_COLUMNS = ("at", "count", "capacity", "confidence", "present", "rooms", "co2")
+#: The columns of a sample that ``occupancy_now`` keeps of each device's newest.
+_NOW_COLUMNS = ("at", "count", "low", "high", "capacity", "confidence", "present", "rooms", "co2")
 
 
 #: How long a site's time zone is trusted without asking the store (a corrected zone reaches
@@ -203,11 +204,11 @@ class Rollups:
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["site", "device"],
-                set_={c: stmt.excluded[c] for c in _SAMPLE_COLUMNS},
+                set_={c: stmt.excluded[c] for c in _NOW_COLUMNS},
                 where=now.c.at < stmt.excluded.at,
             ),
             [
-                {"site": k[0], "device": k[1]} | {c: newest[k][c] for c in _SAMPLE_COLUMNS}
+                {"site": k[0], "device": k[1]} | {c: newest[k][c] for c in _NOW_COLUMNS}
                 for k in sorted(newest)
             ],
         )
@@ -363,7 +364,7 @@ def rebuild(engine: Engine, chunk: int = 20_000) -> tuple[int, int]:
     for site, device in devices:
         with engine.begin() as conn:
             samples = conn.execute(
-                select(o.site, o.device, *(o[c] for c in _SAMPLE_COLUMNS))
+                select(o.site, o.device, *(o[c] for c in _NOW_COLUMNS))
                 .where(o.site == site, o.device == device)
                 .order_by(o.at)
             ).all()

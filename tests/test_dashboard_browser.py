@@ -8,7 +8,7 @@ import csv
 import io
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,13 @@ from sqlalchemy import insert, update
 from hub import db
 from hub.app import create_app
 from hub.auth import Role
+from hub.ingest.batch import Batch
+from hub.ingest.store import IngestStore
 from hub.server import hub_server
 from sim.broker import LocalBroker
 from tests.support.browser import PHONE, chromium, needs_chromium, shoot, signed_in_page
 from tests.support.edge import CARD_KEY
+from tests.support.events import sample
 from tests.support.hub import add_user
 from tests.support.network import TestHub, connected_edge
 from tests.support.waiting import wait_for
@@ -175,4 +178,35 @@ def test_a_site_added_while_the_overview_is_open_appears_on_it(browser, network)
     page.wait_for_selector('.site[data-site="dresden-neustadt"]', timeout=10000)
     page.wait_for_selector("#live-state[data-state=live]")
     assert page.locator(".site").count() == 3
+    page.context.close()
+
+
+def test_the_now_card_shows_the_interval_and_the_places_free_as_they_change(browser, network):
+    """The count's 90 % interval and the places free by it: drawn with the page, then kept
+    current by static/live.js (the policy allows no inline script)."""
+    ingest = IngestStore(network.hub.engine)
+    at = datetime.now(UTC)
+
+    def counted(seconds: int, count: int, **bounds: int) -> None:
+        later = at + timedelta(seconds=seconds)
+        ingest.write(Batch(events=[sample("leipzig-ost", later, count, "counter", **bounds)]))
+
+    counted(0, 4, low=3, high=6)
+    page = signed_in_page(browser, network.url, "nadia")
+    page.goto(f"{network.url}/ui/sites/leipzig-ost")
+    page.wait_for_selector("#live-state[data-state=live]")
+    interval = '.now[data-site="leipzig-ost"] [data-field="interval"]'
+    free = '.now[data-site="leipzig-ost"] [data-field="free"]'
+    shown = "([sel, text]) => document.querySelector(sel).textContent === text"
+    # The page may be drawn from a picture a second or two old; the stream brings it up to date.
+    page.wait_for_function(shown, arg=[interval, "(3–6)"], timeout=10000)
+    assert page.locator(free).text_content() == "14–17 places free"
+    counted(1, 7, low=6, high=9)  # more people: the page follows without a reload
+    page.wait_for_function(shown, arg=[interval, "(6–9)"], timeout=10000)
+    assert page.locator(free).text_content() == "11–14 places free"
+    shoot(page, "site-interval")
+    counted(2, 7)  # as a door from before the interval would send it: neither is shown
+    page.wait_for_function(shown, arg=[interval, ""], timeout=10000)
+    assert page.locator(free).text_content() == ""
+    assert page.locator('.now [data-field="count"]').text_content() == "7"
     page.context.close()

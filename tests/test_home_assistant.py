@@ -51,6 +51,7 @@ def _published(**fields) -> dict:
             capacity=24, rooms={"main": True}, co2={"air": 612}, door_locked=True, door_open=False
         ),
         _published(),  # no capacity, no rooms or CO2 yet, the door's state unknown
+        _published(low=2, high=5, capacity=24),  # the count's 90 % interval
         _published(co2={"air": None}),  # a failed reading
     ],
 )
@@ -74,6 +75,20 @@ def test_the_attributes_hold_the_capacity_only_when_there_is_one():
     template = env.from_string(sensor["json_attributes_template"])
     assert json.loads(template.render(value_json=_published(capacity=24)))["capacity"] == 24
     assert json.loads(template.render(value_json=_published()))["capacity"] is None
+
+
+def test_the_attributes_hold_the_interval_only_when_the_door_sends_one():
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    sensor = next(
+        json.loads(p) for t, p in discovery_messages(_config(), "a", "b", "0.1") if "occupancy" in t
+    )
+    template = env.from_string(sensor["json_attributes_template"])
+    attributes = json.loads(template.render(value_json=_published(low=2, high=5)))
+    assert (attributes["low"], attributes["high"], attributes["confidence"]) == (2, 5, 0.8)
+    before = _published()  # a door from before the interval sends neither bound
+    assert "low" not in before and "high" not in before
+    attributes = json.loads(template.render(value_json=before))
+    assert (attributes["low"], attributes["high"]) == (None, None)
 
 
 def test_ids_never_collide_and_use_only_what_home_assistant_allows():

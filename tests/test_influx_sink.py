@@ -71,11 +71,11 @@ def _series(url: str, match: str) -> dict[str, dict]:
     return out
 
 
-def _event(kind: str, at: datetime, data: dict) -> dict:
+def _event(kind: str, at: datetime, data: dict, device: str = "door-1") -> dict:
     return {
         "event_id": os.urandom(16).hex(),
         "site": "leipzig-ost",
-        "device": "door-1",
+        "device": device,
         "epoch": "00000000000000aa",
         "seq": 1,
         "kind": kind,
@@ -90,6 +90,8 @@ def test_samples_and_door_events_arrive_as_points_without_names(victoria):
     ms = int(at.timestamp() * 1000)
     sample = {
         "count": 7,
+        "low": 5,
+        "high": 9,
         "capacity": 20,
         "confidence": 0.8,
         "present": True,
@@ -97,9 +99,11 @@ def test_samples_and_door_events_arrive_as_points_without_names(victoria):
         "co2": {"air": 912, "hall": None},
     }
     sink = InfluxSink(victoria, "any-token", "hafen", "hafen", flush_seconds=0.2)
+    old_door = {k: v for k, v in sample.items() if k not in ("low", "high")}
     sink(
         [
             _event("occupancy.sample", at, sample),
+            _event("occupancy.sample", at, old_door, device="door-2"),
             _event("door.decision", at, {"card": "ab" * 16, "allowed": True, "member": "anna"}),
             _event(
                 "door.decision",
@@ -115,6 +119,11 @@ def test_samples_and_door_events_arrive_as_points_without_names(victoria):
     assert occupancy[f"__name__=occupancy_co2_air,{where}"] == {ms: 912}
     assert occupancy[f"__name__=occupancy_present,{where}"] == {ms: 1}
     assert f"__name__=occupancy_co2_hall,{where}" not in occupancy  # missing, not zero
+    assert occupancy[f"__name__=occupancy_low,{where}"] == {ms: 5}
+    assert occupancy[f"__name__=occupancy_high,{where}"] == {ms: 9}
+    old = "device=door-2,site=leipzig-ost"  # a door from before the interval: no bounds
+    assert occupancy[f"__name__=occupancy_count,{old}"] == {ms: 7}
+    assert not [key for key in occupancy if old in key and ("_low," in key or "_high," in key)]
     door = _series(victoria, '{__name__="door_events"}')
     outcomes = {key.split("outcome=")[1].split(",")[0] for key in door}
     assert outcomes == {"allowed", "revoked"}

@@ -141,6 +141,36 @@ def test_an_impossible_headcount_is_not_on_the_overview(hub, intruder):
     assert marks(hub)[("small", "door-1", "00000000000000ee")] == 2
 
 
+def test_samples_whose_interval_does_not_hold_the_count_change_nothing(hub, intruder):
+    """Free desks are promised from a sample's upper bound (issue 15): a forged interval must
+    neither empty nor fill a site. What the protocol forbids is refused at reading, what a
+    site cannot hold at screening; each keeps its place, so the door's mark passes it."""
+    hub.add_site("small", capacity=20)
+    hub.add_device("small", "door-1")
+    real = {"count": 12, "low": 10, "high": 14, "capacity": 20, "confidence": 0.8}
+    real |= {"present": True}
+    intruder.event("small", "door-1", "occupancy.sample", real, seq=1)
+    forged = [
+        real | {"low": 13},  # above the count
+        real | {"high": 11},  # below it
+        {k: v for k, v in real.items() if k != "high"},  # one bound alone
+        {k: v for k, v in real.items() if k != "low"},
+        real | {"high": 99_999},  # a site that holds 20 would look full for ever
+    ]
+    for seq, data in enumerate(forged, start=2):
+        intruder.event("small", "door-1", "occupancy.sample", data, seq=seq)
+    handled(hub, intruder)
+    assert [(s.seq, s.low, s.high) for s in hub.samples()] == [(1, 10, 14)]
+    live = {s.site: s for s in build_live(hub.engine)}["small"]
+    assert (live.count, live.low, live.high, live.free_at_least) == (12, 10, 14, 6)
+    letters = sorted((r.seq, r.reason) for r in hub.dead_letters())
+    assert [seq for seq, _ in letters] == [2, 3, 4, 5, 6]
+    assert all("the interval must hold the count" in r for _, r in letters[:2])
+    assert all("low and high together" in r for _, r in letters[2:4])
+    assert letters[4][1] == "implausible headcount (more than 50)"
+    assert marks(hub)[("small", "door-1", "00000000000000ee")] == 6
+
+
 def test_forgeries_in_a_doors_epoch_neither_move_its_mark_nor_double_its_events(
     tmp_path, hub, intruder, mock_pins
 ):

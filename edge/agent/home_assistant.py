@@ -73,8 +73,10 @@ def discovery_messages(
                 "icon": "mdi:account-group",
                 "value_template": "{{ value_json.count }}",
                 "json_attributes_topic": protocol.occupancy_topic(site, device),
+                # low and high: the count's 90 % interval (None from a door without one).
                 "json_attributes_template": (
                     "{{ {'confidence': value_json.get('confidence'),"
+                    " 'low': value_json.get('low'), 'high': value_json.get('high'),"
                     " 'capacity': value_json.get('capacity')} | tojson }}"
                 ),
             },

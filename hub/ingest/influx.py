@@ -1,10 +1,11 @@
 """An optional mirror of what the hub stores into InfluxDB 2, for operators who run Grafana.
 
-Occupancy samples become ``occupancy`` points (count, confidence, present, one field per room
-and CO2 sensor); door events become ``door`` points counting events by kind and outcome. No
-member or card appears: the mirror holds counts, never who. The hub's own store stays the
-record: points are written in the background by influxdb-client's batching writer with
-retries, and a mirror that is down never holds up ingest.
+Occupancy samples become ``occupancy`` points (count, the 90 % interval's low and high when
+the door sends one, confidence, present, one field per room and CO2 sensor); door events become
+``door`` points counting events by kind and outcome. No member or card appears: the mirror
+holds counts, never who. The hub's own store stays the record: points are written in the
+background by influxdb-client's batching writer with retries, and a mirror that is down never
+holds up ingest.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def points(events: list[dict]) -> list[Point]:
                 .field("confidence", float(data["confidence"]))
                 .field("present", bool(data["present"]))
             )
+            if data.get("low") is not None:  # doors before the interval send neither bound
+                point.field("low", int(data["low"])).field("high", int(data["high"]))
             for room, occupied in data.get("rooms", {}).items():
                 point.field(f"room_{room}", bool(occupied))
             for sensor, ppm in data.get("co2", {}).items():

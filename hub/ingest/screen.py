@@ -14,7 +14,8 @@ is screened; what fails becomes a dead letter (hub.ingest.dead_letters) with its
   (a recovered store) starts at mark 0 and is believed like any other.
 - **Member**: an allowed door decision naming a member who has no access at that site
   (hub.ingest.members), or naming no member without the reason a fail-safe door gives.
-- **Headcount**: an occupancy sample counting more people than the site can hold.
+- **Headcount**: an occupancy sample counting more people than the site can hold, or whose
+  interval's upper bound does (it alone would show a full site: "free desks now" trusts it).
 
 The last two keep their place: the event is a real door's as far as the hub can tell, and
 its place is filled either way (the mark must pass it, or the door's outbox would stall).
@@ -197,7 +198,8 @@ class Screen:
                 if capacity
                 else HEADCOUNT_WITHOUT_CAPACITY
             )
-            if event["data"]["count"] > most:
+            data = event["data"]
+            if max(data["count"], data.get("high") or 0) > most:
                 refused[event["event_id"]] = f"implausible headcount (more than {most})"
         self._drop(batch, refused, now)
 

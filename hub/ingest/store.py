@@ -83,7 +83,9 @@ class IngestStore:
             **{k: event[k] for k in ("event_id", "site", "device", "epoch", "seq")},
             # UTC: SQLite keeps the wall-clock fields of whatever offset it is handed.
             "at": event["at"].astimezone(UTC),
-            **{k: data.get(k) for k in ("count", "capacity", "confidence", "present")},
+            # low and high: the 90 % interval, None (both) from doors that predate it.
+            **{k: data.get(k) for k in ("count", "low", "high", "capacity", "confidence")},
+            "present": data.get("present"),
             "rooms": data.get("rooms", {}),
             "co2": data.get("co2", {}),
             "cause": data.get("cause", "minute"),

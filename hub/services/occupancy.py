@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, Row, func, select
 
 from hub import db
@@ -34,11 +34,33 @@ HEATMAP_WEEKS = 4
 #: below 1000 is harmless, above 2000 unacceptable).
 CO2_VENTILATE, CO2_VENTILATE_NOW = 1000, 2000
 
+_NO_BOUNDS = "None when a device counted sends none (a door from before the interval)"
+
 
 class OccupancyNow(BaseModel):
+    """A site's headcount now: the newest sample of each of its devices, combined.
+
+    ``count`` adds up the devices' counts; ``low`` and ``high`` add up their 90 % intervals
+    (``interval``), and ``free_at_least`` and ``free_at_most`` are the places left against
+    ``capacity`` (``free_places``; none while the site is stale). ``confidence`` is the chance
+    that the true count is within one of ``count``: with one device (most sites) its own; with
+    several, the weakest device's. That overstates the chance for the sum (two counts each one
+    off add up to two off), which is why free places rest on the interval, never on it.
+    """
+
     site: str
     count: int | None
+    low: int | None = Field(description=f"the count's 90 % interval, lower end; {_NO_BOUNDS}")
+    high: int | None = Field(description=f"the count's 90 % interval, upper end; {_NO_BOUNDS}")
     capacity: int | None
+    free_at_least: int | None = Field(
+        description="places free unless the count is above its interval (capacity - high, "
+        "not below 0): what may be promised; None without a capacity or an interval, or "
+        "when stale"
+    )
+    free_at_most: int | None = Field(
+        description="places free at best (capacity - low, not below 0); None as free_at_least"
+    )
     confidence: float | None
     present: bool | None
     rooms: dict[str, bool]
@@ -73,6 +95,36 @@ def air_hint(ppm: int | None) -> str | None:
     return "ventilate" if ppm > CO2_VENTILATE else "ok"
 
 
+def interval(rows: Sequence[Row]) -> tuple[int | None, int | None]:
+    """The 90 % interval of a site's count from its devices' samples: the sums of their bounds,
+    or (None, None) when any device sends none (a door from before the interval): that door's
+    share has no bounds, and the others' alone would claim a certainty the site lacks.
+
+    Where devices err independently, a sum of intervals is wider than the sum's own 90 %
+    interval (widths add, spreads only in quadrature): it errs toward fewer free places.
+    """
+    if not rows or any(r.low is None or r.high is None for r in rows):
+        return None, None
+    return sum(r.low for r in rows), sum(r.high for r in rows)
+
+
+def free_places(
+    capacity: int | None, low: int | None, high: int | None
+) -> tuple[int | None, int | None]:
+    """The places free against ``capacity`` given the count's 90 % interval: at least
+    ``capacity - high`` and at most ``capacity - low``, never below 0; (None, None) without a
+    capacity or an interval.
+
+    What may be promised is the first: "free desks now" (the booking of issue 16) must not
+    offer a desk the upper bound says may be taken, and the point estimate would offer one
+    whenever the count is low by one. Without an interval (a door from before it) there is no
+    figure: a count with no stated error says nothing about the desk it would promise.
+    """
+    if capacity is None or low is None or high is None:
+        return None, None
+    return max(capacity - high, 0), max(capacity - low, 0)
+
+
 def occupancy_now(engine: Engine, who: Principal, site: str) -> OccupancyNow:
     """The newest sample of each of the site's devices, combined (the stale ones only when
     no device is fresh)."""
@@ -91,7 +143,11 @@ def occupancy_now(engine: Engine, who: Principal, site: str) -> OccupancyNow:
         return OccupancyNow(
             site=site,
             count=None,
+            low=None,
+            high=None,
             capacity=None,
+            free_at_least=None,
+            free_at_most=None,
             confidence=None,
             present=None,
             rooms={},
@@ -103,10 +159,18 @@ def occupancy_now(engine: Engine, who: Principal, site: str) -> OccupancyNow:
     fresh = [r for r in rows if now - db.aware(r.at) <= HOLD]
     use = fresh or rows
     single = len({r.device for r in use}) == 1
+    low, high = interval(use)
+    capacity = max((r.capacity for r in use if r.capacity), default=None)
+    # From stale samples only (no device heard within the hold) nothing is free *now*.
+    free_at_least, free_at_most = free_places(capacity, low, high) if fresh else (None, None)
     return OccupancyNow(
         site=site,
         count=sum(r._mapping["count"] for r in use),  # r.count: tuple's method, to mypy
-        capacity=max((r.capacity for r in use if r.capacity), default=None),
+        low=low,
+        high=high,
+        capacity=capacity,
+        free_at_least=free_at_least,
+        free_at_most=free_at_most,
         confidence=min(r.confidence for r in use),
         present=any(r.present for r in use),
         rooms={_name(r.device, room, single): bool(v) for r in use for room, v in r.rooms.items()},

@@ -22,14 +22,23 @@ from sqlalchemy import Connection, Engine, Row, select
 from hub import db
 from hub.access_compiler import newest_versions
 from hub.auth import Principal
-from hub.services.occupancy import air_hint
+from hub.services.occupancy import air_hint, free_places, interval
 from hub.services.scope import Scope
 from hub.timeline import HOLD
 
 #: How stale the overview may be, in seconds (device states arrive at most this often anyway).
 OVERVIEW_TTL = 1.0
 #: What a technician is not shown of a site's live picture: anything about people.
-PEOPLE_FIELDS = ("count", "present", "entries_today", "visitors_today")
+PEOPLE_FIELDS = (
+    "count",
+    "low",
+    "high",
+    "free_at_least",
+    "free_at_most",
+    "present",
+    "entries_today",
+    "visitors_today",
+)
 
 
 class SiteOverview(BaseModel):
@@ -120,7 +129,12 @@ class SiteLive:
     lagging: int
     last_seen: str | None
     count: int | None = None
+    #: The count's 90 % interval and the places free by it (hub.services.occupancy).
+    low: int | None = None
+    high: int | None = None
     capacity: int | None = None
+    free_at_least: int | None = None
+    free_at_most: int | None = None
     present: bool | None = None
     co2: int | None = None
     air: str | None = None
@@ -153,6 +167,9 @@ def build_live(engine: Engine) -> list[SiteLive]:
         readings = [v for r in rows for v in r.co2.values() if v is not None]
         co2 = max(readings, default=None)
         entries, visitors = today.get(site.site, (0, 0))
+        low, high = interval(rows)
+        capacity = max((r.capacity for r in rows if r.capacity), default=None)
+        free_at_least, free_at_most = free_places(capacity, low, high)
         out.append(
             SiteLive(
                 site=site.site,
@@ -162,7 +179,11 @@ def build_live(engine: Engine) -> list[SiteLive]:
                 lagging=site.lagging,
                 last_seen=_latest(site.last_seen, heard.get(site.site)),
                 count=sum(r._mapping["count"] for r in rows) if rows else None,
-                capacity=max((r.capacity for r in rows if r.capacity), default=None),
+                low=low,
+                high=high,
+                capacity=capacity,
+                free_at_least=free_at_least,
+                free_at_most=free_at_most,
                 present=any(r.present for r in rows) if rows else None,
                 co2=co2,
                 air=air_hint(co2),

@@ -33,8 +33,30 @@ def since(at: str | None) -> str:
     return f"{max(int(seconds), 0)} s ago"
 
 
+def interval(live: dict[str, Any]) -> str:
+    """A headcount's 90 % interval, to stand beside it: '(10–14)'; '' without one (a door from
+    before the interval). static/live.js writes the same when the count changes."""
+    if live.get("low") is None or live.get("high") is None:
+        return ""
+    return f"({live['low']}–{live['high']})"
+
+
+def free_places(live: dict[str, Any]) -> str:
+    """The places free by the interval: '6–10 places free', '1 place free'; '' without a
+    capacity or an interval. The lower end is what may be promised (hub.services.occupancy).
+    static/live.js writes the same when the count changes."""
+    least, most = live.get("free_at_least"), live.get("free_at_most")
+    if least is None or most is None:
+        return ""
+    if least == most:
+        return "1 place free" if least == 1 else f"{least} places free"
+    return f"{least}–{most} places free"
+
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["since"] = since
+templates.env.filters["interval"] = interval
+templates.env.filters["free_places"] = free_places
 #: For the words about unverified doors (hub.list_acks).
 templates.env.globals["unverified_seconds"] = UNVERIFIED_SECONDS
 

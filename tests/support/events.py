@@ -18,9 +18,14 @@ def tap(site: str, member: str | None, at: datetime, allowed: bool = True) -> di
     return event(site, "door.decision", at, data)
 
 
-def sample(site: str, at: datetime, count: int, device: str = "door-1") -> dict:
-    data = {"count": count, "capacity": 20, "confidence": 1.0, "present": count > 0}
-    return event(site, "occupancy.sample", at, data | {"rooms": {}, "co2": {}}, device)
+def sample(site: str, at: datetime, count: int, device: str = "door-1", **fields: object) -> dict:
+    """A sample of ``count`` people (capacity 20); ``fields`` add to or replace its data, as
+    ``low=10, high=14`` (its 90 % interval); None leaves a field out, as a door does."""
+    data: dict[str, object] = {"count": count, "capacity": 20, "confidence": 1.0}
+    data |= {"present": count > 0, "rooms": {}, "co2": {}, **fields}
+    return event(
+        site, "occupancy.sample", at, {k: v for k, v in data.items() if v is not None}, device
+    )
 
 
 def event(site: str, kind: str, at: datetime, data: dict, device: str = "door-1") -> dict:

@@ -17,6 +17,15 @@
     el.textContent = text;
     for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
   };
+  // As the filters interval and free_places in hub/web/templating.py write them.
+  const known = (v) => v !== null && v !== undefined;
+  const interval = (s) => known(s.low) && known(s.high) ? "(" + s.low + "–" + s.high + ")" : "";
+  const free = (s) => {
+    const least = s.free_at_least, most = s.free_at_most;
+    if (!known(least) || !known(most)) return "";
+    if (least === most) return least === 1 ? "1 place free" : least + " places free";
+    return least + "–" + most + " places free";
+  };
   const only = state && state.dataset.site;
   const show = (sites) => {
     for (const s of sites) {
@@ -26,6 +35,8 @@
         continue;
       }
       set(card, "count", s.count === null ? "–" : String(s.count));
+      set(card, "interval", interval(s));
+      set(card, "free", free(s));
       set(card, "entries_today", String(s.entries_today || 0));
       set(card, "visitors_today", String(s.visitors_today || 0));
       set(card, "air", s.co2 ? "CO₂ " + s.co2 + " ppm · " + s.air : "", { "data-air": s.air || "" });
