@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from edge.agent.config import OccupancyConfig
 from edge.agent.occupancy import OccupancyEstimator, OccupancySettings
+from edge.agent.occupancy_config import OccupancyConfig
 from edge.drivers.co2_settings import Co2Settings
 from hafen.protocol import DeviceFault, EventPayload, OccupancySample
 

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from edge.agent.config import DoorConfig, EdgeConfig, OccupancyConfig
+from edge.agent.config import DoorConfig, EdgeConfig
 from edge.agent.decision import AccessPolicy
 from edge.agent.door_claim import DoorClaim
+from edge.agent.occupancy_config import OccupancyConfig
 from edge.agent.recovery import marked_damaged
 from edge.agent.store import EdgeStore
 from edge.agent.store_check import check_store
