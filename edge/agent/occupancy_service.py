@@ -3,12 +3,19 @@ samples recorded through the outbox (nothing lost offline) and shown live (retai
 
 The estimator is used only from the agent's loop thread: PIR callbacks and CO2 readings come
 from driver threads as queued items, like every other input of the agent.
+
+Both edges of each PIR line reach the estimator as they happen. The lines are also read on
+each tick, for an edge that was never heard (a line already high at start, a callback lost):
+a line that has disagreed with the edges heard for ``MISSED_EDGE_AFTER`` is given to the
+estimator as it stands. The wait keeps a read from overtaking an edge still in the queue,
+which would turn a rise after a quiet spell into a line already high.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,11 +31,16 @@ if TYPE_CHECKING:  # gpiozero loads only for a site with rooms
     from edge.drivers.motion import RoomMotion
 
 log = logging.getLogger(__name__)
+#: A PIR line read otherwise than its last edge said, this long (seconds): the edge was missed.
+MISSED_EDGE_AFTER = 2.0
 
 
 @dataclass(frozen=True)
 class Motion:
+    """A room's PIR line rose (``raised``) or fell."""
+
     room: str
+    raised: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,10 @@ class OccupancyService:
         self.faults_counted: dict[str, int] = {c.name: 0 for c in cfg.co2}
         self._pollers = [Co2Poller(c, queue_input) for c in cfg.co2]
         self._motion: RoomMotion | None = None
+        #: Each PIR line as the estimator last heard it, and since when (monotonic) a read of
+        #: the line has said otherwise.
+        self._lines: dict[str, bool] = {}
+        self._line_differs: dict[str, float] = {}
         self._last: OccupancySample | None = None
         self._last_at: datetime | None = None
 
@@ -112,7 +128,7 @@ class OccupancyService:
             from edge.drivers.motion import RoomMotion
 
             self._motion = RoomMotion.from_settings(
-                self.cfg.rooms, lambda room: self._queue(Motion(room))
+                self.cfg.rooms, lambda room, raised: self._queue(Motion(room, raised))
             )
         for poller in self._pollers:
             poller.start()
@@ -138,7 +154,12 @@ class OccupancyService:
     def handle(self, item: object, at: datetime) -> bool:
         """Take a queued Motion or Co2Reading; False for anything else."""
         if isinstance(item, Motion):
-            self.estimator.motion(item.room, at)
+            if item.raised:
+                self.estimator.motion(item.room, at)
+            else:
+                self.estimator.motion_ended(item.room, at)
+            self._lines[item.room] = item.raised
+            self._line_differs.pop(item.room, None)
         elif isinstance(item, Co2Reading):
             self._co2(item)
         else:
@@ -155,6 +176,23 @@ class OccupancyService:
             self._record(DeviceFault(component=f"co2.{reading.sensor}", fault=reading.fault))
             log.warning("CO2 sensor %s: %s", reading.sensor, reading.fault or "reading again")
 
+    def _missed_edges(self, read: dict[str, bool], now: datetime) -> None:
+        """Give the estimator the lines whose edges it has not heard (see the module doc)."""
+        clock = time.monotonic()
+        missed: dict[str, bool] = {}
+        for room, raised in read.items():
+            if room in self._lines and self._lines[room] == raised:
+                self._line_differs.pop(room, None)
+                continue
+            since = self._line_differs.setdefault(room, clock)
+            if room not in self._lines or clock - since >= MISSED_EDGE_AFTER:
+                missed[room] = raised  # never heard (at start), or an edge lost
+        if missed:
+            self.estimator.pir_levels(missed, now)
+            self._lines.update(missed)
+            for room in missed:
+                self._line_differs.pop(room, None)
+
     # -- output ------------------------------------------------------------------------------------
     @property
     def last(self) -> OccupancySample | None:
@@ -163,8 +201,8 @@ class OccupancyService:
 
     def tick(self, now: datetime) -> OccupancySample | None:
         """Apply resets and send a sample if one is due (a minute passed, or something changed)."""
-        if self._motion is not None:  # the lines as they are: catches an edge missed
-            self.estimator.pir_levels(self._motion.moving(), now)
+        if self._motion is not None:
+            self._missed_edges(self._motion.moving(), now)
         self.estimator.tick(now)
         estimate = self.estimator.estimate(now)
         changed = self._last is None or (
