@@ -9,6 +9,11 @@ each tick, for an edge that was never heard (a line already high at start, a cal
 a line that has disagreed with the edges heard for ``MISSED_EDGE_AFTER`` is given to the
 estimator as it stands. The wait keeps a read from overtaking an edge still in the queue,
 which would turn a rise after a quiet spell into a line already high.
+
+When the agent starts, nobody knows who is inside (it may restart mid-day, after an update
+or a power cut): the count starts *unknown* (``START_EMPTY``: even odds of empty while open,
+empty but for the odd late stayer while closed), never surely empty, so that the PIRs and
+the air can still find the people the door did not see come in.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from edge.agent.headcount import CountBelief
 from edge.agent.occupancy import OccupancyEstimator, OccupancySettings
 from edge.agent.occupancy_config import OccupancyConfig
 from edge.drivers.co2_settings import Co2Settings
@@ -33,6 +39,8 @@ if TYPE_CHECKING:  # gpiozero loads only for a site with rooms
 log = logging.getLogger(__name__)
 #: A PIR line read otherwise than its last edge said, this long (seconds): the edge was missed.
 MISSED_EDGE_AFTER = 2.0
+#: The chance that the space is empty when the agent starts, by whether it is open then.
+START_EMPTY = {True: 0.5, False: 0.97}
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,20 @@ class Co2Reading:
     sensor: str
     ppm: int | None
     fault: str | None
+
+
+def settings_for(cfg: OccupancyConfig, tz: ZoneInfo) -> OccupancySettings:
+    """How the estimator reads this site, from its ``[occupancy]`` config and time zone."""
+    return OccupancySettings(
+        capacity=cfg.capacity,
+        rooms=tuple(r.name for r in cfg.rooms),
+        air=cfg.air(),
+        litres_per_person_minute=cfg.litres_per_person_minute,
+        pir_hold_seconds=cfg.pir_hold_seconds,
+        counter=cfg.counter is not None,
+        opening_hours=tuple(cfg.opening_hours),
+        timezone=tz,
+    )
 
 
 class Co2Poller:
@@ -98,20 +120,21 @@ class OccupancyService:
         queue_input: Callable[[object], None],
         record: Callable[[EventPayload], None],
         publish_live: Callable[[OccupancySample], None] | None = None,
+        started: datetime | None = None,
     ) -> None:
+        """``started``: when the agent started, for the count's start (see the module doc);
+        without it the count starts surely empty, as a replay of a day from before opening."""
         self.cfg = cfg
-        self.estimator = OccupancyEstimator(
-            OccupancySettings(
-                capacity=cfg.capacity,
-                rooms=tuple(r.name for r in cfg.rooms),
-                opening_hours=tuple(cfg.opening_hours),
-                timezone=tz,
-            )
-        )
+        self.estimator = OccupancyEstimator(settings_for(cfg, tz))
+        if started is not None:
+            most = self.estimator.settings.most
+            empty = START_EMPTY[self.estimator.open_at(started)]
+            self.estimator.belief = CountBelief.unknown(most, empty=empty)
         self._queue = queue_input
         self._record = record
         self._publish_live = publish_live
         self.co2: dict[str, int | None] = {c.name: None for c in cfg.co2}
+        self._co2_rooms = {c.name: c.room for c in cfg.co2 if c.room is not None}
         self._co2_faults: dict[str, str | None] = {c.name: None for c in cfg.co2}
         self.faults_counted: dict[str, int] = {c.name: 0 for c in cfg.co2}
         self._pollers = [Co2Poller(c, queue_input) for c in cfg.co2]
@@ -124,6 +147,8 @@ class OccupancyService:
         self._last_at: datetime | None = None
 
     def start(self) -> None:
+        for note in self.cfg.notes():
+            log.warning("config: %s", note)
         if self.cfg.rooms:
             from edge.drivers.motion import RoomMotion
 
@@ -161,13 +186,16 @@ class OccupancyService:
             self._lines[item.room] = item.raised
             self._line_differs.pop(item.room, None)
         elif isinstance(item, Co2Reading):
-            self._co2(item)
+            self._co2(item, at)
         else:
             return False
         return True
 
-    def _co2(self, reading: Co2Reading) -> None:
+    def _co2(self, reading: Co2Reading, at: datetime) -> None:
         self.co2[reading.sensor] = reading.ppm
+        room = self._co2_rooms.get(reading.sensor)
+        if room is not None:  # a failed reading too: the estimator stops following the air
+            self.estimator.co2(room, reading.ppm, at)
         if reading.fault is not None:
             self.faults_counted[reading.sensor] += 1
         if reading.fault != self._co2_faults[reading.sensor]:
@@ -200,7 +228,8 @@ class OccupancyService:
         return self._last
 
     def tick(self, now: datetime) -> OccupancySample | None:
-        """Apply resets and send a sample if one is due (a minute passed, or something changed)."""
+        """Let time pass for the estimator; send a sample if one is due (a minute passed, or
+        the count, presence or a room changed)."""
         if self._motion is not None:
             self._missed_edges(self._motion.moving(), now)
         self.estimator.tick(now)
