@@ -1,5 +1,5 @@
-"""Occupancy in the running agent: door, exit button and PIR on gpiozero mock pins, a CO2
-sensor on a pty, samples in the outbox."""
+"""Occupancy in the running agent: door, exit button, PIR and a door counter on gpiozero mock
+pins, a CO2 sensor on a pty, samples in the outbox."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from sim.co2_sensor import SimulatedCo2Sensor
-from sim.door import open_door, press_exit, shut_door
+from sim.door import mock_pin, open_door, press_exit, shut_door
 from tests.support.edge import ANNA, PIR, motion, outbox, running_agent
 from tests.support.waiting import wait_for
 
@@ -41,6 +41,10 @@ def samples(agent) -> list[dict]:
 
 def faults(agent) -> list[tuple[str, str | None]]:
     return [(b["component"], b.get("fault")) for k, b in outbox(agent.store) if k == "device.fault"]
+
+
+def decisions(agent) -> list[dict]:
+    return [body for kind, body in outbox(agent.store) if kind == "door.decision"]
 
 
 def test_the_agent_counts_people_through_its_door_and_rooms(tmp_path, mock_pins, caplog):
@@ -118,3 +122,65 @@ def test_the_agent_counts_people_through_its_door_and_rooms(tmp_path, mock_pins,
             assert agent._thread.is_alive()
     finally:
         sim.unplug()
+
+
+OUTER, INNER = 13, 19
+
+
+def walk(*beams: int) -> None:
+    """Someone passes the doorway: each beam in turn broken (a receiver pulled up reads low),
+    then each cleared in the same order."""
+    for pin in beams:
+        mock_pin(pin).drive_low()
+    for pin in beams:
+        mock_pin(pin).drive_high()
+
+
+def test_a_door_counter_counts_the_passages_and_reports_a_blocked_beam(tmp_path, mock_pins):
+    occupancy = {
+        "capacity": 8,
+        "opening_hours": OPEN,
+        "counter": {"outer": {"pin": OUTER}, "inner": {"pin": INNER}, "bounce_seconds": 0},
+    }
+    clock = Clock()
+    with running_agent(
+        tmp_path, sections={"occupancy": occupancy}, wall_clock=clock, unlock_seconds=0.3
+    ) as (agent, cfg, card):
+        shut_door(cfg.door)
+        assert wait_for(lambda: samples(agent), 3)
+        card.present(ANNA)  # Anna taps in, and a colleague walks in with her
+        assert wait_for(lambda: len(decisions(agent)) == 1, 3)
+        open_door(cfg.door, True)
+        walk(OUTER, INNER)
+        walk(OUTER, INNER)
+        shut_door(cfg.door)
+        assert wait_for(lambda: samples(agent)[-1]["count"] == 2, 3)
+        assert samples(agent)[-1]["confidence"] > 0.9
+
+        open_door(cfg.door, True)  # one of them leaves, without the exit button
+        walk(INNER, OUTER)
+        shut_door(cfg.door)
+        assert wait_for(lambda: samples(agent)[-1]["count"] == 1, 3)
+
+        # A bag left in the outer beam: the counter is blind. The agent ticks at least once a
+        # second, so each wait below also lets it look at the beams.
+        mock_pin(OUTER).drive_low()
+        assert not wait_for(lambda: faults(agent), 1.5)
+        clock.advance(minutes=4)  # as long as someone might stand chatting in the doorway
+        assert not wait_for(lambda: faults(agent), 1.5)
+        clock.advance(minutes=2)
+        assert wait_for(lambda: ("counter", "outer_blocked") in faults(agent), 3)
+        clock.advance(minutes=1)
+        card.present(ANNA)  # the door is read from taps again: Anna comes back in
+        assert wait_for(lambda: len(decisions(agent)) == 2, 3)
+        open_door(cfg.door, True)
+        shut_door(cfg.door)
+        assert wait_for(lambda: samples(agent)[-1]["count"] == 2, 3)
+
+        mock_pin(OUTER).drive_high()  # the bag taken away
+        assert wait_for(lambda: ("counter", None) in faults(agent), 3)
+        assert faults(agent) == [("counter", "outer_blocked"), ("counter", None)]
+        open_door(cfg.door, True)
+        walk(INNER, OUTER)
+        shut_door(cfg.door)
+        assert wait_for(lambda: samples(agent)[-1]["count"] == 1, 3)

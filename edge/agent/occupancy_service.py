@@ -14,10 +14,16 @@ When the agent starts, nobody knows who is inside (it may restart mid-day, after
 or a power cut): the count starts *unknown* (``START_EMPTY``: even odds of empty while open,
 empty but for the odd late stayer while closed), never surely empty, so that the PIRs and
 the air can still find the people the door did not see come in.
+
+A people counter at the door (optional) sends its passages the same way. A beam held broken
+for ``BEAM_BLOCKED_AFTER`` (a doorstop in it, a beam knocked out of line) blinds the counter:
+that is one ``device.fault`` (component ``counter``), and until the beam is clear again the
+estimator reads the door's taps and presses as it would without a counter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -33,7 +39,8 @@ from edge.agent.occupancy_config import OccupancyConfig
 from edge.drivers.co2_settings import Co2Settings
 from hafen.protocol import DeviceFault, EventPayload, OccupancySample
 
-if TYPE_CHECKING:  # gpiozero loads only for a site with rooms
+if TYPE_CHECKING:  # gpiozero loads only for a site with rooms or a counter
+    from edge.drivers.door_counter import DoorCounter
     from edge.drivers.motion import RoomMotion
 
 log = logging.getLogger(__name__)
@@ -41,6 +48,8 @@ log = logging.getLogger(__name__)
 MISSED_EDGE_AFTER = 2.0
 #: The chance that the space is empty when the agent starts, by whether it is open then.
 START_EMPTY = {True: 0.5, False: 0.97}
+#: A counter's beam broken this long is blocked: longer than anyone stands in a doorway.
+BEAM_BLOCKED_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,13 @@ class Motion:
 
     room: str
     raised: bool = True
+
+
+@dataclass(frozen=True)
+class Passage:
+    """The door counter saw someone go ``in`` or ``out``."""
+
+    direction: str
 
 
 @dataclass(frozen=True)
@@ -139,6 +155,9 @@ class OccupancyService:
         self.faults_counted: dict[str, int] = {c.name: 0 for c in cfg.co2}
         self._pollers = [Co2Poller(c, queue_input) for c in cfg.co2]
         self._motion: RoomMotion | None = None
+        self._counter: DoorCounter | None = None
+        self._blocked_since: datetime | None = None
+        self._counter_fault: str | None = None
         #: Each PIR line as the estimator last heard it, and since when (monotonic) a read of
         #: the line has said otherwise.
         self._lines: dict[str, bool] = {}
@@ -155,6 +174,10 @@ class OccupancyService:
             self._motion = RoomMotion.from_settings(
                 self.cfg.rooms, lambda room, raised: self._queue(Motion(room, raised))
             )
+        if self.cfg.counter is not None:
+            from edge.drivers.door_counter import DoorCounter
+
+            self._counter = DoorCounter(self.cfg.counter, lambda way: self._queue(Passage(way)))
         for poller in self._pollers:
             poller.start()
 
@@ -163,6 +186,8 @@ class OccupancyService:
             poller.stop()
         if self._motion is not None:
             self._motion.close()
+        if self._counter is not None:
+            self._counter.close()
 
     # -- inputs, on the loop thread --------------------------------------------------------------
     def door(self, name: str, at: datetime) -> None:
@@ -177,7 +202,7 @@ class OccupancyService:
         self.estimator.tap_allowed(at)
 
     def handle(self, item: object, at: datetime) -> bool:
-        """Take a queued Motion or Co2Reading; False for anything else."""
+        """Take a queued Motion, Passage or Co2Reading; False for anything else."""
         if isinstance(item, Motion):
             if item.raised:
                 self.estimator.motion(item.room, at)
@@ -185,6 +210,8 @@ class OccupancyService:
                 self.estimator.motion_ended(item.room, at)
             self._lines[item.room] = item.raised
             self._line_differs.pop(item.room, None)
+        elif isinstance(item, Passage):
+            self.estimator.passage(item.direction, at)
         elif isinstance(item, Co2Reading):
             self._co2(item, at)
         else:
@@ -221,6 +248,25 @@ class OccupancyService:
             for room in missed:
                 self._line_differs.pop(room, None)
 
+    def _watch_beams(self, blocked: list[str], now: datetime) -> None:
+        """Report a beam held broken (transitions only), and read the door without the
+        counter while it is (see the module doc)."""
+        if not blocked:
+            self._blocked_since = None
+        elif self._blocked_since is None:
+            self._blocked_since = now
+        since = self._blocked_since
+        fault = None
+        if since is not None and now - since >= BEAM_BLOCKED_AFTER:
+            fault = "both_blocked" if len(blocked) == 2 else f"{blocked[0]}_blocked"
+        if fault == self._counter_fault:
+            return
+        self._counter_fault = fault
+        self._record(DeviceFault(component="counter", fault=fault))
+        log.warning("door counter: %s", fault or "both beams clear again")
+        settings = self.estimator.settings
+        self.estimator.settings = dataclasses.replace(settings, counter=fault is None)
+
     # -- output ------------------------------------------------------------------------------------
     @property
     def last(self) -> OccupancySample | None:
@@ -232,6 +278,8 @@ class OccupancyService:
         the count, presence or a room changed)."""
         if self._motion is not None:
             self._missed_edges(self._motion.moving(), now)
+        if self._counter is not None:
+            self._watch_beams(self._counter.blocked(), now)
         self.estimator.tick(now)
         estimate = self.estimator.estimate(now)
         changed = self._last is None or (
