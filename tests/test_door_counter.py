@@ -10,6 +10,7 @@ from gpiozero.pins.mock import MockFactory
 
 from edge.drivers.door_counter import DoorCounter, PassageReader
 from edge.drivers.door_counter_settings import DoorCounterSettings
+from edge.selftest.sensors import check_counter
 from hafen.config import ConfigError, validate_config
 
 OUTER, INNER = 5, 6
@@ -86,3 +87,14 @@ def test_a_beam_held_broken_is_told_and_counts_nothing(counter):
     assert door.blocked() == ["outer", "inner"]
     _walk((inner, False), (outer, False))  # the doorstop taken away: still nobody passed
     assert door.blocked() == [] and passes == []
+
+
+def test_the_self_test_wants_both_beams_clear(counter):
+    """A technician runs it with nobody in the doorway: a beam broken then is out of line."""
+    _, outer, inner, door = counter
+    assert (check_counter(door).failed, check_counter(door).detail) == (False, "both beams clear")
+    inner.drive_low()
+    result = check_counter(door)
+    assert result.failed and result.detail.startswith("the inner beam is broken:")
+    outer.drive_low()
+    assert check_counter(door).detail.startswith("both beams are broken:")
