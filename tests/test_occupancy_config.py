@@ -16,7 +16,7 @@ from edge.agent.enrolment import DevicePaths, hardware_sections
 from edge.agent.room_air import LITRES_PER_PERSON_MINUTE, RoomAir
 from hafen.config import validate_config
 from tests.support.edge import edge_config_dict
-from tests.test_config import check, failed, write_config
+from tests.support.edge_cli import check, failed, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
