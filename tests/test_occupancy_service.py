@@ -8,6 +8,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from edge.agent.occupancy_config import OccupancyConfig
 from edge.agent.occupancy_service import Co2Reading, OccupancyService, settings_for
 from edge.agent.room_air import RoomAir
@@ -128,3 +130,21 @@ def test_a_pir_line_whose_edge_was_never_heard_is_read(mock_pins):
         assert estimate.low >= 1  # a line held for ten minutes: someone is surely there
     finally:
         occupancy.stop()
+
+
+def test_a_counter_pin_that_cannot_be_had_gives_the_pirs_back(mock_pins):
+    from gpiozero import DigitalInputDevice
+    from gpiozero.exc import GPIOPinInUse
+
+    cfg = config(
+        rooms=[{"name": "coworking", "pin": 5}],
+        counter={"outer": {"pin": 13}, "inner": {"pin": 19}},
+    )
+    squatter = DigitalInputDevice(19)  # another program holds the inner beam's pin
+    try:
+        with pytest.raises(GPIOPinInUse):
+            service(cfg, started=MORNING).start()
+        DigitalInputDevice(5).close()  # the room's PIR was given back
+        DigitalInputDevice(13).close()  # and the outer beam
+    finally:
+        squatter.close()

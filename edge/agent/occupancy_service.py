@@ -168,16 +168,20 @@ class OccupancyService:
     def start(self) -> None:
         for note in self.cfg.notes():
             log.warning("config: %s", note)
-        if self.cfg.rooms:
-            from edge.drivers.motion import RoomMotion
+        try:
+            if self.cfg.rooms:
+                from edge.drivers.motion import RoomMotion
 
-            self._motion = RoomMotion.from_settings(
-                self.cfg.rooms, lambda room, raised: self._queue(Motion(room, raised))
-            )
-        if self.cfg.counter is not None:
-            from edge.drivers.door_counter import DoorCounter
+                self._motion = RoomMotion.from_settings(
+                    self.cfg.rooms, lambda room, raised: self._queue(Motion(room, raised))
+                )
+            if self.cfg.counter is not None:
+                from edge.drivers.door_counter import DoorCounter
 
-            self._counter = DoorCounter(self.cfg.counter, lambda way: self._queue(Passage(way)))
+                self._counter = DoorCounter(self.cfg.counter, lambda way: self._queue(Passage(way)))
+        except Exception:  # a pin that cannot be had: give back the ones taken
+            self.stop()
+            raise
         for poller in self._pollers:
             poller.start()
 
