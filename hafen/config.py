@@ -13,7 +13,7 @@ import functools
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -137,16 +137,31 @@ def _suggestion(
     """Name the closest known key, walking the model along the path of the unknown one."""
     current: type[BaseModel] | None = model
     for part in loc[:-1]:
+        if isinstance(part, int):
+            continue  # an entry of a list of sections: the list's field named the section
         field = current.model_fields.get(str(part)) if current else None
         annotation = field.annotation if field else None
         current = _model_in(annotation)
     if current is None:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(current.model_fields), n=1)
-    if not close:
+    close = closest(str(loc[-1]), current.model_fields)
+    if close is None:
         return ""
-    name = spell([*map(str, loc[:-1]), close[0]]) if spell else close[0]
+    name = spell([*map(str, loc[:-1]), close]) if spell else close
     return f" (did you mean {name!r}?)"
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known name most like ``word`` (a typo's likely meaning), or None if none is close."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'name'?)`` for the known name most like ``word``, or nothing: the tail
+    of every "no such name" error, as unknown keys have it."""
+    close = closest(word, known)
+    return f" (did you mean {close!r}?)" if close is not None else ""
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:

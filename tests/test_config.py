@@ -6,46 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from edge.agent.access_list import applied_version
 from edge.agent.config import EdgeConfig
 from edge.agent.store import EdgeStore
-from hafen.cli import app
 from hafen.config import ConfigError, validate_config
-from tests.support.edge import CARD_KEY_HEX, edge_config_dict, toml_text
-
-# Click >= 8.2 always keeps stderr apart (result.stderr) and also mixes it into result.output.
-runner = CliRunner()
-
-
-def write_config(tmp_path: Path, config: dict | None = None, name: str = "edge.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(toml_text(config or edge_config_dict(tmp_path)), encoding="utf-8")
-    return path
-
-
-def run(*args: str):
-    """Invoke ``hafen edge ...``; the command must end through its own exit, never a crash."""
-    result = runner.invoke(app, ["edge", *args])
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result
-
-
-def check(path: Path):
-    return run("check-config", str(path))
-
-
-def failed(result, code: int = 2) -> str:
-    """Assert a failure with ``code`` reported on stderr only; return the message."""
-    assert result.exit_code == code, result.output
-    assert result.stdout == ""
-    assert result.stderr == result.output
-    return result.stderr
-
+from tests.support.edge import CARD_KEY_HEX, edge_config_dict
+from tests.support.edge_cli import check, failed, run, write_config
 
 # --- check-config -------------------------------------------------------------------------------
 

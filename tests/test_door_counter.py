@@ -1,8 +1,6 @@
 """The two-beam door counter on gpiozero's mock pins: passages in and out, and what is not one
-(turning back, a hand in one beam, a clear without its break), and its settings.
-
-The estimator takes the counter in its rework (issue 15); until then the config has no
-[occupancy.counter] section, so no key promises what the agent does not do."""
+(turning back, a hand in one beam, a clear without its break), a beam held broken, and its
+settings. The agent's use of it is in tests/test_occupancy_agent.py."""
 
 from __future__ import annotations
 
@@ -12,6 +10,7 @@ from gpiozero.pins.mock import MockFactory
 
 from edge.drivers.door_counter import DoorCounter, PassageReader
 from edge.drivers.door_counter_settings import DoorCounterSettings
+from edge.selftest.sensors import check_counter
 from hafen.config import ConfigError, validate_config
 
 OUTER, INNER = 5, 6
@@ -28,7 +27,7 @@ def counter():
     outer, inner = (Device.pin_factory.pin(n) for n in (OUTER, INNER))
     outer.drive_high()  # pulled up: both beams seen
     inner.drive_high()
-    yield passes, outer, inner
+    yield passes, outer, inner, door
     door.close()
 
 
@@ -43,14 +42,14 @@ def _walk(*steps) -> None:
 
 
 def test_passages_in_and_out(counter):
-    passes, outer, inner = counter
+    passes, outer, inner, _ = counter
     _walk((outer, True), (inner, True), (outer, False), (inner, False))
     _walk((inner, True), (outer, True), (inner, False), (outer, False))
     assert passes == ["in", "out"]
 
 
 def test_turning_back_a_hand_and_a_glitch_count_nothing(counter):
-    passes, outer, inner = counter
+    passes, outer, inner, _ = counter
     _walk((outer, True), (inner, True), (inner, False), (outer, False))  # leaned in, went back
     _walk((inner, True), (inner, False))  # a hand in the inner beam
     _walk((outer, True), (outer, False))
@@ -75,3 +74,27 @@ def test_its_settings_name_their_pins_and_need_two():
     assert dict(settings.pin_users()) == {"counter.outer": 5, "counter.inner": 6}
     with pytest.raises(ConfigError, match="need a pin each"):
         validate_config({"outer": {"pin": 5}, "inner": {"pin": "GPIO5"}}, DoorCounterSettings)
+
+
+def test_a_beam_held_broken_is_told_and_counts_nothing(counter):
+    passes, outer, inner, door = counter
+    assert door.blocked() == []
+    outer.drive_low()  # a doorstop in the outer beam
+    assert door.blocked() == ["outer"]
+    _walk((inner, True), (inner, False))  # someone walks through: the inner beam alone
+    assert passes == [] and door.blocked() == ["outer"]
+    inner.drive_low()
+    assert door.blocked() == ["outer", "inner"]
+    _walk((inner, False), (outer, False))  # the doorstop taken away: still nobody passed
+    assert door.blocked() == [] and passes == []
+
+
+def test_the_self_test_wants_both_beams_clear(counter):
+    """A technician runs it with nobody in the doorway: a beam broken then is out of line."""
+    _, outer, inner, door = counter
+    assert (check_counter(door).failed, check_counter(door).detail) == (False, "both beams clear")
+    inner.drive_low()
+    result = check_counter(door)
+    assert result.failed and result.detail.startswith("the inner beam is broken:")
+    outer.drive_low()
+    assert check_counter(door).detail.startswith("both beams are broken:")

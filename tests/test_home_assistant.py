@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import jinja2
 import pytest
 
-from edge.agent.config import OccupancyConfig
 from edge.agent.home_assistant import PUBLISHED_KEY, discovery_messages, discovery_plan
+from edge.agent.occupancy_config import OccupancyConfig
 from edge.agent.store import EdgeStore
 from hafen.protocol import LiveState, encode_json
 

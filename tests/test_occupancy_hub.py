@@ -49,9 +49,12 @@ def test_samples_reach_the_hub_and_home_assistant_sees_the_space(tmp_path, mock_
         try:
             with connected_edge(tmp_path, hub, sections={"occupancy": OCCUPANCY}) as (agent, _):
                 time.sleep(0.5)  # gpiozero's first PIR sample sets the resting level
-                motion()  # nobody came through the door, yet someone is there, the PIR says
-                assert wait_for(lambda: _stored(hub) and _stored(hub)[-1].count == 1, 10)
-                assert agent.occupancy.last.count == 1
+                # Nobody came through the door, yet someone is there, the PIR says. (The agent
+                # has just started: it never knew who was inside, so maybe a few.)
+                motion()
+                assert wait_for(lambda: _stored(hub) and _stored(hub)[-1].count >= 1, 10)
+                count = agent.occupancy.last.count
+                assert _stored(hub)[-1].count == count
                 found = retained(broker.port, "homeassistant/#")
                 kinds = {topic.split("/")[1] for topic in found}
                 assert kinds == {"sensor", "binary_sensor"}
@@ -61,13 +64,13 @@ def test_samples_reach_the_hub_and_home_assistant_sees_the_space(tmp_path, mock_
                 assert room["device_class"] == "occupancy"
                 live = retained(broker.port, occupancy["state_topic"])
                 state = live[occupancy["state_topic"]]
-                assert state["count"] == 1 and state["rooms"] == {"coworking": True}
+                assert state["count"] == count and state["rooms"] == {"coworking": True}
                 assert state["door_locked"] is True
             with api_client(hub.engine) as api:
                 now = api.get("/sites/leipzig-ost/occupancy", headers=as_user(api, "olga"))
                 assert now.status_code == 200, now.text
                 body = now.json()
-                assert (body["count"], body["present"], body["stale"]) == (1, True, False)
+                assert (body["count"], body["present"], body["stale"]) == (count, True, False)
                 assert body["rooms"] == {"coworking": True}
         finally:
             hub.stop()

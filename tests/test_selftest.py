@@ -83,16 +83,17 @@ def test_a_door_whose_parts_all_work_passes_and_pulses_the_strike_once(door, moc
     table = rows(result.output)
     assert set(table) == {
         "access_list", "list_signature", "strike", "led", "buzzer", "contact", "exit_button",
-        "pir.coworking", "co2.air", "card", "broker",
+        "pir.coworking", "co2.air", "counter", "card", "broker",
     }  # fmt: skip
     assert {outcome for outcome, _ in table.values()} == {"PASS"}, result.output
     assert table["card"][1].startswith("allowed (plan flex) (member anna, card:")
     assert table["co2.air"][1] == "612 ppm"
+    assert table["counter"][1] == "both beams clear"  # pulled up: each receiver sees its light
     # The contact's pin is pulled up when the self-test takes it; nothing pulls it low: the
     # reed is open (the door leaf of the mock world is not in its frame).
     assert table["contact"][1] == "the door is open"
     assert "signed by hub key" in table["list_signature"][1]
-    assert "self-test PASSED: 11 passed, 0 failed, 0 skipped" in result.output
+    assert "self-test PASSED: 12 passed, 0 failed, 0 skipped" in result.output
     for uid in (ANNA.hex(), ANNA.hex().upper()):
         assert uid not in result.output
     strike = mock_pins.pin(STRIKE)
@@ -100,7 +101,7 @@ def test_a_door_whose_parts_all_work_passes_and_pulses_the_strike_once(door, moc
     assert strike.states[2].timestamp == pytest.approx(1.0, abs=0.15)  # time since the last
     assert rises(mock_pins.pin(LED)) == 3 and rises(mock_pins.pin(BUZZER)) == 3
     event = kept_selftest(door)
-    assert event["passed"] is True and len(event["checks"]) == 11
+    assert event["passed"] is True and len(event["checks"]) == 12
     card_check = next(c for c in event["checks"] if c["name"] == "card")
     assert card_check == {"name": "card", "outcome": "pass", "detail": "allowed (plan flex)"}
     assert "anna" not in json.dumps(event) and ANNA.hex() not in json.dumps(event).lower()

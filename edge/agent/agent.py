@@ -138,7 +138,12 @@ class EdgeAgent:
         self.occupancy: OccupancyService | None = None
         if cfg.occupancy is not None:
             self.occupancy = OccupancyService(
-                cfg.occupancy, self.policy.tz, self._inbox.put, self._record, self._show_live
+                cfg.occupancy,
+                self.policy.tz,
+                self._inbox.put,
+                self._record,
+                self._show_live,
+                started=wall_clock(),
             )
         #: Home Assistant's discovery configs, and empty ones for entities gone since.
         self._discovery: list[tuple[str, bytes]] = []

@@ -2,23 +2,21 @@
 
 The hardware's sections are the drivers' own settings (``edge.drivers.*_settings``): this module
 composes them with the agent's own sections, and checks across sections that every GPIO pin has
-one user (``edge.drivers.pins.PinRegistry``).
+one user (``edge.drivers.pins.PinRegistry``). The ``[occupancy]`` section has a module of its own
+(``edge.agent.occupancy_config``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from edge.drivers.co2_settings import Co2Settings
+from edge.agent.occupancy_config import OccupancyConfig as OccupancyConfig  # its old home
 from edge.drivers.door_settings import DoorHardwareSettings
-from edge.drivers.motion_settings import RoomSettings
 from edge.drivers.nfc_reader_settings import NfcReaderSettings
 from edge.drivers.pins import PinClash, PinRegistry
-from hafen.acl import TimeWindow
 from hafen.cards import parse_card_key
 from hafen.config import Section, TimeZoneName, load_toml_config
 from hafen.ids import Slug
@@ -107,42 +105,6 @@ class DoorConfig(DoorHardwareSettings):
     relock_on_close: bool = True
     #: A door opened this soon after relocking is someone who was already pushing, not forced.
     forced_grace_seconds: Annotated[float, Field(ge=0, le=30)] = 1.0
-
-
-class HomeAssistantConfig(Section):
-    """MQTT discovery, so the space shows up in a Home Assistant that shares the broker."""
-
-    enabled: bool = False
-    prefix: Slug = "homeassistant"
-
-
-class OccupancyConfig(Section):
-    """Occupancy sensing: headcount from the door, presence from PIRs, CO2."""
-
-    capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
-    rooms: list[RoomSettings] = Field(default_factory=list)
-    co2: list[Co2Settings] = Field(default_factory=list)
-    #: No motion in any room this long: nobody is there, the count goes to zero.
-    empty_after_minutes: Annotated[float, Field(ge=1, le=24 * 60)] = 20.0
-    #: Opening hours in local time; the count is reset to zero when each ends.
-    opening_hours: list[TimeWindow] = Field(default_factory=list)
-    sample_seconds: Annotated[float, Field(ge=5, le=3600)] = 60.0
-    home_assistant: HomeAssistantConfig = HomeAssistantConfig()
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> OccupancyConfig:
-        for what, names in (
-            ("rooms", [r.name for r in self.rooms]),
-            ("co2", [c.name for c in self.co2]),
-        ):
-            if len(set(names)) != len(names):
-                raise ValueError(f"two {what} have the same name")
-        return self
-
-    def pin_users(self) -> Iterator[tuple[str, int]]:
-        """Each room's PIR, by its key (``rooms.0``), and its pin."""
-        for index, room in enumerate(self.rooms):
-            yield f"rooms.{index}", room.pin
 
 
 class MqttConfig(Section):

@@ -60,6 +60,9 @@ from hafen.files import write_atomically
 MAX_ANSWER_BYTES = 64 * 1024
 #: The sections that describe this Pi's wiring, not its identity.
 HARDWARE_SECTIONS = ("reader", "door")
+#: The keys of ``[occupancy]`` that describe the sensors and the rooms they read, which the hub
+#: does not know either: kept with the wiring (capacity and opening hours come from the hub).
+OCCUPANCY_SENSING = ("rooms", "co2", "counter", "pir_hold_seconds", "litres_per_person_minute")
 #: The standard hafen wiring (docs/edge.example.toml): a PN532 on the UART, strike on GPIO 17.
 STANDARD_HARDWARE: dict[str, Any] = {
     "reader": {"path": "tty:AMA0:pn532"},
@@ -179,7 +182,7 @@ def hardware_sections(paths: DevicePaths, hardware_file: Path | None) -> dict[st
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise EnrolmentFailed(f"{source}: {exc}") from None
     wiring = {name: table[name] for name in HARDWARE_SECTIONS if name in table}
-    sensors = {k: v for k, v in table.get("occupancy", {}).items() if k in ("rooms", "co2")}
+    sensors = {k: v for k, v in table.get("occupancy", {}).items() if k in OCCUPANCY_SENSING}
     if sensors:
         wiring["occupancy"] = sensors
     if "door" not in wiring:

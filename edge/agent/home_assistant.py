@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from edge.agent.config import OccupancyConfig
+from edge.agent.occupancy_config import OccupancyConfig
 from edge.agent.store import EdgeStore
 from hafen import protocol
 

@@ -70,7 +70,7 @@ class DoorCounter:
 
     def __init__(self, settings: DoorCounterSettings, on_pass: Callable[[Direction], None]):
         self.reader = PassageReader(on_pass)
-        self._beams: list[DigitalInputDevice] = []
+        self._beams: dict[str, DigitalInputDevice] = {}
         try:
             for name, beam in ((OUTER, settings.outer), (INNER, settings.inner)):
                 # Active (broken) when low with a pull-up, when high without one.
@@ -79,13 +79,18 @@ class DoorCounter:
                 )
                 device.when_activated = _calling(self.reader.broken, name)
                 device.when_deactivated = _calling(self.reader.cleared, name)
-                self._beams.append(device)
+                self._beams[name] = device
         except Exception:
             self.close()
             raise
 
+    def blocked(self) -> list[str]:
+        """The beams broken right now (``outer``, ``inner``): held broken for long, one is
+        blocked or out of line, and the counter counts nothing."""
+        return [name for name, beam in self._beams.items() if beam.is_active]
+
     def close(self) -> None:
-        for beam in self._beams:
+        for beam in self._beams.values():
             beam.close()
         self._beams.clear()
 

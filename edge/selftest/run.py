@@ -20,15 +20,18 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from edge.agent.config import DoorConfig, EdgeConfig, OccupancyConfig
+from edge.agent.config import DoorConfig, EdgeConfig
 from edge.agent.decision import AccessPolicy
 from edge.agent.door_claim import DoorClaim
+from edge.agent.occupancy_config import OccupancyConfig
 from edge.agent.recovery import marked_damaged
 from edge.agent.store import EdgeStore
 from edge.agent.store_check import check_store
 from edge.drivers.co2 import Co2Sensor
 from edge.drivers.co2_settings import Co2Settings
 from edge.drivers.door import DoorContact, ExitButton, Signals, Strike
+from edge.drivers.door_counter import DoorCounter
+from edge.drivers.door_counter_settings import DoorCounterSettings
 from edge.drivers.motion import Pir
 from edge.drivers.motion_settings import RoomSettings
 from edge.drivers.nfc_reader import NfcReader
@@ -46,7 +49,7 @@ from edge.selftest.door import (
     check_strike,
 )
 from edge.selftest.results import CheckResult, failed, skipped
-from edge.selftest.sensors import check_co2, check_pir
+from edge.selftest.sensors import check_co2, check_counter, check_pir
 from hafen.cards import card_hash
 
 #: Who a self-test says it is to an agent its claim on the door keeps from starting.
@@ -212,7 +215,8 @@ def _exit_button_check(door: DoorConfig, options: SelfTestOptions, say: Say) -> 
 def _sensor_checks(occupancy: OccupancyConfig | None) -> list[CheckResult]:
     if occupancy is None:
         return []
-    return [*map(_pir_check, occupancy.rooms), *map(_co2_check, occupancy.co2)]
+    counter = [] if occupancy.counter is None else [_counter_check(occupancy.counter)]
+    return [*map(_pir_check, occupancy.rooms), *map(_co2_check, occupancy.co2), *counter]
 
 
 def _pir_check(room: RoomSettings) -> CheckResult:
@@ -230,6 +234,15 @@ def _co2_check(settings: Co2Settings) -> CheckResult:
         lambda: Co2Sensor.from_settings(settings),
         lambda sensor: check_co2(settings.name, sensor),
         Co2Sensor.close,
+    )
+
+
+def _counter_check(settings: DoorCounterSettings) -> CheckResult:
+    return _with_part(
+        "counter",
+        lambda: DoorCounter(settings, lambda _way: None),
+        check_counter,
+        DoorCounter.close,
     )
 
 

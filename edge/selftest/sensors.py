@@ -1,8 +1,10 @@
-"""The occupancy sensors: each room's PIR read, each CO2 sensor read over its serial protocol."""
+"""The occupancy sensors: each room's PIR read, each CO2 sensor read over its serial protocol,
+and the door counter's beams, which must both be clear."""
 
 from __future__ import annotations
 
 from edge.drivers.co2 import Co2Fault, Co2Sensor
+from edge.drivers.door_counter import DoorCounter
 from edge.drivers.motion import Pir
 from edge.selftest.results import CheckResult, failed, passed
 
@@ -30,3 +32,13 @@ def check_co2(name: str, sensor: Co2Sensor) -> CheckResult:
     if not low <= ppm <= high:
         return failed(check, f"{ppm} ppm is outside {low}..{high} ppm: check or calibrate it")
     return passed(check, f"{ppm} ppm")
+
+
+def check_counter(counter: DoorCounter) -> CheckResult:
+    """Both beams see their light now: one broken while nobody stands in the doorway is out of
+    line or has something across it, and the counter would count nothing."""
+    blocked = counter.blocked()
+    if blocked:
+        beams = "both beams are" if len(blocked) == 2 else f"the {blocked[0]} beam is"
+        return failed("counter", f"{beams} broken: clear the doorway, or align the receivers")
+    return passed("counter", "both beams clear")

@@ -54,9 +54,14 @@ def _load(config: Path) -> EdgeConfig:
 
 @app.command("check-config")
 def check_config(config: Annotated[Path, typer.Argument(help="Edge config file (TOML).")]) -> None:
-    """Validate a config file: exit 0 if it is good, 2 with every problem named if not."""
+    """Validate a config file: exit 0 if it is good, 2 with every problem named if not.
+
+    A good config may still do less than its writer meant (a key no longer used, a room's CO2
+    not counted): each such note is a warning on stderr, and the exit stays 0."""
     cfg = _load(config)
     typer.echo(f"{config}: ok (site {cfg.site.id}, device {cfg.device.id})")
+    for note in cfg.occupancy.notes() if cfg.occupancy else ():
+        typer.echo(f"{config}: warning: {note}", err=True)
 
 
 @app.command("load-acl")

@@ -24,6 +24,8 @@ from tests.support.edge import ANNA, edge_config_dict, free_udp_port, site_acl, 
 
 #: The pins of edge_config_dict's door, and the room's PIR.
 STRIKE, CONTACT, EXIT, LED, BUZZER, PIR = 17, 27, 22, 23, 24, 5
+#: The door counter's outer and inner beams.
+COUNTER = (13, 19)
 
 
 def sealed(key: Ed25519PrivateKey, doc: AccessList | AccessListDelta) -> bytes:
@@ -65,13 +67,15 @@ class Door:
 def door_config(
     tmp_path: Path, broker_port: int, hub_key: Ed25519PrivateKey, co2_port: Path
 ) -> dict:
-    """A networked door with a room's PIR and a CO2 sensor, on a free UDP reader."""
+    """A networked door with a room's PIR, a CO2 sensor and a door counter, on a free UDP
+    reader."""
     raw = edge_config_dict(tmp_path, reader=f"udp:127.0.0.1:{free_udp_port()}")
     raw["mqtt"] = {"host": "127.0.0.1", "port": broker_port, "keepalive": 5}
     raw["hub"] = {"public_keys": [public_key_text(hub_key)]}
     raw["occupancy"] = {
         "rooms": [{"name": "coworking", "pin": PIR}],
         "co2": [{"name": "air", "port": str(co2_port), "model": "mhz19b"}],
+        "counter": {"outer": {"pin": COUNTER[0]}, "inner": {"pin": COUNTER[1]}},
     }
     return raw
 
@@ -88,6 +92,11 @@ def write_door(tmp_path: Path, raw: dict, hub_key: Ed25519PrivateKey, co2: Simul
             text += (
                 f'\n[[occupancy.co2]]\nname = "{sensor["name"]}"\nport = "{sensor["port"]}"\n'
                 f'model = "{sensor["model"]}"\n'
+            )
+        if "counter" in occupancy:
+            outer, inner = (occupancy["counter"][beam]["pin"] for beam in ("outer", "inner"))
+            text += (
+                f"\n[occupancy.counter]\nouter = {{ pin = {outer} }}\ninner = {{ pin = {inner} }}\n"
             )
     path.write_text(text)
     return Door(path, load_edge_config(path), hub_key, co2)
