@@ -20,31 +20,36 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from edge.agent.air_cells import AirCells
+from edge.agent.air_cells import BREATHING, AirCells
 
 #: Probability below which a count is left out of a move (it cannot matter to the answer).
 NEGLIGIBLE = 1e-12
+#: The breathing error's weights drift back toward the prior over about this many hours.
+BREATHING_HOURS = 3.0
 
 Kernel = Callable[[int], Iterable[tuple[int, float]]]
 
 
 @dataclass
 class CountBelief:
-    """Probabilities of each count 0..``most``, with each count's air estimate."""
+    """Probabilities of each count 0..``most``, jointly with the site's breathing error
+    (``air_cells.BREATHING``), and each pair's air estimate."""
 
     most: int
     p: list[float] = field(default_factory=list)
     air: AirCells | None = None
+    #: joint[k·(most+1) + n]: breathing error k, count n
+    joint: list[float] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if self.most < 1:
             raise ValueError("a belief needs room for at least one person")
-        if not self.p:
-            self.p = [1.0] + [0.0] * self.most
-        if len(self.p) != self.most + 1:
-            raise ValueError(f"{len(self.p)} probabilities for counts 0..{self.most}")
+        p = self.p or [1.0] + [0.0] * self.most
+        if len(p) != self.most + 1:
+            raise ValueError(f"{len(p)} probabilities for counts 0..{self.most}")
         self.air = self.air or AirCells(self.most)
-        self._normalise(self.p)
+        self.joint = [w * pn for _, w in BREATHING for pn in p]
+        self._settle(self.joint)
 
     @classmethod
     def unknown(cls, most: int, empty: float = 0.5, mean_if_not: float = 4.0) -> CountBelief:
@@ -60,51 +65,81 @@ class CountBelief:
 
         Weights need not sum to one: a count from which what the door did is unlikely (an
         exit button pressed with nobody inside) gives little weight, and so loses probability
-        to the others. Changes that would leave 0..``most`` are held at the bounds.
+        to the others. Changes that would leave 0..``most`` are held at the bounds. The
+        breathing error is the site's, and a door does not change it.
         """
-        p = [0.0] * (self.most + 1)
-        sources: list[list[tuple[int, float]]] = [[] for _ in p]
-        for n, pn in enumerate(self.p):
-            if pn < NEGLIGIBLE:
-                continue
-            for change, weight in kernel(n):
-                if weight <= 0:
+        width = self.most + 1
+        tables = [
+            [(min(max(n + c, 0), self.most), w) for c, w in kernel(n) if w > 0]
+            if self.p[n] >= NEGLIGIBLE
+            else []
+            for n in range(width)
+        ]
+        joint = [0.0] * len(self.joint)
+        sources: list[list[tuple[int, float]]] = [[] for _ in joint]
+        for base in range(0, len(joint), width):
+            for n, table in enumerate(tables):
+                pn = self.joint[base + n]
+                if pn <= 0:
                     continue
-                to = min(max(n + change, 0), self.most)
-                p[to] += pn * weight
-                sources[to].append((n, pn * weight))
-        if sum(p) <= 0:
+                for to, weight in table:
+                    joint[base + to] += pn * weight
+                    sources[base + to].append((base + n, pn * weight))
+        if sum(joint) <= 0:
             return  # what the door did fits no count at all: keep the belief as it was
         self._air.mix(sources)
-        self.p = p
-        self._normalise(self.p)
+        self.joint = joint
+        self._settle(joint)
 
     # -- what the rooms saw ----------------------------------------------------------------
     def weigh(self, likelihood: Callable[[int], float]) -> None:
         """Multiply each count's probability by how likely it makes what was seen."""
-        weighed = [pn * likelihood(n) for n, pn in enumerate(self.p)]
+        width = self.most + 1
+        by_count = [likelihood(n) for n in range(width)]
+        weighed = [pk * by_count[i % width] for i, pk in enumerate(self.joint)]
         if sum(weighed) <= 0:
             return  # evidence no count can explain (a sensor gone mad): ignore it
-        self.p = weighed
-        self._normalise(self.p)
+        self.joint = weighed
+        self._settle(weighed)
 
     def air_predict(self, minutes: float, removed: float, rate: float) -> None:
         """Let ``minutes`` pass for the air; ventilation took ``removed`` person-minutes, at
-        ``rate`` air changes a minute."""
-        self._air.share_error(self.p)
+        ``rate`` air changes a minute. The breathing error may change over hours (a talk,
+        then mingling): each class gives a little of its weight back to the prior."""
         self._air.predict(minutes, removed, rate)
+        share = 1 - math.exp(-minutes / (BREATHING_HOURS * 60))
+        width = self.most + 1
+        for k, (_, prior) in enumerate(BREATHING):
+            for n in range(width):
+                i = k * width + n
+                mass = self.joint[i]
+                self.joint[i] = (1 - share) * mass + share * prior * self.p[n]
+        self._settle(self.joint)
 
     def air_observe(self, observed: float, noise_var: float) -> None:
         """A measurement of the air's CO2 excess (person-minutes) with variance ``noise_var``:
-        weigh each count by its prediction's fit (the first one only starts the estimates)."""
+        weigh each (error, count) by its prediction's fit (the first only starts the air)."""
         fit = self._air.observe(observed, noise_var)
-        if fit is not None:
-            top = max(fit)
-            self.weigh(lambda n: math.exp(fit[n] - top))
+        if fit is None:
+            return
+        top = max(fit)
+        weighed = [pk * math.exp(f - top) for pk, f in zip(self.joint, fit, strict=True)]
+        if sum(weighed) > 0:
+            self.joint = weighed
+            self._settle(weighed)
 
     def forget_air(self) -> None:
         """The air can no longer be followed (a sensor failed, readings stopped)."""
         self._air.forget()
+
+    @property
+    def breathing(self) -> dict[float, float]:
+        """The weight of each breathing error, as learnt so far."""
+        width = self.most + 1
+        return {
+            error: sum(self.joint[k * width : (k + 1) * width])
+            for k, (error, _) in enumerate(BREATHING)
+        }
 
     @property
     def _air(self) -> AirCells:
@@ -139,11 +174,14 @@ class CountBelief:
         """The probability that nobody is inside."""
         return self.p[0]
 
-    @staticmethod
-    def _normalise(p: list[float]) -> None:
-        # No floor under small probabilities: a floor would let a count that the evidence
-        # keeps pushing down bounce back every step and outgrow the ones it weighs fairly.
-        # What keeps a count reachable is the door's tables and the closed-hours drift.
-        total = sum(p)
-        for n, pn in enumerate(p):
-            p[n] = pn / total
+    def _settle(self, joint: list[float]) -> None:
+        """Normalise the joint and keep the counts' marginal in ``p``.
+
+        No floor under small probabilities: a floor would let a count that the evidence keeps
+        pushing down bounce back every step and outgrow the ones it weighs fairly. What keeps
+        a count reachable is the door's tables and the closed-hours drift."""
+        total = sum(joint)
+        for i, pk in enumerate(joint):
+            joint[i] = pk / total
+        width = self.most + 1
+        self.p = [sum(joint[n::width]) for n in range(width)]

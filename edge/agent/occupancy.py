@@ -111,6 +111,7 @@ class OccupancyEstimator:
     _presses: deque[datetime] = field(default_factory=deque)
     _opening: _Opening | None = None
     _evidence_at: datetime | None = None
+    _counter_ok: bool = True
     motion_evidence: MotionEvidence | None = None
     air: AirWatch | None = None
 
@@ -137,9 +138,18 @@ class OccupancyEstimator:
         return self.motion_evidence
 
     # -- what the door saw ------------------------------------------------------------------
+    def counter_working(self, working: bool) -> None:
+        """Whether the door's counter can be trusted now: while a beam is blocked the door
+        is read from taps and exit presses, as without a counter."""
+        self._counter_ok = working
+
+    @property
+    def _counting(self) -> bool:
+        return self.settings.counter and self._counter_ok
+
     def tap_allowed(self, at: datetime) -> None:
         self._advance(at)
-        if self._opening is not None and not self.settings.counter:
+        if self._opening is not None and not self._counting:
             # A tap while the door stands open: someone coming in (or a habit).
             self._belief.move(lambda n: ((1, 0.9), (0, 0.1)))
             return
@@ -147,7 +157,7 @@ class OccupancyEstimator:
 
     def exit_pressed(self, at: datetime) -> None:
         self._advance(at)
-        if self._opening is not None and not self.settings.counter:
+        if self._opening is not None and not self._counting:
             first = self.settings.timing.first_seconds
             self._belief.move(lambda n: door_reading.exit_by_button(self.settings.timing, first, n))
             return
@@ -170,7 +180,7 @@ class OccupancyEstimator:
             return  # closed without an opening we saw (the agent just started)
         timing = self.settings.timing
         seconds = (at - opening.at).total_seconds()
-        if self.settings.counter:
+        if self._counting:
             return  # the counter's passages have moved the count as they came
         if opening.propped_until is not None:
             self.uncertain += 1  # the drift while propped has done what can be done
@@ -257,7 +267,7 @@ class OccupancyEstimator:
             minutes = (now - start).total_seconds() / 60
             if minutes > 0:
                 # With a counter at the door only those who slip past its beams go unseen.
-                rate = self.settings.propped_per_minute * (0.1 if self.settings.counter else 1.0)
+                rate = self.settings.propped_per_minute * (0.1 if self._counting else 1.0)
                 drift = door_reading.propped_minute(minutes, rate)
                 belief.move(lambda n: drift)
             opening.propped_until = now

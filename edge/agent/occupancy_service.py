@@ -23,7 +23,6 @@ estimator reads the door's taps and presses as it would without a counter.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -268,8 +267,7 @@ class OccupancyService:
         self._counter_fault = fault
         self._record(DeviceFault(component="counter", fault=fault))
         log.warning("door counter: %s", fault or "both beams clear again")
-        settings = self.estimator.settings
-        self.estimator.settings = dataclasses.replace(settings, counter=fault is None)
+        self.estimator.counter_working(fault is None)
 
     # -- output ------------------------------------------------------------------------------------
     @property
