@@ -27,5 +27,8 @@ bench: setup
 	.venv/bin/python benchmarks/dashboard_streams.py
 	.venv/bin/python benchmarks/acl_versions.py
 	.venv/bin/python benchmarks/agent_memory.py
+	.venv/bin/python benchmarks/occupancy_accuracy.py
+	.venv/bin/python benchmarks/occupancy_days.py
+	.venv/bin/python benchmarks/occupancy_agent.py
 	.venv/bin/python benchmarks/squatter.py
 	.venv/bin/python benchmarks/provisioned_network.py
