@@ -37,6 +37,8 @@ VENTILATION_SD = 0.15
 MIXING_VAR = 2.0
 #: How much the offset may wander a day (variance, as a share of its prior variance).
 OFFSET_DRIFT_PER_DAY = 0.25
+#: A reading this many sigmas from every cell's prediction is not believed.
+OUTLIER_SIGMAS = 6.0
 
 
 @dataclass
@@ -48,6 +50,7 @@ class AirCells:
     most: int
     offset_sd: float = 5.0
     known: bool = False
+    rejected: bool = False
     held: list[float] = field(default_factory=list)
     offset: list[float] = field(default_factory=list)
     p_hh: list[float] = field(default_factory=list)
@@ -104,11 +107,21 @@ class AirCells:
 
     def observe(self, observed: float, noise_var: float) -> list[float] | None:
         """Correct every cell's estimate by a reading of held + offset; returns each cell's
-        log-likelihood of it (None the first time: it only starts the estimates)."""
+        log-likelihood of it. None the first time (it only starts the estimates), and None
+        for a reading that no cell explains within ``OUTLIER_SIGMAS`` (``rejected``): a
+        sensor stuck at its range's end must not drag the count to the capacity."""
         if not self.known:
             self._start(observed, noise_var)
-            self.known = True
+            self.known, self.rejected = True, False
             return None
+        surprise = min(
+            (observed - self.held[i] - self.offset[i]) ** 2
+            / (self.p_hh[i] + 2 * self.p_ho[i] + self.p_oo[i] + noise_var)
+            for i in range(self.size)
+        )
+        self.rejected = surprise > OUTLIER_SIGMAS**2
+        if self.rejected:
+            return None  # no count, under no breathing, explains it: a sensor gone wrong
         fit = []
         for i in range(self.size):
             hh, ho, oo = self.p_hh[i], self.p_ho[i], self.p_oo[i]

@@ -150,11 +150,19 @@ def counted(ins: int, outs: int) -> list[tuple[int, float]]:
     return sorted(changes.items()) if changes else [(0, 1.0)]
 
 
+#: The longest stretch of a propped door one step lets the count wander: a door propped
+#: while the agent was not ticking (asleep, its clock jumped) spreads the belief no further.
+PROPPED_STEP_MINUTES = 60.0
+
+
 def propped_minute(minutes: float, rate: float) -> list[tuple[int, float]]:
     """A propped door for ``minutes``: people in and out unseen, each at ``rate`` a minute
     (a Skellam: the difference of two Poisson counts)."""
-    mean = rate * minutes
-    poisson = [math.exp(-mean) * mean**k / math.factorial(k) for k in range(_poisson_top(mean))]
+    mean = rate * min(max(minutes, 0.0), PROPPED_STEP_MINUTES)
+    poisson, pk = [], math.exp(-mean)
+    for k in range(_poisson_top(mean)):  # by recurrence: no factorials, no overflow
+        poisson.append(pk)
+        pk *= mean / (k + 1)
     changes: dict[int, float] = {}
     for i, pi in enumerate(poisson):
         for o, po in enumerate(poisson):

@@ -24,6 +24,8 @@ from edge.agent.air_cells import BREATHING, AirCells
 
 #: Probability below which a count is left out of a move (it cannot matter to the answer).
 NEGLIGIBLE = 1e-12
+#: After this many observations in a row that no count explains, the air starts anew.
+REJECTED_BEFORE_RESTART = 5
 #: The breathing error's weights drift back toward the prior over about this many hours.
 BREATHING_HOURS = 3.0
 
@@ -38,6 +40,8 @@ class CountBelief:
     most: int
     p: list[float] = field(default_factory=list)
     air: AirCells | None = None
+    #: CO2 observations rejected in a row (see ``AirCells.observe``).
+    air_rejected: int = 0
     #: joint[k·(most+1) + n]: breathing error k, count n
     joint: list[float] = field(default_factory=list, repr=False)
 
@@ -119,9 +123,15 @@ class CountBelief:
     def air_observe(self, observed: float, noise_var: float) -> None:
         """A measurement of the air's CO2 excess (person-minutes) with variance ``noise_var``:
         weigh each (error, count) by its prediction's fit (the first only starts the air)."""
-        fit = self._air.observe(observed, noise_var)
+        air = self._air
+        fit = air.observe(observed, noise_var)
         if fit is None:
+            self.air_rejected = self.air_rejected + 1 if air.rejected else 0
+            if self.air_rejected >= REJECTED_BEFORE_RESTART:
+                air.forget()  # the air moved for good (a sensor replaced): follow it anew
+                self.air_rejected = 0
             return
+        self.air_rejected = 0
         top = max(fit)
         weighed = [pk * math.exp(f - top) for pk, f in zip(self.joint, fit, strict=True)]
         if sum(weighed) > 0:

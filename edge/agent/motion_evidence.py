@@ -94,7 +94,8 @@ class Stillness:
             if n == 0:
                 return false_per_minute
             seen = (1 - blind) * n * moving * still ** (n - 1)
-            return seen / ((1 - blind) * still**n + unseen) + false_per_minute
+            quiet = (1 - blind) * still**n + unseen
+            return (seen / quiet if quiet > 0 else 0.0) + false_per_minute
 
         return likelihood
 
@@ -103,9 +104,13 @@ def _quieter(still: Stillness, before: float, after: float) -> Likelihood:
     """The likelihood, per count, that a silence of ``before`` minutes went on to ``after``."""
     blind, now_still, then_still = still.blind, still.one(after), still.one(before)
     now_unseen, then_unseen = still.unseen(after), still.unseen(before)
-    return lambda n: (
-        ((1 - blind) * now_still**n + now_unseen) / ((1 - blind) * then_still**n + then_unseen)
-    )
+
+    def likelihood(n: int) -> float:
+        then = (1 - blind) * then_still**n + then_unseen
+        # After months of silence both are below what a float holds: nothing more to learn.
+        return ((1 - blind) * now_still**n + now_unseen) / then if then > 0 else 1.0
+
+    return likelihood
 
 
 def _still_at(minutes: float, lo: float, hi: float) -> float:

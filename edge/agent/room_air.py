@@ -112,7 +112,11 @@ class AirWatch:
         sensor.learn(at, ppm)
 
     def due(self, now: datetime) -> bool:
-        return bool(self._sensors) and (self._last is None or now - self._last >= self.period)
+        """An observation is due: a period has passed, or the clock went back (it then
+        starts the air afresh)."""
+        if not self._sensors:
+            return False
+        return self._last is None or not timedelta(0) <= now - self._last < self.period
 
     def observe(self, now: datetime, open_now: bool) -> AirObservation | None:
         """The period's observation, if every sensor was heard; None otherwise (and then the
