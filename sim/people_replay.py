@@ -38,10 +38,15 @@ class Minute:
 
 
 def settings_for(
-    world: World, capacity: int = 60, signals: frozenset[str] = WITHOUT_COUNTER
+    world: World,
+    capacity: int = 60,
+    signals: frozenset[str] = WITHOUT_COUNTER,
+    air_set: tuple[float, float] = (1.0, 1.0),
 ) -> OccupancySettings:
     """The space's occupancy config for the ``signals`` it has: both rooms' PIRs, both rooms'
-    air as built (volume, air changes), a counter; weekday opening hours, Berlin time."""
+    air (volume, air changes: as built, or set off by the factors ``air_set``), a counter;
+    weekday opening hours, Berlin time."""
+    volume, changes = air_set
     hours = [f"{int(s // 3600):02d}:{int(s % 3600 // 60):02d}" for s in OPEN_HOURS]
     tz = world.start.tzinfo
     assert tz is not None
@@ -50,7 +55,10 @@ def settings_for(
         opening_hours=(TimeWindow(days=[0, 1, 2, 3, 4], start=hours[0], end=hours[1]),),
         timezone=tz,  # type: ignore[arg-type]
         rooms=ROOMS if "pir" in signals else (),
-        air=tuple((room, RoomAir(a.volume, a.ach_day, a.ach_night)) for room, a in AIR.items())
+        air=tuple(
+            (room, RoomAir(a.volume * volume, a.ach_day * changes, a.ach_night * changes))
+            for room, a in AIR.items()
+        )
         if "co2" in signals
         else (),
         counter="counter" in signals,
@@ -58,11 +66,14 @@ def settings_for(
 
 
 def replay_world(
-    world: World, signals: frozenset[str] = WITHOUT_COUNTER, capacity: int = 60
+    world: World,
+    signals: frozenset[str] = WITHOUT_COUNTER,
+    capacity: int = 60,
+    air_set: tuple[float, float] = (1.0, 1.0),
 ) -> list[Minute]:
     """Feed the day's signals of the kinds in ``signals`` (see ``SIGNALS``) in time order; read
     the estimate at each minute beside the truth."""
-    estimator = OccupancyEstimator(settings_for(world, capacity, signals))
+    estimator = OccupancyEstimator(settings_for(world, capacity, signals, air_set))
     kinds = {kind for name in signals for kind in SIGNALS[name]}
     day = [s for s in world.signals if s.kind in kinds]
     minutes, i = [], 0

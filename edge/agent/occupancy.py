@@ -228,7 +228,8 @@ class OccupancyEstimator:
     def co2(self, room: str, ppm: int | None, at: datetime) -> None:
         """A CO2 reading in ``room`` (None: it failed)."""
         if self.air is not None:
-            self.air.reading(room, ppm, at)
+            empty = self._belief.empty >= SURELY_EMPTY and self._opening is None
+            self.air.reading(room, ppm, at, empty=empty, open_now=self.open_at(at))
 
     # -- the clock ----------------------------------------------------------------------------
     def tick(self, now: datetime) -> None:

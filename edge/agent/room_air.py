@@ -14,9 +14,11 @@ concentrations alone. So the site's total needs no guess of who sits in which ro
 (``CountBelief.air_observe``), with how noisy it is; the belief compares it with what each
 count would have breathed.
 
-Learnt from the readings themselves, because no config knows them: each sensor's noise (from
-successive readings) and its outdoor level (the lowest half-hour it saw in the last days:
-ventilated empty rooms reach it at night; it also absorbs a sensor's offset).
+Learnt from the readings themselves, because no config knows them well: each sensor's noise
+(from successive readings), its outdoor level (the lowest half-hour it saw in the last days:
+ventilated empty rooms reach it at night; it also absorbs a sensor's offset), and the room's
+air changes an hour, open and closed, from how its air falls while the space is surely empty
+(``edge.agent.air_learning``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from edge.agent.air_learning import DecayLearner
 
 #: Litres of CO2 one adult breathes out a minute at a desk, talking now and then.
 LITRES_PER_PERSON_MINUTE = 0.33
@@ -59,6 +63,8 @@ class AirObservation:
 @dataclass
 class _Sensor:
     air: RoomAir
+    open_rate: DecayLearner
+    closed_rate: DecayLearner
     readings: list[float] = field(default_factory=list)  # this period's
     last: float | None = None
     heard: datetime | None = None
@@ -101,15 +107,34 @@ class AirWatch:
     _last: datetime | None = None
 
     def __post_init__(self) -> None:
-        self._sensors = {room: _Sensor(air) for room, air in self.rooms.items()}
+        self._sensors = {
+            room: _Sensor(air, DecayLearner(air.changes_open), DecayLearner(air.changes_closed))
+            for room, air in self.rooms.items()
+        }
 
-    def reading(self, room: str, ppm: float | None, at: datetime) -> None:
-        """A sensor's reading (None: the reading failed)."""
+    def reading(
+        self, room: str, ppm: float | None, at: datetime, empty: bool = False, open_now: bool = True
+    ) -> None:
+        """A sensor's reading (None: the reading failed). ``empty``: the space is surely
+        empty now, so the reading also teaches the room's air changes (``air_learning``)."""
         sensor = self._sensors.get(room)
         if sensor is None or ppm is None or not 0 < ppm < 100_000:
             return
         sensor.readings.append(ppm)
         sensor.learn(at, ppm)
+        excess = ppm - (sensor.outdoor if sensor.outdoor is not None else self.outdoor_ppm)
+        learning, idle = (
+            (sensor.open_rate, sensor.closed_rate)
+            if open_now
+            else (sensor.closed_rate, sensor.open_rate)
+        )
+        learning.reading(at, excess, empty)
+        idle.reading(at, excess, False)  # a stretch spanning opening or closing is no fit
+
+    def changes(self, room: str) -> tuple[float, float] | None:
+        """The room's air changes an hour in use, (open, closed): learnt, or as configured."""
+        sensor = self._sensors.get(room)
+        return (sensor.open_rate.changes, sensor.closed_rate.changes) if sensor else None
 
     def due(self, now: datetime) -> bool:
         """An observation is due: a period has passed, or the clock went back (it then
@@ -133,7 +158,7 @@ class AirWatch:
             outdoor = sensor.outdoor if sensor.outdoor is not None else self.outdoor_ppm
             room_held = sensor.air.volume_m3 * (mean - outdoor) * scale
             noise += (sensor.air.volume_m3 * scale) ** 2 * sensor.noise_sq / len(sensor.readings)
-            changes = sensor.air.changes_open if open_now else sensor.air.changes_closed
+            changes = (sensor.open_rate if open_now else sensor.closed_rate).changes
             changes_volume += changes / 60 * sensor.air.volume_m3
             before = sensor.held_before if sensor.held_before is not None else room_held
             removed += changes / 60 * (before + room_held) / 2 * minutes
