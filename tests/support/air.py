@@ -6,16 +6,14 @@ from __future__ import annotations
 import random
 
 OUTDOOR_PPM = 420.0
-#: Litres of CO2 a seated adult breathes out a minute.
-LITRES_PER_MINUTE = 0.33
 
 
 def breathed(people: int, volume: float, minutes: float, rng: random.Random) -> list[int]:
-    """A room's CO2 every 30 s while ``people`` breathe in it (the room's mass balance, two
-    air changes an hour, sensor noise of 10 ppm), from outdoor air."""
+    """A room's CO2 every 30 s while ``people`` breathe in it (0.33 L a minute each, two air
+    changes an hour, sensor noise of 10 ppm), from outdoor air."""
     ppm, readings = OUTDOOR_PPM, []
     for _ in range(int(minutes * 2)):
-        source = people * LITRES_PER_MINUTE * 1e-3 * 1e6 / volume  # ppm a minute
+        source = people * 0.33e-3 * 1e6 / volume  # ppm a minute: m³ of CO2 in the room's m³
         ppm += 0.5 * (source - 2 / 60 * (ppm - OUTDOOR_PPM))
         readings.append(round(ppm + rng.gauss(0, 10)))
     return readings
