@@ -14,6 +14,7 @@ from edge.agent.occupancy_config import OccupancyConfig
 from edge.agent.occupancy_service import Co2Reading, Motion, OccupancyService, settings_for
 from edge.agent.room_air import RoomAir
 from sim.door import mock_pin
+from tests.support.air import breathed
 from tests.support.waiting import wait_for
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -63,16 +64,6 @@ def test_an_agent_started_while_open_does_not_claim_the_space_empty():
     assert (after_hours.count, after_hours.high) == (0, 0) and after_hours.confidence < 1.0
     replay = service(cfg).estimator.estimate(MORNING)  # a replay from before opening
     assert (replay.count, replay.high, replay.confidence) == (0, 0, 1.0)
-
-
-def breathed(people: int, volume: float, minutes: float, rng: random.Random) -> list[int]:
-    """A room's CO2 every 30 s while ``people`` breathe in it (the room's mass balance, two
-    air changes an hour, sensor noise of 10 ppm), from outdoor air."""
-    ppm, readings = 420.0, []
-    for _ in range(int(minutes * 2)):
-        ppm += 0.5 * (people * 0.33e-3 * 1e6 / volume - 2 / 60 * (ppm - 420))
-        readings.append(round(ppm + rng.gauss(0, 10)))
-    return readings
 
 
 def counted_with_air(room: str | None, people: int) -> tuple[int, int, int]:
