@@ -80,11 +80,6 @@ def test_a_harder_day_is_counted_within_its_bounds_and_never_counted_away(kind, 
     assert result.dropped == 0, result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the closed-hours drift moves a whole count to zero in one jump, so when the "
-    "air says fewer than the door thinks, zero is the only lower count with any weight",
-)
 def test_people_staying_after_an_evening_event_are_not_counted_away_at_closing():
     """Event day 3: the crowd streams out through the propped door, which the door cannot
     count, so at closing the belief still holds fifteen where five linger. The air then says

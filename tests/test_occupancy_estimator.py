@@ -9,8 +9,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from edge.agent.headcount import CountBelief
 from edge.agent.occupancy import Estimate, OccupancyEstimator, OccupancySettings
 from edge.agent.room_air import RoomAir
@@ -299,11 +297,6 @@ def test_a_propped_door_widens_the_interval_while_it_stands_open():
     assert e.estimate(at(300 + 11 * 60)).uncertain == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: MotionEvidence.passing weighs a silence as if its first (settle) minutes had "
-    "been weighed; for many people that leaves the rest of the silence saying almost nothing",
-)
 def test_an_hour_of_silence_after_a_propped_door_leaves_no_crowd_in_the_interval():
     """The door stood propped for twenty minutes as the last people left; once it is shut,
     no PIR moves for an hour. Nobody, or one person sitting very still: not eighteen."""

@@ -211,11 +211,6 @@ def test_a_line_held_high_fades_the_empty_count_and_nothing_else():
         assert f(0) < 0.01 and f(1) == f(20) == 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: passing() weighs a silence as if its first (settle) minutes had been weighed; "
-    "for many people that leaves the rest of the silence saying almost nothing",
-)
 def test_the_longer_everyone_keeps_still_the_fewer_people_explain_it():
     """Thirty minutes in which every line stays low, read minute by minute as the estimator
     does: whatever the pace, each further person makes such a silence less likely."""

@@ -200,7 +200,7 @@ class MotionEvidence:
         if grace or quiet_from is None or silence < self.settle_minutes:
             empty = 0.5 if grace else self.false_trigger
             return self._same(lambda n: empty if n == 0 else 1.0)
-        minutes = silence + self.hold_seconds / 60
+        minutes = silence - self.settle_minutes
         return {
             pace: still.ending(minutes, self.false_per_minute)
             for pace, still in self._still.items()
@@ -245,9 +245,9 @@ class MotionEvidence:
             return None
         # Minutes since the last movement: the line fell ``hold`` after it. The first
         # minutes of a silence say nothing (see ``settle_minutes``).
-        hold, settle = self.hold_seconds / 60, self.settle_minutes
-        before = max(settle, (since - quiet_from).total_seconds() / 60) + hold
-        after = max(settle, (now - quiet_from).total_seconds() / 60) + hold
+        settle = self.settle_minutes
+        before = max(0.0, (since - quiet_from).total_seconds() / 60 - settle)
+        after = max(0.0, (now - quiet_from).total_seconds() / 60 - settle)
         if after <= before:
             return None
         return {pace: _quieter(still, before, after) for pace, still in self._still.items()}

@@ -275,7 +275,9 @@ class OccupancyEstimator:
         if self.settings.opening_hours and not self.open_at(now):
             hours = (now - since).total_seconds() / 3600
             gone = 1 - math.exp(-self.settings.closed_drift_per_hour * hours)
-            belief.move(lambda n: ((0, 1 - gone), (-n, gone)) if n else ((0, 1.0),))
+            # Each person may have left unseen on their own (binomial thinning): a crowd
+            # does not vanish at once, and the air can still say how many stayed.
+            belief.move(lambda n: _thinned(n, gone))
         if belief.empty >= SURELY_EMPTY:
             self.uncertain = 0
 
@@ -321,3 +323,19 @@ class OccupancyEstimator:
             rooms=rooms,
             present=present,
         )
+
+
+def _thinned(n: int, gone: float) -> list[tuple[int, float]]:
+    """Of ``n`` people, each gone with probability ``gone``: the binomial, by recurrence and
+    cut where its terms no longer matter (a second's drift is one term or two, not ``n``)."""
+    if n == 0 or gone <= 0:
+        return [(0, 1.0)]
+    if gone >= 1:
+        return [(-n, 1.0)]
+    term, ratio, out = (1 - gone) ** n, gone / (1 - gone), []
+    for k in range(n + 1):
+        out.append((-k, term))
+        term *= (n - k) / (k + 1) * ratio
+        if term < 1e-12 and k >= n * gone:
+            break
+    return out
