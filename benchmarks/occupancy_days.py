@@ -11,8 +11,9 @@ Prints, per kind: mean absolute error over all minutes, error and bias (estimate
 over the minutes someone is there, presence right, worst minute, drops to zero with people
 inside, and the share of minutes whose truth lay in the stated 90 % interval. Then what each
 signal adds; the calibration of the stated confidence (the chance of being within one); the
-cost of a replayed day beside the door-only estimator; and, unless ``--no-ablation``, the
-same with one behaviour of the days switched off at a time.
+cost of a replayed day beside the door-only estimator; what a room air set wrong in the
+config costs; and, unless ``--no-ablation``, the same with one behaviour of the days switched
+off at a time.
 Run: ``.venv/bin/python benchmarks/occupancy_days.py [--seeds N] [--first-seed S]``.
 """
 
@@ -146,6 +147,16 @@ def main() -> None:
             f"  {variant:28} p50 {p50 * 1000:6.0f} ms  p99 {p99 * 1000:6.0f} ms"
             f"  {len(took) / sum(took):5.1f} days/s  x{p50 / statistics.median(base):.1f}"
         )
+    print("\nroom air set wrong in the config (door + PIR + CO2): MAE / in 90 % interval")
+    print(f"{'volume x, air changes x':28}" + "".join(f" {kind:>20}" for kind in DAY_TYPES))
+    for air_set in ((1.0, 1.0), (1.5, 0.5), (0.7, 1.5)):
+        cells = []
+        for kind in DAY_TYPES:
+            days = [replay_world(make_world(kind, seed), air_set=air_set) for seed in seeds]
+            s = score(days)
+            cells.append(f"{s.mae:.2f} / {s.covered:.1%}")
+        label = f"{air_set[0]:g}, {air_set[1]:g}"
+        print(f"{label:28}" + "".join(f" {c:>20}" for c in cells))
     if args.no_ablation:
         return
     print("\nablation: one behaviour off; MAE / bias while occupied / drops to 0, per kind")

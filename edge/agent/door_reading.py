@@ -48,6 +48,8 @@ BUTTON_WITH_NOBODY = 0.02
 BUTTON_LET_IN, BUTTON_NOBODY = 0.05, 0.05
 #: Two taps for one person (the first did not seem to work).
 SECOND_TAP = 0.15
+#: The most taps one opening is read with (the largest group in ``GROUP_PRIOR``).
+MOST_TAPS = len(GROUP_PRIOR) - 1
 #: A people counter's passage: right, missed, or a second person beside the first.
 COUNTER_RIGHT, COUNTER_MISSED, COUNTER_PAIR = 0.95, 0.03, 0.02
 

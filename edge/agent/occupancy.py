@@ -36,6 +36,8 @@ from hafen.acl import TimeWindow
 _UTC = ZoneInfo("UTC")
 #: The belief's largest count without a capacity.
 MOST_WITHOUT_CAPACITY = 100
+#: A second tap (press) this soon after one is the same person again, not someone else.
+REPEAT_WITHIN = timedelta(seconds=2)
 #: The space counts as surely empty at this probability: the tally of unread openings restarts.
 SURELY_EMPTY = 0.99
 #: The space is reported empty only this sure: calling it empty while someone sits still
@@ -127,6 +129,15 @@ class OccupancyEstimator:
             assert self.belief.air is not None
             self.belief.air.offset_sd = self.air.offset_sd
 
+    def start_unknown(self, empty: float) -> None:
+        """Forget the count: a door that has just started cannot know who is inside, so the
+        belief is ``empty`` likely empty, else a few people (``CountBelief.unknown``)."""
+        air = self._belief.air
+        self.belief = CountBelief.unknown(self.settings.most, empty=empty)
+        if air is not None:
+            assert self.belief.air is not None
+            self.belief.air.offset_sd = air.offset_sd
+
     @property
     def _belief(self) -> CountBelief:
         assert self.belief is not None
@@ -149,24 +160,29 @@ class OccupancyEstimator:
 
     def tap_allowed(self, at: datetime) -> None:
         self._advance(at)
+        if self._taps and at - self._taps[-1] < REPEAT_WITHIN:
+            return  # the same card again: the first tap did not seem to work
+        self._taps.append(at)
         if self._opening is not None and not self._counting:
             # A tap while the door stands open: someone coming in (or a habit).
             self._belief.move(lambda n: ((1, 0.9), (0, 0.1)))
-            return
-        self._taps.append(at)
 
     def exit_pressed(self, at: datetime) -> None:
         self._advance(at)
+        if self._presses and at - self._presses[-1] < REPEAT_WITHIN:
+            return  # the same hand pressing again
+        self._presses.append(at)
         if self._opening is not None and not self._counting:
             first = self.settings.timing.first_seconds
             self._belief.move(lambda n: door_reading.exit_by_button(self.settings.timing, first, n))
-            return
-        self._presses.append(at)
 
     def door_opened(self, at: datetime) -> None:
         self._advance(at)
         self._expire(at)
-        taps, presses = len(self._taps), min(1, len(self._presses))  # one exit per press run
+        # Taps read for one opening are capped: no door lets a crowd through on one opening
+        # that a table of groups could not read; presses in a run are one exit.
+        taps = min(len(self._taps), door_reading.MOST_TAPS)
+        presses = min(1, len(self._presses))
         self._taps.clear()
         self._presses.clear()
         self._opening = _Opening(at, taps, presses)

@@ -76,7 +76,9 @@ class HomeAssistantConfig(Section):
 class OccupancyConfig(Section):
     """Occupancy sensing: a headcount from the door, the rooms' PIRs, CO2 and a door counter."""
 
-    capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    #: Up to 500: the estimator keeps a probability for every count up to half as much
+    #: again, and a Pi's time per tick grows with it (about 1.5 % of a Pi 3 at 500).
+    capacity: Annotated[int, Field(ge=1, le=500)] | None = None
     rooms: list[RoomConfig] = Field(default_factory=list)
     co2: list[Co2Config] = Field(default_factory=list)
     #: A two-beam people counter across the doorway (optional): the door's flows then come

@@ -32,7 +32,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from edge.agent.headcount import CountBelief
 from edge.agent.occupancy import OccupancyEstimator, OccupancySettings
 from edge.agent.occupancy_config import OccupancyConfig
 from edge.drivers.co2_settings import Co2Settings
@@ -142,9 +141,7 @@ class OccupancyService:
         self.cfg = cfg
         self.estimator = OccupancyEstimator(settings_for(cfg, tz))
         if started is not None:
-            most = self.estimator.settings.most
-            empty = START_EMPTY[self.estimator.open_at(started)]
-            self.estimator.belief = CountBelief.unknown(most, empty=empty)
+            self.estimator.start_unknown(START_EMPTY[self.estimator.open_at(started)])
         self._queue = queue_input
         self._record = record
         self._publish_live = publish_live

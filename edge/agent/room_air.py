@@ -32,6 +32,9 @@ from edge.agent.air_learning import DecayLearner
 #: Litres of CO2 one adult breathes out a minute at a desk, talking now and then.
 LITRES_PER_PERSON_MINUTE = 0.33
 OUTDOOR_PPM = 420.0
+#: The least noise a sensor is believed to have (ppm): a learnt noise near zero would make
+#: the filter trust one sensor completely. The same reading this many times: stuck.
+NOISE_FLOOR_PPM, STUCK_AFTER = 5.0, 10
 #: How far a learnt outdoor level may be off (one sigma, ppm): sensor drift, outdoor air.
 OUTDOOR_SD_PPM = 10.0
 #: A sensor not heard from this long: the air can no longer be followed.
@@ -73,11 +76,19 @@ class _Sensor:
     window: deque[tuple[datetime, float]] = field(default_factory=deque)
     lows: deque[tuple[datetime, float]] = field(default_factory=deque)
     outdoor: float | None = None
+    same: int = 0  # readings in a row equal to the one before
+
+    @property
+    def stuck(self) -> bool:
+        """A real sensor's readings wander by a few ppm; the same number again and again is
+        a sensor stuck (at its range's end, or frozen), and its air is not believed."""
+        return self.same >= STUCK_AFTER
 
     def learn(self, at: datetime, ppm: float) -> None:
+        self.same = self.same + 1 if ppm == self.last else 0
         if self.last is not None:  # successive readings differ by noise (and slow change)
             step = min((ppm - self.last) ** 2 / 2, 200.0**2)
-            self.noise_sq += (step - self.noise_sq) / 40
+            self.noise_sq = max(NOISE_FLOOR_PPM**2, self.noise_sq + (step - self.noise_sq) / 40)
         self.last, self.heard = ppm, at
         self.window.append((at, ppm))
         while self.window and at - self.window[0][0] > BASELINE_WINDOW:
@@ -148,7 +159,9 @@ class AirWatch:
         next observation starts afresh: ``following`` tells whether the air is followed)."""
         minutes = (now - self._last).total_seconds() / 60 if self._last else 0.0
         self._last = now
-        if not all(s.readings for s in self._sensors.values()):
+        if not all(s.readings and not s.stuck for s in self._sensors.values()):
+            for sensor in self._sensors.values():
+                sensor.readings = []
             return None
         scale = self._scale
         held = noise = removed = changes_volume = 0.0
@@ -182,8 +195,11 @@ class AirWatch:
         return OUTDOOR_SD_PPM * volume * self._scale
 
     def silent(self, now: datetime) -> bool:
-        """Whether a sensor has not been heard for ``SILENT_AFTER`` (or ever)."""
-        return any(s.heard is None or now - s.heard > SILENT_AFTER for s in self._sensors.values())
+        """Whether a sensor has not been heard for ``SILENT_AFTER`` (or ever), or is stuck."""
+        return any(
+            s.heard is None or now - s.heard > SILENT_AFTER or s.stuck
+            for s in self._sensors.values()
+        )
 
     def restart(self) -> None:
         """Forget the previous observation: the next one starts the air afresh."""
