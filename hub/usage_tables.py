@@ -9,6 +9,23 @@ from sqlalchemy import BigInteger, Boolean, Column, DateTime, Float, Index, Inte
 
 from hub.schema import BigId, Json, metadata
 
+
+def _estimate_columns() -> list[Column]:
+    """What a sample says of the space, as stored with every sample and with each door's
+    newest (new Column objects each call: a column belongs to one table)."""
+    return [
+        Column("count", Integer, nullable=False),
+        #: The 90 % interval of the count; NULL from doors that predate it (both or neither).
+        Column("low", Integer),
+        Column("high", Integer),
+        Column("capacity", Integer),
+        Column("confidence", Float, nullable=False),
+        Column("present", Boolean, nullable=False),
+        Column("rooms", Json, nullable=False),
+        Column("co2", Json, nullable=False),
+    ]
+
+
 #: Occupancy samples (``occupancy.sample`` events), kept apart from door events: one a minute
 #: per site would dwarf them. Stored once by ``event_id``, one per place (as events); their seq
 #: counts toward progress.
@@ -22,15 +39,7 @@ occupancy_samples = Table(
     Column("epoch", String(16), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("count", Integer, nullable=False),
-    #: The 90 % interval of the count; NULL from doors that predate it (both or neither).
-    Column("low", Integer),
-    Column("high", Integer),
-    Column("capacity", Integer),
-    Column("confidence", Float, nullable=False),
-    Column("present", Boolean, nullable=False),
-    Column("rooms", Json, nullable=False),
-    Column("co2", Json, nullable=False),
+    *_estimate_columns(),
     Column("cause", String(20), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Index("occupancy_place", "site", "device", "epoch", "seq", unique=True),
@@ -111,12 +120,5 @@ occupancy_now = Table(
     Column("site", String(64), primary_key=True),
     Column("device", String(64), primary_key=True),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("count", Integer, nullable=False),
-    Column("low", Integer),
-    Column("high", Integer),
-    Column("capacity", Integer),
-    Column("confidence", Float, nullable=False),
-    Column("present", Boolean, nullable=False),
-    Column("rooms", Json, nullable=False),
-    Column("co2", Json, nullable=False),
+    *_estimate_columns(),
 )
