@@ -105,6 +105,12 @@ class NfcReader:
             self._thread.join(timeout)
         self._close()
 
+    @property
+    def holding_card(self) -> bool:
+        """Whether a card is on the reader, as the last polls saw it: the same card is read
+        again only once it was taken away (``removal_polls`` empty polls)."""
+        return self._present is not None
+
     def alive(self, within: float) -> bool:
         """Whether the polling thread went round its loop in the last ``within`` seconds.
 
