@@ -21,6 +21,14 @@ def book(site: str, booking: BookingIn, store: Store, publisher: Publisher, who:
     return bookings.book(store, publisher, who, site, booking)
 
 
+@router.get("/bookings/{booking_id}", response_model=Booking)
+def get_booking(
+    booking_id: Annotated[int, Path(ge=1, le=2**63 - 1)], store: Store, who: Caller
+) -> Booking:
+    """One booking: network admins any, operators those at their sites."""
+    return bookings.get_booking(store, who, booking_id)
+
+
 @router.delete("/bookings/{booking_id}", response_model=Booking)
 def cancel(
     booking_id: Annotated[int, Path(ge=1, le=2**63 - 1)],

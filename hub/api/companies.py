@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
 
 from hub.http.deps import Admin, Publisher, Store
 from hub.services import companies
@@ -27,3 +29,19 @@ def employ(
 ) -> Employment:
     """Put a member on a company's staff (or take them off, with null)."""
     return companies.employ(store, publisher, member, body)
+
+
+@router.get("/companies", response_model=list[CompanyIn])
+def list_companies(
+    store: Store,
+    _: Admin,
+    after: Annotated[str | None, Query(max_length=64, description="Page on: the last id.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[CompanyIn]:
+    """The network's companies, in id order."""
+    return companies.list_companies(store, after, limit)
+
+
+@router.get("/companies/{company}", response_model=CompanyIn)
+def get_company(company: str, store: Store, _: Admin) -> CompanyIn:
+    return companies.get_company(store, company)

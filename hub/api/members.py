@@ -33,6 +33,11 @@ def search_members(
     return members.search_members(store, q, after, limit)
 
 
+@router.get("/{member}", response_model=MemberOut)
+def get_member(member: str, store: Store, _: Admin) -> MemberOut:
+    return members.get_member(store, member)
+
+
 @router.get("/{member}/export", tags=["privacy"])
 def export(member: str, store: Store, _: Admin) -> dict[str, Any]:
     """Everything the hub holds about a member (GDPR access request), as JSON."""

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 
 from hafen.ids import Slug
 from hub import db
@@ -116,6 +116,21 @@ def cancel(
         )
         conn.execute(delete(db.grants).where(db.grants.c.booking_id == booking_id))
     publish_member(publisher, row.member_id, {row.site_id})
+    return _booking(row, cancelled=True)
+
+
+def get_booking(engine: Engine, who: Principal, booking_id: int) -> Booking:
+    """One booking; another site's answers as one that does not exist (as ``cancel``)."""
+    scope = Scope(who)
+    scope.require_people()
+    with engine.connect() as conn:
+        row = conn.execute(select(db.bookings).where(db.bookings.c.id == booking_id)).one_or_none()
+    if row is None or not scope.may_see(row.site_id):
+        raise NotFound("no such booking")
+    return _booking(row)
+
+
+def _booking(row: Row, cancelled: bool | None = None) -> Booking:
     return Booking(
         id=row.id,
         site=row.site_id,
@@ -123,7 +138,7 @@ def cancel(
         kind=row.kind,
         starts_at=db.aware(row.starts_at),
         ends_at=db.aware(row.ends_at),
-        cancelled=True,
+        cancelled=row.cancelled_at is not None if cancelled is None else cancelled,
     )
 
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 
 from hafen.ids import Slug
 from hub import db
 from hub.access_compiler import member_reach
 from hub.access_lists import AclPublisher
-from hub.services.errors import Invalid
+from hub.services.errors import Invalid, NotFound
 from hub.services.members import require_member
 from hub.services.publishing import publish_member, publish_sites
+from hub.services.sites import require_sites
 
 
 class CompanyIn(BaseModel):
@@ -44,6 +45,7 @@ def put_company(engine: Engine, publisher: AclPublisher | None, company: Company
             and conn.scalar(select(db.plans.c.id).where(db.plans.c.id == company.plan)) is None
         ):
             raise Invalid(f"no plan {company.plan!r}")
+        require_sites(conn, company.sites)
         old = conn.scalar(select(c.sites).where(c.id == company.id))
         values = {"name": company.name, "plan_id": company.plan, "sites": company.sites}
         if old is None and not conn.scalar(select(c.id).where(c.id == company.id)):
@@ -52,6 +54,28 @@ def put_company(engine: Engine, publisher: AclPublisher | None, company: Company
             conn.execute(update(db.companies).where(c.id == company.id).values(**values))
     publish_sites(publisher, set(old or []) | set(company.sites))
     return company
+
+
+def list_companies(engine: Engine, after: str | None = None, limit: int = 100) -> list[CompanyIn]:
+    """The network's companies in id order, from the one after ``after``."""
+    c = db.companies.c
+    query = select(db.companies).order_by(c.id).limit(limit)
+    if after:
+        query = query.where(c.id > after)
+    with engine.connect() as conn:
+        return [_company(row) for row in conn.execute(query)]
+
+
+def get_company(engine: Engine, company: str) -> CompanyIn:
+    with engine.connect() as conn:
+        row = conn.execute(select(db.companies).where(db.companies.c.id == company)).one_or_none()
+    if row is None:
+        raise NotFound(f"no company {company!r}")
+    return _company(row)
+
+
+def _company(row: Row) -> CompanyIn:
+    return CompanyIn(id=row.id, name=row.name, plan=row.plan_id, sites=row.sites or [])
 
 
 def employ(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hafen.ids import Slug
@@ -84,6 +84,20 @@ def create_member(engine: Engine, member: MemberIn) -> MemberIn:
     return member
 
 
+def get_member(engine: Engine, member: str) -> MemberOut:
+    with engine.connect() as conn:
+        r = conn.execute(select(db.members).where(db.members.c.id == member)).one_or_none()
+    if r is None:
+        raise NotFound(f"no member {member!r}")
+    return _member(r)
+
+
+def _member(r: Row) -> MemberOut:
+    return MemberOut(
+        id=r.id, name=r.name or r.id, email=r.email, blocked=r.blocked, company=r.company_id
+    )
+
+
 def search_members(
     engine: Engine, q: str | None = None, after: str | None = None, limit: int = 50
 ) -> list[MemberOut]:
@@ -105,12 +119,7 @@ def search_members(
         query = query.where(m.id > after)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return [
-        MemberOut(
-            id=r.id, name=r.name or r.id, email=r.email, blocked=r.blocked, company=r.company_id
-        )
-        for r in rows
-    ]
+    return [_member(r) for r in rows]
 
 
 def set_blocked(engine: Engine, publisher: AclPublisher | None, member: str, blocked: bool) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, model_validator
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hafen.acl import Plan, TimeWindow
@@ -15,6 +15,7 @@ from hub.services.bounds import AwareInstant
 from hub.services.errors import Conflict, Invalid, NotFound
 from hub.services.members import require_member
 from hub.services.publishing import publish_member, publish_plan_hours, publish_sites
+from hub.services.sites import require_sites
 
 
 class PlanIn(BaseModel):
@@ -47,10 +48,33 @@ def create_plan(engine: Engine, plan: PlanIn) -> PlanIn:
     """A new plan; nobody has it yet, so no door hears of it."""
     try:
         with engine.begin() as conn:
+            require_sites(conn, plan.sites or [])
             conn.execute(insert(db.plans).values(**plan.model_dump(mode="json")))
     except IntegrityError:
         raise Conflict(f"plan {plan.id!r} exists") from None
     return plan
+
+
+def list_plans(engine: Engine, after: str | None = None, limit: int = 100) -> list[PlanIn]:
+    """The network's plans in id order, from the one after ``after``."""
+    p = db.plans.c
+    query = select(db.plans).order_by(p.id).limit(limit)
+    if after:
+        query = query.where(p.id > after)
+    with engine.connect() as conn:
+        return [_plan(row) for row in conn.execute(query)]
+
+
+def get_plan(engine: Engine, plan: str) -> PlanIn:
+    with engine.connect() as conn:
+        row = conn.execute(select(db.plans).where(db.plans.c.id == plan)).one_or_none()
+    if row is None:
+        raise NotFound(f"no plan {plan!r}")
+    return _plan(row)
+
+
+def _plan(row: Row) -> PlanIn:
+    return PlanIn.model_validate({"id": row.id, "sites": row.sites, "windows": row.windows})
 
 
 def _plan_sites(conn: Connection, scope: list[str] | None) -> set[str]:
@@ -65,6 +89,7 @@ def change_plan(engine: Engine, publisher: AclPublisher | None, plan: PlanIn) ->
         old = conn.execute(select(db.plans).where(db.plans.c.id == plan.id)).one_or_none()
         if old is None:
             raise NotFound(f"no plan {plan.id!r}")
+        require_sites(conn, plan.sites or [])
         values = plan.model_dump(mode="json", exclude={"id"})
         conn.execute(update(db.plans).where(db.plans.c.id == plan.id).values(**values))
         reach = _plan_sites(conn, old.sites) | _plan_sites(conn, plan.sites)
@@ -86,6 +111,7 @@ def add_grant(
             and conn.scalar(select(db.plans.c.id).where(db.plans.c.id == grant.plan)) is None
         ):
             raise Invalid(f"no plan {grant.plan!r}")
+        require_sites(conn, grant.sites or [])
         conn.execute(
             insert(db.grants).values(
                 member_id=member,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -15,7 +17,7 @@ from hafen.config import TimeZoneName
 from hafen.ids import Slug
 from hub import db
 from hub.auth import Principal
-from hub.services.errors import Conflict, NotFound
+from hub.services.errors import Conflict, Invalid, NotFound
 from hub.services.scope import Scope
 
 
@@ -111,6 +113,25 @@ def site_zone(conn: Connection, who: Principal, site: str) -> ZoneInfo:
 def require_site_exists(conn: Connection, site: str) -> None:
     if conn.scalar(select(db.sites.c.id).where(db.sites.c.id == site)) is None:
         raise NotFound(f"no site {site!r}")
+
+
+def require_sites(conn: Connection, sites: Iterable[str], field: str = "sites") -> None:
+    """Refuse a list of sites that names one the network does not have: a plan or company
+    naming a typo would reach nowhere and nobody would notice. The message names each and
+    suggests the nearest existing site."""
+    wanted = set(sites)
+    if not wanted:
+        return
+    known = set(conn.scalars(select(db.sites.c.id).where(db.sites.c.id.in_(sorted(wanted)))))
+    unknown = sorted(wanted - known)
+    if not unknown:
+        return
+    every = list(conn.scalars(select(db.sites.c.id)))
+    parts = []
+    for site in unknown:
+        near = difflib.get_close_matches(site, every, n=1)
+        parts.append(f"{site!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    raise Invalid(f"{field}: no site {', '.join(parts)}")
 
 
 def list_devices(engine: Engine, who: Principal, site: str) -> list[Device]:
