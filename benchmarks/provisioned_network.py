@@ -63,8 +63,7 @@ from sim.broker import LocalBroker
 from tests.support.edge import ANNA, CARD_KEY
 from tests.support.network import TestHub, add_member, connected_edge
 from tests.support.provisioned import ProvisionedNetwork, TlsBroker
-from tests.support.tls import Device as TlsDevice
-from tests.support.tls import device_identity
+from tests.support.tls import Device as TlsDevice, device_identity
 from tests.support.waiting import wait_for
 
 FIREHOSE = "bench-firehose"

@@ -29,18 +29,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
-from hub.schema import BigId, Json
-from hub.schema import metadata as metadata
+from hub.schema import BigId, Json, metadata as metadata
 
 # Occupancy samples and the usage roll-ups have a module of their own (the store outgrew one);
 # the store's users reach them here, beside all the other tables.
-from hub.usage_tables import member_months as member_months
-from hub.usage_tables import occupancy_hours as occupancy_hours
-from hub.usage_tables import occupancy_months as occupancy_months
-from hub.usage_tables import occupancy_now as occupancy_now
-from hub.usage_tables import occupancy_samples as occupancy_samples
-from hub.usage_tables import site_days as site_days
-from hub.usage_tables import visits as visits
+from hub.usage_tables import (
+    member_months as member_months,
+    occupancy_hours as occupancy_hours,
+    occupancy_months as occupancy_months,
+    occupancy_now as occupancy_now,
+    occupancy_samples as occupancy_samples,
+    site_days as site_days,
+    visits as visits,
+)
 
 if TYPE_CHECKING:  # Alembic loads only when migrating
     from alembic.config import Config

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from edge.agent.remote import MAX_COMMAND_BYTES
-from edge.agent.takeovers import COMPONENT as MQTT_FAULT
-from edge.agent.takeovers import LOST
+from edge.agent.takeovers import COMPONENT as MQTT_FAULT, LOST
 from hafen import protocol
 from hafen.device_proof import device_key, state_is_genuine
 from hafen.protocol import MAX_PACKET_BYTES, DeviceState

@@ -8,8 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hub.http.deps import Caller, Store
-from hub.services import bookings
-from hub.services import visits as site_visits
+from hub.services import bookings, visits as site_visits
 from hub.services.bookings import DayGuest
 from hub.services.bounds import Day as CalendarDay
 from hub.services.visits import Visit

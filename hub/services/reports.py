@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
-from hub import db
-from hub import reports as monthly
+from hub import db, reports as monthly
 from hub.auth import Principal
 from hub.reports import SiteMonth
 from hub.services.errors import Invalid, NotFound
