@@ -42,6 +42,15 @@ class Role(StrEnum):
     NETWORK_ADMIN = "network_admin"
     SITE_OPERATOR = "site_operator"
     TECHNICIAN = "technician"
+    #: A member of the network: their own bookings, cards and visits, nothing of anyone else.
+    MEMBER = "member"
+    #: Looks after one company's staff ("commuter harbours"): their allowances and bookings.
+    COMPANY_ADMIN = "company_admin"
+
+
+#: The roles that run the network; the people who use it (members, company admins) reach
+#: only the endpoints and pages made for them.
+STAFF_ROLES = (Role.NETWORK_ADMIN, Role.SITE_OPERATOR, Role.TECHNICIAN)
 
 
 class AuthError(Exception):
@@ -60,6 +69,10 @@ class Principal:
     expires_at: datetime | None = None
     #: The SHA-256 of the token used: what a token made with it is bound to.
     token_hash: str | None = None
+    #: The member this user is (always for a member; a company admin may be one too).
+    member_id: str | None = None
+    #: The company a company admin looks after.
+    company_id: str | None = None
 
     def may_see_site(self, site: str) -> bool:
         return self.role == Role.NETWORK_ADMIN or (
@@ -68,9 +81,17 @@ class Principal:
 
 
 def create_user(
-    engine: Engine, username: str, password: str, role: Role, sites: list[str] | None = None
+    engine: Engine,
+    username: str,
+    password: str,
+    role: Role,
+    sites: list[str] | None = None,
+    *,
+    member_id: str | None = None,
+    company_id: str | None = None,
 ) -> int:
-    """Add a user; an operator gets the listed sites. Returns the user id."""
+    """Add a user; an operator gets the listed sites, a member user is ``member_id``, a
+    company admin looks after ``company_id``. Returns the user id."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
     with engine.begin() as conn:
@@ -83,6 +104,8 @@ def create_user(
                 role=Role(role).value,
                 disabled=False,
                 created_at=datetime.now(UTC),
+                member_id=member_id,
+                company_id=company_id,
             )
         ).scalar_one()
         if sites:
@@ -222,7 +245,14 @@ def authenticate(engine: Engine, token: str) -> Principal:
             conn.scalars(select(db.user_sites.c.site_id).where(db.user_sites.c.user_id == row.id))
         )
     return Principal(
-        row.id, row.username, Role(row.role), sites, db.aware(row.expires_at), _digest(token)
+        row.id,
+        row.username,
+        Role(row.role),
+        sites,
+        db.aware(row.expires_at),
+        _digest(token),
+        member_id=row.member_id,
+        company_id=row.company_id,
     )
 
 

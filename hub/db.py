@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Engine,
     Float,
@@ -29,6 +30,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
 
+# The booking system's own tables (rooms, pools, waiting list, feeds, allowances, mail).
+from hub.booking_tables import (
+    allowances as allowances,
+    booking_pools as booking_pools,
+    calendar_feeds as calendar_feeds,
+    mail_outbox as mail_outbox,
+    rooms as rooms,
+    waiting_list as waiting_list,
+)
 from hub.schema import BigId, Json, metadata as metadata
 
 # Occupancy samples and the usage roll-ups have a module of their own (the store outgrew one);
@@ -41,6 +51,14 @@ from hub.usage_tables import (
     occupancy_samples as occupancy_samples,
     site_days as site_days,
     visits as visits,
+)
+
+# Who may use the hub: users, their sites, API tokens and sign-in links.
+from hub.user_tables import (
+    api_tokens as api_tokens,
+    invitations as invitations,
+    user_sites as user_sites,
+    users as users,
 )
 
 if TYPE_CHECKING:  # Alembic loads only when migrating
@@ -151,6 +169,18 @@ sites = Table(
     Column("district", String(120)),
     Column("capacity", Integer),
     Column("opening_hours", Json),  # weekly windows, as in plans
+    # -- where it is and what can be booked (issue 16; hub.services.site_booking) --
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("address", String(300)),
+    #: Bookable seats; NULL: the site takes no desk bookings.
+    Column("desks", Integer),
+    Column("closed_days", Json),  # ISO dates on which it stays shut (holidays)
+    Column("horizon_days", Integer, nullable=False, default=60, server_default="60"),
+    #: How long before its start a booking can still be cancelled.
+    Column("cancel_minutes", Integer, nullable=False, default=60, server_default="60"),
+    #: How long after its start an unclaimed booking is kept before it is released.
+    Column("grace_minutes", Integer, nullable=False, default=60, server_default="60"),
 )
 
 devices = Table(
@@ -200,6 +230,9 @@ companies = Table(
     Column("name", String(200), nullable=False),
     Column("plan_id", String(64)),
     Column("sites", Json),  # the sites the company booked for its staff
+    #: Desk days a month each of its staff may book (NULL: no limit); hub.booking_tables
+    #: ``allowances`` may set another per person.
+    Column("days_per_person", Integer),
 )
 
 plans = Table(
@@ -208,6 +241,11 @@ plans = Table(
     Column("id", String(64), primary_key=True),
     Column("sites", Json),  # null: the whole network
     Column("windows", Json),  # null: any time
+    #: Desk days a month a member of the plan may book (NULL: no limit).
+    Column("days_per_month", Integer),
+    #: ``standing``: the plan lets its members in at its sites and hours; ``booked``: only
+    #: where and when they booked (a flex plan of so many days a month).
+    Column("access", String(10), nullable=False, default="standing", server_default="standing"),
 )
 
 members = Table(
@@ -251,11 +289,23 @@ bookings = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("member_id", String(64), nullable=False, index=True),
     Column("site_id", String(64), nullable=False, index=True),
-    Column("kind", String(10), nullable=False),  # desk or day
+    Column("kind", String(10), nullable=False),  # desk, room, or day (an operator's guest)
     Column("starts_at", DateTime(timezone=True), nullable=False),
     Column("ends_at", DateTime(timezone=True), nullable=False),
     Column("cancelled_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    #: The site's local day it counts against (``booking_pools``).
+    Column("day", Date),
+    #: A desk's part of the day: day, morning or afternoon.
+    Column("part", String(10)),
+    Column("room_id", String(64)),
+    Column("attendees", Integer),  # a room's: how many people come
+    Column("booked_by", BigInteger),  # the user who made it
+    #: The member's first tap at the site in its time: the check-in.
+    Column("arrived_at", DateTime(timezone=True)),
+    #: Released back to the pool: nobody tapped in by its start plus the site's grace time.
+    Column("released_at", DateTime(timezone=True)),
+    Index("bookings_site_day", "site_id", "day"),
 )
 
 cards = Table(
@@ -273,42 +323,6 @@ settings = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
-)
-
-# -- who may use the hub ----------------------------------------------------------------------
-
-users = Table(
-    "users",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("username", String(80), nullable=False, unique=True),
-    Column("password_hash", String(200), nullable=False),
-    Column("role", String(20), nullable=False),
-    Column("disabled", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
-#: The sites a site operator is given.
-user_sites = Table(
-    "user_sites",
-    metadata,
-    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("site_id", String(64), primary_key=True),
-)
-
-#: API tokens, stored as SHA-256 of the token: a stolen database holds no usable token.
-api_tokens = Table(
-    "api_tokens",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(80), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    #: Every token ends: a sign-in after its session, any other after at most the maximum.
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("last_used_at", DateTime(timezone=True)),
-    #: The token this one was made with: it ends when that one does (hub/auth.py).
-    Column("bound_to", String(64), index=True),
 )
 
 

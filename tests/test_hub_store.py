@@ -180,3 +180,39 @@ def test_an_old_store_with_data_is_upgraded_in_place(hub_url):
             ]
     finally:
         engine.dispose()
+
+
+def test_bookings_made_before_0015_count_on_their_sites_local_day(hub_url):
+    """A booking stored before the pools existed gets its site's local day, so that it takes
+    its desk in the new pool: 23:30 UTC on 1 March is 2 March in Berlin."""
+    from datetime import UTC, date, datetime
+
+    engine = db.connect(hub_url, upgrade=False)
+    try:
+        db.migrate(engine, "0014")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO sites (id, timezone) VALUES ('s', 'Europe/Berlin')"))
+            conn.execute(
+                sa.table(
+                    "bookings",
+                    *(
+                        sa.column(c)
+                        for c in ("member_id", "site_id", "kind", "starts_at", "ends_at")
+                    ),
+                    sa.column("created_at"),
+                )
+                .insert()
+                .values(
+                    member_id="m",
+                    site_id="s",
+                    kind="day",
+                    starts_at=datetime(2026, 3, 1, 23, 30, tzinfo=UTC),
+                    ends_at=datetime(2026, 3, 2, 18, tzinfo=UTC),
+                    created_at=datetime(2026, 2, 1, tzinfo=UTC),
+                )
+            )
+        db.migrate(engine)
+        with engine.connect() as conn:
+            assert conn.execute(select(db.bookings.c.day)).scalar_one() == date(2026, 3, 2)
+    finally:
+        engine.dispose()

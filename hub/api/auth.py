@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from hub.auth import AuthError
 from hub.http.deps import (
-    Caller,
+    Anyone,
     ClientAddress,
     Principals,
     SignIns,
@@ -34,6 +34,8 @@ class Me(BaseModel):
     username: str
     role: str
     sites: list[str]
+    member: str | None = None
+    company: str | None = None
 
 
 @router.post("/token", response_model=Token)
@@ -58,13 +60,19 @@ def token(
 
 
 @router.get("/me", response_model=Me)
-def me(who: Caller) -> Me:
-    return Me(username=who.username, role=who.role.value, sites=sorted(who.sites))
+def me(who: Anyone) -> Me:
+    return Me(
+        username=who.username,
+        role=who.role.value,
+        sites=sorted(who.sites),
+        member=who.member_id,
+        company=who.company_id,
+    )
 
 
 @router.post("/sign-out", status_code=status.HTTP_204_NO_CONTENT)
 def sign_out(
-    who: Caller,
+    who: Anyone,
     credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)],
     store: Store,
     principals: Principals,
@@ -75,13 +83,13 @@ def sign_out(
 
 
 @router.get("/tokens", response_model=list[TokenOut])
-def my_tokens(who: Caller, store: Store) -> list[TokenOut]:
+def my_tokens(who: Anyone, store: Store) -> list[TokenOut]:
     """Your tokens (sign-ins and API tokens), without their secrets."""
     return users.my_tokens(store, who)
 
 
 @router.post("/tokens", response_model=NewToken, status_code=status.HTTP_201_CREATED)
-def new_token(body: TokenIn, who: Caller, store: Store, max_days: TokenMaxDays) -> NewToken:
+def new_token(body: TokenIn, who: Anyone, store: Store, max_days: TokenMaxDays) -> NewToken:
     """An API token for scripts, with your role; the token is shown this once. It ends when
     the session (or token) you make it with ends, unless you are a network admin and ask
     for one that outlives it; every token ends after the hub's maximum lifetime."""
@@ -89,6 +97,6 @@ def new_token(body: TokenIn, who: Caller, store: Store, max_days: TokenMaxDays) 
 
 
 @router.delete("/tokens/{public_id}", status_code=status.HTTP_204_NO_CONTENT)
-def drop_token(public_id: str, who: Caller, store: Store, principals: Principals) -> None:
+def drop_token(public_id: str, who: Anyone, store: Store, principals: Principals) -> None:
     users.drop_token(store, who, public_id)
     principals.clear()

@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from hub.access_lists import AclPublisher
-from hub.auth import AuthError, Principal, Role, authenticate
+from hub.auth import STAFF_ROLES, AuthError, Principal, Role, authenticate
 from hub.device_identity import DeviceAuthority
 from hub.services.errors import Unavailable
 from hub.services.overview import OverviewCache
@@ -205,8 +205,11 @@ def allow(*roles: Role) -> Callable[[Principal], Principal]:
     return check
 
 
-#: The signed-in caller, whatever their role.
-Caller = Annotated[Principal, Depends(principal)]
+#: The signed-in caller of a staff endpoint: a network admin, operator or technician (a
+#: member or company admin gets 403 before any staff rule is asked).
+Caller = Annotated[Principal, Depends(allow(*STAFF_ROLES))]
+#: The signed-in caller, whatever their role (their own account and tokens).
+Anyone = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN))]
 #: Those who install devices: network admins and technicians.
 Installer = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN, Role.TECHNICIAN))]

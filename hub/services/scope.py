@@ -8,6 +8,9 @@
   elsewhere has no name for them (``members.own_members``).
 - A technician looks after devices at every site, but sees no people: no headcounts, visits,
   bookings, member names or door events about anyone (GDPR: the least data for the job).
+- A member and a company admin are not staff: to every staff rule they are someone who may
+  see no site and no people (the HTTP side does not even let them reach staff endpoints;
+  this is the second wall). What they may see of their own is hub.services.self_service's.
 
 Services ask a ``Scope`` instead of looking at roles themselves, so that a rule changes here
 for every endpoint and page at once.
@@ -38,12 +41,16 @@ class Scope:
     @property
     def sites(self) -> frozenset[str] | None:
         """The sites whose data this user may read; None: every site."""
-        return self.who.sites if self.who.role == Role.SITE_OPERATOR else None
+        if self.who.role in (Role.NETWORK_ADMIN, Role.TECHNICIAN):
+            return None
+        # An operator their own; anyone else (a member, a company admin, a role added later
+        # and not yet thought through here) none: the default is to see nothing.
+        return self.who.sites if self.who.role == Role.SITE_OPERATOR else frozenset()
 
     @property
     def sees_people(self) -> bool:
         """Whether this user may see who was where (names, headcounts, visits)."""
-        return self.who.role != Role.TECHNICIAN
+        return self.who.role in (Role.NETWORK_ADMIN, Role.SITE_OPERATOR)
 
     @property
     def installs_devices(self) -> bool:

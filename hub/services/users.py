@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hafen.ids import Slug
 from hub import auth, db
-from hub.auth import MIN_PASSWORD_LENGTH, TOKEN_MAX_LIFETIME, Principal, Role
+from hub.auth import MIN_PASSWORD_LENGTH, STAFF_ROLES, TOKEN_MAX_LIFETIME, Principal, Role
 from hub.services.errors import Conflict, Invalid, NotFound
 from hub.services.scope import Scope
 from hub.throttle import SignInThrottle, throttled_sign_in
@@ -44,6 +44,7 @@ class UserIn(BaseModel):
 
     @model_validator(mode="after")
     def _sites_for_operators(self) -> UserIn:
+        _staff_only(self.role)
         if self.sites and self.role != Role.SITE_OPERATOR:
             raise ValueError(ONLY_OPERATORS)
         return self
@@ -56,6 +57,19 @@ class UserChange(BaseModel):
     sites: list[Slug] | None = None
     disabled: bool | None = None
     password: Password | None = None
+
+    @model_validator(mode="after")
+    def _staff_role(self) -> UserChange:
+        if self.role is not None:
+            _staff_only(self.role)
+        return self
+
+
+def _staff_only(role: Role) -> None:
+    """Staff users are made here; members and company admins are invited (their account
+    belongs to a member or a company, which a bare user would lack)."""
+    if role not in STAFF_ROLES:
+        raise ValueError(f"{role.value}: members and company admins are invited, not created")
 
 
 class TokenIn(BaseModel):

@@ -13,8 +13,9 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from hub.auth import AuthError, Principal
+from hub.auth import STAFF_ROLES, AuthError, Principal
 from hub.http.deps import Principals, PublicHosts, Store
+from hub.services.scope import Scope
 
 COOKIE = "hafen_session"
 PREFIX = "/ui"
@@ -28,8 +29,8 @@ class SignInRequired(Exception):
         self.next_path = next_path
 
 
-def viewer(request: Request, principals: Principals, store: Store) -> Principal:
-    """The signed-in user of this browser, or a redirect to sign in."""
+def anyone(request: Request, principals: Principals, store: Store) -> Principal:
+    """The signed-in user of this browser, whatever their role, or a redirect to sign in."""
     token = request.cookies.get(COOKIE)
     if token:
         try:
@@ -40,7 +41,17 @@ def viewer(request: Request, principals: Principals, store: Store) -> Principal:
     raise SignInRequired(f"{request.url.path}?{query}" if query else request.url.path)
 
 
+def viewer(who: Annotated[Principal, Depends(anyone)]) -> Principal:
+    """The signed-in user of a staff page (the dashboard); a member or company admin gets
+    403 here, whatever the page would have filtered for them."""
+    Scope(who).require_role(*STAFF_ROLES)
+    return who
+
+
+#: The signed-in staff user of a dashboard page.
 Viewer = Annotated[Principal, Depends(viewer)]
+#: The signed-in user of a page for everyone (a member's or an employer's).
+Someone = Annotated[Principal, Depends(anyone)]
 
 
 def to_sign_in(request: Request, exc: Exception) -> Response:

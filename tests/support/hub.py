@@ -48,11 +48,13 @@ def add_user(
     sites: Sequence[str] | None = None,
     username: str | None = None,
     password: str = PASSWORD,
+    **who: str,
 ) -> str:
-    """A user with ``role`` (an operator of ``sites``); returns the name, by default the
-    role's own: nadia (network admin), olga (site operator) or tim (technician)."""
+    """A user with ``role`` (an operator of ``sites``; ``member_id=`` or ``company_id=`` for
+    a member or company admin); returns the name, by default the role's own: nadia (network
+    admin), olga (site operator), tim (technician), mia (member) or cora (company admin)."""
     username = username or USERNAMES[role]
-    create_user(engine, username, password, role, list(sites) if sites else None)
+    create_user(engine, username, password, role, list(sites) if sites else None, **who)
     return username
 
 
