@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hafen import protocol
 from hafen.protocol import EventKind
 from hub import db
+from hub.arrivals import mark_arrivals
 from hub.ingest.batch import Batch
 from hub.ingest.dead_letters import dead_letter_of
 from hub.rollups import Rollups
@@ -100,7 +101,8 @@ class IngestStore:
         moved to the batch's dead letters ("place already used"; ``admit`` bounds how many
         are filed): the store never holds two at one place. The roll-ups count only what this
         write newly stored (``RETURNING``), in the same transaction, so a redelivered event
-        is never counted twice.
+        is never counted twice; an allowed entry also checks its member in for their booking
+        there (hub.arrivals).
         """
         samples = [e for e in batch.events if e["kind"] == EventKind.OCCUPANCY]
         events = [e for e in batch.events if e["kind"] != EventKind.OCCUPANCY]
@@ -110,7 +112,9 @@ class IngestStore:
                 events, taken = _split(events, _taken(conn, db.occupancy_samples, events))
                 stored = self._insert_events(conn, events)
                 used += taken + self._place_used(conn, db.events, events, stored)
-                self.rollups.add_entries(conn, (e for e in events if e["event_id"] in stored))
+                new = [e for e in events if e["event_id"] in stored]
+                self.rollups.add_entries(conn, new)
+                mark_arrivals(conn, new)
             if samples:
                 samples, taken = _split(samples, _taken(conn, db.events, samples))
                 o = db.occupancy_samples
