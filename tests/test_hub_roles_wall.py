@@ -14,8 +14,9 @@ from hub.services.scope import Scope
 from tests.support.hub import PASSWORD, add_user, as_user
 from tests.support.sites import add_sites
 
-#: What anyone signed in may reach: their own account and tokens; and what needs no sign-in.
-NOT_STAFF = re.compile(r"^/(auth/|health|enrol)")
+#: What is not staff's: anyone's own account and tokens, what needs no sign-in, a member's own
+#: endpoints and calendar feed, an employer's, and finding a space.
+NOT_STAFF = re.compile(r"^/(auth/|health|enrol|me/|me$|calendar/|company/|company$|spaces)")
 
 
 def _staff_routes(app) -> list[tuple[str, str]]:

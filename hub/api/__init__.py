@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from hub.api import (
     auth,
     bookings,
+    calendars,
     cards,
     companies,
     enrolment,
@@ -43,4 +44,5 @@ ROUTERS: list[APIRouter] = [
     fleet.router,
     occupancy.router,
     reports.router,
+    calendars.router,
 ]

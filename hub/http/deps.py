@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from hub.access_lists import AclPublisher
 from hub.auth import STAFF_ROLES, AuthError, Principal, Role, authenticate
 from hub.device_identity import DeviceAuthority
-from hub.services.errors import Unavailable
+from hub.services.errors import Forbidden, Unavailable
 from hub.services.overview import OverviewCache
 from hub.services.scope import Scope
 from hub.services.users import TOKEN_MAX_DAYS
@@ -213,3 +213,28 @@ Anyone = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN))]
 #: Those who install devices: network admins and technicians.
 Installer = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN, Role.TECHNICIAN))]
+
+
+def member_caller(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The caller of a member's own endpoint: someone who is a member of the network (a
+    member, or a company admin who is also one); 403 for anyone else, staff included (staff
+    see members through the staff endpoints, under their own rules)."""
+    Scope(who).require_role(Role.MEMBER, Role.COMPANY_ADMIN)
+    if who.member_id is None:
+        raise Forbidden("you are not a member of the network")
+    return who
+
+
+#: The signed-in member, for their own bookings, cards, visits and calendar.
+Member = Annotated[Principal, Depends(member_caller)]
+
+
+def member_id(who: Member) -> str:
+    """The signed-in member's id (``Member`` made sure there is one)."""
+    if who.member_id is None:  # pragma: no cover - member_caller refuses it first
+        raise Forbidden("you are not a member of the network")
+    return who.member_id
+
+
+#: The signed-in member's id, for endpoints that need nothing else of them.
+MemberId = Annotated[str, Depends(member_id)]
