@@ -133,11 +133,11 @@ def as_csv(report: list[SiteMonth]) -> str:
     writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(SiteMonth)])
     writer.writeheader()
     for row in report:
-        writer.writerow({k: _inert(v) for k, v in asdict(row).items()})
+        writer.writerow({k: inert_cell(v) for k, v in asdict(row).items()})
     return out.getvalue()
 
 
-def _inert(value: object) -> object:
+def inert_cell(value: object) -> object:
     """A text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, a
     tab or a carriage return first) gets a leading apostrophe; numbers stay numbers."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):

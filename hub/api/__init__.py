@@ -11,6 +11,7 @@ from hub.api import (
     calendars,
     cards,
     companies,
+    company_use,
     enrolment,
     events,
     fleet,
@@ -45,4 +46,5 @@ ROUTERS: list[APIRouter] = [
     occupancy.router,
     reports.router,
     calendars.router,
+    company_use.router,
 ]

@@ -238,3 +238,15 @@ def member_id(who: Member) -> str:
 
 #: The signed-in member's id, for endpoints that need nothing else of them.
 MemberId = Annotated[str, Depends(member_id)]
+
+
+def employer_company(who: Annotated[Principal, Depends(principal)]) -> str:
+    """The company the signed-in company admin looks after; 403 for anyone else."""
+    Scope(who).require_role(Role.COMPANY_ADMIN)
+    if who.company_id is None:
+        raise Forbidden("you look after no company")
+    return who.company_id
+
+
+#: The signed-in company admin's company, for the employer's endpoints (``/company/...``).
+EmployerCompany = Annotated[str, Depends(employer_company)]

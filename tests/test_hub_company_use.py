@@ -1,0 +1,149 @@
+"""What an employer sees of their staff's use (issue 16): per person and in total, days booked,
+days used (verified by taps at the door, through the real ingest roll-ups), days booked but not
+used and sites; never when anyone came. Each company admin sees only their company; operators
+invoice their sites' part; the CSV is safe to open in a spreadsheet. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import insert
+
+from hub import db
+from hub.auth import Role
+from hub.ingest.batch import Batch
+from hub.ingest.store import IngestStore
+from tests.support.hub import add_user, as_user
+from tests.support.sites import add_sites
+
+MONDAY = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)  # 09:30 in Leipzig
+_seq = iter(range(1, 10**6))
+
+
+def tap(member: str, site: str, at: datetime) -> dict:
+    return {
+        "event_id": os.urandom(16).hex(),
+        "site": site,
+        "device": "door-1",
+        "epoch": "00000000000000aa",
+        "seq": next(_seq),
+        "kind": "door.decision",
+        "at": at,
+        "data": {"card": "ab" * 16, "allowed": True, "member": member},
+        "received_at": at,
+    }
+
+
+def book(conn, member: str, site: str, day: date, **values) -> None:
+    start = datetime.combine(day, MONDAY.timetz())
+    conn.execute(
+        insert(db.bookings).values(
+            member_id=member,
+            site_id=site,
+            kind="desk",
+            part="day",
+            day=day,
+            starts_at=start,
+            ends_at=start + timedelta(hours=8),
+            created_at=start - timedelta(days=7),
+            **values,
+        )
+    )
+
+
+def staffed(api) -> dict[str, dict[str, str]]:
+    """acme (anna, ben) and rival (rita), a month of November at borna and leipzig-ost."""
+    admin = add_sites(api)
+    for company in ("acme", "rival"):
+        body = {"id": company, "name": company.title(), "sites": ["borna", "leipzig-ost"]}
+        assert api.put(f"/companies/{company}", json=body, headers=admin).is_success
+    for member, company in (("anna", "acme"), ("ben", "acme"), ("rita", "rival")):
+        body = {"id": member, "name": "=HYPERLINK(evil)" if member == "ben" else member.title()}
+        assert api.post("/members", json=body, headers=admin).is_success
+        assert api.put(
+            f"/members/{member}/company", json={"company": company}, headers=admin
+        ).is_success
+    days = [MONDAY.date() + timedelta(days=d) for d in range(4)]
+    with api.engine.begin() as conn:
+        for day in days[:3]:
+            book(conn, "anna", "borna", day)  # booked three days, comes on two
+        book(conn, "anna", "borna", days[3], cancelled_at=MONDAY)  # cancelled: not booked
+        book(conn, "ben", "leipzig-ost", days[0])
+        book(conn, "rita", "borna", days[0])
+    store = IngestStore(api.engine)
+    store.write(
+        Batch(
+            events=[
+                tap("anna", "borna", MONDAY),
+                tap("anna", "borna", MONDAY + timedelta(hours=3)),  # the same day again
+                tap("anna", "borna", MONDAY + timedelta(days=1)),
+                tap("ben", "leipzig-ost", MONDAY),
+                tap("ben", "borna", MONDAY + timedelta(days=5)),  # came without a booking
+                tap("rita", "borna", MONDAY),
+            ]
+        )
+    )
+    add_user(api.engine, Role.COMPANY_ADMIN, username="cora", company_id="acme")
+    add_user(api.engine, Role.COMPANY_ADMIN, username="ralf", company_id="rival")
+    return {
+        "admin": admin,
+        "cora": as_user(api, "cora"),
+        "ralf": as_user(api, "ralf"),
+        "olga": as_user(api, "olga"),  # operator of leipzig-ost
+        "tim": as_user(api, "tim"),
+    }
+
+
+def test_the_company_admin_sees_days_per_person_and_in_total_never_times(api):
+    who = staffed(api)
+    answer = api.get("/company/use", params={"month": "2026-11"}, headers=who["cora"])
+    assert answer.status_code == 200, answer.text
+    use = answer.json()
+    people = {p["member"]: p for p in use["people"]}
+    assert set(people) == {"anna", "ben"}  # rita is rival's
+    anna, ben = people["anna"], people["ben"]
+    assert (anna["days_booked"], anna["days_used"], anna["booked_unused"]) == (3, 2, 1)
+    assert anna["sites"] == ["borna"]
+    assert (ben["days_booked"], ben["days_used"], ben["used_unbooked"]) == (1, 2, 1)
+    assert ben["sites"] == ["borna", "leipzig-ost"]
+    assert use["totals"]["days_booked"] == 4 and use["totals"]["days_used"] == 4
+    assert "days used" in use["definitions"]
+    assert "T0" not in answer.text and "first_at" not in answer.text  # days, never times
+    rival = api.get("/company/use", params={"month": "2026-11"}, headers=who["ralf"]).json()
+    assert [p["member"] for p in rival["people"]] == ["rita"]
+
+
+def test_roles_see_only_their_part_of_a_statement(api):
+    who = staffed(api)
+    month = {"month": "2026-11"}
+    assert (
+        api.get("/companies/acme/statement", params=month, headers=who["cora"]).status_code == 403
+    )
+    assert api.get("/company/use", params=month, headers=who["admin"]).status_code == 403
+    assert api.get("/companies/acme/statement", params=month, headers=who["tim"]).status_code == 403
+    whole = api.get("/companies/acme/statement", params=month, headers=who["admin"]).json()
+    assert whole["totals"]["days_used"] == 4 and whole["sites"] is None
+    part = api.get("/companies/acme/statement", params=month, headers=who["olga"]).json()
+    assert part["sites"] == ["leipzig-ost"]
+    assert {p["member"]: p["days_used"] for p in part["people"]} == {"anna": 0, "ben": 1}
+    assert (
+        api.get("/companies/nope/statement", params=month, headers=who["admin"]).status_code == 404
+    )
+    bad = api.get("/company/use", params={"month": "2026-13"}, headers=who["cora"])
+    assert bad.status_code == 422 and "2026-13" in bad.text
+
+
+def test_the_statement_csv_has_a_row_per_person_a_total_and_no_formulas(api):
+    who = staffed(api)
+    answer = api.get("/company/statement.csv", params={"month": "2026-11"}, headers=who["cora"])
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert 'filename="acme-2026-11.csv"' in answer.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(answer.text)))
+    assert rows[0][:4] == ["member", "name", "days_booked", "days_used"]
+    assert [r[0] for r in rows[1:4]] == ["anna", "ben", ""]
+    assert rows[2][1] == "'=HYPERLINK(evil)"  # a spreadsheet shows it, never runs it
+    assert rows[3][1] == "total" and rows[3][2:4] == ["4", "4"]
+    assert any(r[0].startswith("# days used:") for r in rows)
