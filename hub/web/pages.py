@@ -22,8 +22,17 @@ from hub.http.deps import ClientAddress, Principals, SignIns, Store
 from hub.http.responses import csv_download
 from hub.services import overview, reports, users
 from hub.throttle import Throttled
+from hub.web import i18n
 from hub.web.deps import Live
-from hub.web.session import COOKIE, PREFIX, SameOrigin, Viewer, safe_next, set_session
+from hub.web.session import (
+    COOKIE,
+    PREFIX,
+    SameOrigin,
+    Someone,
+    Viewer,
+    safe_next,
+    set_session,
+)
 from hub.web.templating import page
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -57,7 +66,11 @@ def sign_in_form(
         token = users.sign_in(store, throttle, username, password, client)
     except (AuthError, Throttled) as exc:
         refused = isinstance(exc, Throttled)
-        error = str(exc) if refused else "Wrong name or password."
+        error = (
+            str(exc)
+            if refused
+            else i18n.translations(i18n.choose(request)).gettext("Wrong name or password.")
+        )
         response = page(request, "sign_in.html", None, next=safe_next(next), error=error)
         response.status_code = 429 if refused else status.HTTP_401_UNAUTHORIZED
         if isinstance(exc, Throttled):
@@ -73,7 +86,7 @@ def sign_in_form(
 
 
 @router.post("/sign-out", dependencies=[SameOrigin])
-def sign_out(request: Request, store: Store, principals: Principals, who: Viewer) -> Response:
+def sign_out(request: Request, store: Store, principals: Principals, who: Someone) -> Response:
     users.sign_out(store, request.cookies[COOKIE])
     principals.clear()
     response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)

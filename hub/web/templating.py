@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from hub.auth import Principal
 from hub.services.fleet import UNVERIFIED_SECONDS
 from hub.services.scope import Scope
+from hub.web import i18n
 
 #: Everything from the hub itself: spaces may be cut off from the internet, and no other
 #: site's script may run on pages that name members.
@@ -54,6 +55,9 @@ def free_places(live: dict[str, Any]) -> str:
 
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# {% trans %} blocks compile against these; each page binds its visitor's language (i18n).
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
 templates.env.filters["since"] = since
 templates.env.filters["interval"] = interval
 templates.env.filters["free_places"] = free_places
@@ -70,7 +74,10 @@ def page(request: Request, name: str, who: Principal | None, **context: Any) -> 
         #: Whether the page may offer to enrol and revoke devices.
         "installs": scope is not None and scope.installs_devices,
     }
-    response = templates.TemplateResponse(request, name, {**shown, **context})
+    lang = i18n.choose(request)
+    response = templates.TemplateResponse(request, name, {**i18n.context(lang), **shown, **context})
+    i18n.keep_choice(request, response, lang)
+    response.headers["Content-Language"] = lang
     response.headers["Content-Security-Policy"] = CSP
     # Pages name members: nothing of them may stay in the browser's cache after sign-out.
     response.headers["Cache-Control"] = "no-store"
