@@ -15,6 +15,7 @@ from hub.api import (
     fleet,
     grants,
     health,
+    mail,
     members,
     occupancy,
     overview,
@@ -43,4 +44,5 @@ ROUTERS: list[APIRouter] = [
     fleet.router,
     occupancy.router,
     reports.router,
+    mail.router,
 ]
