@@ -15,6 +15,7 @@ from hub.api import (
     fleet,
     grants,
     health,
+    invitations,
     mail,
     members,
     occupancy,
@@ -44,5 +45,6 @@ ROUTERS: list[APIRouter] = [
     fleet.router,
     occupancy.router,
     reports.router,
+    invitations.router,
     mail.router,
 ]
