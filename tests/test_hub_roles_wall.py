@@ -14,8 +14,10 @@ from hub.services.scope import Scope
 from tests.support.hub import PASSWORD, add_user, as_user
 from tests.support.sites import add_sites
 
-#: What anyone signed in may reach: their own account and tokens; and what needs no sign-in.
-NOT_STAFF = re.compile(r"^/(auth/|health|enrol)")
+#: What anyone signed in may reach: their own account and tokens; and what needs no sign-in;
+#: and a member's own things and a company admin's own staff (tests/test_hub_self_service.py
+#: and tests/test_hub_staff.py walk those).
+NOT_STAFF = re.compile(r"^/(auth/|health|enrol|me/|company/)")
 
 
 def _staff_routes(app) -> list[tuple[str, str]]:

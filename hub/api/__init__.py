@@ -17,6 +17,7 @@ from hub.api import (
     health,
     invitations,
     mail,
+    me,
     members,
     occupancy,
     overview,
@@ -47,4 +48,5 @@ ROUTERS: list[APIRouter] = [
     reports.router,
     invitations.router,
     mail.router,
+    me.router,
 ]
