@@ -10,6 +10,7 @@ from hub.api import (
     bookings,
     cards,
     companies,
+    company,
     enrolment,
     events,
     fleet,
@@ -49,4 +50,5 @@ ROUTERS: list[APIRouter] = [
     invitations.router,
     mail.router,
     me.router,
+    company.router,
 ]
