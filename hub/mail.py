@@ -2,7 +2,8 @@
 configured SMTP server (``[mail]``), and tries again when it cannot.
 
 Requests never wait for a mail server: services only write the outbox
-(hub.services.mail), in their own transaction; this sender picks up what is due. A mail
+(hub.services.mail), in their own transaction; this sender picks up what is due. It is one of
+the hub's jobs: it knows the store and the settings, nothing of the services or of HTTP. A mail
 that the server refuses for now (it is down, it answers 4xx) is tried again later, each wait
 twice the one before (up to ``max_delay``), until ``MAX_ATTEMPTS``; one that it refuses for
 good (5xx: no such mailbox) is not tried again. Either way it stays in the outbox with its
@@ -30,7 +31,6 @@ from email.utils import formatdate, make_msgid
 from sqlalchemy import Engine, Row, delete, select, update
 
 from hub import db
-from hub.services.mail import MAX_ATTEMPTS
 from hub.settings_sections import MailSettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ CLAIM = timedelta(minutes=5)
 KEEP = timedelta(days=30)
 #: Mail sent per round, over one connection.
 BATCH = 20
+#: How often one mail is tried before it is given up on (and kept for an admin): with waits
+#: doubling from a minute up to two hours, about ten hours of a mail server away.
+MAX_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)

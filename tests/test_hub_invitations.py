@@ -175,3 +175,18 @@ def test_a_member_whose_address_and_id_are_taken_as_user_names_is_refused_clearl
     api.post("/members", json=member, headers=admin)
     refused = api.post("/members/hans/invitation", headers=admin)
     assert refused.status_code == 409 and "taken as user names" in refused.json()["detail"]
+
+
+def test_erasing_a_member_erases_their_sign_in_too(api):
+    admin = add_sites(api)
+    api.post("/members", json={"id": "ida", "name": "Ida"}, headers=admin)
+    link = api.post("/members/ida/invitation", headers=admin).json()["link"]
+    session = {"Authorization": f"Bearer {accept(api, token_of(link)).json()['access_token']}"}
+    export = api.get("/members/ida/export", headers=admin).json()
+    assert [a["username"] for a in export["account"]] == ["ida"]
+    assert api.delete("/members/ida", headers=admin).status_code == 204
+    assert api.get("/me/profile", headers=session).status_code == 401
+    refused = api.post("/auth/token", data={"username": "ida", "password": NEW_PASSWORD})
+    assert refused.status_code == 401
+    with api.engine.connect() as conn:
+        assert conn.execute(select(db.invitations)).all() == []

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from hafen.config import ConfigError, validate_config
 from hub import db
-from hub.mail import MailSender
-from hub.services.mail import MAX_ATTEMPTS, Letter, queue_mail
+from hub.mail import MAX_ATTEMPTS, MailSender
+from hub.services.mail import Letter, queue_mail
 from hub.settings import HubSettings
 from sim.broker import free_port
 from tests.support.hub import add_staff, api_client, as_user

@@ -12,7 +12,7 @@ from hub import db
 from hub.auth import Role
 from tests.support.edge import CARD_KEY
 from tests.support.hub import add_staff, add_user, api_client, as_user
-from tests.support.network import acl_version, connected_edge
+from tests.support.network import acl_version, connected_edge, door_decisions, tap_again
 from tests.support.sites import add_sites
 from tests.support.waiting import wait_for
 
@@ -124,8 +124,6 @@ def test_only_members_reach_their_own_things(members_api):
 
 
 def test_a_card_reported_lost_is_refused_at_the_door_at_once(tmp_path, network_api, mock_pins):
-    from tests.test_hub_api_access import decisions, tap_again
-
     hub, api = network_api
     add_sites(api)
     api.post("/plans", json={"id": "flex"})
@@ -137,12 +135,12 @@ def test_a_card_reported_lost_is_refused_at_the_door_at_once(tmp_path, network_a
     with connected_edge(tmp_path, hub) as (agent, card):
         assert wait_for(lambda: acl_version(agent) >= 1, 10)
         card.present(bytes.fromhex(ANNA_CARD))
-        assert wait_for(lambda: len(decisions(hub)) == 1, 10)
-        assert decisions(hub)[0]["allowed"] is True
+        assert wait_for(lambda: len(door_decisions(hub)) == 1, 10)
+        assert door_decisions(hub)[0]["allowed"] is True
         version = acl_version(agent)
         [mine] = api.get("/me/cards", headers=anna).json()
         assert api.post(f"/me/cards/{mine['id']}/lost", headers=anna).status_code == 200
         assert wait_for(lambda: acl_version(agent) == version + 1, 10)
-        tap_again(card)
-        assert wait_for(lambda: len(decisions(hub)) == 2, 10)
-        assert decisions(hub)[1]["reason"] == "revoked"
+        tap_again(card, ANNA_CARD)
+        assert wait_for(lambda: len(door_decisions(hub)) == 2, 10)
+        assert door_decisions(hub)[1]["reason"] == "revoked"

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from hub import db
 from hub.auth import Role
 from tests.support.hub import add_user, as_user
-from tests.support.network import acl_version, connected_edge
+from tests.support.network import acl_version, connected_edge, door_decisions, tap_again
 from tests.support.sites import add_sites
 from tests.support.waiting import wait_for
 
@@ -112,8 +112,6 @@ def test_an_allowance_names_only_the_companys_sites(api):
 def test_taking_someone_off_the_staff_ends_their_access_at_the_door_at_once(
     tmp_path, network_api, mock_pins
 ):
-    from tests.test_hub_api_access import decisions, tap_again
-
     hub, api = network_api
     admin = dict(api.headers)
     add_sites(api)
@@ -127,8 +125,8 @@ def test_taking_someone_off_the_staff_ends_their_access_at_the_door_at_once(
     with connected_edge(tmp_path, hub) as (agent, card):
         assert wait_for(lambda: acl_version(agent) >= 1, 10)
         card.present(bytes.fromhex(BOB_CARD))
-        assert wait_for(lambda: len(decisions(hub)) == 1, 10)
-        assert decisions(hub)[0]["allowed"] is True
+        assert wait_for(lambda: len(door_decisions(hub)) == 1, 10)
+        assert door_decisions(hub)[0]["allowed"] is True
         api.put("/company/staff/bob/allowance", json={"days_per_month": 4}, headers=cora)
         company_booking = book_ahead(hub.engine, "bob", "cora")
         own_booking = book_ahead(hub.engine, "bob", None)
@@ -136,9 +134,9 @@ def test_taking_someone_off_the_staff_ends_their_access_at_the_door_at_once(
         removed = api.delete("/company/staff/bob", headers=cora)
         assert removed.json() == {"member": "bob", "cancelled_bookings": 1}
         assert wait_for(lambda: acl_version(agent) == version + 1, 10)
-        tap_again(card)
-        assert wait_for(lambda: len(decisions(hub)) == 2, 10)
-        assert decisions(hub)[1]["allowed"] is False
+        tap_again(card, BOB_CARD)
+        assert wait_for(lambda: len(door_decisions(hub)) == 2, 10)
+        assert door_decisions(hub)[1]["allowed"] is False
     assert api.get("/company/staff", headers=cora).json() == []
     assert api.delete("/company/staff/bob", headers=cora).status_code == 404
     with hub.engine.connect() as conn:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from hub import db
+from hub.mail import MAX_ATTEMPTS
 from hub.services.errors import NotFound
 from hub.settings_sections import EMAIL_PATTERN
 
@@ -30,9 +31,6 @@ MAX_SUBJECT = 200
 MAX_BODY = 16_000
 #: The longest calendar attachment (one booking's event is well under 2 KB).
 MAX_ICS = 32_000
-#: How often the sender tries one mail before it gives up on it (kept for an admin): with
-#: waits doubling from a minute up to two hours, about ten hours of a mail server away.
-MAX_ATTEMPTS = 12
 #: What the outbox lists at most per request.
 MAX_LISTED = 500
 
@@ -62,7 +60,7 @@ class QueuedMail(BaseModel):
     next_try_at: datetime | None
     sent_at: datetime | None
     last_error: str | None
-    #: Tried ``MAX_ATTEMPTS`` times without success: no more tries unless sent again.
+    #: Tried ``MAX_ATTEMPTS`` times (hub.mail) without success: no more tries unless sent again.
     failed: bool
 
 
