@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: How long one SMTP conversation may stall before the attempt counts as failed.
 SMTP_TIMEOUT = 30.0
+#: How long a stopping hub waits for the round under way (a server may stall it longer).
+STOP_WAIT = 3.0
 #: How long a claimed mail is left to its sender before another may try it.
 CLAIM = timedelta(minutes=5)
 #: How long sent mail (and mail given up on) stays listed before it is deleted.
@@ -87,9 +89,11 @@ class MailSender:
         return self
 
     def stop(self) -> None:
+        """Stop after the round under way, waiting for it a few seconds at most: a mail still
+        being sent then stays claimed, and is sent again after ``CLAIM`` by the next start."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=SMTP_TIMEOUT + 5)
+            self._thread.join(timeout=STOP_WAIT)
 
     def _run(self) -> None:
         while not self._stop.is_set():
