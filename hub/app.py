@@ -24,6 +24,7 @@ from hub.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from hub.http.errors import map_service_errors
 from hub.http.inputs import Checked
 from hub.list_watch import ListWatch
+from hub.mail import Mailer, MailSender
 from hub.services.users import TOKEN_MAX_DAYS
 from hub.web.app import add_dashboard
 
@@ -40,6 +41,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     token_max_days: int = TOKEN_MAX_DAYS,
     authority: DeviceAuthority | None = None,
+    mail: Mailer | None = None,
 ) -> FastAPI:
     """The hub over the store behind ``engine`` (already migrated): API and dashboard.
 
@@ -48,17 +50,19 @@ def create_app(
     ``public_url`` is where browsers reach the hub, if a proxy gives it another name.
     Request bodies over ``max_body_bytes`` are refused before anything reads them; no API
     token lives longer than ``token_max_days``. ``authority`` lets devices enrol and be
-    revoked (without it, those routes answer 503).
+    revoked (without it, those routes answer 503). ``mail`` sends the outbox through an SMTP
+    server (without it no mail is queued: invitations show their link instead).
     """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         """On the way in, hold every token to ``token_max_days``. While serving, retry access
-        lists that the broker could not take when they were made, and send sites' newest
-        lists again until every door's own state shows them (hub.list_watch); on the way
-        out, end the dashboard's live streams."""
+        lists that the broker could not take when they were made, send sites' newest
+        lists again until every door's own state shows them (hub.list_watch), and send the
+        mail outbox (hub.mail); on the way out, end the dashboard's live streams."""
         stop = threading.Event()
         watch = None
+        sender = MailSender(engine, mail).start() if mail is not None else None
         # Tokens made under a higher maximum than this hub's are held to it now.
         auth.hold_tokens_to(engine, timedelta(days=token_max_days))
 
@@ -73,6 +77,8 @@ def create_app(
         stop.set()
         if watch is not None:
             watch.stop()
+        if sender is not None:
+            sender.stop()
         live.close()
 
     # Every route's text and numbers are checked before its other dependencies run.
@@ -83,7 +89,9 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Checked],
     )
-    deps.install(app, engine, card_key, publisher, public_url, token_max_days, authority)
+    deps.install(
+        app, engine, card_key, publisher, public_url, token_max_days, authority, mail is not None
+    )
     live = add_dashboard(app, engine)
     map_service_errors(app)
     for router in ROUTERS:

@@ -30,6 +30,9 @@ _hasher = PasswordHasher()
 TOKEN_PREFIX = "hft_"
 #: A password that cannot be guessed offline in a lifetime, yet typeable by a volunteer.
 MIN_PASSWORD_LENGTH = 10
+#: The stored password of an invited user who has not set one yet: no password matches it
+#: (it is no argon2 hash), and signing in with it costs as much as a wrong password.
+UNUSABLE_PASSWORD = "!unset"
 
 
 #: How long a password sign-in lasts (API token or dashboard session).
@@ -113,11 +116,18 @@ def create_user(
     return int(user_id)
 
 
+def hash_password(password: str) -> str:
+    """What the store keeps of a new password; ValueError if it is too short."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
 def sign_in(engine: Engine, username: str, password: str, lifetime: timedelta) -> str:
     """Check a password and issue a token valid for ``lifetime``."""
     with engine.connect() as conn:
         user = conn.execute(select(db.users).where(db.users.c.username == username)).one_or_none()
-    if user is None or user.disabled:
+    if user is None or user.disabled or user.password_hash == UNUSABLE_PASSWORD:
         _hasher.hash(password)  # the same work as for a real user: no timing oracle
         raise AuthError("wrong username or password")
     try:

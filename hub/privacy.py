@@ -120,6 +120,11 @@ def export_member(engine: Engine, member: str) -> dict | None:
             "cards": rows(db.cards, db.cards.c.member_id),
             "grants": rows(db.grants, db.grants.c.member_id),
             "bookings": rows(db.bookings, db.bookings.c.member_id),
+            "allowance": rows(db.allowances, db.allowances.c.member_id),
+            "account": [
+                {"username": a.username, "role": a.role, "created_at": a.created_at}
+                for a in conn.execute(select(db.users).where(db.users.c.member_id == member))
+            ],
             "door_events": [e._asdict() for e in events],
         }
 
@@ -142,11 +147,30 @@ def erase_member(engine: Engine, member: str) -> bool:
             )
         for table in (db.visits, db.member_months):
             _pseudonymize_rollup(conn, key, table, {member})
+        _erase_account(conn, member)
         for table, column in (
             (db.cards, db.cards.c.member_id),
             (db.grants, db.grants.c.member_id),
             (db.bookings, db.bookings.c.member_id),
+            (db.allowances, db.allowances.c.member_id),
+            (db.calendar_feeds, db.calendar_feeds.c.member_id),
+            (db.waiting_list, db.waiting_list.c.member_id),
             (db.members, db.members.c.id),
         ):
             conn.execute(delete(table).where(column == member))
     return True
+
+
+def _erase_account(conn: Connection, member: str) -> None:
+    """The member's own sign-in goes with them (its sessions and links too: SQLite does not
+    cascade); a company admin who was also the member keeps their account, as no member."""
+    u = db.users.c
+    account = conn.execute(select(u.id, u.role).where(u.member_id == member)).one_or_none()
+    if account is None:
+        return
+    if account.role != "member":
+        conn.execute(update(db.users).where(u.id == account.id).values(member_id=None))
+        return
+    conn.execute(delete(db.api_tokens).where(db.api_tokens.c.user_id == account.id))
+    conn.execute(delete(db.invitations).where(db.invitations.c.user_id == account.id))
+    conn.execute(delete(db.users).where(u.id == account.id))

@@ -48,6 +48,7 @@ from hub.settings_sections import (
     CaSettings,
     HttpSettings,
     IngestSettings,
+    MailSettings,
     RetentionSettings,
     SigningSettings,
     StoreSettings,
@@ -83,8 +84,8 @@ _FILE = {"layer": "file"}
 class HubSettings(Section):
     """Everything the hub's commands take, one section per part of the hub.
 
-    Room for what comes next: ``signing.release_key_file`` and an
-    ``[smtp]`` section for e-mail (its password a file, like every secret)."""
+    Room for what comes next: ``signing.release_key_file``. ``[mail]`` is optional: without
+    it the hub sends no mail (its password a file, like every secret)."""
 
     store: StoreSettings = StoreSettings()
     broker: BrokerSettings = BrokerSettings()
@@ -94,6 +95,7 @@ class HubSettings(Section):
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
+    mail: MailSettings | None = None
 
     def check_files(self) -> list[str]:
         """Read every secret file that the commands would read; one line per problem, naming
@@ -110,6 +112,8 @@ class HubSettings(Section):
             checks.append(self.ingest.influx.token)
         if self.store.reads_password_file():
             checks.append(self.store.sqlalchemy_url)
+        if self.mail is not None:
+            checks.append(self.mail.check)
         for check in checks:
             try:
                 check()
@@ -119,11 +123,12 @@ class HubSettings(Section):
 
     def summary(self) -> str:
         """One line for ``check-config``: where things are, no secret."""
+        mail = f", mail {self.mail.shown()}" if self.mail is not None else ""
         return (
             f"store {self.store.shown()}, broker {self.broker.shown()},"
             f" http {self.http.host}:{self.http.port},"
             f" signing key {self.signing.key_file or 'none'},"
-            f" card key {self.cards.hash_key_file or 'none'}"
+            f" card key {self.cards.hash_key_file or 'none'}{mail}"
         )
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from hafen.cards import parse_card_key
 from hafen.config import ConfigError, Section, mask_credentials
@@ -330,3 +330,60 @@ class RetentionSettings(Section):
 
     #: Door events older than this many days are pseudonymised.
     days: Annotated[int, Field(ge=1, le=36_500)] = 180
+
+
+#: An e-mail address as a sender or recipient may be written: no spaces, no line breaks (a
+#: header is one line), one @.
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,253}$"
+
+
+class MailSettings(Section):
+    """The SMTP server through which ``hafen hub serve`` sends mail (invitations, booking
+    confirmations). Without ``[mail]`` nothing is queued: whoever invites someone is shown
+    the link to hand over instead. Links in the mail point at ``http.public_url``."""
+
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    #: Default: 587 for starttls, 465 for tls, 25 for none.
+    port: Port | None = None
+    #: ``starttls`` (upgrade a plain connection, usually port 587), ``tls`` (TLS from the
+    #: first byte, usually port 465) or ``none`` (a relay on this machine or a trusted network).
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    #: Sign in at the server as this user (with ``password_file``); unset: no sign-in.
+    username: Annotated[str, Field(min_length=1, max_length=254)] | None = None
+    password_file: Path | None = None
+    #: The From: address of every mail the hub sends.
+    sender: Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
+    #: CA certificates to trust for the server's certificate (a private relay); unset: the
+    #: system's.
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _login_needs_tls(self) -> MailSettings:
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("set both mail.username and mail.password_file, or neither")
+        if self.username is not None and self.security == "none":
+            raise ValueError(
+                "mail.username over mail.security = none would send the password in the"
+                ' clear: use "starttls" or "tls"'
+            )
+        return self
+
+    def smtp_port(self) -> int:
+        """The port to connect to: ``port``, else the usual one for ``security``."""
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+    def password(self) -> str | None:
+        """The sign-in password from its file (None without a sign-in); a ConfigError names
+        the key and the file."""
+        if self.password_file is None:
+            return None
+        return _secret("mail.password_file", self.password_file)
+
+    def check(self) -> None:
+        """The password and CA files are there and readable."""
+        self.password()
+        if self.ca_file is not None:
+            _secret("mail.ca_file", self.ca_file)
+
+    def shown(self) -> str:
+        return f"{self.host}:{self.smtp_port()} ({self.security})"

@@ -13,9 +13,13 @@ from tests.support.sites import add_sites
 
 
 def test_every_route_but_sign_in_and_health_wants_credentials(api):
-    # A device's enrolment carries its one-time token in the body: that is its credential
-    # (tests/test_provisioning.py refuses a used, expired and made-up one).
+    # A device's enrolment carries its one-time token in the body, an invitation's link in
+    # the path: that is their credential (tests/test_provisioning.py and
+    # tests/test_hub_invitations.py refuse a used, expired and made-up one), and a member's
+    # calendar feed, whose URL is its key (tests/test_hub_calendars.py).
     open_routes = {("/health", "GET"), ("/auth/token", "POST"), ("/enrol", "POST")}
+    open_routes.add(("/auth/invitations/{token}", "POST"))
+    open_routes.add(("/calendar/{token}.ics", "GET"))
     for path, operations in api.get("/openapi.json").json()["paths"].items():
         for method in operations:
             if (path, method.upper()) in open_routes:

@@ -206,7 +206,14 @@ def serve_command(
     from hub import db as hubdb
     from hub.app import create_app
     from hub.device_identity import DeviceAuthority
+    from hub.mail import Mailer
     from hub.server import hub_server
+
+    mail = (
+        read_secret(functools.partial(Mailer.from_settings, settings.mail))
+        if settings.mail
+        else None
+    )
 
     configure_logging()
     engine = hubdb.connect(url)
@@ -248,6 +255,15 @@ def serve_command(
             "no signing key (signing.key_file or --key): access-list changes are stored but"
             " not sent to the doors"
         )
+    if mail is None:
+        typer.echo("no [mail]: invitations show their link to whoever invites, none is mailed")
+    else:
+        typer.echo(f"mail: through {mail.settings.shown()} from {mail.settings.sender}")
+        if http.public_url is None:
+            typer.echo(
+                "mail links point at the address each invitation was made through: set"
+                " [http] public_url to the one members reach"
+            )
     keeper = None
     if authority is None:
         typer.echo("devices cannot enrol here: [ca] directory and [broker.admin] are not set")
@@ -264,6 +280,7 @@ def serve_command(
         max_body_bytes=http.max_body_bytes,
         token_max_days=http.token_max_days,
         authority=authority,
+        mail=mail,
     )
     hub_server(
         hub_app,

@@ -81,15 +81,18 @@ def install(
     public_url: str | None,
     token_max_days: int = TOKEN_MAX_DAYS,
     authority: DeviceAuthority | None = None,
+    sends_mail: bool = False,
 ) -> None:
     """Give ``app`` what the dependencies below hand to its routes."""
     app.state.engine = engine
+    app.state.sends_mail = sends_mail
     app.state.authority = authority
     app.state.token_max_days = token_max_days
     app.state.card_key = card_key
     app.state.publisher = publisher
     app.state.principals = PrincipalCache()
     app.state.sign_ins = SignInThrottle()
+    app.state.link_guesses = SignInThrottle()
     app.state.public_url = public_url.rstrip("/") if public_url else None
     app.state.public_hosts = frozenset({urlsplit(public_url).netloc.lower()} if public_url else ())
     app.state.overview = OverviewCache()
@@ -141,6 +144,14 @@ async def get_sign_ins(request: Request) -> SignInThrottle:
     return request.app.state.sign_ins
 
 
+async def get_link_guesses(request: Request) -> SignInThrottle:
+    return request.app.state.link_guesses
+
+
+async def get_sends_mail(request: Request) -> bool:
+    return request.app.state.sends_mail
+
+
 async def get_public_hosts(request: Request) -> frozenset[str]:
     return request.app.state.public_hosts
 
@@ -170,6 +181,10 @@ MaybeAuthority = Annotated[DeviceAuthority | None, Depends(find_authority)]
 PublicUrl = Annotated[str, Depends(get_public_url)]
 Principals = Annotated[PrincipalCache, Depends(get_principals)]
 SignIns = Annotated[SignInThrottle, Depends(get_sign_ins)]
+#: Counts tries of one-time links (invitations) per client, as SignIns counts sign-ins.
+LinkGuesses = Annotated[SignInThrottle, Depends(get_link_guesses)]
+#: Whether the hub sends mail (``[mail]`` is configured): else links are shown, not mailed.
+SendsMail = Annotated[bool, Depends(get_sends_mail)]
 #: The hub's own host names, as configured (``--public-url``), for checking a form's origin.
 PublicHosts = Annotated[frozenset[str], Depends(get_public_hosts)]
 Overview = Annotated[OverviewCache, Depends(get_overview)]
@@ -216,37 +231,46 @@ Installer = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN, Role.TECHNICI
 
 
 def member_caller(who: Annotated[Principal, Depends(principal)]) -> Principal:
-    """The caller of a member's own endpoint: someone who is a member of the network (a
-    member, or a company admin who is also one); 403 for anyone else, staff included (staff
-    see members through the staff endpoints, under their own rules)."""
+    """The signed-in member for their own things (profile, cards, visits, bookings,
+    calendar): a user with the member role, or a company admin who is a member too. Anyone
+    else (staff see members through the staff endpoints, under their own rules), and a
+    company admin who is no member, gets 403: there is nothing of theirs to show."""
     Scope(who).require_role(Role.MEMBER, Role.COMPANY_ADMIN)
     if who.member_id is None:
-        raise Forbidden("you are not a member of the network")
+        raise Forbidden("your account is not a member's")
     return who
 
 
-#: The signed-in member, for their own bookings, cards, visits and calendar.
+def company_caller(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The signed-in company admin for their company's staff (``/company/...``): only their
+    own company's, which the services take from ``who.company_id``."""
+    Scope(who).require_role(Role.COMPANY_ADMIN)
+    if who.company_id is None:
+        raise Forbidden("your account looks after no company")
+    return who
+
+
+#: A member (or a company admin who is one) asking for their own things.
 Member = Annotated[Principal, Depends(member_caller)]
+#: A company admin asking for their own company's staff.
+CompanyAdmin = Annotated[Principal, Depends(company_caller)]
 
 
 def member_id(who: Member) -> str:
     """The signed-in member's id (``Member`` made sure there is one)."""
     if who.member_id is None:  # pragma: no cover - member_caller refuses it first
-        raise Forbidden("you are not a member of the network")
+        raise Forbidden("your account is not a member's")
     return who.member_id
+
+
+def employer_company(who: CompanyAdmin) -> str:
+    """The signed-in company admin's company (``CompanyAdmin`` made sure there is one)."""
+    if who.company_id is None:  # pragma: no cover - company_caller refuses it first
+        raise Forbidden("your account looks after no company")
+    return who.company_id
 
 
 #: The signed-in member's id, for endpoints that need nothing else of them.
 MemberId = Annotated[str, Depends(member_id)]
-
-
-def employer_company(who: Annotated[Principal, Depends(principal)]) -> str:
-    """The company the signed-in company admin looks after; 403 for anyone else."""
-    Scope(who).require_role(Role.COMPANY_ADMIN)
-    if who.company_id is None:
-        raise Forbidden("you look after no company")
-    return who.company_id
-
-
-#: The signed-in company admin's company, for the employer's endpoints (``/company/...``).
+#: The signed-in company admin's company, for endpoints that need nothing else of them.
 EmployerCompany = Annotated[str, Depends(employer_company)]

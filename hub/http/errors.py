@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from hub.services.errors import (
     Conflict,
     Forbidden,
+    Gone,
     Invalid,
     NotFound,
     ServiceError,
@@ -26,6 +27,7 @@ STATUS: dict[type[ServiceError], int] = {
     Invalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
     Forbidden: status.HTTP_403_FORBIDDEN,
     Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    Gone: status.HTTP_410_GONE,
 }
 
 

@@ -31,3 +31,7 @@ class Forbidden(ServiceError):
 class Unavailable(ServiceError):
     """Something the hub needs for this is not configured or not reachable (a card key, the
     broker); trying again later, or after configuring it, may succeed."""
+
+
+class Gone(ServiceError):
+    """It existed and is no more: a one-time link that was used or has expired."""

@@ -15,6 +15,7 @@ from hub import db
 from hub.access_lists import AclPublisher
 from hub.app import create_app
 from hub.auth import Role, create_user
+from hub.mail import Mailer
 from tests.support.postgres import throwaway_database
 
 #: Everyone's password in the hub tests (long enough for the hub's rule).
@@ -67,11 +68,14 @@ def add_staff(engine: Engine, operator_sites: Sequence[str] = ("leipzig-ost",)) 
 
 @contextmanager
 def api_client(
-    engine: Engine, card_key: bytes | None = None, publisher: AclPublisher | None = None
+    engine: Engine,
+    card_key: bytes | None = None,
+    publisher: AclPublisher | None = None,
+    mail: Mailer | None = None,
 ) -> Iterator[TestClient]:
-    """The hub's API on ``engine``, started and shut down around the block; the store is at
-    hand as ``client.engine``."""
-    with TestClient(create_app(engine, card_key, publisher)) as client:
+    """The hub's API on ``engine``, started and shut down around the block (sending mail
+    through ``mail``'s server, if given); the store is at hand as ``client.engine``."""
+    with TestClient(create_app(engine, card_key, publisher, mail=mail)) as client:
         client.engine = engine
         yield client
 

@@ -3,6 +3,7 @@ connected to it."""
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,6 +193,17 @@ def acl_version(agent: EdgeAgent) -> int:
     from edge.agent.access_list import applied_version
 
     return applied_version(agent.store)
+
+
+def door_decisions(hub: TestHub) -> list[dict]:
+    """What the door decided at each tap so far, oldest first (its ``door.decision`` events)."""
+    return [e.data for e in hub.events() if e.kind == "door.decision"]
+
+
+def tap_again(card: EmulatedCard, uid: str) -> None:
+    """Take the card away long enough for the reader to notice (two empty polls), then tap."""
+    time.sleep(2.5)
+    card.present(bytes.fromhex(uid))
 
 
 @pytest.fixture
