@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from hub.access_lists import AclPublisher
 from hub.auth import STAFF_ROLES, AuthError, Principal, Role, authenticate
 from hub.device_identity import DeviceAuthority
+from hub.services.bookings import own_company, own_member
 from hub.services.errors import Unavailable
 from hub.services.overview import OverviewCache
 from hub.services.scope import Scope
@@ -213,3 +214,22 @@ Anyone = Annotated[Principal, Depends(principal)]
 Admin = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN))]
 #: Those who install devices: network admins and technicians.
 Installer = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN, Role.TECHNICIAN))]
+
+
+def _member_user(
+    who: Annotated[Principal, Depends(allow(Role.MEMBER, Role.COMPANY_ADMIN))],
+) -> Principal:
+    own_member(who)  # 403 for an account that is no member's
+    return who
+
+
+def _company_admin(who: Annotated[Principal, Depends(allow(Role.COMPANY_ADMIN))]) -> Principal:
+    own_company(who)  # 403 for one that looks after no company
+    return who
+
+
+#: A member acting for themselves (their own bookings): a member, or a company admin who is
+#: a member too; never the network's staff (they reach members through staff endpoints).
+Member = Annotated[Principal, Depends(_member_user)]
+#: A company admin acting for their company's staff.
+Employer = Annotated[Principal, Depends(_company_admin)]
