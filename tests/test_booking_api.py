@@ -241,7 +241,7 @@ def test_a_plans_desk_days_and_sites_are_its_members_allowance(api, borna):
     answer = api.post("/me/bookings", json=desk(month[2]), headers=ida)
     assert answer.status_code == 409
     assert answer.json()["detail"].startswith(
-        "you have used all 2 desk days of "
+        "you have used 2 of 2 desk days of "
         f"{month[2]:%B %Y} (the plan 'two-days'; a half day counts as a day); book again from "
     )
     refused(

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, distinct, or_, select
+from sqlalchemy import Connection, or_, select
 
 from hub import db
 from hub.services.booking_rules import Rule, refuse
@@ -62,7 +62,7 @@ def allowance_of(conn: Connection, member: str, at: datetime) -> Allowance:
             if own is not None and own.days_per_month is not None
             else company.days_per_person
         )
-        return Allowance(frozenset(sites or []), days, f"your employer {company.id}'s allowance")
+        return Allowance(frozenset(sites or []), days, f"{company.id}'s allowance")
     g, p = db.grants.c, db.plans.c
     plans = conn.execute(
         select(p.id, p.sites, p.days_per_month)
@@ -104,7 +104,9 @@ def desk_days(conn: Connection, member: str, first: date, following: date) -> se
     b = db.bookings.c
     return set(
         conn.scalars(
-            select(distinct(b.day)).where(
+            select(b.day)
+            .distinct()
+            .where(
                 b.member_id == member,
                 b.kind.in_(DESK_KINDS),
                 b.day >= first,
@@ -127,9 +129,10 @@ def require_day_left(
     if day in held or len(held) < allowance.days_per_month:
         return
     has = "have" if subject == "you" else "has"
+    days = allowance.days_per_month
     raise refuse(
         Rule.DAYS_USED,
-        f"{subject} {has} used all {allowance.days_per_month} desk days of {first:%B %Y}"
-        f" ({allowance.granted_by}; a half day counts as a day); book again from {following}"
-        " or cancel another day",
+        f"{subject} {has} used {days} of {days} desk day{'' if days == 1 else 's'} of"
+        f" {first:%B %Y} ({allowance.granted_by}; a half day counts as a day); book again from"
+        f" {following} or cancel another day",
     )
