@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine, event, func, insert, select
 
@@ -55,7 +56,7 @@ def holding_desks(engine: Engine, day: date) -> int:
     b = db.bookings.c
     with engine.connect() as conn:
         query = select(func.count()).where(b.site_id == "borna", b.day == day, holding())
-        return conn.scalar(query)
+        return conn.scalar(query) or 0
 
 
 def test_forty_members_at_once_for_the_last_three_desks_get_exactly_three(engine):
@@ -66,9 +67,7 @@ def test_forty_members_at_once_for_the_last_three_desks_get_exactly_three(engine
     make_members(engine, early + rush, "flex")
     for name in early:
         bookings.book_for_self(engine, None, member(name), desk(day))
-    outcome = at_once(
-        [lambda n=n: bookings.book_for_self(engine, None, member(n), desk(day)) for n in rush]
-    )
+    outcome = at_once([partial(book_desk, engine, name, day) for name in rush])
     assert outcome == {"booked": 3, Rule.FULL: THREADS - 3}
     assert holding_desks(engine, day) == 10
 
@@ -79,10 +78,9 @@ def test_a_cancelled_desk_is_taken_by_exactly_one_of_many(engine):
     make_members(engine, ["first"] + [f"rush-{i}" for i in range(20)], "flex")
     made = bookings.book_for_self(engine, None, member("first"), desk(day))
     calls: list[Callable[[], object]] = [
-        lambda n=i: bookings.book_for_self(engine, None, member(f"rush-{n}"), desk(day))
-        for i in range(20)
+        partial(book_desk, engine, f"rush-{i}", day) for i in range(20)
     ]
-    calls.append(lambda: bookings.cancel_own(engine, None, member("first"), made.id))
+    calls.append(partial(bookings.cancel_own, engine, None, member("first"), made.id))
     outcome = at_once(calls)
     rush_booked = outcome["booked"] - 1  # the cancellation succeeds too
     assert rush_booked <= 1 and outcome[Rule.FULL] == 20 - rush_booked
@@ -104,7 +102,7 @@ def test_twenty_bookings_at_once_of_one_room_at_one_time_give_it_to_one(engine):
         attendees=6,
     )
     outcome = at_once(
-        [lambda n=n: bookings.book_for_self(engine, None, member(n), room) for n in names]
+        [partial(bookings.book_for_self, engine, None, member(name), room) for name in names]
     )
     assert outcome == {"booked": 1, Rule.ROOM_TAKEN: 19}
 
@@ -119,14 +117,16 @@ def test_one_member_booking_many_days_at_once_stays_within_the_months_allowance(
     if (first + timedelta(days=10)).month != first.month:
         first = (first.replace(day=1) + timedelta(days=32)).replace(day=1)
     days = [first + timedelta(days=i) for i in range(10)]
-    outcome = at_once(
-        [lambda d=d: bookings.book_for_self(engine, None, member("ida"), desk(d)) for d in days]
-    )
+    outcome = at_once([partial(book_desk, engine, "ida", day) for day in days])
     assert outcome == {"booked": 2, Rule.DAYS_USED: 8}
 
 
 def desk(day: date) -> MyBookingIn:
     return MyBookingIn(site="borna", kind="desk", day=day)
+
+
+def book_desk(engine: Engine, name: str, day: date) -> object:
+    return bookings.book_for_self(engine, None, member(name), desk(day))
 
 
 def test_on_sqlite_the_pools_write_opens_each_bookings_transaction(tmp_path):

@@ -110,9 +110,9 @@ def acme(api, network):
     days, both sites). cora looks after Acme; bea is another company's. Returns cora's
     header."""
     admin, _mia, _ole = network
-    for company in ({"id": "acme", "sites": ["borna"]}, {"id": "other", "sites": ["borna"]}):
-        body = company | {"name": company["id"].title(), "days_per_person": 1}
-        assert api.put(f"/companies/{company['id']}", json=body, headers=admin).is_success
+    for company in ("acme", "other"):
+        body = {"id": company, "name": company.title(), "sites": ["borna"], "days_per_person": 1}
+        assert api.put(f"/companies/{company}", json=body, headers=admin).is_success
     for name in ("sam", "tom"):
         member_user(api, name, admin, company="acme")
     member_user(api, "bea", admin, company="other")
