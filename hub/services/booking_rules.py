@@ -44,7 +44,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from hafen.acl import TimeWindow
 from hub import db
@@ -126,6 +126,10 @@ class Window:
     ends_at: datetime
 
 
+#: Built once: building a statement costs more than SQLite takes to run it (booking's hot path).
+_SITE = select(db.sites).where(db.sites.c.id == bindparam("site"))
+
+
 @dataclass(frozen=True)
 class SiteRules:
     """What booking needs to know of a site."""
@@ -140,7 +144,7 @@ class SiteRules:
 
     @classmethod
     def load(cls, conn: Connection, site: str) -> SiteRules:
-        row = conn.execute(select(db.sites).where(db.sites.c.id == site)).one_or_none()
+        row = conn.execute(_SITE, {"site": site}).one_or_none()
         if row is None:
             raise NotFound(f"no site {site!r}")
         opening = row.opening_hours

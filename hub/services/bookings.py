@@ -26,14 +26,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from types import ModuleType
 
-from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Row,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub import db
 from hub.access_lists import AclPublisher
 from hub.auth import Principal
-from hub.services.allowance import allowance_of
+from hub.services.allowance import allowance_of, member_terms
 from hub.services.booking_counts import Hold, require_free
 from hub.services.booking_models import (
     Booking,
@@ -119,48 +130,43 @@ def _book(
     with engine.connect() as conn:
         rules = SiteRules.load(conn, site)
         hold = _what_it_holds(conn, rules, wanted, now)
-        blocked = conn.scalar(select(db.members.c.blocked).where(db.members.c.id == member))
-        if blocked is None:
+        terms = member_terms(conn, member)
+        if terms is None:
             raise Invalid(f"no member {member!r}")
-        if blocked:
+        if terms.blocked:
             raise refuse(Rule.BLOCKED, f"{member} is blocked; ask the network's management")
         allowance = None
         if subject is not None:
-            allowance = allowance_of(conn, member, hold.window.starts_at)
+            allowance = allowance_of(conn, member, terms, hold.window.starts_at)
             allowance.require_site(site)
     with engine.begin() as conn:
         if allowance is not None and allowance.days_per_month is not None:
             _lock_member(conn, member)
         lock_pool(conn, site, hold.window.day, hold.resource)
         require_free(conn, rules, member, hold, allowance, subject or member, now)
-        booking_id = conn.execute(
-            insert(db.bookings)
-            .returning(db.bookings.c.id)
-            .values(
-                member_id=member,
-                site_id=site,
-                kind=wanted.kind,
-                starts_at=hold.window.starts_at,
-                ends_at=hold.window.ends_at,
-                created_at=now,
-                day=hold.window.day,
-                part=hold.part,
-                room_id=wanted.room,
-                attendees=(wanted.attendees or 1) if wanted.kind == "room" else None,
-                booked_by=who.user_id,
-            )
-        ).scalar_one()
-        conn.execute(
-            insert(db.grants).values(
-                member_id=member,
-                source="booking",
-                booking_id=booking_id,
-                sites=[site],
-                valid_from=hold.window.starts_at,
-                valid_until=hold.window.ends_at,
-            )
-        )
-        row = conn.execute(select(db.bookings).where(db.bookings.c.id == booking_id)).one()
+        booking = {
+            "member_id": member,
+            "site_id": site,
+            "kind": wanted.kind,
+            "starts_at": hold.window.starts_at,
+            "ends_at": hold.window.ends_at,
+            "created_at": now,
+            "day": hold.window.day,
+            "part": hold.part,
+            "room_id": wanted.room,
+            "attendees": (wanted.attendees or 1) if wanted.kind == "room" else None,
+            "booked_by": who.user_id,
+        }
+        row = conn.execute(_INSERT_BOOKING, booking).one()
+        grant = {
+            "member_id": member,
+            "source": "booking",
+            "booking_id": row.id,
+            "sites": [site],
+            "valid_from": hold.window.starts_at,
+            "valid_until": hold.window.ends_at,
+        }
+        conn.execute(_INSERT_GRANT, grant)
     publish_member(publisher, member, {site})
     return as_booking(row)
 
@@ -192,18 +198,28 @@ def _what_it_holds(conn: Connection, rules: SiteRules, wanted: Wanted, now: date
     return Hold(window, f"room:{room.id}", room=room)
 
 
+def _pool_write(dialect: ModuleType) -> Executable:
+    table = db.booking_pools
+    statement = dialect.insert(table).values(
+        site_id=bindparam("site"), day=bindparam("day"), resource=bindparam("resource"), changes=1
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.site_id, table.c.day, table.c.resource],
+        set_={"changes": table.c.changes + 1},
+    )
+
+
+#: Built once per dialect (booking's hot path): insert the pool's row, or bump ``changes``.
+_POOL_WRITE = {"postgresql": _pool_write(postgresql), "sqlite": _pool_write(sqlite)}
+_INSERT_BOOKING = insert(db.bookings).returning(*db.bookings.c)
+_INSERT_GRANT = insert(db.grants)
+
+
 def lock_pool(conn: Connection, site: str, day: date, resource: str) -> None:
     """Write the pool's row (insert, or bump ``changes``): the lock every booking and
     cancellation of the pool takes before it counts (see the module's words)."""
-    table = db.booking_pools
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(site_id=site, day=day, resource=resource, changes=1)
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.site_id, table.c.day, table.c.resource],
-            set_={"changes": table.c.changes + 1},
-        )
-    )
+    pool = {"site": site, "day": day, "resource": resource}
+    conn.execute(_POOL_WRITE[conn.dialect.name], pool)
 
 
 def _lock_member(conn: Connection, member: str) -> None:
