@@ -300,12 +300,10 @@ def desk_window(site: SiteRules, day: date, part: Part, now: datetime) -> Window
             f"{_hours_text(site, day)}: the {part} is outside them{instead}",
         )
     if window.ends_at <= now:
-        later = [
-            p
-            for p in (Part.AFTERNOON,)
-            if (w := site.part_window(day, p)) is not None and w.ends_at > now and p != part
-        ]
-        instead = f"book the {later[0]} or a later day" if later else "book a later day"
+        # Only a morning can be over while its afternoon is not.
+        afternoon = site.part_window(day, Part.AFTERNOON) if part == Part.MORNING else None
+        open_yet = afternoon is not None and afternoon.ends_at > now
+        instead = "book the afternoon or a later day" if open_yet else "book a later day"
         raise refuse(Rule.PAST, f"the {part} of {day} at {site.id} is over; {instead}")
     return window
 

@@ -134,7 +134,8 @@ def _book(
         if terms is None:
             raise Invalid(f"no member {member!r}")
         if terms.blocked:
-            raise refuse(Rule.BLOCKED, f"{member} is blocked; ask the network's management")
+            who_is = "you are" if subject == "you" else f"{member} is"
+            raise refuse(Rule.BLOCKED, f"{who_is} blocked; ask the network's management")
         allowance = None
         if subject is not None:
             allowance = allowance_of(conn, member, terms, hold.window.starts_at)
