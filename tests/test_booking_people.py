@@ -106,12 +106,12 @@ def test_past_bookings_are_listed_latest_first(api, network):
 
 @pytest.fixture
 def acme(api, network):
-    """Acme allows its staff one desk day a month at Borna; tom has his own allowance (two
-    days, both sites). cora looks after Acme; bea is another company's. Returns cora's
+    """Acme allows its staff one desk day a month at both sites; tom has his own allowance
+    (two days, Borna alone). cora looks after Acme; bea is another company's. Returns cora's
     header."""
     admin, _mia, _ole = network
-    for company in ("acme", "other"):
-        body = {"id": company, "name": company.title(), "sites": ["borna"], "days_per_person": 1}
+    for company, sites in (("acme", ["borna", "leipzig-ost"]), ("other", ["borna"])):
+        body = {"id": company, "name": company.title(), "sites": sites, "days_per_person": 1}
         assert api.put(f"/companies/{company}", json=body, headers=admin).is_success
     for name in ("sam", "tom"):
         member_user(api, name, admin, company="acme")
@@ -121,7 +121,7 @@ def acme(api, network):
             insert(db.allowances).values(
                 member_id="tom",
                 days_per_month=2,
-                sites=["borna", "leipzig-ost"],
+                sites=["borna", "grimma"],  # grimma: a site acme does not book
                 updated_at=datetime.now(UTC),
             )
         )
@@ -153,14 +153,15 @@ def test_a_company_admin_books_for_their_staff_within_its_allowance(api, network
         f" day); book again from {(d2.replace(day=28) + timedelta(days=4)).replace(day=1)} or"
         " cancel another day"
     )
-    elsewhere = book("sam", d1, "leipzig-ost")
+    # Acme books both sites; the same day elsewhere costs no second day.
+    assert book("sam", d1, "leipzig-ost").status_code == 201
+    # tom's own allowance: two days, at Borna alone (his own sites narrow acme's).
+    elsewhere = book("tom", d1, "leipzig-ost")
     assert elsewhere.status_code == 422
-    assert (
-        elsewhere.json()["detail"]
-        == "acme's allowance does not include leipzig-ost; it includes borna"
+    assert elsewhere.json()["detail"] == (
+        "acme's allowance does not include leipzig-ost; it includes borna"
     )
-    # tom's own allowance: two days, both sites.
-    assert book("tom", d1, "leipzig-ost").status_code == 201
+    assert book("tom", d1).status_code == 201
     assert book("tom", d2).status_code == 201
     assert book("tom", d3).status_code == 409
     # Nobody else's: not another company's staff, not a member of no company.

@@ -14,9 +14,10 @@ from hub.services.scope import Scope
 from tests.support.hub import PASSWORD, add_user, as_user
 from tests.support.sites import add_sites
 
-#: What anyone signed in may reach: their own account and tokens; and what needs no sign-in;
-#: and what is made for members (``/me/``) and company admins (``/company/``) alone.
-NOT_STAFF = re.compile(r"^/(auth/|health|enrol|me/|company/)")
+#: What is not staff's: anyone's own account and tokens, what needs no sign-in, a member's own
+#: things and calendar feed, a company admin's own staff and use, and finding a space
+#: (tests/test_hub_self_service.py, test_hub_staff.py and test_hub_calendars.py walk those).
+NOT_STAFF = re.compile(r"^/(auth/|health|enrol|me/|calendar/|company/|spaces)")
 
 
 def _staff_routes(app) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from hub.http.deps import Employer, Publisher, Store
+from hub.http.deps import CompanyAdmin, Publisher, Store
 from hub.services import booking_reads, bookings
 from hub.services.booking_models import Booking, StaffBookingIn
 from hub.services.booking_reads import MAX_LIST
@@ -19,7 +19,7 @@ Month = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description=
 
 
 @router.post("", response_model=Booking, status_code=status.HTTP_201_CREATED)
-def book(booking: StaffBookingIn, store: Store, publisher: Publisher, who: Employer) -> Booking:
+def book(booking: StaffBookingIn, store: Store, publisher: Publisher, who: CompanyAdmin) -> Booking:
     """Book a desk or a room for one of your staff (``member``), within their allowance."""
     return bookings.book_for_staff(store, publisher, who, booking)
 
@@ -27,7 +27,7 @@ def book(booking: StaffBookingIn, store: Store, publisher: Publisher, who: Emplo
 @router.get("", response_model=list[Booking])
 def list_bookings(
     store: Store,
-    who: Employer,
+    who: CompanyAdmin,
     month: Month,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = MAX_LIST,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
@@ -37,11 +37,11 @@ def list_bookings(
 
 
 @router.get("/{booking_id}", response_model=Booking)
-def get_booking(booking_id: BookingId, store: Store, who: Employer) -> Booking:
+def get_booking(booking_id: BookingId, store: Store, who: CompanyAdmin) -> Booking:
     return booking_reads.get_staff_booking(store, who, booking_id)
 
 
 @router.delete("/{booking_id}", response_model=Booking)
-def cancel(booking_id: BookingId, store: Store, publisher: Publisher, who: Employer) -> Booking:
+def cancel(booking_id: BookingId, store: Store, publisher: Publisher, who: CompanyAdmin) -> Booking:
     """Cancel a booking of your staff, until the site's cut-off before it starts."""
     return bookings.cancel_for_staff(store, publisher, who, booking_id)

@@ -22,8 +22,7 @@ from sqlalchemy import Engine
 from hub.access_lists import AclPublisher
 from hub.auth import STAFF_ROLES, AuthError, Principal, Role, authenticate
 from hub.device_identity import DeviceAuthority
-from hub.services.bookings import own_company, own_member
-from hub.services.errors import Unavailable
+from hub.services.errors import Forbidden, Unavailable
 from hub.services.overview import OverviewCache
 from hub.services.scope import Scope
 from hub.services.users import TOKEN_MAX_DAYS
@@ -216,20 +215,47 @@ Admin = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN))]
 Installer = Annotated[Principal, Depends(allow(Role.NETWORK_ADMIN, Role.TECHNICIAN))]
 
 
-def _member_user(
-    who: Annotated[Principal, Depends(allow(Role.MEMBER, Role.COMPANY_ADMIN))],
-) -> Principal:
-    own_member(who)  # 403 for an account that is no member's
+def member_caller(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The signed-in member for their own things (profile, cards, visits, bookings,
+    calendar): a user with the member role, or a company admin who is a member too. Anyone
+    else (staff see members through the staff endpoints, under their own rules), and a
+    company admin who is no member, gets 403: there is nothing of theirs to show."""
+    Scope(who).require_role(Role.MEMBER, Role.COMPANY_ADMIN)
+    if who.member_id is None:
+        raise Forbidden("your account is not a member's")
     return who
 
 
-def _company_admin(who: Annotated[Principal, Depends(allow(Role.COMPANY_ADMIN))]) -> Principal:
-    own_company(who)  # 403 for one that looks after no company
+def company_caller(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """The signed-in company admin for their company's staff (``/company/...``): only their
+    own company's, which the services take from ``who.company_id``."""
+    Scope(who).require_role(Role.COMPANY_ADMIN)
+    if who.company_id is None:
+        raise Forbidden("your account looks after no company")
     return who
 
 
-#: A member acting for themselves (their own bookings): a member, or a company admin who is
-#: a member too; never the network's staff (they reach members through staff endpoints).
-Member = Annotated[Principal, Depends(_member_user)]
-#: A company admin acting for their company's staff.
-Employer = Annotated[Principal, Depends(_company_admin)]
+#: A member (or a company admin who is one) asking for their own things.
+Member = Annotated[Principal, Depends(member_caller)]
+#: A company admin asking for their own company's staff.
+CompanyAdmin = Annotated[Principal, Depends(company_caller)]
+
+
+def member_id(who: Member) -> str:
+    """The signed-in member's id (``Member`` made sure there is one)."""
+    if who.member_id is None:  # pragma: no cover - member_caller refuses it first
+        raise Forbidden("your account is not a member's")
+    return who.member_id
+
+
+def employer_company(who: CompanyAdmin) -> str:
+    """The signed-in company admin's company (``CompanyAdmin`` made sure there is one)."""
+    if who.company_id is None:  # pragma: no cover - company_caller refuses it first
+        raise Forbidden("your account looks after no company")
+    return who.company_id
+
+
+#: The signed-in member's id, for endpoints that need nothing else of them.
+MemberId = Annotated[str, Depends(member_id)]
+#: The signed-in company admin's company, for endpoints that need nothing else of them.
+EmployerCompany = Annotated[str, Depends(employer_company)]

@@ -2,10 +2,11 @@
 
 A member on a company's staff (``members.company_id``) has their employer's allowance: the
 company's sites and ``days_per_person``, each replaced by their own ``allowances`` row where
-it sets one (the company admin's per-person allowance). Anyone else has their plans': the
-plans of their grants (``source`` 'plan') valid at the booking's start; several plans add up
-(the union of their sites, the sum of their days; one without a limit lifts it). A member with
-neither may not book.
+it sets one (the company admin's per-person allowance; its sites narrow the company's, never
+widen them: a site the company no longer books is not booked for it). Anyone else has their
+plans': the plans of their grants (``source`` 'plan') valid at the booking's start; several
+plans add up (the union of their sites, the sum of their days; one without a limit lifts
+it). A member with neither may not book.
 
 A desk day is a local day on which the member holds a desk (a morning or an afternoon counts
 as a whole day; two halves of one day, even at two sites, count once). The days of a month
@@ -86,9 +87,11 @@ def allowance_of(conn: Connection, member: str, terms: Row, at: datetime) -> All
     """The member's allowance for a booking starting ``at`` (``terms``: their
     ``member_terms``); refused if they have none."""
     if terms.company is not None:
-        sites = terms.own_sites if terms.own_sites is not None else terms.company_sites
+        sites = frozenset(terms.company_sites or [])
+        if terms.own_sites is not None:
+            sites &= frozenset(terms.own_sites)
         days = terms.own_days if terms.own_days is not None else terms.days_per_person
-        return Allowance(frozenset(sites or []), days, f"{terms.company}'s allowance")
+        return Allowance(sites, days, f"{terms.company}'s allowance")
     plans = conn.execute(_PLANS, {"member": member, "at": at}).all()
     if not plans:
         raise refuse(

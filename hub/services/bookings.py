@@ -66,14 +66,14 @@ DESKS = "desks"
 def own_member(who: Principal) -> str:
     """The member a member (or a company admin who is one) books as."""
     if who.member_id is None:
-        raise Forbidden("this account is not a member's: it books for nobody itself")
+        raise Forbidden("your account is not a member's")
     return who.member_id
 
 
 def own_company(who: Principal) -> str:
     """The company a company admin looks after."""
     if who.company_id is None:
-        raise Forbidden("this account looks after no company")
+        raise Forbidden("your account looks after no company")
     return who.company_id
 
 
