@@ -282,3 +282,36 @@ def test_plans_and_companies_keep_allowances_and_read_them_back(api, borna):
     assert api.get("/companies/acme", headers=admin).json() == company
     bad = api.put("/companies/acme", json={**company, "days_per_person": 40}, headers=admin)
     assert bad.status_code == 422 and "days_per_person" in bad.text
+
+
+def test_an_operators_day_guest_keeps_to_the_hours_the_calendar_and_the_desks(api, borna):
+    """The old kind of booking (an operator's day guest by its times) under the new rules:
+    accepted before were a Saturday at a weekday-only space and a booking in 2020."""
+    admin, _mia = borna
+    api.post("/members", json={"id": "gast", "name": "Gast"}, headers=admin)
+    saturday, thursday = next_weekday(5), next_weekday(THURSDAY)
+
+    def guest(day, start: str, end: str):
+        body = {"member": "gast", "starts_at": at(day, start), "ends_at": at(day, end)}
+        return api.post("/sites/borna/bookings", json=body, headers=admin)
+
+    refused(guest(saturday, "09:00", "17:00"), 422, "borna is closed on Saturdays; open Mon–Fri")
+    past = api.post(
+        "/sites/borna/bookings",
+        json={
+            "member": "gast",
+            "starts_at": "2020-03-02T09:00:00+01:00",
+            "ends_at": "2020-03-02T17:00:00+01:00",
+        },
+        headers=admin,
+    )
+    assert past.status_code == 422 and "is over" in past.json()["detail"]
+    refused(
+        guest(thursday, "07:00", "17:00"),
+        422,
+        f"borna is open 08:00–18:00 on Thursdays ({thursday}); book within them (a booking"
+        " lies within one day)",
+    )
+    made = guest(thursday, "08:00", "18:00")
+    assert made.status_code == 201 and made.json()["day"] == thursday.isoformat()
+    assert bookings_made(api) == 1

@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub import db
 from hub.access_lists import AclPublisher
-from hub.auth import Principal
+from hub.auth import Principal, Role
 from hub.services.allowance import allowance_of, member_terms
 from hub.services.booking_counts import Hold, require_free
 from hub.services.booking_models import (
@@ -64,7 +64,9 @@ DESKS = "desks"
 
 
 def own_member(who: Principal) -> str:
-    """The member a member (or a company admin who is one) books as."""
+    """The member a member (or a company admin who is one) books as; the staff book for
+    members through their own rules (``book``), never as one."""
+    Scope(who).require_role(Role.MEMBER, Role.COMPANY_ADMIN)
     if who.member_id is None:
         raise Forbidden("your account is not a member's")
     return who.member_id
@@ -72,6 +74,7 @@ def own_member(who: Principal) -> str:
 
 def own_company(who: Principal) -> str:
     """The company a company admin looks after."""
+    Scope(who).require_role(Role.COMPANY_ADMIN)
     if who.company_id is None:
         raise Forbidden("your account looks after no company")
     return who.company_id
