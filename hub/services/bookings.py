@@ -24,7 +24,9 @@ A booking that counts days of the member's allowance first locks the member's ro
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from types import ModuleType
 
@@ -143,7 +145,7 @@ def _book(
         if subject is not None:
             allowance = allowance_of(conn, member, terms, hold.window.starts_at)
             allowance.require_site(site)
-    with engine.begin() as conn:
+    with _writing(engine), engine.begin() as conn:
         if allowance is not None and allowance.days_per_month is not None:
             _lock_member(conn, member)
         lock_pool(conn, site, hold.window.day, hold.resource)
@@ -226,6 +228,19 @@ def lock_pool(conn: Connection, site: str, day: date, resource: str) -> None:
     conn.execute(_POOL_WRITE[conn.dialect.name], pool)
 
 
+#: This process's booking writers on SQLite, one at a time (see ``_writing``).
+_SQLITE_WRITER = threading.Lock()
+
+
+def _writing(engine: Engine) -> AbstractContextManager[object]:
+    """On SQLite, this process's booking transactions queue on a lock of their own before
+    they ask for the database's: SQLite's busy handler makes a waiting writer sleep and poll
+    (up to 100 ms a time), so under a rush some waited over a second while the lock was
+    free; queued here, each starts the moment the one before commits. Other processes
+    (ingest) still meet at SQLite's lock. PostgreSQL needs none: its row locks queue."""
+    return _SQLITE_WRITER if engine.dialect.name == "sqlite" else nullcontext()
+
+
 def _lock_member(conn: Connection, member: str) -> None:
     """Lock the member's row until commit (PostgreSQL; SQLite's first write locks it all)."""
     if conn.dialect.name == "postgresql":
@@ -298,7 +313,7 @@ def _cancel(
                     f" minutes before it starts ({until:%Y-%m-%d %H:%M}); ask the space's"
                     " operator",
                 )
-    with engine.begin() as conn:
+    with _writing(engine), engine.begin() as conn:
         if row.day is not None:
             resource = f"room:{row.room_id}" if row.kind == "room" else DESKS
             lock_pool(conn, row.site_id, row.day, resource)
