@@ -38,3 +38,5 @@ bench: setup
 	.venv/bin/python benchmarks/occupancy_agent.py
 	.venv/bin/python benchmarks/squatter.py
 	.venv/bin/python benchmarks/provisioned_network.py
+	.venv/bin/python benchmarks/booking_rush.py
+	.venv/bin/python benchmarks/booking_rate.py

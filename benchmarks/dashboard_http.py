@@ -21,9 +21,17 @@ SITES = 500
 @contextmanager
 def serving(url: str) -> Iterator[str]:
     """``hafen hub serve`` on the store at ``url``; yields its base URL."""
+    with hub_serving(url) as (base, _server):
+        yield base
+
+
+@contextmanager
+def hub_serving(url: str, *options: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``hafen hub serve`` on the store at ``url`` (with more ``options``: a signing key, a
+    broker); yields its base URL and its process."""
     port = free_port()
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/hafen"), "hub", "serve", "--db", url, "--port", str(port)],
+        [str(ROOT / ".venv/bin/hafen"), "hub", "serve", "--db", url, "--port", str(port), *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -39,7 +47,7 @@ def serving(url: str) -> Iterator[str]:
                     error = server.stderr.read().decode() if server.stderr else ""
                     raise RuntimeError(error) from None
                 time.sleep(0.2)
-        yield base
+        yield base, server
     finally:
         server.terminate()
         server.wait(10)

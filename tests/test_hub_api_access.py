@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from hub.auth import Role
+from tests.support.booking import at, rest_of_today, today
 from tests.support.hub import sign_in_as
 from tests.support.network import acl_version, connected_edge
 from tests.support.sites import add_sites
@@ -69,42 +71,35 @@ def test_bad_member_input_is_422_and_conflicts_409(network_api):
 
 
 def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network_api, mock_pins):
-    from datetime import UTC, datetime, timedelta
-
     hub, api = network_api
     add_sites(api)
     api.post("/members", json={"id": "anna", "name": "Anna"})
-    now = datetime.now(UTC)
+    tomorrow = today() + timedelta(days=1)
 
-    def book(site: str, start: timedelta, end: timedelta) -> int:
-        body = {
-            "member": "anna",
-            "kind": "day",
-            "starts_at": (now + start).isoformat(),
-            "ends_at": (now + end).isoformat(),
-        }
+    def book(site: str, starts_at: str, ends_at: str) -> int:
+        body = {"member": "anna", "kind": "day", "starts_at": starts_at, "ends_at": ends_at}
         response = api.post(f"/sites/{site}/bookings", json=body)
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
     with connected_edge(tmp_path, hub) as (agent, card):
         api.post("/members/anna/cards", json={"uid": ANNA})
-        book("borna", timedelta(hours=-1), timedelta(hours=8))  # another site: not this door
+        book("borna", *rest_of_today())  # another site: not this door
         card.present(bytes.fromhex(ANNA))
         assert wait_for(lambda: len(decisions(hub)) == 1, 10)
         assert decisions(hub)[0]["reason"] == "unknown_card"
-        later = book("leipzig-ost", timedelta(days=1), timedelta(days=1, hours=8))
+        later = book("leipzig-ost", at(tomorrow, "08:00"), at(tomorrow, "16:00"))
         assert wait_for(lambda: acl_version(agent) >= 1, 10)
         tap_again(card)
         assert wait_for(lambda: len(decisions(hub)) == 2, 10)
         assert decisions(hub)[1]["reason"] == "not_yet_valid"
         version = acl_version(agent)
-        today = book("leipzig-ost", timedelta(minutes=-5), timedelta(hours=8))
+        now = book("leipzig-ost", *rest_of_today())
         assert wait_for(lambda: acl_version(agent) == version + 1, 10)
         tap_again(card)
         assert wait_for(lambda: len(decisions(hub)) == 3, 10)
         assert decisions(hub)[2]["allowed"] is True
-        for booking in (today, later):
+        for booking in (now, later):
             assert api.delete(f"/bookings/{booking}").json()["cancelled"] is True
         assert wait_for(lambda: acl_version(agent) == version + 3, 10)
         tap_again(card)
@@ -113,18 +108,15 @@ def test_a_booking_opens_its_site_only_and_only_in_its_time(tmp_path, network_ap
 
 
 def test_operators_book_day_guests_at_their_site_only(network_api):
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
     _hub, api = network_api
     add_sites(api)
     api.post("/members", json={"id": "guest", "name": "Day Guest"})
     olga = sign_in_as(api, Role.SITE_OPERATOR, ["leipzig-ost"])
     now = datetime.now(UTC)
-    body = {
-        "member": "guest",
-        "starts_at": now.isoformat(),
-        "ends_at": (now + timedelta(hours=8)).isoformat(),
-    }
+    starts_at, ends_at = rest_of_today()
+    body = {"member": "guest", "starts_at": starts_at, "ends_at": ends_at}
     assert api.post("/sites/leipzig-ost/bookings", json=body, headers=olga).status_code == 201
     assert api.post("/sites/borna/bookings", json=body, headers=olga).status_code == 404
     borna = api.post("/sites/borna/bookings", json=body).json()["id"]  # the admin may

@@ -4,12 +4,14 @@ whatever their offset, and anything at or beyond the end of a range is a 422, ne
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import insert
 
 from hub import db
+from tests.support.booking import at as local_time, today
 from tests.support.events import tap
 from tests.support.hub import PASSWORD, as_user
 from tests.support.sites import add_sites
@@ -38,12 +40,16 @@ def test_event_search_compares_times_as_instants_whatever_the_offset(api):
     assert found(since="2026-11-22T09:00:00-12:00") == 0  # 21:00 UTC
 
 
+#: A site at each end of the world's offsets.
+ZONES = {"kiritimati": "Pacific/Kiritimati", "baker": "Etc/GMT+12"}
+
+
 @pytest.fixture
 def edges(api):
     """Leipzig-Ost and Borna, a site at each end of the world's offsets (Kiritimati, +14:00;
     Baker Island, -12:00), the member anna and nadia's header."""
     nadia = add_sites(api)
-    for site, zone in (("kiritimati", "Pacific/Kiritimati"), ("baker", "Etc/GMT+12")):
+    for site, zone in ZONES.items():
         body = {"id": site, "name": site.title(), "timezone": zone}
         assert api.post("/sites", json=body, headers=nadia).status_code == 201
     assert (
@@ -104,14 +110,28 @@ def test_times_and_days_inside_the_range_work_in_the_extreme_zones(api, edges):
         for day in ("0001-01-08", "9999-12-24"):
             answer = api.get(f"/sites/{site}/bookings", params={"day": day}, headers=nadia)
             assert answer.status_code == 200, answer.text
-        booking = {
+        # Year 9999 lies beyond any site's booking horizon: refused by that rule, not a 500.
+        far = {
             "member": "anna",
             "starts_at": "9999-12-23T00:00:00+14:00",
-            "ends_at": "9999-12-23T10:00:00-12:00",
+            "ends_at": "9999-12-23T10:00:00+14:00",
+        }
+        refused = api.post(f"/sites/{site}/bookings", json=far, headers=nadia)
+        assert refused.status_code == 422, refused.text
+        assert "takes bookings up to 60 days ahead" in refused.json()["detail"]
+        # Tomorrow in the site's zone, given in the other end's offset, is kept in UTC.
+        zone = ZoneInfo(ZONES[site])
+        tomorrow = today(zone) + timedelta(days=1)
+        ends = datetime.fromisoformat(local_time(tomorrow, "17:00", zone))
+        other_end = ZoneInfo(ZONES["baker" if site == "kiritimati" else "kiritimati"])
+        booking = {
+            "member": "anna",
+            "starts_at": local_time(tomorrow, "09:00", zone),
+            "ends_at": ends.astimezone(other_end).isoformat(),
         }
         made = api.post(f"/sites/{site}/bookings", json=booking, headers=nadia)
         assert made.status_code == 201, made.text
-        assert made.json()["ends_at"] == "9999-12-23T22:00:00Z"
+        assert made.json()["ends_at"] == ends.astimezone(UTC).isoformat().replace("+00:00", "Z")
     assert (
         api.get("/events", params={"since": "0001-01-08T14:00:00+14:00"}, headers=nadia).json()
         == []

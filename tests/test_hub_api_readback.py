@@ -4,10 +4,15 @@ can be read back from it, one and in lists. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from tests.support.booking import at, today
 from tests.support.hub import as_user
 from tests.support.sites import add_sites
 
-DAY = {"starts_at": "2026-12-08T08:00:00+01:00", "ends_at": "2026-12-08T18:00:00+01:00"}
+#: A day guest's time a week ahead (one in the past is refused).
+GUEST_DAY = today() + timedelta(days=7)
+DAY = {"starts_at": at(GUEST_DAY, "08:00"), "ends_at": at(GUEST_DAY, "18:00")}
 
 
 def test_a_plan_naming_a_site_that_does_not_exist_is_refused_with_the_nearest_one(api):
@@ -38,8 +43,20 @@ def test_a_company_or_grant_naming_a_site_that_does_not_exist_is_refused(api):
 def test_plans_companies_members_and_bookings_read_back_as_made(api):
     admin = add_sites(api)
     plans = [
-        {"id": "flex", "sites": ["borna"], "windows": None},
-        {"id": "full", "sites": None, "windows": None},
+        {
+            "id": "flex",
+            "sites": ["borna"],
+            "windows": None,
+            "days_per_month": 8,
+            "access": "booked",
+        },
+        {
+            "id": "full",
+            "sites": None,
+            "windows": None,
+            "days_per_month": None,
+            "access": "standing",
+        },
     ]
     for plan in plans:
         assert api.post("/plans", json=plan, headers=admin).status_code == 201
@@ -47,7 +64,13 @@ def test_plans_companies_members_and_bookings_read_back_as_made(api):
     assert api.get("/plans", params={"after": "flex"}, headers=admin).json() == plans[1:]
     assert api.get("/plans/full", headers=admin).json() == plans[1]
 
-    company = {"id": "acme", "name": "Acme GmbH", "plan": "flex", "sites": ["leipzig-ost"]}
+    company = {
+        "id": "acme",
+        "name": "Acme GmbH",
+        "plan": "flex",
+        "sites": ["leipzig-ost"],
+        "days_per_person": 4,
+    }
     assert api.put("/companies/acme", json=company, headers=admin).is_success
     assert api.get("/companies", headers=admin).json() == [company]
     assert api.get("/companies/acme", headers=admin).json() == company

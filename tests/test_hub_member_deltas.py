@@ -4,6 +4,7 @@ holding is exactly what a full recompile of each site would give."""
 from __future__ import annotations
 
 import zlib
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from edge.agent.access_list import apply_delta, apply_snapshot
 from edge.agent.store import EdgeStore
 from hafen.acl import AccessList, AccessListDelta
 from hub import db
+from tests.support.booking import at, today
 from tests.support.network import TestHub
 
 SITES = ("leipzig-ost", "borna", "grimma")
@@ -67,11 +69,12 @@ def test_member_changes_are_small_deltas_that_match_a_full_compile(tmp_path, net
         ("delete", "/members/ben", None),
     ]
     for method, path, body in steps:
-        if body == "anna-today":
+        if body == "anna-today":  # a day guest tomorrow (one in the past is refused)
+            tomorrow = today() + timedelta(days=1)
             body = {
                 "member": "anna",
-                "starts_at": "2026-01-01T08:00:00+00:00",
-                "ends_at": "2026-01-01T18:00:00+00:00",
+                "starts_at": at(tomorrow, "08:00"),
+                "ends_at": at(tomorrow, "18:00"),
             }
         response = api.request(method, path, json=body)
         assert response.status_code < 300, (path, response.text)

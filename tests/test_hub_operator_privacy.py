@@ -3,13 +3,14 @@ and not even where another site's bookings live; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import insert
 
 from hub import db
+from tests.support.booking import rest_of_today
 from tests.support.events import tap
 from tests.support.hub import PASSWORD, as_user
 from tests.support.sites import add_sites
@@ -35,12 +36,9 @@ def network(api):
 
 
 def booking(member: str) -> dict:
-    now = datetime.now(UTC)
-    return {
-        "member": member,
-        "starts_at": now.isoformat(),
-        "ends_at": (now + timedelta(hours=8)).isoformat(),
-    }
+    """A day guest for the rest of today (a booking lies within one of the site's days)."""
+    starts_at, ends_at = rest_of_today()
+    return {"member": member, "starts_at": starts_at, "ends_at": ends_at}
 
 
 def test_an_operator_who_books_another_sites_member_never_learns_their_name(api, network):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hub import db
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
+from tests.support.booking import at, today
 from tests.support.hub import PASSWORD, as_user
 from tests.support.sites import add_sites
 
@@ -127,17 +128,20 @@ def test_operators_see_their_sites_visits_and_day_guests_only(api):
     ]
     assert seen.json()[0]["last_entry"].startswith("2026-03-10T13:00")
     assert api.get("/sites/borna/visits", headers=olga).status_code == 404
+    # A day guest a week ahead (a booking in the past is refused).
+    guest_day = today() + timedelta(days=7)
     guest = {
         "member": "ben",
-        "starts_at": "2026-03-10T08:00:00+01:00",
-        "ends_at": "2026-03-10T18:00:00+01:00",
+        "starts_at": at(guest_day, "08:00"),
+        "ends_at": at(guest_day, "18:00"),
     }
     booked = api.post("/sites/leipzig-ost/bookings", json=guest, headers=olga)
     assert booked.status_code == 201, booked.text
     api.post("/sites/borna/bookings", json=guest, headers=admin)
-    guests = api.get("/sites/leipzig-ost/bookings", params={"day": "2026-03-10"}, headers=olga)
+    guests = api.get("/sites/leipzig-ost/bookings", params={"day": str(guest_day)}, headers=olga)
     assert [(g["member"], g["name"]) for g in guests.json()] == [("ben", "Ben")]
-    other_day = api.get("/sites/leipzig-ost/bookings", params={"day": "2026-03-11"}, headers=olga)
+    next_day = str(guest_day + timedelta(days=1))
+    other_day = api.get("/sites/leipzig-ost/bookings", params={"day": next_day}, headers=olga)
     assert other_day.json() == []
     assert api.get("/sites/borna/bookings", headers=olga).status_code == 404
 
@@ -188,13 +192,14 @@ def test_times_in_any_offset_are_kept_as_the_same_instants(api):
     """SQLite keeps only wall-clock fields: the hub must store UTC whatever offset came in."""
     admin = add_sites(api)
     api.post("/members", json={"id": "ben", "name": "Ben"}, headers=admin)
+    day = today() + timedelta(days=7)  # a booking in the past is refused
     body = {
         "member": "ben",
-        "starts_at": "2026-03-10T10:00:00+05:00",  # 05:00 UTC
-        "ends_at": "2026-03-10T06:00:00+00:00",  # an hour later, though "earlier" on the wall
+        "starts_at": f"{day}T10:00:00+05:00",  # 05:00 UTC
+        "ends_at": f"{day}T06:00:00+00:00",  # an hour later, though "earlier" on the wall
     }
     booked = api.post("/sites/leipzig-ost/bookings", json=body, headers=admin)
     assert booked.status_code == 201, booked.text
     cancelled = api.delete(f"/bookings/{booked.json()['id']}", headers=admin)
     assert cancelled.status_code == 200, cancelled.text
-    assert cancelled.json()["starts_at"].startswith("2026-03-10T05:00:00")
+    assert cancelled.json()["starts_at"].startswith(f"{day}T05:00:00")

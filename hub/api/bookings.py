@@ -1,6 +1,6 @@
-"""Bookings and blocks: a desk or day booking lets a member in at one site for its time only;
-cancelling takes it back; a block shuts a member out everywhere. Each goes to the doors at once.
-"""
+"""Bookings and blocks for the network's staff: network admins book anywhere, operators at
+their sites (day guests, desks, rooms), beyond the member's allowance; a block shuts a member
+out everywhere. Each goes to the doors at once."""
 
 from __future__ import annotations
 
@@ -9,34 +9,30 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from hub.http.deps import Admin, Caller, Publisher, Store
-from hub.services import bookings, members
-from hub.services.bookings import Booking, BookingIn
+from hub.services import booking_reads, bookings, members
+from hub.services.booking_models import Booking, BookingIn
 
 router = APIRouter(tags=["bookings"])
+BookingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.post("/sites/{site}/bookings", response_model=Booking, status_code=status.HTTP_201_CREATED)
 def book(site: str, booking: BookingIn, store: Store, publisher: Publisher, who: Caller) -> Booking:
-    """Book a desk or a day: network admins anywhere, operators at their sites (day guests)."""
+    """Book for a member: a desk (``day`` and ``part``), a room (``room``, ``starts_at``,
+    ``ends_at``, ``attendees``) or a day guest (``starts_at``, ``ends_at``). Every rule of
+    booking holds but the member's allowance: the staff may book beyond it."""
     return bookings.book(store, publisher, who, site, booking)
 
 
 @router.get("/bookings/{booking_id}", response_model=Booking)
-def get_booking(
-    booking_id: Annotated[int, Path(ge=1, le=2**63 - 1)], store: Store, who: Caller
-) -> Booking:
+def get_booking(booking_id: BookingId, store: Store, who: Caller) -> Booking:
     """One booking: network admins any, operators those at their sites."""
-    return bookings.get_booking(store, who, booking_id)
+    return booking_reads.get_booking(store, who, booking_id)
 
 
 @router.delete("/bookings/{booking_id}", response_model=Booking)
-def cancel(
-    booking_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    store: Store,
-    publisher: Publisher,
-    who: Caller,
-) -> Booking:
-    """Cancel a booking: the access it gave is taken back at its site."""
+def cancel(booking_id: BookingId, store: Store, publisher: Publisher, who: Caller) -> Booking:
+    """Cancel a booking at any time: the access it gave is taken back at its site."""
     return bookings.cancel(store, publisher, who, booking_id)
 
 

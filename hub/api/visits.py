@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hub.http.deps import Caller, Store
-from hub.services import bookings, visits as site_visits
-from hub.services.bookings import DayGuest
+from hub.services import booking_reads, visits as site_visits
+from hub.services.booking_reads import DayGuest
 from hub.services.bounds import Day as CalendarDay
 from hub.services.visits import Visit
 
@@ -34,4 +34,4 @@ def day_guests(
     site: str, store: Store, who: Caller, day: Day = None, cancelled: bool = False
 ) -> list[DayGuest]:
     """The bookings that overlap a day at the site: day guests and desk bookings."""
-    return bookings.day_guests(store, who, site, day, cancelled)
+    return booking_reads.day_guests(store, who, site, day, cancelled)

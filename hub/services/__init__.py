@@ -1,11 +1,14 @@
 """The hub's service layer: what the hub does, apart from how it is asked (HTTP, dashboard, CLI).
 
 One module per domain: ``sites`` (the directory of sites and devices), ``members``, ``cards``,
-``plans`` (plans and grants), ``companies`` (employers and their staff), ``bookings``,
-``users`` (users and tokens), ``overview`` (the network at a glance, door and live picture),
-``fleet``, ``occupancy``, ``visits``, ``events`` (door events and commands to doors),
-``reports`` and ``site_page`` (what a site's dashboard page shows). A new domain (booking
-desks network-wide, device enrolment, fleet updates) is a new module beside them.
+``plans`` (plans and grants), ``companies`` (employers and their staff), booking (the
+transaction in ``bookings``, its rules in ``booking_rules``, ``booking_counts`` and
+``allowance``, its bodies in ``booking_models``, reading back in ``booking_reads``; the
+shared desk count in ``desk_pool``), ``users`` (users and tokens), ``overview`` (the
+network at a glance, door and live picture), ``fleet``, ``occupancy``, ``visits``,
+``events`` (door events and commands to doors), ``reports`` and ``site_page`` (what a site's
+dashboard page shows). A new domain (device enrolment, fleet updates) is a new module beside
+them.
 
 The conventions every module keeps:
 

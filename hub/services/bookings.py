@@ -1,186 +1,329 @@
-"""Bookings: a desk or day booking lets a member in at one site for its time only; cancelling
-takes it back. Each goes to the site's doors at once, as the member's entry in its list.
+"""Making and cancelling bookings: a booking lets its member in at one site for its time only,
+as their entry in that site's access list (sent as a delta once the booking is stored, so the
+door knows it also while the site is offline later); cancelling takes it back.
 
-Network admins book anywhere, operators at their sites (day guests); technicians do not see
-who comes, so they neither book nor read bookings.
+Who books for whom: a member for themselves; a company admin for their company's staff;
+network admins for anyone anywhere and operators at their sites (day guests, desks, rooms).
+Members and company admins book within the member's allowance (``allowance``); the staff
+beyond it. Every booking passes the rules of ``booking_rules``.
+
+Never more desks or room seats than there are, under any concurrency (the pattern of pretix's
+quotas): the transaction that inserts a booking first writes its pool's row in
+``booking_pools`` (site, local day, ``desks`` or ``room:<id>``), then counts, then inserts.
+The write takes PostgreSQL's row lock, which a second booking of the pool waits for until the
+first commits; at READ COMMITTED the count after it sees the first one's row. On SQLite the
+write takes the database's write lock. The driver (pysqlite, Python's default transaction
+handling) opens the transaction with a plain ``BEGIN`` just before the first write, and reads
+before it run outside any transaction: with the pool's write as the transaction's first
+statement, the lock is taken before anything is read, so no read lock is ever upgraded (the
+SQLITE_BUSY a deferred ``BEGIN`` risks) and no ``BEGIN IMMEDIATE`` is needed; a waiting
+writer waits out the store's busy timeout (10 s). Cancellation writes the pool's row too.
+A booking that counts days of the member's allowance first locks the member's row
+(PostgreSQL), so that two bookings at two sites cannot both take the month's last day.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, date, datetime, timedelta
+from types import ModuleType
 
-from pydantic import BaseModel, ConfigDict, model_validator
-from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Row,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
-from hafen.ids import Slug
 from hub import db
 from hub.access_lists import AclPublisher
-from hub.auth import Principal
-from hub.services.bounds import AwareInstant
-from hub.services.errors import Invalid, NotFound
-from hub.services.members import own_members
+from hub.auth import Principal, Role
+from hub.services.allowance import allowance_of, member_terms
+from hub.services.booking_counts import Hold, require_free
+from hub.services.booking_models import (
+    Booking,
+    BookingIn,
+    MyBookingIn,
+    StaffBookingIn,
+    Wanted,
+    as_booking,
+)
+from hub.services.booking_rules import Rule, SiteRules, desk_window, refuse, timed_window
+from hub.services.desk_pool import Part
+from hub.services.errors import Forbidden, Invalid, NotFound
 from hub.services.publishing import publish_member
 from hub.services.scope import Scope
-from hub.services.sites import require_site_exists, site_zone
 
-MAX_BOOKING = timedelta(days=31)
-
-
-class BookingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    member: Slug
-    kind: Literal["desk", "day"] = "day"
-    #: In UTC once read (bounds.AwareInstant): SQLite keeps only the wall-clock fields.
-    starts_at: AwareInstant
-    ends_at: AwareInstant
-
-    @model_validator(mode="after")
-    def _span(self) -> BookingIn:
-        if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
-        if self.ends_at - self.starts_at > MAX_BOOKING:
-            raise ValueError("a booking lasts at most 31 days; give the member a plan instead")
-        return self
+DESKS = "desks"
 
 
-class Booking(BookingIn):
-    id: int
-    site: str
-    cancelled: bool = False
+def own_member(who: Principal) -> str:
+    """The member a member (or a company admin who is one) books as; the staff book for
+    members through their own rules (``book``), never as one."""
+    Scope(who).require_role(Role.MEMBER, Role.COMPANY_ADMIN)
+    if who.member_id is None:
+        raise Forbidden("your account is not a member's")
+    return who.member_id
 
 
-class DayGuest(BaseModel):
-    booking: int
-    member: str
-    name: str | None
-    kind: str
-    starts_at: datetime
-    ends_at: datetime
-    cancelled: bool
+def own_company(who: Principal) -> str:
+    """The company a company admin looks after."""
+    Scope(who).require_role(Role.COMPANY_ADMIN)
+    if who.company_id is None:
+        raise Forbidden("your account looks after no company")
+    return who.company_id
+
+
+def on_staff(conn: Connection, company: str, member: str) -> bool:
+    """Whether ``member`` is on ``company``'s staff."""
+    m = db.members.c
+    return conn.scalar(select(m.id).where(m.id == member, m.company_id == company)) is not None
+
+
+# -- booking --------------------------------------------------------------------------------
 
 
 def book(
-    engine: Engine, publisher: AclPublisher | None, who: Principal, site: str, booking: BookingIn
+    engine: Engine, publisher: AclPublisher | None, who: Principal, site: str, wanted: BookingIn
 ) -> Booking:
-    """Book a desk or a day at ``site``: the member's grant for its time, sent to its doors."""
+    """Book for any member at ``site``: network admins anywhere, operators at their sites;
+    beyond the member's allowance, within every other rule."""
     Scope(who).require_people_at(site)
-    with engine.begin() as conn:
-        require_site_exists(conn, site)
-        member = db.members.c.id == booking.member
-        if conn.scalar(select(db.members.c.id).where(member)) is None:
-            raise Invalid("no such member")
-        booking_id = conn.execute(
-            insert(db.bookings)
-            .returning(db.bookings.c.id)
-            .values(
-                member_id=booking.member,
-                site_id=site,
-                kind=booking.kind,
-                starts_at=booking.starts_at,
-                ends_at=booking.ends_at,
-                created_at=datetime.now(UTC),
-            )
-        ).scalar_one()
-        conn.execute(
-            insert(db.grants).values(
-                member_id=booking.member,
-                source="booking",
-                booking_id=booking_id,
-                sites=[site],
-                valid_from=booking.starts_at,
-                valid_until=booking.ends_at,
-            )
+    return _book(engine, publisher, who, site, wanted.member, wanted, None)
+
+
+def book_for_self(
+    engine: Engine, publisher: AclPublisher | None, who: Principal, wanted: MyBookingIn
+) -> Booking:
+    """A member books a desk or a room for themselves, within their allowance."""
+    return _book(engine, publisher, who, wanted.site, own_member(who), wanted, "you")
+
+
+def book_for_staff(
+    engine: Engine, publisher: AclPublisher | None, who: Principal, wanted: StaffBookingIn
+) -> Booking:
+    """A company admin books for one of their company's staff, within its allowance; anyone
+    else answers as a member that does not exist."""
+    company = own_company(who)
+    with engine.connect() as conn:
+        if not on_staff(conn, company, wanted.member):
+            raise NotFound(f"no member {wanted.member!r} on your company's staff")
+    return _book(engine, publisher, who, wanted.site, wanted.member, wanted, wanted.member)
+
+
+def _book(
+    engine: Engine,
+    publisher: AclPublisher | None,
+    who: Principal,
+    site: str,
+    member: str,
+    wanted: Wanted,
+    subject: str | None,
+) -> Booking:
+    """Book under every rule; ``subject`` None: the staff book (no allowance), else how the
+    messages name the member ("you", or their id for a company admin)."""
+    now = datetime.now(UTC)
+    # What does not change under a booking is read first, outside the locking transaction.
+    with engine.connect() as conn:
+        rules = SiteRules.load(conn, site)
+        hold = _what_it_holds(conn, rules, wanted, now)
+        terms = member_terms(conn, member)
+        if terms is None:
+            raise Invalid(f"no member {member!r}")
+        if terms.blocked:
+            who_is = "you are" if subject == "you" else f"{member} is"
+            raise refuse(Rule.BLOCKED, f"{who_is} blocked; ask the network's management")
+        allowance = None
+        if subject is not None:
+            allowance = allowance_of(conn, member, terms, hold.window.starts_at)
+            allowance.require_site(site)
+    with _writing(engine), engine.begin() as conn:
+        if allowance is not None and allowance.days_per_month is not None:
+            _lock_member(conn, member)
+        lock_pool(conn, site, hold.window.day, hold.resource)
+        require_free(conn, rules, member, hold, allowance, subject or member, now)
+        booking = {
+            "member_id": member,
+            "site_id": site,
+            "kind": wanted.kind,
+            "starts_at": hold.window.starts_at,
+            "ends_at": hold.window.ends_at,
+            "created_at": now,
+            "day": hold.window.day,
+            "part": hold.part,
+            "room_id": wanted.room,
+            "attendees": (wanted.attendees or 1) if wanted.kind == "room" else None,
+            "booked_by": who.user_id,
+        }
+        row = conn.execute(_INSERT_BOOKING, booking).one()
+        grant = {
+            "member_id": member,
+            "source": "booking",
+            "booking_id": row.id,
+            "sites": [site],
+            "valid_from": hold.window.starts_at,
+            "valid_until": hold.window.ends_at,
+        }
+        conn.execute(_INSERT_GRANT, grant)
+    publish_member(publisher, member, {site})
+    return as_booking(row)
+
+
+def _what_it_holds(conn: Connection, rules: SiteRules, wanted: Wanted, now: datetime) -> Hold:
+    """The rules of what and when (``booking_rules``) for what is wanted."""
+    if wanted.kind == "desk":
+        assert wanted.day is not None  # the model's rule
+        part = wanted.part or Part.DAY
+        return Hold(desk_window(rules, wanted.day, part, now), DESKS, part)
+    assert wanted.starts_at is not None and wanted.ends_at is not None  # the model's rule
+    if wanted.kind == "day":
+        return Hold(timed_window(rules, wanted.starts_at, wanted.ends_at, now, False), DESKS)
+    r = db.rooms.c
+    rooms = conn.execute(select(db.rooms).where(r.site_id == rules.id).order_by(r.id)).all()
+    room = next((x for x in rooms if x.id == wanted.room), None)
+    if room is None:
+        names = ", ".join(x.id for x in rooms) or "none"
+        raise refuse(Rule.NO_ROOM, f"{rules.id} has no room {wanted.room!r}; its rooms: {names}")
+    window = timed_window(rules, wanted.starts_at, wanted.ends_at, now, True)
+    attendees = wanted.attendees or 1
+    if attendees > room.seats:
+        bigger = ", ".join(f"{x.id} ({x.seats})" for x in rooms if x.seats >= attendees)
+        instead = f"; rooms that seat {attendees}: {bigger}" if bigger else ""
+        raise refuse(
+            Rule.TOO_MANY_PEOPLE,
+            f"{room.id} at {rules.id} seats {room.seats}: {attendees} do not fit{instead}",
         )
-    publish_member(publisher, booking.member, {site})
-    return Booking(id=booking_id, site=site, **booking.model_dump())
+    return Hold(window, f"room:{room.id}", room=room)
+
+
+def _pool_write(dialect: ModuleType) -> Executable:
+    table = db.booking_pools
+    statement = dialect.insert(table).values(
+        site_id=bindparam("site"), day=bindparam("day"), resource=bindparam("resource"), changes=1
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.site_id, table.c.day, table.c.resource],
+        set_={"changes": table.c.changes + 1},
+    )
+
+
+#: Built once per dialect (booking's hot path): insert the pool's row, or bump ``changes``.
+_POOL_WRITE = {"postgresql": _pool_write(postgresql), "sqlite": _pool_write(sqlite)}
+_INSERT_BOOKING = insert(db.bookings).returning(*db.bookings.c)
+_INSERT_GRANT = insert(db.grants)
+
+
+def lock_pool(conn: Connection, site: str, day: date, resource: str) -> None:
+    """Write the pool's row (insert, or bump ``changes``): the lock every booking and
+    cancellation of the pool takes before it counts (see the module's words)."""
+    pool = {"site": site, "day": day, "resource": resource}
+    conn.execute(_POOL_WRITE[conn.dialect.name], pool)
+
+
+#: This process's booking writers on SQLite, one at a time (see ``_writing``).
+_SQLITE_WRITER = threading.Lock()
+
+
+def _writing(engine: Engine) -> AbstractContextManager[object]:
+    """On SQLite, this process's booking transactions queue on a lock of their own before
+    they ask for the database's: SQLite's busy handler makes a waiting writer sleep and poll
+    (up to 100 ms a time), so under a rush some waited over a second while the lock was
+    free; queued here, each starts the moment the one before commits. Other processes
+    (ingest) still meet at SQLite's lock. PostgreSQL needs none: its row locks queue."""
+    return _SQLITE_WRITER if engine.dialect.name == "sqlite" else nullcontext()
+
+
+def _lock_member(conn: Connection, member: str) -> None:
+    """Lock the member's row until commit (PostgreSQL; SQLite's first write locks it all)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(db.members.c.id).where(db.members.c.id == member).with_for_update())
+
+
+# -- cancelling -----------------------------------------------------------------------------
 
 
 def cancel(
     engine: Engine, publisher: AclPublisher | None, who: Principal, booking_id: int
 ) -> Booking:
-    """Cancel a booking: the access it gave is taken back at its site (the booking is kept,
-    marked cancelled, for the operator's day view). Another site's booking answers as one
-    that does not exist: the answer never tells where a booking lives."""
+    """Cancel any booking at a site ``who`` sees people of, at any time. Another site's
+    booking answers as one that does not exist: the answer never tells where one lives."""
     scope = Scope(who)
     scope.require_people()
-    with engine.begin() as conn:
-        row = conn.execute(select(db.bookings).where(db.bookings.c.id == booking_id)).one_or_none()
-        if row is None or not scope.may_see(row.site_id):
-            raise NotFound("no such booking")
-        conn.execute(
-            update(db.bookings)
-            .where(db.bookings.c.id == booking_id)
-            .values(cancelled_at=datetime.now(UTC))
-        )
-        conn.execute(delete(db.grants).where(db.grants.c.booking_id == booking_id))
-    publish_member(publisher, row.member_id, {row.site_id})
-    return _booking(row, cancelled=True)
-
-
-def get_booking(engine: Engine, who: Principal, booking_id: int) -> Booking:
-    """One booking; another site's answers as one that does not exist (as ``cancel``)."""
-    scope = Scope(who)
-    scope.require_people()
-    with engine.connect() as conn:
-        row = conn.execute(select(db.bookings).where(db.bookings.c.id == booking_id)).one_or_none()
-    if row is None or not scope.may_see(row.site_id):
-        raise NotFound("no such booking")
-    return _booking(row)
-
-
-def _booking(row: Row, cancelled: bool | None = None) -> Booking:
-    return Booking(
-        id=row.id,
-        site=row.site_id,
-        member=row.member_id,
-        kind=row.kind,
-        starts_at=db.aware(row.starts_at),
-        ends_at=db.aware(row.ends_at),
-        cancelled=row.cancelled_at is not None if cancelled is None else cancelled,
+    return _cancel(
+        engine, publisher, booking_id, lambda _conn, row: scope.may_see(row.site_id), False
     )
 
 
-def day_span(
-    conn: Connection, who: Principal, site: str, day: date | None
-) -> tuple[datetime, datetime]:
-    """The site's [start, end) of ``day`` (default: its today) in UTC; the checks of
-    ``site_zone`` first."""
-    tz = site_zone(conn, who, site)
-    day = day or datetime.now(tz).date()
-    start = datetime.combine(day, time(0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
+def cancel_own(
+    engine: Engine, publisher: AclPublisher | None, who: Principal, booking_id: int
+) -> Booking:
+    """A member cancels one of their bookings, until the site's cut-off; another's answers
+    as one that does not exist."""
+    member = own_member(who)
+    return _cancel(engine, publisher, booking_id, lambda _conn, row: row.member_id == member, True)
 
 
-def day_guests(
-    engine: Engine, who: Principal, site: str, day: date | None = None, cancelled: bool = False
-) -> list[DayGuest]:
-    """The bookings that overlap a day at the site (cancelled ones too, if asked); a guest
-    who is another site's member is shown to an operator by id alone (``own_members``)."""
+def cancel_for_staff(
+    engine: Engine, publisher: AclPublisher | None, who: Principal, booking_id: int
+) -> Booking:
+    """A company admin cancels a booking of their staff, until the site's cut-off."""
+    company = own_company(who)
+    return _cancel(
+        engine,
+        publisher,
+        booking_id,
+        lambda conn, row: on_staff(conn, company, row.member_id),
+        True,
+    )
+
+
+def _cancel(
+    engine: Engine,
+    publisher: AclPublisher | None,
+    booking_id: int,
+    may_see: Callable[[Connection, Row], bool],
+    cut_off: bool,
+) -> Booking:
+    """Mark the booking cancelled (it is kept, for the operator's day view), delete its
+    grant, tell its site's doors. Cancelling a cancelled booking changes nothing."""
+    now = datetime.now(UTC)
     b = db.bookings.c
     with engine.connect() as conn:
-        start, end = day_span(conn, who, site, day)
-        query = (
-            select(db.bookings, db.members.c.name)
-            .outerjoin(db.members, db.members.c.id == b.member_id)
-            .where(b.site_id == site, b.starts_at < end, b.ends_at > start)
-            .order_by(b.starts_at, b.id)
-        )
-        if not cancelled:
-            query = query.where(b.cancelled_at.is_(None))
-        rows = conn.execute(query).all()
-        named = own_members(conn, Scope(who), {r.member_id for r in rows})
-    return [
-        DayGuest(
-            booking=r.id,
-            member=r.member_id,
-            name=r.name if r.member_id in named else None,
-            kind=r.kind,
-            starts_at=db.aware(r.starts_at),
-            ends_at=db.aware(r.ends_at),
-            cancelled=r.cancelled_at is not None,
-        )
-        for r in rows
-    ]
+        row = conn.execute(select(db.bookings).where(b.id == booking_id)).one_or_none()
+        if row is None or not may_see(conn, row):
+            raise NotFound("no such booking")
+        if row.cancelled_at is not None:
+            return as_booking(row)
+        if cut_off:
+            rules = SiteRules.load(conn, row.site_id)
+            deadline = db.aware(row.starts_at) - timedelta(minutes=rules.cancel_minutes)
+            if now > deadline:
+                until = deadline.astimezone(rules.zone)
+                raise refuse(
+                    Rule.CANCEL_TOO_LATE,
+                    f"a booking at {rules.id} can be cancelled until {rules.cancel_minutes}"
+                    f" minutes before it starts ({until:%Y-%m-%d %H:%M}); ask the space's"
+                    " operator",
+                )
+    with _writing(engine), engine.begin() as conn:
+        if row.day is not None:
+            resource = f"room:{row.room_id}" if row.kind == "room" else DESKS
+            lock_pool(conn, row.site_id, row.day, resource)
+        changed = conn.execute(
+            update(db.bookings)
+            .where(b.id == booking_id, b.cancelled_at.is_(None))
+            .values(cancelled_at=now)
+        ).rowcount
+        conn.execute(delete(db.grants).where(db.grants.c.booking_id == booking_id))
+        row = conn.execute(select(db.bookings).where(b.id == booking_id)).one()
+    if changed:
+        publish_member(publisher, row.member_id, {row.site_id})
+    return as_booking(row)

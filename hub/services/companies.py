@@ -17,6 +17,7 @@ from hub.access_compiler import member_reach
 from hub.access_lists import AclPublisher
 from hub.services.errors import Invalid, NotFound
 from hub.services.members import require_member
+from hub.services.plans import DaysPerMonth
 from hub.services.publishing import publish_member, publish_sites
 from hub.services.sites import require_sites
 
@@ -28,6 +29,9 @@ class CompanyIn(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     plan: Slug | None = None
     sites: list[Slug] = Field(default_factory=list)
+    #: Desk days a month each of its staff may book (a half day counts as a day), unless a
+    #: person's own allowance says otherwise; None: no limit.
+    days_per_person: DaysPerMonth | None = None
 
 
 class Employment(BaseModel):
@@ -47,7 +51,12 @@ def put_company(engine: Engine, publisher: AclPublisher | None, company: Company
             raise Invalid(f"no plan {company.plan!r}")
         require_sites(conn, company.sites)
         old = conn.scalar(select(c.sites).where(c.id == company.id))
-        values = {"name": company.name, "plan_id": company.plan, "sites": company.sites}
+        values = {
+            "name": company.name,
+            "plan_id": company.plan,
+            "sites": company.sites,
+            "days_per_person": company.days_per_person,
+        }
         if old is None and not conn.scalar(select(c.id).where(c.id == company.id)):
             conn.execute(insert(db.companies).values(id=company.id, **values))
         else:
@@ -75,7 +84,13 @@ def get_company(engine: Engine, company: str) -> CompanyIn:
 
 
 def _company(row: Row) -> CompanyIn:
-    return CompanyIn(id=row.id, name=row.name, plan=row.plan_id, sites=row.sites or [])
+    return CompanyIn(
+        id=row.id,
+        name=row.name,
+        plan=row.plan_id,
+        sites=row.sites or [],
+        days_per_person=row.days_per_person,
+    )
 
 
 def employ(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -17,6 +19,10 @@ from hub.services.members import require_member
 from hub.services.publishing import publish_member, publish_plan_hours, publish_sites
 from hub.services.sites import require_sites
 
+#: The most desk days a month an allowance can give (every day of the longest month).
+MAX_DAYS_PER_MONTH = 31
+DaysPerMonth = Annotated[int, Field(ge=0, le=MAX_DAYS_PER_MONTH)]
+
 
 class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -24,6 +30,15 @@ class PlanIn(BaseModel):
     id: Slug
     sites: list[Slug] | None = None
     windows: list[TimeWindow] | None = None
+    #: Desk days a month its members may book (a half day counts as a day); None: no limit.
+    days_per_month: DaysPerMonth | None = None
+    #: ``standing``: its members come in at its sites and hours without booking;
+    #: ``booked``: only where and when they booked (a flex plan of so many days a month).
+    access: Literal["standing", "booked"] = "standing"
+
+    def door_plan(self) -> Plan:
+        """The plan as the doors' lists carry it (sites and hours)."""
+        return Plan.model_validate(self.model_dump(mode="json", include={"id", "sites", "windows"}))
 
 
 class GrantIn(BaseModel):
@@ -74,7 +89,15 @@ def get_plan(engine: Engine, plan: str) -> PlanIn:
 
 
 def _plan(row: Row) -> PlanIn:
-    return PlanIn.model_validate({"id": row.id, "sites": row.sites, "windows": row.windows})
+    return PlanIn.model_validate(
+        {
+            "id": row.id,
+            "sites": row.sites,
+            "windows": row.windows,
+            "days_per_month": row.days_per_month,
+            "access": row.access,
+        }
+    )
 
 
 def _plan_sites(conn: Connection, scope: list[str] | None) -> set[str]:
@@ -93,8 +116,8 @@ def change_plan(engine: Engine, publisher: AclPublisher | None, plan: PlanIn) ->
         values = plan.model_dump(mode="json", exclude={"id"})
         conn.execute(update(db.plans).where(db.plans.c.id == plan.id).values(**values))
         reach = _plan_sites(conn, old.sites) | _plan_sites(conn, plan.sites)
-    if old.sites == values["sites"]:
-        publish_plan_hours(publisher, Plan.model_validate(plan.model_dump(mode="json")), reach)
+    if old.sites == values["sites"] and old.access == plan.access:
+        publish_plan_hours(publisher, plan.door_plan(), reach)
     else:
         publish_sites(publisher, reach)
     return plan

@@ -1,0 +1,92 @@
+"""What the booking tests share: sites set up for booking (desks, hours, rooms), members who
+sign in, and days relative to today in a site's zone (the tests run on any day, at any hour)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, insert, update
+
+from hub import db
+from hub.auth import Role, create_user
+from tests.support.hub import PASSWORD, as_user
+
+BERLIN = ZoneInfo("Europe/Berlin")
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+
+
+def set_site(engine: Engine, site: str, **rules: Any) -> None:
+    """Change a site's booking rules in the store (desks, opening_hours, closed_days,
+    horizon_days, cancel_minutes, timezone)."""
+    with engine.begin() as conn:
+        conn.execute(update(db.sites).where(db.sites.c.id == site).values(**rules))
+
+
+def add_room(engine: Engine, site: str, room: str, seats: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(db.rooms).values(site_id=site, id=room, name=room.title(), seats=seats))
+
+
+def today(zone: ZoneInfo = BERLIN) -> date:
+    return datetime.now(zone).date()
+
+
+def next_weekday(weekday: int, zone: ZoneInfo = BERLIN, after: int = 1) -> date:
+    """The first day at least ``after`` days from today (in ``zone``) that is ``weekday``
+    (0: Monday)."""
+    day = today(zone) + timedelta(days=after)
+    return day + timedelta(days=(weekday - day.weekday()) % 7)
+
+
+def at(day: date, clock: str, zone: ZoneInfo = BERLIN) -> str:
+    """``day`` at the local ``clock`` (HH:MM) in ``zone``, as ISO text with its offset."""
+    hours, minutes = map(int, clock.split(":"))
+    return datetime(day.year, day.month, day.day, hours, minutes, tzinfo=zone).isoformat()
+
+
+def rest_of_today(zone: ZoneInfo = BERLIN) -> tuple[str, str]:
+    """From a few minutes ago (not before local midnight) to the end of today, in ``zone``:
+    a day guest's time that is neither over nor crosses into tomorrow."""
+    now = datetime.now(UTC)
+    midnight = datetime.combine(today(zone), datetime.min.time(), tzinfo=zone)
+    start = max(now - timedelta(minutes=5), midnight.astimezone(UTC))
+    end = (midnight + timedelta(days=1)).astimezone(UTC)
+    return start.isoformat(), end.isoformat()
+
+
+def member_user(
+    client: Any,
+    member: str,
+    admin: dict[str, str],
+    plan: str | None = None,
+    company: str | None = None,
+    role: Role = Role.MEMBER,
+) -> dict[str, str]:
+    """A member made through the API (on ``plan`` or on ``company``'s staff), with a user
+    who signs in as them; returns their header."""
+    answer = client.post("/members", json={"id": member, "name": member.title()}, headers=admin)
+    assert answer.status_code == 201, answer.text
+    if plan is not None:
+        granted = client.post(f"/members/{member}/grants", json={"plan": plan}, headers=admin)
+        assert granted.status_code == 201, granted.text
+    if company is not None:
+        employed = client.put(
+            f"/members/{member}/company", json={"company": company}, headers=admin
+        )
+        assert employed.status_code == 200, employed.text
+    looks_after = company if role == Role.COMPANY_ADMIN else None
+    create_user(client.engine, member, PASSWORD, role, member_id=member, company_id=looks_after)
+    return as_user(client, member)
+
+
+def make_members(engine: Engine, members: Sequence[str], plan: str) -> None:
+    """Members on ``plan`` straight in the store (many at once, for the concurrency tests)."""
+    with engine.begin() as conn:
+        conn.execute(insert(db.members), [{"id": m, "blocked": False} for m in members])
+        conn.execute(
+            insert(db.grants),
+            [{"member_id": m, "plan_id": plan, "source": "plan"} for m in members],
+        )
