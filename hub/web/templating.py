@@ -10,10 +10,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from hub.auth import Principal
+from hub.auth import STAFF_ROLES, Principal
 from hub.services.fleet import UNVERIFIED_SECONDS
 from hub.services.scope import Scope
 from hub.web import i18n
+from hub.web.session import PREFIX, employer_pages, home_of, member_pages
 
 #: Everything from the hub itself: spaces may be cut off from the internet, and no other
 #: site's script may run on pages that name members.
@@ -73,6 +74,11 @@ def page(request: Request, name: str, who: Principal | None, **context: Any) -> 
         "people": scope is not None and scope.sees_people,
         #: Whether the page may offer to enrol and revoke devices.
         "installs": scope is not None and scope.installs_devices,
+        #: Which pages the bar offers: staff the dashboard's, members and employers theirs.
+        "staff": scope is not None and who is not None and who.role in STAFF_ROLES,
+        "member_pages": who is not None and member_pages(who),
+        "employer_pages": who is not None and employer_pages(who),
+        "home": home_of(who) if who is not None else f"{PREFIX}/",
     }
     lang = i18n.choose(request)
     response = templates.TemplateResponse(request, name, {**i18n.context(lang), **shown, **context})
