@@ -37,6 +37,13 @@ def employers(api):
     return api
 
 
+def row(html: str, member: str) -> str:
+    """The cells of a person's row (``total``: the total's) in a month's table."""
+    found = re.search(rf'<tr (?:class="total" )?data-member="{member}">(.*?)</tr>', html, re.S)
+    assert found is not None, html
+    return found.group(1)
+
+
 def staff_ids(html: str) -> list[str]:
     return re.findall(r'data-member="([\w-]+)" data-account', html)
 
@@ -177,9 +184,9 @@ def test_the_months_use_shows_days_never_times_with_its_statement_and_csv(employ
     cora = signed_in(employers, "cora")
     use = cora.get(f"/ui/company/use?month={MONTH}")
     assert use.status_code == 200 and "Use in November 2026" in use.text
-    bob = re.search(r'<tr data-member="bob">(.*?)</tr>', use.text, re.S).group(1)
+    bob = row(use.text, "bob")
     assert 'data-field="days_booked">2<' in bob and 'data-field="days_used">2<' in bob
-    total = re.search(r'<tr class="total" data-member="total">(.*?)</tr>', use.text, re.S).group(1)
+    total = row(use.text, "total")
     assert 'data-field="days_used">2<' in total
     assert "rita" not in use.text.lower()  # another company's staff
     assert not re.search(r"\b\d{1,2}:\d{2}\b", use.text)  # no time of day anywhere
