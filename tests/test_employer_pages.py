@@ -192,6 +192,7 @@ def test_the_months_use_shows_days_never_times_with_its_statement_and_csv(employ
     assert not re.search(r"\b\d{1,2}:\d{2}\b", use.text)  # no time of day anywhere
     assert 'href="/ui/company/use?month=2026-10"' in use.text
     assert 'href="/ui/company/use?month=2026-12"' in use.text
+    assert 'href="/ui/company/use?month=2026-11&amp;lang=de"' in use.text  # the same month
     statement = cora.get(f"/ui/company/statement?month={MONTH}")
     assert statement.status_code == 200 and "Statement for November 2026" in statement.text
     assert "data-print" in statement.text and "/ui/static/actions.js" in statement.text

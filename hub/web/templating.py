@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -69,7 +70,7 @@ templates.env.globals["unverified_seconds"] = UNVERIFIED_SECONDS
 def page(request: Request, name: str, who: Principal | None, **context: Any) -> HTMLResponse:
     """The template ``name`` for ``who`` (None: nobody signed in), with the page headers."""
     scope = Scope(who) if who is not None else None
-    shown = {
+    shown: dict[str, Any] = {
         "who": who,
         "people": scope is not None and scope.sees_people,
         #: Whether the page may offer to enrol and revoke devices.
@@ -81,6 +82,7 @@ def page(request: Request, name: str, who: Principal | None, **context: Any) -> 
         "home": home_of(who) if who is not None else f"{PREFIX}/",
     }
     lang = i18n.choose(request)
+    shown["switch"] = {code: _in_language(request, code) for code in i18n.LANGUAGES}
     response = templates.TemplateResponse(request, name, {**i18n.context(lang), **shown, **context})
     i18n.keep_choice(request, response, lang)
     response.headers["Content-Language"] = lang
@@ -90,3 +92,9 @@ def page(request: Request, name: str, who: Principal | None, **context: Any) -> 
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     return response
+
+
+def _in_language(request: Request, lang: str) -> str:
+    """This page's address in ``lang``: the same path and query (the month shown stays)."""
+    query = {key: value for key, value in request.query_params.items() if key != "lang"}
+    return f"{request.url.path}?{urlencode({**query, 'lang': lang})}"
