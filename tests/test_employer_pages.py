@@ -10,8 +10,10 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date
 from sqlalchemy import insert, select
 
 from hub import db
@@ -205,6 +207,10 @@ def test_the_months_use_shows_days_never_times_with_its_statement_and_csv(employ
         ("bob", "2", "2"), ("", "2", "2"),
     ]  # fmt: skip
     assert "@media print" in cora.get("/ui/static/hafen.css").text
+    # Without a month: this one, where the company's sites are (Berlin, not UTC).
+    berlin = datetime.now(ZoneInfo("Europe/Berlin"))
+    now = cora.get("/ui/company/use").text
+    assert f"Use in {format_date(berlin, 'LLLL yyyy', locale='en')}" in now
     bad = cora.get("/ui/company/use?month=2026-13")
     assert bad.status_code == 422 and "text/html" in bad.headers["content-type"]
     # The other company's admin sees their own month only; neither reaches the staff's page.
