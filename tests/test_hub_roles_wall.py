@@ -54,8 +54,12 @@ def test_a_member_gets_no_dashboard_page(api):
         follow_redirects=False,
     )
     assert signed_in.status_code in (302, 303), signed_in.text
-    for page in ("/ui/", "/ui/sites/borna", "/ui/fleet"):
+    assert signed_in.headers["location"] == "/ui/me"  # their own home
+    for page in ("/ui/sites/borna", "/ui/fleet", "/ui/reports", "/ui/companies/acme/statement"):
         assert api.get(page, follow_redirects=False).status_code == 403, page
+    # The dashboard's root (where the bar's name leads) sends them home instead.
+    root = api.get("/ui/", follow_redirects=False)
+    assert root.status_code == 303 and root.headers["location"] == "/ui/me"
 
 
 @pytest.mark.parametrize("role", [Role.MEMBER, Role.COMPANY_ADMIN])

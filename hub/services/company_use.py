@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, computed_field
 from sqlalchemy import Connection, Engine, select
@@ -113,6 +114,17 @@ def company_month(
         people=people,
         sites=sorted(sites) if sites is not None else None,
     )
+
+
+def this_month(engine: Engine, company: str) -> str:
+    """The month now where ``company``'s sites are (the latest of their local months: in the
+    first hours of a month in Berlin it is still the last one in UTC, not at the door)."""
+    with engine.connect() as conn:
+        sites = conn.scalar(select(db.companies.c.sites).where(db.companies.c.id == company))
+        query = select(db.sites.c.timezone).where(db.sites.c.id.in_(sorted(sites or [])))
+        zones = set(conn.scalars(query.distinct())) or {"UTC"}
+    now = datetime.now(UTC)
+    return max(now.astimezone(ZoneInfo(zone)).strftime("%Y-%m") for zone in zones)
 
 
 def visible_month(engine: Engine, who: Principal, company: str, month: str) -> CompanyMonth:

@@ -160,6 +160,29 @@ def invite_company_admin(
         )
 
 
+def open_invitation(
+    engine: Engine,
+    throttle: SignInThrottle,
+    token: str,
+    client: str,
+    now: datetime | None = None,
+) -> str:
+    """The user name a link is for, when it is still good: what the page that asks for the
+    password shows before anyone types one. NotFound or Gone as ``accept_invitation``, and
+    counted as its tries are (a good link forgives its try)."""
+    wait = throttle.attempt(_THROTTLE_NAME, client)
+    if wait:
+        raise Throttled(wait)
+    now = now or datetime.now(UTC)
+    found = _find(engine, token)
+    if found is None:
+        raise NotFound(UNKNOWN_LINK)
+    if _spent(found, now):
+        raise Gone(SPENT_LINK)
+    throttle.succeeded(_THROTTLE_NAME, client)
+    return str(found.username)
+
+
 def accept_invitation(
     engine: Engine,
     throttle: SignInThrottle,
@@ -177,12 +200,7 @@ def accept_invitation(
     now = now or datetime.now(UTC)
     digest = hashlib.sha256(token.encode()).hexdigest()
     i, u = db.invitations.c, db.users.c
-    with engine.connect() as conn:
-        found = conn.execute(
-            select(i.user_id, i.used_at, i.expires_at, u.username, u.role, u.disabled)
-            .join(db.users, u.id == i.user_id)
-            .where(i.token_hash == digest)
-        ).one_or_none()
+    found = _find(engine, token)
     if found is None:
         raise NotFound(UNKNOWN_LINK)
     if _spent(found, now):
@@ -212,6 +230,18 @@ def mask(address: str) -> str:
     """An address as it may be shown to someone else: its first letter and its domain."""
     local, _, domain = address.partition("@")
     return f"{local[:1]}***@{domain}"
+
+
+def _find(engine: Engine, token: str) -> Row | None:
+    """The link behind ``token`` with its user, if there is one."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    i, u = db.invitations.c, db.users.c
+    with engine.connect() as conn:
+        return conn.execute(
+            select(i.user_id, i.used_at, i.expires_at, u.username, u.role, u.disabled)
+            .join(db.users, u.id == i.user_id)
+            .where(i.token_hash == digest)
+        ).one_or_none()
 
 
 def _spent(found: Row, now: datetime) -> bool:

@@ -51,6 +51,8 @@ class MyCard(BaseModel):
 class MyVisit(BaseModel):
     site: str
     site_name: str | None
+    #: The site's time zone: the times are UTC, the day is the site's, and so is its clock.
+    site_timezone: str = "UTC"
     day: date
     first_entry: datetime
     last_entry: datetime
@@ -145,7 +147,7 @@ def my_visits(
     v, s = db.visits.c, db.sites.c
     with engine.connect() as conn:
         rows = conn.execute(
-            select(v.site, s.name, v.day, v.first_at, v.last_at, v.entries)
+            select(v.site, s.name, s.timezone, v.day, v.first_at, v.last_at, v.entries)
             .outerjoin(db.sites, s.id == v.site)
             .where(v.member == member, v.day >= since.isoformat(), v.day <= until.isoformat())
             .order_by(v.day.desc(), v.first_at.desc())
@@ -155,6 +157,7 @@ def my_visits(
         MyVisit(
             site=r.site,
             site_name=r.name,
+            site_timezone=r.timezone or "UTC",
             day=date.fromisoformat(r.day),
             first_entry=db.aware(r.first_at),
             last_entry=db.aware(r.last_at),

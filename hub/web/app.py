@@ -16,7 +16,15 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
 from hub.http.inputs import UnstorableInput
-from hub.web import device_pages, pages, site_pages
+from hub.web import (
+    device_pages,
+    employer_pages,
+    invitation_pages,
+    member_pages,
+    pages,
+    site_pages,
+    statement_pages,
+)
 from hub.web.charts import ChartCache
 from hub.web.live import LiveFeed
 from hub.web.session import PREFIX, SignInRequired, to_sign_in
@@ -39,6 +47,10 @@ def add_dashboard(app: FastAPI, engine: Engine) -> LiveFeed:
     app.include_router(pages.router)
     app.include_router(site_pages.router)
     app.include_router(device_pages.router)
+    app.include_router(invitation_pages.router)
+    app.include_router(member_pages.router)
+    app.include_router(employer_pages.router)
+    app.include_router(statement_pages.router)
 
     @app.get(PREFIX, include_in_schema=False)
     def dashboard_root() -> RedirectResponse:
@@ -47,20 +59,28 @@ def add_dashboard(app: FastAPI, engine: Engine) -> LiveFeed:
     return live
 
 
-#: Error pages in words a volunteer understands; the API keeps FastAPI's JSON errors.
+def N_(message: str) -> str:
+    """Marks a text for the catalogues (``make messages``); the page translates it."""
+    return message
+
+
+#: Error pages in words a volunteer understands (translated by error.html); the API keeps
+#: FastAPI's JSON errors.
 TITLES = {
-    400: "That address is not right",
-    403: "Not allowed",
-    404: "Not found",
-    422: "That cannot be taken",
-    503: "Not possible right now",
+    400: N_("That address is not right"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("That is taken already"),
+    410: N_("No longer valid"),
+    422: N_("That cannot be taken"),
+    503: N_("Not possible right now"),
 }
 
 
 async def _error_page(request: Request, exc: Exception) -> Response:
     """A page for errors under ``/ui`` (pictures and downloads excepted), JSON elsewhere."""
     path = request.url.path
-    as_page = path.startswith(f"{PREFIX}/") and not path.endswith((".svg", ".csv"))
+    as_page = path.startswith(f"{PREFIX}/") and not path.endswith((".svg", ".csv", ".ics"))
     if isinstance(exc, RequestValidationError):
         if not as_page:
             return await request_validation_exception_handler(request, exc)
@@ -75,7 +95,11 @@ async def _error_page(request: Request, exc: Exception) -> Response:
     else:  # registered for these two only
         raise exc
     response = page(
-        request, "error.html", None, title=TITLES.get(code, "Something went wrong"), detail=detail
+        request,
+        "error.html",
+        None,
+        title=TITLES.get(code, N_("Something went wrong")),
+        detail=detail,
     )
     response.status_code = code
     if headers:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import gettext
 import io
 from collections.abc import Callable
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel import Locale, negotiate_locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from fastapi import Request, Response
@@ -84,7 +86,17 @@ def context(lang: str) -> dict[str, Any]:
         "languages": LANGUAGES,
         "day": lambda value, fmt="full": format_date(value, fmt, locale=locale),
         "when": lambda value, fmt="short": format_datetime(value, fmt, locale=locale),
+        #: A time of day on a site's clock: ``clock(visit.first_entry, visit.site_timezone)``.
+        "clock": lambda value, zone: _clock(value, zone, locale),
+        #: A month ``YYYY-MM`` by its name: "December 2026", "Dezember 2026".
+        "month_name": lambda month: format_date(
+            date.fromisoformat(f"{month}-01"), "LLLL yyyy", locale=locale
+        ),
     }
+
+
+def _clock(value: datetime, zone: str, locale: Locale) -> str:
+    return format_time(value, "short", tzinfo=ZoneInfo(zone), locale=locale)
 
 
 def _newstyle(
@@ -110,3 +122,9 @@ def _newstyle(
         return text % variables
 
     return one, many
+
+
+def translator(request: Request) -> Callable[[str], str]:
+    """The visitor's ``gettext``, for the words a page's Python code says (a form's refusal):
+    ``_ = translator(request)`` and then ``_("...")``, which ``make messages`` extracts."""
+    return translations(choose(request)).gettext

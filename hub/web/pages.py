@@ -17,10 +17,10 @@ from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from hub.auth import SESSION, AuthError, Principal
+from hub.auth import SESSION, STAFF_ROLES, AuthError, Principal, Role
 from hub.http.deps import ClientAddress, Principals, SignIns, Store
 from hub.http.responses import csv_download
-from hub.services import overview, reports, users
+from hub.services import companies, overview, reports, users
 from hub.throttle import Throttled
 from hub.web import i18n
 from hub.web.deps import Live
@@ -30,6 +30,8 @@ from hub.web.session import (
     SameOrigin,
     Someone,
     Viewer,
+    home_of,
+    landing,
     safe_next,
     set_session,
 )
@@ -44,6 +46,8 @@ RECHECK_SECONDS = 5.0
 WAKE_SECONDS = 1.0
 #: ASCII digits only: ``\d`` takes any script's, and the month goes into a file name's header.
 MonthQuery = Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")]
+#: Companies the report page links statements of (a network has tens, not thousands).
+MAX_COMPANIES_LISTED = 500
 
 
 @router.get("/sign-in")
@@ -79,7 +83,9 @@ def sign_in_form(
     if previous := request.cookies.get(COOKIE):
         users.sign_out(store, previous)  # signing in again ends the old session, not adds one
         principals.clear()
-    redirect = RedirectResponse(safe_next(next), status_code=303)
+    # Each role lands on its own pages: a member who followed a link to a staff page lands
+    # on their home, not on a 403.
+    redirect = RedirectResponse(landing(principals.get(store, token), next), status_code=303)
     secure = request.url.scheme == "https"
     set_session(redirect, token, secure, int(SESSION.total_seconds()))
     return redirect
@@ -95,7 +101,11 @@ def sign_out(request: Request, store: Store, principals: Principals, who: Someon
 
 
 @router.get("/")
-def overview_page(request: Request, who: Viewer, live: Live) -> HTMLResponse:
+def overview_page(request: Request, who: Someone, live: Live) -> Response:
+    """The network's overview, for staff; a member or company admin (the dashboard's root is
+    where the bar's name leads) is sent to their own home."""
+    if who.role not in STAFF_ROLES:
+        return RedirectResponse(home_of(who), status_code=303)
     sites = overview.visible(live.current(), who)
     return page(request, "overview.html", who, sites=sites)
 
@@ -156,8 +166,20 @@ def report_page(
 ) -> HTMLResponse:
     month = month or reports.current_month(store, who)
     rows = reports.monthly_report(store, who, month)
+    # Network admins invoice the companies: each one's statement of the month is a link away.
+    employers = (
+        companies.list_companies(store, limit=MAX_COMPANIES_LISTED)
+        if who.role == Role.NETWORK_ADMIN
+        else []
+    )
     return page(
-        request, "report.html", who, month=month, rows=rows, definitions=reports.DEFINITIONS
+        request,
+        "report.html",
+        who,
+        month=month,
+        rows=rows,
+        definitions=reports.DEFINITIONS,
+        companies=employers,
     )
 
 

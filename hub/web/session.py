@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from hub.auth import STAFF_ROLES, AuthError, Principal
+from hub.auth import STAFF_ROLES, AuthError, Principal, Role
 from hub.http.deps import Principals, PublicHosts, Store
 from hub.services.scope import Scope
 
@@ -101,6 +101,52 @@ def set_session(response: Response, token: str, secure: bool, max_age: int) -> N
         samesite="strict",
         secure=secure,
     )
+
+
+def member_pages(who: Principal) -> bool:
+    """Whether ``who`` has a member's own pages (``/ui/me``): a member, or a company admin
+    who is a member of the network too."""
+    return who.role in (Role.MEMBER, Role.COMPANY_ADMIN) and who.member_id is not None
+
+
+def employer_pages(who: Principal) -> bool:
+    """Whether ``who`` has an employer's pages (``/ui/company``)."""
+    return who.role == Role.COMPANY_ADMIN and who.company_id is not None
+
+
+def home_of(who: Principal) -> str:
+    """Where ``who`` starts: staff the overview, a company admin their staff, a member their
+    own page (someone with neither, an admin of a company since removed, the member page,
+    which says what is missing)."""
+    if who.role in STAFF_ROLES:
+        return f"{PREFIX}/"
+    if employer_pages(who):
+        return f"{PREFIX}/company"
+    return f"{PREFIX}/me"
+
+
+def _area(path: str, area: str) -> bool:
+    """Whether ``path`` is the page ``area`` or one under it (``/ui/me`` is not ``/ui/mean``)."""
+    return path == area or path.startswith((f"{area}/", f"{area}?"))
+
+
+def may_reach(who: Principal, path: str) -> bool:
+    """Whether ``who``'s role has the page at ``path`` (the pages check again, this only
+    chooses where to land): members their own pages, company admins theirs, staff the rest."""
+    if _area(path, f"{PREFIX}/me"):
+        return member_pages(who)
+    if _area(path, f"{PREFIX}/company"):
+        return employer_pages(who)
+    if _area(path, f"{PREFIX}/invitation"):
+        return True
+    return who.role in STAFF_ROLES
+
+
+def landing(who: Principal, next_path: str | None) -> str:
+    """Where to go after signing in: the page asked for if ``who`` has it, else their home
+    (a member who followed a link to a staff page lands on their own, not on a 403)."""
+    wanted = safe_next(next_path)
+    return wanted if wanted != f"{PREFIX}/" and may_reach(who, wanted) else home_of(who)
 
 
 def safe_next(path: str | None) -> str:

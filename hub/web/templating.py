@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from hub.auth import Principal
+from hub.auth import STAFF_ROLES, Principal
 from hub.services.fleet import UNVERIFIED_SECONDS
 from hub.services.scope import Scope
 from hub.web import i18n
+from hub.web.session import PREFIX, employer_pages, home_of, member_pages
 
 #: Everything from the hub itself: spaces may be cut off from the internet, and no other
 #: site's script may run on pages that name members.
@@ -68,13 +70,19 @@ templates.env.globals["unverified_seconds"] = UNVERIFIED_SECONDS
 def page(request: Request, name: str, who: Principal | None, **context: Any) -> HTMLResponse:
     """The template ``name`` for ``who`` (None: nobody signed in), with the page headers."""
     scope = Scope(who) if who is not None else None
-    shown = {
+    shown: dict[str, Any] = {
         "who": who,
         "people": scope is not None and scope.sees_people,
         #: Whether the page may offer to enrol and revoke devices.
         "installs": scope is not None and scope.installs_devices,
+        #: Which pages the bar offers: staff the dashboard's, members and employers theirs.
+        "staff": scope is not None and who is not None and who.role in STAFF_ROLES,
+        "member_pages": who is not None and member_pages(who),
+        "employer_pages": who is not None and employer_pages(who),
+        "home": home_of(who) if who is not None else f"{PREFIX}/",
     }
     lang = i18n.choose(request)
+    shown["switch"] = {code: _in_language(request, code) for code in i18n.LANGUAGES}
     response = templates.TemplateResponse(request, name, {**i18n.context(lang), **shown, **context})
     i18n.keep_choice(request, response, lang)
     response.headers["Content-Language"] = lang
@@ -84,3 +92,9 @@ def page(request: Request, name: str, who: Principal | None, **context: Any) -> 
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     return response
+
+
+def _in_language(request: Request, lang: str) -> str:
+    """This page's address in ``lang``: the same path and query (the month shown stays)."""
+    query = {key: value for key, value in request.query_params.items() if key != "lang"}
+    return f"{request.url.path}?{urlencode({**query, 'lang': lang})}"

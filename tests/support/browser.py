@@ -53,3 +53,26 @@ def signed_in_page(browser: Any, url: str, user: str, viewport: dict | None = No
 def shoot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+#: What the member's and employer's pages are held to: WCAG 2.1 A and AA, as axe-core checks.
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def accessibility_problems(page: Any) -> list[str]:
+    """What axe-core (bundled with axe-playwright-python) finds wrong with the page as shown,
+    one line per rule and element; [] when nothing. Run through the browser's debugging
+    protocol, which the pages' policy does not govern (their own scripts stay the hub's)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}})
+    return [
+        f"{v['id']} ({v['impact']}): {node['target']}"
+        for v in results.response["violations"]
+        for node in v["nodes"]
+    ]
+
+
+def fits_the_screen(page: Any) -> bool:
+    """Whether the page is no wider than its viewport (no sideways scrolling on a phone)."""
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
