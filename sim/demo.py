@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from hub import db
-from sim import demo_network
+from sim import demo_bookings, demo_network
 from sim.broker import LocalBroker
 from sim.demo_network import Logins, Network
 
@@ -75,13 +75,14 @@ def run_demo(options: DemoOptions) -> int:
         hub = DemoHub(state, broker.port)
         stack.callback(hub.stop)
         demo_network.seed_hub(hub.engine, network, hub.card_key)
-        logins = demo_network.create_logins(hub.engine, network.sites[0].id)
+        logins = demo_network.create_logins(hub.engine, network)
+        booked = demo_bookings.book_demo_days(hub.engine, network, logins)
         hub.start(listener)
         hub.publisher.publish_sites({site.id for site in network.sites})
         sites = SiteProcesses(hub, network, state, options.speed, broker.port)
         stack.callback(sites.stop)
         sites.start()
-        _banner(options, network, logins, state)
+        _banner(options, network, logins, state, booked)
         code = _watch(stop, hub, sites, len(network.sites))
     return code
 
@@ -306,7 +307,9 @@ def _status(hub: DemoHub, count: int) -> str:
     return f"doors online {online}/{count}; door events stored: {events} ({allowed} taps let in)"
 
 
-def _banner(options: DemoOptions, network: Network, logins: Logins, state: Path) -> None:
+def _banner(
+    options: DemoOptions, network: Network, logins: Logins, state: Path, booked: list[str]
+) -> None:
     """Where to look and how to sign in."""
     base = f"http://{_url_host(options.host)}:{options.port}"
     operator_site = next(s for s in network.sites if s.id == logins.operator_site)
@@ -321,11 +324,26 @@ def _banner(options: DemoOptions, network: Network, logins: Logins, state: Path)
         f"  sign in as {logins.admin[0]} with password {logins.admin[1]} (network admin)",
         f"  sign in as {logins.operator[0]} with password {logins.operator[1]} "
         f"(site operator of {operator_site.id}, {operator_site.name})",
+        *_people_lines(logins, booked),
         "",
         f"  state: {state} ({kept}); logs: hub.log, sites/*/edge.log",
         "Stop with Ctrl-C.",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _people_lines(logins: Logins, booked: list[str]) -> list[str]:
+    """How the demo's member and employer sign in (same page), and what they booked."""
+    lines = []
+    if logins.member is not None:
+        name, password, member = logins.member
+        lines.append(f"  sign in as {name} with password {password} (member {member}, who books)")
+    if logins.employer is not None:
+        name, password, company = logins.employer
+        lines.append(f"  sign in as {name} with password {password} (company admin of {company})")
+    if booked:
+        lines.append("  booked: " + "; ".join(booked))
+    return lines
 
 
 def _url_host(host: str) -> str:

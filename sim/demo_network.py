@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import secrets
 import signal
@@ -41,6 +42,7 @@ PLAN = "flex"
 ADMIN = "admin"
 _ASCII = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 OPERATOR = "operator"
+EMPLOYER = "employer"
 
 SITE_NAMES = [
     "Hafen Nord",
@@ -53,6 +55,17 @@ SITE_NAMES = [
     "Landwerk Ost",
 ]
 DISTRICTS = ["Landkreis Leipzig", "Nordsachsen", "Mittelsachsen"]
+#: Where the demo's sites are: towns around Leipzig (the first eight; later ones in a ring).
+PLACES = [
+    ("Markt 1, 04552 Borna", 51.1236, 12.4967),
+    ("Bahnhofstraße 2, 04808 Wurzen", 51.3700, 12.7390),
+    ("Am Anger 3, 04509 Delitzsch", 51.5256, 12.3424),
+    ("Lindenplatz 4, 04668 Grimma", 51.2386, 12.7253),
+    ("Seestraße 5, 04886 Eilenburg", 51.4597, 12.6330),
+    ("Speicherweg 6, 04720 Döbeln", 51.1222, 13.1114),
+    ("Schulweg 7, 04654 Frohburg", 51.0553, 12.5546),
+    ("Oststraße 8, 04860 Torgau", 51.5603, 13.0044),
+]
 COMPANY_NAMES = [
     "Stadtwerke Muldental",
     "Agentur Feldweg",
@@ -115,6 +128,10 @@ class Logins:
     admin: tuple[str, str]
     operator: tuple[str, str]
     operator_site: str
+    #: A member who books (the network-wide member of the first site), and the company
+    #: admin of the first company: (user name, password, whom they are or look after).
+    member: tuple[str, str, str] | None = None
+    employer: tuple[str, str, str] | None = None
 
 
 def plan_network(site_count: int, people: int) -> Network:
@@ -163,15 +180,25 @@ def _member(number: int, site: str, slot: int, people: int, company: str) -> Dem
     return replace(member, sites=[site])
 
 
+def _place(k: int) -> tuple[str, float, float]:
+    """The k-th site's address and coordinates (past the named towns: a ring around Leipzig)."""
+    if k < len(PLACES):
+        return PLACES[k]
+    angle = 2 * math.pi * k / 13
+    return (f"Dorfstraße {k + 1}", 51.34 + 0.3 * math.sin(angle), 12.37 + 0.45 * math.cos(angle))
+
+
 def seed_hub(engine: Engine, network: Network, card_key: bytes) -> None:
-    """Put the network into the hub's store in one transaction: sites and their doors, the
-    plan, companies, members with their grants and (hashed) cards."""
+    """Put the network into the hub's store in one transaction: sites (with their place,
+    desks and a meeting room) and their doors, the plan, companies, members with their
+    grants and (hashed) cards."""
     from sim.space import simulated_card
 
     now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(insert(db.plans).values(id=PLAN, sites=None, windows=None))
         for s in network.sites:
+            address, latitude, longitude = _place(network.sites.index(s))
             conn.execute(
                 insert(db.sites).values(
                     id=s.id,
@@ -179,14 +206,23 @@ def seed_hub(engine: Engine, network: Network, card_key: bytes) -> None:
                     district=s.district,
                     timezone=TIMEZONE,
                     capacity=s.capacity,
+                    address=address,
+                    latitude=latitude,
+                    longitude=longitude,
+                    desks=s.capacity - 2,  # two places are the meeting room's
                 )
+            )
+            conn.execute(
+                insert(db.rooms).values(site_id=s.id, id="kajuete", name="Kajüte", seats=6)
             )
             conn.execute(
                 insert(db.devices).values(site=s.id, id=DEVICE, kind="door", created_at=now)
             )
         for c in network.companies:
             conn.execute(
-                insert(db.companies).values(id=c.id, name=c.name, plan_id=PLAN, sites=c.sites)
+                insert(db.companies).values(
+                    id=c.id, name=c.name, plan_id=PLAN, sites=c.sites, days_per_person=8
+                )
             )
         for m in network.members:
             conn.execute(
@@ -209,14 +245,26 @@ def seed_hub(engine: Engine, network: Network, card_key: bytes) -> None:
             conn.execute(insert(db.cards).values(hash=digest, member_id=m.id, revoked=False))
 
 
-def create_logins(engine: Engine, operator_site: str) -> Logins:
-    """A network admin and an operator of ``operator_site``, each with a random password."""
+def create_logins(engine: Engine, network: Network) -> Logins:
+    """A network admin, an operator of the first site, a member who books and the first
+    company's admin, each with a random password."""
     from hub.auth import Role, create_user
 
+    operator_site = network.sites[0].id
     admin, operator = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     create_user(engine, ADMIN, admin, Role.NETWORK_ADMIN)
     create_user(engine, OPERATOR, operator, Role.SITE_OPERATOR, [operator_site])
-    return Logins((ADMIN, admin), (OPERATOR, operator), operator_site)
+    logins = Logins((ADMIN, admin), (OPERATOR, operator), operator_site)
+    member = next((m for m in network.members if m.sites is None), None)
+    if member is not None:
+        password = secrets.token_urlsafe(12)
+        create_user(engine, member.email, password, Role.MEMBER, member_id=member.id)
+        logins = replace(logins, member=(member.email, password, member.id))
+    if network.companies:
+        company, password = network.companies[0], secrets.token_urlsafe(12)
+        create_user(engine, EMPLOYER, password, Role.COMPANY_ADMIN, company_id=company.id)
+        logins = replace(logins, employer=(EMPLOYER, password, company.id))
+    return logins
 
 
 def edge_config(

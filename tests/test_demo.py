@@ -72,6 +72,14 @@ def test_the_demo_network_runs_and_stops_cleanly():
             mine = as_user(api, operator[1], operator[2])
             assert list(doors_online(api, mine)) == ["site-1"]
             assert api.get("/docs").status_code == 200
+            # The member who books and the employer sign in with what the banner printed.
+            member = output.find(r"sign in as (\S+) with password (\S+) \(member (\S+), who")
+            employer = output.find(r"sign in as (employer) with password (\S+) \(company admin")
+            assert member and employer, output
+            own = api.get("/me/bookings", headers=as_user(api, member[1], member[2])).json()
+            assert own and {b["member"] for b in own} == {member[3]}, own
+            staff = api.get("/company/staff", headers=as_user(api, employer[1], employer[2]))
+            assert staff.status_code == 200 and staff.json(), staff.text
             # The dashboard at the printed address, its live feed open while the demo stops.
             signed_in = api.post("/ui/sign-in", data={"username": admin[1], "password": admin[2]})
             assert signed_in.status_code == 303, signed_in.text
