@@ -3,6 +3,10 @@
 A whole site's list (``compile_many``) reads every table once. One member's entries at many
 sites (``compile_member``) read only that member's rows: a change to one member reaches
 hundreds of sites without rebuilding any of their lists.
+
+A plan whose ``access`` is ``booked`` (a flex plan of so many days a month) lets nobody in by
+itself: its members' standing grants of it, and a company's staff on it, are left out of every
+list, and only their bookings' grants (``source == "booking"``) open a door.
 """
 
 from __future__ import annotations
@@ -18,6 +22,21 @@ from hafen.acl import AccessList, Card, Grant, Member, Plan
 from hub import db
 
 log = logging.getLogger(__name__)
+
+#: ``plans.access`` of a plan that gives no standing access, only what its members booked.
+BOOKED = "booked"
+#: ``grants.source`` of a booking's grant: it opens the door whatever the member's plan.
+FROM_BOOKING = "booking"
+
+
+def counts(plan_access: str | None, source: str) -> bool:
+    """Whether a grant of a plan with ``plan_access`` (None: no plan) puts its member in a list."""
+    return plan_access != BOOKED or source == FROM_BOOKING
+
+
+def company_plan_counts(plan: str | None, plans: dict[str, Any]) -> bool:
+    """Whether a company on ``plan`` gives its staff standing access (``plans``: id -> row)."""
+    return plan is None or (plan in plans and plans[plan].access != BOOKED)
 
 
 @dataclass
@@ -108,6 +127,8 @@ class _Parts:
             if g.member_id not in blocked or (g.plan_id and plan is None):
                 log.warning("grant %s points at a missing member or plan; left out", g.id)
                 continue
+            if not counts(plan.access if plan else None, g.source):
+                continue  # a booked plan's own grant: only the member's bookings open doors
             scope = g.sites if g.sites is not None else (plan.sites if plan else None)
             reach = sites if scope is None else sites.intersection(scope)
             if reach:
@@ -158,11 +179,12 @@ def _company_grants(
     conn: Connection, sites: set[str], plans: dict, member: str | None = None
 ) -> list[tuple[str, str, str, str | None]]:
     """Staff of a company get the company's plan at the sites it booked ("commuter
-    harbours"): (site, member, company, plan) for each; ``member``: only theirs."""
+    harbours"): (site, member, company, plan) for each; ``member``: only theirs. A company
+    on a booked plan gives its staff nothing standing: they get in by their bookings."""
     companies = {
         c.id: c
         for c in conn.execute(select(db.companies))
-        if c.sites and sites.intersection(c.sites) and (c.plan_id is None or c.plan_id in plans)
+        if c.sites and sites.intersection(c.sites) and company_plan_counts(c.plan_id, plans)
     }
     query = (
         select(db.members.c.id, db.members.c.company_id)
@@ -190,19 +212,22 @@ def _grant(row: Row) -> dict:
 def member_reach(conn: Connection, member: str) -> set[str]:
     """The sites whose lists hold ``member``: where their grants or company reach."""
     all_sites = set(conn.scalars(select(db.sites.c.id)))
-    plans = {p.id: p.sites for p in conn.execute(select(db.plans))}
+    plans = {p.id: p for p in conn.execute(select(db.plans))}
     reach: set[str] = set()
     for grant in conn.execute(select(db.grants).where(db.grants.c.member_id == member)):
-        if grant.plan_id is not None and grant.plan_id not in plans:
+        plan = plans.get(grant.plan_id) if grant.plan_id is not None else None
+        if grant.plan_id is not None and plan is None:
             continue  # left out of every list (see _Parts.site_grants): reaches nowhere
-        scope = grant.sites if grant.sites is not None else plans.get(grant.plan_id)
+        if not counts(plan.access if plan else None, grant.source):
+            continue  # a booked plan's own grant: in no list
+        scope = grant.sites if grant.sites is not None else (plan.sites if plan else None)
         reach |= all_sites if scope is None else set(scope) & all_sites
     company = conn.execute(
         select(db.companies.c.sites, db.companies.c.plan_id)
         .join(db.members, db.members.c.company_id == db.companies.c.id)
         .where(db.members.c.id == member)
     ).one_or_none()
-    if company is not None and (company.plan_id is None or company.plan_id in plans):
+    if company is not None and company_plan_counts(company.plan_id, plans):
         reach |= set(company.sites or []) & all_sites
     return reach
 
