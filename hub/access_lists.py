@@ -228,25 +228,26 @@ class AclPublisher:
             else:
                 deltas.append(make(site, versions[site]))
         sent = self.publish_sites(full) if full else []
-        sealed = [(delta, self._seal(delta, now)) for delta in deltas]
-        self._record([(d.site, d.version, "delta", d.base, d, len(m)) for d, m in sealed], now)
-        for delta, message in sealed:
+        sealed = [(delta, *self._sealed(delta, now)) for delta in deltas]
+        self._record([(d.site, d.version, "delta", d.base, b, len(m)) for d, m, b in sealed], now)
+        for delta, message, _ in sealed:
             cached = self._current.pop(delta.site, None)
             if cached is not None and cached.version == delta.base:
                 self._remember(patch(cached, delta))
             self._unsent[delta.site] = (delta.version, message)
         try:
-            self._publish_many([(protocol.acl_topic(d.site), m, True) for d, m in sealed])
-            for delta, _ in sealed:
+            self._publish_many([(protocol.acl_topic(d.site), m, True) for d, m, _ in sealed])
+            for delta, _, _ in sealed:
                 self._unsent.pop(delta.site, None)
         except (TimeoutError, RuntimeError, ValueError) as exc:
             log.warning("%d deltas not all sent yet (%s); retrying", len(sealed), exc)
-        return sent + [Published(d.site, d.version, "delta", len(m)) for d, m in sealed]
+        return sent + [Published(d.site, d.version, "delta", len(m)) for d, m, _ in sealed]
 
     def _record(self, rows: list[tuple], now: datetime) -> None:
         """Store versions before they are sent: a version number names exactly one list.
 
-        Each row is (site, version, kind, base, body, message size); all in one transaction.
+        Each row is (site, version, kind, base, body, message size), the body compressed as
+        in the message (its JSON is made and compressed once); all in one transaction.
         """
         if not rows:
             return
@@ -259,7 +260,7 @@ class AclPublisher:
                         "version": version,
                         "kind": kind,
                         "base": base,
-                        "body": zlib.compress(body.model_dump_json(exclude_none=True).encode(), 6),
+                        "body": body,
                         "message_bytes": size,
                         "published_at": now,
                     }
@@ -354,19 +355,19 @@ class AclPublisher:
         its primary key instead of sending two different lists under one number.
         """
         now = datetime.now(UTC)
-        message, kind = b"", "snapshot"
-        body: AccessList | AccessListDelta = doc
+        message, kind, body = b"", "snapshot", b""
         if doc.site in self._unsent:
             delta = None  # an earlier version never went out: devices need the whole list
         if delta is not None:
-            message, kind, body = self._seal(delta, now), "delta", delta
+            message, body = self._sealed(delta, now)
+            kind = "delta"
             # A delta touching a good part of the list may be bigger than the list: compare.
             if 3 * _rows(delta) > _rows(doc):
-                snapshot = self._seal(doc, now)
+                snapshot, whole = self._sealed(doc, now)
                 if len(snapshot) <= len(message):
-                    message, kind, body = snapshot, "snapshot", doc
+                    message, kind, body = snapshot, "snapshot", whole
         if kind == "snapshot" and not message:
-            message = self._seal(doc, now)
+            message, body = self._sealed(doc, now)
         base = delta.base if kind == "delta" and delta else None
         self._record([(doc.site, doc.version, kind, base, body, len(message))], now)
         self._remember(doc)
@@ -393,7 +394,12 @@ class AclPublisher:
         return len(self._unsent)
 
     def _seal(self, doc: AccessList | AccessListDelta, now: datetime) -> bytes:
-        return seal(self.key, protocol.acl_header(doc, now), protocol.acl_body(doc))
+        return self._sealed(doc, now)[0]
+
+    def _sealed(self, doc: AccessList | AccessListDelta, now: datetime) -> tuple[bytes, bytes]:
+        """The signed message and its compressed body (what ``acl_versions`` keeps)."""
+        body = protocol.acl_body(doc)
+        return seal(self.key, protocol.acl_header(doc, now), body), body
 
 
 def _rows(doc: AccessList | AccessListDelta) -> int:
