@@ -1,8 +1,9 @@
 """Who may enter each site, compiled from the hub's tables into access lists.
 
-A whole site's list (``compile_many``) reads every table once. One member's entries at many
-sites (``compile_member``) read only that member's rows: a change to one member reaches
-hundreds of sites without rebuilding any of their lists.
+A whole site's list (``compile_many``) reads every table once. Some members' entries at some
+sites (``compile_entries``; ``compile_member`` for one) read only those members' rows: a change
+to one member, or to the plan or company of many, reaches hundreds of sites without rebuilding
+any of their lists.
 
 A plan whose ``access`` is ``booked`` (a flex plan of so many days a month) lets nobody in by
 itself: its members' standing grants of it, and a company's staff on it, are left out of every
@@ -12,7 +13,7 @@ list, and only their bookings' grants (``source == "booking"``) open a door.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 BOOKED = "booked"
 #: ``grants.source`` of a booking's grant: it opens the door whatever the member's plan.
 FROM_BOOKING = "booking"
+#: Members per ``IN (...)`` list: well below the bound parameters any database takes.
+CHUNK = 500
 
 
 def counts(plan_access: str | None, source: str) -> bool:
@@ -77,31 +80,37 @@ class AccessCompiler:
 
     def compile_member(self, member: str, sites: set[str]) -> dict[str, MemberAccess]:
         """``member``'s entry in each of ``sites``' lists, reading only that member's rows."""
-        m = db.members.c
+        entries = self.compile_entries({site: {member} for site in sites})
+        return {site: entries[site][member] for site in sites}
+
+    def compile_entries(self, wanted: dict[str, set[str]]) -> dict[str, dict[str, MemberAccess]]:
+        """The entries of some members at some sites (site -> members), reading only those
+        members' rows: site -> member -> entry. A member the hub no longer has is listed
+        nowhere (their cards are gone too: the caller names what doors must forget)."""
+        members = sorted(set().union(*wanted.values())) if wanted else []
+        m, g, c = db.members.c, db.grants.c, db.cards.c
+        blocked: dict[str, bool] = {}
+        grants: dict[str, dict[str, list[Any]]] = {site: {} for site in wanted}
         with self.engine.connect() as conn:
             parts = _Parts(conn)
-            row = conn.execute(select(db.members).where(m.id == member)).one_or_none()
-            if row is None:  # erased: listed nowhere
-                return {site: MemberAccess(None) for site in sites}
-            blocked = {member: row.blocked}
-            grant_rows = conn.execute(
-                select(db.grants).where(db.grants.c.member_id == member).order_by(db.grants.c.id)
-            )
-            grants = parts.site_grants(grant_rows, sites, blocked)
-            parts.add_company_grants(conn, grants, member)
-            card_rows = conn.execute(
-                select(db.cards).where(db.cards.c.member_id == member).order_by(db.cards.c.hash)
-            )
-            parts.add_cards(card_rows, {member})
-        cards = parts.cards.get(member, [])
-        access = {}
-        for site in sites:
-            if member not in grants[site]:  # not listed: the cards are what doors must forget
-                access[site] = MemberAccess(None, cards=cards)
-                continue
-            doc = parts.assemble(site, 1, grants[site], blocked)
-            access[site] = MemberAccess(doc.members[0], doc.plans, doc.cards)
-        return access
+            for chunk in _chunks(members):
+                blocked.update(conn.execute(select(m.id, m.blocked).where(m.id.in_(chunk))).all())
+            for chunk in _chunks(members):
+                rows = conn.execute(select(db.grants).where(g.member_id.in_(chunk)).order_by(g.id))
+                parts.site_grants(rows, set(wanted), blocked, into=grants)
+            parts.add_company_grants(conn, grants, set(blocked))
+            for chunk in _chunks(members):
+                rows = conn.execute(select(db.cards).where(c.member_id.in_(chunk)).order_by(c.hash))
+                parts.add_cards(rows, set(chunk))
+        return {
+            site: {member: parts.entry(member, blocked, grants[site]) for member in wanted[site]}
+            for site in wanted
+        }
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
 
 
 class _Parts:
@@ -118,10 +127,14 @@ class _Parts:
         self._members: dict[tuple, Member] = {}
 
     def site_grants(
-        self, rows: Iterable[Row[Any]], sites: set[str], blocked: dict[str, bool]
+        self,
+        rows: Iterable[Row[Any]],
+        sites: set[str],
+        blocked: dict[str, bool],
+        into: dict[str, dict[str, list[Any]]] | None = None,
     ) -> dict[str, dict[str, list[Any]]]:
-        """site -> member -> the keys of the grants that reach the site."""
-        grants: dict[str, dict[str, list]] = {site: {} for site in sites}
+        """site -> member -> the keys of the grants that reach the site (added to ``into``)."""
+        grants: dict[str, dict[str, list]] = {site: {} for site in sites} if into is None else into
         for g in rows:
             plan = self.rows.get(g.plan_id) if g.plan_id else None
             if g.member_id not in blocked or (g.plan_id and plan is None):
@@ -137,8 +150,11 @@ class _Parts:
                 grants[site].setdefault(g.member_id, []).append(g.id)
         return grants
 
-    def add_company_grants(self, conn: Connection, grants: dict, member: str | None = None) -> None:
-        for site, staff, company, plan in _company_grants(conn, set(grants), self.rows, member):
+    def add_company_grants(
+        self, conn: Connection, grants: dict, members: Collection[str] | None = None
+    ) -> None:
+        """Each staff member's company grant at the company's sites (``members``: only theirs)."""
+        for site, staff, company, plan in _company_grants(conn, set(grants), self.rows, members):
             key = ("company", company, site)
             if key not in self.grants:
                 self.grants[key] = Grant(plan=plan, sites=[site])
@@ -149,6 +165,14 @@ class _Parts:
             if c.member_id in members:
                 card = Card(hash=c.hash, member=c.member_id, revoked=c.revoked)
                 self.cards.setdefault(c.member_id, []).append(card)
+
+    def entry(self, member: str, blocked: dict[str, bool], keys: dict[str, list]) -> MemberAccess:
+        """``member``'s part of one site's list (``keys``: that site's member -> grant keys)."""
+        if member not in keys:  # not listed (or erased): the cards are what doors must forget
+            return MemberAccess(None, cards=self.cards.get(member, []))
+        entry = self.member(member, blocked[member], keys[member])
+        used = sorted({g.plan for g in entry.grants if g.plan})
+        return MemberAccess(entry, [self.plans[p] for p in used], self.cards.get(member, []))
 
     def member(self, member: str, blocked: bool, keys: list) -> Member:
         """One member's entry, shared by every list where the same grants reach."""
@@ -176,10 +200,10 @@ class _Parts:
 
 
 def _company_grants(
-    conn: Connection, sites: set[str], plans: dict, member: str | None = None
+    conn: Connection, sites: set[str], plans: dict, members: Collection[str] | None = None
 ) -> list[tuple[str, str, str, str | None]]:
     """Staff of a company get the company's plan at the sites it booked ("commuter
-    harbours"): (site, member, company, plan) for each; ``member``: only theirs. A company
+    harbours"): (site, member, company, plan) for each; ``members``: only theirs. A company
     on a booked plan gives its staff nothing standing: they get in by their bookings."""
     companies = {
         c.id: c
@@ -191,11 +215,12 @@ def _company_grants(
         .where(db.members.c.company_id.in_(sorted(companies)))
         .order_by(db.members.c.id)
     )
-    if member is not None:
-        query = query.where(db.members.c.id == member)
+    if members is not None and len(members) <= CHUNK:
+        query = query.where(db.members.c.id.in_(sorted(members)))
     return [
         (site, m.id, m.company_id, companies[m.company_id].plan_id)
         for m in conn.execute(query)
+        if members is None or m.id in members
         for site in sorted(sites.intersection(companies[m.company_id].sites))
     ]
 

@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from hafen import protocol
-from hafen.acl import AccessList, AccessListDelta, Plan, diff, patch
+from hafen.acl import AccessList, AccessListDelta, diff, patch
 from hafen.signing import seal
 from hub import db
+from hub.access_changes import Change, entries_delta
 from hub.access_compiler import AccessCompiler, newest_versions
 from hub.acl_catch_up import CATCH_UP_DELAY, CatchUpLimits, CatchUps
 
@@ -164,19 +165,6 @@ class AclPublisher:
         return sent
 
     @_locked
-    def publish_plan(self, plan: Plan, sites: Iterable[str]) -> list[Published]:
-        """A plan's hours changed, not its sites: send each site just the new plan row.
-
-        No site is recompiled, so this is fast for hundreds of sites.
-        """
-        return self._publish_deltas(
-            sites,
-            lambda site, version: AccessListDelta(
-                site=site, version=version + 1, base=version, plans=[plan]
-            ),
-        )
-
-    @_locked
     def publish_member(
         self, member: str, sites: Iterable[str], forgotten_cards: Iterable[str] = ()
     ) -> list[Published]:
@@ -187,33 +175,39 @@ class AclPublisher:
         ``forgotten_cards``: hashes of cards deleted from the hub (an erasure) that doors
         must forget too.
         """
-        sites = set(sites)
-        access = self.compiler.compile_member(member, sites)
+        access = self.compiler.compile_member(member, set(sites))
         forgotten = set(forgotten_cards)
+        return self._publish_deltas(
+            access,
+            lambda site, version: entries_delta(
+                site, version, {member: access[site]}, forgotten_cards=forgotten
+            ),
+        )
 
-        def delta(site: str, version: int) -> AccessListDelta:
-            entry = access[site]
-            base = {"site": site, "version": version + 1, "base": version}
-            if entry.member is None:
-                cards = forgotten | {c.hash for c in entry.cards}
-                return AccessListDelta(
-                    **base, removed_members=[member], removed_cards=sorted(cards)
-                )
-            kept = {c.hash for c in entry.cards}
-            return AccessListDelta(
-                **base,
-                plans=entry.plans,
-                members=[entry.member],
-                cards=entry.cards,
-                removed_cards=sorted(forgotten - kept),
-            )
+    @_locked
+    def publish_change(self, describe: Callable[[Connection], Change]) -> list[Published]:
+        """A plan or a company changed: send each site it touched one delta with the new
+        entries of just the members it touched there, and the plan rows that changed.
 
-        return self._publish_deltas(sites, delta)
+        ``describe`` reads what changed (hub.access_changes) under the publisher's lock, as
+        the entries are compiled under it: a change that committed meanwhile is in both, and
+        its own call, which comes after, sends the same again. No site is recompiled.
+        """
+        with self.engine.connect() as conn:
+            change = describe(conn)
+        entries = self.compiler.compile_entries(change.entries)
+        return self._publish_deltas(
+            change.sites(),
+            lambda site, version: entries_delta(
+                site, version, entries.get(site, {}), change.plans.get(site, ())
+            ),
+        )
 
     def _publish_deltas(
-        self, sites: Iterable[str], make: Callable[[str, int], AccessListDelta]
+        self, sites: Iterable[str], make: Callable[[str, int], AccessListDelta | None]
     ) -> list[Published]:
-        """Send each site the delta ``make(site, its version)`` as one recorded batch.
+        """Send each site the delta ``make(site, its version)`` as one recorded batch (None:
+        nothing changed there, nothing is sent).
 
         A site without a list, or with a version the broker never took, gets a full list
         instead (its devices may not have the base).
@@ -225,8 +219,8 @@ class AclPublisher:
         for site in sorted(sites):
             if site not in versions or site in self._unsent:
                 full.add(site)
-            else:
-                deltas.append(make(site, versions[site]))
+            elif (delta := make(site, versions[site])) is not None:
+                deltas.append(delta)
         sent = self.publish_sites(full) if full else []
         sealed = [(delta, *self._sealed(delta, now)) for delta in deltas]
         self._record([(d.site, d.version, "delta", d.base, b, len(m)) for d, m, b in sealed], now)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, model_validator
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hafen.acl import Plan, TimeWindow
+from hafen.acl import TimeWindow
 from hafen.ids import Slug
 from hub import db
+from hub.access_changes import PlanState
 from hub.access_compiler import member_reach
 from hub.access_lists import AclPublisher
 from hub.services.bounds import AwareInstant
 from hub.services.errors import Conflict, Invalid, NotFound
 from hub.services.members import require_member
-from hub.services.publishing import publish_member, publish_plan_hours, publish_sites
+from hub.services.publishing import publish_member, publish_plan_change
 from hub.services.sites import require_sites
 
 
@@ -77,12 +78,6 @@ def _plan(row: Row) -> PlanIn:
     return PlanIn.model_validate({"id": row.id, "sites": row.sites, "windows": row.windows})
 
 
-def _plan_sites(conn: Connection, scope: list[str] | None) -> set[str]:
-    """The existing sites of a plan's scope (None: the whole network)."""
-    all_sites = set(conn.scalars(select(db.sites.c.id)))
-    return all_sites if scope is None else set(scope) & all_sites
-
-
 def change_plan(engine: Engine, publisher: AclPublisher | None, plan: PlanIn) -> PlanIn:
     """Change a plan's sites or hours; every site it reached or reaches gets its new list."""
     with engine.begin() as conn:
@@ -92,11 +87,7 @@ def change_plan(engine: Engine, publisher: AclPublisher | None, plan: PlanIn) ->
         require_sites(conn, plan.sites or [])
         values = plan.model_dump(mode="json", exclude={"id"})
         conn.execute(update(db.plans).where(db.plans.c.id == plan.id).values(**values))
-        reach = _plan_sites(conn, old.sites) | _plan_sites(conn, plan.sites)
-    if old.sites == values["sites"]:
-        publish_plan_hours(publisher, Plan.model_validate(plan.model_dump(mode="json")), reach)
-    else:
-        publish_sites(publisher, reach)
+    publish_plan_change(publisher, PlanState.of(old))
     return plan
 
 
