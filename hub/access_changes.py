@@ -53,19 +53,22 @@ class CompanyState:
 
 @dataclass
 class Change:
-    """Per site, the members whose entries may have changed and the plan rows that did."""
+    """The members whose entries may have changed, each with the sites where; per site, the
+    plan rows that changed."""
 
-    entries: dict[str, set[str]] = field(default_factory=dict)
+    entries: dict[str, frozenset[str]] = field(default_factory=dict)
     plans: dict[str, list[Plan]] = field(default_factory=dict)
 
     def add_entries(self, members: Iterable[str], sites: Iterable[str]) -> None:
-        members = set(members)
-        if members:
-            for site in sites:
-                self.entries.setdefault(site, set()).update(members)
+        sites = frozenset(sites)  # one set, shared by all of them
+        if sites:
+            for member in members:
+                known = self.entries.get(member)
+                self.entries[member] = sites if known is None else known | sites
 
     def sites(self) -> set[str]:
-        return set(self.entries) | set(self.plans)
+        distinct = {id(sites): sites for sites in self.entries.values()}
+        return set(self.plans).union(*distinct.values())
 
 
 def plan_state(conn: Connection, plan: str) -> PlanState | None:
@@ -135,35 +138,45 @@ def company_change(conn: Connection, company: str, before: CompanyState | None) 
 def entries_delta(
     site: str,
     version: int,
-    entries: dict[str, MemberAccess],
+    entries: list[tuple[str, MemberAccess]],
     plans: Iterable[Plan] = (),
     forgotten_cards: Iterable[str] = (),
 ) -> AccessListDelta | None:
     """The delta from ``version`` that gives ``site`` these members' entries (a member not
     listed is removed, with their cards), the plan rows they and ``plans`` need, and drops
-    ``forgotten_cards`` (cards deleted from the hub). None when there is nothing to send."""
+    ``forgotten_cards`` (cards deleted from the hub). None when there is nothing to send.
+
+    Built from validated parts without validating them again: thousands of members a site,
+    for hundreds of sites, is what a plan's change may send.
+    """
     rows = {plan.id: plan for plan in plans}
     members, cards, removed_members, removed_cards = [], [], [], set(forgotten_cards)
-    for member, entry in sorted(entries.items()):
+    used: dict[int, list[Plan]] = {}  # the entries share their lists of plans: each once
+    for member, entry in entries:
         if entry.member is None:
             removed_members.append(member)
             removed_cards.update(card.hash for card in entry.cards if card.hash)
             continue
         members.append(entry.member)
         cards.extend(entry.cards)
-        rows.update((plan.id, plan) for plan in entry.plans)
-    kept = {card.hash for card in cards}
-    delta = AccessListDelta(
+        used[id(entry.plans)] = entry.plans
+    for plan_list in used.values():
+        rows.update((plan.id, plan) for plan in plan_list)
+    if removed_cards:  # a card listed again (an erased member's, say) stays
+        removed_cards -= {card.hash for card in cards}
+    if not (members or removed_members or removed_cards or rows):
+        return None
+    return AccessListDelta.model_construct(
         site=site,
         version=version + 1,
         base=version,
         plans=[rows[plan] for plan in sorted(rows)],
         members=members,
         cards=cards,
-        removed_members=removed_members,
-        removed_cards=sorted(removed_cards - kept),
+        removed_plans=[],
+        removed_members=sorted(removed_members),
+        removed_cards=sorted(card for card in removed_cards if card),
     )
-    return None if delta.is_empty() else delta
 
 
 def _reach(plan: PlanState, sites: list[str] | None, source: str, every: set[str]) -> set[str]:

@@ -80,32 +80,74 @@ class AccessCompiler:
 
     def compile_member(self, member: str, sites: set[str]) -> dict[str, MemberAccess]:
         """``member``'s entry in each of ``sites``' lists, reading only that member's rows."""
-        entries = self.compile_entries({site: {member} for site in sites})
-        return {site: entries[site][member] for site in sites}
+        entries = self.compile_entries({member: frozenset(sites)})
+        return {site: entries[site][0][1] for site in sites}
 
-    def compile_entries(self, wanted: dict[str, set[str]]) -> dict[str, dict[str, MemberAccess]]:
-        """The entries of some members at some sites (site -> members), reading only those
-        members' rows: site -> member -> entry. A member the hub no longer has is listed
-        nowhere (their cards are gone too: the caller names what doors must forget)."""
-        members = sorted(set().union(*wanted.values())) if wanted else []
+    def compile_entries(
+        self, wanted: dict[str, frozenset[str]]
+    ) -> dict[str, list[tuple[str, MemberAccess]]]:
+        """The entries of some members at some sites (member -> sites), reading only those
+        members' rows: site -> (member, entry) in member order. A member the hub no longer
+        has is listed nowhere (their cards are gone too: the caller names what doors must
+        forget).
+
+        Work is per member, not per member and site: a member's sites are split by the
+        grants that reach them, and each part shares one entry (a plan gaining 250 sites
+        gives its 5,000 holders one new entry each, listed at all 250).
+        """
+        members = sorted(wanted)
         m, g, c = db.members.c, db.grants.c, db.cards.c
         blocked: dict[str, bool] = {}
-        grants: dict[str, dict[str, list[Any]]] = {site: {} for site in wanted}
+        reach: dict[str, list[tuple[object, frozenset[str]]]] = {}
         with self.engine.connect() as conn:
             parts = _Parts(conn)
             for chunk in _chunks(members):
                 blocked.update(conn.execute(select(m.id, m.blocked).where(m.id.in_(chunk))).all())
             for chunk in _chunks(members):
                 rows = conn.execute(select(db.grants).where(g.member_id.in_(chunk)).order_by(g.id))
-                parts.site_grants(rows, set(wanted), blocked, into=grants)
-            parts.add_company_grants(conn, grants, set(blocked))
+                for grant in rows:
+                    listed, scope = parts.scope(grant, blocked)
+                    if not listed:
+                        continue
+                    sites = wanted[grant.member_id]
+                    hit = sites if scope is None else sites.intersection(scope)
+                    if hit:
+                        parts.grants.setdefault(grant.id, Grant.model_validate(_grant(grant)))
+                        reach.setdefault(grant.member_id, []).append((grant.id, hit))
+            every = frozenset().union(*wanted.values())
+            for site, staff, company, plan in _company_grants(conn, every, parts.rows, blocked):
+                key = ("company", company, site)
+                parts.grants.setdefault(key, Grant(plan=plan, sites=[site]))
+                reach.setdefault(staff, []).append((key, frozenset([site])))
             for chunk in _chunks(members):
                 rows = conn.execute(select(db.cards).where(c.member_id.in_(chunk)).order_by(c.hash))
                 parts.add_cards(rows, set(chunk))
-        return {
-            site: {member: parts.entry(member, blocked, grants[site]) for member in wanted[site]}
-            for site in wanted
-        }
+        entries: dict[str, list[tuple[str, MemberAccess]]] = {site: [] for site in every}
+        for member in members:
+            for sites, keys in _split(wanted[member], reach.get(member, [])):
+                entry = parts.entry(member, blocked, keys)
+                pair = (member, entry)
+                for site in sites:
+                    entries[site].append(pair)
+        return entries
+
+
+def _split(
+    sites: frozenset[str], grants: list[tuple[object, frozenset[str]]]
+) -> list[tuple[frozenset[str], tuple]]:
+    """``sites`` split into parts that the same grants reach: (sites, grant keys), the keys
+    in the grants' order."""
+    split: list[tuple[frozenset[str], tuple]] = [(sites, ())]
+    for key, reach in grants:
+        finer = []
+        for part, keys in split:
+            inside = part if reach == sites else part & reach
+            if inside:
+                finer.append((inside, (*keys, key)))
+            if len(inside) < len(part):
+                finer.append((part - inside, keys))
+        split = finer
+    return split
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
@@ -125,24 +167,29 @@ class _Parts:
         self.grants: dict[object, Grant] = {}
         self.cards: dict[str, list[Card]] = {}
         self._members: dict[tuple, Member] = {}
+        self._used_plans: dict[tuple[str, ...], list[Plan]] = {}
+
+    def scope(self, g: Row[Any], blocked: dict[str, bool]) -> tuple[bool, list[str] | None]:
+        """Whether grant ``g`` puts its member in any list (not if its member or plan is
+        missing, or it is a booked plan's own grant), and the sites it reaches (None: the
+        whole network)."""
+        plan = self.rows.get(g.plan_id) if g.plan_id else None
+        if g.member_id not in blocked or (g.plan_id and plan is None):
+            log.warning("grant %s points at a missing member or plan; left out", g.id)
+            return False, None
+        if not counts(plan.access if plan else None, g.source):
+            return False, None  # a booked plan's own grant: only bookings open doors
+        return True, g.sites if g.sites is not None else (plan.sites if plan else None)
 
     def site_grants(
-        self,
-        rows: Iterable[Row[Any]],
-        sites: set[str],
-        blocked: dict[str, bool],
-        into: dict[str, dict[str, list[Any]]] | None = None,
+        self, rows: Iterable[Row[Any]], sites: set[str], blocked: dict[str, bool]
     ) -> dict[str, dict[str, list[Any]]]:
-        """site -> member -> the keys of the grants that reach the site (added to ``into``)."""
-        grants: dict[str, dict[str, list]] = {site: {} for site in sites} if into is None else into
+        """site -> member -> the keys of the grants that reach the site."""
+        grants: dict[str, dict[str, list]] = {site: {} for site in sites}
         for g in rows:
-            plan = self.rows.get(g.plan_id) if g.plan_id else None
-            if g.member_id not in blocked or (g.plan_id and plan is None):
-                log.warning("grant %s points at a missing member or plan; left out", g.id)
+            listed, scope = self.scope(g, blocked)
+            if not listed:
                 continue
-            if not counts(plan.access if plan else None, g.source):
-                continue  # a booked plan's own grant: only the member's bookings open doors
-            scope = g.sites if g.sites is not None else (plan.sites if plan else None)
             reach = sites if scope is None else sites.intersection(scope)
             if reach:
                 self.grants[g.id] = Grant.model_validate(_grant(g))
@@ -150,11 +197,9 @@ class _Parts:
                 grants[site].setdefault(g.member_id, []).append(g.id)
         return grants
 
-    def add_company_grants(
-        self, conn: Connection, grants: dict, members: Collection[str] | None = None
-    ) -> None:
-        """Each staff member's company grant at the company's sites (``members``: only theirs)."""
-        for site, staff, company, plan in _company_grants(conn, set(grants), self.rows, members):
+    def add_company_grants(self, conn: Connection, grants: dict) -> None:
+        """Each staff member's company grant at the company's sites."""
+        for site, staff, company, plan in _company_grants(conn, set(grants), self.rows):
             key = ("company", company, site)
             if key not in self.grants:
                 self.grants[key] = Grant(plan=plan, sites=[site])
@@ -166,15 +211,17 @@ class _Parts:
                 card = Card(hash=c.hash, member=c.member_id, revoked=c.revoked)
                 self.cards.setdefault(c.member_id, []).append(card)
 
-    def entry(self, member: str, blocked: dict[str, bool], keys: dict[str, list]) -> MemberAccess:
-        """``member``'s part of one site's list (``keys``: that site's member -> grant keys)."""
-        if member not in keys:  # not listed (or erased): the cards are what doors must forget
+    def entry(self, member: str, blocked: dict[str, bool], keys: tuple) -> MemberAccess:
+        """``member``'s part of a site's list where the grants ``keys`` reach it."""
+        if not keys or member not in blocked:  # not listed: their cards are to be forgotten
             return MemberAccess(None, cards=self.cards.get(member, []))
-        entry = self.member(member, blocked[member], keys[member])
-        used = sorted({g.plan for g in entry.grants if g.plan})
-        return MemberAccess(entry, [self.plans[p] for p in used], self.cards.get(member, []))
+        entry = self.member(member, blocked[member], keys)
+        used = tuple(sorted({g.plan for g in entry.grants if g.plan}))
+        if used not in self._used_plans:  # one list for all the entries that use these plans
+            self._used_plans[used] = [self.plans[p] for p in used]
+        return MemberAccess(entry, self._used_plans[used], self.cards.get(member, []))
 
-    def member(self, member: str, blocked: bool, keys: list) -> Member:
+    def member(self, member: str, blocked: bool, keys: list | tuple) -> Member:
         """One member's entry, shared by every list where the same grants reach."""
         memo = (member, blocked, tuple(keys))
         if memo not in self._members:
@@ -200,7 +247,10 @@ class _Parts:
 
 
 def _company_grants(
-    conn: Connection, sites: set[str], plans: dict, members: Collection[str] | None = None
+    conn: Connection,
+    sites: set[str] | frozenset[str],
+    plans: dict,
+    members: Collection[str] | None = None,
 ) -> list[tuple[str, str, str, str | None]]:
     """Staff of a company get the company's plan at the sites it booked ("commuter
     harbours"): (site, member, company, plan) for each; ``members``: only theirs. A company

@@ -180,7 +180,7 @@ class AclPublisher:
         return self._publish_deltas(
             access,
             lambda site, version: entries_delta(
-                site, version, {member: access[site]}, forgotten_cards=forgotten
+                site, version, [(member, access[site])], forgotten_cards=forgotten
             ),
         )
 
@@ -199,7 +199,7 @@ class AclPublisher:
         return self._publish_deltas(
             change.sites(),
             lambda site, version: entries_delta(
-                site, version, entries.get(site, {}), change.plans.get(site, ())
+                site, version, entries.get(site, []), change.plans.get(site, ())
             ),
         )
 
