@@ -29,6 +29,7 @@ from hub import db
 from hub.access_changes import Change, entries_delta
 from hub.access_compiler import AccessCompiler, newest_versions
 from hub.acl_catch_up import CATCH_UP_DELAY, CatchUpLimits, CatchUps
+from hub.acl_encoding import SharedEncoder
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,8 @@ class AclPublisher:
             elif (delta := make(site, versions[site])) is not None:
                 deltas.append(delta)
         sent = self.publish_sites(full) if full else []
-        sealed = [(delta, *self._sealed(delta, now)) for delta in deltas]
+        encoder = SharedEncoder()  # the sites' deltas share most entries: encode them once
+        sealed = [(delta, *self._sealed(delta, now, encoder.body(delta))) for delta in deltas]
         self._record([(d.site, d.version, "delta", d.base, b, len(m)) for d, m, b in sealed], now)
         for delta, message, _ in sealed:
             cached = self._current.pop(delta.site, None)
@@ -390,9 +392,12 @@ class AclPublisher:
     def _seal(self, doc: AccessList | AccessListDelta, now: datetime) -> bytes:
         return self._sealed(doc, now)[0]
 
-    def _sealed(self, doc: AccessList | AccessListDelta, now: datetime) -> tuple[bytes, bytes]:
-        """The signed message and its compressed body (what ``acl_versions`` keeps)."""
-        body = protocol.acl_body(doc)
+    def _sealed(
+        self, doc: AccessList | AccessListDelta, now: datetime, body: bytes | None = None
+    ) -> tuple[bytes, bytes]:
+        """The signed message and its compressed body (what ``acl_versions`` keeps);
+        ``body``: already made."""
+        body = protocol.acl_body(doc) if body is None else body
         return seal(self.key, protocol.acl_header(doc, now), body), body
 
 
