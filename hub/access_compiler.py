@@ -96,13 +96,11 @@ class AccessCompiler:
         gives its 5,000 holders one new entry each, listed at all 250).
         """
         members = sorted(wanted)
-        m, g, c = db.members.c, db.grants.c, db.cards.c
-        blocked: dict[str, bool] = {}
+        g, c = db.grants.c, db.cards.c
         reach: dict[str, list[tuple[object, frozenset[str]]]] = {}
         with self.engine.connect() as conn:
             parts = _Parts(conn)
-            for chunk in _chunks(members):
-                blocked.update(conn.execute(select(m.id, m.blocked).where(m.id.in_(chunk))).all())
+            blocked = _blocked(conn, members)
             for chunk in _chunks(members):
                 rows = conn.execute(select(db.grants).where(g.member_id.in_(chunk)).order_by(g.id))
                 for grant in rows:
@@ -148,6 +146,20 @@ def _split(
                 finer.append((part - inside, keys))
         split = finer
     return split
+
+
+def _blocked(conn: Connection, members: list[str]) -> dict[str, bool]:
+    """Whether each of ``members`` the hub has is blocked.
+
+    More than one is read from all members, not with ``id IN (...)``: on a table of a few
+    thousand members PostgreSQL answers that through the trigram index for member search,
+    at some 5 ms an id (4 s for a company's 500 staff); a scan of 50,000 takes 50 ms.
+    """
+    m = db.members.c
+    if len(members) == 1:
+        return dict(conn.execute(select(m.id, m.blocked).where(m.id == members[0])).all())
+    wanted = set(members)
+    return {i: b for i, b in conn.execute(select(m.id, m.blocked)) if i in wanted}
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
@@ -265,8 +277,6 @@ def _company_grants(
         .where(db.members.c.company_id.in_(sorted(companies)))
         .order_by(db.members.c.id)
     )
-    if members is not None and len(members) <= CHUNK:
-        query = query.where(db.members.c.id.in_(sorted(members)))
     return [
         (site, m.id, m.company_id, companies[m.company_id].plan_id)
         for m in conn.execute(query)
