@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, Table, select, update
 
 from hafen.acl import AccessListDelta, Plan
 from hub import db
@@ -71,15 +71,32 @@ class Change:
         return set(self.plans).union(*distinct.values())
 
 
-def plan_state(conn: Connection, plan: str) -> PlanState | None:
+def plan_state(conn: Connection, plan: str, lock: bool = False) -> PlanState | None:
+    """The plan as stored; ``lock``: as the change this transaction makes replaces it (see
+    ``_lock``)."""
+    if lock:
+        _lock(conn, db.plans, plan)
     row = conn.execute(select(db.plans).where(db.plans.c.id == plan)).one_or_none()
     return None if row is None else PlanState.of(row)
 
 
-def company_state(conn: Connection, company: str) -> CompanyState | None:
+def company_state(conn: Connection, company: str, lock: bool = False) -> CompanyState | None:
+    """The company as stored; ``lock``: as the change this transaction makes replaces it."""
+    if lock:
+        _lock(conn, db.companies, company)
     c = db.companies.c
     row = conn.execute(select(c.id, c.plan_id, c.sites).where(c.id == company)).one_or_none()
     return None if row is None else CompanyState(row.id, row.plan_id, row.sites or [])
+
+
+def _lock(conn: Connection, table: Table, key: str) -> None:
+    """Write the row first (to itself), as the booking pools do: the state read afterwards
+    is the one this transaction's change replaces. Read unlocked, a change made meanwhile by
+    another request (committed after the read, before this transaction's own write) would go
+    unnoticed, and the doors would keep the entries of that state at the sites it touched.
+    The write waits for the other's commit: on PostgreSQL the row's lock, on SQLite the
+    database's write lock."""
+    conn.execute(update(table).where(table.c.id == key).values(id=table.c.id))
 
 
 def plan_change(conn: Connection, before: PlanState) -> Change:

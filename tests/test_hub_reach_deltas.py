@@ -15,7 +15,7 @@ from edge.agent.access_list import apply_delta, apply_snapshot
 from edge.agent.store import EdgeStore
 from hafen.acl import AccessList, AccessListDelta
 from hub import db
-from hub.access_changes import PlanState, plan_state
+from hub.access_changes import CompanyState, PlanState, company_state, plan_state
 from hub.services.companies import CompanyIn, Employment, employ, put_company
 from hub.services.members import set_blocked
 from hub.services.plans import PlanIn, change_plan
@@ -262,3 +262,31 @@ def test_changes_at_once_keep_each_sites_versions_in_one_chain(tmp_path, network
         versions = [d.version for d in docs]
         assert versions == list(range(versions[0], versions[0] + len(versions))), site
     doors.assert_as_compiled("after the parallel changes")
+
+
+def test_a_change_reads_what_it_replaces_after_a_concurrent_one_commits(engine):
+    """The state a change publishes against is read under its own write lock: a change that
+    another request made meanwhile (committed after this one began) is what it replaces,
+    else the doors would keep that change's entries at the sites only it touched."""
+    with engine.begin() as conn:
+        conn.execute(insert(db.sites), [{"id": site} for site in SITES])
+        conn.execute(insert(db.companies).values(id="acme", name="Acme", sites=["a-dorf"]))
+    first = engine.connect()
+    first.begin()
+    first.execute(
+        update(db.companies).where(db.companies.c.id == "acme").values(sites=["a-dorf", "b-stadt"])
+    )
+    seen: list[CompanyState | None] = []
+
+    def second_change() -> None:
+        with engine.begin() as conn:
+            seen.append(company_state(conn, "acme", lock=True))
+
+    second = threading.Thread(target=second_change)
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waits for the first change to commit
+    first.commit()
+    first.close()
+    second.join(10)
+    assert seen == [CompanyState("acme", None, ["a-dorf", "b-stadt"])]

@@ -47,7 +47,7 @@ def put_company(engine: Engine, publisher: AclPublisher | None, company: Company
         ):
             raise Invalid(f"no plan {company.plan!r}")
         require_sites(conn, company.sites)
-        before = company_state(conn, company.id)
+        before = company_state(conn, company.id, lock=True)
         values = {"name": company.name, "plan_id": company.plan, "sites": company.sites}
         if before is None:
             conn.execute(insert(db.companies).values(id=company.id, **values))

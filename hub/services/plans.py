@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from hafen.acl import TimeWindow
 from hafen.ids import Slug
 from hub import db
-from hub.access_changes import PlanState
+from hub.access_changes import plan_state
 from hub.access_compiler import member_reach
 from hub.access_lists import AclPublisher
 from hub.services.bounds import AwareInstant
@@ -81,13 +81,13 @@ def _plan(row: Row) -> PlanIn:
 def change_plan(engine: Engine, publisher: AclPublisher | None, plan: PlanIn) -> PlanIn:
     """Change a plan's sites or hours; every site it reached or reaches gets its new list."""
     with engine.begin() as conn:
-        old = conn.execute(select(db.plans).where(db.plans.c.id == plan.id)).one_or_none()
-        if old is None:
+        before = plan_state(conn, plan.id, lock=True)
+        if before is None:
             raise NotFound(f"no plan {plan.id!r}")
         require_sites(conn, plan.sites or [])
         values = plan.model_dump(mode="json", exclude={"id"})
         conn.execute(update(db.plans).where(db.plans.c.id == plan.id).values(**values))
-    publish_plan_change(publisher, PlanState.of(old))
+    publish_plan_change(publisher, before)
     return plan
 
 
