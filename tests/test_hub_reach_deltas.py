@@ -145,7 +145,7 @@ def test_plan_and_company_changes_are_deltas_of_just_their_members(tmp_path, net
     doors.assert_as_compiled("seeded")
     acme = {"id": "acme", "name": "Acme", "plan": "region", "sites": ["c-hafen", "d-mark"]}
 
-    def step(name: str, call, touched: dict[str, set[str]]) -> None:
+    def step(name: str, call, touched: dict[str, set[str]]) -> dict[str, AccessListDelta]:
         """Make a change; each site in ``touched`` gets exactly one delta, with just those
         members (an empty set: only a plan row), and no other site gets anything."""
         call()
@@ -155,6 +155,8 @@ def test_plan_and_company_changes_are_deltas_of_just_their_members(tmp_path, net
             assert [type(d) for d in docs] == [AccessListDelta], (name, site)
             assert _members(docs) == touched[site], (name, site)
         doors.assert_as_compiled(name)
+        deltas = [d for docs in new.values() for d in docs if isinstance(d, AccessListDelta)]
+        return {d.site: d for d in deltas}
 
     # An employer adds an allowed site: its two staff, at that site only.
     step(
@@ -219,6 +221,17 @@ def test_plan_and_company_changes_are_deltas_of_just_their_members(tmp_path, net
         lambda: api.put("/plans/region", json={"id": "region"}),
         {"a-dorf": {"ben"}, "d-mark": {"ben"}, "b-stadt": set(), "c-hafen": set()},
     )
+    # anna, listed everywhere by flex, also takes pendel, which then gains b-stadt. Each
+    # entry there comes with its cards, anna's too: the door has them unless a change not
+    # yet sent listed her there (a delta never leans on what a door may not have).
+    assert api.post("/members/anna/grants", json={"plan": "pendel"}).status_code == 201
+    doors.follow()
+    sent = step(
+        "plan gains a site where a holder is listed already",
+        lambda: api.put("/plans/pendel", json={"id": "pendel", "sites": ["a-dorf", "b-stadt"]}),
+        {"b-stadt": {"anna", "dora", "emil"}, "a-dorf": set(), "d-mark": set()},
+    )
+    assert {card.member for card in sent["b-stadt"].cards} == {"anna", "dora", "emil"}
 
 
 def test_changes_at_once_keep_each_sites_versions_in_one_chain(tmp_path, network_api):
