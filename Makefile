@@ -29,6 +29,7 @@ bench: setup
 	.venv/bin/python benchmarks/network.py
 	.venv/bin/python benchmarks/ingest_firehose.py
 	.venv/bin/python benchmarks/hub_scale.py
+	.venv/bin/python benchmarks/site_change_reach.py
 	.venv/bin/python benchmarks/dashboard.py
 	.venv/bin/python benchmarks/dashboard_streams.py
 	.venv/bin/python benchmarks/acl_versions.py

@@ -20,14 +20,16 @@ from datetime import UTC, datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from hafen import protocol
-from hafen.acl import AccessList, AccessListDelta, Plan, diff, patch
+from hafen.acl import AccessList, AccessListDelta, diff, patch
 from hafen.signing import seal
 from hub import db
+from hub.access_changes import Change, entries_delta
 from hub.access_compiler import AccessCompiler, newest_versions
 from hub.acl_catch_up import CATCH_UP_DELAY, CatchUpLimits, CatchUps
+from hub.acl_encoding import SharedEncoder
 
 log = logging.getLogger(__name__)
 
@@ -164,19 +166,6 @@ class AclPublisher:
         return sent
 
     @_locked
-    def publish_plan(self, plan: Plan, sites: Iterable[str]) -> list[Published]:
-        """A plan's hours changed, not its sites: send each site just the new plan row.
-
-        No site is recompiled, so this is fast for hundreds of sites.
-        """
-        return self._publish_deltas(
-            sites,
-            lambda site, version: AccessListDelta(
-                site=site, version=version + 1, base=version, plans=[plan]
-            ),
-        )
-
-    @_locked
     def publish_member(
         self, member: str, sites: Iterable[str], forgotten_cards: Iterable[str] = ()
     ) -> list[Published]:
@@ -187,33 +176,39 @@ class AclPublisher:
         ``forgotten_cards``: hashes of cards deleted from the hub (an erasure) that doors
         must forget too.
         """
-        sites = set(sites)
-        access = self.compiler.compile_member(member, sites)
+        access = self.compiler.compile_member(member, set(sites))
         forgotten = set(forgotten_cards)
+        return self._publish_deltas(
+            access,
+            lambda site, version: entries_delta(
+                site, version, [(member, access[site])], forgotten_cards=forgotten
+            ),
+        )
 
-        def delta(site: str, version: int) -> AccessListDelta:
-            entry = access[site]
-            base = {"site": site, "version": version + 1, "base": version}
-            if entry.member is None:
-                cards = forgotten | {c.hash for c in entry.cards}
-                return AccessListDelta(
-                    **base, removed_members=[member], removed_cards=sorted(cards)
-                )
-            kept = {c.hash for c in entry.cards}
-            return AccessListDelta(
-                **base,
-                plans=entry.plans,
-                members=[entry.member],
-                cards=entry.cards,
-                removed_cards=sorted(forgotten - kept),
-            )
+    @_locked
+    def publish_change(self, describe: Callable[[Connection], Change]) -> list[Published]:
+        """A plan or a company changed: send each site it touched one delta with the new
+        entries of just the members it touched there, and the plan rows that changed.
 
-        return self._publish_deltas(sites, delta)
+        ``describe`` reads what changed (hub.access_changes) under the publisher's lock, as
+        the entries are compiled under it: a change that committed meanwhile is in both, and
+        its own call, which comes after, sends the same again. No site is recompiled.
+        """
+        with self.engine.connect() as conn:
+            change = describe(conn)
+        entries = self.compiler.compile_entries(change.entries)
+        return self._publish_deltas(
+            change.sites(),
+            lambda site, version: entries_delta(
+                site, version, entries.get(site, []), change.plans.get(site, ())
+            ),
+        )
 
     def _publish_deltas(
-        self, sites: Iterable[str], make: Callable[[str, int], AccessListDelta]
+        self, sites: Iterable[str], make: Callable[[str, int], AccessListDelta | None]
     ) -> list[Published]:
-        """Send each site the delta ``make(site, its version)`` as one recorded batch.
+        """Send each site the delta ``make(site, its version)`` as one recorded batch (None:
+        nothing changed there, nothing is sent).
 
         A site without a list, or with a version the broker never took, gets a full list
         instead (its devices may not have the base).
@@ -225,28 +220,30 @@ class AclPublisher:
         for site in sorted(sites):
             if site not in versions or site in self._unsent:
                 full.add(site)
-            else:
-                deltas.append(make(site, versions[site]))
+            elif (delta := make(site, versions[site])) is not None:
+                deltas.append(delta)
         sent = self.publish_sites(full) if full else []
-        sealed = [(delta, self._seal(delta, now)) for delta in deltas]
-        self._record([(d.site, d.version, "delta", d.base, d, len(m)) for d, m in sealed], now)
-        for delta, message in sealed:
+        encoder = SharedEncoder()  # the sites' deltas share most entries: encode them once
+        sealed = [(delta, *self._sealed(delta, now, encoder.body(delta))) for delta in deltas]
+        self._record([(d.site, d.version, "delta", d.base, b, len(m)) for d, m, b in sealed], now)
+        for delta, message, _ in sealed:
             cached = self._current.pop(delta.site, None)
             if cached is not None and cached.version == delta.base:
                 self._remember(patch(cached, delta))
             self._unsent[delta.site] = (delta.version, message)
         try:
-            self._publish_many([(protocol.acl_topic(d.site), m, True) for d, m in sealed])
-            for delta, _ in sealed:
+            self._publish_many([(protocol.acl_topic(d.site), m, True) for d, m, _ in sealed])
+            for delta, _, _ in sealed:
                 self._unsent.pop(delta.site, None)
         except (TimeoutError, RuntimeError, ValueError) as exc:
             log.warning("%d deltas not all sent yet (%s); retrying", len(sealed), exc)
-        return sent + [Published(d.site, d.version, "delta", len(m)) for d, m in sealed]
+        return sent + [Published(d.site, d.version, "delta", len(m)) for d, m, _ in sealed]
 
     def _record(self, rows: list[tuple], now: datetime) -> None:
         """Store versions before they are sent: a version number names exactly one list.
 
-        Each row is (site, version, kind, base, body, message size); all in one transaction.
+        Each row is (site, version, kind, base, body, message size), the body compressed as
+        in the message (its JSON is made and compressed once); all in one transaction.
         """
         if not rows:
             return
@@ -259,7 +256,7 @@ class AclPublisher:
                         "version": version,
                         "kind": kind,
                         "base": base,
-                        "body": zlib.compress(body.model_dump_json(exclude_none=True).encode(), 6),
+                        "body": body,
                         "message_bytes": size,
                         "published_at": now,
                     }
@@ -354,19 +351,19 @@ class AclPublisher:
         its primary key instead of sending two different lists under one number.
         """
         now = datetime.now(UTC)
-        message, kind = b"", "snapshot"
-        body: AccessList | AccessListDelta = doc
+        message, kind, body = b"", "snapshot", b""
         if doc.site in self._unsent:
             delta = None  # an earlier version never went out: devices need the whole list
         if delta is not None:
-            message, kind, body = self._seal(delta, now), "delta", delta
+            message, body = self._sealed(delta, now)
+            kind = "delta"
             # A delta touching a good part of the list may be bigger than the list: compare.
             if 3 * _rows(delta) > _rows(doc):
-                snapshot = self._seal(doc, now)
+                snapshot, whole = self._sealed(doc, now)
                 if len(snapshot) <= len(message):
-                    message, kind, body = snapshot, "snapshot", doc
+                    message, kind, body = snapshot, "snapshot", whole
         if kind == "snapshot" and not message:
-            message = self._seal(doc, now)
+            message, body = self._sealed(doc, now)
         base = delta.base if kind == "delta" and delta else None
         self._record([(doc.site, doc.version, kind, base, body, len(message))], now)
         self._remember(doc)
@@ -393,7 +390,15 @@ class AclPublisher:
         return len(self._unsent)
 
     def _seal(self, doc: AccessList | AccessListDelta, now: datetime) -> bytes:
-        return seal(self.key, protocol.acl_header(doc, now), protocol.acl_body(doc))
+        return self._sealed(doc, now)[0]
+
+    def _sealed(
+        self, doc: AccessList | AccessListDelta, now: datetime, body: bytes | None = None
+    ) -> tuple[bytes, bytes]:
+        """The signed message and its compressed body (what ``acl_versions`` keeps);
+        ``body``: already made."""
+        body = protocol.acl_body(doc) if body is None else body
+        return seal(self.key, protocol.acl_header(doc, now), body), body
 
 
 def _rows(doc: AccessList | AccessListDelta) -> int:

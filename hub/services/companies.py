@@ -13,12 +13,13 @@ from sqlalchemy import Engine, Row, insert, select, update
 
 from hafen.ids import Slug
 from hub import db
+from hub.access_changes import company_state
 from hub.access_compiler import member_reach
 from hub.access_lists import AclPublisher
 from hub.services.errors import Invalid, NotFound
 from hub.services.members import require_member
 from hub.services.plans import DaysPerMonth
-from hub.services.publishing import publish_member, publish_sites
+from hub.services.publishing import publish_company_change, publish_member
 from hub.services.sites import require_sites
 
 
@@ -50,18 +51,18 @@ def put_company(engine: Engine, publisher: AclPublisher | None, company: Company
         ):
             raise Invalid(f"no plan {company.plan!r}")
         require_sites(conn, company.sites)
-        old = conn.scalar(select(c.sites).where(c.id == company.id))
+        before = company_state(conn, company.id, lock=True)
         values = {
             "name": company.name,
             "plan_id": company.plan,
             "sites": company.sites,
             "days_per_person": company.days_per_person,
         }
-        if old is None and not conn.scalar(select(c.id).where(c.id == company.id)):
+        if before is None:
             conn.execute(insert(db.companies).values(id=company.id, **values))
         else:
             conn.execute(update(db.companies).where(c.id == company.id).values(**values))
-    publish_sites(publisher, set(old or []) | set(company.sites))
+    publish_company_change(publisher, company.id, before)
     return company
 
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hafen.acl import Plan, TimeWindow
+from hafen.acl import TimeWindow
 from hafen.ids import Slug
 from hub import db
+from hub.access_changes import plan_state
 from hub.access_compiler import member_reach
 from hub.access_lists import AclPublisher
 from hub.services.bounds import AwareInstant
 from hub.services.errors import Conflict, Invalid, NotFound
 from hub.services.members import require_member
-from hub.services.publishing import publish_member, publish_plan_hours, publish_sites
+from hub.services.publishing import publish_member, publish_plan_change
 from hub.services.sites import require_sites
 
 #: The most desk days a month an allowance can give (every day of the longest month).
@@ -35,10 +36,6 @@ class PlanIn(BaseModel):
     #: ``standing``: its members come in at its sites and hours without booking;
     #: ``booked``: only where and when they booked (a flex plan of so many days a month).
     access: Literal["standing", "booked"] = "standing"
-
-    def door_plan(self) -> Plan:
-        """The plan as the doors' lists carry it (sites and hours)."""
-        return Plan.model_validate(self.model_dump(mode="json", include={"id", "sites", "windows"}))
 
 
 class GrantIn(BaseModel):
@@ -100,26 +97,16 @@ def _plan(row: Row) -> PlanIn:
     )
 
 
-def _plan_sites(conn: Connection, scope: list[str] | None) -> set[str]:
-    """The existing sites of a plan's scope (None: the whole network)."""
-    all_sites = set(conn.scalars(select(db.sites.c.id)))
-    return all_sites if scope is None else set(scope) & all_sites
-
-
 def change_plan(engine: Engine, publisher: AclPublisher | None, plan: PlanIn) -> PlanIn:
     """Change a plan's sites or hours; every site it reached or reaches gets its new list."""
     with engine.begin() as conn:
-        old = conn.execute(select(db.plans).where(db.plans.c.id == plan.id)).one_or_none()
-        if old is None:
+        before = plan_state(conn, plan.id, lock=True)
+        if before is None:
             raise NotFound(f"no plan {plan.id!r}")
         require_sites(conn, plan.sites or [])
         values = plan.model_dump(mode="json", exclude={"id"})
         conn.execute(update(db.plans).where(db.plans.c.id == plan.id).values(**values))
-        reach = _plan_sites(conn, old.sites) | _plan_sites(conn, plan.sites)
-    if old.sites == values["sites"] and old.access == plan.access:
-        publish_plan_hours(publisher, plan.door_plan(), reach)
-    else:
-        publish_sites(publisher, reach)
+    publish_plan_change(publisher, before)
     return plan
 
 
