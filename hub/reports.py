@@ -47,15 +47,24 @@ class SiteMonth:
     covered_hours: float = 0.0
 
 
+#: The months any report or statement can be about (a month's end must stay a valid date).
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+
+
 def parse_month(text: str) -> str:
     """``YYYY-MM``, checked; ValueError names what is wrong."""
     try:
         if not text.isascii():  # strptime reads a year in any script's digits
             raise ValueError
         first = datetime.strptime(text, "%Y-%m")
+        if not FIRST_YEAR <= first.year <= LAST_YEAR:
+            raise ValueError
     except ValueError:
-        raise ValueError(f"month must be YYYY-MM, not {text!r}") from None
-    return first.strftime("%Y-%m")
+        raise ValueError(
+            f"month must be YYYY-MM between {FIRST_YEAR} and {LAST_YEAR}, not {text!r}"
+        ) from None
+    # Formatted by hand: strftime leaves years before 1000 unpadded on glibc ("1-01").
+    return f"{first.year:04d}-{first.month:02d}"
 
 
 def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
