@@ -20,9 +20,11 @@ from hub.services.mail import Letter, mailable, queue_mail
 _PART_DE = {"day": "ganzer Tag", "morning": "Vormittag", "afternoon": "Nachmittag"}
 
 
-def tell_member(conn: Connection, booking: Row, released: bool, now: datetime) -> bool:
+def tell_member(conn: Connection, booking: Row, released: bool) -> bool:
     """Queue the mail about ``booking`` (``released``: it was released, else: it is the
-    member's from the waiting list); False if the member has no address that takes mail."""
+    member's from the waiting list); False if the member has no address that takes mail.
+    The outbox keeps the sender's clock: the mail is due now, whatever clock the sweep that
+    caused it was given."""
     m, s = db.members.c, db.sites.c
     member = conn.execute(select(m.name, m.email).where(m.id == booking.member_id)).one_or_none()
     site = conn.execute(
@@ -37,7 +39,7 @@ def tell_member(conn: Connection, booking: Row, released: bool, now: datetime) -
         letter = _released(member.email, name, what, until)
     else:
         letter = _got_desk(member.email, name, what, until)
-    queue_mail(conn, letter, now)
+    queue_mail(conn, letter)
     return True
 
 
@@ -58,7 +60,9 @@ class _What:
         self.ends = db.aware(booking.ends_at).astimezone(zone)
 
     def times(self) -> str:
-        return f"{self.starts:%d.%m.%Y %H:%M}–{self.ends:%H:%M}"
+        """Its day and times on the site's clock (a day's end as 24:00)."""
+        ends = "24:00" if self.ends.date() > self.starts.date() else f"{self.ends:%H:%M}"
+        return f"{self.starts:%d.%m.%Y %H:%M}–{ends}"
 
     def thing(self, german: bool) -> str:
         b = self.booking

@@ -70,7 +70,7 @@ def free(conn: Connection, booking: Row, ending: Ending, now: datetime, sends_ma
         return Freed(row, False)
     conn.execute(delete(db.grants).where(db.grants.c.booking_id == booking.id))
     if ending == Ending.RELEASED and sends_mail:
-        tell_member(conn, row, True, now)
+        tell_member(conn, row, True)
     given: list[Row] = []
     if row.kind in DESK_KINDS and row.day is not None:
         given = offer_desks(conn, row.site_id, row.day, now, sends_mail)

@@ -175,7 +175,7 @@ def offer_free_desks(
     desk free for a part waited for is locked and offered. Returns the bookings made."""
     with engine.connect() as conn:
         waited = waiting_days(conn)
-        desks = dict(conn.execute(select(db.sites.c.id, db.sites.c.desks)).tuples().all())
+        desks = {row.id: row.desks for row in conn.execute(select(db.sites.c.id, db.sites.c.desks))}
         by_day: dict[date, list[str]] = defaultdict(list)
         for site, day in waited:
             by_day[day].append(site)

@@ -240,24 +240,21 @@ def _described(conn: Connection, rows: Sequence[Row]) -> list[Waiting]:
     w = db.waiting_list.c
     ahead = aliased(db.waiting_list)
     ids = [row.id for row in rows if row.ended_at is None]
-    positions: dict[int, int] = dict(
-        conn.execute(
-            select(w.id, func.count(ahead.c.id))
-            .join(
-                ahead,
-                and_(
-                    ahead.c.site_id == w.site_id,
-                    ahead.c.day == w.day,
-                    ahead.c.ended_at.is_(None),
-                    ahead.c.id <= w.id,
-                ),
-            )
-            .where(w.id.in_(ids))
-            .group_by(w.id)
+    line = (
+        select(w.id, func.count(ahead.c.id).label("position"))
+        .join(
+            ahead,
+            and_(
+                ahead.c.site_id == w.site_id,
+                ahead.c.day == w.day,
+                ahead.c.ended_at.is_(None),
+                ahead.c.id <= w.id,
+            ),
         )
-        .tuples()
-        .all()
+        .where(w.id.in_(ids))
+        .group_by(w.id)
     )
+    positions = {row.id: int(row.position) for row in conn.execute(line)}
     return [
         Waiting(
             id=row.id,

@@ -109,7 +109,7 @@ def offer_desks(
         for half in halves:
             free[half] -= 1
         if sends_mail:
-            tell_member(conn, booking, False, now)
+            tell_member(conn, booking, False)
         if max(free.values()) <= 0:
             break
     return made
