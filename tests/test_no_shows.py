@@ -7,13 +7,14 @@ booking once. The clock is the sweep's ``now``: nothing sleeps."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from hub import db
 from hub.services.no_shows import SETTLE, Sweep, sweep
+from hub.sweeper import BookingSweeper
 from tests.support.booking import (
     add_door,
     door_tap,
@@ -24,6 +25,7 @@ from tests.support.booking import (
     today,
 )
 from tests.support.sites import add_sites
+from tests.support.waiting import wait_for
 
 GRACE = timedelta(minutes=60)  # the sites' default
 
@@ -169,3 +171,35 @@ def test_two_sweepers_at_once_release_each_booking_once(api, borna):
         released = conn.scalar(select(func.count()).where(db.bookings.c.released_at.is_not(None)))
         assert released == len(people)
     assert sweep(api.engine, None, now=due + timedelta(minutes=1)).released == []
+
+
+def test_the_hubs_sweeper_releases_by_itself_every_interval(api, borna):
+    """The thread ``hafen hub serve`` runs (hub.sweeper), on the real clock: a booking that
+    began three hours ago, untouched, is released without anyone asking."""
+    now = datetime.now(UTC)
+    with api.engine.begin() as conn:
+        booking = conn.execute(
+            insert(db.bookings)
+            .returning(db.bookings.c.id)
+            .values(
+                member_id="mia",
+                site_id="borna",
+                kind="desk",
+                part="day",
+                day=now.date(),
+                starts_at=now - timedelta(hours=3),
+                ends_at=now + timedelta(hours=3),
+                created_at=now - timedelta(days=1),
+            )
+        ).scalar_one()
+
+    def released() -> bool:
+        with api.engine.connect() as conn:
+            b = db.bookings.c
+            return conn.scalar(select(b.released_at).where(b.id == booking)) is not None
+
+    sweeper = BookingSweeper(api.engine, None, sends_mail=False, every=0.05).start()
+    try:
+        assert wait_for(released, 10)
+    finally:
+        sweeper.stop()

@@ -134,9 +134,12 @@ def _due(conn: Connection, now: datetime, settle: timedelta) -> list[Row]:
     for grace, sites in graces.items():
         cutoff = now - settle - timedelta(minutes=grace)
         due.append(and_(b.site_id.in_(sites), b.starts_at <= cutoff, b.created_at <= cutoff))
+    # A booking lies within its site's day, so one that has begun and not ended is of
+    # yesterday, today or tomorrow in UTC's terms: the (site, day) index narrows the scan.
+    days = (b.day >= (now - timedelta(days=1)).date(), b.day <= (now + timedelta(days=1)).date())
     query = (
         select(db.bookings)
-        .where(holding(), b.arrived_at.is_(None), b.ends_at > now, or_(*due))
+        .where(*days, holding(), b.arrived_at.is_(None), b.ends_at > now, or_(*due))
         .order_by(b.starts_at, b.id)
         .limit(BATCH)
     )
