@@ -241,3 +241,21 @@ def test_taking_someone_off_the_staff_frees_their_desks_to_the_waiting_list(mail
             select(w.outcome, w.reason).where(w.id == staff_wait.json()["id"])
         ).one()
     assert tuple(outcome) == ("refused", "you are no longer on acme's staff")
+
+
+def test_a_desk_free_without_a_cancellation_goes_to_the_waiting_at_the_next_sweep(mail_api, borna):
+    """A desk the site adds (or one that freed while the waiting member was busy booking
+    elsewhere) is found by the sweep."""
+    api, inbox = mail_api
+    mia, ole = borna["mia"], borna["ole"]
+    day = today() + timedelta(days=2)
+    assert api.post("/me/bookings", json=desk(day), headers=mia).status_code == 201
+    entry = joined(api, ole, day)
+    assert sweep(api.engine, None, sends_mail=True).given == []
+    set_site(api.engine, "borna", desks=2)
+    done = sweep(api.engine, None, sends_mail=True)
+    [got] = api.get("/me/bookings", headers=ole).json()
+    assert done.given == [got["id"]]
+    [ended] = api.get("/me/waiting", headers=ole).json()
+    assert (ended["id"], ended["state"], ended["booking"]) == (entry["id"], "booked", got["id"])
+    assert wait_for(lambda: mails_to(inbox, "ole@example.org"), 10)

@@ -101,18 +101,20 @@ def release_no_shows(
         ready, doorless = _doors(conn, {row.site_id for row in due}, now, settle)
     held: set[str] = set()
     freed: list[Freed] = []
-    for row in due:
-        if row.site_id in doorless:
-            done.doorless += 1
-        elif row.site_id not in ready:
-            done.held += 1
-            held.add(row.site_id)
-        else:
-            with writing(engine), engine.begin() as conn:
-                one = free(conn, row, Ending.RELEASED, now, sends_mail)
-            if one.changed:
-                freed.append(one)
-    tell_doors(publisher, freed)
+    try:
+        for row in due:
+            if row.site_id in doorless:
+                done.doorless += 1
+            elif row.site_id not in ready:
+                done.held += 1
+                held.add(row.site_id)
+            else:
+                with writing(engine), engine.begin() as conn:
+                    one = free(conn, row, Ending.RELEASED, now, sends_mail)
+                if one.changed:
+                    freed.append(one)
+    finally:  # what was committed reaches the doors, whatever stopped the rest
+        tell_doors(publisher, freed)
     done.released = [one.booking.id for one in freed]
     done.given = [booking.id for one in freed for booking in one.given]
     done.held_sites = sorted(held)
@@ -191,9 +193,12 @@ def offer_free_desks(
                 if fits(desks.get(site), taken.get(site, Taken()), waited[WaitingDay(site, day)])
             ]
     given: list[Row] = []
-    for site, day in free:
-        with writing(engine), engine.begin() as conn:
-            lock_pool(conn, site, day, DESKS)
-            given += offer_desks(conn, site, day, now, sends_mail)
-    tell_members(publisher, given)
+    try:
+        for site, day in free:
+            with writing(engine), engine.begin() as conn:
+                lock_pool(conn, site, day, DESKS)
+                made = offer_desks(conn, site, day, now, sends_mail)
+            given += made
+    finally:
+        tell_members(publisher, given)
     return [booking.id for booking in given]
