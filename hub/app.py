@@ -26,6 +26,7 @@ from hub.http.inputs import Checked
 from hub.list_watch import ListWatch
 from hub.mail import Mailer, MailSender
 from hub.services.users import TOKEN_MAX_DAYS
+from hub.sweeper import BookingSweeper
 from hub.web.app import add_dashboard
 
 #: How often access lists the broker could not take when they were made are tried again.
@@ -58,11 +59,13 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         """On the way in, hold every token to ``token_max_days``. While serving, retry access
         lists that the broker could not take when they were made, send sites' newest
-        lists again until every door's own state shows them (hub.list_watch), and send the
-        mail outbox (hub.mail); on the way out, end the dashboard's live streams."""
+        lists again until every door's own state shows them (hub.list_watch), send the
+        mail outbox (hub.mail) and release bookings nobody tapped in for (hub.sweeper); on
+        the way out, end the dashboard's live streams."""
         stop = threading.Event()
         watch = None
         sender = MailSender(engine, mail).start() if mail is not None else None
+        sweeper = BookingSweeper(engine, publisher, sends_mail=mail is not None).start()
         # Tokens made under a higher maximum than this hub's are held to it now.
         auth.hold_tokens_to(engine, timedelta(days=token_max_days))
 
@@ -79,6 +82,7 @@ def create_app(
             watch.stop()
         if sender is not None:
             sender.stop()
+        sweeper.stop()
         live.close()
 
     # Every route's text and numbers are checked before its other dependencies run.

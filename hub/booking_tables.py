@@ -35,7 +35,8 @@ booking_pools = Table(
 )
 
 #: Members waiting for a desk at a site on a day, first come first served: when a desk frees
-#: (a cancellation or a release), the first still waiting gets it.
+#: (a cancellation or a release), the first still waiting whose part fits gets it
+#: (hub.services.waiting_list).
 waiting_list = Table(
     "waiting_list",
     metadata,
@@ -51,6 +52,10 @@ waiting_list = Table(
     Column("booking_id", BigInteger),
     #: When they stopped waiting (got a desk, left the list, the day passed).
     Column("ended_at", DateTime(timezone=True)),
+    #: How it ended: booked, left, expired (the part was over) or refused (see ``reason``).
+    Column("outcome", String(10)),
+    #: Why a desk that freed was not theirs (the refusal's words), for the member to read.
+    Column("reason", String(500)),
     Index("waiting_list_site_day", "site_id", "day", "id"),
 )
 

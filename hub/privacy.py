@@ -121,6 +121,7 @@ def export_member(engine: Engine, member: str) -> dict | None:
             "grants": rows(db.grants, db.grants.c.member_id),
             "bookings": rows(db.bookings, db.bookings.c.member_id),
             "allowance": rows(db.allowances, db.allowances.c.member_id),
+            "waiting_list": rows(db.waiting_list, db.waiting_list.c.member_id),
             "account": [
                 {"username": a.username, "role": a.role, "created_at": a.created_at}
                 for a in conn.execute(select(db.users).where(db.users.c.member_id == member))

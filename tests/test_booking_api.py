@@ -73,6 +73,9 @@ def test_a_member_books_a_desk_for_a_part_of_a_day_within_the_sites_hours(api, b
         "ends_at": booking["ends_at"],
         "cancelled": False,
         "released": False,
+        "state": "booked",
+        "cancelled_at": None,
+        "released_at": None,
     }
     assert api.get(f"/me/bookings/{booking['id']}", headers=mia).json() == booking
     assert api.get("/me/bookings", headers=mia).json() == [booking]

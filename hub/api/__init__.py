@@ -31,6 +31,7 @@ from hub.api import (
     sites,
     users,
     visits,
+    waiting,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -59,4 +60,5 @@ ROUTERS: list[APIRouter] = [
     company.router,
     calendars.router,
     company_use.router,
+    waiting.router,
 ]

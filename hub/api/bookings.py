@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from hub.http.deps import Admin, Caller, Publisher, Store
+from hub.http.deps import Admin, Caller, Publisher, SendsMail, Store
 from hub.services import booking_reads, bookings, members
 from hub.services.booking_models import Booking, BookingIn
 
@@ -31,9 +31,12 @@ def get_booking(booking_id: BookingId, store: Store, who: Caller) -> Booking:
 
 
 @router.delete("/bookings/{booking_id}", response_model=Booking)
-def cancel(booking_id: BookingId, store: Store, publisher: Publisher, who: Caller) -> Booking:
-    """Cancel a booking at any time: the access it gave is taken back at its site."""
-    return bookings.cancel(store, publisher, who, booking_id)
+def cancel(
+    booking_id: BookingId, store: Store, publisher: Publisher, who: Caller, sends_mail: SendsMail
+) -> Booking:
+    """Cancel a booking at any time: the access it gave is taken back at its site, and the
+    desk goes to the first one waiting for it."""
+    return bookings.cancel(store, publisher, who, booking_id, sends_mail=sends_mail)
 
 
 @router.post("/members/{member}/block", status_code=status.HTTP_204_NO_CONTENT)

@@ -51,10 +51,13 @@ def add_staff(
 
 
 @router.delete("/staff/{member}", response_model=Removed)
-def remove_staff(member: str, store: Store, publisher: Publisher, who: CompanyAdmin) -> Removed:
+def remove_staff(
+    member: str, store: Store, publisher: Publisher, who: CompanyAdmin, sends_mail: SendsMail
+) -> Removed:
     """Take someone off your staff: their access through your company ends at once, their
-    allowance goes, and the bookings you made for them that have not ended are cancelled."""
-    return staff.remove_staff(store, publisher, who, member)
+    allowance goes, and the bookings you made for them that have not ended are cancelled
+    (their desks go to the waiting list), as are your waiting-list entries for them."""
+    return staff.remove_staff(store, publisher, who, member, sends_mail=sends_mail)
 
 
 @router.put("/staff/{member}/allowance", response_model=Allowance)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from hub.http.deps import CompanyAdmin, Publisher, Store
+from hub.http.deps import CompanyAdmin, Publisher, SendsMail, Store
 from hub.services import booking_reads, bookings
 from hub.services.booking_models import Booking, StaffBookingIn
 from hub.services.booking_reads import MAX_LIST
@@ -42,6 +42,13 @@ def get_booking(booking_id: BookingId, store: Store, who: CompanyAdmin) -> Booki
 
 
 @router.delete("/{booking_id}", response_model=Booking)
-def cancel(booking_id: BookingId, store: Store, publisher: Publisher, who: CompanyAdmin) -> Booking:
-    """Cancel a booking of your staff, until the site's cut-off before it starts."""
-    return bookings.cancel_for_staff(store, publisher, who, booking_id)
+def cancel(
+    booking_id: BookingId,
+    store: Store,
+    publisher: Publisher,
+    who: CompanyAdmin,
+    sends_mail: SendsMail,
+) -> Booking:
+    """Cancel a booking of your staff, until the site's cut-off before it starts; the desk
+    goes to the first one waiting for it."""
+    return bookings.cancel_for_staff(store, publisher, who, booking_id, sends_mail=sends_mail)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from hub.http.deps import Member, Publisher, Store
+from hub.http.deps import Member, Publisher, SendsMail, Store
 from hub.services import booking_reads, bookings
 from hub.services.booking_models import Booking, MyBookingIn
 from hub.services.booking_reads import MAX_LIST, When
@@ -29,12 +29,14 @@ def list_bookings(
     store: Store,
     who: Member,
     when: When = When.UPCOMING,
-    cancelled: Annotated[bool, Query(description="Also those cancelled or released.")] = False,
+    cancelled: Annotated[bool, Query(description="Also those cancelled.")] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> list[Booking]:
     """Your bookings not over yet (soonest first), or those over (``when=past``, latest
-    first)."""
+    first). Each has its ``state``: booked, arrived (your card opened the site's door in its
+    time), cancelled, or released (``released_at``: nobody tapped in by its start plus the
+    site's grace time, so the desk went back to the pool)."""
     return booking_reads.own_bookings(store, who, when, cancelled, limit, offset)
 
 
@@ -44,7 +46,10 @@ def get_booking(booking_id: BookingId, store: Store, who: Member) -> Booking:
 
 
 @router.delete("/{booking_id}", response_model=Booking)
-def cancel(booking_id: BookingId, store: Store, publisher: Publisher, who: Member) -> Booking:
+def cancel(
+    booking_id: BookingId, store: Store, publisher: Publisher, who: Member, sends_mail: SendsMail
+) -> Booking:
     """Cancel one of your bookings, until the site's cut-off before it starts (usually an
-    hour); the door stops letting you in for it."""
-    return bookings.cancel_own(store, publisher, who, booking_id)
+    hour); the door stops letting you in for it, and the desk goes to the first one waiting
+    for it."""
+    return bookings.cancel_own(store, publisher, who, booking_id, sends_mail=sends_mail)

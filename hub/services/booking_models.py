@@ -30,6 +30,7 @@ MAX_ATTENDEES = 500
 #: The longest a timed booking lasts: it lies within one of the site's days.
 MAX_SPAN = timedelta(days=1)
 Kind = Literal["desk", "room", "day"]
+State = Literal["booked", "arrived", "cancelled", "released"]
 
 
 class Wanted(BaseModel):
@@ -116,6 +117,11 @@ class Booking(BaseModel):
     cancelled: bool = False
     #: Given back to the pool: nobody tapped in by its start plus the site's grace time.
     released: bool = False
+    #: booked; arrived (a tap at the site in its time: never when, which an employer must
+    #: not see); cancelled; released (``released_at``).
+    state: State = "booked"
+    cancelled_at: datetime | None = None
+    released_at: datetime | None = None
 
 
 def as_booking(row: Row) -> Booking:
@@ -133,4 +139,16 @@ def as_booking(row: Row) -> Booking:
         ends_at=db.aware(row.ends_at),
         cancelled=row.cancelled_at is not None,
         released=row.released_at is not None,
+        state=state_of(row),
+        cancelled_at=db.aware(row.cancelled_at),
+        released_at=db.aware(row.released_at),
     )
+
+
+def state_of(row: Row) -> State:
+    """Where a stored booking stands: cancelled and released end it, a tap arrives at it."""
+    if row.cancelled_at is not None:
+        return "cancelled"
+    if row.released_at is not None:
+        return "released"
+    return "arrived" if row.arrived_at is not None else "booked"

@@ -16,6 +16,7 @@ from hub.auth import Principal
 from hub.services.allowance import month_of
 from hub.services.booking_models import Booking, as_booking
 from hub.services.bookings import on_staff, own_company, own_member
+from hub.services.desk_pool import holding
 from hub.services.errors import Invalid, NotFound
 from hub.services.members import own_members
 from hub.services.scope import Scope
@@ -40,6 +41,8 @@ class DayGuest(BaseModel):
     starts_at: datetime
     ends_at: datetime
     cancelled: bool
+    #: Given back: nobody tapped in by its start plus the site's grace time.
+    released: bool = False
 
 
 def get_booking(engine: Engine, who: Principal, booking_id: int) -> Booking:
@@ -75,7 +78,8 @@ def own_bookings(
     offset: int = 0,
 ) -> list[Booking]:
     """The member's bookings: those not over yet (soonest first) or those over (latest
-    first); cancelled and released ones only if asked."""
+    first), released ones too (``state`` released: the member should see what happened to
+    them); cancelled ones only if asked."""
     member = own_member(who)
     b = db.bookings.c
     now = datetime.now(UTC)
@@ -85,7 +89,7 @@ def own_bookings(
     else:
         query = query.where(b.ends_at <= now).order_by(b.starts_at.desc(), b.id.desc())
     if not cancelled:
-        query = query.where(b.cancelled_at.is_(None), b.released_at.is_(None))
+        query = query.where(b.cancelled_at.is_(None))
     with engine.connect() as conn:
         rows = conn.execute(query.limit(min(limit, MAX_LIST)).offset(offset)).all()
     return [as_booking(r) for r in rows]
@@ -143,8 +147,9 @@ def day_span(
 def day_guests(
     engine: Engine, who: Principal, site: str, day: date | None = None, cancelled: bool = False
 ) -> list[DayGuest]:
-    """The bookings that overlap a day at the site (cancelled ones too, if asked); a guest
-    who is another site's member is shown to an operator by id alone (``own_members``)."""
+    """The bookings that overlap a day at the site (cancelled and released ones too, if
+    asked); a guest who is another site's member is shown to an operator by id alone
+    (``own_members``)."""
     b = db.bookings.c
     with engine.connect() as conn:
         start, end = day_span(conn, who, site, day)
@@ -155,7 +160,7 @@ def day_guests(
             .order_by(b.starts_at, b.id)
         )
         if not cancelled:
-            query = query.where(b.cancelled_at.is_(None))
+            query = query.where(holding())
         rows = conn.execute(query).all()
         named = own_members(conn, Scope(who), {r.member_id for r in rows})
     return [
@@ -167,6 +172,7 @@ def day_guests(
             starts_at=db.aware(r.starts_at),
             ends_at=db.aware(r.ends_at),
             cancelled=r.cancelled_at is not None,
+            released=r.released_at is not None,
         )
         for r in rows
     ]

@@ -7,41 +7,18 @@ network admins for anyone anywhere and operators at their sites (day guests, des
 Members and company admins book within the member's allowance (``allowance``); the staff
 beyond it. Every booking passes the rules of ``booking_rules``.
 
-Never more desks or room seats than there are, under any concurrency (the pattern of pretix's
-quotas): the transaction that inserts a booking first writes its pool's row in
-``booking_pools`` (site, local day, ``desks`` or ``room:<id>``), then counts, then inserts.
-The write takes PostgreSQL's row lock, which a second booking of the pool waits for until the
-first commits; at READ COMMITTED the count after it sees the first one's row. On SQLite the
-write takes the database's write lock. The driver (pysqlite, Python's default transaction
-handling) opens the transaction with a plain ``BEGIN`` just before the first write, and reads
-before it run outside any transaction: with the pool's write as the transaction's first
-statement, the lock is taken before anything is read, so no read lock is ever upgraded (the
-SQLITE_BUSY a deferred ``BEGIN`` risks) and no ``BEGIN IMMEDIATE`` is needed; a waiting
-writer waits out the store's busy timeout (10 s). Cancellation writes the pool's row too.
-A booking that counts days of the member's allowance first locks the member's row
-(PostgreSQL), so that two bookings at two sites cannot both take the month's last day.
+Never more desks or room seats than there are, under any concurrency: the pool's lock, taken
+first in the transaction that counts and inserts (``booking_writes``). A cancellation frees
+its place through ``freeing``, which gives it to the first member on the waiting list whose
+part fits, in the same transaction.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, date, datetime, timedelta
-from types import ModuleType
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Executable,
-    Row,
-    bindparam,
-    delete,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Row, select
 
 from hub import db
 from hub.access_lists import AclPublisher
@@ -57,12 +34,18 @@ from hub.services.booking_models import (
     as_booking,
 )
 from hub.services.booking_rules import Rule, SiteRules, desk_window, refuse, timed_window
+from hub.services.booking_writes import (
+    DESKS,
+    insert_booking,
+    lock_member,
+    lock_pool,
+    writing as _writing,
+)
 from hub.services.desk_pool import Part
 from hub.services.errors import Forbidden, Invalid, NotFound
+from hub.services.freeing import Ending, free, tell_doors
 from hub.services.publishing import publish_member
 from hub.services.scope import Scope
-
-DESKS = "desks"
 
 
 def own_member(who: Principal) -> str:
@@ -147,32 +130,20 @@ def _book(
             allowance.require_site(site)
     with _writing(engine), engine.begin() as conn:
         if allowance is not None and allowance.days_per_month is not None:
-            _lock_member(conn, member)
+            lock_member(conn, member)
         lock_pool(conn, site, hold.window.day, hold.resource)
         require_free(conn, rules, member, hold, allowance, subject or member, now)
-        booking = {
-            "member_id": member,
-            "site_id": site,
-            "kind": wanted.kind,
-            "starts_at": hold.window.starts_at,
-            "ends_at": hold.window.ends_at,
-            "created_at": now,
-            "day": hold.window.day,
-            "part": hold.part,
-            "room_id": wanted.room,
-            "attendees": (wanted.attendees or 1) if wanted.kind == "room" else None,
-            "booked_by": who.user_id,
-        }
-        row = conn.execute(_INSERT_BOOKING, booking).one()
-        grant = {
-            "member_id": member,
-            "source": "booking",
-            "booking_id": row.id,
-            "sites": [site],
-            "valid_from": hold.window.starts_at,
-            "valid_until": hold.window.ends_at,
-        }
-        conn.execute(_INSERT_GRANT, grant)
+        row = insert_booking(
+            conn,
+            member,
+            site,
+            wanted.kind,
+            hold,
+            who.user_id,
+            now,
+            room=wanted.room,
+            attendees=wanted.attendees,
+        )
     publish_member(publisher, member, {site})
     return as_booking(row)
 
@@ -204,85 +175,64 @@ def _what_it_holds(conn: Connection, rules: SiteRules, wanted: Wanted, now: date
     return Hold(window, f"room:{room.id}", room=room)
 
 
-def _pool_write(dialect: ModuleType) -> Executable:
-    table = db.booking_pools
-    statement = dialect.insert(table).values(
-        site_id=bindparam("site"), day=bindparam("day"), resource=bindparam("resource"), changes=1
-    )
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.site_id, table.c.day, table.c.resource],
-        set_={"changes": table.c.changes + 1},
-    )
-
-
-#: Built once per dialect (booking's hot path): insert the pool's row, or bump ``changes``.
-_POOL_WRITE = {"postgresql": _pool_write(postgresql), "sqlite": _pool_write(sqlite)}
-_INSERT_BOOKING = insert(db.bookings).returning(*db.bookings.c)
-_INSERT_GRANT = insert(db.grants)
-
-
-def lock_pool(conn: Connection, site: str, day: date, resource: str) -> None:
-    """Write the pool's row (insert, or bump ``changes``): the lock every booking and
-    cancellation of the pool takes before it counts (see the module's words)."""
-    pool = {"site": site, "day": day, "resource": resource}
-    conn.execute(_POOL_WRITE[conn.dialect.name], pool)
-
-
-#: This process's booking writers on SQLite, one at a time (see ``_writing``).
-_SQLITE_WRITER = threading.Lock()
-
-
-def _writing(engine: Engine) -> AbstractContextManager[object]:
-    """On SQLite, this process's booking transactions queue on a lock of their own before
-    they ask for the database's: SQLite's busy handler makes a waiting writer sleep and poll
-    (up to 100 ms a time), so under a rush some waited over a second while the lock was
-    free; queued here, each starts the moment the one before commits. Other processes
-    (ingest) still meet at SQLite's lock. PostgreSQL needs none: its row locks queue."""
-    return _SQLITE_WRITER if engine.dialect.name == "sqlite" else nullcontext()
-
-
-def _lock_member(conn: Connection, member: str) -> None:
-    """Lock the member's row until commit (PostgreSQL; SQLite's first write locks it all)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(db.members.c.id).where(db.members.c.id == member).with_for_update())
-
-
 # -- cancelling -----------------------------------------------------------------------------
 
 
 def cancel(
-    engine: Engine, publisher: AclPublisher | None, who: Principal, booking_id: int
+    engine: Engine,
+    publisher: AclPublisher | None,
+    who: Principal,
+    booking_id: int,
+    *,
+    sends_mail: bool = False,
+    now: datetime | None = None,
 ) -> Booking:
     """Cancel any booking at a site ``who`` sees people of, at any time. Another site's
     booking answers as one that does not exist: the answer never tells where one lives."""
     scope = Scope(who)
     scope.require_people()
-    return _cancel(
-        engine, publisher, booking_id, lambda _conn, row: scope.may_see(row.site_id), False
-    )
+
+    def may_see(_conn: Connection, row: Row) -> bool:
+        return scope.may_see(row.site_id)
+
+    return _cancel(engine, publisher, booking_id, may_see, False, sends_mail, now)
 
 
 def cancel_own(
-    engine: Engine, publisher: AclPublisher | None, who: Principal, booking_id: int
+    engine: Engine,
+    publisher: AclPublisher | None,
+    who: Principal,
+    booking_id: int,
+    *,
+    sends_mail: bool = False,
+    now: datetime | None = None,
 ) -> Booking:
     """A member cancels one of their bookings, until the site's cut-off; another's answers
     as one that does not exist."""
     member = own_member(who)
-    return _cancel(engine, publisher, booking_id, lambda _conn, row: row.member_id == member, True)
+
+    def may_see(_conn: Connection, row: Row) -> bool:
+        return bool(row.member_id == member)
+
+    return _cancel(engine, publisher, booking_id, may_see, True, sends_mail, now)
 
 
 def cancel_for_staff(
-    engine: Engine, publisher: AclPublisher | None, who: Principal, booking_id: int
+    engine: Engine,
+    publisher: AclPublisher | None,
+    who: Principal,
+    booking_id: int,
+    *,
+    sends_mail: bool = False,
+    now: datetime | None = None,
 ) -> Booking:
     """A company admin cancels a booking of their staff, until the site's cut-off."""
     company = own_company(who)
-    return _cancel(
-        engine,
-        publisher,
-        booking_id,
-        lambda conn, row: on_staff(conn, company, row.member_id),
-        True,
-    )
+
+    def may_see(conn: Connection, row: Row) -> bool:
+        return on_staff(conn, company, row.member_id)
+
+    return _cancel(engine, publisher, booking_id, may_see, True, sends_mail, now)
 
 
 def _cancel(
@@ -291,16 +241,20 @@ def _cancel(
     booking_id: int,
     may_see: Callable[[Connection, Row], bool],
     cut_off: bool,
+    sends_mail: bool,
+    now: datetime | None,
 ) -> Booking:
     """Mark the booking cancelled (it is kept, for the operator's day view), delete its
-    grant, tell its site's doors. Cancelling a cancelled booking changes nothing."""
-    now = datetime.now(UTC)
+    grant, give its desk to the waiting list (``freeing``), tell the doors. Cancelling a
+    booking that no longer holds (cancelled or released) changes nothing. ``sends_mail``:
+    the hub sends mail (a member who gets the desk is told)."""
+    now = now or datetime.now(UTC)
     b = db.bookings.c
     with engine.connect() as conn:
         row = conn.execute(select(db.bookings).where(b.id == booking_id)).one_or_none()
         if row is None or not may_see(conn, row):
             raise NotFound("no such booking")
-        if row.cancelled_at is not None:
+        if row.cancelled_at is not None or row.released_at is not None:
             return as_booking(row)
         if cut_off:
             rules = SiteRules.load(conn, row.site_id)
@@ -314,16 +268,6 @@ def _cancel(
                     " operator",
                 )
     with _writing(engine), engine.begin() as conn:
-        if row.day is not None:
-            resource = f"room:{row.room_id}" if row.kind == "room" else DESKS
-            lock_pool(conn, row.site_id, row.day, resource)
-        changed = conn.execute(
-            update(db.bookings)
-            .where(b.id == booking_id, b.cancelled_at.is_(None))
-            .values(cancelled_at=now)
-        ).rowcount
-        conn.execute(delete(db.grants).where(db.grants.c.booking_id == booking_id))
-        row = conn.execute(select(db.bookings).where(b.id == booking_id)).one()
-    if changed:
-        publish_member(publisher, row.member_id, {row.site_id})
-    return as_booking(row)
+        freed = free(conn, row, Ending.CANCELLED, now, sends_mail)
+    tell_doors(publisher, [freed])
+    return as_booking(freed.booking)

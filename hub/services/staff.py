@@ -7,8 +7,9 @@ what an employer needs to run the list (name, address, whether the person has si
 yet, the allowance), never where or when anyone entered.
 
 Taking someone off the staff ends what the company gave them at once: their access through
-the company (every door that held it gets their new entry), their allowance, and the bookings
-the company made for them that have not ended yet.
+the company (every door that held it gets their new entry), their allowance, the bookings
+the company made for them that have not ended yet (their desks go to the waiting list) and
+the company's waiting-list entries for them.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from hub import db
 from hub.access_compiler import member_reach
 from hub.access_lists import AclPublisher
 from hub.auth import UNUSABLE_PASSWORD, Principal, Role
+from hub.services.booking_writes import writing
 from hub.services.desk_pool import holding
 from hub.services.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.services.freeing import Ending, free, tell_members
 from hub.services.invitations import InvitationOut, Links, invite_member_in
 from hub.services.mail import EMAIL_PATTERN
 from hub.services.publishing import publish_member
 from hub.services.scope import Scope
+from hub.services.waiting_offers import Outcome, end_entry
 
 #: Staff listed at most per request.
 MAX_LISTED = 500
@@ -163,33 +167,47 @@ def remove_staff(
     who: Principal,
     member: str,
     now: datetime | None = None,
+    *,
+    sends_mail: bool = False,
 ) -> Removed:
     """Take ``member`` off the company's staff (see the module); they stay a member of the
-    network, with whatever access of their own they have."""
+    network, with whatever access of their own they have. The company's bookings for them
+    are cancelled the one way bookings are (``freeing``): each freed desk goes to the
+    waiting list in the same transaction; the waiting entries the company made for them end.
+    ``sends_mail``: the hub sends mail (those who get a desk are told)."""
     company = _company_of(who)
     now = now or datetime.now(UTC)
-    b = db.bookings.c
-    with engine.begin() as conn:
+    b, w = db.bookings.c, db.waiting_list.c
+    # The member's row is written first, then each booking's pool: the order of every
+    # booking transaction (booking_writes), and SQLite's write lock from the first write on.
+    with writing(engine), engine.begin() as conn:
         _own(conn, company, member)
         before = member_reach(conn, member)
         conn.execute(update(db.members).where(db.members.c.id == member).values(company_id=None))
         conn.execute(delete(db.allowances).where(db.allowances.c.member_id == member))
         company_users = select(db.users.c.id).where(db.users.c.company_id == company)
-        cancelled = conn.execute(
-            select(b.id, b.site_id).where(
+        bookings = conn.execute(
+            select(db.bookings)
+            .where(
                 b.member_id == member,
                 b.booked_by.in_(company_users),
                 b.ends_at > now,
                 holding(),
             )
+            .order_by(b.id)
         ).all()
-        if cancelled:
-            ids = [row.id for row in cancelled]
-            conn.execute(update(db.bookings).where(b.id.in_(ids)).values(cancelled_at=now))
-            conn.execute(delete(db.grants).where(db.grants.c.booking_id.in_(ids)))
+        freed = [free(conn, row, Ending.CANCELLED, now, sends_mail) for row in bookings]
+        waiting = conn.scalars(
+            select(w.id).where(
+                w.member_id == member, w.created_by.in_(company_users), w.ended_at.is_(None)
+            )
+        ).all()
+        for entry in waiting:
+            end_entry(conn, entry, Outcome.REFUSED, now, f"you are no longer on {company}'s staff")
         after = member_reach(conn, member)
-    publish_member(publisher, member, before | after | {row.site_id for row in cancelled})
-    return Removed(member=member, cancelled_bookings=len(cancelled))
+    publish_member(publisher, member, before | after | {row.site_id for row in bookings})
+    tell_members(publisher, [given for one in freed for given in one.given])
+    return Removed(member=member, cancelled_bookings=sum(one.changed for one in freed))
 
 
 def set_allowance(

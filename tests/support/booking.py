@@ -3,15 +3,18 @@ sign in, and days relative to today in a site's zone (the tests run on any day, 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, delete, insert, update
 
 from hub import db
 from hub.auth import Role, create_user
+from hub.ingest.batch import Batch
+from hub.ingest.store import IngestStore
 from tests.support.hub import PASSWORD, as_user
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -64,10 +67,12 @@ def member_user(
     plan: str | None = None,
     company: str | None = None,
     role: Role = Role.MEMBER,
+    email: str | None = None,
 ) -> dict[str, str]:
-    """A member made through the API (on ``plan`` or on ``company``'s staff), with a user
-    who signs in as them; returns their header."""
-    answer = client.post("/members", json={"id": member, "name": member.title()}, headers=admin)
+    """A member made through the API (on ``plan`` or on ``company``'s staff; with ``email``
+    if given), with a user who signs in as them; returns their header."""
+    body = {"id": member, "name": member.title()} | ({"email": email} if email else {})
+    answer = client.post("/members", json=body, headers=admin)
     assert answer.status_code == 201, answer.text
     if plan is not None:
         granted = client.post(f"/members/{member}/grants", json={"plan": plan}, headers=admin)
@@ -90,3 +95,53 @@ def make_members(engine: Engine, members: Sequence[str], plan: str) -> None:
             insert(db.grants),
             [{"member_id": m, "plan_id": plan, "source": "plan"} for m in members],
         )
+
+
+def add_door(
+    engine: Engine,
+    site: str,
+    device: str = "door-1",
+    online: bool | None = True,
+    heard: datetime | None = None,
+) -> None:
+    """A door of ``site`` registered at the hub, and the state ingest last stored of it:
+    ``online`` (None: it never reported), received ``heard`` (default: an hour ago)."""
+    heard = heard or datetime.now(UTC) - timedelta(hours=1)
+    with engine.begin() as conn:
+        conn.execute(insert(db.devices).values(site=site, id=device, kind="door", created_at=heard))
+    if online is not None:
+        set_door(engine, site, online, heard, device)
+
+
+def set_door(
+    engine: Engine, site: str, online: bool, heard: datetime, device: str = "door-1"
+) -> None:
+    """The door's state as ingest stores it when the door (or its will) reports."""
+    s = db.device_states.c
+    with engine.begin() as conn:
+        conn.execute(delete(db.device_states).where(s.site == site, s.device == device))
+        conn.execute(
+            insert(db.device_states).values(
+                site=site, device=device, online=online, session=1, received_at=heard
+            )
+        )
+
+
+_taps = iter(range(1, 10**9))
+
+
+def door_tap(engine: Engine, member: str, at: datetime, site: str = "borna") -> None:
+    """A door's allowed entry of ``member`` at ``at``, stored through ingest's own path as it
+    stores a door's decision (which marks the member's booking arrived, hub.arrivals)."""
+    event = {
+        "event_id": os.urandom(16).hex(),
+        "site": site,
+        "device": "door-1",
+        "epoch": "00000000000000aa",
+        "seq": next(_taps),
+        "kind": "door.decision",
+        "at": at,
+        "data": {"card": "ab" * 16, "allowed": True, "member": member},
+        "received_at": datetime.now(UTC),
+    }
+    IngestStore(engine).write(Batch(events=[event]))

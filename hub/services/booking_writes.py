@@ -1,0 +1,129 @@
+"""The writes every booking, cancellation, release and waiting-list desk share: the pool's
+lock, the member's lock, and the insert of a booking with the grant that lets its member in.
+
+Never more desks or room seats than there are, under any concurrency (the pattern of pretix's
+quotas): the transaction that inserts, cancels or releases a booking first writes its pool's
+row in ``booking_pools`` (site, local day, ``desks`` or ``room:<id>``), then counts, then
+writes. The write takes PostgreSQL's row lock, which a second transaction of the pool waits
+for until the first commits; at READ COMMITTED the count after it sees the first one's row. On
+SQLite the write takes the database's write lock. The driver (pysqlite, Python's default
+transaction handling) opens the transaction with a plain ``BEGIN`` just before the first
+write, and reads before it run outside any transaction: with the pool's write as the
+transaction's first statement, the lock is taken before anything is read, so no read lock is
+ever upgraded (the SQLITE_BUSY a deferred ``BEGIN`` risks) and no ``BEGIN IMMEDIATE`` is
+needed; a waiting writer waits out the store's busy timeout (10 s).
+
+A booking that counts days of the member's allowance first locks the member's row
+(PostgreSQL), so that two bookings at two sites cannot both take the month's last day. The
+order is always member, then pool, then booking rows; a transaction that holds a pool
+already (a freed desk offered to the waiting list) takes a member's lock only if it is free
+(``SKIP LOCKED``), so the two orders never wait on each other.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from datetime import date, datetime
+from types import ModuleType
+
+from sqlalchemy import Connection, Engine, Executable, Row, bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hub import db
+from hub.services.booking_counts import Hold
+
+#: The pool of a site's desks (a room's is ``room:<id>``).
+DESKS = "desks"
+
+
+def resource_of(booking: Row) -> str:
+    """The pool a stored booking counts against."""
+    return f"room:{booking.room_id}" if booking.kind == "room" else DESKS
+
+
+def _pool_write(dialect: ModuleType) -> Executable:
+    table = db.booking_pools
+    statement = dialect.insert(table).values(
+        site_id=bindparam("site"), day=bindparam("day"), resource=bindparam("resource"), changes=1
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.site_id, table.c.day, table.c.resource],
+        set_={"changes": table.c.changes + 1},
+    )
+
+
+#: Built once per dialect (booking's hot path): insert the pool's row, or bump ``changes``.
+_POOL_WRITE = {"postgresql": _pool_write(postgresql), "sqlite": _pool_write(sqlite)}
+_INSERT_BOOKING = insert(db.bookings).returning(*db.bookings.c)
+_INSERT_GRANT = insert(db.grants)
+
+
+def lock_pool(conn: Connection, site: str, day: date, resource: str) -> None:
+    """Write the pool's row (insert, or bump ``changes``): the lock every booking,
+    cancellation and release of the pool takes before it counts (see the module's words)."""
+    pool = {"site": site, "day": day, "resource": resource}
+    conn.execute(_POOL_WRITE[conn.dialect.name], pool)
+
+
+#: This process's booking writers on SQLite, one at a time (see ``writing``).
+_SQLITE_WRITER = threading.Lock()
+
+
+def writing(engine: Engine) -> AbstractContextManager[object]:
+    """On SQLite, this process's booking transactions queue on a lock of their own before
+    they ask for the database's: SQLite's busy handler makes a waiting writer sleep and poll
+    (up to 100 ms a time), so under a rush some waited over a second while the lock was
+    free; queued here, each starts the moment the one before commits. Other processes
+    (ingest) still meet at SQLite's lock. PostgreSQL needs none: its row locks queue."""
+    return _SQLITE_WRITER if engine.dialect.name == "sqlite" else nullcontext()
+
+
+def lock_member(conn: Connection, member: str, wait: bool = True) -> bool:
+    """Lock the member's row until commit (PostgreSQL; SQLite's first write locks it all).
+    ``wait`` False: only if nobody holds it (``SKIP LOCKED``); returns whether it is held."""
+    if conn.dialect.name != "postgresql":
+        return True
+    query = select(db.members.c.id).where(db.members.c.id == member)
+    return conn.scalar(query.with_for_update(skip_locked=not wait)) is not None
+
+
+def insert_booking(
+    conn: Connection,
+    member: str,
+    site: str,
+    kind: str,
+    hold: Hold,
+    booked_by: int | None,
+    now: datetime,
+    room: str | None = None,
+    attendees: int | None = None,
+) -> Row:
+    """Insert the booking and the grant that lets its member in at ``site`` for its time
+    (the door hears of it once the caller has committed and published); the pool's lock and
+    the counting rules (``booking_counts.require_free``) come first, in the same transaction.
+    Returns the stored booking."""
+    booking = {
+        "member_id": member,
+        "site_id": site,
+        "kind": kind,
+        "starts_at": hold.window.starts_at,
+        "ends_at": hold.window.ends_at,
+        "created_at": now,
+        "day": hold.window.day,
+        "part": hold.part,
+        "room_id": room,
+        "attendees": (attendees or 1) if kind == "room" else None,
+        "booked_by": booked_by,
+    }
+    row = conn.execute(_INSERT_BOOKING, booking).one()
+    grant = {
+        "member_id": member,
+        "source": "booking",
+        "booking_id": row.id,
+        "sites": [site],
+        "valid_from": hold.window.starts_at,
+        "valid_until": hold.window.ends_at,
+    }
+    conn.execute(_INSERT_GRANT, grant)
+    return row
