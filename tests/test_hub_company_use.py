@@ -132,9 +132,9 @@ def test_roles_see_only_their_part_of_a_statement(api):
     assert (
         api.get("/companies/nope/statement", params=month, headers=who["admin"]).status_code == 404
     )
-    for month in ("2026-13", "0001-01", "9999-12"):  # the fuzz test's finds: not a 500
-        bad = api.get("/company/use", params={"month": month}, headers=who["cora"])
-        assert bad.status_code == 422 and month in bad.text
+    for text in ("2026-13", "0001-01", "9999-12"):  # the fuzz test's finds: not a 500
+        bad = api.get("/company/use", params={"month": text}, headers=who["cora"])
+        assert bad.status_code == 422 and text in bad.text
 
 
 def test_the_statement_csv_has_a_row_per_person_a_total_and_no_formulas(api):
