@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from hub.http.deps import Admin, Caller, Publisher, SendsMail, Store
+from hub.http.deps import Admin, Caller, MailHost, Publisher, SendsMail, Store
 from hub.services import booking_reads, bookings, members
 from hub.services.booking_models import Booking, BookingIn
 
@@ -17,11 +17,18 @@ BookingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.post("/sites/{site}/bookings", response_model=Booking, status_code=status.HTTP_201_CREATED)
-def book(site: str, booking: BookingIn, store: Store, publisher: Publisher, who: Caller) -> Booking:
+def book(
+    site: str,
+    booking: BookingIn,
+    store: Store,
+    publisher: Publisher,
+    who: Caller,
+    mail_host: MailHost,
+) -> Booking:
     """Book for a member: a desk (``day`` and ``part``), a room (``room``, ``starts_at``,
     ``ends_at``, ``attendees``) or a day guest (``starts_at``, ``ends_at``). Every rule of
     booking holds but the member's allowance: the staff may book beyond it."""
-    return bookings.book(store, publisher, who, site, booking)
+    return bookings.book(store, publisher, who, site, booking, mail_host)
 
 
 @router.get("/bookings/{booking_id}", response_model=Booking)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from hub.http.deps import CompanyAdmin, Publisher, SendsMail, Store
+from hub.http.deps import CompanyAdmin, MailHost, Publisher, SendsMail, Store
 from hub.services import booking_reads, bookings
 from hub.services.booking_models import Booking, StaffBookingIn
 from hub.services.booking_reads import MAX_LIST
@@ -19,9 +19,15 @@ Month = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description=
 
 
 @router.post("", response_model=Booking, status_code=status.HTTP_201_CREATED)
-def book(booking: StaffBookingIn, store: Store, publisher: Publisher, who: CompanyAdmin) -> Booking:
+def book(
+    booking: StaffBookingIn,
+    store: Store,
+    publisher: Publisher,
+    who: CompanyAdmin,
+    mail_host: MailHost,
+) -> Booking:
     """Book a desk or a room for one of your staff (``member``), within their allowance."""
-    return bookings.book_for_staff(store, publisher, who, booking)
+    return bookings.book_for_staff(store, publisher, who, booking, mail_host)
 
 
 @router.get("", response_model=list[Booking])

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from hub.http.deps import Member, Publisher, SendsMail, Store
+from hub.http.deps import MailHost, Member, Publisher, SendsMail, Store
 from hub.services import booking_reads, bookings
 from hub.services.booking_models import Booking, MyBookingIn
 from hub.services.booking_reads import MAX_LIST, When
@@ -17,11 +17,13 @@ BookingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.post("", response_model=Booking, status_code=status.HTTP_201_CREATED)
-def book(booking: MyBookingIn, store: Store, publisher: Publisher, who: Member) -> Booking:
+def book(
+    booking: MyBookingIn, store: Store, publisher: Publisher, who: Member, mail_host: MailHost
+) -> Booking:
     """Book a desk for a day, a morning or an afternoon (``day``, ``part``), or a room for
     some quarter hours (``room``, ``starts_at``, ``ends_at``, ``attendees``) at a site your
     plan or employer allows. A refusal names the rule and what would work instead."""
-    return bookings.book_for_self(store, publisher, who, booking)
+    return bookings.book_for_self(store, publisher, who, booking, mail_host)
 
 
 @router.get("", response_model=list[Booking])

@@ -185,6 +185,16 @@ SignIns = Annotated[SignInThrottle, Depends(get_sign_ins)]
 LinkGuesses = Annotated[SignInThrottle, Depends(get_link_guesses)]
 #: Whether the hub sends mail (``[mail]`` is configured): else links are shown, not mailed.
 SendsMail = Annotated[bool, Depends(get_sends_mail)]
+
+
+async def get_mail_host(sends_mail: SendsMail, public_url: PublicUrl) -> str | None:
+    """The hub's host name when it sends mail (a booking's confirmation names it in its
+    calendar event's UID), None when it sends none."""
+    return urlsplit(public_url).netloc if sends_mail else None
+
+
+#: The hub's host when it sends mail, None when not: what the booking services confirm with.
+MailHost = Annotated[str | None, Depends(get_mail_host)]
 #: The hub's own host names, as configured (``--public-url``), for checking a form's origin.
 PublicHosts = Annotated[frozenset[str], Depends(get_public_hosts)]
 Overview = Annotated[OverviewCache, Depends(get_overview)]

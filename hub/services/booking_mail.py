@@ -1,6 +1,7 @@
-"""The mail a member gets when something happens to a booking without them asking: it was
-released (nobody tapped in by its start plus the site's grace time), or a desk they waited
-for is theirs. In German and English, as the invitations.
+"""The mail a member gets about a booking: its confirmation when it is made (with its
+``.ics``), and what happens to it without them asking: it was released (nobody tapped in by
+its start plus the site's grace time), or a desk they waited for is theirs. In German and
+English, as the invitations.
 
 Queued only when the hub sends mail (``[mail]`` configured) and the member has an address
 that can take it (``mail.mailable``): otherwise the member sees the same in their bookings
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Row, select
 
 from hub import db
+from hub.services.calendars import booking_ics_text
 from hub.services.mail import Letter, mailable, queue_mail
 
 _PART_DE = {"day": "ganzer Tag", "morning": "Vormittag", "afternoon": "Nachmittag"}
@@ -25,22 +27,61 @@ def tell_member(conn: Connection, booking: Row, released: bool) -> bool:
     member's from the waiting list); False if the member has no address that takes mail.
     The outbox keeps the sender's clock: the mail is due now, whatever clock the sweep that
     caused it was given."""
+    found = _addressed(conn, booking)
+    if found is None:
+        return False
+    address, name, what, until = found
+    if released:
+        letter = _released(address, name, what, until)
+    else:
+        letter = _got_desk(address, name, what, until)
+    queue_mail(conn, letter)
+    return True
+
+
+def confirm(conn: Connection, booking: Row, host: str) -> bool:
+    """Queue the confirmation of a booking just made, with its ``.ics`` to add to a calendar
+    (``host``: the hub's, for the event's UID); False if the member has no address that takes
+    mail."""
+    found = _addressed(conn, booking)
+    if found is None:
+        return False
+    address, name, what, until = found
+    ics = booking_ics_text(conn, booking.member_id, booking.id, host)
+    body = (
+        f"Hallo {name},\n\n"
+        f"Ihre Buchung {booking.id} steht: {what.thing(True)} in {what.site}, {what.times()}.\n"
+        f"Ihre Karte öffnet die Tür dort in dieser Zeit. Tippen Sie sie bis {until} Uhr an"
+        " der Tür; das ist Ihr Einchecken. Sonst wird der Platz für andere freigegeben.\n"
+        "Den Termin für Ihren Kalender finden Sie im Anhang.\n\n"
+        "---\n\n"
+        f"Hello {name},\n\n"
+        f"your booking {booking.id} is made: {what.thing(False)} at {what.site},"
+        f" {what.times()}.\n"
+        f"Your card opens the door there in that time. Tap it at the door by {until}: that is"
+        " your check-in. Otherwise the place is released for others.\n"
+        "The attached file adds it to your calendar.\n"
+    )
+    subject = f"Gebucht / Booked: {what.site}, {what.starts:%d.%m.%Y}"
+    queue_mail(conn, Letter(recipient=address, subject=subject, body=body, ics=ics))
+    return True
+
+
+def _addressed(conn: Connection, booking: Row) -> tuple[str, str, _What, str] | None:
+    """Whom to write about ``booking`` and what to say of it: their address and name, the
+    booking as a mail names it, and the time by which a tap keeps it; None without an
+    address that takes mail."""
     m, s = db.members.c, db.sites.c
     member = conn.execute(select(m.name, m.email).where(m.id == booking.member_id)).one_or_none()
     site = conn.execute(
         select(s.name, s.timezone, s.grace_minutes).where(s.id == booking.site_id)
     ).one_or_none()
     if member is None or site is None or not member.email or not mailable(member.email):
-        return False
+        return None
     what = _What(booking, site.name or booking.site_id, ZoneInfo(site.timezone))
     until = f"{check_in_by(booking, site.grace_minutes).astimezone(what.zone):%H:%M}"
     name = " ".join((member.name or booking.member_id).split())[:200]
-    if released:
-        letter = _released(member.email, name, what, until)
-    else:
-        letter = _got_desk(member.email, name, what, until)
-    queue_mail(conn, letter)
-    return True
+    return member.email, name, what, until
 
 
 def check_in_by(booking: Row, grace_minutes: int) -> datetime:

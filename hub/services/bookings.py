@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, Row, select
 from hub import db
 from hub.access_lists import AclPublisher
 from hub.auth import Principal, Role
+from hub.services import booking_mail
 from hub.services.allowance import allowance_of, member_terms
 from hub.services.booking_counts import Hold, require_free
 from hub.services.booking_models import (
@@ -74,24 +75,41 @@ def on_staff(conn: Connection, company: str, member: str) -> bool:
 # -- booking --------------------------------------------------------------------------------
 
 
+# Each way to book takes ``confirm``: the hub's host name when it sends mail (the member
+# gets a confirmation with the booking's .ics, whose UID names the hub), None when it does not.
+
+
 def book(
-    engine: Engine, publisher: AclPublisher | None, who: Principal, site: str, wanted: BookingIn
+    engine: Engine,
+    publisher: AclPublisher | None,
+    who: Principal,
+    site: str,
+    wanted: BookingIn,
+    confirm: str | None = None,
 ) -> Booking:
     """Book for any member at ``site``: network admins anywhere, operators at their sites;
     beyond the member's allowance, within every other rule."""
     Scope(who).require_people_at(site)
-    return _book(engine, publisher, who, site, wanted.member, wanted, None)
+    return _book(engine, publisher, who, site, wanted.member, wanted, None, confirm)
 
 
 def book_for_self(
-    engine: Engine, publisher: AclPublisher | None, who: Principal, wanted: MyBookingIn
+    engine: Engine,
+    publisher: AclPublisher | None,
+    who: Principal,
+    wanted: MyBookingIn,
+    confirm: str | None = None,
 ) -> Booking:
     """A member books a desk or a room for themselves, within their allowance."""
-    return _book(engine, publisher, who, wanted.site, own_member(who), wanted, "you")
+    return _book(engine, publisher, who, wanted.site, own_member(who), wanted, "you", confirm)
 
 
 def book_for_staff(
-    engine: Engine, publisher: AclPublisher | None, who: Principal, wanted: StaffBookingIn
+    engine: Engine,
+    publisher: AclPublisher | None,
+    who: Principal,
+    wanted: StaffBookingIn,
+    confirm: str | None = None,
 ) -> Booking:
     """A company admin books for one of their company's staff, within its allowance; anyone
     else answers as a member that does not exist."""
@@ -99,7 +117,8 @@ def book_for_staff(
     with engine.connect() as conn:
         if not on_staff(conn, company, wanted.member):
             raise NotFound(f"no member {wanted.member!r} on your company's staff")
-    return _book(engine, publisher, who, wanted.site, wanted.member, wanted, wanted.member)
+    member = wanted.member
+    return _book(engine, publisher, who, wanted.site, member, wanted, member, confirm)
 
 
 def _book(
@@ -110,9 +129,11 @@ def _book(
     member: str,
     wanted: Wanted,
     subject: str | None,
+    confirm: str | None,
 ) -> Booking:
     """Book under every rule; ``subject`` None: the staff book (no allowance), else how the
-    messages name the member ("you", or their id for a company admin)."""
+    messages name the member ("you", or their id for a company admin). The confirmation
+    mail is queued in the booking's transaction: made, it is sent; refused, it never was."""
     now = datetime.now(UTC)
     # What does not change under a booking is read first, outside the locking transaction.
     with engine.connect() as conn:
@@ -144,6 +165,8 @@ def _book(
             room=wanted.room,
             attendees=wanted.attendees,
         )
+        if confirm is not None:
+            booking_mail.confirm(conn, row, confirm)
     publish_member(publisher, member, {site})
     return as_booking(row)
 

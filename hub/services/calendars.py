@@ -44,6 +44,13 @@ def booking_ics(engine: Engine, member: str, booking_id: int, host: str) -> byte
     return _calendar(rows, host, name=None).to_ical()
 
 
+def booking_ics_text(conn: Connection, member: str, booking_id: int, host: str) -> str | None:
+    """The same file as text, read in the caller's transaction (for the confirmation mail,
+    written with the booking); None if there is no such booking of ``member``."""
+    rows = _rows(conn, member, booking_id=booking_id)
+    return _calendar(rows, host, name=None).to_ical().decode() if rows else None
+
+
 def new_feed(engine: Engine, member: str) -> str:
     """A new secret feed token for ``member``; the old one (if any) stops working at once."""
     token = FEED_PREFIX + secrets.token_urlsafe(32)
