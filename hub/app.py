@@ -24,6 +24,7 @@ from hub.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from hub.http.errors import map_service_errors
 from hub.http.inputs import Checked
 from hub.list_watch import ListWatch
+from hub.services.places import Gazetteer
 from hub.services.users import TOKEN_MAX_DAYS
 from hub.web.app import add_dashboard
 
@@ -40,6 +41,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     token_max_days: int = TOKEN_MAX_DAYS,
     authority: DeviceAuthority | None = None,
+    gazetteer: Gazetteer | None = None,
 ) -> FastAPI:
     """The hub over the store behind ``engine`` (already migrated): API and dashboard.
 
@@ -48,7 +50,8 @@ def create_app(
     ``public_url`` is where browsers reach the hub, if a proxy gives it another name.
     Request bodies over ``max_body_bytes`` are refused before anything reads them; no API
     token lives longer than ``token_max_days``. ``authority`` lets devices enrol and be
-    revoked (without it, those routes answer 503).
+    revoked (without it, those routes answer 503). ``gazetteer`` names the places (postcodes,
+    towns) that finding a space takes besides the sites' own addresses.
     """
 
     @asynccontextmanager
@@ -83,7 +86,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Checked],
     )
-    deps.install(app, engine, card_key, publisher, public_url, token_max_days, authority)
+    deps.install(app, engine, card_key, publisher, public_url, token_max_days, authority, gazetteer)
     live = add_dashboard(app, engine)
     map_service_errors(app)
     for router in ROUTERS:

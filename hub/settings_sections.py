@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from hub.mqtt import BrokerLogin
+    from hub.services.places import Gazetteer
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 #: The bounds of ``http.max_body_bytes``: room for a sign-in form, and no more than a hub
@@ -330,3 +331,24 @@ class RetentionSettings(Section):
 
     #: Door events older than this many days are pseudonymised.
     days: Annotated[int, Field(ge=1, le=36_500)] = 180
+
+
+class BookingSettings(Section):
+    """The network's booking system (``hafen hub serve``)."""
+
+    #: A GeoNames postal-code dump (e.g. DE.txt from https://download.geonames.org/export/zip/):
+    #: the postcodes and towns that finding a space takes (``/spaces?near=``), besides those
+    #: in the sites' own addresses. Read once when the hub starts; at most 64 MiB.
+    gazetteer: Path | None = None
+
+    def places(self) -> Gazetteer | None:
+        """The gazetteer, if one is configured; a ConfigError names the key and what is
+        wrong with the file."""
+        if self.gazetteer is None:
+            return None
+        from hub.services.places import GazetteerError, load_gazetteer
+
+        try:
+            return load_gazetteer(self.gazetteer)
+        except GazetteerError as exc:
+            raise ConfigError(f"booking.gazetteer: {exc}") from None

@@ -256,6 +256,11 @@ def serve_command(
 
         # The broker refuses every certificate once its revocation list has expired.
         keeper = RevocationListKeeper(engine, authority.ca).start()
+    gazetteer = read_secret(settings.booking.places)
+    if gazetteer is not None:
+        typer.echo(
+            f"places for finding a space: {len(gazetteer):,} from {settings.booking.gazetteer}"
+        )
     hub_app = create_app(
         engine,
         card_key,
@@ -264,6 +269,7 @@ def serve_command(
         max_body_bytes=http.max_body_bytes,
         token_max_days=http.token_max_days,
         authority=authority,
+        gazetteer=gazetteer,
     )
     hub_server(
         hub_app,

@@ -21,6 +21,7 @@ from hub.api import (
     plans,
     reports,
     sites,
+    spaces,
     users,
     visits,
 )
@@ -29,6 +30,7 @@ ROUTERS: list[APIRouter] = [
     health.router,
     auth.router,
     sites.router,
+    spaces.router,
     enrolment.router,
     plans.router,
     members.router,
