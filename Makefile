@@ -32,3 +32,4 @@ bench: setup
 	.venv/bin/python benchmarks/occupancy_agent.py
 	.venv/bin/python benchmarks/squatter.py
 	.venv/bin/python benchmarks/provisioned_network.py
+	.venv/bin/python benchmarks/spaces_near.py

@@ -12,12 +12,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
+from hafen.acl import TimeWindow
 from hafen.config import ConfigError
 from hub import db
 from hub.app import create_app
 from hub.auth import Role
+from hub.services.desk_pool import Part
+from hub.services.opening import WeeklyHours
 from hub.services.places import Place, load_gazetteer
-from hub.services.spaces import SpaceFinder, SpacesQuery, find_spaces
+from hub.services.space_cache import SpaceFinder
+from hub.services.spaces import SpacesQuery, find_spaces
 from hub.settings import load_hub_settings
 from hub.timeline import HOLD
 from tests.support.hub import add_staff, add_user, as_user
@@ -142,14 +146,13 @@ def test_free_now_is_desks_less_the_larger_of_sensors_and_unclaimed_bookings(api
     # Leipzig: its sensor went quiet (a stale sample is unknown, not empty): bookings alone.
     sense(api.engine, "leipzig-ost", count=9, high=9, at=now - HOLD - timedelta(minutes=1))
     book(api.engine, "leipzig-ost", today)
+    sense(api.engine, "dorf", count=14, high=15, at=now)  # more people than desks: 0, not -5
     spaces = spaces_by_id(api.get("/spaces", params=BORNA, headers=admin))
     assert (spaces["borna"]["free_now"], spaces["borna"]["free_now_from"]) == (5, "sensors")
     assert (spaces["grimma"]["free_now"], spaces["grimma"]["free_now_from"]) == (3, "sensors")
     assert spaces["leipzig-ost"]["free_now"] == 9
     assert spaces["leipzig-ost"]["free_now_from"] == "bookings"
-    assert spaces["dorf"]["free_now"] == 10  # no sensor, no booking
-    sense(api.engine, "dorf", count=14, high=15, at=now)  # more people than desks: 0, not -5
-    assert spaces_by_id(api.get("/spaces", headers=admin))["dorf"]["free_now"] == 0
+    assert spaces["dorf"]["free_now"] == 0
 
 
 def test_the_unclaimed_bookings_that_count_now_are_those_of_the_half_day_now(engine):
@@ -317,6 +320,8 @@ def test_a_member_finds_spaces_and_sees_nothing_of_anyone(api):
     assert answer.status_code == 200, answer.text
     borna = answer.json()["spaces"][0]
     assert borna["free_now"] == 6
+    grimma = answer.json()["spaces"][2]  # no sensor, no booking: all ten, by the bookings
+    assert (grimma["id"], grimma["free_now"], grimma["free_now_from"]) == ("grimma", 10, "bookings")
     assert not {"count", "low", "high", "present"} & set(borna)
     assert api.get("/sites", headers=mia).status_code == 403  # the staff's directory is not hers
     assert api.get("/spaces").status_code == 401
@@ -343,3 +348,24 @@ def test_the_gazetteer_comes_from_the_settings_and_a_bad_one_is_named(tmp_path):
     assert "line 6: 3 tab-separated fields, not 12" in str(refused.value)
     assert "line 7: 'north' is not a latitude or longitude" in str(refused.value)
     assert settings.check_files() == [str(refused.value)]
+
+
+def test_weekly_hours_open_when_the_windows_say_past_midnight_too():
+    windows = [
+        TimeWindow(days=[0, 1, 2, 3, 4], start="08:00", end="13:00"),
+        TimeWindow(days=[4], start="14:00", end="24:00"),
+        TimeWindow(days=[5], start="20:00", end="02:00"),  # Saturday night into Sunday
+    ]
+    hours = WeeklyHours.of(windows, [date(2030, 3, 8)])  # a Friday, closed
+    monday = datetime(2030, 3, 4, tzinfo=BERLIN)
+    for quarter in range(14 * 24 * 4):
+        moment = monday + timedelta(minutes=15 * quarter)
+        second = moment.hour * 3600 + moment.minute * 60
+        expected = any(w.contains(moment.weekday(), second) for w in windows)
+        expected = expected and moment.date() != date(2030, 3, 8)
+        assert hours.open_at(moment) == expected, moment
+    assert hours.parts(date(2030, 3, 4)) == {Part.MORNING}  # until 13:00 only
+    assert hours.parts(date(2030, 3, 15)) == {Part.MORNING, Part.AFTERNOON}
+    assert hours.parts(date(2030, 3, 8)) == set()  # closed that day
+    assert hours.parts(date(2030, 3, 10)) == {Part.MORNING}  # Sunday's small hours
+    assert hours.hours(6) == [0, 1] and hours.hours(5) == [20, 21, 22, 23]

@@ -26,7 +26,7 @@ from hub.services.errors import Unavailable
 from hub.services.overview import OverviewCache
 from hub.services.places import Gazetteer
 from hub.services.scope import Scope
-from hub.services.spaces import SpaceFinder
+from hub.services.space_cache import SpaceFinder
 from hub.services.users import TOKEN_MAX_DAYS
 from hub.throttle import SignInThrottle
 

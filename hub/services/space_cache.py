@@ -1,0 +1,275 @@
+"""What finding a space (hub.services.spaces) keeps in memory, so that a question about all
+500 sites costs a sort and at most one query:
+
+- the sites, parsed once (places, hours as spans, rooms), for ``DIRECTORY_TTL`` seconds or
+  until a change through this hub clears them;
+- the figures of now for every site at once (open now, desks free now, today's bookings),
+  for ``NOW_TTL`` seconds, as the live overview keeps its picture: a second's age is nothing
+  beside sensors that sample each minute, and a thousand phones asking cost the store three
+  queries a second;
+- the usual figures per weekday (hub.services.usual), turned into hints once per table.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, func, select
+
+from hub import db
+from hub.services.desk_pool import MIDDAY, Part, Taken, desks_taken
+from hub.services.opening import WeeklyHours
+from hub.services.places import Gazetteer, sites_gazetteer
+from hub.services.rooms import Room
+from hub.services.sites import Site, list_all_sites
+from hub.services.usual import Hours, Usually, UsualWeekdays, usually
+from hub.timeline import HOLD
+
+#: How long the sites are kept, in seconds: a change made through this hub clears them at
+#: once, one made elsewhere (another replica, a script) shows within this.
+DIRECTORY_TTL = 30.0
+#: How old the figures of now may be, in seconds (the live overview's ``OVERVIEW_TTL``).
+NOW_TTL = 1.0
+
+FreeFrom = Literal["sensors", "bookings"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A site as finding a space needs it, parsed once."""
+
+    site: Site
+    zone: ZoneInfo
+    hours: WeeklyHours
+    #: Per weekday (Monday first): the local hours it opens, and the halves it opens at all.
+    open_hours: tuple[tuple[int, ...], ...]
+    parts: tuple[frozenset[Part], ...]
+    rooms: tuple[Room, ...]
+
+
+@dataclass(frozen=True)
+class Directory:
+    entries: tuple[Entry, ...]
+    #: The places the sites' addresses name (postcodes, towns).
+    places: Gazetteer
+    #: Each site's time zone.
+    zones: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Hints:
+    """A site's usual figures for one weekday as the answer shows them: at each hour, and
+    at the fullest hour it is open."""
+
+    by_hour: tuple[Usually | None, ...]
+    fullest: Usually | None
+
+
+@dataclass(frozen=True)
+class NowFigures:
+    """One site's figures of now."""
+
+    today: date
+    open_now: bool
+    #: None when shut now or not bookable.
+    free_now: int | None
+    free_now_from: FreeFrom | None
+    usually_now: Usually | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every site's figures of now, and the desks today's bookings take."""
+
+    at: datetime
+    directory: Directory
+    sites: dict[str, NowFigures]
+    taken_today: dict[str, Taken]
+
+
+class SpaceFinder:
+    """The sites, the figures of now, the usual hints and the operator's gazetteer (None:
+    only the sites' addresses name places). Each is rebuilt by one caller at a time; the
+    others wait for it instead of querying too."""
+
+    def __init__(
+        self,
+        gazetteer: Gazetteer | None = None,
+        ttl: float = DIRECTORY_TTL,
+        now_ttl: float = NOW_TTL,
+    ) -> None:
+        self.gazetteer, self.ttl, self.now_ttl = gazetteer, ttl, now_ttl
+        self.usual = UsualWeekdays()
+        self._directory: Directory | None = None
+        self._built_at = float("-inf")
+        self._snapshot: Snapshot | None = None
+        self._taken_at = float("-inf")
+        #: Per weekday: the hints made of a usual table for a directory (both kept to tell
+        #: when either was read again).
+        self._hints: dict[int, tuple[dict[str, Hours], Directory, dict[str, Hints]]] = {}
+        self._lock = threading.Lock()
+        self._now_lock = threading.Lock()
+
+    def directory(self, engine: Engine) -> Directory:
+        """The sites, read again when older than ``ttl`` or cleared."""
+        directory = self._directory
+        if directory is None or time.monotonic() - self._built_at >= self.ttl:
+            with self._lock:
+                directory = self._directory
+                if directory is None or time.monotonic() - self._built_at >= self.ttl:
+                    directory = self._directory = _load(engine)
+                    self._built_at = time.monotonic()
+        return directory
+
+    def clear(self) -> None:
+        """Forget the sites and what was figured of them: one was added or changed."""
+        with self._lock:
+            self._directory = None
+            self._snapshot = None
+
+    def now(self, engine: Engine, directory: Directory, at: datetime | None = None) -> Snapshot:
+        """The figures of now for every site: at most ``now_ttl`` old, or fresh at ``at``
+        (a given clock: tests)."""
+        if at is not None:
+            return self._take(engine, directory, at.astimezone(UTC))
+        snapshot = self._snapshot
+        if (
+            snapshot is None
+            or snapshot.directory is not directory
+            or time.monotonic() - self._taken_at >= self.now_ttl
+        ):
+            with self._now_lock:
+                snapshot = self._snapshot
+                if (
+                    snapshot is None
+                    or snapshot.directory is not directory
+                    or time.monotonic() - self._taken_at >= self.now_ttl
+                ):
+                    snapshot = self._snapshot = self._take(engine, directory, datetime.now(UTC))
+                    self._taken_at = time.monotonic()
+        return snapshot
+
+    def hints(
+        self, engine: Engine, directory: Directory, weekday: int, now: datetime
+    ) -> dict[str, Hints]:
+        """Each site's usual figures for ``weekday`` as hints, made once per usual table and
+        directory: they change far more seldom than spaces are asked for."""
+        table = self.usual.get(engine, directory.zones, weekday, now)
+        kept = self._hints.get(weekday)
+        if kept is not None and kept[0] is table and kept[1] is directory:
+            return kept[2]
+        made = {e.site.id: _hints(table.get(e.site.id), e, weekday) for e in directory.entries}
+        self._hints[weekday] = (table, directory, made)  # a race makes the same twice
+        return made
+
+    def _take(self, engine: Engine, directory: Directory, at: datetime) -> Snapshot:
+        """Three grouped queries over the bookable sites: today's bookings, those of them
+        not claimed yet, and the sensors' newest samples."""
+        today = {e.site.id: at.astimezone(e.zone).date() for e in directory.entries}
+        bookable = [e.site.id for e in directory.entries if e.site.desks is not None]
+        with engine.connect() as conn:
+            taken_today = taken_on(conn, bookable, today)
+            unclaimed = taken_on(conn, bookable, today, not_arrived=True)
+            sensed = sensor_counts(conn, bookable, at)
+        weekdays = {at.astimezone(e.zone).weekday() for e in directory.entries}
+        hints = {weekday: self.hints(engine, directory, weekday, at) for weekday in weekdays}
+        figures = {}
+        for entry in directory.entries:
+            site, local = entry.site, at.astimezone(entry.zone)
+            open_now = entry.hours.open_at(local)
+            free_now: int | None = None
+            source: FreeFrom | None = None
+            if open_now and site.desks is not None:
+                free_now, source = free_now_of(
+                    site.desks, local, unclaimed.get(site.id), sensed.get(site.id)
+                )
+            hint = hints[local.weekday()].get(site.id)
+            figures[site.id] = NowFigures(
+                today=today[site.id],
+                open_now=open_now,
+                free_now=free_now,
+                free_now_from=source,
+                usually_now=hint.by_hour[local.hour] if hint else None,
+            )
+        return Snapshot(at, directory, figures, taken_today)
+
+
+def _load(engine: Engine) -> Directory:
+    r = db.rooms.c
+    with engine.connect() as conn:
+        sites = list_all_sites(conn)
+        rooms: dict[str, list[Room]] = {}
+        for row in conn.execute(select(r.site_id, r.id, r.name, r.seats).order_by(r.id)):
+            rooms.setdefault(row.site_id, []).append(
+                Room(id=row.id, name=row.name, seats=row.seats)
+            )
+    entries = []
+    for site in sites:
+        hours = WeeklyHours.of(site.opening_hours, site.closed_days)
+        entries.append(
+            Entry(
+                site=site,
+                zone=ZoneInfo(site.timezone),
+                hours=hours,
+                open_hours=tuple(tuple(hours.hours(weekday)) for weekday in range(7)),
+                parts=tuple(frozenset(hours.weekday_parts(weekday)) for weekday in range(7)),
+                rooms=tuple(rooms.get(site.id, ())),
+            )
+        )
+    places = sites_gazetteer((s.address, s.latitude, s.longitude) for s in sites)
+    return Directory(tuple(entries), places, {s.id: s.timezone for s in sites})
+
+
+def taken_on(
+    conn: Connection, sites: Iterable[str], day_of: dict[str, date], *, not_arrived: bool = False
+) -> dict[str, Taken]:
+    """Desks taken at each site on its own day (one query per distinct day: one, mostly)."""
+    by_day: dict[date, list[str]] = {}
+    for site in sites:
+        by_day.setdefault(day_of[site], []).append(site)
+    taken: dict[str, Taken] = {}
+    for day, ids in by_day.items():
+        taken.update(desks_taken(conn, ids, day, not_arrived=not_arrived))
+    return taken
+
+
+def sensor_counts(conn: Connection, sites: list[str], now: datetime) -> dict[str, int]:
+    """People the sensors count at each site now: each device's newest sample while fresh
+    (``HOLD``, as the live overview), the upper end of its interval where it sends one.
+    Sites whose devices are all silent are left out: unknown, not empty."""
+    if not sites:
+        return {}
+    n = db.occupancy_now.c
+    rows = conn.execute(
+        select(n.site, func.sum(func.coalesce(n.high, n.count)))
+        .where(n.site.in_(sites), n.at >= now - HOLD)
+        .group_by(n.site)
+    )
+    return {site: int(people) for site, people in rows}
+
+
+def free_now_of(
+    desks: int, local_now: datetime, unclaimed: Taken | None, sensed: int | None
+) -> tuple[int, FreeFrom]:
+    """Desks free now, and what the figure rests on: ``desks - max(sensed, booked for the
+    half-day now and not claimed yet)``, never below 0; the bookings alone when the sensors
+    are silent (``sensed`` None)."""
+    part = Part.MORNING if local_now.time() < MIDDAY else Part.AFTERNOON
+    booked = unclaimed.in_part(part) if unclaimed is not None else 0
+    if sensed is None:
+        return max(desks - booked, 0), "bookings"
+    return max(desks - max(sensed, booked), 0), "sensors"
+
+
+def _hints(hours: Hours | None, entry: Entry, weekday: int) -> Hints:
+    """The usual figures of a site for ``weekday`` (None: nothing known) as hints."""
+    places = entry.site.capacity or entry.site.desks
+    by_hour = tuple(usually(hours, hour, weekday, places) for hour in range(24))
+    known = [hint for h in entry.open_hours[weekday] if (hint := by_hour[h]) is not None]
+    return Hints(by_hour, max(known, key=lambda hint: hint.people, default=None))
