@@ -14,8 +14,9 @@ from hub.services.scope import Scope
 from tests.support.hub import PASSWORD, add_user, as_user
 from tests.support.sites import add_sites
 
-#: What anyone signed in may reach: their own account and tokens; and what needs no sign-in.
-NOT_STAFF = re.compile(r"^/(auth/|health|enrol)")
+#: What anyone signed in may reach: their own account and tokens, the network's spaces (which
+#: show nobody); and what needs no sign-in.
+NOT_STAFF = re.compile(r"^/(auth/|health|enrol|spaces$)")
 
 
 def _staff_routes(app) -> list[tuple[str, str]]:
