@@ -5,6 +5,7 @@ may ask, a member too. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,8 @@ from hub.services.desk_pool import Part
 from hub.services.opening import WeeklyHours
 from hub.services.places import Place, load_gazetteer
 from hub.services.space_cache import SpaceFinder
-from hub.services.spaces import SpacesQuery, find_spaces
+from hub.services.space_models import SpacesQuery
+from hub.services.spaces import find_spaces
 from hub.settings import load_hub_settings
 from hub.timeline import HOLD
 from tests.support.hub import add_staff, add_user, as_user
@@ -164,10 +166,13 @@ def test_the_unclaimed_bookings_that_count_now_are_those_of_the_half_day_now(eng
     finder = SpaceFinder()
     at_ten = datetime(2030, 3, 5, 10, 0, tzinfo=BERLIN)
     at_three = datetime(2030, 3, 5, 15, 0, tzinfo=BERLIN)
-    morning = find_spaces(engine, finder, SpacesQuery(), now=at_ten).spaces[0]
-    afternoon = find_spaces(engine, finder, SpacesQuery(), now=at_three).spaces[0]
+    found = find_spaces(engine, finder, SpacesQuery(), now=at_ten)
+    morning = found.model().spaces[0]
+    afternoon = find_spaces(engine, finder, SpacesQuery(), now=at_three).model().spaces[0]
     assert (morning.free_now, morning.free_now_from) == (6, "bookings")
     assert afternoon.free_now == 8
+    # What the API sends, put together from each space's JSON, says the same as the model.
+    assert json.loads(found.json()) == json.loads(found.model().model_dump_json())
 
 
 def test_free_on_a_day_by_halves(api):

@@ -7,7 +7,11 @@
   for ``NOW_TTL`` seconds, as the live overview keeps its picture: a second's age is nothing
   beside sensors that sample each minute, and a thousand phones asking cost the store three
   queries a second;
-- the usual figures per weekday (hub.services.usual), turned into hints once per table.
+- the usual figures per weekday (hub.services.usual), turned into hints once per table;
+- each site's figures on a day asked for, for ``NOW_TTL`` seconds too.
+
+Each site's figures of now and on a day are kept as models and as JSON, so that an answer is
+a sort by distance and the pieces put together (hub.services.spaces.Found).
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, select
@@ -28,6 +31,7 @@ from hub.services.opening import WeeklyHours
 from hub.services.places import Gazetteer, sites_gazetteer
 from hub.services.rooms import Room
 from hub.services.sites import Site, list_all_sites
+from hub.services.space_models import DayStatus, FreeDesks, FreeFrom, SpaceNow, SpaceOnDay
 from hub.services.usual import Hours, Usually, UsualWeekdays, usually
 from hub.timeline import HOLD
 
@@ -36,8 +40,8 @@ from hub.timeline import HOLD
 DIRECTORY_TTL = 30.0
 #: How old the figures of now may be, in seconds (the live overview's ``OVERVIEW_TTL``).
 NOW_TTL = 1.0
-
-FreeFrom = Literal["sensors", "bookings"]
+#: Days whose answers are kept at once (a day asked for is made again within ``NOW_TTL``).
+DAYS_KEPT = 16
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class Directory:
     places: Gazetteer
     #: Each site's time zone.
     zones: dict[str, str]
+    by_id: dict[str, Entry]
 
 
 @dataclass(frozen=True)
@@ -73,14 +78,19 @@ class Hints:
 
 @dataclass(frozen=True)
 class NowFigures:
-    """One site's figures of now."""
+    """One site's figures of now: its today, what the answer shows, and that as JSON."""
 
     today: date
-    open_now: bool
-    #: None when shut now or not bookable.
-    free_now: int | None
-    free_now_from: FreeFrom | None
-    usually_now: Usually | None
+    space: SpaceNow
+    json: bytes
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """One site's figures on a day, and that as JSON."""
+
+    space: SpaceOnDay
+    json: bytes
 
 
 @dataclass(frozen=True)
@@ -113,8 +123,11 @@ class SpaceFinder:
         #: Per weekday: the hints made of a usual table for a directory (both kept to tell
         #: when either was read again).
         self._hints: dict[int, tuple[dict[str, Hours], Directory, dict[str, Hints]]] = {}
+        #: Per day (None: each site's today): when it was made, and each site's figures.
+        self._days: dict[date | None, tuple[float, dict[str, DayFigures]]] = {}
         self._lock = threading.Lock()
         self._now_lock = threading.Lock()
+        self._day_lock = threading.Lock()
 
     def directory(self, engine: Engine) -> Directory:
         """The sites, read again when older than ``ttl`` or cleared."""
@@ -132,6 +145,7 @@ class SpaceFinder:
         with self._lock:
             self._directory = None
             self._snapshot = None
+            self._days.clear()
 
     def now(self, engine: Engine, directory: Directory, at: datetime | None = None) -> Snapshot:
         """The figures of now for every site: at most ``now_ttl`` old, or fresh at ``at``
@@ -168,6 +182,64 @@ class SpaceFinder:
         self._hints[weekday] = (table, directory, made)  # a race makes the same twice
         return made
 
+    def on_day(
+        self, engine: Engine, snapshot: Snapshot, day: date | None, sites: list[str]
+    ) -> dict[str, DayFigures]:
+        """The figures of ``sites`` on ``day`` (None: each one's own today), at most
+        ``now_ttl`` old: those not kept yet are made (one grouped query) and kept beside the
+        others of that day. Made afresh for a snapshot at a test's clock."""
+        if snapshot is not self._snapshot:
+            return self._on_day(engine, snapshot, day, sites)
+        kept = self._days.get(day)
+        if (
+            kept is not None
+            and time.monotonic() - kept[0] < self.now_ttl
+            and all(site in kept[1] for site in sites)
+        ):
+            return kept[1]
+        with self._day_lock:
+            kept = self._days.get(day)
+            if kept is None or time.monotonic() - kept[0] >= self.now_ttl:
+                if len(self._days) >= DAYS_KEPT:
+                    self._days.clear()
+                kept = self._days[day] = (time.monotonic(), {})
+            missing = [site for site in sites if site not in kept[1]]
+            if missing:
+                kept[1].update(self._on_day(engine, snapshot, day, missing))
+            return kept[1]
+
+    def _on_day(
+        self, engine: Engine, snapshot: Snapshot, day: date | None, sites: list[str]
+    ) -> dict[str, DayFigures]:
+        """The figures of ``sites`` on the day: one grouped query for its bookings (none
+        for today: the snapshot has them), each site's figures encoded once."""
+        figures, entries = snapshot.sites, snapshot.directory.by_id
+        day_of = {site: day or figures[site].today for site in sites}
+        later = [
+            site
+            for site in sites
+            if entries[site].site.desks is not None and day_of[site] != figures[site].today
+        ]
+        taken = snapshot.taken_today
+        if later:
+            with engine.connect() as conn:
+                taken = taken | dict.fromkeys(later, Taken()) | taken_on(conn, later, day_of)
+        weekdays = {d.weekday() for d in day_of.values()}
+        hints = {w: self.hints(engine, snapshot.directory, w, snapshot.at) for w in weekdays}
+        made = {}
+        for site in sites:
+            entry, on = entries[site], day_of[site]
+            status, free = day_status(entry, on, figures[site].today, taken.get(site, Taken()))
+            hint = hints[on.weekday()].get(site)
+            space = SpaceOnDay(
+                day=on,
+                day_status=status,
+                free_on_day=free,
+                usually_on_day=hint.fullest if hint else None,
+            )
+            made[site] = DayFigures(space, space.model_dump_json().encode())
+        return made
+
     def _take(self, engine: Engine, directory: Directory, at: datetime) -> Snapshot:
         """Three grouped queries over the bookable sites: today's bookings, those of them
         not claimed yet, and the sensors' newest samples."""
@@ -190,13 +262,22 @@ class SpaceFinder:
                     site.desks, local, unclaimed.get(site.id), sensed.get(site.id)
                 )
             hint = hints[local.weekday()].get(site.id)
-            figures[site.id] = NowFigures(
-                today=today[site.id],
+            space = SpaceNow(
+                id=site.id,
+                name=site.name,
+                district=site.district,
+                address=site.address,
+                latitude=site.latitude,
+                longitude=site.longitude,
+                bookable=site.desks is not None,
+                desks=site.desks,
                 open_now=open_now,
                 free_now=free_now,
                 free_now_from=source,
                 usually_now=hint.by_hour[local.hour] if hint else None,
+                rooms=list(entry.rooms),
             )
+            figures[site.id] = NowFigures(today[site.id], space, space.model_dump_json().encode())
         return Snapshot(at, directory, figures, taken_today)
 
 
@@ -223,7 +304,8 @@ def _load(engine: Engine) -> Directory:
             )
         )
     places = sites_gazetteer((s.address, s.latitude, s.longitude) for s in sites)
-    return Directory(tuple(entries), places, {s.id: s.timezone for s in sites})
+    zones = {s.id: s.timezone for s in sites}
+    return Directory(tuple(entries), places, zones, {e.site.id: e for e in entries})
 
 
 def taken_on(
@@ -265,6 +347,33 @@ def free_now_of(
     if sensed is None:
         return max(desks - booked, 0), "bookings"
     return max(desks - max(sensed, booked), 0), "sensors"
+
+
+def day_status(
+    entry: Entry, day: date, today: date, taken: Taken
+) -> tuple[DayStatus, FreeDesks | None]:
+    """Whether the site takes desk bookings on ``day``, and how many desks are free then:
+    for the whole day only where both halves open."""
+    site = entry.site
+    if site.desks is None:
+        return "not_bookable", None
+    if day in entry.hours.closed:
+        return "closed_day", None
+    parts = entry.parts[day.weekday()]
+    if not parts:
+        return "closed", None
+    if (day - today).days > site.horizon_days:
+        return "too_far_ahead", None
+    desks = site.desks
+
+    def free(part: Part) -> int | None:
+        return max(desks - taken.in_part(part), 0)
+
+    return "open", FreeDesks(
+        day=free(Part.DAY) if len(parts) == 2 else None,
+        morning=free(Part.MORNING) if Part.MORNING in parts else None,
+        afternoon=free(Part.AFTERNOON) if Part.AFTERNOON in parts else None,
+    )
 
 
 def _hints(hours: Hours | None, entry: Entry, weekday: int) -> Hints:
