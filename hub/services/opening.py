@@ -72,8 +72,12 @@ class WeeklyHours:
 
     def hours(self, weekday: int) -> list[int]:
         """The hours of ``weekday`` it is open at their half past (closed days aside)."""
-        spans = self.spans[weekday]
-        return [h for h in range(24) if any(s <= h * 3600 + 1800 < e for s, e in spans)]
+        found: set[int] = set()
+        for start, end in self.spans[weekday]:
+            first = max(-(-(start - 1800) // 3600), 0)  # the first h with h:30 >= start
+            last = min((end - 1801) // 3600, 23)  # the last h with h:30 < end
+            found.update(range(first, last + 1))
+        return sorted(found)
 
 
 def _seconds(clock: str) -> int:

@@ -188,7 +188,8 @@ class Device(DeviceIn):
     last_seen: datetime | None = None
 
 
-def _site(row: Row) -> Site:
+def site_from_row(row: Row) -> Site:
+    """A row of the sites table as a site."""
     return Site(
         id=row.id,
         name=row.name or row.id,
@@ -211,13 +212,7 @@ def list_sites(engine: Engine, who: Principal) -> list[Site]:
     """The sites ``who`` may see (all of them for admins and technicians), by id."""
     with engine.connect() as conn:
         rows = conn.execute(select(db.sites).order_by(db.sites.c.id)).all()
-    return [_site(r) for r in Scope(who).only_visible(rows, lambda r: r.id)]
-
-
-def list_all_sites(conn: Connection) -> list[Site]:
-    """Every site, by id, whoever asks: for what shows the network's spaces to anyone
-    signed in (hub.services.spaces), which holds nothing about people."""
-    return [_site(r) for r in conn.execute(select(db.sites).order_by(db.sites.c.id))]
+    return [site_from_row(r) for r in Scope(who).only_visible(rows, lambda r: r.id)]
 
 
 def create_site(engine: Engine, site: SiteIn) -> Site:
@@ -250,7 +245,7 @@ def update_site(engine: Engine, who: Principal, site: str, patch: SitePatch) -> 
         ).one_or_none()
         if row is None:
             raise NotFound(f"no site {site!r}")
-        before = _site(row)
+        before = site_from_row(row)
         try:
             after = Site.model_validate(before.model_dump() | patch.model_dump(include=given))
         except ValidationError as exc:
@@ -278,7 +273,7 @@ def visible_site(conn: Connection, who: Principal, site: str) -> Site:
     row = conn.execute(select(db.sites).where(db.sites.c.id == site)).one_or_none()
     if row is None:
         raise NotFound(f"no site {site!r}")
-    return _site(row)
+    return site_from_row(row)
 
 
 def get_site(engine: Engine, who: Principal, site: str) -> Site:

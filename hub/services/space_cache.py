@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, Row, func, select
 
 from hub import db
 from hub.services.desk_pool import MIDDAY, Part, Taken, desks_taken
 from hub.services.opening import WeeklyHours
 from hub.services.places import Gazetteer, sites_gazetteer
 from hub.services.rooms import Room
-from hub.services.sites import Site, list_all_sites
+from hub.services.sites import Site, site_from_row
 from hub.services.space_models import DayStatus, FreeDesks, FreeFrom, SpaceNow, SpaceOnDay
 from hub.services.usual import Hours, Usually, UsualWeekdays, usually
 from hub.timeline import HOLD
@@ -69,11 +69,17 @@ class Directory:
 
 @dataclass(frozen=True)
 class Hints:
-    """A site's usual figures for one weekday as the answer shows them: at each hour, and
-    at the fullest hour it is open."""
+    """A site's usual figures for one weekday as the answer shows them: at an hour, and at
+    the fullest hour it is open (made once; an hour's only when asked: a new directory or
+    table must not cost 24 models for each of 500 sites)."""
 
-    by_hour: tuple[Usually | None, ...]
+    hours: Hours
+    weekday: int
+    places: int | None
     fullest: Usually | None
+
+    def at(self, hour: int) -> Usually | None:
+        return usually(self.hours, hour, self.weekday, self.places)
 
 
 @dataclass(frozen=True)
@@ -117,12 +123,13 @@ class SpaceFinder:
         self.gazetteer, self.ttl, self.now_ttl = gazetteer, ttl, now_ttl
         self.usual = UsualWeekdays()
         self._directory: Directory | None = None
+        self._stored: Stored | None = None
         self._built_at = float("-inf")
         self._snapshot: Snapshot | None = None
         self._taken_at = float("-inf")
         #: Per weekday: the hints made of a usual table for a directory (both kept to tell
         #: when either was read again).
-        self._hints: dict[int, tuple[dict[str, Hours], Directory, dict[str, Hints]]] = {}
+        self._hints: dict[int, tuple[dict[str, Hours], Directory, dict[str, Hints | None]]] = {}
         #: Per day (None: each site's today): when it was made, and each site's figures.
         self._days: dict[date | None, tuple[float, dict[str, DayFigures]]] = {}
         self._lock = threading.Lock()
@@ -130,13 +137,18 @@ class SpaceFinder:
         self._day_lock = threading.Lock()
 
     def directory(self, engine: Engine) -> Directory:
-        """The sites, read again when older than ``ttl`` or cleared."""
+        """The sites, read again when older than ``ttl`` or cleared; made again only if
+        they changed (reading 500 rows is cheap, parsing them and what hangs off the
+        directory is not)."""
         directory = self._directory
         if directory is None or time.monotonic() - self._built_at >= self.ttl:
             with self._lock:
                 directory = self._directory
                 if directory is None or time.monotonic() - self._built_at >= self.ttl:
-                    directory = self._directory = _load(engine)
+                    stored = _read(engine)
+                    if directory is None or stored != self._stored:
+                        directory = self._directory = _build(stored)
+                        self._stored = stored
                     self._built_at = time.monotonic()
         return directory
 
@@ -171,7 +183,7 @@ class SpaceFinder:
 
     def hints(
         self, engine: Engine, directory: Directory, weekday: int, now: datetime
-    ) -> dict[str, Hints]:
+    ) -> dict[str, Hints | None]:
         """Each site's usual figures for ``weekday`` as hints, made once per usual table and
         directory: they change far more seldom than spaces are asked for."""
         table = self.usual.get(engine, directory.zones, weekday, now)
@@ -274,22 +286,31 @@ class SpaceFinder:
                 open_now=open_now,
                 free_now=free_now,
                 free_now_from=source,
-                usually_now=hint.by_hour[local.hour] if hint else None,
+                usually_now=hint.at(local.hour) if hint else None,
                 rooms=list(entry.rooms),
             )
             figures[site.id] = NowFigures(today[site.id], space, space.model_dump_json().encode())
         return Snapshot(at, directory, figures, taken_today)
 
 
-def _load(engine: Engine) -> Directory:
+#: The sites and rooms as stored: a directory is made again only when they differ.
+Stored = tuple[list[Row], list[Row]]
+
+
+def _read(engine: Engine) -> Stored:
     r = db.rooms.c
     with engine.connect() as conn:
-        sites = list_all_sites(conn)
-        rooms: dict[str, list[Room]] = {}
-        for row in conn.execute(select(r.site_id, r.id, r.name, r.seats).order_by(r.id)):
-            rooms.setdefault(row.site_id, []).append(
-                Room(id=row.id, name=row.name, seats=row.seats)
-            )
+        sites = list(conn.execute(select(db.sites).order_by(db.sites.c.id)))
+        rooms = list(conn.execute(select(r.site_id, r.id, r.name, r.seats).order_by(r.id)))
+    return sites, rooms
+
+
+def _build(stored: Stored) -> Directory:
+    site_rows, room_rows = stored
+    sites = [site_from_row(row) for row in site_rows]
+    rooms: dict[str, list[Room]] = {}
+    for row in room_rows:
+        rooms.setdefault(row.site_id, []).append(Room(id=row.id, name=row.name, seats=row.seats))
     entries = []
     for site in sites:
         hours = WeeklyHours.of(site.opening_hours, site.closed_days)
@@ -376,9 +397,12 @@ def day_status(
     )
 
 
-def _hints(hours: Hours | None, entry: Entry, weekday: int) -> Hints:
-    """The usual figures of a site for ``weekday`` (None: nothing known) as hints."""
+def _hints(hours: Hours | None, entry: Entry, weekday: int) -> Hints | None:
+    """The usual figures of a site for ``weekday`` as hints (None: nothing known)."""
+    if hours is None:
+        return None
     places = entry.site.capacity or entry.site.desks
-    by_hour = tuple(usually(hours, hour, weekday, places) for hour in range(24))
-    known = [hint for h in entry.open_hours[weekday] if (hint := by_hour[h]) is not None]
-    return Hints(by_hour, max(known, key=lambda hint: hint.people, default=None))
+    known = [h for h in entry.open_hours[weekday] if hours[h] is not None]
+    fullest = max(known, key=lambda h: hours[h] or 0.0, default=None)
+    hint = usually(hours, fullest, weekday, places) if fullest is not None else None
+    return Hints(hours, weekday, places, hint)
