@@ -41,3 +41,4 @@ bench: setup
 	.venv/bin/python benchmarks/provisioned_network.py
 	.venv/bin/python benchmarks/booking_rush.py
 	.venv/bin/python benchmarks/booking_rate.py
+	.venv/bin/python benchmarks/spaces_near.py

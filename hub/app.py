@@ -25,6 +25,7 @@ from hub.http.errors import map_service_errors
 from hub.http.inputs import Checked
 from hub.list_watch import ListWatch
 from hub.mail import Mailer, MailSender
+from hub.services.places import Gazetteer
 from hub.services.users import TOKEN_MAX_DAYS
 from hub.sweeper import BookingSweeper
 from hub.web.app import add_dashboard
@@ -43,6 +44,7 @@ def create_app(
     token_max_days: int = TOKEN_MAX_DAYS,
     authority: DeviceAuthority | None = None,
     mail: Mailer | None = None,
+    gazetteer: Gazetteer | None = None,
 ) -> FastAPI:
     """The hub over the store behind ``engine`` (already migrated): API and dashboard.
 
@@ -53,6 +55,8 @@ def create_app(
     token lives longer than ``token_max_days``. ``authority`` lets devices enrol and be
     revoked (without it, those routes answer 503). ``mail`` sends the outbox through an SMTP
     server (without it no mail is queued: invitations show their link instead).
+    ``gazetteer`` names the places (postcodes, towns) that finding a space takes besides
+    the sites' own addresses.
     """
 
     @asynccontextmanager
@@ -94,7 +98,15 @@ def create_app(
         dependencies=[Checked],
     )
     deps.install(
-        app, engine, card_key, publisher, public_url, token_max_days, authority, mail is not None
+        app,
+        engine,
+        card_key,
+        publisher,
+        public_url,
+        token_max_days,
+        authority,
+        sends_mail=mail is not None,
+        gazetteer=gazetteer,
     )
     live = add_dashboard(app, engine)
     map_service_errors(app)

@@ -176,11 +176,11 @@ sites = Table(
     #: Bookable seats; NULL: the site takes no desk bookings.
     Column("desks", Integer),
     Column("closed_days", Json),  # ISO dates on which it stays shut (holidays)
-    Column("horizon_days", Integer, nullable=False, default=60, server_default="60"),
+    Column("horizon_days", Integer, nullable=False, server_default="60"),
     #: How long before its start a booking can still be cancelled.
-    Column("cancel_minutes", Integer, nullable=False, default=60, server_default="60"),
+    Column("cancel_minutes", Integer, nullable=False, server_default="60"),
     #: How long after its start an unclaimed booking is kept before it is released.
-    Column("grace_minutes", Integer, nullable=False, default=60, server_default="60"),
+    Column("grace_minutes", Integer, nullable=False, server_default="60"),
 )
 
 devices = Table(

@@ -31,6 +31,7 @@ from email.utils import formatdate, make_msgid
 from sqlalchemy import Engine, Row, delete, select, update
 
 from hub import db
+from hub.services.mail import MAX_ATTEMPTS
 from hub.settings_sections import MailSettings
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,6 @@ CLAIM = timedelta(minutes=5)
 KEEP = timedelta(days=30)
 #: Mail sent per round, over one connection.
 BATCH = 20
-#: How often one mail is tried before it is given up on (and kept for an admin): with waits
-#: doubling from a minute up to two hours, about ten hours of a mail server away.
-MAX_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)

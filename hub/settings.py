@@ -43,6 +43,7 @@ from hub.settings_sections import (
     BROKER_SERVICES,
     MAX_BODY_BYTES,
     MIN_BODY_BYTES,
+    BookingSettings,
     BrokerSettings,
     CardsSettings,
     CaSettings,
@@ -96,13 +97,19 @@ class HubSettings(Section):
     ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
     mail: MailSettings | None = None
+    booking: BookingSettings = BookingSettings()
 
     def check_files(self) -> list[str]:
         """Read every secret file that the commands would read; one line per problem, naming
         the key. A file that nothing would read (the InfluxDB token without an InfluxDB URL,
         the store's password file for a URL with its own password) is not a problem."""
         problems = []
-        checks: list[Callable[[], object]] = [self.signing.key, self.cards.key, self.ca.check]
+        checks: list[Callable[[], object]] = [
+            self.signing.key,
+            self.cards.key,
+            self.ca.check,
+            self.booking.places,
+        ]
         checks += [
             functools.partial(self.broker.login, service)
             for service in BROKER_SERVICES

@@ -15,12 +15,14 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, mo
 
 from hafen.cards import parse_card_key
 from hafen.config import ConfigError, Section, mask_credentials
+from hub.addresses import EMAIL_PATTERN
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from sqlalchemy.engine import URL
 
     from hub.mqtt import BrokerLogin
+    from hub.services.places import Gazetteer
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 #: The bounds of ``http.max_body_bytes``: room for a sign-in form, and no more than a hub
@@ -332,11 +334,6 @@ class RetentionSettings(Section):
     days: Annotated[int, Field(ge=1, le=36_500)] = 180
 
 
-#: An e-mail address as a sender or recipient may be written: no spaces, no line breaks (a
-#: header is one line), one @.
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,253}$"
-
-
 class MailSettings(Section):
     """The SMTP server through which ``hafen hub serve`` sends mail (invitations, booking
     confirmations). Without ``[mail]`` nothing is queued: whoever invites someone is shown
@@ -387,3 +384,24 @@ class MailSettings(Section):
 
     def shown(self) -> str:
         return f"{self.host}:{self.smtp_port()} ({self.security})"
+
+
+class BookingSettings(Section):
+    """The network's booking system (``hafen hub serve``)."""
+
+    #: A GeoNames postal-code dump (e.g. DE.txt from https://download.geonames.org/export/zip/):
+    #: the postcodes and towns that finding a space takes (``/spaces?near=``), besides those
+    #: in the sites' own addresses. Read once when the hub starts; at most 64 MiB.
+    gazetteer: Path | None = None
+
+    def places(self) -> Gazetteer | None:
+        """The gazetteer, if one is configured; a ConfigError names the key and what is
+        wrong with the file."""
+        if self.gazetteer is None:
+            return None
+        from hub.services.places import GazetteerError, load_gazetteer
+
+        try:
+            return load_gazetteer(self.gazetteer)
+        except GazetteerError as exc:
+            raise ConfigError(f"booking.gazetteer: {exc}") from None

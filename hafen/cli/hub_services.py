@@ -272,6 +272,11 @@ def serve_command(
 
         # The broker refuses every certificate once its revocation list has expired.
         keeper = RevocationListKeeper(engine, authority.ca).start()
+    gazetteer = read_secret(settings.booking.places)
+    if gazetteer is not None:
+        typer.echo(
+            f"places for finding a space: {len(gazetteer):,} from {settings.booking.gazetteer}"
+        )
     hub_app = create_app(
         engine,
         card_key,
@@ -281,6 +286,7 @@ def serve_command(
         token_max_days=http.token_max_days,
         authority=authority,
         mail=mail,
+        gazetteer=gazetteer,
     )
     hub_server(
         hub_app,

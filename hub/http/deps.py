@@ -24,7 +24,9 @@ from hub.auth import STAFF_ROLES, AuthError, Principal, Role, authenticate
 from hub.device_identity import DeviceAuthority
 from hub.services.errors import Forbidden, Unavailable
 from hub.services.overview import OverviewCache
+from hub.services.places import Gazetteer
 from hub.services.scope import Scope
+from hub.services.space_cache import SpaceFinder
 from hub.services.users import TOKEN_MAX_DAYS
 from hub.throttle import SignInThrottle
 
@@ -82,6 +84,7 @@ def install(
     token_max_days: int = TOKEN_MAX_DAYS,
     authority: DeviceAuthority | None = None,
     sends_mail: bool = False,
+    gazetteer: Gazetteer | None = None,
 ) -> None:
     """Give ``app`` what the dependencies below hand to its routes."""
     app.state.engine = engine
@@ -96,6 +99,7 @@ def install(
     app.state.public_url = public_url.rstrip("/") if public_url else None
     app.state.public_hosts = frozenset({urlsplit(public_url).netloc.lower()} if public_url else ())
     app.state.overview = OverviewCache()
+    app.state.spaces = SpaceFinder(gazetteer)
 
 
 # The getters below only read what ``install`` put on the application: they are coroutines so
@@ -160,6 +164,10 @@ async def get_overview(request: Request) -> OverviewCache:
     return request.app.state.overview
 
 
+async def get_spaces(request: Request) -> SpaceFinder:
+    return request.app.state.spaces
+
+
 async def get_token_max_days(request: Request) -> int:
     return request.app.state.token_max_days
 
@@ -198,6 +206,8 @@ MailHost = Annotated[str | None, Depends(get_mail_host)]
 #: The hub's own host names, as configured (``--public-url``), for checking a form's origin.
 PublicHosts = Annotated[frozenset[str], Depends(get_public_hosts)]
 Overview = Annotated[OverviewCache, Depends(get_overview)]
+#: What finding a space keeps in memory (the sites, the usual figures, the gazetteer).
+SpacesFinder = Annotated[SpaceFinder, Depends(get_spaces)]
 ClientAddress = Annotated[str, Depends(client_address)]
 #: The longest an API token may live, in days (``http.token_max_days``).
 TokenMaxDays = Annotated[int, Depends(get_token_max_days)]

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, time
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, case, func, select
 
@@ -53,19 +54,46 @@ def holding() -> ColumnElement[bool]:
     return b.cancelled_at.is_(None) & b.released_at.is_(None)
 
 
-def desks_taken(conn: Connection, sites: Iterable[str] | None, day: date) -> dict[str, Taken]:
-    """Each site's desks taken on ``day`` (``sites`` None: every site with a booking), in
-    one grouped query over the (site, day) index. Sites without bookings are left out."""
+def _halves() -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The desks taken in the morning and in the afternoon, as sums over bookings (a whole
+    day, and a booking from before parts, take both)."""
     b = db.bookings.c
-    morning = func.sum(case((b.part.in_([Part.DAY, Part.MORNING]) | b.part.is_(None), 1), else_=0))
-    afternoon = func.sum(
-        case((b.part.in_([Part.DAY, Part.AFTERNOON]) | b.part.is_(None), 1), else_=0)
-    )
+    whole = b.part.is_(None) | (b.part == Part.DAY)
+    morning = func.sum(case((whole | (b.part == Part.MORNING), 1), else_=0))
+    afternoon = func.sum(case((whole | (b.part == Part.AFTERNOON), 1), else_=0))
+    return morning, afternoon
+
+
+def desks_taken(
+    conn: Connection, sites: Iterable[str] | None, day: date, *, not_arrived: bool = False
+) -> dict[str, Taken]:
+    """Each site's desks taken on ``day`` (``sites`` None: every site with a booking), in
+    one grouped query over the (site, day) index. Sites without bookings are left out.
+
+    ``not_arrived``: only bookings whose member has not tapped in yet (those the sensors
+    cannot count: "free now" takes the larger of the two)."""
+    b = db.bookings.c
+    morning, afternoon = _halves()
     query = (
         select(b.site_id, morning, afternoon)
         .where(b.day == day, b.kind.in_(DESK_KINDS), holding())
         .group_by(b.site_id)
     )
     if sites is not None:
+        # The site ids lead the index: given, each is one probe; left out, a day scans all.
         query = query.where(b.site_id.in_(sorted(set(sites))))
+    if not_arrived:
+        query = query.where(b.arrived_at.is_(None))
     return {site: Taken(int(m or 0), int(a or 0)) for site, m, a in conn.execute(query)}
+
+
+def desks_taken_by_day(conn: Connection, site: str, since: date) -> dict[date, Taken]:
+    """A site's desks taken on each day from ``since`` on that has a booking."""
+    b = db.bookings.c
+    morning, afternoon = _halves()
+    rows = conn.execute(
+        select(b.day, morning, afternoon)
+        .where(b.site_id == site, b.day >= since, b.kind.in_(DESK_KINDS), holding())
+        .group_by(b.day)
+    )
+    return {day: Taken(int(m or 0), int(a or 0)) for day, m, a in rows}

@@ -21,9 +21,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from hub import db
-from hub.mail import MAX_ATTEMPTS
+from hub.addresses import EMAIL_PATTERN
 from hub.services.errors import NotFound
-from hub.settings_sections import EMAIL_PATTERN
 
 #: The longest subject kept (the column's size).
 MAX_SUBJECT = 200
@@ -36,6 +35,9 @@ MAX_LISTED = 500
 
 #: One address, as the sender may put it into a header: no spaces or line breaks.
 _ADDRESS = re.compile(EMAIL_PATTERN)
+#: How often one mail is tried before it is given up on (and kept for an admin): with waits
+#: doubling from a minute up to two hours (hub.mail), about ten hours of a server away.
+MAX_ATTEMPTS = 12
 
 
 class Letter(BaseModel):

@@ -1,24 +1,99 @@
-"""The network's directory: sites and the devices installed at them."""
+"""The network's directory: sites, where they are and what they let book, and the devices
+installed at them.
+
+A site's booking settings (its place, desks, closed days and rules) are set when it is made
+and changed with ``update_site``: a network admin may change anything but the id, a site's
+operator only what runs the bookings of their own sites (``OPERATOR_FIELDS``).
+"""
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, Engine, Row, insert, select
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hafen.acl import TimeWindow
 from hafen.config import TimeZoneName
 from hafen.ids import Slug
 from hub import db
-from hub.auth import Principal
-from hub.services.errors import Conflict, Invalid, NotFound
+from hub.auth import Principal, Role
+from hub.services.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.services.scope import Scope
+from hub.services.site_booking import refuse_breaking_bookings
+
+#: Closed days one site may list: a year of holidays and works fits many times over.
+MAX_CLOSED_DAYS = 400
+#: Weekly opening windows one site may list (one a weekday, split by lunch, is 14).
+MAX_WINDOWS = 50
+#: What a site's operator may change of their own sites: what runs its bookings. Where the
+#: site is, what it is called and its time zone are the network's directory (the admin's).
+OPERATOR_FIELDS = frozenset(
+    {"opening_hours", "closed_days", "desks", "horizon_days", "cancel_minutes", "grace_minutes"}
+)
+#: Settings a patch may not set to null: they always have a value.
+_REQUIRED = ("name", "timezone", "horizon_days", "cancel_minutes", "grace_minutes")
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day(value: object) -> object:
+    """A closed day as ``YYYY-MM-DD`` only: pydantic would take a number of seconds too."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DAY.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{str(value)[:40]!r} is not a day written YYYY-MM-DD, e.g. 2026-12-24")
+
+
+def _sorted_days(days: list[date]) -> list[date]:
+    """Closed days without repeats, in order: the list an operator reads back."""
+    return sorted(set(days))
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+ClosedDays = Annotated[
+    list[IsoDay], Field(max_length=MAX_CLOSED_DAYS), AfterValidator(_sorted_days)
+]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+Address = Annotated[str, Field(min_length=1, max_length=300)]
+Desks = Annotated[int, Field(ge=0, le=10_000)]
+Windows = Annotated[list[TimeWindow], Field(max_length=MAX_WINDOWS)]
+#: How many days ahead a desk may be booked (two years at most).
+HorizonDays = Annotated[int, Field(ge=1, le=730)]
+#: Minutes before its start until which a booking may be cancelled (a week at most).
+CancelMinutes = Annotated[int, Field(ge=0, le=10_080)]
+#: Minutes after its start that a booking nobody tapped in for is kept (5 minutes to 12 hours).
+GraceMinutes = Annotated[int, Field(ge=5, le=720)]
+
+
+def check_consistent(site: SiteIn) -> None:
+    """What no single field can check: a place has both coordinates, and a site has no more
+    desks than people it may hold."""
+    if (site.latitude is None) != (site.longitude is None):
+        raise ValueError("latitude and longitude: give both (the site's place) or neither")
+    if site.desks is not None and site.capacity is not None and site.desks > site.capacity:
+        raise ValueError(
+            f"desks: {site.desks} is more than the site's capacity of {site.capacity} people"
+        )
 
 
 class SiteIn(BaseModel):
@@ -29,11 +104,65 @@ class SiteIn(BaseModel):
     district: Annotated[str, Field(max_length=120)] | None = None
     timezone: TimeZoneName = "Europe/Berlin"
     capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
-    opening_hours: list[TimeWindow] | None = None
+    #: Weekly windows in the site's time zone; None: always open.
+    opening_hours: Windows | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    address: Address | None = None
+    #: Bookable desks; None: the site takes no desk bookings.
+    desks: Desks | None = None
+    #: Days the site stays shut whatever its hours say (holidays), in order.
+    closed_days: ClosedDays | None = None
+    horizon_days: HorizonDays = 60
+    cancel_minutes: CancelMinutes = 60
+    grace_minutes: GraceMinutes = 60
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        check_consistent(self)
+        return self
 
 
 class Site(SiteIn):
     pass
+
+
+class SitePatch(BaseModel):
+    """A change to a site: the fields given are set (null clears one that may be empty), the
+    others stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    district: Annotated[str, Field(max_length=120)] | None = None
+    timezone: TimeZoneName | None = None
+    capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    opening_hours: Windows | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    address: Address | None = None
+    desks: Desks | None = None
+    closed_days: ClosedDays | None = None
+    horizon_days: HorizonDays | None = None
+    cancel_minutes: CancelMinutes | None = None
+    grace_minutes: GraceMinutes | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_new_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "id" in data:
+            raise ValueError(
+                "id: a site's id cannot change (its doors' certificates and topics carry it);"
+                " make a new site instead"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        for name in _REQUIRED:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name}: cannot be null; leave it out to keep it as it is")
+        return self
 
 
 class DeviceIn(BaseModel):
@@ -59,7 +188,8 @@ class Device(DeviceIn):
     last_seen: datetime | None = None
 
 
-def _site(row: Row) -> Site:
+def site_from_row(row: Row) -> Site:
+    """A row of the sites table as a site."""
     return Site(
         id=row.id,
         name=row.name or row.id,
@@ -67,6 +197,14 @@ def _site(row: Row) -> Site:
         timezone=row.timezone,
         capacity=row.capacity,
         opening_hours=row.opening_hours,
+        latitude=row.latitude,
+        longitude=row.longitude,
+        address=row.address,
+        desks=row.desks,
+        closed_days=row.closed_days,
+        horizon_days=row.horizon_days,
+        cancel_minutes=row.cancel_minutes,
+        grace_minutes=row.grace_minutes,
     )
 
 
@@ -74,7 +212,7 @@ def list_sites(engine: Engine, who: Principal) -> list[Site]:
     """The sites ``who`` may see (all of them for admins and technicians), by id."""
     with engine.connect() as conn:
         rows = conn.execute(select(db.sites).order_by(db.sites.c.id)).all()
-    return [_site(r) for r in Scope(who).only_visible(rows, lambda r: r.id)]
+    return [site_from_row(r) for r in Scope(who).only_visible(rows, lambda r: r.id)]
 
 
 def create_site(engine: Engine, site: SiteIn) -> Site:
@@ -86,13 +224,56 @@ def create_site(engine: Engine, site: SiteIn) -> Site:
     return Site(**site.model_dump())
 
 
+def update_site(engine: Engine, who: Principal, site: str, patch: SitePatch) -> Site:
+    """Change the fields ``patch`` gives, checked together with the ones it leaves (desks
+    against the capacity, both coordinates): a network admin any site, an operator the booking
+    settings (``OPERATOR_FIELDS``) of their own. A change that future bookings would no longer
+    fit (fewer desks than booked, a closed day with bookings) is a Conflict naming them."""
+    scope = Scope(who)
+    scope.require_role(Role.NETWORK_ADMIN, Role.SITE_OPERATOR)
+    scope.require_site(site)
+    given = patch.model_fields_set
+    if who.role != Role.NETWORK_ADMIN and given - OPERATOR_FIELDS:
+        mine, theirs = sorted(OPERATOR_FIELDS), sorted(given - OPERATOR_FIELDS)
+        raise Forbidden(
+            f"a site's operator changes its booking settings ({', '.join(mine)});"
+            f" {', '.join(theirs)}: ask a network admin"
+        )
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(db.sites).where(db.sites.c.id == site).with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"no site {site!r}")
+        before = site_from_row(row)
+        try:
+            after = Site.model_validate(before.model_dump() | patch.model_dump(include=given))
+        except ValidationError as exc:
+            raise Invalid(describe(exc)) from None
+        refuse_breaking_bookings(conn, before, after)
+        if given:
+            changes = after.model_dump(mode="json", include=given)
+            conn.execute(update(db.sites).where(db.sites.c.id == site).values(**changes))
+    return after
+
+
+def describe(error: ValidationError) -> str:
+    """A validation error as one line per problem, each naming its field."""
+    lines = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        where = ".".join(str(part) for part in problem["loc"])
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
+
+
 def visible_site(conn: Connection, who: Principal, site: str) -> Site:
     """The site, if ``who`` may see it; NotFound for one they may not see or none at all."""
     Scope(who).require_site(site)
     row = conn.execute(select(db.sites).where(db.sites.c.id == site)).one_or_none()
     if row is None:
         raise NotFound(f"no site {site!r}")
-    return _site(row)
+    return site_from_row(row)
 
 
 def get_site(engine: Engine, who: Principal, site: str) -> Site:
