@@ -106,28 +106,29 @@ class MailSender:
     def send_due(self, now: datetime | None = None) -> int:
         """One round: claim up to ``BATCH`` due mails and send them over one connection;
         returns how many were claimed."""
-        claimed = self._claim(now or datetime.now(UTC))
+        now = now or datetime.now(UTC)
+        claimed = self._claim(now)
         if not claimed:
             return 0
         try:
             smtp = self._connect()
         except (OSError, smtplib.SMTPException) as exc:  # the server is away or refuses us
             for row in claimed:
-                self._failed(row, _reason(exc), permanent=False)
+                self._failed(row, _reason(exc), False, now)
             return len(claimed)
         try:
             for row in claimed:
                 try:
                     smtp.send_message(self._message(row))
                 except PermanentFailure as exc:
-                    self._failed(row, str(exc), permanent=True)
+                    self._failed(row, str(exc), True, now)
                 except smtplib.SMTPResponseException as exc:
-                    self._failed(row, _reason(exc), permanent=exc.smtp_code >= 500)
+                    self._failed(row, _reason(exc), exc.smtp_code >= 500, now)
                 except smtplib.SMTPRecipientsRefused as exc:
                     codes = [code for code, _ in exc.recipients.values()]
-                    self._failed(row, _reason(exc), permanent=min(codes, default=0) >= 500)
+                    self._failed(row, _reason(exc), min(codes, default=0) >= 500, now)
                 except (OSError, smtplib.SMTPException) as exc:
-                    self._failed(row, _reason(exc), permanent=False)
+                    self._failed(row, _reason(exc), False, now)
                 else:
                     self._sent(row)
         finally:
@@ -222,7 +223,9 @@ class MailSender:
                 .values(sent_at=datetime.now(UTC), body="", ics=None, last_error=None)
             )
 
-    def _failed(self, row: Row, reason: str, permanent: bool) -> None:
+    def _failed(self, row: Row, reason: str, permanent: bool, now: datetime) -> None:
+        """Count a failed try; the next waits ``retry_delay`` from the round's clock (or from
+        the real one, if that is later): a round run with a clock ahead waits from it."""
         attempts = MAX_ATTEMPTS if permanent else row.attempts + 1
         delay = self.mailer.retry_delay(attempts)
         log.warning("mail %d not sent (try %d): %s", row.id, attempts, reason)
@@ -233,7 +236,7 @@ class MailSender:
                 .where(o.id == row.id)
                 .values(
                     attempts=attempts,
-                    next_try_at=datetime.now(UTC) + delay,
+                    next_try_at=max(now, datetime.now(UTC)) + delay,
                     last_error=reason[:1000],
                 )
             )
