@@ -133,7 +133,12 @@ def test_operators_invite_members_of_their_sites_only(api):
         api.post("/members", json={"id": member, "name": member.title()}, headers=admin)
         api.post(f"/members/{member}/grants", json={"plan": plan}, headers=admin)
     olga, tim = as_user(api, "olga"), as_user(api, "tim")
-    assert api.post("/members/fritz/invitation", headers=olga).status_code == 201
+    fritz = api.post("/members/fritz/invitation", headers=olga)
+    assert fritz.status_code == 201
+    assert accept(api, token_of(fritz.json()["link"])).status_code == 200
+    # Fritz has his password now: another link from olga would be a way into his account.
+    taken = api.post("/members/fritz/invitation", headers=olga)
+    assert taken.status_code == 409 and "network admin" in taken.json()["detail"]
     refused = api.post("/members/gina/invitation", headers=olga)
     assert refused.status_code == 404 and refused.json()["detail"] == "no member 'gina'"
     assert api.post("/members/ghost/invitation", headers=olga).status_code == 404

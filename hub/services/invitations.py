@@ -106,16 +106,33 @@ def invite_member(
     with engine.begin() as conn:
         if not own_members(conn, scope, {member}) or not _exists(conn, member):
             raise NotFound(f"no member {member!r}")
-        return invite_member_in(conn, member, who.username, links, now)
+        resets = who.role == Role.NETWORK_ADMIN
+        return invite_member_in(conn, member, who.username, links, now, resets=resets)
 
 
 def invite_member_in(
-    conn: Connection, member: str, by: str, links: Links, now: datetime | None = None
+    conn: Connection,
+    member: str,
+    by: str,
+    links: Links,
+    now: datetime | None = None,
+    *,
+    resets: bool = False,
 ) -> InvitationOut:
     """Within the caller's transaction: the member's user (made if they have none) and a
-    new link for it, mailed or shown (see the module). The caller checked who may."""
+    new link for it, mailed or shown (see the module). The caller checked who may.
+
+    A link sets the password of the account it is for: one for an account that has a
+    password already (or is not a plain member's) would let whoever gets the link (shown to
+    the inviter when the hub sends no mail) sign in as that person. Only a network admin
+    may send such a reset (``resets``); an operator or employer inviting again gets 409."""
     row = conn.execute(select(db.members).where(db.members.c.id == member)).one()
     user = conn.execute(select(db.users).where(db.users.c.member_id == member)).one_or_none()
+    taken = user is not None and (
+        user.password_hash != UNUSABLE_PASSWORD or user.role != Role.MEMBER
+    )
+    if taken and not resets:
+        raise Conflict(f"{member} has an account already; a network admin can send them a new link")
     if user is None:
         username = _free_username(conn, [row.email, member])
         user_id = _new_user(conn, username, Role.MEMBER, member_id=member)
