@@ -149,6 +149,11 @@ def erase_member(engine: Engine, member: str) -> bool:
         for table in (db.visits, db.member_months):
             _pseudonymize_rollup(conn, key, table, {member})
         _erase_account(conn, member)
+        # Mail to them still queued or kept (a confirmation, a release, an invitation) holds
+        # their address, name and bookings: it goes, unsent.
+        email = conn.scalar(select(db.members.c.email).where(db.members.c.id == member))
+        if email:
+            conn.execute(delete(db.mail_outbox).where(db.mail_outbox.c.recipient == email))
         for table, column in (
             (db.cards, db.cards.c.member_id),
             (db.grants, db.grants.c.member_id),

@@ -195,3 +195,20 @@ def test_erasing_a_member_erases_their_sign_in_too(api):
     assert refused.status_code == 401
     with api.engine.connect() as conn:
         assert conn.execute(select(db.invitations)).all() == []
+
+
+def test_erasing_a_member_drops_the_mail_to_them_still_in_the_outbox(api):
+    from hub.services.mail import Letter, queue_mail
+
+    admin = add_sites(api)
+    for member in ("ida", "jan"):
+        body = {"id": member, "name": member.title(), "email": f"{member}@example.org"}
+        api.post("/members", json=body, headers=admin)
+    with api.engine.begin() as conn:
+        for member in ("ida", "jan"):
+            letter = Letter(recipient=f"{member}@example.org", subject="Gebucht", body="Ihr Platz")
+            queue_mail(conn, letter)
+    assert api.delete("/members/ida", headers=admin).status_code == 204
+    with api.engine.connect() as conn:
+        left = conn.scalars(select(db.mail_outbox.c.recipient)).all()
+    assert left == ["jan@example.org"]
