@@ -160,8 +160,11 @@ def confirm_removal(
 
 
 @router.post("/staff/{member}/remove", dependencies=[SameOrigin])
-def remove_staff(member: MemberId, store: Store, publisher: Publisher, who: Employer) -> Response:
-    removed = staff.remove_staff(store, publisher, who, member)
+def remove_staff(
+    member: MemberId, store: Store, publisher: Publisher, who: Employer, sends_mail: SendsMail
+) -> Response:
+    # A desk freed by the removal goes to the first waiting member, who is told by mail.
+    removed = staff.remove_staff(store, publisher, who, member, sends_mail=sends_mail)
     where = f"{PREFIX}/company?removed={member}&cancelled={removed.cancelled_bookings}"
     return RedirectResponse(where, status_code=status.HTTP_303_SEE_OTHER)
 
