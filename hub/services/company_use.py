@@ -24,6 +24,7 @@ from hub import db
 from hub.auth import Principal, Role
 from hub.reports import inert_cell, parse_month
 from hub.services.errors import Invalid, NotFound
+from hub.services.members import own_members
 from hub.services.scope import Scope
 
 #: What each column means, with the figures wherever they are shown.
@@ -137,7 +138,19 @@ def visible_month(engine: Engine, who: Principal, company: str, month: str) -> C
         return company_month(engine, company, month)
     scope = Scope(who)
     scope.require_people()
-    return company_month(engine, company, month, scope.sites)
+    statement = company_month(engine, company, month, scope.sites)
+    if scope.sites is None:
+        return statement
+    # An operator's part: only the people who booked or came at their sites that month, and
+    # by name only those whose own access reaches one of them (members.own_members); the rest
+    # of the company's staff are none of their business.
+    people = [p for p in statement.people if p.days_booked or p.days_used]
+    with engine.connect() as conn:
+        named = own_members(conn, scope, {p.member for p in people})
+    statement.people = [
+        p if p.member in named else p.model_copy(update={"name": None}) for p in people
+    ]
+    return statement
 
 
 def _staff(conn: Connection, company: str) -> set[str]:
