@@ -160,3 +160,30 @@ def test_on_sqlite_the_pools_write_opens_each_bookings_transaction(tmp_path):
     bookings.cancel_own(engine, None, member("mia"), made.id)
     assert opening == ["INSERT INTO booking_pools", "INSERT INTO booking_pools"]
     engine.dispose()
+
+
+def test_a_booking_counts_against_the_desks_a_change_made_while_it_waited(engine):
+    """Review found that a booking counted against the desks it read before its lock: an
+    operator cutting the desks (counting the bookings they could see) and a booking at
+    once left one booking more than desks. Here the cut is held open in a transaction
+    while the booking starts; it must wait for it and then find no desk left."""
+    site(engine, desks=10)
+    day = today() + timedelta(days=3)
+    names = [f"early-{i}" for i in range(5)] + ["late"]
+    make_members(engine, names, "flex")
+    for name in names[:5]:
+        bookings.book_for_self(engine, None, member(name), desk(day))
+    with engine.connect() as cutting:
+        cutting.begin()
+        # What update_site does: lock the row, see 5 booked, cut the desks to 5.
+        cutting.execute(select(db.sites).where(db.sites.c.id == "borna").with_for_update())
+        cutting.execute(db.sites.update().where(db.sites.c.id == "borna").values(desks=5))
+        with ThreadPoolExecutor(1) as thread:
+            late = thread.submit(bookings.book_for_self, engine, None, member("late"), desk(day))
+            threading.Event().wait(0.5)  # the booking is under way, waiting for the cut
+            assert not late.done()
+            cutting.commit()
+            with pytest.raises(RuleBroken) as refused:
+                late.result(timeout=20)
+    assert refused.value.rule == Rule.FULL
+    assert holding_desks(engine, day) == 5

@@ -16,9 +16,10 @@ part fits, in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, bindparam, select
 
 from hub import db
 from hub.access_lists import AclPublisher
@@ -47,6 +48,11 @@ from hub.services.errors import Forbidden, Invalid, NotFound
 from hub.services.freeing import Ending, free, tell_doors
 from hub.services.publishing import publish_member
 from hub.services.scope import Scope
+
+#: Built once (booking's hot path): the site's desks, read again under the pool's lock.
+_DESKS_NOW = (
+    select(db.sites.c.desks).where(db.sites.c.id == bindparam("site")).with_for_update(read=True)
+)
 
 
 def own_member(who: Principal) -> str:
@@ -153,6 +159,11 @@ def _book(
         if allowance is not None and allowance.days_per_month is not None:
             lock_member(conn, member)
         lock_pool(conn, site, hold.window.day, hold.resource)
+        # The desks as they are now, not as read before the lock: a change of the site's
+        # desks made meanwhile counted the bookings it could see, so this one counts against
+        # its result (on PostgreSQL FOR SHARE waits for a change under way; on SQLite the
+        # pool's write holds the one write lock already).
+        rules = replace(rules, desks=conn.execute(_DESKS_NOW, {"site": site}).scalar_one())
         require_free(conn, rules, member, hold, allowance, subject or member, now)
         row = insert_booking(
             conn,
