@@ -4,7 +4,6 @@ members and taps outside the booking's time do not. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select, update
@@ -13,24 +12,14 @@ from hub import db
 from hub.arrivals import EARLY
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
+from tests.support import events
 
 START = datetime(2026, 12, 8, 8, tzinfo=UTC)
 END = START + timedelta(hours=10)
-_seq = iter(range(1, 10**6))
 
 
 def tap(at: datetime, member: str = "anna", site: str = "borna", allowed: bool = True) -> dict:
-    return {
-        "event_id": os.urandom(16).hex(),
-        "site": site,
-        "device": "door-1",
-        "epoch": "00000000000000aa",
-        "seq": next(_seq),
-        "kind": "door.decision",
-        "at": at,
-        "data": {"card": "ab" * 16, "allowed": allowed, "member": member},
-        "received_at": datetime.now(UTC),
-    }
+    return events.tap(site, member, at, allowed)
 
 
 def book(engine, member: str = "anna", site: str = "borna", **values) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import insert
@@ -16,25 +15,11 @@ from hub import db
 from hub.auth import Role
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
+from tests.support.events import tap
 from tests.support.hub import add_user, as_user
 from tests.support.sites import add_sites
 
 MONDAY = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)  # 09:30 in Leipzig
-_seq = iter(range(1, 10**6))
-
-
-def tap(member: str, site: str, at: datetime) -> dict:
-    return {
-        "event_id": os.urandom(16).hex(),
-        "site": site,
-        "device": "door-1",
-        "epoch": "00000000000000aa",
-        "seq": next(_seq),
-        "kind": "door.decision",
-        "at": at,
-        "data": {"card": "ab" * 16, "allowed": True, "member": member},
-        "received_at": at,
-    }
 
 
 def book(conn, member: str, site: str, day: date, **values) -> None:
@@ -77,12 +62,12 @@ def staffed(api) -> dict[str, dict[str, str]]:
     store.write(
         Batch(
             events=[
-                tap("anna", "borna", MONDAY),
-                tap("anna", "borna", MONDAY + timedelta(hours=3)),  # the same day again
-                tap("anna", "borna", MONDAY + timedelta(days=1)),
-                tap("ben", "leipzig-ost", MONDAY),
-                tap("ben", "borna", MONDAY + timedelta(days=5)),  # came without a booking
-                tap("rita", "borna", MONDAY),
+                tap("borna", "anna", MONDAY),
+                tap("borna", "anna", MONDAY + timedelta(hours=3)),  # the same day again
+                tap("borna", "anna", MONDAY + timedelta(days=1)),
+                tap("leipzig-ost", "ben", MONDAY),
+                tap("borna", "ben", MONDAY + timedelta(days=5)),  # came without a booking
+                tap("borna", "rita", MONDAY),
             ]
         )
     )
