@@ -127,7 +127,7 @@ class HubClient:
             raise TimeoutError(f"no broker connection to publish {topic}")
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         deadline = time.monotonic() + timeout
-        while not info.is_published():
+        while not _acknowledged(info, topic):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the broker did not acknowledge {topic} in {timeout} s")
             _wait(info, topic)
@@ -139,7 +139,7 @@ class HubClient:
         infos = [self.client.publish(t, p, qos=1, retain=r) for t, p, r in messages]
         deadline = time.monotonic() + timeout
         for info in infos:
-            while not info.is_published():
+            while not _acknowledged(info, "a batch"):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the broker did not acknowledge a batch in {timeout} s")
                 _wait(info, "a batch")
@@ -160,10 +160,20 @@ class HubClient:
         self.connected.set()
 
 
+def _acknowledged(info: mqtt.MQTTMessageInfo, what: str) -> bool:
+    """Whether the broker acknowledged ``info``. paho raises RuntimeError when the connection
+    was gone as the message was handed over (our ``connected`` flag can lag a broker that just
+    dropped us, for instance for a refused publish); publish says TimeoutError for every way
+    the broker did not take a message, as its callers expect."""
+    try:
+        return info.is_published()
+    except RuntimeError:
+        dropped = f"the connection dropped before the broker acknowledged {what}"
+        raise TimeoutError(dropped) from None
+
+
 def _wait(info: mqtt.MQTTMessageInfo, what: str) -> None:
-    """Wait a moment for ``info``'s acknowledgement. paho raises RuntimeError when the
-    connection drops meanwhile (a broker that refused the publish drops it); publish says
-    TimeoutError for every way the broker did not take a message, as its callers expect."""
+    """Wait a moment for ``info``'s acknowledgement, saying TimeoutError as ``_acknowledged``."""
     try:
         info.wait_for_publish(0.05)
     except RuntimeError:
