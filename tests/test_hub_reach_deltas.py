@@ -5,15 +5,10 @@ is exactly what a full compile of each site gives."""
 from __future__ import annotations
 
 import threading
-import zlib
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 
-from edge.agent.access_list import apply_delta, apply_snapshot
-from edge.agent.store import EdgeStore
-from hafen.acl import AccessList, AccessListDelta
+from hafen.acl import AccessListDelta
 from hub import db
 from hub.access_changes import CompanyState, PlanState, company_state, plan_state
 from hub.services.companies import CompanyIn, Employment, employ, put_company
@@ -21,73 +16,7 @@ from hub.services.members import set_blocked
 from hub.services.plans import PlanIn, change_plan
 from hub.services.publishing import publish_member, publish_plan_change
 from tests.support.network import TestHub
-
-SITES = ("a-dorf", "b-stadt", "c-hafen", "d-mark")
-TZ = ZoneInfo("Europe/Berlin")
-
-
-class Doors:
-    """One door store per site, fed every version the hub recorded, as a door would be."""
-
-    def __init__(self, tmp_path: Path, hub: TestHub) -> None:
-        self.hub = hub
-        self.stores = {site: EdgeStore(tmp_path / f"{site}.db") for site in SITES}
-        self.applied = dict.fromkeys(SITES, 0)
-
-    def follow(self) -> dict[str, list[AccessList | AccessListDelta]]:
-        """Apply every version recorded since the last call; returns them by site."""
-        new: dict[str, list[AccessList | AccessListDelta]] = {}
-        for site, store in self.stores.items():
-            with self.hub.engine.connect() as conn:
-                v = db.acl_versions.c
-                rows = conn.execute(
-                    select(db.acl_versions)
-                    .where(v.site == site, v.version > self.applied[site])
-                    .order_by(v.version)
-                ).all()
-            for row in rows:
-                body = zlib.decompress(row.body)
-                doc: AccessList | AccessListDelta
-                if row.kind == "snapshot":
-                    doc = AccessList.model_validate_json(body)
-                    apply_snapshot(store, doc, site, TZ, b"")
-                else:
-                    doc = AccessListDelta.model_validate_json(body)
-                    apply_delta(store, doc, site, TZ)  # refuses a broken chain or a dangling row
-                self.applied[site] = doc.version
-                new.setdefault(site, []).append(doc)
-        return new
-
-    def assert_as_compiled(self, step: str) -> None:
-        """The hub's view of each list and each door's store equal a full compile of the site
-        (plan rows nobody uses may linger: they grant nothing)."""
-        publisher = self.hub.publisher
-        publisher._current.clear()  # rebuild the hub's view from what was recorded
-        for site, store in self.stores.items():
-            sent = publisher.current(site)
-            assert sent is not None and sent.version == self.applied[site], (step, site)
-            fresh = publisher.compiler.compile(site, sent.version)
-            assert _decides(sent) == _decides(fresh), (step, site)
-            with store.read() as conn:
-                members = {
-                    r[0]: bool(r[1]) for r in conn.execute("SELECT id, blocked FROM members")
-                }
-                cards = set(conn.execute("SELECT hash, member_id, revoked FROM cards"))
-                grants = conn.execute("SELECT member_id, count(*) FROM grants GROUP BY member_id")
-                per_member = dict(grants.fetchall())
-            assert members == {m.id: m.blocked for m in fresh.members}, (step, site)
-            assert cards == {(c.hash, c.member, int(c.revoked)) for c in fresh.cards}, (step, site)
-            assert per_member == {m.id: len(m.grants) for m in fresh.members if m.grants}
-
-
-def _decides(doc: AccessList) -> dict:
-    """What a door decides on: members with their grants, cards, and the plans grants use."""
-    used = {g.plan for m in doc.members for g in m.grants if g.plan}
-    return {
-        "members": sorted(m.model_dump_json() for m in doc.members),
-        "cards": sorted(c.model_dump_json() for c in doc.cards),
-        "plans": sorted(p.model_dump_json() for p in doc.plans if p.id in used),
-    }
+from tests.support.reach import SITES, Doors, seed
 
 
 def _members(docs: list) -> set[str]:
@@ -105,41 +34,9 @@ def _set_access(hub: TestHub, plan: str, access: str) -> PlanState:
     return before
 
 
-def _seed(hub: TestHub, api) -> None:
-    for site in SITES:
-        assert api.post("/sites", json={"id": site, "name": site}).status_code == 201
-    for plan in (
-        {"id": "flex"},
-        {"id": "region", "sites": ["a-dorf", "b-stadt"]},
-        {"id": "pendel", "sites": ["a-dorf"]},
-    ):
-        assert api.post("/plans", json=plan).status_code == 201
-    companies = [
-        {"id": "acme", "name": "Acme", "plan": "region", "sites": ["c-hafen"]},
-        {"id": "beta", "name": "Beta", "sites": ["d-mark"]},
-    ]
-    for company in companies:
-        assert api.put(f"/companies/{company['id']}", json=company).status_code == 200
-    people = {
-        "anna": ("flex", None),
-        "ben": ("region", None),
-        "cleo": (None, "acme"),
-        "dora": ("pendel", "acme"),
-        "emil": ("pendel", None),
-        "fritz": (None, "beta"),
-    }
-    for i, (member, (plan_id, company_id)) in enumerate(people.items()):
-        api.post("/members", json={"id": member, "name": member.title()})
-        api.post(f"/members/{member}/cards", json={"uid": f"04{i:02X}B2C3D4E5F6"})
-        if plan_id:
-            api.post(f"/members/{member}/grants", json={"plan": plan_id})
-        if company_id:
-            api.put(f"/members/{member}/company", json={"company": company_id})
-
-
 def test_plan_and_company_changes_are_deltas_of_just_their_members(tmp_path, network_api):
     hub, api = network_api
-    _seed(hub, api)
+    seed(hub, api)
     doors = Doors(tmp_path, hub)
     doors.follow()
     doors.assert_as_compiled("seeded")
@@ -239,7 +136,7 @@ def test_changes_at_once_keep_each_sites_versions_in_one_chain(tmp_path, network
     follow one another (each delta on the version before it, else the door refuses it) and
     the lists end as a full compile."""
     hub, api = network_api
-    _seed(hub, api)
+    seed(hub, api)
     doors = Doors(tmp_path, hub)
     doors.follow()
     engine, publisher = hub.engine, hub.publisher
