@@ -20,16 +20,17 @@ from datetime import UTC, datetime
 from typing import Concatenate, ParamSpec, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
 from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta, diff, patch
 from hafen.signing import seal
-from hub import db
+from hub import acl_history
 from hub.access_changes import Change, entries_delta
 from hub.access_compiler import AccessCompiler, newest_versions
 from hub.acl_catch_up import CATCH_UP_DELAY, CatchUpLimits, CatchUps
 from hub.acl_encoding import SharedEncoder
+from hub.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,15 @@ CACHED_SITES = 64
 Publish = Callable[[str, bytes, bool], None]
 #: The same for a batch, sent without waiting in between.
 PublishMany = Callable[[list[tuple[str, bytes, bool]]], None]
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """One member's entry to send to some sites, with cards the doors must forget."""
+
+    member: str
+    sites: frozenset[str]
+    forgotten_cards: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class AclPublisher:
         self.compiler = AccessCompiler(engine)
         self._current: OrderedDict[str, AccessList] = OrderedDict()
         self._lock = threading.RLock()  # one version at a time per publisher
+        self._member_changes = GroupCommit(self._lock, self._publish_members)
         #: Per site, the newest recorded version whose message the broker has not taken yet.
         self._unsent: dict[str, tuple[int, bytes]] = {}
         #: Second looks at devices whose state shows them behind, within bounds.
@@ -105,25 +116,7 @@ class AclPublisher:
         if site in self._current:
             self._current.move_to_end(site)
             return self._current[site]
-        with self.engine.connect() as conn:
-            newest_snapshot = conn.scalar(
-                select(func.max(db.acl_versions.c.version)).where(
-                    db.acl_versions.c.site == site, db.acl_versions.c.kind == "snapshot"
-                )
-            )
-            rows = conn.execute(
-                select(db.acl_versions)
-                .where(db.acl_versions.c.site == site)
-                .where(db.acl_versions.c.version >= (newest_snapshot or 0))
-                .order_by(db.acl_versions.c.version)
-            ).all()
-        doc = None
-        for row in rows:
-            body = zlib.decompress(row.body)
-            if row.kind == "snapshot":
-                doc = AccessList.model_validate_json(body)
-            elif doc is not None:
-                doc = patch(doc, AccessListDelta.model_validate_json(body))
+        doc = acl_history.rebuild(self.engine, site)
         if doc is not None:
             self._remember(doc)
         return doc
@@ -165,25 +158,38 @@ class AclPublisher:
                 sent.append(self._send(fresh[site], delta))
         return sent
 
-    @_locked
     def publish_member(
         self, member: str, sites: Iterable[str], forgotten_cards: Iterable[str] = ()
     ) -> list[Published]:
         """One member changed (grant, card, block, booking, erasure): send each of ``sites``
         that member's entry as a delta, or their removal where they no longer have access.
 
-        Only the member's rows are read, so this is fast for hundreds of sites.
-        ``forgotten_cards``: hashes of cards deleted from the hub (an erasure) that doors
-        must forget too.
+        Only the member's rows are read, so this is fast for hundreds of sites. Changes that
+        arrive while one is being sent go out together in the next pass (hub.group_commit):
+        one compile, one recorded version and one message per site for all of them.
+        ``forgotten_cards``: hashes of cards deleted from the hub that doors must forget too.
+        Returns what went out to ``sites``.
         """
-        access = self.compiler.compile_member(member, set(sites))
-        forgotten = set(forgotten_cards)
-        return self._publish_deltas(
-            access,
+        return self._member_changes.submit(
+            MemberChange(member, frozenset(sites), frozenset(forgotten_cards))
+        )
+
+    def _publish_members(self, changes: list[MemberChange]) -> list[list[Published]]:
+        """Send the entries of every member in ``changes`` as one delta per site touched."""
+        wanted: dict[str, set[str]] = {}
+        forgotten: dict[str, set[str]] = {}
+        for change in changes:
+            wanted.setdefault(change.member, set()).update(change.sites)
+            for site in change.sites:
+                forgotten.setdefault(site, set()).update(change.forgotten_cards)
+        entries = self.compiler.compile_entries({m: frozenset(s) for m, s in wanted.items()})
+        sent = self._publish_deltas(
+            forgotten,
             lambda site, version: entries_delta(
-                site, version, [(member, access[site])], forgotten_cards=forgotten
+                site, version, entries[site], forgotten_cards=forgotten[site]
             ),
         )
+        return [[p for p in sent if p.site in change.sites] for change in changes]
 
     @_locked
     def publish_change(self, describe: Callable[[Connection], Change]) -> list[Published]:
@@ -225,7 +231,11 @@ class AclPublisher:
         sent = self.publish_sites(full) if full else []
         encoder = SharedEncoder()  # the sites' deltas share most entries: encode them once
         sealed = [(delta, *self._sealed(delta, now, encoder.body(delta))) for delta in deltas]
-        self._record([(d.site, d.version, "delta", d.base, b, len(m)) for d, m, b in sealed], now)
+        acl_history.record(
+            self.engine,
+            [(d.site, d.version, "delta", d.base, b, len(m)) for d, m, b in sealed],
+            now,
+        )
         for delta, message, _ in sealed:
             cached = self._current.pop(delta.site, None)
             if cached is not None and cached.version == delta.base:
@@ -238,31 +248,6 @@ class AclPublisher:
         except (TimeoutError, RuntimeError, ValueError) as exc:
             log.warning("%d deltas not all sent yet (%s); retrying", len(sealed), exc)
         return sent + [Published(d.site, d.version, "delta", len(m)) for d, m, _ in sealed]
-
-    def _record(self, rows: list[tuple], now: datetime) -> None:
-        """Store versions before they are sent: a version number names exactly one list.
-
-        Each row is (site, version, kind, base, body, message size), the body compressed as
-        in the message (its JSON is made and compressed once); all in one transaction.
-        """
-        if not rows:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(
-                db.acl_versions.insert(),
-                [
-                    {
-                        "site": site,
-                        "version": version,
-                        "kind": kind,
-                        "base": base,
-                        "body": body,
-                        "message_bytes": size,
-                        "published_at": now,
-                    }
-                    for site, version, kind, base, body, size in rows
-                ],
-            )
 
     def snapshot_message(self, site: str) -> bytes | None:
         """The sealed full list of ``site`` at its newest version, for a device that lags."""
@@ -284,11 +269,7 @@ class AclPublisher:
 
     def newest(self, site: str) -> int:
         """The newest version recorded for ``site`` by any hub process (0: none)."""
-        with self.engine.connect() as conn:
-            newest = conn.scalar(
-                select(func.max(db.acl_versions.c.version)).where(db.acl_versions.c.site == site)
-            )
-        return newest or 0
+        return acl_history.newest_version(self.engine, site)
 
     @_locked
     def send_snapshot(self, site: str, device: str) -> bool:
@@ -312,14 +293,7 @@ class AclPublisher:
         if site in self._unsent:  # never sent at all: send it now, as the retry would
             version = self._unsent[site][0]
             return version if self._try_publish(site) else None
-        v = db.acl_versions.c
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(v.version, v.kind, v.body)
-                .where(v.site == site)
-                .order_by(v.version.desc())
-                .limit(1)
-            ).one_or_none()
+        row = acl_history.newest_row(self.engine, site)
         if row is None:
             return None
         doc: AccessList | AccessListDelta | None
@@ -365,7 +339,9 @@ class AclPublisher:
         if kind == "snapshot" and not message:
             message, body = self._sealed(doc, now)
         base = delta.base if kind == "delta" and delta else None
-        self._record([(doc.site, doc.version, kind, base, body, len(message))], now)
+        acl_history.record(
+            self.engine, [(doc.site, doc.version, kind, base, body, len(message))], now
+        )
         self._remember(doc)
         self._unsent[doc.site] = (doc.version, message)
         self._try_publish(doc.site)
