@@ -41,10 +41,12 @@ def rebuild(engine: Engine, site: str) -> AccessList | None:
 
 def record(engine: Engine, rows: list[Recorded], now: datetime) -> None:
     """Store versions before they are sent, all in one transaction (a version taken by
-    another publisher meanwhile fails on the primary key: nothing of the batch is kept)."""
+    another publisher meanwhile fails on the primary key: nothing of the batch is kept).
+    On SQLite it queues with the bookings whose changes it sends (``db.one_writer``): left to
+    SQLite's polling it lost the write lock to them again and again under a rush."""
     if not rows:
         return
-    with engine.begin() as conn:
+    with db.one_writer(engine), engine.begin() as conn:
         conn.execute(
             db.acl_versions.insert(),
             [

@@ -6,6 +6,8 @@ SQLite (a file) is the embedded default; PostgreSQL by URL for production. Alemb
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
@@ -375,6 +377,21 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+#: This process's writers of the busiest tables on SQLite, one at a time (see ``one_writer``).
+_SQLITE_WRITER = threading.RLock()
+
+
+def one_writer(engine: Engine) -> AbstractContextManager[object]:
+    """On SQLite, hold this around a write transaction that runs under load (bookings, the
+    access-list versions they send): this process's writers queue on a lock of their own
+    before they ask for the database's. SQLite's busy handler makes a waiting writer sleep
+    and poll (up to 100 ms a time), so under a rush some waited over a second while the lock
+    was free; queued here, each starts the moment the one before commits. Other processes
+    (ingest) still meet at SQLite's lock. Reentrant: a writer that holds it may call code
+    that takes it. PostgreSQL needs none: its row locks queue."""
+    return _SQLITE_WRITER if engine.dialect.name == "sqlite" else nullcontext()
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:

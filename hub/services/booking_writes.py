@@ -22,8 +22,7 @@ already (a freed desk offered to the waiting list) takes a member's lock only if
 
 from __future__ import annotations
 
-import threading
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from types import ModuleType
 
@@ -66,17 +65,10 @@ def lock_pool(conn: Connection, site: str, day: date, resource: str) -> None:
     conn.execute(_POOL_WRITE[conn.dialect.name], pool)
 
 
-#: This process's booking writers on SQLite, one at a time (see ``writing``).
-_SQLITE_WRITER = threading.Lock()
-
-
 def writing(engine: Engine) -> AbstractContextManager[object]:
-    """On SQLite, this process's booking transactions queue on a lock of their own before
-    they ask for the database's: SQLite's busy handler makes a waiting writer sleep and poll
-    (up to 100 ms a time), so under a rush some waited over a second while the lock was
-    free; queued here, each starts the moment the one before commits. Other processes
-    (ingest) still meet at SQLite's lock. PostgreSQL needs none: its row locks queue."""
-    return _SQLITE_WRITER if engine.dialect.name == "sqlite" else nullcontext()
+    """Around every booking transaction: on SQLite, one writer of this process at a time,
+    queued without SQLite's polling (``hub.db.one_writer``)."""
+    return db.one_writer(engine)
 
 
 def lock_member(conn: Connection, member: str, wait: bool = True) -> bool:
