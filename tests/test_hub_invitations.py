@@ -189,8 +189,9 @@ def test_erasing_a_member_erases_their_sign_in_too(api):
     session = {"Authorization": f"Bearer {accept(api, token_of(link)).json()['access_token']}"}
     export = api.get("/members/ida/export", headers=admin).json()
     assert [a["username"] for a in export["account"]] == ["ida"]
+    assert api.get("/me/profile", headers=session).status_code == 200  # resolved and kept
     assert api.delete("/members/ida", headers=admin).status_code == 204
-    assert api.get("/me/profile", headers=session).status_code == 401
+    assert api.get("/me/profile", headers=session).status_code == 401  # at once
     refused = api.post("/auth/token", data={"username": "ida", "password": NEW_PASSWORD})
     assert refused.status_code == 401
     with api.engine.connect() as conn:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from fastapi.encoders import jsonable_encoder
 
-from hub.http.deps import Admin, Publisher, Store
+from hub.http.deps import Admin, Principals, Publisher, Store
 from hub.services import members
 from hub.services.members import MemberIn, MemberOut
 
@@ -46,7 +46,10 @@ def export(member: str, store: Store, _: Admin) -> dict[str, Any]:
 
 
 @router.delete("/{member}", status_code=status.HTTP_204_NO_CONTENT, tags=["privacy"])
-def erase(member: str, store: Store, publisher: Publisher, _: Admin) -> None:
+def erase(
+    member: str, store: Store, publisher: Publisher, principals: Principals, _: Admin
+) -> None:
     """Erase a member (GDPR): their doors forget them at once, their events keep only a
-    pseudonym, everything else about them is deleted."""
+    pseudonym, everything else about them is deleted, their sign-in and sessions too."""
     members.erase_member(store, publisher, member)
+    principals.clear()  # their sessions end now, not when a resolved token expires
