@@ -4,7 +4,9 @@ doors end up with exactly what a full compile of each site gives."""
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 
 from hub.group_commit import GroupCommit
 from hub.services.cards import CardIn, add_card
@@ -107,14 +109,15 @@ def test_member_changes_at_once_reach_the_doors_as_a_full_compile(tmp_path, netw
     doors.follow()
     engine, publisher = hub.engine, hub.publisher
     members = ["anna", "ben", "cleo", "dora", "emil"]
-    changes = []
+    changes: list[Callable[[], object]] = []
     for round_ in range(3):
         for i, member in enumerate(members):
             uid = f"05{round_:02X}{i:02X}C3D4E5F6"
+            card = CardIn(uid=uid)
+            changes.append(functools.partial(add_card, engine, publisher, CARD_KEY, member, card))
             changes.append(
-                lambda m=member, u=uid: add_card(engine, publisher, CARD_KEY, m, CardIn(uid=u))
+                functools.partial(set_blocked, engine, publisher, member, round_ % 2 == 0)
             )
-            changes.append(lambda m=member, r=round_: set_blocked(engine, publisher, m, r % 2 == 0))
     changes.append(lambda: erase_member(engine, publisher, "fritz"))
     start = threading.Barrier(len(changes))
     failures: list[BaseException] = []
