@@ -41,6 +41,7 @@ from hub.booking_tables import (
     rooms as rooms,
     waiting_list as waiting_list,
 )
+from hub.ingest_tables import ingest_workers as ingest_workers
 from hub.schema import BigId, Json, metadata as metadata
 
 # Occupancy samples and the usage roll-ups have a module of their own (the store outgrew one);

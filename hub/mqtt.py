@@ -73,6 +73,8 @@ class HubClient:
         self._subscriptions = subscriptions or []
         self._session_expiry = session_expiry
         self.connected = threading.Event()
+        #: Connections made so far: a change says the connection broke and came back.
+        self.connections = 0
         v311 = protocol != mqtt.MQTTv5
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -157,6 +159,7 @@ class HubClient:
             return
         if self._subscriptions:
             client.subscribe(self._subscriptions)
+        self.connections += 1
         self.connected.set()
 
 

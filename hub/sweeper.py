@@ -40,6 +40,7 @@ class BookingSweeper:
         self.sends_mail, self.every = sends_mail, every
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._unheard = ""  # the last reason all releases were held, logged once
 
     def start(self) -> BookingSweeper:
         self._thread = threading.Thread(target=self._run, name="booking-sweeper", daemon=True)
@@ -58,6 +59,12 @@ class BookingSweeper:
             except Exception:  # the store is away, a bug: log it, the next round tries again
                 log.exception("sweeping bookings failed")
                 continue
+            if done.unheard != self._unheard:
+                if done.unheard:
+                    log.warning("%d releases held: %s", done.held, done.unheard)
+                else:
+                    log.info("ingest is listening again: releases go on")
+                self._unheard = done.unheard
             if done.released or done.given:
                 log.info(
                     "released %d bookings nobody tapped in for; %d desks to the waiting list",

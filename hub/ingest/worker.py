@@ -28,6 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from hafen import protocol
 from hafen.protocol import DeviceState
+from hub import ingest_beats
 from hub.commands import command_message
 from hub.ingest.batch import Batch, classify, dead_letter
 from hub.ingest.dead_letters import DeadLetterLimiter
@@ -87,6 +88,9 @@ class IngestWorker:
         self._states = _NewestStates()
         self._acks_sent_at = 0.0
         self.stored = 0
+        #: The connection this worker last beat for (hub.ingest_beats): count and start.
+        self._connection, self._beat_at = 0, 0.0
+        self._up_since: datetime | None = None
         self.client = HubClient(
             host,
             port,
@@ -120,9 +124,14 @@ class IngestWorker:
         self._thread.join(10)
         self._states.close()
         self.client.stop()
+        try:
+            ingest_beats.gone(self.store.engine, self.name)
+        except Exception:  # the store is away: the row goes silent, which holds the sweep
+            log.warning("ingest worker %s could not say it stopped", self.name)
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._beat()
             messages = self._take_batch()
             try:
                 if messages:
@@ -141,6 +150,26 @@ class IngestWorker:
                 self._retry.extend(messages)
                 self._stop.wait(1.0)
         self.dead_letters.flush()
+
+    def _beat(self) -> None:
+        """Say this worker is listening (hub.ingest_beats), from the loop that stores: a
+        worker whose loop is stuck goes silent too. A new connection starts ``up_since``
+        afresh (taken when first seen here: later than the connect, which only holds more)."""
+        if not self.client.connected.is_set():
+            self._up_since = None
+            return
+        up_since = self._up_since
+        if up_since is None or self.client.connections != self._connection:
+            self._connection, self._beat_at = self.client.connections, 0.0
+            self._up_since = up_since = datetime.now(UTC)
+        if time.monotonic() - self._beat_at < ingest_beats.BEAT_SECONDS:
+            return
+        try:
+            ingest_beats.beat(self.store.engine, self.name, up_since, datetime.now(UTC))
+        except Exception:  # the store is away: storing fails too, and says so
+            log.debug("ingest worker %s could not beat", self.name, exc_info=True)
+            return
+        self._beat_at = time.monotonic()
 
     def _store_answers(self) -> bool:
         try:

@@ -5,16 +5,18 @@ the waiting list (``freeing``). ``hafen hub serve`` sweeps every minute (hub.swe
 
 Nobody checks in by hand at the booking tools hafen replaces, so their release either never
 fires or punishes the honest. Here the door's own record decides (hub.arrivals), so the
-sweep must only act on what the doors have told the hub. A door that is offline still lets
-members in from the list it holds, and sends those taps when it is back: a release at a site
-with any door (not revoked) that is not online is held; so is one at a site whose door came
-back (or said anything new) less than ``SETTLE`` ago, while its backlog of taps may still be
-on its way. A door states itself only on connecting and when something changes (there is no
-heartbeat), so an old online state is a door online without a break. ``SETTLE`` also passes
-after each deadline before its booking goes: a tap just before it may still be in flight, or
-a link may have died without the broker noticing yet (1.5 keep-alives). Held bookings are
-released by a later sweep, once the doors are back and settled; while the booking has not
-ended. A site without a door cannot see a tap: nothing is released there.
+sweep must only act on what the doors have told the hub, and only while ingest, which stores
+what they tell, has been listening throughout (hub.ingest_beats): else every release is
+held. A door that is offline still lets members in from the list it holds, and sends those
+taps when it is back: a release at a site with any door (not revoked) that is not online is
+held; so is one at a site whose door came back (or said anything new) less than ``SETTLE``
+ago, while its backlog of taps may still be on its way. A door states itself only on
+connecting and when something changes (there is no heartbeat), so an old online state is a
+door online without a break. ``SETTLE`` also passes after each deadline before its booking
+goes: a tap just before it may still be in flight, or a link may have died without the
+broker noticing yet (1.5 keep-alives). Held bookings are released by a later sweep, once
+the doors are back and settled; while the booking has not ended. A site without a door
+cannot see a tap: nothing is released there.
 
 Several hub processes may sweep one store: each booking is freed in a transaction of its own
 that writes its pool's row first and claims the booking's row (``freeing``), so a booking is
@@ -32,6 +34,7 @@ from sqlalchemy import Connection, Engine, Row, and_, or_, select
 
 from hub import db
 from hub.access_lists import AclPublisher
+from hub.ingest_beats import listening
 from hub.services.booking_writes import DESKS, lock_pool, writing
 from hub.services.desk_pool import Taken, desks_taken, holding
 from hub.services.freeing import Ending, Freed, free, tell_doors, tell_members
@@ -56,6 +59,8 @@ class Sweep:
     #: Bookings due but held: a door of their site is offline, or just back.
     held: int = 0
     held_sites: list[str] = field(default_factory=list)
+    #: Why every release was held, if ingest has not been listening (hub.ingest_beats).
+    unheard: str = ""
     #: Bookings due at sites without a door (never released).
     doorless: int = 0
     #: Bookings made from the waiting list (for released desks, or desks found free).
@@ -99,6 +104,9 @@ def release_no_shows(
     with engine.connect() as conn:
         due = _due(conn, now, settle)
         ready, doorless = _doors(conn, {row.site_id for row in due}, now, settle)
+        hearing = listening(conn, now - settle, now) if due else None
+    if hearing is not None and not hearing.listening:
+        ready, done.unheard = set(), hearing.why_not  # the doors' taps may not be in
     held: set[str] = set()
     freed: list[Freed] = []
     try:

@@ -15,6 +15,7 @@ from hub import db
 from hub.auth import Role, create_user
 from hub.ingest.batch import Batch
 from hub.ingest.store import IngestStore
+from hub.ingest_beats import beat
 from tests.support.hub import PASSWORD, as_user
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -105,12 +106,27 @@ def add_door(
     heard: datetime | None = None,
 ) -> None:
     """A door of ``site`` registered at the hub, and the state ingest last stored of it:
-    ``online`` (None: it never reported), received ``heard`` (default: an hour ago)."""
+    ``online`` (None: it never reported), received ``heard`` (default: an hour ago); and
+    ingest listening throughout, as in a running hub (``ingest_listening``)."""
     heard = heard or datetime.now(UTC) - timedelta(hours=1)
     with engine.begin() as conn:
         conn.execute(insert(db.devices).values(site=site, id=device, kind="door", created_at=heard))
     if online is not None:
         set_door(engine, site, online, heard, device)
+    ingest_listening(engine)
+
+
+#: The sweep's clock in these tests runs days ahead of the wall clock: a worker listening
+#: throughout beats "at" any of its moments.
+ALWAYS = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def ingest_listening(
+    engine: Engine, name: str = "1", up_since: datetime = ALWAYS[0], beat_at: datetime = ALWAYS[1]
+) -> None:
+    """Ingest worker ``name``'s row (hub.ingest_beats) as it writes it: connected since
+    ``up_since``, last beat ``beat_at``; by default listening throughout."""
+    beat(engine, name, up_since, beat_at)
 
 
 def set_door(
