@@ -3,12 +3,14 @@ address with a postcode and a place on the map each, desks, and a room at Borna.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine
 
 from tests.support.booking import add_room, set_site
 
-#: Where each site is, and its desks: Borna is the nearer to 04552 (Borna's postcode).
-PLACES = {
+#: Where each site is: Borna is the nearer to 04552 (Borna's postcode).
+PLACES: dict[str, dict[str, Any]] = {
     "borna": {"address": "Markt 1, 04552 Borna", "latitude": 51.1227, "longitude": 12.4966},
     "leipzig-ost": {
         "address": "Eisenbahnstraße 1, 04315 Leipzig",
