@@ -77,8 +77,11 @@ _WEEKDAYS = tuple(
     )
 )
 #: The parts of the day as messages name them ("the morning of ...").
-PART_WORDS = {Part.DAY: Words(N_("day")), Part.MORNING: Words(N_("morning"))}
-PART_WORDS[Part.AFTERNOON] = Words(N_("afternoon"))
+PART_WORDS = {
+    Part.DAY: Words(N_("day")),
+    Part.MORNING: Words(N_("morning")),
+    Part.AFTERNOON: Words(N_("afternoon")),
+}
 
 
 class Rule(StrEnum):

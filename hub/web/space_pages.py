@@ -25,7 +25,7 @@ from hub.services import bookings, spaces, waiting_list
 from hub.services.booking_models import MAX_ATTENDEES, MyBookingIn
 from hub.services.booking_rules import Rule, RuleBroken
 from hub.services.desk_pool import Part
-from hub.services.errors import Conflict, Invalid, NotFound, ServiceError
+from hub.services.errors import Conflict, Invalid
 from hub.services.places import MAX_QUERY
 from hub.services.space_models import SpacesQuery
 from hub.services.waiting_list import WaitingIn
@@ -230,11 +230,8 @@ def _book_form(
 ) -> HTMLResponse:
     """The booking page with ``form`` as typed; a space on the form's day if it can be read."""
     try:
-        asked = date.fromisoformat(form.day)
-        space, zone = spaces.one_space(store, finder, site, asked)
-    except (ValueError, ServiceError) as exc:
-        if isinstance(exc, NotFound):
-            raise
+        space, zone = spaces.one_space(store, finder, site, date.fromisoformat(form.day))
+    except (ValueError, Invalid):  # no day, or one it cannot show: the space today
         space, zone = spaces.one_space(store, finder, site)
     hours = spaces.opening_on(store, finder, [space])
     context: dict[str, Any] = {"space": space, "hours": hours.get(site, []), "zone": zone}

@@ -56,7 +56,8 @@ def people_hub(tmp_path_factory) -> Iterator[PeopleHub]:
         found.url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
         found.inbox = smtp.inbox
         found.engine = engine
-        found.api = stack.enter_context(httpx.Client(base_url=found.url))
+        # A sign-in hashes its password (argon2): on a loaded machine that takes seconds.
+        found.api = stack.enter_context(httpx.Client(base_url=found.url, timeout=30))
         found.admin = as_user(found.api, "nadia")
         for site, name in (("leipzig-ost", "Hafen Leipzig-Ost"), ("borna", "Hafen Borna")):
             body = {"id": site, "name": name}
