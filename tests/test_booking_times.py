@@ -22,6 +22,7 @@ from hub.services.booking_rules import (
     weekdays_text,
 )
 from hub.services.desk_pool import Part
+from hub.services.wording import said
 
 BERLIN = ZoneInfo("Europe/Berlin")
 #: Wednesday 9 December 2026, 10:00 in Berlin.
@@ -155,8 +156,8 @@ def test_a_rooms_time_is_on_quarter_hours_within_one_days_hours():
 
 
 def test_weekdays_read_as_runs():
-    assert weekdays_text({0, 1, 2, 3, 4}) == "Mon–Fri"
-    assert weekdays_text({0, 2, 5, 6}) == "Mon, Wed, Sat–Sun"
+    assert said(weekdays_text({0, 1, 2, 3, 4})) == "Mon–Fri"
+    assert said(weekdays_text({0, 2, 5, 6})) == "Mon, Wed, Sat–Sun"
 
 
 def test_a_rule_answers_422_if_never_possible_and_409_if_what_is_booked_stands_in_the_way():

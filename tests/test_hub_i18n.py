@@ -14,6 +14,7 @@ from hub.web.i18n import LOCALE_DIR
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = [
     ("hub/web/**.py", "python"),
+    ("hub/services/**.py", "python"),  # the refusals pages say (hub.services.wording)
     ("hub/web/templates/**.html", "jinja2"),
 ]
 OPTIONS = {"hub/web/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
@@ -23,7 +24,7 @@ def test_every_text_of_the_pages_has_its_german():
     said = {
         message[2] if isinstance(message[2], str) else message[2][0]
         for message in extract_from_dir(ROOT, METHODS, OPTIONS)
-        if message[0].startswith("hub/web")
+        if message[0].startswith(("hub/web", "hub/services"))
     }
     assert len(said) >= 9
     with (LOCALE_DIR / "de" / "LC_MESSAGES" / "messages.po").open("rb") as po:

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Row, bindparam, or_, select
 from hub import db
 from hub.services.booking_rules import Rule, refuse
 from hub.services.desk_pool import DESK_KINDS, holding
+from hub.services.wording import N_, Month, Words, words
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,19 @@ class Allowance:
 
     sites: frozenset[str] | None  # None: the whole network
     days_per_month: int | None  # None: no limit
-    granted_by: str
+    granted_by: Words
 
     def require_site(self, site: str) -> None:
         if self.sites is None or site in self.sites:
             return
         allowed = ", ".join(sorted(self.sites))
-        instead = f"; it includes {allowed}" if allowed else "; it includes no site yet"
-        raise refuse(Rule.SITE_NOT_ALLOWED, f"{self.granted_by} does not include {site}{instead}")
+        if not allowed:
+            text = N_("%(granted_by)s does not include %(site)s; it includes no site yet")
+        else:
+            text = N_("%(granted_by)s does not include %(site)s; it includes %(allowed)s")
+        raise refuse(
+            Rule.SITE_NOT_ALLOWED, text, granted_by=self.granted_by, site=site, allowed=allowed
+        )
 
 
 _m, _c, _a, _g, _p = db.members.c, db.companies.c, db.allowances.c, db.grants.c, db.plans.c
@@ -91,13 +97,15 @@ def allowance_of(conn: Connection, member: str, terms: Row, at: datetime) -> All
         if terms.own_sites is not None:
             sites &= frozenset(terms.own_sites)
         days = terms.own_days if terms.own_days is not None else terms.days_per_person
-        return Allowance(sites, days, f"{terms.company}'s allowance")
+        return Allowance(sites, days, words(N_("%(company)s's allowance"), company=terms.company))
     plans = conn.execute(_PLANS, {"member": member, "at": at}).all()
     if not plans:
         raise refuse(
             Rule.NO_BOOKING,
-            "the membership includes no booking (no plan, no employer); ask the network's"
-            " management for a plan",
+            N_(
+                "the membership includes no booking (no plan, no employer); ask the network's"
+                " management for a plan"
+            ),
         )
     every_site = any(plan.sites is None for plan in plans)
     unlimited = any(plan.days_per_month is None for plan in plans)
@@ -105,7 +113,9 @@ def allowance_of(conn: Connection, member: str, terms: Row, at: datetime) -> All
     return Allowance(
         None if every_site else frozenset(s for plan in plans for s in plan.sites),
         None if unlimited else sum(plan.days_per_month for plan in plans),
-        f"the plan {names}" if len(plans) == 1 else f"the plans {names}",
+        words(
+            N_("the plan %(names)s") if len(plans) == 1 else N_("the plans %(names)s"), names=names
+        ),
     )
 
 
@@ -146,11 +156,22 @@ def require_day_left(
     held = desk_days(conn, member, first, following)
     if day in held or len(held) < allowance.days_per_month:
         return
-    has = "have" if subject == "you" else "has"
     days = allowance.days_per_month
+    if subject == "you":
+        used = N_("you have used %(days)s of %(days)s desk days of %(month)s")
+        if days == 1:
+            used = N_("you have used 1 of 1 desk day of %(month)s")
+    else:
+        used = N_("%(member)s has used %(days)s of %(days)s desk days of %(month)s")
+        if days == 1:
+            used = N_("%(member)s has used 1 of 1 desk day of %(month)s")
     raise refuse(
         Rule.DAYS_USED,
-        f"{subject} {has} used {days} of {days} desk day{'' if days == 1 else 's'} of"
-        f" {first:%B %Y} ({allowance.granted_by}; a half day counts as a day); book again from"
-        f" {following} or cancel another day",
+        N_(
+            "%(used)s (%(granted_by)s; a half day counts as a day); book again from"
+            " %(following)s or cancel another day"
+        ),
+        used=words(used, member=subject, days=days, month=Month(first)),
+        granted_by=allowance.granted_by,
+        following=following,
     )

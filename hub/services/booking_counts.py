@@ -12,8 +12,9 @@ from sqlalchemy import Connection, Row, bindparam, select
 
 from hub import db
 from hub.services.allowance import Allowance, require_day_left
-from hub.services.booking_rules import PART_MINUTES, Rule, SiteRules, Window, refuse
+from hub.services.booking_rules import PART_MINUTES, PART_WORDS, Rule, SiteRules, Window, refuse
 from hub.services.desk_pool import DESK_KINDS, Part, Taken, desks_taken, holding
+from hub.services.wording import N_, Joined, Words, words
 
 _b = db.bookings.c
 #: Built once (booking's hot path): the desks a member holds at a site on a day.
@@ -59,16 +60,21 @@ def require_free(
     taken = desks_taken(conn, [rules.id], day).get(rules.id, Taken())
     if taken.in_part(part) < rules.desks:
         return
-    halves = []
+    halves: list[Words] = []
     for other in (Part.MORNING, Part.AFTERNOON):
         window = rules.part_window(day, other)
         left = rules.desks - taken.in_part(other)
         if other != part and left > 0 and window is not None and window.ends_at > now:
-            halves.append(f" or book the {other} ({left} left)")
-    raise refuse(
-        Rule.FULL,
-        f"no desk left at {rules.id} on {day} ({part}); join the waiting list{''.join(halves)}",
-    )
+            halves.append(
+                words(N_("book the %(part)s (%(left)s left)"), part=PART_WORDS[other], left=left)
+            )
+    text = N_("no desk left at %(site)s on %(day)s (%(part)s); join the waiting list")
+    if halves:
+        text = N_(
+            "no desk left at %(site)s on %(day)s (%(part)s); join the waiting list or %(halves)s"
+        )
+    halves_said = Joined(halves, " or ")
+    raise refuse(Rule.FULL, text, site=rules.id, day=day, part=PART_WORDS[part], halves=halves_said)
 
 
 def _require_no_desk_held(
@@ -78,11 +84,23 @@ def _require_no_desk_held(
     for held in conn.execute(_HELD, held_now):
         held_part = Part(held.part) if held.part else Part.DAY
         if Part.DAY in (held_part, part) or held_part == part:
-            has = "have" if subject == "you" else "has"
+            text = N_(
+                "%(member)s already has a desk at %(site)s on %(day)s (%(part)s): booking"
+                " %(booking)s; cancel it to book another part"
+            )
+            if subject == "you":
+                text = N_(
+                    "you already have a desk at %(site)s on %(day)s (%(part)s): booking"
+                    " %(booking)s; cancel it to book another part"
+                )
             raise refuse(
                 Rule.HOLDS_DESK,
-                f"{subject} already {has} a desk at {site} on {day} ({held_part}): booking"
-                f" {held.id}; cancel it to book another part",
+                text,
+                member=subject,
+                site=site,
+                day=day,
+                part=PART_WORDS[held_part],
+                booking=held.id,
             )
 
 
@@ -115,8 +133,12 @@ def _require_room_free(conn: Connection, rules: SiteRules, hold: Hold) -> None:
     taken = ", ".join(f"{_clock(rules, day, s)}–{_clock(rules, day, e)}" for s, e in clash)
     raise refuse(
         Rule.ROOM_TAKEN,
-        f"{hold.room.id} at {rules.id} is booked {taken} on {window.day}; free that day: "
-        + (", ".join(free) or "none"),
+        N_("%(room)s at %(site)s is booked %(taken)s on %(day)s; free that day: %(free)s"),
+        room=hold.room.id,
+        site=rules.id,
+        taken=taken,
+        day=window.day,
+        free=", ".join(free) or Words(N_("none")),
     )
 
 

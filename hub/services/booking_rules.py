@@ -50,6 +50,7 @@ from hafen.acl import TimeWindow
 from hub import db
 from hub.services.desk_pool import MIDDAY, Part
 from hub.services.errors import Conflict, Invalid, NotFound, ServiceError
+from hub.services.wording import N_, Joined, Value, Words, words
 
 DAY_MINUTES = 24 * 60
 QUARTER = 15
@@ -60,8 +61,27 @@ PART_MINUTES = {
     Part.MORNING: (0, _MIDDAY),
     Part.AFTERNOON: (_MIDDAY, DAY_MINUTES),
 }
-_WEEKDAY = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_WEEKDAYS = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")
+_WEEKDAY = tuple(
+    Words(d) for d in (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+)
+_WEEKDAYS = tuple(
+    Words(d)
+    for d in (
+        N_("Mondays"),
+        N_("Tuesdays"),
+        N_("Wednesdays"),
+        N_("Thursdays"),
+        N_("Fridays"),
+        N_("Saturdays"),
+        N_("Sundays"),
+    )
+)
+#: The parts of the day as messages name them ("the morning of ...").
+PART_WORDS = {
+    Part.DAY: Words(N_("day")),
+    Part.MORNING: Words(N_("morning")),
+    Part.AFTERNOON: Words(N_("afternoon")),
+}
 
 
 class Rule(StrEnum):
@@ -85,9 +105,9 @@ class Rule(StrEnum):
 
 class RuleBroken(ServiceError):
     """A booking (or cancellation) refused by a rule; ``rule`` names it, the message says
-    what would work instead."""
+    what would work instead (in English; ``words`` in the page's language too)."""
 
-    def __init__(self, rule: Rule, message: str) -> None:
+    def __init__(self, rule: Rule, message: str | Words) -> None:
         super().__init__(message)
         self.rule = rule
 
@@ -110,8 +130,19 @@ _CONFLICTS = {
 }
 
 
-def refuse(rule: Rule, message: str) -> ServiceError:
-    """The error that refuses a booking by ``rule`` (raise it)."""
+def blocked(member: str, subject: str | None) -> ServiceError:
+    """The refusal of a blocked member; ``subject`` "you" when they book for themselves."""
+    if subject == "you":
+        return refuse(Rule.BLOCKED, N_("you are blocked; ask the network's management"))
+    return refuse(
+        Rule.BLOCKED, N_("%(member)s is blocked; ask the network's management"), member=member
+    )
+
+
+def refuse(rule: Rule, text: str, **values: Value) -> ServiceError:
+    """The error that refuses a booking by ``rule`` (raise it): ``text`` is the message with
+    ``%(name)s`` places for ``values``, marked ``N_`` so that pages can translate it."""
+    message = Words(text, values)
     if rule in _CONFLICTS:
         return BookingConflict(rule, message)
     return BookingInvalid(rule, message)
@@ -230,7 +261,7 @@ def span_text(start: int, end: int) -> str:
     return f"{clock(start)}–{clock(end)}"
 
 
-def weekdays_text(days: set[int]) -> str:
+def weekdays_text(days: set[int]) -> Joined:
     """Weekdays as runs: {0, 1, 2, 3, 4} is "Mon–Fri", {0, 2, 5} "Mon, Wed, Sat"."""
     runs: list[list[int]] = []
     for day in sorted(days):
@@ -238,15 +269,23 @@ def weekdays_text(days: set[int]) -> str:
             runs[-1].append(day)
         else:
             runs.append([day])
-    return ", ".join(
-        _WEEKDAY[r[0]] if len(r) == 1 else f"{_WEEKDAY[r[0]]}–{_WEEKDAY[r[-1]]}" for r in runs
+    return Joined(
+        [
+            _WEEKDAY[r[0]] if len(r) == 1 else Joined([_WEEKDAY[r[0]], _WEEKDAY[r[-1]]], "–")
+            for r in runs
+        ]
     )
 
 
-def _hours_text(site: SiteRules, day: date) -> str:
+def _hours_text(site: SiteRules, day: date) -> Words:
     hours = site.hours(day)
     assert hours is not None
-    return f"{site.id} is open {span_text(*hours)} on {_WEEKDAYS[day.weekday()]}"
+    return words(
+        N_("%(site)s is open %(hours)s on %(weekdays)s"),
+        site=site.id,
+        hours=span_text(*hours),
+        weekdays=_WEEKDAYS[day.weekday()],
+    )
 
 
 # -- the rules of when: each raises the refusal, or returns what the booking will hold -------
@@ -256,7 +295,9 @@ def require_desks(site: SiteRules) -> int:
     """The site's desks; refused where there are none to book."""
     if not site.desks:
         raise refuse(
-            Rule.NO_DESKS, f"{site.id} has no desks to book; try another space of the network"
+            Rule.NO_DESKS,
+            N_("%(site)s has no desks to book; try another space of the network"),
+            site=site.id,
         )
     return site.desks
 
@@ -265,25 +306,41 @@ def require_day(site: SiteRules, day: date, now: datetime) -> None:
     """``day`` is neither over, nor beyond the horizon, nor a day the site is closed."""
     today = site.today(now)
     if day < today:
-        raise refuse(Rule.PAST, f"{day} is over; book {today} or a later day")
+        raise refuse(
+            Rule.PAST, N_("%(day)s is over; book %(today)s or a later day"), day=day, today=today
+        )
     if day > site.last_day(now):
         raise refuse(
             Rule.TOO_FAR,
-            f"{site.id} takes bookings up to {site.horizon_days} days ahead: until"
-            f" {site.last_day(now)}",
+            N_("%(site)s takes bookings up to %(days)s days ahead: until %(last)s"),
+            site=site.id,
+            days=site.horizon_days,
+            last=site.last_day(now),
         )
     if site.hours(day) is not None:
         return
     upcoming = site.next_open_day(day, now)
-    then = f"; the next open day is {upcoming}" if upcoming else ""
     if day in site.closed_days:
-        raise refuse(Rule.CLOSED, f"{site.id} is closed on {day}{then}")
+        if upcoming is None:
+            raise refuse(Rule.CLOSED, N_("%(site)s is closed on %(day)s"), site=site.id, day=day)
+        raise refuse(
+            Rule.CLOSED,
+            N_("%(site)s is closed on %(day)s; the next open day is %(next)s"),
+            site=site.id,
+            day=day,
+            next=upcoming,
+        )
     open_days = site.open_days()
     if not open_days:
-        raise refuse(Rule.CLOSED, f"{site.id} has no opening hours yet; ask its operator")
+        raise refuse(
+            Rule.CLOSED, N_("%(site)s has no opening hours yet; ask its operator"), site=site.id
+        )
     raise refuse(
         Rule.CLOSED,
-        f"{site.id} is closed on {_WEEKDAYS[day.weekday()]}; open {weekdays_text(open_days)}",
+        N_("%(site)s is closed on %(weekdays)s; open %(open)s"),
+        site=site.id,
+        weekdays=_WEEKDAYS[day.weekday()],
+        open=weekdays_text(open_days),
     )
 
 
@@ -294,17 +351,31 @@ def desk_window(site: SiteRules, day: date, part: Part, now: datetime) -> Window
     window = site.part_window(day, part)
     if window is None:
         fits = [p for p in (Part.MORNING, Part.AFTERNOON) if site.part_window(day, p)]
-        instead = f"; book the {fits[0]}" if fits else ""
+        hours, outside = _hours_text(site, day), PART_WORDS[part]
+        if not fits:
+            raise refuse(
+                Rule.OUTSIDE_HOURS,
+                N_("%(hours)s: the %(part)s is outside them"),
+                hours=hours,
+                part=outside,
+            )
         raise refuse(
             Rule.OUTSIDE_HOURS,
-            f"{_hours_text(site, day)}: the {part} is outside them{instead}",
+            N_("%(hours)s: the %(part)s is outside them; book the %(fits)s"),
+            hours=hours,
+            part=outside,
+            fits=PART_WORDS[fits[0]],
         )
     if window.ends_at <= now:
         # Only a morning can be over while its afternoon is not.
         afternoon = site.part_window(day, Part.AFTERNOON) if part == Part.MORNING else None
-        open_yet = afternoon is not None and afternoon.ends_at > now
-        instead = "book the afternoon or a later day" if open_yet else "book a later day"
-        raise refuse(Rule.PAST, f"the {part} of {day} at {site.id} is over; {instead}")
+        if afternoon is not None and afternoon.ends_at > now:
+            text = N_(
+                "the %(part)s of %(day)s at %(site)s is over; book the afternoon or a later day"
+            )
+        else:
+            text = N_("the %(part)s of %(day)s at %(site)s is over; book a later day")
+        raise refuse(Rule.PAST, text, part=PART_WORDS[part], day=day, site=site.id)
     return window
 
 
@@ -317,13 +388,20 @@ def timed_window(
         earlier, later = _round(site, starts_at, up=False), _round(site, ends_at, up=True)
         raise refuse(
             Rule.OFF_QUARTER,
-            "rooms are booked in quarter hours (:00, :15, :30, :45): for example"
-            f" {earlier:%H:%M}–{later:%H:%M}",
+            N_(
+                "rooms are booked in quarter hours (:00, :15, :30, :45): for example"
+                " %(start)s–%(end)s"
+            ),
+            start=f"{earlier:%H:%M}",
+            end=f"{later:%H:%M}",
         )
     if ends_at <= now:
         local_now = now.astimezone(site.zone)
         raise refuse(
-            Rule.PAST, f"that time at {site.id} is over; book one after {local_now:%Y-%m-%d %H:%M}"
+            Rule.PAST,
+            N_("that time at %(site)s is over; book one after %(now)s"),
+            site=site.id,
+            now=f"{local_now:%Y-%m-%d %H:%M}",
         )
     day = starts_at.astimezone(site.zone).date()
     require_day(site, day, now)
@@ -332,7 +410,9 @@ def timed_window(
     if starts_at < site.at(day, hours[0]) or ends_at > site.at(day, hours[1]):
         raise refuse(
             Rule.OUTSIDE_HOURS,
-            f"{_hours_text(site, day)} ({day}); book within them (a booking lies within one day)",
+            N_("%(hours)s (%(day)s); book within them (a booking lies within one day)"),
+            hours=_hours_text(site, day),
+            day=day,
         )
     return Window(day, starts_at, ends_at)
 

@@ -35,7 +35,14 @@ from hub.services.booking_models import (
     Wanted,
     as_booking,
 )
-from hub.services.booking_rules import Rule, SiteRules, desk_window, refuse, timed_window
+from hub.services.booking_rules import (
+    Rule,
+    SiteRules,
+    blocked,
+    desk_window,
+    refuse,
+    timed_window,
+)
 from hub.services.booking_writes import (
     DESKS,
     insert_booking,
@@ -48,6 +55,7 @@ from hub.services.errors import Forbidden, Invalid, NotFound
 from hub.services.freeing import Ending, free, tell_doors
 from hub.services.publishing import publish_member
 from hub.services.scope import Scope
+from hub.services.wording import N_, Words
 
 #: Built once (booking's hot path): the site's desks, read again under the pool's lock.
 _DESKS_NOW = (
@@ -149,8 +157,7 @@ def _book(
         if terms is None:
             raise Invalid(f"no member {member!r}")
         if terms.blocked:
-            who_is = "you are" if subject == "you" else f"{member} is"
-            raise refuse(Rule.BLOCKED, f"{who_is} blocked; ask the network's management")
+            raise blocked(member, subject)
         allowance = None
         if subject is not None:
             allowance = allowance_of(conn, member, terms, hold.window.starts_at)
@@ -195,16 +202,32 @@ def _what_it_holds(conn: Connection, rules: SiteRules, wanted: Wanted, now: date
     rooms = conn.execute(select(db.rooms).where(r.site_id == rules.id).order_by(r.id)).all()
     room = next((x for x in rooms if x.id == wanted.room), None)
     if room is None:
-        names = ", ".join(x.id for x in rooms) or "none"
-        raise refuse(Rule.NO_ROOM, f"{rules.id} has no room {wanted.room!r}; its rooms: {names}")
+        names = ", ".join(x.id for x in rooms) or Words(N_("none"))
+        raise refuse(
+            Rule.NO_ROOM,
+            N_("%(site)s has no room '%(room)s'; its rooms: %(rooms)s"),
+            site=rules.id,
+            room=wanted.room or "",
+            rooms=names,
+        )
     window = timed_window(rules, wanted.starts_at, wanted.ends_at, now, True)
     attendees = wanted.attendees or 1
     if attendees > room.seats:
         bigger = ", ".join(f"{x.id} ({x.seats})" for x in rooms if x.seats >= attendees)
-        instead = f"; rooms that seat {attendees}: {bigger}" if bigger else ""
+        text = N_("%(room)s at %(site)s seats %(seats)s: %(people)s do not fit")
+        if bigger:
+            text = N_(
+                "%(room)s at %(site)s seats %(seats)s: %(people)s do not fit; rooms that seat"
+                " %(people)s: %(bigger)s"
+            )
         raise refuse(
             Rule.TOO_MANY_PEOPLE,
-            f"{room.id} at {rules.id} seats {room.seats}: {attendees} do not fit{instead}",
+            text,
+            room=room.id,
+            site=rules.id,
+            seats=room.seats,
+            people=attendees,
+            bigger=bigger,
         )
     return Hold(window, f"room:{room.id}", room=room)
 
@@ -297,9 +320,13 @@ def _cancel(
                 until = deadline.astimezone(rules.zone)
                 raise refuse(
                     Rule.CANCEL_TOO_LATE,
-                    f"a booking at {rules.id} can be cancelled until {rules.cancel_minutes}"
-                    f" minutes before it starts ({until:%Y-%m-%d %H:%M}); ask the space's"
-                    " operator",
+                    N_(
+                        "a booking at %(site)s can be cancelled until %(minutes)s minutes before"
+                        " it starts (%(until)s); ask the space's operator"
+                    ),
+                    site=rules.id,
+                    minutes=rules.cancel_minutes,
+                    until=f"{until:%Y-%m-%d %H:%M}",
                 )
     with _writing(engine), engine.begin() as conn:
         freed = free(conn, row, Ending.CANCELLED, now, sends_mail)

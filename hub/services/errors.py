@@ -6,9 +6,16 @@ it names what is wrong without revealing what the asker may not see.
 
 from __future__ import annotations
 
+from hub.services.wording import Words
+
 
 class ServiceError(Exception):
-    """A request the hub does not carry out; ``str(error)`` says why."""
+    """A request the hub does not carry out; ``str(error)`` says why, in English. Raised with
+    ``Words``, a page can say it in its visitor's language too (``words``)."""
+
+    def __init__(self, message: str | Words = "") -> None:
+        super().__init__(str(message))
+        self.words = message if isinstance(message, Words) else Words(str(message))
 
 
 class NotFound(ServiceError):

@@ -29,11 +29,13 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from hub.services.errors import Invalid
+from hub.services.errors import Invalid, NotFound
+from hub.services.opening import WeeklyHours
 from hub.services.places import MAX_QUERY, fold
 from hub.services.sites import Site
 from hub.services.space_cache import DayFigures, Directory, NowFigures, SpaceFinder
 from hub.services.space_models import MAX_DAYS_AHEAD, Place, Space, Spaces, SpacesQuery
+from hub.services.wording import N_, words
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -92,6 +94,39 @@ def find_spaces(
     return Found(place, [(distances[s], snapshot.sites[s], on_day[s]) for s in sites])
 
 
+def one_space(
+    engine: Engine, finder: SpaceFinder, site: str, day: date | None = None
+) -> tuple[Space, str]:
+    """One space as finding a space shows it (without a distance), on ``day`` (default: its
+    today), and its time zone: what a member's page to book there shows."""
+    directory = finder.directory(engine)
+    if site not in directory.by_id:
+        raise NotFound(f"no site {site!r}")
+    snapshot = finder.now(engine, directory)
+    _check_day(day, snapshot.sites[site].today)
+    on_day = finder.on_day(engine, snapshot, day, [site])[site]
+    return Found(None, [(None, snapshot.sites[site], on_day)]).model().spaces[0], directory.zones[
+        site
+    ]
+
+
+def opening_on(engine: Engine, finder: SpaceFinder, spaces: list[Space]) -> dict[str, list[str]]:
+    """Each space's opening hours on the day it shows, as local spans ("08:00–18:00"); none
+    on a day it is closed. A span past midnight ends the day at 24:00."""
+    entries = finder.directory(engine).by_id
+    return {s.id: _spans(entries[s.id].hours, s.day) for s in spaces if s.id in entries}
+
+
+def _spans(hours: WeeklyHours, day: date) -> list[str]:
+    if day in hours.closed:
+        return []
+    return [f"{_clock(start)}–{_clock(end)}" for start, end in hours.spans[day.weekday()]]
+
+
+def _clock(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
 def _place(finder: SpaceFinder, directory: Directory, query: SpacesQuery) -> Place | None:
     """Where distances are measured from: the coordinates given, or the place ``near`` names
     in the gazetteer, else in the sites' addresses; Invalid with near misses for neither."""
@@ -100,7 +135,7 @@ def _place(finder: SpaceFinder, directory: Directory, query: SpacesQuery) -> Pla
         if any(given):
             raise Invalid("near: give either a place (near) or its coordinates (lat, lon)")
         if not fold(query.near):
-            raise Invalid("near: give a postcode or the name of a town")
+            raise Invalid(words(N_("near: give a postcode or the name of a town")))
         books = [g for g in (finder.gazetteer, directory.places) if g is not None]
         for book in books:
             found = book.find(query.near)
@@ -109,8 +144,16 @@ def _place(finder: SpaceFinder, directory: Directory, query: SpacesQuery) -> Pla
         misses = list(
             dict.fromkeys(name for book in books for name in book.near_misses(query.near))
         )
-        hint = f" (did you mean {' or '.join(repr(m) for m in misses[:3])}?)" if misses else ""
-        raise Invalid(f"near: no place called {query.near[:MAX_QUERY]!r}{hint}")
+        asked = repr(query.near[:MAX_QUERY])
+        if not misses:
+            raise Invalid(words(N_("near: no place called %(place)s"), place=asked))
+        raise Invalid(
+            words(
+                N_("near: no place called %(place)s (did you mean %(misses)s?)"),
+                place=asked,
+                misses=" or ".join(repr(m) for m in misses[:3]),
+            )
+        )
     if all(given):
         assert query.latitude is not None and query.longitude is not None
         return Place(name=None, latitude=query.latitude, longitude=query.longitude)
@@ -123,9 +166,9 @@ def _check_day(day: date | None, earliest_today: date) -> None:
     if day is None:
         return
     if day < earliest_today:
-        raise Invalid(f"day: {day.isoformat()} is in the past")
+        raise Invalid(words(N_("day: %(day)s is in the past"), day=day))
     if day > earliest_today + timedelta(days=MAX_DAYS_AHEAD):
-        raise Invalid(f"day: at most {MAX_DAYS_AHEAD} days ahead")
+        raise Invalid(words(N_("day: at most %(days)s days ahead"), days=MAX_DAYS_AHEAD))
 
 
 def _distance(place: Place | None, site: Site) -> float | None:

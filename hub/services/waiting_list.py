@@ -25,13 +25,14 @@ from hub import db
 from hub.auth import Principal
 from hub.services.allowance import allowance_of, member_terms
 from hub.services.booking_counts import Hold, require_free
-from hub.services.booking_rules import Rule, RuleBroken, SiteRules, desk_window, refuse
+from hub.services.booking_rules import PART_WORDS, Rule, RuleBroken, SiteRules, blocked, desk_window
 from hub.services.booking_writes import DESKS, lock_member, lock_pool, writing
 from hub.services.bookings import on_staff, own_company, own_member
 from hub.services.bounds import Day
 from hub.services.desk_pool import Part
 from hub.services.errors import Conflict, Invalid, NotFound
 from hub.services.waiting_offers import MAX_WAITING_PER_DAY, Outcome, end_entry
+from hub.services.wording import N_, words
 
 #: The most entries one member waits with at once (a trust boundary: members add them).
 MAX_WAITING_PER_MEMBER = 20
@@ -109,8 +110,7 @@ def _join(
         if terms is None:
             raise Invalid(f"no member {member!r}")
         if terms.blocked:
-            who_is = "you are" if subject == "you" else f"{member} is"
-            raise refuse(Rule.BLOCKED, f"{who_is} blocked; ask the network's management")
+            raise blocked(member, subject)
         allowance = allowance_of(conn, member, terms, hold.window.starts_at)
         allowance.require_site(site)
     # Under the pool's lock, as a booking: a desk that frees meanwhile is either seen free
@@ -126,7 +126,14 @@ def _join(
             if refusal.rule != Rule.FULL:
                 raise
         else:
-            raise Conflict(f"a desk is free at {site} on {day} ({part}): book it")
+            raise Conflict(
+                words(
+                    N_("a desk is free at %(site)s on %(day)s (%(part)s): book it"),
+                    site=site,
+                    day=day,
+                    part=PART_WORDS[part],
+                )
+            )
         entry = conn.execute(
             insert(db.waiting_list)
             .returning(*db.waiting_list.c)
@@ -151,22 +158,40 @@ def _require_room_on_lists(
     already = conn.scalar(
         select(w.id).where(waiting, w.member_id == member, w.site_id == site, w.day == day)
     )
-    are = "are" if subject == "you" else "is"
+    you = subject == "you"
     if already is not None:
-        raise Conflict(
-            f"{subject} {are} on the waiting list for {site} on {day} already (entry"
-            f" {already}); leave it first to wait for another part of the day"
+        text = N_(
+            "%(member)s is on the waiting list for %(site)s on %(day)s already (entry"
+            " %(entry)s); leave it first to wait for another part of the day"
         )
+        if you:
+            text = N_(
+                "you are on the waiting list for %(site)s on %(day)s already (entry"
+                " %(entry)s); leave it first to wait for another part of the day"
+            )
+        raise Conflict(words(text, member=subject, site=site, day=day, entry=already))
     own = conn.scalar(select(func.count()).where(waiting, w.member_id == member)) or 0
     if own >= MAX_WAITING_PER_MEMBER:
-        raise Conflict(
-            f"{subject} {are} on {own} waiting lists already, the most at once; leave one first"
+        text = N_(
+            "%(member)s is on %(lists)s waiting lists already, the most at once; leave one first"
         )
+        if you:
+            text = N_(
+                "you are on %(lists)s waiting lists already, the most at once; leave one first"
+            )
+        raise Conflict(words(text, member=subject, lists=own))
     on_day = conn.scalar(select(func.count()).where(waiting, w.site_id == site, w.day == day)) or 0
     if on_day >= MAX_WAITING_PER_DAY:
         raise Conflict(
-            f"the waiting list for {site} on {day} is full ({on_day} waiting); try another"
-            " space or day"
+            words(
+                N_(
+                    "the waiting list for %(site)s on %(day)s is full (%(waiting)s waiting); try"
+                    " another space or day"
+                ),
+                site=site,
+                day=day,
+                waiting=on_day,
+            )
         )
 
 

@@ -26,10 +26,11 @@ from hub import db
 from hub.services.allowance import allowance_of, member_terms
 from hub.services.booking_counts import Hold, require_free
 from hub.services.booking_mail import tell_member
-from hub.services.booking_rules import Rule, RuleBroken, SiteRules, desk_window, refuse
+from hub.services.booking_rules import Rule, RuleBroken, SiteRules, blocked, desk_window, refuse
 from hub.services.booking_writes import DESKS, insert_booking, lock_member
 from hub.services.desk_pool import Part, Taken, desks_taken
 from hub.services.errors import NotFound
+from hub.services.wording import N_
 
 #: The most members on one site-day's list (and so the most one freed desk is offered to).
 MAX_WAITING_PER_DAY = 200
@@ -124,9 +125,9 @@ def _give(conn: Connection, rules: SiteRules, entry: Row, now: datetime) -> Row 
         hold = Hold(window, DESKS, part)
         terms = member_terms(conn, member)
         if terms is None:
-            raise refuse(Rule.BLOCKED, "you are no longer a member of the network")
+            raise refuse(Rule.BLOCKED, N_("you are no longer a member of the network"))
         if terms.blocked:
-            raise refuse(Rule.BLOCKED, "you are blocked; ask the network's management")
+            raise blocked(member, "you")
         allowance = allowance_of(conn, member, terms, window.starts_at)
         allowance.require_site(rules.id)
         if allowance.days_per_month is not None and not lock_member(conn, member, wait=False):

@@ -17,12 +17,14 @@ from starlette.exceptions import HTTPException
 
 from hub.http.inputs import UnstorableInput
 from hub.web import (
+    booking_pages,
     device_pages,
     employer_pages,
     invitation_pages,
     member_pages,
     pages,
     site_pages,
+    space_pages,
     statement_pages,
 )
 from hub.web.charts import ChartCache
@@ -49,6 +51,8 @@ def add_dashboard(app: FastAPI, engine: Engine) -> LiveFeed:
     app.include_router(device_pages.router)
     app.include_router(invitation_pages.router)
     app.include_router(member_pages.router)
+    app.include_router(space_pages.router)
+    app.include_router(booking_pages.router)
     app.include_router(employer_pages.router)
     app.include_router(statement_pages.router)
 

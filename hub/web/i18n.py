@@ -26,10 +26,14 @@ from babel import Locale, negotiate_locale
 from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from fastapi import Request, Response
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
+
+from hub.services.errors import ServiceError
+from hub.services.wording import Language
 
 #: The languages the pages speak, by their code, each named in itself (for the switcher).
 LANGUAGES = {"en": "English", "de": "Deutsch"}
@@ -88,6 +92,8 @@ def context(lang: str) -> dict[str, Any]:
         "when": lambda value, fmt="short": format_datetime(value, fmt, locale=locale),
         #: A time of day on a site's clock: ``clock(visit.first_entry, visit.site_timezone)``.
         "clock": lambda value, zone: _clock(value, zone, locale),
+        #: A number with one decimal the language's way: "2.5", "2,5".
+        "decimal": lambda value: format_decimal(value, "#,##0.0", locale=locale),
         #: A month ``YYYY-MM`` by its name: "December 2026", "Dezember 2026".
         "month_name": lambda month: format_date(
             date.fromisoformat(f"{month}-01"), "LLLL yyyy", locale=locale
@@ -128,3 +134,20 @@ def translator(request: Request) -> Callable[[str], str]:
     """The visitor's ``gettext``, for the words a page's Python code says (a form's refusal):
     ``_ = translator(request)`` and then ``_("...")``, which ``make messages`` extracts."""
     return translations(choose(request)).gettext
+
+
+@cache
+def language(lang: str) -> Language:
+    """How the services' words (hub.services.wording) are said in ``lang``: its catalogue,
+    days as "09.12.2026" or "Dec 9, 2026", months by their name."""
+    locale = Locale.parse(lang)
+    return Language(
+        gettext=translations(lang).gettext,
+        day=lambda value: format_date(value, "medium", locale=locale),
+        month=lambda first: format_date(first, "LLLL yyyy", locale=locale),
+    )
+
+
+def refusal(request: Request, error: ServiceError) -> str:
+    """Why a service refused, in the visitor's language (a refused form's reason)."""
+    return error.words.say(language(choose(request)))
