@@ -23,6 +23,7 @@ from hub.web import (
     member_pages,
     pages,
     site_pages,
+    staff_booking_pages,
     statement_pages,
 )
 from hub.web.charts import ChartCache
@@ -51,6 +52,7 @@ def add_dashboard(app: FastAPI, engine: Engine) -> LiveFeed:
     app.include_router(member_pages.router)
     app.include_router(employer_pages.router)
     app.include_router(statement_pages.router)
+    app.include_router(staff_booking_pages.router)
 
     @app.get(PREFIX, include_in_schema=False)
     def dashboard_root() -> RedirectResponse:

@@ -26,6 +26,7 @@ from babel import Locale, negotiate_locale
 from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from fastapi import Request, Response
 from jinja2 import pass_context
 from jinja2.runtime import Context
@@ -86,6 +87,8 @@ def context(lang: str) -> dict[str, Any]:
         "languages": LANGUAGES,
         "day": lambda value, fmt="full": format_date(value, fmt, locale=locale),
         "when": lambda value, fmt="short": format_datetime(value, fmt, locale=locale),
+        #: A number the language's way, to one decimal: "3.2" and "3,2".
+        "decimal": lambda value: format_decimal(value, "#,##0.0", locale=locale),
         #: A time of day on a site's clock: ``clock(visit.first_entry, visit.site_timezone)``.
         "clock": lambda value, zone: _clock(value, zone, locale),
         #: A month ``YYYY-MM`` by its name: "December 2026", "Dezember 2026".
