@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.support.network",
     "tests.support.provisioned",
     "tests.support.intruder",
+    "tests.support.people_browser",
 ]

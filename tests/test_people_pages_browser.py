@@ -8,110 +8,19 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
-import httpx
-import pytest
-
-from hub import db
-from hub.app import create_app
-from hub.server import hub_server
-from tests.support.browser import (
-    PHONE,
-    accessibility_problems,
-    chromium,
-    fits_the_screen,
-    needs_chromium,
-    shoot,
-)
-from tests.support.edge import CARD_KEY
-from tests.support.hub import add_staff, as_user
-from tests.support.smtp import Inbox, smtp_server
-from tests.support.waiting import wait_for
+from tests.support.browser import needs_chromium, shoot
+from tests.support.hub import as_user
+from tests.support.people_browser import PASSWORD, accept, checked, mail_to, phone
 
 pytestmark = needs_chromium
-PASSWORD = "Sommer am Hafen 2026"
 
 
-class PeopleHub:
-    """A hub on SQLite serving HTTP, mailing through aiosmtpd; nadia is its network admin."""
-
-    url: str
-    inbox: Inbox
-    api: httpx.Client
-    admin: dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory) -> Iterator[PeopleHub]:
-    with ExitStack() as stack:
-        found = PeopleHub()
-        engine = db.connect(f"sqlite:///{tmp_path_factory.mktemp('people') / 'hub.db'}")
-        stack.callback(engine.dispose)
-        add_staff(engine)
-        smtp = stack.enter_context(smtp_server())
-        server = hub_server(create_app(engine, CARD_KEY, mail=smtp.mailer()), port=0)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        stack.callback(thread.join, 10)
-        stack.callback(setattr, server, "should_exit", True)
-        assert wait_for(lambda: server.started, 10)
-        found.url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-        found.inbox = smtp.inbox
-        found.api = stack.enter_context(httpx.Client(base_url=found.url))
-        found.admin = as_user(found.api, "nadia")
-        for site, name in (("leipzig-ost", "Hafen Leipzig-Ost"), ("borna", "Hafen Borna")):
-            body = {"id": site, "name": name}
-            assert found.api.post("/sites", json=body, headers=found.admin).is_success
-        yield found
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-def phone(browser: Any) -> Any:
-    """A page on a phone's screen, in a German browser."""
-    context = browser.new_context(viewport=PHONE, locale="de-DE", accept_downloads=True)
-    return context.new_page()
-
-
-def mail_to(hub: PeopleHub, address: str) -> str:
-    """The link in the newest mail to ``address`` (waiting for it to arrive)."""
-
-    def mailed() -> list[int]:
-        return [i for i, m in enumerate(hub.inbox.messages) if m["To"] == address]
-
-    assert wait_for(lambda: bool(mailed()), 10), f"no mail to {address}"
-    return hub.inbox.link(mailed()[-1])
-
-
-def accept(page: Any, link: str, landing: str) -> None:
-    """Follow an invitation link, choose the password twice, and land on ``landing``."""
-    page.goto(link)
-    page.get_by_label("Neues Passwort").fill(PASSWORD)
-    page.get_by_label("Dasselbe Passwort noch einmal").fill(PASSWORD)
-    page.get_by_role("button", name="Speichern und anmelden").click()
-    page.wait_for_url(f"**{landing}")
-
-
-def checked(page: Any, name: str) -> None:
-    """The page as a person sees it: fits a phone (a small one too), nothing for axe-core,
-    a screenshot."""
-    for width in (PHONE["width"], 360):
-        page.set_viewport_size({"width": width, "height": PHONE["height"]})
-        assert fits_the_screen(page), f"{name} is wider than a phone of {width} px"
-    assert accessibility_problems(page) == [], name
-    shoot(page, name)
-
-
-def test_a_member_signs_in_by_mail_blocks_a_lost_card_and_makes_a_calendar_feed(browser, hub):
+def test_a_member_signs_in_by_mail_blocks_a_lost_card_and_makes_a_calendar_feed(
+    people_browser, people_hub
+):
+    browser, hub = people_browser, people_hub
     api, admin = hub.api, hub.admin
     api.post("/plans", json={"id": "flex"}, headers=admin)
     member = {"id": "anna", "name": "Anna Schmidt", "email": "anna@example.org"}
@@ -156,7 +65,10 @@ def test_a_member_signs_in_by_mail_blocks_a_lost_card_and_makes_a_calendar_feed(
     page.context.close()
 
 
-def test_an_employer_invites_staff_sets_an_allowance_and_downloads_the_statement(browser, hub):
+def test_an_employer_invites_staff_sets_an_allowance_and_downloads_the_statement(
+    people_browser, people_hub
+):
+    browser, hub = people_browser, people_hub
     api, admin = hub.api, hub.admin
     company = {"id": "acme", "name": "ACME GmbH", "sites": ["borna", "leipzig-ost"]}
     assert api.put("/companies/acme", json=company, headers=admin).is_success
