@@ -74,10 +74,8 @@ def test_an_employer_finds_a_space_near_a_person_books_a_desk_and_cancels_it(har
     ]  # fmt: skip
     assert re.search(r'data-field="free">\s*2 desks free · Morning', found.text)
     assert '<option value="bob" selected>Bob</option>' in found.text
-    assert (
-        cora.post("/ui/company/bookings", data=desk("bob", day), headers=CROSS_SITE).status_code
-        == 403
-    )
+    foreign = cora.post("/ui/company/bookings", data=desk("bob", day), headers=CROSS_SITE)
+    assert foreign.status_code == 403
 
     made = cora.post("/ui/company/bookings", data=desk("bob", day), follow_redirects=False)
     assert made.status_code == 303
@@ -149,10 +147,8 @@ def test_refusals_come_back_on_the_form_in_the_services_words(harbour):
     set_site(api.engine, "borna", desks=1)
     full = refused(desk("sam", d1), 409)
     assert 'action="/ui/company/waiting"' in full and "Put Sam on the waiting list" in full
-    assert (
-        cora.post("/ui/company/waiting", data=desk("sam", d1), headers=CROSS_SITE).status_code
-        == 403
-    )
+    foreign = cora.post("/ui/company/waiting", data=desk("sam", d1), headers=CROSS_SITE)
+    assert foreign.status_code == 403
     joined = cora.post("/ui/company/waiting", data=desk("sam", d1), follow_redirects=False)
     assert joined.status_code == 303
     entry = int(joined.headers["location"].rsplit("=", 1)[1])
@@ -199,7 +195,12 @@ def test_a_past_booking_shows_whether_it_was_used_never_when(harbour):
     shown = cora.get("/ui/company/bookings").text
     assert listed(shown) == [("sam", "borna", "not_used"), ("bob", "borna", "used")]
     assert "08:47" not in shown and not re.search(r"\b\d{1,2}:\d{2}\b", shown)
-    assert "Cancel booking" not in shown  # over: nothing to cancel
+    assert "Cancel booking" not in shown  # over: nothing to cancel, and the hub agrees
+    sams = next(iter(re.findall(r'data-booking="(\d+)" data-member="sam"', shown)))
+    late = cora.post(f"/ui/company/bookings/{sams}/cancel")
+    assert late.status_code == 409
+    assert "can be cancelled until 60 minutes before it starts" in late.text
+    assert listed(late.text) == listed(shown)
 
 
 def test_nobody_books_for_or_sees_someone_not_on_their_own_staff(harbour):

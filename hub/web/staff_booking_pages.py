@@ -19,7 +19,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Form, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
 
 from hub.auth import Principal
 from hub.http.deps import MailHost, Publisher, SendsMail, SpacesFinder, Store
@@ -49,17 +49,19 @@ Model = TypeVar("Model", bound=BaseModel)
 
 class BookingForm(BaseModel):
     """The form "Book for staff", as typed: whom, near where, which day and part; and, once
-    a space is chosen, its site and (for a room) the room, its hours and how many come."""
+    a space is chosen, its site and (for a room) the room, its hours and how many come. The
+    search asks it in the address, a booking and the waiting list post it; each field is
+    text, bounded, and read by the page (``_day``, ``_part`` ...) or the service."""
 
-    member: str = ""
-    near: str = ""
-    day: str = ""
-    part: str = Part.DAY.value
-    site: str = ""
-    room: str = ""
-    start: str = ""
-    end: str = ""
-    attendees: str = ""
+    member: Annotated[str, Field(max_length=64)] = ""
+    near: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+    day: Annotated[str, Field(max_length=20)] = ""
+    part: Annotated[str, Field(max_length=20)] = Part.DAY.value
+    site: Annotated[str, Field(max_length=64)] = ""
+    room: Annotated[str, Field(max_length=64)] = ""
+    start: Annotated[str, Field(max_length=10)] = ""
+    end: Annotated[str, Field(max_length=10)] = ""
+    attendees: Annotated[str, Field(max_length=10)] = ""
 
 
 class WaitingOffer(BaseModel):
@@ -120,16 +122,13 @@ def booking_form(
     store: Store,
     finder: SpacesFinder,
     who: Employer,
-    member: Annotated[str, Query(max_length=64)] = "",
-    near: Annotated[str, Query(max_length=100)] = "",
-    day: Annotated[str, Query(max_length=20)] = "",
-    part: Annotated[str, Query(max_length=20)] = Part.DAY.value,
+    form: Annotated[BookingForm, Query()],
 ) -> HTMLResponse:
     """The form; once a person and a day are given, the spaces nearest the place given (by
     name, without one), each with its desks free that day and its rooms."""
-    form = BookingForm(member=member, near=near.strip(), day=day, part=part)
     if not form.day:  # not asked yet: the form alone, for tomorrow
-        form.day = (date.today() + timedelta(days=1)).isoformat()
+        tomorrow = (date.today() + timedelta(days=1)).isoformat()
+        form = form.model_copy(update={"day": tomorrow})
         return _booking_page(request, store, finder, who, form, search=False)
     return _booking_page(request, store, finder, who, form)
 
@@ -142,31 +141,12 @@ def book(
     publisher: Publisher,
     who: Employer,
     confirm: MailHost,
-    member: Annotated[str, Form(max_length=64)] = "",
-    near: Annotated[str, Form(max_length=100)] = "",
-    day: Annotated[str, Form(max_length=20)] = "",
-    part: Annotated[str, Form(max_length=20)] = Part.DAY.value,
-    site: Annotated[str, Form(max_length=64)] = "",
-    room: Annotated[str, Form(max_length=64)] = "",
-    start: Annotated[str, Form(max_length=10)] = "",
-    end: Annotated[str, Form(max_length=10)] = "",
-    attendees: Annotated[str, Form(max_length=10)] = "",
+    form: Annotated[BookingForm, Form()],
 ) -> Response:
     """Book a desk for the day's part, or the room for the hours given, at the space chosen;
     refused, the form and its spaces again with the reason (and, for a full day, the waiting
     list)."""
-    staff.get_staff(store, who, member)  # someone else's: 404, before anything is said
-    form = BookingForm(
-        member=member,
-        near=near.strip(),
-        day=day,
-        part=part,
-        site=site,
-        room=room,
-        start=start,
-        end=end,
-        attendees=attendees,
-    )
+    member = staff.get_staff(store, who, form.member).id  # another's: 404, before all else
     try:
         when, what = _day(request, form.day), _part(request, form.part)
         if form.room:
@@ -203,22 +183,16 @@ def wait(
     store: Store,
     finder: SpacesFinder,
     who: Employer,
-    member: Annotated[str, Form(max_length=64)] = "",
-    near: Annotated[str, Form(max_length=100)] = "",
-    site: Annotated[str, Form(max_length=64)] = "",
-    day: Annotated[str, Form(max_length=20)] = "",
-    part: Annotated[str, Form(max_length=20)] = Part.DAY.value,
+    form: Annotated[BookingForm, Form()],
 ) -> Response:
     """Put the person on the waiting list of a full day: when a desk frees, it is booked
     for them (and they are told by mail)."""
-    staff.get_staff(store, who, member)
-    form = BookingForm(member=member, near=near.strip(), day=day, part=part, site=site)
+    member = staff.get_staff(store, who, form.member).id
     try:
+        when, what = _day(request, form.day), _part(request, form.part)
         wanted = _checked(
             request,
-            lambda: StaffWaitingIn(
-                member=member, site=site, day=_day(request, day), part=_part(request, part)
-            ),
+            lambda: StaffWaitingIn(member=member, site=form.site, day=when, part=what),
         )
         entry = waiting_list.join_for_staff(store, who, wanted)
     except (Invalid, Conflict, NotFound) as exc:
