@@ -1,7 +1,8 @@
 """What the browser tests of the member's and employer's pages share: one hub on SQLite served
-by uvicorn, mailing through a real SMTP server (aiosmtpd), and one headless chromium, each
-started once per test process (``people_hub``, ``people_browser``: a second start costs seconds
-of the suite's budget); a German phone's page; following an invitation mail; and the checks
+by uvicorn, mailing through a real SMTP server (aiosmtpd), started once per test process
+(``people_hub``: a second start costs seconds of the suite's budget); a headless chromium per
+module (``people_browser``: Playwright's sync API runs one at a time in a process, and other
+modules start their own); a German phone's page; following an invitation mail; and the checks
 every page is held to (fits a phone, nothing for axe-core, a screenshot).
 
 Tests that share the hub keep to ids of their own (companies, members, addresses)."""
@@ -63,7 +64,7 @@ def people_hub(tmp_path_factory) -> Iterator[PeopleHub]:
         yield found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def people_browser() -> Iterator[Any]:
     with chromium() as browser:
         yield browser
