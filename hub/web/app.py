@@ -25,6 +25,7 @@ from hub.web import (
     pages,
     site_pages,
     space_pages,
+    staff_booking_pages,
     statement_pages,
 )
 from hub.web.charts import ChartCache
@@ -55,6 +56,7 @@ def add_dashboard(app: FastAPI, engine: Engine) -> LiveFeed:
     app.include_router(booking_pages.router)
     app.include_router(employer_pages.router)
     app.include_router(statement_pages.router)
+    app.include_router(staff_booking_pages.router)
 
     @app.get(PREFIX, include_in_schema=False)
     def dashboard_root() -> RedirectResponse:

@@ -25,12 +25,11 @@ from pydantic import BaseModel
 
 from hub.auth import Principal
 from hub.http.deps import NO_AUTHORITY, Authority, MaybeAuthority, PublicUrl, Store
-from hub.http.errors import as_http
 from hub.services import enrolment, fleet, revocation, sites
-from hub.services.errors import Invalid, NotFound
+from hub.services.errors import Invalid, NotFound, ServiceError
 from hub.services.scope import INSTALLERS, Scope
 from hub.web.session import PREFIX, SameOrigin, Viewer
-from hub.web.templating import page
+from hub.web.templating import form_page, page
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 #: The lifetimes the form offers, in minutes (the service holds them to its bounds).
@@ -84,11 +83,11 @@ def add_device(
         lifetime = timedelta(minutes=int(valid_minutes))
     except (ValueError, OverflowError):
         error = f"valid for: a whole number of minutes, from {MIN_MINUTES} to {MAX_MINUTES}"
-        return _fleet(request, store, who, True, form, error, 422)
+        return _fleet(request, store, who, True, form, error)
     try:
         ticket = enrolment.start(store, who, site, device, kind, lifetime)
     except (Invalid, NotFound) as exc:
-        return _fleet(request, store, who, True, form, str(exc), as_http(exc).status_code)
+        return _fleet(request, store, who, True, form, exc)
     command = f"hafen provision enrol {hub_url} {ticket.token}"
     context = {"ticket": ticket, "command": command, "qr": command_qr(command)}
     return page(request, "enrolment.html", who, **context)
@@ -141,8 +140,8 @@ def _fleet(
     who: Principal,
     can_enrol: bool,
     form: DeviceForm,
-    error: str | None = None,
-    status_code: int = 200,
+    error: str | ServiceError | None = None,
+    status_code: int | None = None,
 ) -> HTMLResponse:
     """The fleet page; for those who install devices, with the form (``form`` as typed and
     ``error`` beside it), or the sentence that says what the hub needs to enrol them."""
@@ -151,11 +150,8 @@ def _fleet(
         context |= {
             "sites": sites.list_sites(store, who) if can_enrol else [],
             "form": form,
-            "error": error,
             "unavailable": None if can_enrol else NO_AUTHORITY,
             "min_minutes": MIN_MINUTES,
             "max_minutes": MAX_MINUTES,
         }
-    response = page(request, "fleet.html", who, **context)
-    response.status_code = status_code
-    return response
+    return form_page(request, "fleet.html", who, error, status_code, **context)

@@ -20,13 +20,13 @@ from pydantic import BaseModel, ValidationError
 from hub.auth import Principal, Role
 from hub.http.deps import PublicUrl, Publisher, SendsMail, Store
 from hub.services import companies, staff
-from hub.services.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from hub.services.invitations import Links
 from hub.services.scope import Scope
 from hub.services.staff import Allowance, StaffIn, StaffMember
 from hub.web.i18n import translator
 from hub.web.session import PREFIX, SameOrigin, Someone
-from hub.web.templating import page
+from hub.web.templating import form_page, page
 
 router = APIRouter(prefix=f"{PREFIX}/company", include_in_schema=False)
 #: Staff listed on one page (the next page goes on after the last one's id).
@@ -119,12 +119,11 @@ def add_staff(
     try:
         body = StaffIn(id=form.id, name=form.name, email=form.email)
     except ValidationError as exc:
-        return _new_staff(request, store, who, form, _staff_refusal(request, exc), 422)
+        return _new_staff(request, store, who, form, _staff_refusal(request, exc))
     try:
         added = staff.add_staff(store, publisher, who, body, Links(base_url, sends_mail))
     except (Conflict, NotFound) as exc:
-        code = status.HTTP_409_CONFLICT if isinstance(exc, Conflict) else 404
-        return _new_staff(request, store, who, form, str(exc), code)
+        return _new_staff(request, store, who, form, exc)
     return page(request, "employer/invited.html", who, added=added, invitation=added.invitation)
 
 
@@ -204,7 +203,7 @@ def set_allowance(
     try:
         staff.set_allowance(store, who, member, allowance)
     except Invalid as exc:
-        return _allowance(request, store, who, person, form, str(exc))
+        return _allowance(request, store, who, person, form, exc)
     return RedirectResponse(
         f"{PREFIX}/company?saved={member}", status_code=status.HTTP_303_SEE_OTHER
     )
@@ -224,14 +223,10 @@ def _new_staff(
     store: Store,
     who: Principal,
     form: StaffForm,
-    error: str | None = None,
-    status_code: int = 200,
+    error: str | ServiceError | None = None,
 ) -> HTMLResponse:
-    response = page(
-        request, "employer/new.html", who, company=_company(store, who), form=form, error=error
-    )
-    response.status_code = status_code
-    return response
+    company = _company(store, who)
+    return form_page(request, "employer/new.html", who, error, company=company, form=form)
 
 
 def _allowance(
@@ -240,20 +235,12 @@ def _allowance(
     who: Principal,
     person: StaffMember,
     form: AllowanceForm,
-    error: str | None = None,
+    error: str | ServiceError | None = None,
 ) -> HTMLResponse:
-    response = page(
-        request,
-        "employer/allowance.html",
-        who,
-        company=_company(store, who),
-        person=person,
-        form=form,
-        error=error,
+    company = _company(store, who)
+    return form_page(
+        request, "employer/allowance.html", who, error, company=company, person=person, form=form
     )
-    if error is not None:
-        response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    return response
 
 
 def _staff_refusal(request: Request, exc: ValidationError) -> str:

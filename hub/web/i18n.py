@@ -90,10 +90,10 @@ def context(lang: str) -> dict[str, Any]:
         "languages": LANGUAGES,
         "day": lambda value, fmt="full": format_date(value, fmt, locale=locale),
         "when": lambda value, fmt="short": format_datetime(value, fmt, locale=locale),
+        #: A number the language's way, to one decimal: "3.2" and "3,2".
+        "decimal": lambda value: format_decimal(value, "#,##0.0", locale=locale),
         #: A time of day on a site's clock: ``clock(visit.first_entry, visit.site_timezone)``.
         "clock": lambda value, zone: _clock(value, zone, locale),
-        #: A number with one decimal the language's way: "2.5", "2,5".
-        "decimal": lambda value: format_decimal(value, "#,##0.0", locale=locale),
         #: A month ``YYYY-MM`` by its name: "December 2026", "Dezember 2026".
         "month_name": lambda month: format_date(
             date.fromisoformat(f"{month}-01"), "LLLL yyyy", locale=locale

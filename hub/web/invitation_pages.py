@@ -21,7 +21,7 @@ from hub.services.errors import Gone, NotFound
 from hub.throttle import Throttled
 from hub.web.i18n import translator
 from hub.web.session import COOKIE, PREFIX, SameOrigin, home_of, set_session
-from hub.web.templating import page
+from hub.web.templating import form_page, page
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 #: A link's token, as the hub makes them (``hfi_`` and 43 characters), with room to spare.
@@ -64,7 +64,7 @@ def accept_invitation(
     try:
         if error is not None:
             username = invitations.open_invitation(store, throttle, token, client)
-            return _form(request, username, error, status.HTTP_422_UNPROCESSABLE_CONTENT)
+            return _form(request, username, error)
         accepted = invitations.accept_invitation(store, throttle, token, password, client)
     except (NotFound, Gone, Throttled) as exc:
         return _unusable(request, exc)
@@ -78,20 +78,16 @@ def accept_invitation(
     return redirect
 
 
-def _form(
-    request: Request, username: str, error: str | None = None, status_code: int = 200
-) -> HTMLResponse:
-    response = page(
+def _form(request: Request, username: str, error: str | None = None) -> HTMLResponse:
+    return form_page(
         request,
         "invitation.html",
         None,
+        error,
         username=username,
-        error=error,
         min_length=MIN_PASSWORD_LENGTH,
         max_length=MAX_PASSWORD,
     )
-    response.status_code = status_code
-    return response
 
 
 def _unusable(request: Request, exc: NotFound | Gone | Throttled) -> HTMLResponse:

@@ -35,7 +35,7 @@ from hub.web.session import (
     safe_next,
     set_session,
 )
-from hub.web.templating import page
+from hub.web.templating import form_page, page
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 #: How long one live stream lasts before the browser reconnects (and signs in again).
@@ -75,8 +75,8 @@ def sign_in_form(
             if refused
             else i18n.translations(i18n.choose(request)).gettext("Wrong name or password.")
         )
-        response = page(request, "sign_in.html", None, next=safe_next(next), error=error)
-        response.status_code = 429 if refused else status.HTTP_401_UNAUTHORIZED
+        code = 429 if refused else status.HTTP_401_UNAUTHORIZED
+        response = form_page(request, "sign_in.html", None, error, code, next=safe_next(next))
         if isinstance(exc, Throttled):
             response.headers["Retry-After"] = str(exc.seconds)
         return response

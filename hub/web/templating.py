@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from hub.auth import STAFF_ROLES, Principal
+from hub.http.errors import as_http
+from hub.services.errors import ServiceError
 from hub.services.fleet import UNVERIFIED_SECONDS
 from hub.services.scope import Scope
 from hub.web import i18n
@@ -91,6 +93,30 @@ def page(request: Request, name: str, who: Principal | None, **context: Any) -> 
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def form_page(
+    request: Request,
+    name: str,
+    who: Principal | None,
+    error: str | ServiceError | None = None,
+    status_code: int | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """The page ``name`` with its form, and, when it was refused, ``error`` beside it (the
+    template's ``error``): a service's refusal in the service's words, or the page's own.
+
+    A refused form answers with the refusal's status, so that a script or a test tells it
+    from a page that worked: a service's error with the status the API gives it (409, 422,
+    404 ...), the page's own words with 422, unless ``status_code`` says otherwise (which
+    also serves a page that cannot take its form at all, without an error, as 503)."""
+    if status_code is None and error is not None:
+        status_code = as_http(error).status_code if isinstance(error, ServiceError) else 422
+    shown = None if error is None else str(error)
+    response = page(request, name, who, error=shown, **context)
+    if status_code is not None:
+        response.status_code = status_code
     return response
 
 

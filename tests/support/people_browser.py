@@ -1,8 +1,12 @@
-"""The member's and employer's pages in a real browser: one hub per test worker on SQLite,
-served by uvicorn, mailing through a real SMTP server (aiosmtpd), and one headless chromium,
-shared by the tests of those pages (starting each takes a second or two); and what those
-tests do as people do: a phone's screen in German, the invitation mail's link followed, each
-page checked to fit a phone and pass axe-core."""
+"""What the browser tests of the member's and employer's pages share: one hub on SQLite served
+by uvicorn, mailing through a real SMTP server (aiosmtpd), started once per test process
+(``people_hub``: a second start costs seconds of the suite's budget); a headless chromium per
+module (``people_browser``: Playwright's sync API runs one at a time in a process, and other
+modules start their own); its sites take bookings (tests.support.spaces); a German phone's
+page; following an invitation mail; and the checks every page is held to (fits a phone,
+nothing for axe-core, a screenshot).
+
+Tests that share the hub keep to ids of their own (companies, members, addresses)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from tests.support.smtp import Inbox, smtp_server
 from tests.support.spaces import bookable_sites
 from tests.support.waiting import wait_for
 
+#: The password everyone invited chooses.
 PASSWORD = "Sommer am Hafen 2026"
 
 
@@ -66,7 +71,7 @@ def people_hub(tmp_path_factory) -> Iterator[PeopleHub]:
         yield found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def people_browser() -> Iterator[Any]:
     with chromium() as browser:
         yield browser
