@@ -47,7 +47,7 @@ def test_an_employer_books_a_desk_for_staff_sees_it_and_cancels_it(people_browse
     page.get_by_label("In der Nähe von (Postleitzahl oder Ort)").fill("04808")
     page.get_by_label("Tag", exact=True).fill(day.isoformat())
     page.get_by_label("Vormittag").check()
-    page.get_by_role("button", name="Spaces suchen").click()
+    page.get_by_role("button", name="Orte finden").click()
     page.wait_for_url("**/ui/company/bookings/new?*")
     spaces = page.locator("li[data-site]")
     assert [spaces.nth(i).get_attribute("data-site") for i in range(2)] == ["wurzen", "eilenburg"]
