@@ -31,11 +31,14 @@ from hub.services.desk_pool import DESK_KINDS, holding
 
 @dataclass(frozen=True)
 class Allowance:
-    """Where and how much a member may book; ``granted_by`` names it in messages."""
+    """Where and how much a member may book; ``granted_by`` names it in messages, ``company``
+    is the employer whose allowance it is (None: the member's plans): what it books, that
+    company paid for (``bookings.company_id``)."""
 
     sites: frozenset[str] | None  # None: the whole network
     days_per_month: int | None  # None: no limit
     granted_by: str
+    company: str | None = None
 
     def require_site(self, site: str) -> None:
         if self.sites is None or site in self.sites:
@@ -91,7 +94,7 @@ def allowance_of(conn: Connection, member: str, terms: Row, at: datetime) -> All
         if terms.own_sites is not None:
             sites &= frozenset(terms.own_sites)
         days = terms.own_days if terms.own_days is not None else terms.days_per_person
-        return Allowance(sites, days, f"{terms.company}'s allowance")
+        return Allowance(sites, days, f"{terms.company}'s allowance", terms.company)
     plans = conn.execute(_PLANS, {"member": member, "at": at}).all()
     if not plans:
         raise refuse(

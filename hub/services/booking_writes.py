@@ -98,11 +98,12 @@ def insert_booking(
     now: datetime,
     room: str | None = None,
     attendees: int | None = None,
+    company: str | None = None,
 ) -> Row:
     """Insert the booking and the grant that lets its member in at ``site`` for its time
     (the door hears of it once the caller has committed and published); the pool's lock and
     the counting rules (``booking_counts.require_free``) come first, in the same transaction.
-    Returns the stored booking."""
+    ``company``: the employer whose allowance it is made within. Returns the stored booking."""
     booking = {
         "member_id": member,
         "site_id": site,
@@ -115,6 +116,7 @@ def insert_booking(
         "room_id": room,
         "attendees": (attendees or 1) if kind == "room" else None,
         "booked_by": booked_by,
+        "company_id": company,
     }
     row = conn.execute(_INSERT_BOOKING, booking).one()
     grant = {

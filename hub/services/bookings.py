@@ -175,6 +175,7 @@ def _book(
             now,
             room=wanted.room,
             attendees=wanted.attendees,
+            company=allowance.company if allowance is not None else None,
         )
         if confirm is not None:
             booking_mail.confirm(conn, row, confirm)

@@ -77,7 +77,7 @@ def join_own(
     engine: Engine, who: Principal, wanted: WaitingIn, now: datetime | None = None
 ) -> Waiting:
     """A member puts themselves on the waiting list."""
-    return _join(engine, who, own_member(who), wanted, "you", now)
+    return _join(engine, who, own_member(who), wanted, "you", None, now)
 
 
 def join_for_staff(
@@ -89,7 +89,7 @@ def join_for_staff(
     with engine.connect() as conn:
         if not on_staff(conn, company, wanted.member):
             raise NotFound(f"no member {wanted.member!r} on your company's staff")
-    return _join(engine, who, wanted.member, wanted, wanted.member, now)
+    return _join(engine, who, wanted.member, wanted, wanted.member, company, now)
 
 
 def _join(
@@ -98,8 +98,11 @@ def _join(
     member: str,
     wanted: WaitingIn,
     subject: str,
+    company: str | None,
     now: datetime | None,
 ) -> Waiting:
+    """Put ``member`` on the list; ``company``: the employer whose admin does it (the
+    entries it may see and end), None for the member themselves."""
     now = now or datetime.now(UTC)
     site, day, part = wanted.site, wanted.day, wanted.part
     with engine.connect() as conn:
@@ -137,6 +140,7 @@ def _join(
                 part=part,
                 created_at=now,
                 created_by=who.user_id,
+                company_id=company,
             )
         ).one()
         return _described(conn, [entry])[0]
