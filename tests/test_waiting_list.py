@@ -6,7 +6,6 @@ book is passed over with the reason; entries whose part is over end."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,20 +17,11 @@ from hub import db
 from hub.auth import Role
 from hub.services.no_shows import SETTLE, sweep
 from tests.support.booking import BERLIN, add_door, door_tap, member_user, set_site, today
-from tests.support.hub import add_staff, add_user, api_client, as_user
+from tests.support.hub import add_user, as_user
 from tests.support.sites import add_sites
-from tests.support.smtp import smtp_server
 from tests.support.waiting import wait_for
 
 GRACE = timedelta(minutes=60)
-
-
-@pytest.fixture
-def mail_api(engine) -> Iterator:
-    """The hub's API sending mail through a real SMTP server; yields (client, inbox)."""
-    add_staff(engine)
-    with smtp_server() as smtp, api_client(engine, mail=smtp.mailer()) as client:
-        yield client, smtp.inbox
 
 
 @pytest.fixture
