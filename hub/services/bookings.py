@@ -261,11 +261,12 @@ def cancel_for_staff(
     sends_mail: bool = False,
     now: datetime | None = None,
 ) -> Booking:
-    """A company admin cancels a booking of their staff, until the site's cut-off."""
+    """A company admin cancels a booking their company's allowance paid for, until the
+    site's cut-off; any other answers as one that does not exist."""
     company = own_company(who)
 
-    def may_see(conn: Connection, row: Row) -> bool:
-        return on_staff(conn, company, row.member_id)
+    def may_see(_conn: Connection, row: Row) -> bool:
+        return bool(row.company_id == company)
 
     return _cancel(engine, publisher, booking_id, may_see, True, sends_mail, now)
 
