@@ -24,6 +24,7 @@ from hub.auth import Principal, Role
 from hub.services import bookings
 from hub.services.booking_models import MyBookingIn
 from hub.services.booking_rules import Rule, RuleBroken
+from hub.services.bookings import Canceller
 from hub.services.desk_pool import holding
 from tests.support.booking import add_room, at, make_members, set_site, today
 
@@ -91,7 +92,9 @@ def test_a_cancelled_desk_is_taken_by_exactly_one_of_many(engine):
     calls: list[Callable[[], object]] = [
         partial(book_desk, engine, f"rush-{i}", day) for i in range(20)
     ]
-    calls.append(partial(bookings.cancel_own, engine, None, member("first"), made.id))
+    calls.append(
+        partial(bookings.cancel, engine, None, member("first"), made.id, by=Canceller.MEMBER)
+    )
     outcome = at_once(calls)
     rush_booked = outcome["booked"] - 1  # the cancellation succeeds too
     assert rush_booked <= 1 and outcome[Rule.FULL] == 20 - rush_booked
@@ -157,7 +160,7 @@ def test_on_sqlite_the_pools_write_opens_each_bookings_transaction(tmp_path):
             opening.append(statement.split("(")[0].strip())
 
     made = bookings.book_for_self(engine, None, member("mia"), desk(today() + timedelta(days=2)))
-    bookings.cancel_own(engine, None, member("mia"), made.id)
+    bookings.cancel(engine, None, member("mia"), made.id, by=Canceller.MEMBER)
     assert opening == ["INSERT INTO booking_pools", "INSERT INTO booking_pools"]
     engine.dispose()
 

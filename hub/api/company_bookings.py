@@ -12,6 +12,7 @@ from hub.http.deps import CompanyAdmin, MailHost, Publisher, SendsMail, Store
 from hub.services import booking_reads, bookings
 from hub.services.booking_models import Booking, StaffBookingIn
 from hub.services.booking_reads import MAX_LIST
+from hub.services.bookings import Canceller
 
 router = APIRouter(prefix="/company/bookings", tags=["company bookings"])
 BookingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -59,4 +60,6 @@ def cancel(
 ) -> Booking:
     """Cancel a booking your company paid for, until the site's cut-off before it starts;
     the desk goes to the first one waiting for it."""
-    return bookings.cancel_for_staff(store, publisher, who, booking_id, sends_mail=sends_mail)
+    return bookings.cancel(
+        store, publisher, who, booking_id, by=Canceller.EMPLOYER, sends_mail=sends_mail
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, Row, bindparam, select
 
@@ -213,97 +214,71 @@ def _what_it_holds(conn: Connection, rules: SiteRules, wanted: Wanted, now: date
 # -- cancelling -----------------------------------------------------------------------------
 
 
+class Canceller(StrEnum):
+    """As whom a booking is cancelled: which bookings one may cancel, and until when."""
+
+    #: Network admins and operators: any booking at a site they see people of, at any time.
+    STAFF = "staff"
+    #: A member: their own, until the site's cut-off.
+    MEMBER = "member"
+    #: A company admin: one their company's allowance paid for, until the site's cut-off.
+    EMPLOYER = "employer"
+
+
 def cancel(
     engine: Engine,
     publisher: AclPublisher | None,
     who: Principal,
     booking_id: int,
     *,
+    by: Canceller = Canceller.STAFF,
     sends_mail: bool = False,
     now: datetime | None = None,
 ) -> Booking:
-    """Cancel any booking at a site ``who`` sees people of, at any time. Another site's
-    booking answers as one that does not exist: the answer never tells where one lives."""
-    scope = Scope(who)
-    scope.require_people()
-
-    def may_see(_conn: Connection, row: Row) -> bool:
-        return scope.may_see(row.site_id)
-
-    return _cancel(engine, publisher, booking_id, may_see, False, sends_mail, now)
-
-
-def cancel_own(
-    engine: Engine,
-    publisher: AclPublisher | None,
-    who: Principal,
-    booking_id: int,
-    *,
-    sends_mail: bool = False,
-    now: datetime | None = None,
-) -> Booking:
-    """A member cancels one of their bookings, until the site's cut-off; another's answers
-    as one that does not exist."""
-    member = own_member(who)
-
-    def may_see(_conn: Connection, row: Row) -> bool:
-        return bool(row.member_id == member)
-
-    return _cancel(engine, publisher, booking_id, may_see, True, sends_mail, now)
-
-
-def cancel_for_staff(
-    engine: Engine,
-    publisher: AclPublisher | None,
-    who: Principal,
-    booking_id: int,
-    *,
-    sends_mail: bool = False,
-    now: datetime | None = None,
-) -> Booking:
-    """A company admin cancels a booking their company's allowance paid for, until the
-    site's cut-off; any other answers as one that does not exist."""
-    company = own_company(who)
-
-    def may_see(_conn: Connection, row: Row) -> bool:
-        return bool(row.company_id == company)
-
-    return _cancel(engine, publisher, booking_id, may_see, True, sends_mail, now)
-
-
-def _cancel(
-    engine: Engine,
-    publisher: AclPublisher | None,
-    booking_id: int,
-    may_see: Callable[[Connection, Row], bool],
-    cut_off: bool,
-    sends_mail: bool,
-    now: datetime | None,
-) -> Booking:
-    """Mark the booking cancelled (it is kept, for the operator's day view), delete its
-    grant, give its desk to the waiting list (``freeing``), tell the doors. Cancelling a
-    booking that no longer holds (cancelled or released) changes nothing. ``sends_mail``:
-    the hub sends mail (a member who gets the desk is told)."""
+    """Cancel a booking ``who`` may cancel ``by`` their part (``Canceller``); any other
+    answers as one that does not exist: the answer never tells where one lives or whose it
+    is. Marks it cancelled (it is kept, for the operator's day view), deletes its grant,
+    gives its desk to the waiting list (``freeing``), tells the doors. Cancelling a booking
+    that no longer holds (cancelled or released) changes nothing. ``sends_mail``: the hub
+    sends mail (a member who gets the desk is told)."""
+    may_cancel = _may_cancel(who, by)
     now = now or datetime.now(UTC)
     b = db.bookings.c
     with engine.connect() as conn:
         row = conn.execute(select(db.bookings).where(b.id == booking_id)).one_or_none()
-        if row is None or not may_see(conn, row):
+        if row is None or not may_cancel(row):
             raise NotFound("no such booking")
         if row.cancelled_at is not None or row.released_at is not None:
             return as_booking(row)
-        if cut_off:
-            rules = SiteRules.load(conn, row.site_id)
-            deadline = db.aware(row.starts_at) - timedelta(minutes=rules.cancel_minutes)
-            if now > deadline:
-                until = deadline.astimezone(rules.zone)
-                raise refuse(
-                    Rule.CANCEL_TOO_LATE,
-                    f"a booking at {rules.id} can be cancelled until {rules.cancel_minutes}"
-                    f" minutes before it starts ({until:%Y-%m-%d %H:%M}); ask the space's"
-                    " operator",
-                )
+        if by != Canceller.STAFF:
+            _require_before_cut_off(conn, row, now)
     with _writing(engine), engine.begin() as conn:
         freed = free(conn, row, Ending.CANCELLED, now, sends_mail)
     tell_doors(publisher, [freed])
     return as_booking(freed.booking)
+
+
+def _may_cancel(who: Principal, by: Canceller) -> Callable[[Row], bool]:
+    """Which bookings ``who`` may cancel as ``by``; refused outright for the wrong role."""
+    if by == Canceller.MEMBER:
+        member = own_member(who)
+        return lambda row: bool(row.member_id == member)
+    if by == Canceller.EMPLOYER:
+        company = own_company(who)
+        return lambda row: bool(row.company_id == company)
+    scope = Scope(who)
+    scope.require_people()
+    return lambda row: scope.may_see(row.site_id)
+
+
+def _require_before_cut_off(conn: Connection, row: Row, now: datetime) -> None:
+    """Refuse a cancellation after the site's cut-off before the booking starts."""
+    rules = SiteRules.load(conn, row.site_id)
+    deadline = db.aware(row.starts_at) - timedelta(minutes=rules.cancel_minutes)
+    if now > deadline:
+        until = deadline.astimezone(rules.zone)
+        raise refuse(
+            Rule.CANCEL_TOO_LATE,
+            f"a booking at {rules.id} can be cancelled until {rules.cancel_minutes}"
+            f" minutes before it starts ({until:%Y-%m-%d %H:%M}); ask the space's operator",
+        )
