@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Connection, Engine, Row, bindparam, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from hub import db
 from hub.access_lists import AclPublisher
@@ -39,21 +39,17 @@ from hub.services.booking_models import (
 from hub.services.booking_rules import Rule, SiteRules, desk_window, refuse, timed_window
 from hub.services.booking_writes import (
     DESKS,
+    Settings,
     insert_booking,
     lock_member,
-    lock_pool,
+    lock_pool_with_settings,
     writing as _writing,
 )
 from hub.services.desk_pool import Part
-from hub.services.errors import Forbidden, Invalid, NotFound
+from hub.services.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.services.freeing import Ending, free, tell_doors
 from hub.services.publishing import publish_member
 from hub.services.scope import Scope
-
-#: Built once (booking's hot path): the site's desks, read again under the pool's lock.
-_DESKS_NOW = (
-    select(db.sites.c.desks).where(db.sites.c.id == bindparam("site")).with_for_update(read=True)
-)
 
 
 def own_member(who: Principal) -> str:
@@ -159,12 +155,12 @@ def _book(
     with _writing(engine), engine.begin() as conn:
         if allowance is not None and allowance.days_per_month is not None:
             lock_member(conn, member)
-        lock_pool(conn, site, hold.window.day, hold.resource)
-        # The desks as they are now, not as read before the lock: a change of the site's
-        # desks made meanwhile counted the bookings it could see, so this one counts against
-        # its result (on PostgreSQL FOR SHARE waits for a change under way; on SQLite the
-        # pool's write holds the one write lock already).
-        rules = replace(rules, desks=conn.execute(_DESKS_NOW, {"site": site}).scalar_one())
+        room = wanted.room if hold.room is not None else None
+        settings = lock_pool_with_settings(conn, site, hold.window.day, hold.resource, room)
+        # The settings as they are now, not as read before the lock: a change of the site or
+        # the room made meanwhile counted the bookings it could see, so this one counts
+        # against its result (``booking_writes``).
+        rules, hold = _as_settings_are(conn, settings, rules, hold, wanted, now)
         require_free(conn, rules, member, hold, allowance, subject or member, now)
         row = insert_booking(
             conn,
@@ -182,6 +178,28 @@ def _book(
             booking_mail.confirm(conn, row, confirm)
     publish_member(publisher, member, {site})
     return as_booking(row)
+
+
+def _as_settings_are(
+    conn: Connection,
+    settings: Settings,
+    rules: SiteRules,
+    hold: Hold,
+    wanted: Wanted,
+    now: datetime,
+) -> tuple[SiteRules, Hold]:
+    """The rules and the hold under the pool's lock: asked again if a change of the site's
+    hours, days or zone, or of the room, came in between (its desks count as they are)."""
+    if settings.site is None:
+        raise NotFound(f"no site {rules.id!r}")
+    fresh = SiteRules.of(settings.site)
+    room_changed = hold.room is not None and settings.seats != hold.room.seats
+    if not room_changed and replace(rules, desks=fresh.desks) == fresh:
+        return fresh, hold
+    again = _what_it_holds(conn, fresh, wanted, now)
+    if (again.window.day, again.resource) != (hold.window.day, hold.resource):
+        raise Conflict(f"{rules.id}'s settings changed while you booked: try again")
+    return fresh, again
 
 
 def _what_it_holds(conn: Connection, rules: SiteRules, wanted: Wanted, now: datetime) -> Hold:
