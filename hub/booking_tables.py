@@ -48,6 +48,9 @@ waiting_list = Table(
     Column("part", String(10), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", BigInteger),  # the user who put them on it
+    #: The company whose admin put them on it (NULL: the member, or the staff): the entries
+    #: an employer may see and end.
+    Column("company_id", String(64)),
     #: The booking they got when a desk freed; NULL while waiting.
     Column("booking_id", BigInteger),
     #: When they stopped waiting (got a desk, left the list, the day passed).

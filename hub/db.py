@@ -308,7 +308,12 @@ bookings = Table(
     Column("arrived_at", DateTime(timezone=True)),
     #: Released back to the pool: nobody tapped in by its start plus the site's grace time.
     Column("released_at", DateTime(timezone=True)),
+    #: The company whose allowance it was made within (its admin booked for its staff, or one
+    #: of its staff booked while on it); NULL: the member's own (a plan, or the staff booked
+    #: it). What an employer sees, counts and takes back is this, never its staff's others.
+    Column("company_id", String(64)),
     Index("bookings_site_day", "site_id", "day"),
+    Index("bookings_company_day", "company_id", "day"),
 )
 
 cards = Table(

@@ -24,6 +24,8 @@ from hub.auth import Principal, Role
 from hub.services import bookings
 from hub.services.booking_models import MyBookingIn
 from hub.services.booking_rules import Rule, RuleBroken
+from hub.services.booking_writes import lock_site
+from hub.services.bookings import Canceller
 from hub.services.desk_pool import holding
 from tests.support.booking import add_room, at, make_members, set_site, today
 
@@ -91,7 +93,9 @@ def test_a_cancelled_desk_is_taken_by_exactly_one_of_many(engine):
     calls: list[Callable[[], object]] = [
         partial(book_desk, engine, f"rush-{i}", day) for i in range(20)
     ]
-    calls.append(partial(bookings.cancel_own, engine, None, member("first"), made.id))
+    calls.append(
+        partial(bookings.cancel, engine, None, member("first"), made.id, by=Canceller.MEMBER)
+    )
     outcome = at_once(calls)
     rush_booked = outcome["booked"] - 1  # the cancellation succeeds too
     assert rush_booked <= 1 and outcome[Rule.FULL] == 20 - rush_booked
@@ -157,7 +161,7 @@ def test_on_sqlite_the_pools_write_opens_each_bookings_transaction(tmp_path):
             opening.append(statement.split("(")[0].strip())
 
     made = bookings.book_for_self(engine, None, member("mia"), desk(today() + timedelta(days=2)))
-    bookings.cancel_own(engine, None, member("mia"), made.id)
+    bookings.cancel(engine, None, member("mia"), made.id, by=Canceller.MEMBER)
     assert opening == ["INSERT INTO booking_pools", "INSERT INTO booking_pools"]
     engine.dispose()
 
@@ -176,7 +180,7 @@ def test_a_booking_counts_against_the_desks_a_change_made_while_it_waited(engine
     with engine.connect() as cutting:
         cutting.begin()
         # What update_site does: lock the row, see 5 booked, cut the desks to 5.
-        cutting.execute(select(db.sites).where(db.sites.c.id == "borna").with_for_update())
+        lock_site(cutting, "borna")
         cutting.execute(db.sites.update().where(db.sites.c.id == "borna").values(desks=5))
         with ThreadPoolExecutor(1) as thread:
             late = thread.submit(bookings.book_for_self, engine, None, member("late"), desk(day))
@@ -187,3 +191,49 @@ def test_a_booking_counts_against_the_desks_a_change_made_while_it_waited(engine
                 late.result(timeout=20)
     assert refused.value.rule == Rule.FULL
     assert holding_desks(engine, day) == 5
+
+
+def room(day: date, attendees: int) -> MyBookingIn:
+    return MyBookingIn.model_validate(
+        {"site": "borna", "kind": "room", "room": "saal", "attendees": attendees}
+        | {"starts_at": at(day, "10:00"), "ends_at": at(day, "11:00")}
+    )
+
+
+#: Changes of the site or its room, made while a booking waits, and what then refuses it.
+CHANGES = {
+    "room removed": (db.rooms.delete(), "room", Rule.NO_ROOM),
+    "seats cut": (db.rooms.update().values(seats=2), "room", Rule.TOO_MANY_PEOPLE),
+    "closed day": (None, "desk", Rule.CLOSED),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_booking_counts_against_a_change_of_its_site_or_room_made_while_it_waited(engine, change):
+    """Review found that a room's change (and a site's hours) could race a booking: the
+    booking checked the room and the day before its lock and inserted after the change
+    had counted the bookings it could see. Here the change is held open, as rooms and
+    sites make it (the site's row written first), while the booking starts: it must wait
+    and then be refused by what the change made."""
+    site(engine, desks=10)
+    add_room(engine, "borna", "saal", 10)
+    make_members(engine, ["mia"], "flex")
+    day = today() + timedelta(days=3)
+    statement, kind, rule = CHANGES[change]
+    if statement is None:
+        statement = db.sites.update().values(closed_days=[day.isoformat()])
+    wanted = room(day, 4) if kind == "room" else desk(day)
+    with engine.connect() as changing:
+        changing.begin()
+        lock_site(changing, "borna")
+        changing.execute(statement)
+        with ThreadPoolExecutor(1) as thread:
+            late = thread.submit(bookings.book_for_self, engine, None, member("mia"), wanted)
+            threading.Event().wait(0.5)  # the booking is under way, waiting for the change
+            assert not late.done()
+            changing.commit()
+            with pytest.raises(RuleBroken) as refused:
+                late.result(timeout=20)
+    assert refused.value.rule == rule
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(db.bookings)) == 0

@@ -180,11 +180,11 @@ def test_a_past_booking_shows_whether_it_was_used_never_when(harbour):
                 insert(db.bookings).values(
                     member_id=member, site_id="borna", kind="desk", part="day", day=day,
                     starts_at=start, ends_at=start + timedelta(days=1), created_at=start,
-                    booked_by=cora_id,
+                    booked_by=cora_id, company_id="acme",
                     arrived_at=start + timedelta(hours=8, minutes=47) if arrived else None,
                 )
             )  # fmt: skip
-        # A booking bob made himself is his own, not on his employer's list.
+        # A booking on bob's own plan is his own, not on his employer's list.
         start = datetime.now(UTC) + timedelta(days=3)
         conn.execute(
             insert(db.bookings).values(

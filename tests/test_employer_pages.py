@@ -169,6 +169,7 @@ def month_of_use(engine) -> None:
                 insert(db.bookings).values(
                     member_id="bob", site_id="borna", kind="desk", part="day", day=start.date(),
                     starts_at=start, ends_at=start + timedelta(hours=8), created_at=start,
+                    company_id="acme",
                 )
             )  # fmt: skip
         for member, company, day in (("bob", "acme", 2), ("bob", "acme", 5), ("rita", "other", 2)):

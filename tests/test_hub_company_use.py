@@ -1,7 +1,9 @@
 """What an employer sees of their staff's use (issue 16): per person and in total, days booked,
 days used (verified by taps at the door, through the real ingest roll-ups), days booked but not
-used and sites; never when anyone came. Each company admin sees only their company; operators
-invoice their sites' part; the CSV is safe to open in a spreadsheet. SQLite and PostgreSQL."""
+used and sites; never when anyone came. Only what the company's allowance paid for counts and
+is listed, never its staff's own bookings, also of people who have left. Each company admin
+sees only their company; operators invoice their sites' part; the CSV is safe to open in a
+spreadsheet. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,10 +24,13 @@ from tests.support.sites import add_sites
 MONDAY = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)  # 09:30 in Leipzig
 
 
-def book(conn, member: str, site: str, day: date, **values) -> None:
+def book(conn, member: str, site: str, day: date, **values) -> int:
+    """A booking of ``member`` (``company_id=``: within that company's allowance)."""
     start = datetime.combine(day, MONDAY.timetz())
-    conn.execute(
-        insert(db.bookings).values(
+    return conn.execute(
+        insert(db.bookings)
+        .returning(db.bookings.c.id)
+        .values(
             member_id=member,
             site_id=site,
             kind="desk",
@@ -36,7 +41,7 @@ def book(conn, member: str, site: str, day: date, **values) -> None:
             created_at=start - timedelta(days=7),
             **values,
         )
-    )
+    ).scalar_one()
 
 
 def staffed(api) -> dict[str, dict[str, str]]:
@@ -54,10 +59,11 @@ def staffed(api) -> dict[str, dict[str, str]]:
     days = [MONDAY.date() + timedelta(days=d) for d in range(4)]
     with api.engine.begin() as conn:
         for day in days[:3]:
-            book(conn, "anna", "borna", day)  # booked three days, comes on two
-        book(conn, "anna", "borna", days[3], cancelled_at=MONDAY)  # cancelled: not booked
-        book(conn, "ben", "leipzig-ost", days[0])
-        book(conn, "rita", "borna", days[0])
+            book(conn, "anna", "borna", day, company_id="acme")  # three days, comes on two
+        # Cancelled: not booked.
+        book(conn, "anna", "borna", days[3], cancelled_at=MONDAY, company_id="acme")
+        book(conn, "ben", "leipzig-ost", days[0], company_id="acme")
+        book(conn, "rita", "borna", days[0], company_id="rival")
     store = IngestStore(api.engine)
     store.write(
         Batch(
@@ -99,6 +105,30 @@ def test_the_company_admin_sees_days_per_person_and_in_total_never_times(api):
     assert "T0" not in answer.text and "first_at" not in answer.text  # days, never times
     rival = api.get("/company/use", params={"month": "2026-11"}, headers=who["ralf"]).json()
     assert [p["member"] for p in rival["people"]] == ["rita"]
+
+
+def test_a_company_sees_only_what_it_paid_for_never_its_staffs_own_bookings(api):
+    who = staffed(api)
+    cora, month = who["cora"], {"month": "2026-11"}
+    assert api.post(
+        "/members", json={"id": "fred", "name": "Fred"}, headers=who["admin"]
+    ).is_success
+    friday = MONDAY.date() + timedelta(days=4)
+    with api.engine.begin() as conn:
+        # anna's own, on a plan of hers (before she joined, say): none of acme's business.
+        private = book(conn, "anna", "leipzig-ost", friday)
+        # fred left acme since; what acme paid for him in November is still acme's.
+        freds = book(conn, "fred", "borna", friday, company_id="acme")
+    use = api.get("/company/use", params=month, headers=cora).json()
+    people = {p["member"]: p for p in use["people"]}
+    assert people["anna"]["days_booked"] == 3 and people["anna"]["sites"] == ["borna"]
+    assert people["fred"]["days_booked"] == 1 and people["fred"]["booked_unused"] == 1
+    listed = api.get("/company/bookings", params=month, headers=cora).json()
+    assert freds in {b["id"] for b in listed} and private not in {b["id"] for b in listed}
+    assert {b["member"] for b in listed} == {"anna", "ben", "fred"}
+    assert api.get(f"/company/bookings/{private}", headers=cora).status_code == 404
+    assert api.get(f"/company/bookings/{freds}", headers=cora).status_code == 200
+    assert api.delete(f"/company/bookings/{private}", headers=cora).status_code == 404
 
 
 def test_roles_see_only_their_part_of_a_statement(api):

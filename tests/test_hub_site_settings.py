@@ -1,17 +1,21 @@
 """A site's booking settings and rooms (issue 16): set when it is made, changed with PATCH by a
 network admin (anything but the id) or the site's operator (its booking settings), read back
 as set; bad values are 422 naming the field and change nothing; a change that bookings still
-to come would not fit is a 409 naming them. On SQLite and PostgreSQL."""
+to come would not fit is a 409 saying how many, unless the caller asks to cancel them: then
+they are cancelled, their grants go and their members are told by mail (the latest made of a
+day first where desks are cut). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from hub import db
+from tests.support.booking import at, member_user, next_weekday, set_site
 from tests.support.hub import as_user
 from tests.support.sites import add_sites
+from tests.support.waiting import wait_for
 
 PLACE = {
     "latitude": 51.1167,
@@ -140,13 +144,17 @@ def test_fewer_desks_than_booked_or_a_booked_closed_day_is_409_naming_the_day(ap
     # Three desks in each half: three are enough, two are not.
     fewer = api.patch("/sites/borna", json={"desks": 2}, headers=admin)
     assert fewer.status_code == 409
-    assert f"more than 2 are booked on {day.isoformat()} (3): keep at least 3" in fewer.text
+    # The latest made go first, each where it helps: the afternoon, then the morning.
+    assert "affects 2 bookings not over yet: 2 bookings would take more than its 2" in fewer.text
+    assert f"the latest made on {day.isoformat()} (2)" in fewer.text
     assert api.patch("/sites/borna", json={"desks": 3}, headers=admin).is_success
     none = api.patch("/sites/borna", json={"desks": None}, headers=admin)
     assert none.status_code == 409 and day.isoformat() in none.text
     closing = api.patch("/sites/borna", json={"closed_days": [day.isoformat()]}, headers=admin)
     assert closing.status_code == 409
-    assert f"bookings are made for {day.isoformat()} (4)" in closing.text
+    assert "this change affects 4 bookings not over yet: 4 bookings would lie outside" in (
+        closing.text
+    )
     site = api.get("/sites/borna", headers=admin).json()
     assert site["desks"] == 3 and site["closed_days"] is None
 
@@ -214,7 +222,86 @@ def test_a_room_that_bookings_still_hold_is_not_removed_nor_made_too_small(api):
     book(api.engine, "borna", soon(-10), "day", kind="room", room_id="saal", attendees=10)
     refused = api.delete("/sites/borna/rooms/saal", headers=admin)
     assert refused.status_code == 409
-    assert "room 'saal': 2 bookings still to come hold it" in refused.text
+    assert "room 'saal': removing it affects 2 bookings of it" in refused.text
     smaller = api.put("/sites/borna/rooms/saal", json={"name": "Saal", "seats": 7}, headers=admin)
-    assert smaller.status_code == 409 and "brings 8 people" in smaller.text
+    assert smaller.status_code == 409
+    assert "affect 1 booking of room 'saal' that bring up to 8 people" in smaller.text
     assert api.get("/sites/borna/rooms", headers=admin).json()[0]["seats"] == 10
+
+
+def test_a_change_that_bookings_no_longer_fit_cancels_them_when_asked_and_tells_them(mail_api):
+    api, inbox = mail_api
+    admin = add_sites(api)
+    hours = [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "18:00"}]
+    set_site(api.engine, "borna", desks=3, opening_hours=hours)
+    api.put("/sites/borna/rooms/saal", json={"name": "Saal", "seats": 10}, headers=admin)
+    assert api.post("/plans", json={"id": "flex"}, headers=admin).status_code == 201
+    people = {
+        name: member_user(api, name, admin, plan="flex", email=f"{name}@example.org")
+        for name in ("mia", "ole", "uwe")
+    }
+    tuesday = next_weekday(1, after=2)
+    desk = {"site": "borna", "kind": "desk", "day": tuesday.isoformat(), "part": "day"}
+    made = {}
+    for name in ("mia", "ole", "uwe"):  # in this order: uwe's is the latest made
+        answer = api.post("/me/bookings", json=desk, headers=people[name])
+        assert answer.status_code == 201, answer.text
+        made[name] = answer.json()["id"]
+
+    def holding() -> set[int]:
+        with api.engine.connect() as conn:
+            return set(
+                conn.scalars(select(db.grants.c.booking_id).where(db.grants.c.source == "booking"))
+            )
+
+    refused = api.patch("/sites/borna", json={"desks": 1}, headers=admin)
+    assert refused.status_code == 409 and "affects 2 bookings not over yet" in refused.text
+    assert holding() == set(made.values())  # refused: nothing changed
+    cut = api.patch(
+        "/sites/borna", params={"cancel_affected": True}, json={"desks": 1}, headers=admin
+    )
+    assert cut.status_code == 200 and cut.json()["desks"] == 1
+    assert holding() == {made["mia"]}  # the latest made went first
+    # Tuesdays closed now: mia's goes too, with the site's zone and hours checked as one.
+    monday = [{"days": ["mon"], "start": "08:00", "end": "18:00"}]
+    shut = api.patch("/sites/borna", json={"opening_hours": monday}, headers=admin)
+    assert shut.status_code == 409 and "affects 1 booking not over yet" in shut.text
+    asked = {"cancel_affected": True}
+    assert api.patch(
+        "/sites/borna", params=asked, json={"opening_hours": monday}, headers=admin
+    ).is_success
+    assert holding() == set()
+    # A room made smaller than a booking brings, then removed.
+    monday_day = next_weekday(0, after=2)
+    for attendees in (6, 2):
+        booked = api.post(
+            "/me/bookings",
+            json={"site": "borna", "kind": "room", "room": "saal", "attendees": attendees}
+            | {
+                "starts_at": at(monday_day, f"{8 + attendees}:00"),
+                "ends_at": at(monday_day, f"{9 + attendees}:00"),
+            },
+            headers=people["mia"],
+        )
+        assert booked.status_code == 201, booked.text
+    smaller = {"name": "Saal", "seats": 4}
+    assert api.put("/sites/borna/rooms/saal", json=smaller, headers=admin).status_code == 409
+    assert api.put("/sites/borna/rooms/saal", params=asked, json=smaller, headers=admin).is_success
+    assert len(holding()) == 1
+    assert api.delete("/sites/borna/rooms/saal", headers=admin).status_code == 409
+    assert api.delete("/sites/borna/rooms/saal", params=asked, headers=admin).status_code == 204
+    assert holding() == set()
+
+    def cancellations(address: str) -> list[str]:
+        return [
+            inbox.text(i)
+            for i, m in enumerate(inbox.messages)
+            if m["To"] == address and m["Subject"].startswith("Buchung storniert")
+        ]
+
+    assert wait_for(lambda: len(cancellations("mia@example.org")) == 3, 10)
+    assert len(cancellations("ole@example.org")) == len(cancellations("uwe@example.org")) == 1
+    assert (
+        "the opening hours, closed days or desks of Borna changed"
+        in cancellations("uwe@example.org")[0]
+    )

@@ -1,6 +1,8 @@
 """An employer's staff through the API, as its company admin manages them: invited onto the
 list, given allowances within the company's sites, taken off it (their access through the
-company ends at a real door at once); another company's staff do not exist for them."""
+company ends at a real door at once, every booking the company paid for is cancelled and
+the member told; what they booked on their own stays); another company's staff do not
+exist for them."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from sqlalchemy import insert, select
 
 from hub import db
 from hub.auth import Role
+from tests.support.booking import member_user, set_site, today
 from tests.support.hub import add_user, as_user
 from tests.support.network import acl_version, connected_edge, door_decisions, tap_again
 from tests.support.sites import add_sites
@@ -113,6 +116,59 @@ def test_an_allowance_names_only_the_companys_sites(api):
         assert conn.execute(select(db.allowances)).all() == []
 
 
+def desk(day) -> dict[str, str]:
+    return {"site": "borna", "kind": "desk", "day": day.isoformat(), "part": "day"}
+
+
+def test_taking_someone_off_the_staff_cancels_what_the_company_paid_for_and_tells_them(
+    mail_api,
+):
+    api, inbox = mail_api
+    admin = add_sites(api)
+    set_site(api.engine, "borna", desks=3)
+    assert api.post("/plans", json={"id": "flex"}, headers=admin).status_code == 201
+    bob = member_user(api, "bob", admin, plan="flex", email="bob@example.org")
+    cora, _ = companies(api, admin)
+    day = today() + timedelta(days=2)
+    # Before he joins, on his own plan: his, whatever happens to his employment.
+    private = api.post("/me/bookings", json=desk(day), headers=bob)
+    assert private.status_code == 201, private.text
+    joined = api.put("/members/bob/company", json={"company": "acme"}, headers=admin)
+    assert joined.status_code == 200, joined.text
+    # On ACME's allowance: the one he books himself as much as the one cora books for him.
+    own = api.post("/me/bookings", json=desk(day + timedelta(days=1)), headers=bob)
+    for_him = api.post(
+        "/company/bookings", json=desk(day + timedelta(days=2)) | {"member": "bob"}, headers=cora
+    )
+    assert own.status_code == 201 and for_him.status_code == 201, (own.text, for_him.text)
+
+    removed = api.delete("/company/staff/bob", headers=cora)
+    assert removed.json() == {"member": "bob", "cancelled_bookings": 2}
+    listed = api.get("/me/bookings", params={"cancelled": True}, headers=bob).json()
+    ids = {
+        "private": private.json()["id"],
+        "own": own.json()["id"],
+        "for_him": for_him.json()["id"],
+    }
+    states = {name: next(b["state"] for b in listed if b["id"] == id_) for name, id_ in ids.items()}
+    assert states == {"private": "booked", "own": "cancelled", "for_him": "cancelled"}
+    with api.engine.connect() as conn:
+        assert set(conn.scalars(select(db.grants.c.booking_id))) == {ids["private"], None}
+
+    def cancellations() -> list[str]:
+        return [
+            inbox.text(i)
+            for i, m in enumerate(inbox.messages)
+            if m["Subject"].startswith("Buchung storniert / Booking cancelled")
+        ]
+
+    assert wait_for(lambda: len(cancellations()) == 2, 10)
+    told = cancellations()
+    for id_ in (ids["own"], ids["for_him"]):
+        assert any(f"your booking {id_} " in text for text in told)
+    assert all("no longer on the staff of acme" in text for text in told)
+
+
 @pytest.mark.slow
 def test_taking_someone_off_the_staff_ends_their_access_at_the_door_at_once(
     tmp_path, network_api, mock_pins
@@ -133,8 +189,8 @@ def test_taking_someone_off_the_staff_ends_their_access_at_the_door_at_once(
         assert wait_for(lambda: len(door_decisions(hub)) == 1, 10)
         assert door_decisions(hub)[0]["allowed"] is True
         api.put("/company/staff/bob/allowance", json={"days_per_month": 4}, headers=cora)
-        company_booking = book_ahead(hub.engine, "bob", "cora")
-        own_booking = book_ahead(hub.engine, "bob", None)
+        company_booking = book_ahead(hub.engine, "bob", "cora", "acme")
+        own_booking = book_ahead(hub.engine, "bob", None, None)
         version = acl_version(agent)
         removed = api.delete("/company/staff/bob", headers=cora)
         assert removed.json() == {"member": "bob", "cancelled_bookings": 1}
@@ -152,9 +208,10 @@ def test_taking_someone_off_the_staff_ends_their_access_at_the_door_at_once(
         assert company_booking not in grants and own_booking in grants
 
 
-def book_ahead(engine, member: str, booked_by: str | None) -> int:
-    """A booking at Borna tomorrow, made by the user ``booked_by`` (None: by the member),
-    with the grant a booking gives, as hub.services.bookings stores them."""
+def book_ahead(engine, member: str, booked_by: str | None, company: str | None) -> int:
+    """A booking at Borna tomorrow, made by the user ``booked_by`` (None: by the member)
+    within ``company``'s allowance (None: the member's own), with the grant a booking
+    gives, as hub.services.bookings stores them."""
     start = datetime.now(UTC) + timedelta(days=1)
     with engine.begin() as conn:
         user = conn.scalar(select(db.users.c.id).where(db.users.c.username == booked_by))
@@ -171,6 +228,7 @@ def book_ahead(engine, member: str, booked_by: str | None) -> int:
                 day=start.date(),
                 part="day",
                 booked_by=user,
+                company_id=company,
             )
         ).scalar_one()
         conn.execute(

@@ -216,3 +216,72 @@ def test_bookings_made_before_0015_count_on_their_sites_local_day(hub_url):
             assert conn.execute(select(db.bookings.c.day)).scalar_one() == date(2026, 3, 2)
     finally:
         engine.dispose()
+
+
+def _table(name: str, *columns: str) -> sa.TableClause:
+    return sa.table(name, *(sa.column(c) for c in columns))
+
+
+def test_rows_a_company_admin_made_for_staff_before_0017_are_the_companys(hub_url):
+    """Before 0017 a booking or waiting entry did not say whose allowance paid for it: those a
+    company admin made for someone else were their company's; a member's own (also an admin
+    who is a member, booking for themselves) stay nobody's, as they could be private."""
+    from datetime import UTC, date, datetime
+
+    from alembic import command
+
+    engine = db.connect(hub_url, upgrade=False)
+    made = datetime(2026, 11, 1, tzinfo=UTC)
+    users = [(1, "cora", "acme", None), (2, "carl", "acme", "carl"), (3, "bob", None, "bob")]
+    # (made by, for): cora for bob, carl for bob, carl for himself, bob himself, the staff.
+    rows = [(1, "bob"), (2, "bob"), (2, "carl"), (3, "bob"), (None, "bob")]
+    try:
+        db.migrate(engine, "0016")
+        with engine.begin() as conn:
+            user = _table("users", "id", "username", "company_id", "member_id", "password_hash")
+            for column in ("role", "disabled", "created_at"):
+                user.append_column(sa.column(column))
+            conn.execute(
+                user.insert(),
+                [
+                    dict(zip(("id", "username", "company_id", "member_id"), u, strict=True))
+                    | {"password_hash": "x", "role": "member", "disabled": False}
+                    | {"created_at": made}
+                    for u in users
+                ],
+            )
+            booking = _table("bookings", "id", "member_id", "booked_by", "site_id", "kind")
+            for column in ("starts_at", "ends_at", "created_at"):
+                booking.append_column(sa.column(column))
+            conn.execute(
+                booking.insert(),
+                [
+                    {"id": i, "member_id": member, "booked_by": by, "site_id": "s", "kind": "desk"}
+                    | {"starts_at": made, "ends_at": made, "created_at": made}
+                    for i, (by, member) in enumerate(rows, 1)
+                ],
+            )
+            entry = _table("waiting_list", "id", "member_id", "created_by", "site_id", "day")
+            for column in ("part", "created_at"):
+                entry.append_column(sa.column(column))
+            conn.execute(
+                entry.insert(),
+                [
+                    {"id": i, "member_id": member, "created_by": by, "site_id": "s"}
+                    | {"day": date(2026, 11, 2), "part": "day", "created_at": made}
+                    for i, (by, member) in enumerate(rows, 1)
+                ],
+            )
+        expected = ["acme", "acme", None, None, None]
+        for _ in range(2):  # up, down and up again
+            db.migrate(engine)
+            with engine.connect() as conn:
+                b, w = db.bookings.c, db.waiting_list.c
+                assert list(conn.scalars(select(b.company_id).order_by(b.id))) == expected
+                assert list(conn.scalars(select(w.company_id).order_by(w.id))) == expected
+            cfg = db.alembic_config()
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, "0016")
+    finally:
+        engine.dispose()

@@ -6,7 +6,6 @@ book is passed over with the reason; entries whose part is over end."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,20 +17,11 @@ from hub import db
 from hub.auth import Role
 from hub.services.no_shows import SETTLE, sweep
 from tests.support.booking import BERLIN, add_door, door_tap, member_user, set_site, today
-from tests.support.hub import add_staff, add_user, api_client, as_user
+from tests.support.hub import add_user, as_user
 from tests.support.sites import add_sites
-from tests.support.smtp import smtp_server
 from tests.support.waiting import wait_for
 
 GRACE = timedelta(minutes=60)
-
-
-@pytest.fixture
-def mail_api(engine) -> Iterator:
-    """The hub's API sending mail through a real SMTP server; yields (client, inbox)."""
-    add_staff(engine)
-    with smtp_server() as smtp, api_client(engine, mail=smtp.mailer()) as client:
-        yield client, smtp.inbox
 
 
 @pytest.fixture
@@ -257,6 +247,33 @@ def test_taking_someone_off_the_staff_frees_their_desks_to_the_waiting_list(mail
             select(w.outcome, w.reason).where(w.id == staff_wait.json()["id"])
         ).one()
     assert tuple(outcome) == ("refused", "you are no longer on acme's staff")
+
+
+def test_an_employer_sees_and_ends_only_the_entries_it_made(mail_api, borna):
+    api, _inbox = mail_api
+    admin = borna["nadia"]
+    company = {"id": "acme", "name": "ACME", "sites": ["borna"]}
+    assert api.put("/companies/acme", json=company, headers=admin).status_code == 200
+    sam = member_user(api, "sam", admin, company="acme")
+    cora = as_user(
+        api, add_user(api.engine, Role.COMPANY_ADMIN, username="cora", company_id="acme")
+    )
+    day, later = today() + timedelta(days=2), today() + timedelta(days=3)
+    for when, who in ((day, "mia"), (later, "ole")):  # Borna's one desk, taken both days
+        assert api.post("/me/bookings", json=desk(when), headers=borna[who]).is_success
+    own = joined(api, sam, day)  # sam's own: his business, not his employer's
+    made = api.post("/company/waiting", json=wait(later) | {"member": "sam"}, headers=cora)
+    assert made.status_code == 201, made.text
+    assert [e["id"] for e in api.get("/company/waiting", headers=cora).json()] == [
+        made.json()["id"]
+    ]
+    refused(
+        api.delete(f"/company/waiting/{own['id']}", headers=cora), 404, "no such waiting-list entry"
+    )
+    ended = api.delete(f"/company/waiting/{made.json()['id']}", headers=cora)
+    assert ended.status_code == 200 and ended.json()["state"] == "left"
+    states = {e["id"]: e["state"] for e in api.get("/me/waiting", headers=sam).json()}
+    assert states == {own["id"]: "waiting", made.json()["id"]: "left"}
 
 
 def test_a_desk_free_without_a_cancellation_goes_to_the_waiting_at_the_next_sweep(mail_api, borna):

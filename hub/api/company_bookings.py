@@ -1,5 +1,6 @@
 """A company admin books for their company's staff, within each one's allowance, and sees
-their bookings of a month: which days, where; never when anyone came in."""
+the bookings the company paid for, by month: which days, where; never when anyone came in,
+never what its staff booked on their own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hub.http.deps import CompanyAdmin, MailHost, Publisher, SendsMail, Store
 from hub.services import booking_reads, bookings
 from hub.services.booking_models import Booking, StaffBookingIn
 from hub.services.booking_reads import MAX_LIST
+from hub.services.bookings import Canceller
 
 router = APIRouter(prefix="/company/bookings", tags=["company bookings"])
 BookingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -38,7 +40,8 @@ def list_bookings(
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = MAX_LIST,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> list[Booking]:
-    """Your staff's bookings whose day falls in ``month``, cancelled ones too, by day."""
+    """The bookings your company paid for whose day falls in ``month``, cancelled ones too,
+    by day (also of people who have left your staff since; never their own)."""
     return booking_reads.staff_bookings(store, who, month, limit, offset)
 
 
@@ -55,6 +58,8 @@ def cancel(
     who: CompanyAdmin,
     sends_mail: SendsMail,
 ) -> Booking:
-    """Cancel a booking of your staff, until the site's cut-off before it starts; the desk
-    goes to the first one waiting for it."""
-    return bookings.cancel_for_staff(store, publisher, who, booking_id, sends_mail=sends_mail)
+    """Cancel a booking your company paid for, until the site's cut-off before it starts;
+    the desk goes to the first one waiting for it."""
+    return bookings.cancel(
+        store, publisher, who, booking_id, by=Canceller.EMPLOYER, sends_mail=sends_mail
+    )

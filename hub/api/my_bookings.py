@@ -11,6 +11,7 @@ from hub.http.deps import MailHost, Member, Publisher, SendsMail, Store
 from hub.services import booking_reads, bookings
 from hub.services.booking_models import Booking, MyBookingIn
 from hub.services.booking_reads import MAX_LIST, When
+from hub.services.bookings import Canceller
 
 router = APIRouter(prefix="/me/bookings", tags=["my bookings"])
 BookingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -54,4 +55,6 @@ def cancel(
     """Cancel one of your bookings, until the site's cut-off before it starts (usually an
     hour); the door stops letting you in for it, and the desk goes to the first one waiting
     for it."""
-    return bookings.cancel_own(store, publisher, who, booking_id, sends_mail=sends_mail)
+    return bookings.cancel(
+        store, publisher, who, booking_id, by=Canceller.MEMBER, sends_mail=sends_mail
+    )

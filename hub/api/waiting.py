@@ -47,11 +47,11 @@ def join_for_staff(wanted: StaffWaitingIn, store: Store, who: CompanyAdmin) -> W
 
 @router.get("/company/waiting", response_model=list[Waiting])
 def list_for_company(store: Store, who: CompanyAdmin, limit: Limit = MAX_LISTED) -> list[Waiting]:
-    """Your staff's entries for days not over yet."""
+    """The entries you put your staff on, for days not over yet (never their own)."""
     return waiting_list.list_for_company(store, who, limit=limit)
 
 
 @router.delete("/company/waiting/{entry_id}", response_model=Waiting)
 def leave_for_staff(entry_id: EntryId, store: Store, who: CompanyAdmin) -> Waiting:
-    """Take one of your staff off a waiting list."""
+    """Take one of your staff off a waiting list you put them on."""
     return waiting_list.leave_for_staff(store, who, entry_id)

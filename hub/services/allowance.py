@@ -32,11 +32,14 @@ from hub.services.wording import N_, Month, Words, words
 
 @dataclass(frozen=True)
 class Allowance:
-    """Where and how much a member may book; ``granted_by`` names it in messages."""
+    """Where and how much a member may book; ``granted_by`` names it in messages, ``company``
+    is the employer whose allowance it is (None: the member's plans): what it books, that
+    company paid for (``bookings.company_id``)."""
 
     sites: frozenset[str] | None  # None: the whole network
     days_per_month: int | None  # None: no limit
     granted_by: Words
+    company: str | None = None
 
     def require_site(self, site: str) -> None:
         if self.sites is None or site in self.sites:
@@ -97,7 +100,9 @@ def allowance_of(conn: Connection, member: str, terms: Row, at: datetime) -> All
         if terms.own_sites is not None:
             sites &= frozenset(terms.own_sites)
         days = terms.own_days if terms.own_days is not None else terms.days_per_person
-        return Allowance(sites, days, words(N_("%(company)s's allowance"), company=terms.company))
+        return Allowance(
+            sites, days, words(N_("%(company)s's allowance"), company=terms.company), terms.company
+        )
     plans = conn.execute(_PLANS, {"member": member, "at": at}).all()
     if not plans:
         raise refuse(

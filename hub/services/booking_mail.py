@@ -1,7 +1,8 @@
 """The mail a member gets about a booking: its confirmation when it is made (with its
 ``.ics``), and what happens to it without them asking: it was released (nobody tapped in by
-its start plus the site's grace time), or a desk they waited for is theirs. In German and
-English, as the invitations.
+its start plus the site's grace time), a desk they waited for is theirs, or someone else
+cancelled it (their employer took them off its staff, the site or room changed). In German
+and English, as the invitations.
 
 Queued only when the hub sends mail (``[mail]`` configured) and the member has an address
 that can take it (``mail.mailable``): otherwise the member sees the same in their bookings
@@ -10,6 +11,7 @@ that can take it (``mail.mailable``): otherwise the member sees the same in thei
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,6 +38,38 @@ def tell_member(conn: Connection, booking: Row, released: bool) -> bool:
     else:
         letter = _got_desk(address, name, what, until)
     queue_mail(conn, letter)
+    return True
+
+
+@dataclass(frozen=True)
+class Because:
+    """Why someone else cancelled a member's booking, as the mail says it: a sentence in
+    German and in English."""
+
+    german: str
+    english: str
+
+
+def tell_cancelled(conn: Connection, booking: Row, because: Because) -> bool:
+    """Queue the mail that ``booking`` was cancelled, and why; False if the member has no
+    address that takes mail."""
+    found = _addressed(conn, booking)
+    if found is None:
+        return False
+    address, name, what, _until = found
+    body = (
+        f"Hallo {name},\n\n"
+        f"Ihre Buchung {booking.id} – {what.thing(True)} in {what.site}, {what.times()} – ist"
+        f" storniert: {because.german}\n"
+        "Ihre Karte öffnet die Tür dort für diese Buchung nicht mehr.\n\n"
+        "---\n\n"
+        f"Hello {name},\n\n"
+        f"your booking {booking.id} – {what.thing(False)} at {what.site}, {what.times()} – is"
+        f" cancelled: {because.english}\n"
+        "Your card no longer opens the door there for this booking.\n"
+    )
+    subject = f"Buchung storniert / Booking cancelled: {what.site}, {what.starts:%d.%m.%Y}"
+    queue_mail(conn, Letter(recipient=address, subject=subject, body=body))
     return True
 
 

@@ -1,6 +1,7 @@
 """Reading bookings back, each role its own: the staff one booking at a site they see and a
-site's day guests; a member their own bookings (upcoming or past); a company admin their
-staff's bookings of a month (which days, where; never when anyone came in).
+site's day guests; a member their own bookings (upcoming or past); a company admin the
+bookings its allowance paid for, by month (which days, where; never when anyone came in, and
+never what its staff booked on their own: ``bookings.company_id``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from hub import db
 from hub.auth import Principal
 from hub.services.allowance import month_of
 from hub.services.booking_models import Booking, as_booking
-from hub.services.bookings import on_staff, own_company, own_member
+from hub.services.bookings import own_company, own_member
 from hub.services.desk_pool import holding
 from hub.services.errors import Invalid, NotFound
 from hub.services.members import own_members
@@ -98,15 +99,15 @@ def own_bookings(
 def staff_bookings(
     engine: Engine, who: Principal, month: str, limit: int = MAX_LIST, offset: int = 0
 ) -> list[Booking]:
-    """The bookings of the company admin's staff whose site's day falls in ``month``
-    (``YYYY-MM``), cancelled ones too, by day. The booked times are shown, never taps."""
+    """The bookings the company admin's company paid for whose site's day falls in
+    ``month`` (``YYYY-MM``), cancelled ones too, by day: also those of people who have left
+    its staff since, never their own. The booked times are shown, never taps."""
     company = own_company(who)
     first, following = month_of(_first_of(month))
-    b, m = db.bookings.c, db.members.c
+    b = db.bookings.c
     query = (
         select(db.bookings)
-        .join(db.members, m.id == b.member_id)
-        .where(m.company_id == company, b.day >= first, b.day < following)
+        .where(b.company_id == company, b.day >= first, b.day < following)
         .order_by(b.day, b.member_id, b.starts_at, b.id)
         .limit(min(limit, MAX_LIST))
         .offset(offset)
@@ -116,12 +117,11 @@ def staff_bookings(
 
 
 def get_staff_booking(engine: Engine, who: Principal, booking_id: int) -> Booking:
-    """One booking of the company admin's staff; any other answers as none."""
+    """One booking the company admin's company paid for; any other answers as none."""
     company = own_company(who)
-    with engine.connect() as conn:
-        row = conn.execute(select(db.bookings).where(db.bookings.c.id == booking_id)).one_or_none()
-        if row is None or not on_staff(conn, company, row.member_id):
-            raise NotFound("no such booking")
+    row = _row(engine, booking_id)
+    if row is None or row.company_id != company:
+        raise NotFound("no such booking")
     return as_booking(row)
 
 

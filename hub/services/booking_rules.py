@@ -44,7 +44,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, select
 
 from hafen.acl import TimeWindow
 from hub import db
@@ -178,6 +178,11 @@ class SiteRules:
         row = conn.execute(_SITE, {"site": site}).one_or_none()
         if row is None:
             raise NotFound(f"no site {site!r}")
+        return cls.of(row)
+
+    @classmethod
+    def of(cls, row: Row) -> SiteRules:
+        """The rules of a ``db.sites`` row."""
         opening = row.opening_hours
         return cls(
             id=row.id,

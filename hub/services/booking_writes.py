@@ -18,15 +18,25 @@ A booking that counts days of the member's allowance first locks the member's ro
 order is always member, then pool, then booking rows; a transaction that holds a pool
 already (a freed desk offered to the waiting list) takes a member's lock only if it is free
 (``SKIP LOCKED``), so the two orders never wait on each other.
+
+A booking also counts against the site's settings (hours, closed days, zone, desks) and its
+room's seats as they are when it commits: it reads both rows under the pool's lock, for share
+(``lock_pool_with_settings``), and a change of them writes the site's row first
+(``lock_site``), then the room's, then the pools of the bookings it cancels. So a booking
+cannot slip in between a change's check of the bookings and the change, nor count against
+settings the change has just replaced. On PostgreSQL the order is site, room, pool for both
+(a booking reads the rows before it writes its pool); on SQLite the first write takes the
+database's lock, and what is read after it is what is.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import date, datetime
 from types import ModuleType
 
-from sqlalchemy import Connection, Engine, Executable, Row, bindparam, insert, select
+from sqlalchemy import Connection, Engine, Executable, Row, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub import db
@@ -65,6 +75,49 @@ def lock_pool(conn: Connection, site: str, day: date, resource: str) -> None:
     conn.execute(_POOL_WRITE[conn.dialect.name], pool)
 
 
+_s, _r = db.sites.c, db.rooms.c
+#: Built once (booking's hot path): the site's and the room's rows, for share.
+_SITE_NOW = select(db.sites).where(_s.id == bindparam("site")).with_for_update(read=True)
+_SEATS_NOW = (
+    select(_r.seats)
+    .where(_r.site_id == bindparam("site"), _r.id == bindparam("room"))
+    .with_for_update(read=True)
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A site's settings and its room's seats as a booking counts against them."""
+
+    site: Row | None  # None: no such site
+    seats: int | None  # None: no room booked, or no such room (any more)
+
+
+def lock_pool_with_settings(
+    conn: Connection, site: str, day: date, resource: str, room: str | None = None
+) -> Settings:
+    """Take the pool's lock (``lock_pool``) and read the site's row and ``room``'s seats
+    under it, for share: the settings the booking counts against (see the module)."""
+    postgres = conn.dialect.name == "postgresql"
+    settings = _settings(conn, site, room) if postgres else None
+    lock_pool(conn, site, day, resource)
+    return settings or _settings(conn, site, room)
+
+
+def _settings(conn: Connection, site: str, room: str | None) -> Settings:
+    row = conn.execute(_SITE_NOW, {"site": site}).one_or_none()
+    seats = None if room is None else conn.scalar(_SEATS_NOW, {"site": site, "room": room})
+    return Settings(row, seats)
+
+
+def lock_site(conn: Connection, site: str) -> bool:
+    """Write the site's row (to what it holds): the first statement of a change of its
+    settings or rooms, so bookings of the site wait for the change and the change for
+    bookings under way (see the module). Returns whether the site exists."""
+    touch = update(db.sites).where(_s.id == site).values(timezone=_s.timezone)
+    return conn.execute(touch).rowcount > 0
+
+
 def writing(engine: Engine) -> AbstractContextManager[object]:
     """Around every booking transaction: on SQLite, one writer of this process at a time,
     queued without SQLite's polling (``hub.db.one_writer``)."""
@@ -90,11 +143,12 @@ def insert_booking(
     now: datetime,
     room: str | None = None,
     attendees: int | None = None,
+    company: str | None = None,
 ) -> Row:
     """Insert the booking and the grant that lets its member in at ``site`` for its time
     (the door hears of it once the caller has committed and published); the pool's lock and
     the counting rules (``booking_counts.require_free``) come first, in the same transaction.
-    Returns the stored booking."""
+    ``company``: the employer whose allowance it is made within. Returns the stored booking."""
     booking = {
         "member_id": member,
         "site_id": site,
@@ -107,6 +161,7 @@ def insert_booking(
         "room_id": room,
         "attendees": (attendees or 1) if kind == "room" else None,
         "booked_by": booked_by,
+        "company_id": company,
     }
     row = conn.execute(_INSERT_BOOKING, booking).one()
     grant = {

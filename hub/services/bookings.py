@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
-from sqlalchemy import Connection, Engine, Row, bindparam, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from hub import db
 from hub.access_lists import AclPublisher
@@ -45,22 +46,18 @@ from hub.services.booking_rules import (
 )
 from hub.services.booking_writes import (
     DESKS,
+    Settings,
     insert_booking,
     lock_member,
-    lock_pool,
+    lock_pool_with_settings,
     writing as _writing,
 )
 from hub.services.desk_pool import Part
-from hub.services.errors import Forbidden, Invalid, NotFound
+from hub.services.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.services.freeing import Ending, free, tell_doors
 from hub.services.publishing import publish_member
 from hub.services.scope import Scope
 from hub.services.wording import N_, Words
-
-#: Built once (booking's hot path): the site's desks, read again under the pool's lock.
-_DESKS_NOW = (
-    select(db.sites.c.desks).where(db.sites.c.id == bindparam("site")).with_for_update(read=True)
-)
 
 
 def own_member(who: Principal) -> str:
@@ -165,12 +162,12 @@ def _book(
     with _writing(engine), engine.begin() as conn:
         if allowance is not None and allowance.days_per_month is not None:
             lock_member(conn, member)
-        lock_pool(conn, site, hold.window.day, hold.resource)
-        # The desks as they are now, not as read before the lock: a change of the site's
-        # desks made meanwhile counted the bookings it could see, so this one counts against
-        # its result (on PostgreSQL FOR SHARE waits for a change under way; on SQLite the
-        # pool's write holds the one write lock already).
-        rules = replace(rules, desks=conn.execute(_DESKS_NOW, {"site": site}).scalar_one())
+        room = wanted.room if hold.room is not None else None
+        settings = lock_pool_with_settings(conn, site, hold.window.day, hold.resource, room)
+        # The settings as they are now, not as read before the lock: a change of the site or
+        # the room made meanwhile counted the bookings it could see, so this one counts
+        # against its result (``booking_writes``).
+        rules, hold = _as_settings_are(conn, settings, rules, hold, wanted, now)
         require_free(conn, rules, member, hold, allowance, subject or member, now)
         row = insert_booking(
             conn,
@@ -182,11 +179,34 @@ def _book(
             now,
             room=wanted.room,
             attendees=wanted.attendees,
+            company=allowance.company if allowance is not None else None,
         )
         if confirm is not None:
             booking_mail.confirm(conn, row, confirm)
     publish_member(publisher, member, {site})
     return as_booking(row)
+
+
+def _as_settings_are(
+    conn: Connection,
+    settings: Settings,
+    rules: SiteRules,
+    hold: Hold,
+    wanted: Wanted,
+    now: datetime,
+) -> tuple[SiteRules, Hold]:
+    """The rules and the hold under the pool's lock: asked again if a change of the site's
+    hours, days or zone, or of the room, came in between (its desks count as they are)."""
+    if settings.site is None:
+        raise NotFound(f"no site {rules.id!r}")
+    fresh = SiteRules.of(settings.site)
+    room_changed = hold.room is not None and settings.seats != hold.room.seats
+    if not room_changed and replace(rules, desks=fresh.desks) == fresh:
+        return fresh, hold
+    again = _what_it_holds(conn, fresh, wanted, now)
+    if (again.window.day, again.resource) != (hold.window.day, hold.resource):
+        raise Conflict(f"{rules.id}'s settings changed while you booked: try again")
+    return fresh, again
 
 
 def _what_it_holds(conn: Connection, rules: SiteRules, wanted: Wanted, now: datetime) -> Hold:
@@ -235,100 +255,76 @@ def _what_it_holds(conn: Connection, rules: SiteRules, wanted: Wanted, now: date
 # -- cancelling -----------------------------------------------------------------------------
 
 
+class Canceller(StrEnum):
+    """As whom a booking is cancelled: which bookings one may cancel, and until when."""
+
+    #: Network admins and operators: any booking at a site they see people of, at any time.
+    STAFF = "staff"
+    #: A member: their own, until the site's cut-off.
+    MEMBER = "member"
+    #: A company admin: one their company's allowance paid for, until the site's cut-off.
+    EMPLOYER = "employer"
+
+
 def cancel(
     engine: Engine,
     publisher: AclPublisher | None,
     who: Principal,
     booking_id: int,
     *,
+    by: Canceller = Canceller.STAFF,
     sends_mail: bool = False,
     now: datetime | None = None,
 ) -> Booking:
-    """Cancel any booking at a site ``who`` sees people of, at any time. Another site's
-    booking answers as one that does not exist: the answer never tells where one lives."""
-    scope = Scope(who)
-    scope.require_people()
-
-    def may_see(_conn: Connection, row: Row) -> bool:
-        return scope.may_see(row.site_id)
-
-    return _cancel(engine, publisher, booking_id, may_see, False, sends_mail, now)
-
-
-def cancel_own(
-    engine: Engine,
-    publisher: AclPublisher | None,
-    who: Principal,
-    booking_id: int,
-    *,
-    sends_mail: bool = False,
-    now: datetime | None = None,
-) -> Booking:
-    """A member cancels one of their bookings, until the site's cut-off; another's answers
-    as one that does not exist."""
-    member = own_member(who)
-
-    def may_see(_conn: Connection, row: Row) -> bool:
-        return bool(row.member_id == member)
-
-    return _cancel(engine, publisher, booking_id, may_see, True, sends_mail, now)
-
-
-def cancel_for_staff(
-    engine: Engine,
-    publisher: AclPublisher | None,
-    who: Principal,
-    booking_id: int,
-    *,
-    sends_mail: bool = False,
-    now: datetime | None = None,
-) -> Booking:
-    """A company admin cancels a booking of their staff, until the site's cut-off."""
-    company = own_company(who)
-
-    def may_see(conn: Connection, row: Row) -> bool:
-        return on_staff(conn, company, row.member_id)
-
-    return _cancel(engine, publisher, booking_id, may_see, True, sends_mail, now)
-
-
-def _cancel(
-    engine: Engine,
-    publisher: AclPublisher | None,
-    booking_id: int,
-    may_see: Callable[[Connection, Row], bool],
-    cut_off: bool,
-    sends_mail: bool,
-    now: datetime | None,
-) -> Booking:
-    """Mark the booking cancelled (it is kept, for the operator's day view), delete its
-    grant, give its desk to the waiting list (``freeing``), tell the doors. Cancelling a
-    booking that no longer holds (cancelled or released) changes nothing. ``sends_mail``:
-    the hub sends mail (a member who gets the desk is told)."""
+    """Cancel a booking ``who`` may cancel ``by`` their part (``Canceller``); any other
+    answers as one that does not exist: the answer never tells where one lives or whose it
+    is. Marks it cancelled (it is kept, for the operator's day view), deletes its grant,
+    gives its desk to the waiting list (``freeing``), tells the doors. Cancelling a booking
+    that no longer holds (cancelled or released) changes nothing. ``sends_mail``: the hub
+    sends mail (a member who gets the desk is told)."""
+    may_cancel = _may_cancel(who, by)
     now = now or datetime.now(UTC)
     b = db.bookings.c
     with engine.connect() as conn:
         row = conn.execute(select(db.bookings).where(b.id == booking_id)).one_or_none()
-        if row is None or not may_see(conn, row):
+        if row is None or not may_cancel(row):
             raise NotFound("no such booking")
         if row.cancelled_at is not None or row.released_at is not None:
             return as_booking(row)
-        if cut_off:
-            rules = SiteRules.load(conn, row.site_id)
-            deadline = db.aware(row.starts_at) - timedelta(minutes=rules.cancel_minutes)
-            if now > deadline:
-                until = deadline.astimezone(rules.zone)
-                raise refuse(
-                    Rule.CANCEL_TOO_LATE,
-                    N_(
-                        "a booking at %(site)s can be cancelled until %(minutes)s minutes before"
-                        " it starts (%(until)s); ask the space's operator"
-                    ),
-                    site=rules.id,
-                    minutes=rules.cancel_minutes,
-                    until=f"{until:%Y-%m-%d %H:%M}",
-                )
+        if by != Canceller.STAFF:
+            _require_before_cut_off(conn, row, now)
     with _writing(engine), engine.begin() as conn:
         freed = free(conn, row, Ending.CANCELLED, now, sends_mail)
     tell_doors(publisher, [freed])
     return as_booking(freed.booking)
+
+
+def _may_cancel(who: Principal, by: Canceller) -> Callable[[Row], bool]:
+    """Which bookings ``who`` may cancel as ``by``; refused outright for the wrong role."""
+    if by == Canceller.MEMBER:
+        member = own_member(who)
+        return lambda row: bool(row.member_id == member)
+    if by == Canceller.EMPLOYER:
+        company = own_company(who)
+        return lambda row: bool(row.company_id == company)
+    scope = Scope(who)
+    scope.require_people()
+    return lambda row: scope.may_see(row.site_id)
+
+
+def _require_before_cut_off(conn: Connection, row: Row, now: datetime) -> None:
+    """Refuse a cancellation after the site's cut-off before the booking starts."""
+    rules = SiteRules.load(conn, row.site_id)
+    deadline = db.aware(row.starts_at) - timedelta(minutes=rules.cancel_minutes)
+    if now > deadline:
+        until = deadline.astimezone(rules.zone)
+        raise refuse(
+            Rule.CANCEL_TOO_LATE,
+            N_(
+                "a booking at %(site)s can be cancelled until %(minutes)s minutes before"
+                " it starts (%(until)s); ask the space's operator"
+            ),
+            site=rules.id,
+            minutes=rules.cancel_minutes,
+            until=f"{until:%Y-%m-%d %H:%M}",
+        )

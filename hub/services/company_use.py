@@ -3,11 +3,15 @@ an operator invoices from: per person and in total, the days booked, the days us
 by taps at the door), the days booked but not used, and the sites — never the times at which
 anyone entered (GDPR: the employer pays for days, it does not watch its staff).
 
-Whose days count for a company: its staff's. A day used is a visit the roll-ups recorded with
-the company as the member's company that day (``visits.company``), so a member who leaves
-mid-month leaves with their days after leaving. A day booked is a day with a desk or room
-booking of a member who was on the staff in the month (now, or by a company visit), that was
-not cancelled (a released booking, nobody came, was booked and is counted as unused).
+Whose days count for a company: what it gave its staff, never their private use. A day used
+is a visit the roll-ups recorded with the company as the member's company that day
+(``visits.company``), so a member who leaves mid-month leaves with their days after leaving.
+A day booked is a day with a desk or room booking the company's allowance paid for
+(``bookings.company_id``: made by its admin, or by the member while on its staff) that was
+not cancelled (a released booking, nobody came, was booked and is counted as unused); what a
+member booked on their own plan, before they joined or after they left, is not the
+company's. The people listed: the staff now, and whoever used or was booked on the company's
+account in the month.
 """
 
 from __future__ import annotations
@@ -85,8 +89,8 @@ def company_month(
         if name is None:
             raise NotFound(f"no company {company!r}")
         used = _days_used(conn, company, month, sites)
-        staff = _staff(conn, company) | {member for member, _, _ in used}
-        booked = _days_booked(conn, staff, first, after, sites)
+        booked = _days_booked(conn, company, first, after, sites)
+        staff = _staff(conn, company) | {member for member, _, _ in used | booked}
         names = dict(
             conn.execute(
                 select(db.members.c.id, db.members.c.name).where(db.members.c.id.in_(staff))
@@ -170,15 +174,13 @@ def _days_used(
 
 
 def _days_booked(
-    conn: Connection, staff: set[str], first: date, after: date, sites: frozenset[str] | None
+    conn: Connection, company: str, first: date, after: date, sites: frozenset[str] | None
 ) -> set[tuple[str, str, str]]:
-    if not staff:
-        return set()
     b = db.bookings.c
     query = (
         select(b.member_id, b.day, b.site_id)
         .where(
-            b.member_id.in_(sorted(staff)),
+            b.company_id == company,
             b.day >= first,
             b.day < after,
             b.cancelled_at.is_(None),

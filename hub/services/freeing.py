@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Connection, Row, delete, select, update
 
 from hub import db
 from hub.access_lists import AclPublisher
-from hub.services.booking_mail import tell_member
+from hub.services.booking_mail import Because, tell_cancelled, tell_member
 from hub.services.booking_writes import lock_pool, resource_of
 from hub.services.desk_pool import DESK_KINDS, holding
 from hub.services.publishing import publish_member
@@ -75,6 +75,32 @@ def free(conn: Connection, booking: Row, ending: Ending, now: datetime, sends_ma
     if row.kind in DESK_KINDS and row.day is not None:
         given = offer_desks(conn, row.site_id, row.day, now, sends_mail)
     return Freed(row, True, tuple(given))
+
+
+def cancel_all(
+    conn: Connection,
+    bookings: Iterable[Row],
+    now: datetime,
+    sends_mail: bool,
+    because: Because,
+) -> list[Freed]:
+    """Cancel ``bookings`` for someone other than their members (an employer, a change of
+    the site), in the caller's transaction: each as ``free`` does, and each member whose
+    booking this cancelled is told ``because`` by mail (``sends_mail``). The pools are taken
+    in one order (site, day, pool), whatever order ``bookings`` come in: two transactions
+    that cancel several never wait for each other's pools crosswise (on PostgreSQL one of
+    them would end as a deadlock)."""
+    freed = []
+    for row in sorted(bookings, key=_pool_order):
+        one = free(conn, row, Ending.CANCELLED, now, sends_mail)
+        if one.changed and sends_mail:
+            tell_cancelled(conn, one.booking, because)
+        freed.append(one)
+    return freed
+
+
+def _pool_order(booking: Row) -> tuple[str, date, str, int]:
+    return booking.site_id, booking.day or date.min, resource_of(booking), booking.id
 
 
 def _row(conn: Connection, booking_id: int) -> Row:

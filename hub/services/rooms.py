@@ -3,23 +3,30 @@
 Staff who may see a site see its rooms; a network admin, and an operator at their own sites,
 add, change and remove them (the same rule as the site's booking settings). A room that
 bookings still to come hold is not removed, nor made smaller than one of them needs: the
-refusal says how many hold it.
+refusal says how many hold it, unless the caller asks to cancel them: then they are
+cancelled with the change and their members told (``site_booking``). A change takes the
+site's lock first, as a booking of the room does (``booking_writes``): no booking slips in
+between the count and the change.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from hafen.ids import Slug
 from hub import db
+from hub.access_lists import AclPublisher
 from hub.auth import Principal, Role
-from hub.services.errors import Conflict, Invalid, NotFound
+from hub.services.booking_mail import Because
+from hub.services.booking_writes import lock_site, writing
+from hub.services.errors import Invalid, NotFound
+from hub.services.freeing import Freed, tell_doors
 from hub.services.scope import Scope
-from hub.services.site_booking import future_room_bookings
+from hub.services.site_booking import REFUSE, OnAffected, bookings, room_affected, settle
 from hub.services.sites import require_site_exists
 
 #: Rooms one site may have: a small space has a few, a large one some dozens.
@@ -56,43 +63,74 @@ def list_rooms(engine: Engine, who: Principal, site: str) -> list[Room]:
 
 
 def put_room(
-    engine: Engine, who: Principal, site: str, room: str, body: RoomIn
+    engine: Engine,
+    publisher: AclPublisher | None,
+    who: Principal,
+    site: str,
+    room: str,
+    body: RoomIn,
+    on: OnAffected = REFUSE,
 ) -> tuple[Room, bool]:
-    """Add the room, or change its name and seats; the room, and True if it is new."""
+    """Add the room, or change its name and seats; the room, and True if it is new. Fewer
+    seats than a booking not over yet brings: refused, or those bookings cancelled
+    (``site_booking.OnAffected``)."""
     _manage(who, site)
     r = db.rooms.c
     here = (r.site_id == site) & (r.id == room)
-    with engine.begin() as conn:
-        require_site_exists(conn, site)
-        if conn.scalar(select(r.id).where(here).with_for_update()) is not None:
-            _, most = future_room_bookings(conn, site, room)
-            if most > body.seats:
-                raise Conflict(
-                    f"seats: a booking of room {room!r} still to come brings {most} people:"
-                    f" keep at least {most} seats, or cancel it first"
-                )
+    with writing(engine), engine.begin() as conn:
+        if not lock_site(conn, site):
+            raise NotFound(f"no site {site!r}")
+        if conn.scalar(select(r.id).where(here)) is not None:
+            freed = _settle(conn, site, room, body.seats, on)
             conn.execute(update(db.rooms).where(here).values(name=body.name, seats=body.seats))
-            return Room(id=room, **body.model_dump()), False
-        rooms = conn.scalar(select(func.count()).select_from(db.rooms).where(r.site_id == site))
-        if (rooms or 0) >= MAX_ROOMS:
-            raise Invalid(f"a site has at most {MAX_ROOMS} rooms: remove one first")
-        try:
+            created = False
+        else:
+            rooms = conn.scalar(select(func.count()).select_from(db.rooms).where(r.site_id == site))
+            if (rooms or 0) >= MAX_ROOMS:
+                raise Invalid(f"a site has at most {MAX_ROOMS} rooms: remove one first")
             conn.execute(insert(db.rooms).values(site_id=site, id=room, **body.model_dump()))
-        except IntegrityError:  # the same room, added by another request at the same time
-            raise Conflict(f"room {room!r} was just added: try again") from None
-    return Room(id=room, **body.model_dump()), True
+            freed, created = [], True
+    tell_doors(publisher, freed)
+    return Room(id=room, **body.model_dump()), created
 
 
-def delete_room(engine: Engine, who: Principal, site: str, room: str) -> None:
-    """Remove the room, unless bookings still to come hold it (Conflict: how many)."""
+def delete_room(
+    engine: Engine,
+    publisher: AclPublisher | None,
+    who: Principal,
+    site: str,
+    room: str,
+    on: OnAffected = REFUSE,
+) -> None:
+    """Remove the room: refused while bookings not over yet hold it, or those bookings
+    cancelled (``site_booking.OnAffected``)."""
     _manage(who, site)
     r = db.rooms.c
     here = (r.site_id == site) & (r.id == room)
-    with engine.begin() as conn:
-        if conn.scalar(select(r.id).where(here).with_for_update()) is None:
+    with writing(engine), engine.begin() as conn:
+        if not lock_site(conn, site) or conn.scalar(select(r.id).where(here)) is None:
             raise NotFound(f"no room {room!r} at site {site!r}")
-        count, _ = future_room_bookings(conn, site, room)
-        if count:
-            held = "1 booking" if count == 1 else f"{count} bookings"
-            raise Conflict(f"room {room!r}: {held} still to come hold it: cancel them first")
+        freed = _settle(conn, site, room, None, on)
         conn.execute(delete(db.rooms).where(here))
+    tell_doors(publisher, freed)
+
+
+def _settle(
+    conn: Connection, site: str, room: str, seats: int | None, on: OnAffected
+) -> list[Freed]:
+    """Refuse, or cancel, the room's bookings that ``seats`` (None: removed) leave."""
+    now = on.now or datetime.now(UTC)
+    affected = room_affected(conn, site, room, seats, now)
+    if seats is None:
+        refusal = f"room {room!r}: removing it affects {bookings(len(affected))} of it"
+    else:
+        most = max((row.attendees or 1 for row in affected.rows()), default=0)
+        refusal = (
+            f"seats: {seats} seats affect {bookings(len(affected))} of room {room!r} that"
+            f" bring up to {most} people; keep at least {most} seats"
+        )
+    because = Because(
+        f"der Raum {room} ist entfernt worden oder hat weniger Plätze, als die Buchung braucht.",
+        f"the room {room} was removed, or seats fewer than the booking brings.",
+    )
+    return settle(conn, affected, on, refusal, because, now)

@@ -1,20 +1,46 @@
-"""What a change to a site's bookable things would break: bookings still to come that no longer
-fit. A change that breaks one is refused, naming what holds it (a Conflict), instead of leaving
-more bookings than desks, a booking on a day the site is shut, or a booking in a room that is
-gone: the people who booked would find out at the door.
+"""What a change to a site's bookable things does to the bookings not yet over: those that
+would no longer fit it. A change that leaves one is refused (a Conflict saying how many and
+why) unless the caller asks to cancel them (``cancel_affected``): then they are cancelled in
+the change's transaction, their grants go and their members are told by mail. Never silently
+more bookings than desks, a booking on a day the site is shut or outside its hours, or in a
+room that is gone or too small: the people who booked would find out at the door.
+
+What no longer fits a site's new settings (``site_affected``):
+
+- a booking outside the new hours: on its site's local day in the (new) time zone, the site
+  is closed (a weekday without hours, a closed day), or the booking starts before it opens
+  or ends after it closes, or that day is no longer the day the booking counts against;
+- with no desks any more (``desks`` NULL), every desk booking (an operator's day guests
+  stay);
+- fewer desks than are booked on a day: the desk bookings made latest that day, one after
+  the other, until each half of the day (morning, afternoon) holds no more than the desks;
+  a booking only counts if it takes a half that is over (a morning does not help a full
+  afternoon). The latest made go first: the earliest booked were promised the desk first.
+
+What no longer fits a room's change (``room_affected``): every booking of a room removed; the
+bookings that bring more people than a room's new seats.
+
+The caller has written the site's row first (``booking_writes.lock_site``): no booking of
+the site commits between this count and the change.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Row, select
 
 from hub import db
-from hub.services.desk_pool import Part, desks_taken_by_day, holding
+from hub.services.booking_mail import Because
+from hub.services.booking_rules import SiteRules
+from hub.services.desk_pool import DESK_KINDS, Part, holding
 from hub.services.errors import Conflict
+from hub.services.freeing import Freed, cancel_all
 
 if TYPE_CHECKING:
     from hub.services.sites import Site
@@ -23,86 +49,182 @@ if TYPE_CHECKING:
 NAMED_DAYS = 3
 
 
-def site_today(zone: str, now: datetime | None = None) -> date:
-    """The site's own calendar day now."""
-    return (now or datetime.now(UTC)).astimezone(ZoneInfo(zone)).date()
+@dataclass(frozen=True)
+class OnAffected:
+    """What a change of a site or a room does with the bookings it affects: ``cancel`` them
+    (else the change is refused), telling their members by mail if ``sends_mail``."""
+
+    cancel: bool = False
+    sends_mail: bool = False
+    now: datetime | None = None
 
 
-def refuse_breaking_bookings(conn: Connection, before: Site, after: Site) -> None:
-    """Conflict if ``after`` has fewer desks than a day still to come has booked, or shuts a
-    day that has bookings."""
-    today = site_today(after.timezone)
-    if after.desks != before.desks and not _more(after.desks, before.desks):
-        _refuse_fewer_desks(conn, after.id, after.desks, today)
-    closing = set(after.closed_days or ()) - set(before.closed_days or ())
-    if closing:
-        _refuse_closing_booked_days(conn, after.id, {d for d in closing if d >= today})
+#: Refuse a change that affects bookings (what a change does unless told otherwise).
+REFUSE = OnAffected()
 
 
-def _more(new: int | None, old: int | None) -> bool:
-    """Whether ``new`` desks take at least every booking ``old`` did (None: no desks)."""
-    return new is not None and old is not None and new >= old
+@dataclass(frozen=True)
+class Affected:
+    """The bookings a change would leave not fitting, by why."""
+
+    #: Outside the new hours, on a closed day, or with no desks any more.
+    outside: tuple[Row, ...] = ()
+    #: More than the new desks, or the room's new seats, or in a room that is gone.
+    over: tuple[Row, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.outside) + len(self.over)
+
+    def rows(self) -> list[Row]:
+        return [*self.outside, *self.over]
 
 
-def _refuse_fewer_desks(conn: Connection, site: str, desks: int | None, today: date) -> None:
-    if desks is None:  # no desk bookings any more: only an operator's day guests may stay
-        b = db.bookings.c
-        booked = conn.execute(
-            select(b.day, func.count())
-            .where(b.site_id == site, b.day >= today, b.kind == "desk", holding())
-            .group_by(b.day)
-        ).all()
-        over = {day: int(n) for day, n in booked if n}
-        if over:
-            raise Conflict(
-                f"desks: desks are booked on {_days(over)}: cancel those bookings first,"
-                " or keep the desks"
-            )
-        return
-    taken = desks_taken_by_day(conn, site, today)
-    over = {day: t.in_part(Part.DAY) for day, t in taken.items() if t.in_part(Part.DAY) > desks}
-    if over:
-        raise Conflict(
-            f"desks: more than {desks} are booked on {_days(over)}: keep at least"
-            f" {max(over.values())}, or cancel bookings first"
-        )
-
-
-def _refuse_closing_booked_days(conn: Connection, site: str, days: set[date]) -> None:
-    if not days:
-        return
+def _not_over(conn: Connection, site: str, now: datetime) -> list[Row]:
     b = db.bookings.c
-    rows = conn.execute(
-        select(b.day, func.count())
-        .where(b.site_id == site, b.day.in_(sorted(days)), holding())
-        .group_by(b.day)
-    ).all()
-    booked = {day: int(n) for day, n in rows if n}
-    if booked:
-        raise Conflict(
-            f"closed_days: bookings are made for {_days(booked)}: cancel them first,"
-            " or keep the site open then"
+    query = select(db.bookings).where(b.site_id == site, b.ends_at > now, holding())
+    return list(conn.execute(query.order_by(b.day, b.id)))
+
+
+def site_affected(
+    conn: Connection, rules: SiteRules, desks_changed: bool, now: datetime
+) -> Affected:
+    """The bookings not over yet that the site's new ``rules`` leave (see the module);
+    ``desks_changed``: whether its desks are counted again."""
+    outside: list[Row] = []
+    inside: list[Row] = []
+    for row in _not_over(conn, rules.id, now):
+        shut = rules.desks is None and row.kind == "desk"
+        (outside if shut or not _in_hours(rules, row) else inside).append(row)
+    over: list[Row] = []
+    if desks_changed and rules.desks is not None:
+        desks = rules.desks
+        by_day: dict[date, list[Row]] = defaultdict(list)
+        for row in inside:
+            if row.kind in DESK_KINDS and row.day is not None:
+                by_day[row.day].append(row)
+        for rows in by_day.values():
+            over += _latest_beyond(rows, desks)
+    return Affected(tuple(outside), tuple(over))
+
+
+def site_change(conn: Connection, before: Site, after: Site, now: datetime) -> Affected:
+    """What changing the site from ``before`` to ``after`` leaves (``site_affected``);
+    nothing is read unless its hours, closed days, zone or desks change."""
+    hours_changed = (before.opening_hours, before.closed_days, before.timezone) != (
+        after.opening_hours,
+        after.closed_days,
+        after.timezone,
+    )
+    desks_changed = before.desks != after.desks
+    if not hours_changed and not desks_changed:
+        return Affected()
+    rules = SiteRules(
+        id=after.id,
+        zone=ZoneInfo(after.timezone),
+        desks=after.desks,
+        opening=None if after.opening_hours is None else tuple(after.opening_hours),
+        closed_days=frozenset(after.closed_days or ()),
+        horizon_days=after.horizon_days,
+        cancel_minutes=after.cancel_minutes,
+    )
+    affected = site_affected(conn, rules, desks_changed, now)
+    if hours_changed:
+        return affected
+    # Only the desks changed: a booking outside the hours already is not this change's.
+    shut = tuple(r for r in affected.outside if r.kind == "desk" and after.desks is None)
+    return Affected(shut, affected.over)
+
+
+def site_refusal(affected: Affected, desks: int | None) -> str:
+    """Why a site's change is refused: how many bookings it affects, and how."""
+    parts = []
+    if affected.outside:
+        parts.append(
+            f"{bookings(len(affected.outside))} would lie outside its hours, on a day it is"
+            f" closed, or take a desk it no longer has, on {_days(affected.outside)}"
         )
+    if affected.over:
+        parts.append(
+            f"{bookings(len(affected.over))} would take more than its {desks} desks, the latest"
+            f" made on {_days(affected.over)}"
+        )
+    return f"this change affects {bookings(len(affected))} not over yet: " + "; ".join(parts)
 
 
-def _days(counts: dict[date, int]) -> str:
-    """The first days of ``counts`` with their counts, and how many more."""
+def _days(rows: Sequence[Row]) -> str:
+    """The first days of ``rows`` with how many of them each has, and how many more."""
+    counts: dict[date, int] = defaultdict(int)
+    for row in rows:
+        counts[row.day or db.aware(row.starts_at).date()] += 1
     ordered = sorted(counts)
     named = ", ".join(f"{day.isoformat()} ({counts[day]})" for day in ordered[:NAMED_DAYS])
     more = len(ordered) - NAMED_DAYS
     return named + (f" and {more} more day{'s' if more > 1 else ''}" if more > 0 else "")
 
 
-def future_room_bookings(conn: Connection, site: str, room: str) -> tuple[int, int]:
-    """How many bookings still to come hold the room, and the most people one brings."""
-    b = db.bookings.c
-    count, most = conn.execute(
-        select(func.count(), func.max(b.attendees)).where(
-            b.site_id == site,
-            b.kind == "room",
-            b.room_id == room,
-            b.ends_at > datetime.now(UTC),
-            holding(),
+def _in_hours(rules: SiteRules, booking: Row) -> bool:
+    starts, ends = db.aware(booking.starts_at), db.aware(booking.ends_at)
+    day = starts.astimezone(rules.zone).date()
+    hours = rules.hours(day)
+    if hours is None or (booking.day is not None and booking.day != day):
+        return False
+    return rules.at(day, hours[0]) <= starts and ends <= rules.at(day, hours[1])
+
+
+def _halves(booking: Row) -> tuple[Part, ...]:
+    if booking.part in (Part.MORNING, Part.AFTERNOON):
+        return (Part(booking.part),)
+    return Part.MORNING, Part.AFTERNOON  # a whole day, a day guest, one from before parts
+
+
+def _latest_beyond(rows: Sequence[Row], desks: int) -> list[Row]:
+    """The bookings of one day to cancel so that no half holds more than ``desks``: the
+    latest made first, each only if it takes a half that is over."""
+    taken = {Part.MORNING: 0, Part.AFTERNOON: 0}
+    for row in rows:
+        for half in _halves(row):
+            taken[half] += 1
+    beyond = []
+    for row in sorted(rows, key=lambda r: (db.aware(r.created_at), r.id), reverse=True):
+        if all(n <= desks for n in taken.values()):
+            break
+        if any(taken[half] > desks for half in _halves(row)):
+            beyond.append(row)
+            for half in _halves(row):
+                taken[half] -= 1
+    return beyond
+
+
+def room_affected(
+    conn: Connection, site: str, room: str, seats: int | None, now: datetime
+) -> Affected:
+    """The room's bookings not over yet that bring more people than ``seats`` (None: the
+    room is removed: all of them)."""
+    rows = [r for r in _not_over(conn, site, now) if r.kind == "room" and r.room_id == room]
+    return Affected(over=tuple(r for r in rows if seats is None or (r.attendees or 1) > seats))
+
+
+def bookings(count: int) -> str:
+    return "1 booking" if count == 1 else f"{count} bookings"
+
+
+def settle(
+    conn: Connection,
+    affected: Affected,
+    on: OnAffected,
+    refusal: str,
+    because: Because,
+    now: datetime,
+) -> list[Freed]:
+    """Refuse the change (a Conflict: ``refusal``, which says how many bookings it affects
+    and why) unless nothing is affected or the caller asked to cancel what is (``on``); then
+    cancel it, telling each member ``because``. The caller tells the doors after the commit
+    (``freeing.tell_doors``)."""
+    if not affected:
+        return []
+    if not on.cancel:
+        raise Conflict(
+            f"{refusal}: cancel them first, or make the change with cancel_affected to cancel"
+            " them (their members are told)"
         )
-    ).one()
-    return int(count or 0), int(most or 0)
+    return cancel_all(conn, affected.rows(), now, on.sends_mail, because)

@@ -32,10 +32,14 @@ from hafen.acl import TimeWindow
 from hafen.config import TimeZoneName
 from hafen.ids import Slug
 from hub import db
+from hub.access_lists import AclPublisher
 from hub.auth import Principal, Role
+from hub.services.booking_mail import Because
+from hub.services.booking_writes import lock_site, writing
 from hub.services.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.services.freeing import tell_doors
 from hub.services.scope import Scope
-from hub.services.site_booking import refuse_breaking_bookings
+from hub.services.site_booking import REFUSE, OnAffected, settle, site_change, site_refusal
 
 #: Closed days one site may list: a year of holidays and works fits many times over.
 MAX_CLOSED_DAYS = 400
@@ -224,11 +228,21 @@ def create_site(engine: Engine, site: SiteIn) -> Site:
     return Site(**site.model_dump())
 
 
-def update_site(engine: Engine, who: Principal, site: str, patch: SitePatch) -> Site:
+def update_site(
+    engine: Engine,
+    publisher: AclPublisher | None,
+    who: Principal,
+    site: str,
+    patch: SitePatch,
+    on: OnAffected = REFUSE,
+) -> Site:
     """Change the fields ``patch`` gives, checked together with the ones it leaves (desks
     against the capacity, both coordinates): a network admin any site, an operator the booking
-    settings (``OPERATOR_FIELDS``) of their own. A change that future bookings would no longer
-    fit (fewer desks than booked, a closed day with bookings) is a Conflict naming them."""
+    settings (``OPERATOR_FIELDS``) of their own. A change of the hours, closed days, zone or
+    desks that bookings not over yet would no longer fit is a Conflict saying how many,
+    unless ``on`` says to cancel them: then they are cancelled with the change, and their
+    members told by mail; with fewer desks, the latest made of a day go first
+    (``site_booking``). Under the site's lock: no booking slips in between."""
     scope = Scope(who)
     scope.require_role(Role.NETWORK_ADMIN, Role.SITE_OPERATOR)
     scope.require_site(site)
@@ -239,21 +253,26 @@ def update_site(engine: Engine, who: Principal, site: str, patch: SitePatch) -> 
             f"a site's operator changes its booking settings ({', '.join(mine)});"
             f" {', '.join(theirs)}: ask a network admin"
         )
-    with engine.begin() as conn:
-        row = conn.execute(
-            select(db.sites).where(db.sites.c.id == site).with_for_update()
-        ).one_or_none()
-        if row is None:
+    now = on.now or datetime.now(UTC)
+    with writing(engine), engine.begin() as conn:
+        if not lock_site(conn, site):
             raise NotFound(f"no site {site!r}")
-        before = site_from_row(row)
+        before = site_from_row(conn.execute(select(db.sites).where(db.sites.c.id == site)).one())
         try:
             after = Site.model_validate(before.model_dump() | patch.model_dump(include=given))
         except ValidationError as exc:
             raise Invalid(describe(exc)) from None
-        refuse_breaking_bookings(conn, before, after)
+        affected = site_change(conn, before, after, now)
+        because = Because(
+            f"Die Öffnungszeiten, Schließtage oder Plätze von {after.name} haben sich geändert.",
+            f"the opening hours, closed days or desks of {after.name} changed.",
+        )
+        refusal = site_refusal(affected, after.desks) if affected else ""
+        freed = settle(conn, affected, on, refusal, because, now)
         if given:
             changes = after.model_dump(mode="json", include=given)
             conn.execute(update(db.sites).where(db.sites.c.id == site).values(**changes))
+    tell_doors(publisher, freed)
     return after
 
 

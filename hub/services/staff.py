@@ -7,9 +7,10 @@ what an employer needs to run the list (name, address, whether the person has si
 yet, the allowance), never where or when anyone entered.
 
 Taking someone off the staff ends what the company gave them at once: their access through
-the company (every door that held it gets their new entry), their allowance, the bookings
-the company made for them that have not ended yet (their desks go to the waiting list) and
-the company's waiting-list entries for them.
+the company (every door that held it gets their new entry), their allowance, every booking
+the company's allowance paid for that has not ended yet, whoever made it (its grant goes, its
+desk goes to the waiting list, its member is told by mail) and the company's waiting-list
+entries for them. What the member booked or waits for on their own (a plan) stays theirs.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from hub import db
 from hub.access_compiler import member_reach
 from hub.access_lists import AclPublisher
 from hub.auth import UNUSABLE_PASSWORD, Principal, Role
+from hub.services.booking_mail import Because
 from hub.services.booking_writes import writing
 from hub.services.desk_pool import holding
 from hub.services.errors import Conflict, Forbidden, Invalid, NotFound
-from hub.services.freeing import Ending, free, tell_members
+from hub.services.freeing import cancel_all, tell_members
 from hub.services.invitations import InvitationOut, Links, invite_member_in
 from hub.services.mail import EMAIL_PATTERN
 from hub.services.publishing import publish_member
@@ -78,7 +80,7 @@ class StaffAdded(StaffMember):
 
 class Removed(BaseModel):
     member: str
-    #: Bookings the company had made for them that had not ended, now cancelled.
+    #: Bookings the company's allowance paid for that had not ended, now cancelled.
     cancelled_bookings: int
 
 
@@ -171,10 +173,11 @@ def remove_staff(
     sends_mail: bool = False,
 ) -> Removed:
     """Take ``member`` off the company's staff (see the module); they stay a member of the
-    network, with whatever access of their own they have. The company's bookings for them
+    network, with whatever access of their own they have. The bookings the company paid for
     are cancelled the one way bookings are (``freeing``): each freed desk goes to the
     waiting list in the same transaction; the waiting entries the company made for them end.
-    ``sends_mail``: the hub sends mail (those who get a desk are told)."""
+    ``sends_mail``: the hub sends mail (the member is told of each cancelled booking, those
+    who get a desk that it freed are told too)."""
     company = _company_of(who)
     now = now or datetime.now(UTC)
     b, w = db.bookings.c, db.waiting_list.c
@@ -185,22 +188,19 @@ def remove_staff(
         before = member_reach(conn, member)
         conn.execute(update(db.members).where(db.members.c.id == member).values(company_id=None))
         conn.execute(delete(db.allowances).where(db.allowances.c.member_id == member))
-        company_users = select(db.users.c.id).where(db.users.c.company_id == company)
         bookings = conn.execute(
-            select(db.bookings)
-            .where(
-                b.member_id == member,
-                b.booked_by.in_(company_users),
-                b.ends_at > now,
-                holding(),
+            select(db.bookings).where(
+                b.member_id == member, b.company_id == company, b.ends_at > now, holding()
             )
-            .order_by(b.id)
         ).all()
-        freed = [free(conn, row, Ending.CANCELLED, now, sends_mail) for row in bookings]
+        because = Because(
+            f"Sie gehören nicht mehr zu den Beschäftigten von {company}, deren Kontingent"
+            " die Buchung bezahlt hat.",
+            f"you are no longer on the staff of {company}, whose allowance paid for it.",
+        )
+        freed = cancel_all(conn, bookings, now, sends_mail, because)
         waiting = conn.scalars(
-            select(w.id).where(
-                w.member_id == member, w.created_by.in_(company_users), w.ended_at.is_(None)
-            )
+            select(w.id).where(w.member_id == member, w.company_id == company, w.ended_at.is_(None))
         ).all()
         for entry in waiting:
             end_entry(conn, entry, Outcome.REFUSED, now, f"you are no longer on {company}'s staff")

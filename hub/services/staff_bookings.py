@@ -4,13 +4,14 @@ booked for them by the site's clock.
 What the employer sees of a booking is what they booked (who, where, which day and part, a
 room's booked hours) and, once its time is over, whether it was used: never when anyone came
 in, nor whether they have come yet while the booking runs (``use`` stays ``booked`` until it
-ends, also when nobody came and the desk was given back). The bookings listed are those a
-user of the company made for someone still on its staff and that were not cancelled, from
-``RECENT_DAYS`` ago on: the employer sees how the last week went beside what is coming; a
-booking the member made for themselves is theirs.
+ends, also when nobody came and the desk was given back). The bookings listed are those the
+company's allowance paid for (``bookings.company_id``: booked by its admins, or by the staff
+themselves within it) and that were not cancelled, from ``RECENT_DAYS`` ago on: the
+employer sees how the last week went beside what is coming, and can cancel what the API
+lets them cancel; a booking on the member's own plan is theirs alone.
 
 Booking and cancelling themselves are ``bookings.book_for_staff`` and
-``bookings.cancel_for_staff``, as through the API.
+``bookings.cancel`` (as the employer), as through the API.
 """
 
 from __future__ import annotations
@@ -66,12 +67,11 @@ class StaffBookingShown(BaseModel):
 def made_by_company(
     engine: Engine, who: Principal, now: datetime | None = None, limit: int = MAX_SHOWN
 ) -> list[StaffBookingShown]:
-    """The bookings the company admin's company made for its staff that end after
-    ``RECENT_DAYS`` ago, soonest first (see the module for what each shows)."""
+    """The bookings the company admin's company paid for that end after ``RECENT_DAYS``
+    ago, soonest first (see the module for what each shows)."""
     company = own_company(who)
     now = now or datetime.now(UTC)
-    b, m, s, u = db.bookings.c, db.members.c, db.sites.c, db.users.c
-    company_users = select(u.id).where(u.company_id == company)
+    b, m, s = db.bookings.c, db.members.c, db.sites.c
     query = (
         select(
             db.bookings,
@@ -83,8 +83,7 @@ def made_by_company(
         .join(db.members, m.id == b.member_id)
         .join(db.sites, s.id == b.site_id)
         .where(
-            m.company_id == company,
-            b.booked_by.in_(company_users),
+            b.company_id == company,
             b.cancelled_at.is_(None),
             b.ends_at > now - timedelta(days=RECENT_DAYS),
         )

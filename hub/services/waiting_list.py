@@ -78,7 +78,7 @@ def join_own(
     engine: Engine, who: Principal, wanted: WaitingIn, now: datetime | None = None
 ) -> Waiting:
     """A member puts themselves on the waiting list."""
-    return _join(engine, who, own_member(who), wanted, "you", now)
+    return _join(engine, who, own_member(who), wanted, "you", None, now)
 
 
 def join_for_staff(
@@ -90,7 +90,7 @@ def join_for_staff(
     with engine.connect() as conn:
         if not on_staff(conn, company, wanted.member):
             raise NotFound(f"no member {wanted.member!r} on your company's staff")
-    return _join(engine, who, wanted.member, wanted, wanted.member, now)
+    return _join(engine, who, wanted.member, wanted, wanted.member, company, now)
 
 
 def _join(
@@ -99,8 +99,11 @@ def _join(
     member: str,
     wanted: WaitingIn,
     subject: str,
+    company: str | None,
     now: datetime | None,
 ) -> Waiting:
+    """Put ``member`` on the list; ``company``: the employer whose admin does it (the
+    entries it may see and end), None for the member themselves."""
     now = now or datetime.now(UTC)
     site, day, part = wanted.site, wanted.day, wanted.part
     with engine.connect() as conn:
@@ -144,6 +147,7 @@ def _join(
                 part=part,
                 created_at=now,
                 created_by=who.user_id,
+                company_id=company,
             )
         ).one()
         return _described(conn, [entry])[0]
@@ -206,10 +210,9 @@ def list_own(
 def list_for_company(
     engine: Engine, who: Principal, now: datetime | None = None, limit: int = MAX_LISTED
 ) -> list[Waiting]:
-    """The entries of the company admin's staff for days not over yet, by day."""
-    company = own_company(who)
-    staff = select(db.members.c.id).where(db.members.c.company_id == company)
-    return _list(engine, db.waiting_list.c.member_id.in_(staff), now, limit)
+    """The entries the company put its staff on, for days not over yet, by day; never those
+    its staff made themselves (their own business)."""
+    return _list(engine, db.waiting_list.c.company_id == own_company(who), now, limit)
 
 
 def _list(
@@ -233,27 +236,28 @@ def leave_own(
 ) -> Waiting:
     """A member leaves a waiting list; another's entry answers as none."""
     member = own_member(who)
-    return _leave(engine, entry_id, lambda _conn, row: row.member_id == member, now)
+    return _leave(engine, entry_id, lambda row: row.member_id == member, now)
 
 
 def leave_for_staff(
     engine: Engine, who: Principal, entry_id: int, now: datetime | None = None
 ) -> Waiting:
-    """A company admin takes one of their staff off a waiting list."""
+    """A company admin takes one of their staff off a waiting list the company put them on;
+    any other entry answers as none."""
     company = own_company(who)
-    return _leave(engine, entry_id, lambda conn, row: on_staff(conn, company, row.member_id), now)
+    return _leave(engine, entry_id, lambda row: row.company_id == company, now)
 
 
 def _leave(
     engine: Engine,
     entry_id: int,
-    may_see: Callable[[Connection, Row], bool],
+    may_see: Callable[[Row], bool],
     now: datetime | None,
 ) -> Waiting:
     w = db.waiting_list.c
     with engine.begin() as conn:
         row = conn.execute(select(db.waiting_list).where(w.id == entry_id)).one_or_none()
-        if row is None or not may_see(conn, row):
+        if row is None or not may_see(row):
             raise NotFound("no such waiting-list entry")
         end_entry(conn, entry_id, Outcome.LEFT, now or datetime.now(UTC))
         row = conn.execute(select(db.waiting_list).where(w.id == entry_id)).one()

@@ -139,7 +139,9 @@ def _give(conn: Connection, rules: SiteRules, entry: Row, now: datetime) -> Row 
         over = refusal.rule == Rule.PAST
         end_entry(conn, entry.id, Outcome.EXPIRED if over else Outcome.REFUSED, now, str(refusal))
         return None
-    booking = insert_booking(conn, member, rules.id, "desk", hold, entry.created_by, now)
+    booking = insert_booking(
+        conn, member, rules.id, "desk", hold, entry.created_by, now, company=allowance.company
+    )
     end_entry(conn, entry.id, Outcome.BOOKED, now, booking_id=booking.id)
     return booking
 

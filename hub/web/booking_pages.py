@@ -21,6 +21,7 @@ from hub.services import booking_reads, bookings, waiting_list
 from hub.services.booking_models import Booking
 from hub.services.booking_reads import When
 from hub.services.booking_rules import RuleBroken
+from hub.services.bookings import Canceller
 from hub.web.i18n import refusal
 from hub.web.member_pages import Member
 from hub.web.session import PREFIX, SameOrigin
@@ -90,7 +91,9 @@ def cancel(
 ) -> Response:
     """Cancel it and go back to the list, which says so; after the cut-off, the reason."""
     try:
-        bookings.cancel_own(store, publisher, who, booking_id, sends_mail=sends_mail)
+        bookings.cancel(
+            store, publisher, who, booking_id, by=Canceller.MEMBER, sends_mail=sends_mail
+        )
     except RuleBroken as exc:
         booking = booking_reads.get_own_booking(store, who, booking_id)
         return _cancel_page(request, store, finder, who, booking, refusal(request, exc))

@@ -26,6 +26,7 @@ from hub.http.deps import MailHost, Publisher, SendsMail, SpacesFinder, Store
 from hub.services import bookings, companies, staff, staff_bookings, waiting_list
 from hub.services.booking_models import StaffBookingIn
 from hub.services.booking_rules import Rule, RuleBroken
+from hub.services.bookings import Canceller
 from hub.services.bounds import Day
 from hub.services.desk_pool import Part
 from hub.services.errors import Conflict, Invalid, NotFound, ServiceError
@@ -104,7 +105,9 @@ def cancel_booking(
 ) -> Response:
     """Cancel a booking until the site's cut-off; its desk goes to whoever waits for it."""
     try:
-        bookings.cancel_for_staff(store, publisher, who, booking_id, sends_mail=sends_mail)
+        bookings.cancel(
+            store, publisher, who, booking_id, by=Canceller.EMPLOYER, sends_mail=sends_mail
+        )
     except Conflict as exc:
         return _bookings(request, store, who, exc)
     return _to_list("cancelled", booking_id)

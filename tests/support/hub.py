@@ -17,6 +17,7 @@ from hub.app import create_app
 from hub.auth import Role, create_user
 from hub.mail import Mailer
 from tests.support.postgres import throwaway_database
+from tests.support.smtp import Inbox, smtp_server
 
 #: Everyone's password in the hub tests (long enough for the hub's rule).
 PASSWORD = "a long passphrase"
@@ -87,6 +88,15 @@ def api(engine) -> Iterator[TestClient]:
     add_staff(engine)
     with api_client(engine) as client:
         yield client
+
+
+@pytest.fixture
+def mail_api(engine) -> Iterator[tuple[TestClient, Inbox]]:
+    """The hub's API on each database, sending mail through a real SMTP server, with nadia,
+    olga and tim as ``api`` has them; yields (client, inbox)."""
+    add_staff(engine)
+    with smtp_server() as smtp, api_client(engine, mail=smtp.mailer()) as client:
+        yield client, smtp.inbox
 
 
 def as_user(client: httpx.Client, username: str, password: str = PASSWORD) -> dict[str, str]:

@@ -6,8 +6,8 @@ and every booking looks like a no-show. Each worker now keeps a row with the tim
 connection came up and its last beat, so the sweep holds releases unless ingest has been
 listening throughout.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-07 18:30:00
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
