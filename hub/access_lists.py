@@ -132,7 +132,7 @@ class AclPublisher:
     @_locked
     def publish_site(self, site: str) -> Published | None:
         """Compile ``site`` afresh and send whatever changed; None if nothing did."""
-        previous = self.current(site)
+        previous = self._fresh(site)
         version = previous.version + 1 if previous else 1
         fresh = self.compiler.compile(site, version)
         if previous is None:
@@ -145,7 +145,7 @@ class AclPublisher:
     @_locked
     def publish_sites(self, sites: set[str] | list[str]) -> list[Published]:
         """Compile several sites in one pass and send each one's changes (a plan change)."""
-        previous = {site: self.current(site) for site in sorted(sites)}
+        previous = {site: self._fresh(site) for site in sorted(sites)}
         versions = {site: doc.version + 1 if doc else 1 for site, doc in previous.items()}
         fresh = self.compiler.compile_many(versions)
         sent = []

@@ -8,6 +8,7 @@ import functools
 import threading
 from collections.abc import Callable
 
+from hub.access_lists import AclPublisher
 from hub.group_commit import GroupCommit
 from hub.services.cards import CardIn, add_card
 from hub.services.members import erase_member, set_blocked
@@ -140,3 +141,17 @@ def test_member_changes_at_once_reach_the_doors_as_a_full_compile(tmp_path, netw
         versions = [d.version for d in docs]
         assert versions == list(range(versions[0], versions[0] + len(versions))), site
     doors.assert_as_compiled("after the changes at once")
+
+
+def test_a_site_recompiled_after_another_process_published_it_takes_the_next_version(
+    network_api,
+):
+    hub, api = network_api
+    seed(hub, api)
+    other = AclPublisher(hub.engine, hub.key, hub.client.publish, hub.client.publish_many)
+    assert hub.publisher.current("a-dorf") is not None  # this process remembers the list
+    set_blocked(hub.engine, other, "anna", True)  # the other process sends the next version
+    newest = other.newest("a-dorf")
+    set_blocked(hub.engine, None, "anna", False)
+    sent = hub.publisher.publish_site("a-dorf")
+    assert sent is not None and sent.version == newest + 1
