@@ -21,6 +21,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta, diff, patch
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 #: Sites whose current list the publisher keeps in memory (the rest are rebuilt on demand).
 CACHED_SITES = 64
+#: Tries at sending a change whose version another hub process recorded first (each reads
+#: the newest versions afresh, so only a process recording the same sites meanwhile fails it).
+VERSION_TRIES = 5
 #: publish(topic, payload, retain) -> None, returning once the broker has the message.
 Publish = Callable[[str, bytes, bool], None]
 #: The same for a batch, sent without waiting in between.
@@ -73,6 +77,27 @@ def _locked(
     @functools.wraps(method)
     def wrapper(self: AclPublisher, *args: P.args, **kwargs: P.kwargs) -> R:
         with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _recording(
+    method: Callable[Concatenate[AclPublisher, P], R],
+) -> Callable[Concatenate[AclPublisher, P], R]:
+    """Run a method that records versions under the publisher's lock, again when another
+    hub process (a second hub, ingest) recorded one of the versions first: the primary key
+    refused it, nothing of it was kept, and the change it sends is committed already, so
+    dropping it with an error would leave the doors without it (a block, an erasure)."""
+
+    @functools.wraps(method)
+    def wrapper(self: AclPublisher, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock:
+            for _ in range(VERSION_TRIES - 1):
+                try:
+                    return method(self, *args, **kwargs)
+                except IntegrityError as exc:
+                    log.info("a version was taken by another hub process (%s); again", exc.orig)
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -129,10 +154,10 @@ class AclPublisher:
             self._current.popitem(last=False)
 
     # -- publishing ------------------------------------------------------------------------------
-    @_locked
+    @_recording
     def publish_site(self, site: str) -> Published | None:
         """Compile ``site`` afresh and send whatever changed; None if nothing did."""
-        previous = self.current(site)
+        previous = self._fresh(site)
         version = previous.version + 1 if previous else 1
         fresh = self.compiler.compile(site, version)
         if previous is None:
@@ -142,10 +167,10 @@ class AclPublisher:
             return None
         return self._send(fresh, delta)
 
-    @_locked
+    @_recording
     def publish_sites(self, sites: set[str] | list[str]) -> list[Published]:
         """Compile several sites in one pass and send each one's changes (a plan change)."""
-        previous = {site: self.current(site) for site in sorted(sites)}
+        previous = {site: self._fresh(site) for site in sorted(sites)}
         versions = {site: doc.version + 1 if doc else 1 for site, doc in previous.items()}
         fresh = self.compiler.compile_many(versions)
         sent = []
@@ -174,6 +199,7 @@ class AclPublisher:
             MemberChange(member, frozenset(sites), frozenset(forgotten_cards))
         )
 
+    @_recording
     def _publish_members(self, changes: list[MemberChange]) -> list[list[Published]]:
         """Send the entries of every member in ``changes`` as one delta per site touched."""
         wanted: dict[str, set[str]] = {}
@@ -191,7 +217,7 @@ class AclPublisher:
         )
         return [[p for p in sent if p.site in change.sites] for change in changes]
 
-    @_locked
+    @_recording
     def publish_change(self, describe: Callable[[Connection], Change]) -> list[Published]:
         """A plan or a company changed: send each site it touched one delta with the new
         entries of just the members it touched there, and the plan rows that changed.

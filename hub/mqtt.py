@@ -113,6 +113,20 @@ class HubClient:
         if not self.connected.wait(wait):
             log.warning("no broker at %s:%s yet; retrying in the background", self.host, self.port)
 
+    def leave(self, timeout: float = 5.0) -> bool:
+        """Drop this client's subscriptions, for good, and wait for the broker to confirm.
+        From then on nothing more is routed to its session: mosquitto queues a shared
+        subscription's messages for a member that is away, however long, while its session
+        persists. Returns whether the broker confirmed (False: not connected, or no answer)."""
+        topics = [topic for topic, _ in self._subscriptions]
+        self._subscriptions = []  # a reconnect meanwhile must not subscribe again
+        if not topics or not self.connected.is_set():
+            return False
+        confirmed = threading.Event()
+        self.client.on_unsubscribe = lambda *_: confirmed.set()
+        result, _ = self.client.unsubscribe(topics)
+        return result == mqtt.MQTT_ERR_SUCCESS and confirmed.wait(timeout)
+
     def stop(self) -> None:
         self.client.disconnect()
         # paho's race: the network thread, ending on the disconnect, may clear itself between

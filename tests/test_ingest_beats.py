@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub import db
 from hub.ingest_beats import KNOWN, SILENT, listening
 from hub.services.no_shows import SETTLE, sweep
 from sim.broker import LocalBroker
 from tests.support.booking import add_door, ingest_listening, member_user, set_site, today
+from tests.support.intruder import Intruder, entry
 from tests.support.network import TestHub
 from tests.support.sites import add_sites
 from tests.support.waiting import wait_for
@@ -92,3 +93,29 @@ def test_a_worker_beats_on_its_connection_starts_afresh_after_a_broker_restart_a
         finally:
             hub.stop()
         assert "0" not in _workers(hub.engine)  # a clean stop holds no sweep
+
+
+def test_a_worker_that_stopped_cleanly_leaves_no_tap_waiting_for_it(tmp_path, broker, hub_url):
+    """A clean stop says the worker holds no sweep, so every tap after it must reach the
+    workers still running: mosquitto queues a shared subscription's messages for a member
+    that is away (its session persists), where a scaled-down worker would keep them."""
+    hub = TestHub(tmp_path, broker, workers=2, url=hub_url).start()
+    doors = Intruder(broker.port)
+    try:
+        hub.add_device("borna", "door-1")
+        assert wait_for(lambda: set(_workers(hub.engine)) == {"0", "1"}, 10)
+        hub.workers[0].stop()
+        assert set(_workers(hub.engine)) == {"1"}  # the sweep counts on worker 1 alone
+        for seq in range(1, 11):
+            doors.event(
+                "borna", "door-1", "door.decision", entry(None, False, "unknown_card"), seq=seq
+            )
+
+        def stored() -> int:
+            with hub.engine.connect() as conn:
+                return conn.scalar(select(func.count()).select_from(db.events)) or 0
+
+        assert wait_for(lambda: stored() == 10, 10), f"{stored()} of 10 taps stored"
+    finally:
+        doors.close()
+        hub.stop()

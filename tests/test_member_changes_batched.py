@@ -8,6 +8,7 @@ import functools
 import threading
 from collections.abc import Callable
 
+from hub.access_lists import AclPublisher
 from hub.group_commit import GroupCommit
 from hub.services.cards import CardIn, add_card
 from hub.services.members import erase_member, set_blocked
@@ -140,3 +141,53 @@ def test_member_changes_at_once_reach_the_doors_as_a_full_compile(tmp_path, netw
         versions = [d.version for d in docs]
         assert versions == list(range(versions[0], versions[0] + len(versions))), site
     doors.assert_as_compiled("after the changes at once")
+
+
+def test_two_hub_processes_changing_members_at_once_both_reach_the_doors(tmp_path, network_api):
+    """Two hub processes (a publisher each, on one store) send member changes at once: each
+    reads a site's newest version and records the next, so they race for version numbers.
+    A change that lost the race is sent under the next number, not dropped with an error
+    (the member's change is committed: the doors would never hear of a block)."""
+    hub, api = network_api
+    seed(hub, api)
+    doors = Doors(tmp_path, hub)
+    doors.follow()
+    other = AclPublisher(hub.engine, hub.key, hub.client.publish, hub.client.publish_many)
+    members = ["anna", "ben", "cleo", "dora", "emil"]
+    start = threading.Barrier(2 * len(members) * 3)
+    failures: list[BaseException] = []
+
+    def run(publisher: AclPublisher, member: str, blocked: bool) -> None:
+        start.wait()
+        try:
+            set_blocked(hub.engine, publisher, member, blocked)
+        except BaseException as exc:  # reported below, with the others
+            failures.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=(publisher, member, round_ % 2 == 0))
+        for round_ in range(3)
+        for member in members
+        for publisher in (hub.publisher, other)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not failures, failures
+    doors.follow()
+    doors.assert_as_compiled("after two processes' changes at once")
+
+
+def test_a_site_recompiled_after_another_process_published_it_takes_the_next_version(
+    network_api,
+):
+    hub, api = network_api
+    seed(hub, api)
+    other = AclPublisher(hub.engine, hub.key, hub.client.publish, hub.client.publish_many)
+    assert hub.publisher.current("a-dorf") is not None  # this process remembers the list
+    set_blocked(hub.engine, other, "anna", True)  # the other process sends the next version
+    newest = other.newest("a-dorf")
+    set_blocked(hub.engine, None, "anna", False)
+    sent = hub.publisher.publish_site("a-dorf")
+    assert sent is not None and sent.version == newest + 1

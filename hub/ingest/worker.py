@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 PLACE = ("event_id", "site", "device", "epoch", "seq")
 
 DEFAULT_GROUP = "hafen-ingest"
+#: How long a stopping worker goes on storing the messages it was sent (the store may be slow).
+DRAIN_SECONDS = 10.0
 
 
 class IngestWorker:
@@ -91,6 +93,8 @@ class IngestWorker:
         #: The connection this worker last beat for (hub.ingest_beats): count and start.
         self._connection, self._beat_at = 0, 0.0
         self._up_since: datetime | None = None
+        #: Until when a stopping worker goes on storing what it was sent; whether it did.
+        self._drain_until, self._drained = 0.0, False
         self.client = HubClient(
             host,
             port,
@@ -119,18 +123,32 @@ class IngestWorker:
         threading.Thread(target=self._report_states, name="ingest-states", daemon=True).start()
         self.client.start()
 
-    def stop(self) -> None:
+    def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Leave the group, store what it was sent (within ``drain`` seconds), then stop.
+
+        Only a worker that left with nothing unstored says it is gone (hub.ingest_beats): the
+        broker keeps routing taps to a subscribed worker's session while it is away, and
+        what it was sent but did not store waits there too, so the sweep must wait for it."""
+        left = self.client.leave()
+        self._drain_until = time.monotonic() + drain
         self._stop.set()
-        self._thread.join(10)
+        self._thread.join(drain + 10)
         self._states.close()
         self.client.stop()
+        if not (left and self._drained):
+            log.warning("ingest worker %s stopped with taps it has not stored", self.name)
+            return  # its row goes silent, which holds the sweep until it is back
         try:
             ingest_beats.gone(self.store.engine, self.name)
         except Exception:  # the store is away: the row goes silent, which holds the sweep
             log.warning("ingest worker %s could not say it stopped", self.name)
 
+    def _pending(self) -> bool:
+        """Whether messages the broker sent this worker wait to be stored."""
+        return bool(self._retry) or not self._queue.empty()
+
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() or (self._pending() and time.monotonic() < self._drain_until):
             self._beat()
             messages = self._take_batch()
             try:
@@ -148,8 +166,12 @@ class IngestWorker:
                 # and try them again; the broker holds everything after them.
                 log.exception("storing %d messages failed; retrying", len(messages))
                 self._retry.extend(messages)
-                self._stop.wait(1.0)
+                if self._stop.is_set():
+                    time.sleep(1.0)  # stopping, still storing what it was sent: wait as well
+                else:
+                    self._stop.wait(1.0)
         self.dead_letters.flush()
+        self._drained = not self._pending()
 
     def _beat(self) -> None:
         """Say this worker is listening (hub.ingest_beats), from the loop that stores: a
