@@ -12,7 +12,7 @@ so a worker's last beat falls after the moment: its connection held from before 
 until after it, and the doors' messages of that time reached it (the broker holds QoS 1
 messages for a shared subscription's connected members; a worker that was away replays
 its session's after it reconnects, which starts ``up_since`` anew). A worker that died
-holds every release for ``KNOWN``, unless it comes back.
+holds every release until it comes back, or is retired (``--retire``), or ``KNOWN`` ends.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ from hub import db
 BEAT_SECONDS = 20.0
 #: A worker silent for longer is down (about two missed beats and a slow store's write).
 SILENT = timedelta(seconds=60)
-#: A worker silent for longer is taken as gone for good (scaled down without a clean stop).
-KNOWN = timedelta(hours=1)
+#: A worker silent for longer is taken as gone for good: the broker's
+#: ``persistent_client_expiration`` (provisioning/mosquitto/conf.d/hafen.conf), until when
+#: its session keeps being sent its share of the doors' messages. ``hafen hub ingest
+#: --retire NAME`` ends a worker gone for good sooner, storing what its session holds.
+KNOWN = timedelta(days=14)
 
 
 def beat(engine: Engine, name: str, up_since: datetime, now: datetime) -> None:

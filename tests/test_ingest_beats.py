@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from hafen.cli import app
 from hub import db
 from hub.ingest_beats import KNOWN, SILENT, listening
 from hub.services.no_shows import SETTLE, sweep
 from sim.broker import LocalBroker
 from tests.support.booking import add_door, ingest_listening, member_user, set_site, today
+from tests.support.edge import CARD_KEY
 from tests.support.intruder import Intruder, entry
 from tests.support.network import TestHub
 from tests.support.sites import add_sites
@@ -119,3 +123,45 @@ def test_a_worker_that_stopped_cleanly_leaves_no_tap_waiting_for_it(tmp_path, br
     finally:
         doors.close()
         hub.stop()
+
+
+def test_a_worker_gone_for_good_is_retired_with_what_its_session_held(tmp_path, broker, hub_url):
+    """A worker that died and will not come back holds the sweep (its session still gets a
+    share of the taps); `hafen hub ingest --name N --retire` stores what it holds, leaves the
+    group and removes its row."""
+    hub = TestHub(tmp_path, broker, workers=2, url=hub_url).start()
+    doors = Intruder(broker.port)
+    try:
+        hub.add_device("borna", "door-1")
+        assert wait_for(lambda: set(_workers(hub.engine)) == {"0", "1"}, 10)
+        dead = hub.workers.pop()
+        dead._stop.set()  # it dies: no leave, no drain, its row stays
+        dead._thread.join(10)
+        dead.client.stop()  # its session and subscription stay at the broker
+        for seq in range(1, 11):
+            doors.event(
+                "borna", "door-1", "door.decision", entry(None, False, "unknown_card"), seq=seq
+            )
+        assert wait_for(lambda: _stored(hub.engine) >= 1, 10)
+        assert _stored(hub.engine) < 10  # the dead worker's share waits in its session
+        key, card_key = tmp_path / "signing.pem", tmp_path / "card.key"
+        key.write_bytes(hub.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        card_key.write_text(CARD_KEY.hex())
+        retired = CliRunner().invoke(
+            app,
+            ["hub", "ingest", "--name", "1", "--retire", "--key", str(key), "--db",
+             hub.engine.url.render_as_string(hide_password=False),
+             "--broker", f"127.0.0.1:{broker.port}", "--card-key-file", str(card_key)],
+        )  # fmt: skip
+        assert retired.exit_code == 0, retired.output
+        assert "retired" in retired.output
+        assert _stored(hub.engine) == 10
+        assert set(_workers(hub.engine)) == {"0"}
+    finally:
+        doors.close()
+        hub.stop()
+
+
+def _stored(engine) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(db.events)) or 0

@@ -31,6 +31,9 @@ from hafen.cli.hub_settings import (
 
 if TYPE_CHECKING:  # the hub's libraries load inside the commands, on a hub install only
     from hafen.protocol import DeviceState
+    from hub.access_lists import AclPublisher
+    from hub.ingest.worker import IngestWorker
+    from hub.mqtt import HubClient
 
 
 def ingest_command(
@@ -66,6 +69,14 @@ def ingest_command(
             " state is its own [cards.hash_key_file]."
         ),
     ] = None,
+    retire: Annotated[
+        bool,
+        typer.Option(
+            "--retire",
+            help="End worker --name for good (scaled down, its machine gone): store what its"
+            " broker session holds, leave the group and stop holding the no-show sweep.",
+        ),
+    ] = False,
 ) -> None:
     """Run an ingest worker; start several with different --name to share the load."""
     from hub import db as hubdb
@@ -137,6 +148,9 @@ def ingest_command(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start()
+    if retire:
+        _retire(worker, publisher, client)
+        return
     logging.getLogger("hub").info(
         "ingest worker %s: broker %s, store %s", name, settings.broker.shown(), shown(url)
     )
@@ -298,3 +312,22 @@ def serve_command(
         renewals.stop()
     if keeper is not None:
         keeper.stop()
+
+
+def _retire(worker: IngestWorker, publisher: AclPublisher, client: HubClient) -> None:
+    """Stop ``worker`` cleanly right after it connected: what its session held is stored,
+    its subscription goes, and its row with it (hub.ingest_beats)."""
+    connected = worker.client.connected.wait(30)
+    gone = worker.stop() if connected else False
+    if not connected:
+        worker.client.stop()
+    publisher.close()
+    client.stop()
+    if not gone:
+        typer.echo(
+            f"ingest worker {worker.name} is not retired: it could not reach the broker or"
+            " store everything its session held; the no-show sweep still waits for it",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"ingest worker {worker.name} retired: the no-show sweep no longer waits for it")

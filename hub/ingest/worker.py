@@ -123,8 +123,9 @@ class IngestWorker:
         threading.Thread(target=self._report_states, name="ingest-states", daemon=True).start()
         self.client.start()
 
-    def stop(self, drain: float = DRAIN_SECONDS) -> None:
-        """Leave the group, store what it was sent (within ``drain`` seconds), then stop.
+    def stop(self, drain: float = DRAIN_SECONDS) -> bool:
+        """Leave the group, store what it was sent (within ``drain`` seconds), then stop;
+        returns whether it said it is gone.
 
         Only a worker that left with nothing unstored says it is gone (hub.ingest_beats): the
         broker keeps routing taps to a subscribed worker's session while it is away, and
@@ -137,11 +138,13 @@ class IngestWorker:
         self.client.stop()
         if not (left and self._drained):
             log.warning("ingest worker %s stopped with taps it has not stored", self.name)
-            return  # its row goes silent, which holds the sweep until it is back
+            return False  # its row goes silent, which holds the sweep until it is back
         try:
             ingest_beats.gone(self.store.engine, self.name)
         except Exception:  # the store is away: the row goes silent, which holds the sweep
             log.warning("ingest worker %s could not say it stopped", self.name)
+            return False
+        return True
 
     def _pending(self) -> bool:
         """Whether messages the broker sent this worker wait to be stored."""
