@@ -3,8 +3,13 @@ sign in to it, one per role."""
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +21,7 @@ from hub.access_lists import AclPublisher
 from hub.app import create_app
 from hub.auth import Role, create_user
 from hub.mail import Mailer
-from tests.support.postgres import throwaway_database
+from tests.support.postgres import BackgroundDrops, migrated_template, throwaway_database
 
 #: Everyone's password in the hub tests (long enough for the hub's rule).
 PASSWORD = "a long passphrase"
@@ -24,14 +29,54 @@ PASSWORD = "a long passphrase"
 #: Who has each role, unless a test names someone else.
 USERNAMES = {Role.NETWORK_ADMIN: "nadia", Role.SITE_OPERATOR: "olga", Role.TECHNICIAN: "tim"}
 
+#: The fixtures that migrate the store they are given at once: a test that takes one of them
+#: gets its store migrated already (a copy of one migrated once), not empty.
+MIGRATED_BY = frozenset({"engine", "network_api", "provisioned_on_each_store"})
+
+
+@functools.cache
+def _sqlite_template() -> Path:
+    """A SQLite store migrated to the newest schema, once per test process (migrating takes
+    half a second; copying the file a millisecond)."""
+    folder = Path(tempfile.mkdtemp(prefix="hafen-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "hub.db"
+    db.connect(f"sqlite:///{path}").dispose()
+    # The last connection closed checkpointed the write-ahead log: the file is the store.
+    assert not path.with_name("hub.db-wal").exists()
+    return path
+
+
+def migrated_sqlite(path: Path) -> str:
+    """The URL of the SQLite store at ``path``; where there is none yet, a new one, migrated
+    to the newest schema and empty."""
+    if not path.exists():
+        shutil.copyfile(_sqlite_template(), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def _pg_drops() -> Iterator[BackgroundDrops]:
+    """The test databases of this process, dropped in the background while tests run."""
+    drops = BackgroundDrops()
+    yield drops
+    drops.close()
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def hub_url(request, tmp_path):
-    """The hub's store on each database it supports: a SQLite file, a fresh PostgreSQL db."""
+    """The hub's store on each database it supports: a SQLite file, a fresh PostgreSQL db.
+    Empty, unless the test takes a fixture that migrates it anyway (``MIGRATED_BY``): then
+    it is migrated already, copied from a store migrated once (the migrations' own tests
+    take ``hub_url`` alone and migrate it themselves)."""
+    migrated = not MIGRATED_BY.isdisjoint(request.fixturenames)
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        path = tmp_path / "hub.db"
+        yield migrated_sqlite(path) if migrated else f"sqlite:///{path}"
         return
-    with throwaway_database("hafen_test") as url:
+    drops = request.getfixturevalue("_pg_drops")
+    template = migrated_template() if migrated else None
+    with throwaway_database("hafen_test", template=template, drops=drops) as url:
         yield url
 
 
