@@ -13,10 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from hub import db
+from hub import auth, db
 from hub.access_lists import AclPublisher
 from hub.app import create_app
 from hub.auth import Role, create_user
@@ -28,6 +29,23 @@ PASSWORD = "a long passphrase"
 
 #: Who has each role, unless a test names someone else.
 USERNAMES = {Role.NETWORK_ADMIN: "nadia", Role.SITE_OPERATOR: "olga", Role.TECHNICIAN: "tim"}
+
+#: How the hub hashes passwords when it runs: argon2id at RFC 9106's cost for low memory.
+SHIPPED_HASHER = auth._hasher
+#: ... and how in the tests: argon2id at the library's cheapest (its profile for tests). At the
+#: shipped cost every user a test makes and every sign-in took a quarter to a half second of
+#: both cores, most of many tests' time; the hashes stay argon2id and are checked for real.
+TEST_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _passwords_at_the_cheapest_cost() -> Iterator[None]:
+    """Every test hashes and checks passwords with ``TEST_HASHER`` (test_hub_auth holds the
+    hub to ``SHIPPED_HASHER``'s cost)."""
+    auth._hasher = TEST_HASHER
+    yield
+    auth._hasher = SHIPPED_HASHER
+
 
 #: The fixtures that migrate the store they are given at once: a test that takes one of them
 #: gets its store migrated already (a copy of one migrated once), not empty.
