@@ -21,6 +21,7 @@ from hub.broker_rights import (
 )
 from hub.mqtt import BrokerLogin
 from sim.broker import BrokerTls, LocalBroker
+from tests.support.clients import close_client
 from tests.support.tls import Device, device_identity, make_ca
 from tests.support.waiting import wait_for
 
@@ -46,8 +47,7 @@ class Spy:
         assert subscribed.wait(5)
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        close_client(self.client)
 
 
 @pytest.fixture

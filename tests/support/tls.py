@@ -19,6 +19,7 @@ from hub.pki import (
     init_ca,
     issue_device_certificate,
 )
+from tests.support.clients import close_client
 from tests.support.waiting import wait_for
 
 
@@ -96,5 +97,4 @@ class Device:
         return self.granted[-1]
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        close_client(self.client)
