@@ -119,9 +119,12 @@ def migrated_template(server: str = PG_SERVER) -> str:
                 if not exists:
                     building = f"{name}_{uuid.uuid4().hex[:8]}"
                     conn.execute(text(f"CREATE DATABASE {building}"))
-                    engine = db.connect(database_url(server, building))
-                    engine.dispose()
-                    conn.execute(text(f"ALTER DATABASE {building} RENAME TO {name}"))
+                    try:
+                        db.connect(database_url(server, building)).dispose()
+                        conn.execute(text(f"ALTER DATABASE {building} RENAME TO {name}"))
+                    except Exception:
+                        conn.execute(text(f"DROP DATABASE {building} WITH (FORCE)"))
+                        raise
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
     finally:
