@@ -18,6 +18,7 @@ from hub import db
 from hub.access_lists import AclPublisher
 from hub.acl_catch_up import CatchUpLimits
 from sim.broker import LocalBroker
+from tests.support.clients import close_client
 from tests.support.intruder import Snapshots
 from tests.support.network import TestHub
 from tests.support.waiting import wait_for
@@ -133,6 +134,5 @@ def test_states_flooding_in_through_the_broker_bring_only_the_sites_few_snapshot
     assert snapshots.count() <= CatchUpLimits().site_burst
     for i in range(100):  # leave no retained states behind in the broker
         intruder.publish(protocol.state_topic(SITE, f"made-up-{i}"), b"", retain=True)
-    intruder.loop_stop()
-    intruder.disconnect()
+    close_client(intruder)
     snapshots.close()

@@ -11,11 +11,14 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sim.broker import free_port
 from tests.support.hub import as_user
 from tests.support.processes import ProcessOutput
 from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow
 
 SITES = ("site-1", "site-2")
 

@@ -23,6 +23,8 @@ from hub import db
 from hub.app import create_app
 from hub.auth import Role, create_user, issue_token
 
+pytestmark = pytest.mark.slow
+
 KEY = bytes.fromhex("0123456789abcdef" * 2)
 #: Fuzzed examples per operation and mode: with the coverage phase, under a minute for both
 #: stores on two cores.

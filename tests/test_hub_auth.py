@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from argon2 import profiles
 from sqlalchemy import select
 
 from hub import db
@@ -17,6 +18,7 @@ from hub.auth import (
     revoke_token,
     sign_in,
 )
+from tests.support.hub import SHIPPED_HASHER
 
 
 def test_sign_in_issues_a_token_that_names_the_user_and_their_sites(engine):
@@ -44,6 +46,18 @@ def test_only_hashes_are_stored(engine):
         token_rows = conn.execute(select(db.api_tokens.c.token_hash)).scalars().all()
     assert stored.startswith("$argon2id$") and "a long passphrase" not in stored
     assert token not in token_rows and all(len(t) == 64 for t in token_rows)
+
+
+def test_the_hub_hashes_at_the_recommended_cost_and_signs_in_with_such_a_hash(engine):
+    """The suite hashes at argon2's cheapest (tests/support/hub.py); the hub itself hashes at
+    RFC 9106's recommended cost for low memory, and a password stored so signs in here."""
+    assert SHIPPED_HASHER._parameters == profiles.RFC_9106_LOW_MEMORY
+    user = create_user(engine, "olga", "a long passphrase", Role.SITE_OPERATOR)
+    shipped = SHIPPED_HASHER.hash("a long passphrase")
+    with engine.begin() as conn:
+        conn.execute(db.users.update().where(db.users.c.id == user).values(password_hash=shipped))
+    token = sign_in(engine, "olga", "a long passphrase", timedelta(hours=1))
+    assert authenticate(engine, token).username == "olga"
 
 
 def test_expired_revoked_and_foreign_tokens_are_refused(engine):

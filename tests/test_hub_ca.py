@@ -26,6 +26,7 @@ from hub.pki import (
     revocation_list,
 )
 from sim.broker import BrokerTls, LocalBroker
+from tests.support.clients import close_client
 from tests.support.tls import device_identity, make_ca, request_for
 
 runner = CliRunner()
@@ -114,8 +115,7 @@ def connects(port: int, trusted: CaFiles, identity: tuple[Path, Path] | None = N
         answered.wait(5)
         return connected.is_set()
     finally:
-        client.loop_stop()
-        client.disconnect()
+        close_client(client)
 
 
 def test_the_broker_speaks_tls_with_its_certificate_and_clients_check_it(tmp_path):

@@ -19,6 +19,7 @@ from hafen import protocol
 from hub import db
 from hub.list_watch import ListWatch, WatchLimits
 from hub.services.members import set_blocked
+from tests.support.clients import close_client
 from tests.support.intruder import retained
 from tests.support.network import TestHub, acl_version, connected_edge
 from tests.support.waiting import wait_for
@@ -62,8 +63,7 @@ class Spy:
             return sum(1 for t, _ in self.messages if t == topic)
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        close_client(self.client)
 
 
 @pytest.fixture
@@ -241,8 +241,7 @@ def squat(port: int, client_id: str, topic: str, old_list: bytes) -> None:
     try:
         client.publish(topic, old_list, qos=1, retain=True).wait_for_publish(5)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        close_client(client)
 
 
 def stored_version(hub: TestHub, device: str) -> int | None:

@@ -15,6 +15,7 @@ from edge.selftest.broker import check_broker, client_id
 from edge.selftest.results import Outcome
 from hafen import protocol
 from sim.broker import BrokerTls, LocalBroker
+from tests.support.clients import close_client
 from tests.support.tls import device_identity, make_ca
 from tests.support.waiting import wait_for
 
@@ -51,8 +52,7 @@ class DoorSession:
         return self
 
     def leave(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        close_client(self.client)
 
 
 def publish(port: int, topic: str, payload: bytes) -> None:
@@ -60,8 +60,7 @@ def publish(port: int, topic: str, payload: bytes) -> None:
     hub.connect("127.0.0.1", port)
     hub.loop_start()
     hub.publish(topic, payload, qos=1).wait_for_publish(5)
-    hub.disconnect()
-    hub.loop_stop()
+    close_client(hub)
 
 
 def test_the_check_leaves_the_doors_session_and_what_waits_in_it(tmp_path):

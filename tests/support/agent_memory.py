@@ -22,6 +22,7 @@ from hafen import protocol
 from hafen.acl import AccessList
 from hafen.protocol import DeviceState
 from hafen.signing import public_key_text, seal
+from tests.support.clients import close_client
 from tests.support.edge import CARD_KEY, CARD_KEY_HEX, free_udp_port, site_acl, toml_text
 
 HAFEN = str(Path(sys.executable).parent / "hafen")
@@ -53,8 +54,7 @@ class Publisher:
             info.wait_for_publish(60)
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        close_client(self.client)
 
 
 def forged_list(size: int = 64 * 1024) -> bytes:
@@ -117,8 +117,7 @@ class AgentProcess:
                     raise RuntimeError(f"the agent did not come online:\n{self.log.read_text()}")
                 time.sleep(0.05)
         finally:
-            watcher.disconnect()
-            watcher.loop_stop()
+            close_client(watcher)
         return self
 
     @property

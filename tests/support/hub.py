@@ -3,20 +3,26 @@ sign in to it, one per role."""
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from hub import db
+from hub import auth, db
 from hub.access_lists import AclPublisher
 from hub.app import create_app
 from hub.auth import Role, create_user
 from hub.mail import Mailer
-from tests.support.postgres import throwaway_database
+from tests.support.postgres import BackgroundDrops, migrated_template, throwaway_database
 from tests.support.smtp import Inbox, smtp_server
 
 #: Everyone's password in the hub tests (long enough for the hub's rule).
@@ -25,14 +31,71 @@ PASSWORD = "a long passphrase"
 #: Who has each role, unless a test names someone else.
 USERNAMES = {Role.NETWORK_ADMIN: "nadia", Role.SITE_OPERATOR: "olga", Role.TECHNICIAN: "tim"}
 
+#: How the hub hashes passwords when it runs: argon2id at RFC 9106's cost for low memory.
+SHIPPED_HASHER = auth._hasher
+#: ... and how in the tests: argon2id at the library's cheapest (its profile for tests). At the
+#: shipped cost every user a test makes and every sign-in took a quarter to a half second of
+#: both cores, most of many tests' time; the hashes stay argon2id and are checked for real.
+TEST_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _passwords_at_the_cheapest_cost() -> Iterator[None]:
+    """Every test hashes and checks passwords with ``TEST_HASHER`` (test_hub_auth holds the
+    hub to ``SHIPPED_HASHER``'s cost)."""
+    auth._hasher = TEST_HASHER
+    yield
+    auth._hasher = SHIPPED_HASHER
+
+
+#: The fixtures that migrate the store they are given at once: a test that takes one of them
+#: gets its store migrated already (a copy of one migrated once), not empty.
+MIGRATED_BY = frozenset({"engine", "network_api", "provisioned_on_each_store"})
+
+
+@functools.cache
+def _sqlite_template() -> Path:
+    """A SQLite store migrated to the newest schema, once per test process (migrating takes
+    half a second; copying the file a millisecond)."""
+    folder = Path(tempfile.mkdtemp(prefix="hafen-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "hub.db"
+    db.connect(f"sqlite:///{path}").dispose()
+    # The last connection closed checkpointed the write-ahead log: the file is the store.
+    assert not path.with_name("hub.db-wal").exists()
+    return path
+
+
+def migrated_sqlite(path: Path) -> str:
+    """The URL of the SQLite store at ``path``; where there is none yet, a new one, migrated
+    to the newest schema and empty."""
+    if not path.exists():
+        shutil.copyfile(_sqlite_template(), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def _pg_drops() -> Iterator[BackgroundDrops]:
+    """The test databases of this process, dropped in the background while tests run."""
+    drops = BackgroundDrops()
+    yield drops
+    drops.close()
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def hub_url(request, tmp_path):
-    """The hub's store on each database it supports: a SQLite file, a fresh PostgreSQL db."""
+    """The hub's store on each database it supports: a SQLite file, a fresh PostgreSQL db.
+    Empty, unless the test takes a fixture that migrates it anyway (``MIGRATED_BY``): then
+    it is migrated already, copied from a store migrated once (the migrations' own tests
+    take ``hub_url`` alone and migrate it themselves)."""
+    migrated = not MIGRATED_BY.isdisjoint(request.fixturenames)
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        path = tmp_path / "hub.db"
+        yield migrated_sqlite(path) if migrated else f"sqlite:///{path}"
         return
-    with throwaway_database("hafen_test") as url:
+    drops = request.getfixturevalue("_pg_drops")
+    template = migrated_template() if migrated else None
+    with throwaway_database("hafen_test", template=template, drops=drops) as url:
         yield url
 
 

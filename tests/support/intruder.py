@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hafen import protocol
 from hafen.device_proof import device_key, seal_state
 from hafen.protocol import DeviceState, encode_json
+from tests.support.clients import close_client
 from tests.support.edge import CARD_KEY
 from tests.support.network import TestHub
 from tests.support.waiting import wait_for
@@ -60,8 +61,7 @@ class Intruder:
     def close(self) -> None:
         for topic in self._retained:  # leave no retained message behind in the broker
             self.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
-        self.client.loop_stop()
-        self.client.disconnect()
+        close_client(self.client)
 
 
 def event_body(data: dict, **envelope: Any) -> dict:
@@ -117,8 +117,7 @@ class Snapshots:
             return len(self.devices)
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        close_client(self.client)
 
 
 #: The device whose events ``handled`` publishes: left out of what tests compare.
@@ -157,6 +156,5 @@ def retained(port: int, topic: str) -> bytes:
     try:
         assert wait_for(lambda: got != [], 5)
     finally:
-        client.loop_stop()
-        client.disconnect()
+        close_client(client)
     return got[0]

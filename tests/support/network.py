@@ -28,7 +28,7 @@ from sim.broker import LocalBroker
 from sim.card_emulator import EmulatedCard
 from sim.door import shut_door
 from tests.support.edge import CARD_KEY, edge_config_dict, free_udp_port
-from tests.support.hub import api_client, sign_in_as
+from tests.support.hub import api_client, migrated_sqlite, sign_in_as
 from tests.support.waiting import wait_for
 
 
@@ -51,7 +51,7 @@ class TestHub:
         squatter's clean start on the door's client id wipes it with the door's session).
         ``card_key``: the network's, which the test doors hold (they seal their states)."""
         self.broker = broker
-        self.engine = db.connect(url or f"sqlite:///{tmp_path / 'hub.db'}")
+        self.engine = db.connect(url or migrated_sqlite(tmp_path / "hub.db"))
         self.key = Ed25519PrivateKey.generate()
         self.client = HubClient("127.0.0.1", broker.port, client_id="hafen-hub-test")
         self.publisher = AclPublisher(

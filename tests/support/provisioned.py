@@ -42,6 +42,7 @@ from sim.broker import SHIPPED_CONF_DIR, free_port
 from sim.card_emulator import EmulatedCard
 from sim.door import shut_door
 from tests.support.edge import CARD_KEY, CARD_KEY_HEX, edge_config_dict, free_udp_port
+from tests.support.hub import migrated_sqlite
 from tests.support.waiting import wait_for
 
 runner = CliRunner()
@@ -153,7 +154,7 @@ class ProvisionedNetwork:
         self.key = generate_key(root / "hub-signing.pem")
         (root / "card.key").write_text(CARD_KEY_HEX)
         self.config = root / "hub.toml"
-        store = url or f"sqlite:///{root / 'hub.db'}"
+        store = url or migrated_sqlite(root / "hub.db")
         self.config.write_text(
             f"[store]\nurl = '{store}'\n"
             f"[broker]\nhost = 'localhost'\nport = {self.broker.port}\n"

@@ -13,6 +13,7 @@ from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta
 from hafen.protocol import DeviceState
 from hafen.signing import seal
+from tests.support.clients import close_client
 from tests.support.waiting import wait_for
 
 
@@ -42,8 +43,7 @@ class Client:
         self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
 
     def leave(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        close_client(self.client)
 
     def states(self) -> list[DeviceState]:
         return [DeviceState.model_validate_json(m.payload) for m in self.messages]
