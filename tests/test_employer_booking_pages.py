@@ -149,6 +149,10 @@ def test_refusals_come_back_on_the_form_in_the_services_words(harbour):
     # cannot find.
     odd = cora.post("/ui/company/bookings", data=desk("sam", d1) | {"day": "soon"})
     assert odd.status_code == 422 and alert(odd.text) == "Day: a date such as 2026-12-07."
+    for start in ("09:00Z", "09:00+01"):  # a time of day with a zone of its own
+        zoned = desk("sam", d1) | {"room": "studio", "start": start, "end": "11:00"}
+        answer = cora.post("/ui/company/bookings", data=zoned)
+        assert answer.status_code == 422 and alert(answer.text).startswith("Room: a time from")
     nowhere = {"member": "sam", "near": "Atlantis", "day": d1.isoformat()}
     unknown = cora.get("/ui/company/bookings/new", params=nowhere)
     assert unknown.status_code == 422 and "no place called" in alert(unknown.text)
