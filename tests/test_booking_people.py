@@ -191,3 +191,36 @@ def test_a_company_admin_sees_and_cancels_their_staffs_bookings_only(api, networ
     # A company admin who is no member books nothing for themselves.
     assert api.get("/me/bookings", headers=cora).status_code == 403
     assert api.get("/company/bookings", params={"month": month}, headers=mia).status_code == 403
+
+
+def test_a_company_admin_learns_whether_a_booking_was_used_only_once_it_is_over(api, network, acme):
+    """While a booking runs its state stays "booked" for the employer: "arrived" the minute
+    the card opened the door (or "released" the minute nobody had) would tell, to an admin
+    asking every minute, when the person came in."""
+    cora = acme
+    now = datetime.now(UTC)
+    day = today()
+    ids = {}
+    with api.engine.begin() as conn:
+        for member, arrived, released in (("sam", True, False), ("tom", False, True)):
+            ids[member] = conn.execute(
+                insert(db.bookings).values(
+                    member_id=member, site_id="borna", kind="desk", part="day", day=day,
+                    starts_at=now - timedelta(hours=2), ends_at=now + timedelta(hours=2),
+                    created_at=now - timedelta(days=1), company_id="acme",
+                    arrived_at=now - timedelta(minutes=7) if arrived else None,
+                    released_at=now - timedelta(minutes=1) if released else None,
+                ).returning(db.bookings.c.id)
+            ).scalar_one()  # fmt: skip
+    running = api.get("/company/bookings", params={"month": f"{day:%Y-%m}"}, headers=cora)
+    one = [api.get(f"/company/bookings/{i}", headers=cora).json() for i in ids.values()]
+    for seen in running.json() + one:
+        assert (seen["state"], seen["released"], seen["released_at"]) == ("booked", False, None)
+    with api.engine.begin() as conn:  # over: now whether it was used may be said
+        b = db.bookings.c
+        conn.execute(db.bookings.update().values(ends_at=now - timedelta(minutes=1)))
+        assert conn.scalar(select(b.arrived_at).where(b.id == ids["sam"])) is not None
+    over = api.get("/company/bookings", params={"month": f"{day:%Y-%m}"}, headers=cora).json()
+    assert sorted((b["member"], b["state"]) for b in over) == [
+        ("sam", "arrived"), ("tom", "released"),
+    ]  # fmt: skip

@@ -7,9 +7,10 @@ not on the admin's own staff (404)."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from babel.dates import format_date
 from markupsafe import escape
 from sqlalchemy import insert, select
 
@@ -48,6 +49,15 @@ def alert(page: str) -> str:
     found = re.search(r'role="alert"[^>]*>\s*<p>(.*?)</p>', page, re.S)
     assert found is not None, page
     return found.group(1)
+
+
+def page_dates(detail: str) -> str:
+    """The API's words as an English page says them: its ISO days written "Jan 1, 2027"."""
+    return re.sub(
+        r"\b\d{4}-\d{2}-\d{2}\b",
+        lambda day: format_date(date.fromisoformat(day[0]), "medium", locale="en"),
+        detail,
+    )
 
 
 def listed(page: str) -> list[tuple[str, str, str]]:
@@ -124,7 +134,7 @@ def test_refusals_come_back_on_the_form_in_the_services_words(harbour):
         body = {k: v for k, v in form.items() if k in ("member", "site", "day", "part")}
         api_says = api.post("/company/bookings", json=body, headers=cora_api)
         assert api_says.status_code == status
-        assert alert(page.text) == escape(api_says.json()["detail"])
+        assert alert(page.text) == escape(page_dates(api_says.json()["detail"]))
         assert 'name="near" value="04552"' in page.text  # the form as typed
         return page.text
 
@@ -139,6 +149,10 @@ def test_refusals_come_back_on_the_form_in_the_services_words(harbour):
     # cannot find.
     odd = cora.post("/ui/company/bookings", data=desk("sam", d1) | {"day": "soon"})
     assert odd.status_code == 422 and alert(odd.text) == "Day: a date such as 2026-12-07."
+    for start in ("09:00Z", "09:00+01"):  # a time of day with a zone of its own
+        zoned = desk("sam", d1) | {"room": "studio", "start": start, "end": "11:00"}
+        answer = cora.post("/ui/company/bookings", data=zoned)
+        assert answer.status_code == 422 and alert(answer.text).startswith("Room: a time from")
     nowhere = {"member": "sam", "near": "Atlantis", "day": d1.isoformat()}
     unknown = cora.get("/ui/company/bookings/new", params=nowhere)
     assert unknown.status_code == 422 and "no place called" in alert(unknown.text)
@@ -166,6 +180,22 @@ def test_refusals_come_back_on_the_form_in_the_services_words(harbour):
         f'data-waiting="{entry}" data-member="sam" data-state="left"'
         in cora.get(left.headers["location"]).text
     )
+
+
+def test_a_german_employer_is_refused_in_german(harbour):
+    """The service's words on the employer's form in the page's language, as the member's
+    pages say them: a German page says neither "is over" nor "already" in English."""
+    api, _admin = harbour
+    cora = signed_in(api, "cora", lang="de")
+    d1, d2 = days_in_one_month(2)
+    yesterday = today() - timedelta(days=1)
+    past = cora.post("/ui/company/bookings", data=desk("sam", yesterday))
+    assert past.status_code == 422
+    on_day = format_date(yesterday, "medium", locale="de")
+    assert alert(past.text).startswith(f"Der {on_day} ist vorbei; buchen Sie den ")
+    assert cora.post("/ui/company/bookings", data=desk("bob", d1)).status_code == 200
+    used_up = cora.post("/ui/company/bookings", data=desk("bob", d2))
+    assert used_up.status_code == 409 and "Arbeitsplatztag" in alert(used_up.text)
 
 
 def test_a_past_booking_shows_whether_it_was_used_never_when(harbour):

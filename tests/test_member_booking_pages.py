@@ -181,3 +181,18 @@ def test_cancelling_asks_first_and_nothing_of_another_members_is_reachable(hub):
     assert too_late.status_code == 409
     assert "kann bis 60 Minuten vor Beginn storniert werden" in too_late.text
     assert booking_ids(anna.get("/ui/me/bookings").text, "booked") == [late]
+
+
+def test_a_booking_page_for_a_day_gone_by_says_why_in_german(hub):
+    """The spaces' "Book" link keeps its day: followed after midnight, the day is over, and
+    the page that refuses it says so in the visitor's language, as the list says it."""
+    anna = signed_in(hub, "anna", lang="de")
+    yesterday = today() - timedelta(days=1)
+    gone = anna.get("/ui/me/spaces/borna/book", params={"day": yesterday.isoformat()})
+    assert gone.status_code == 422
+    on_day = format_date(yesterday, "medium", locale="de")
+    assert f"Der {on_day} liegt in der Vergangenheit" in gone.text
+    english = signed_in(hub, "anna").get(
+        "/ui/me/spaces/borna/book", params={"day": yesterday.isoformat()}
+    )
+    assert f"day: {format_date(yesterday, 'medium', locale='en')} is in the past" in english.text

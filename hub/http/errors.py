@@ -31,13 +31,22 @@ STATUS: dict[type[ServiceError], int] = {
 }
 
 
+class Refused(HTTPException):
+    """The HTTP error a service's refusal became: its words in English as the detail, and the
+    refusal itself (``error``), whose words a page says in its visitor's language."""
+
+    def __init__(self, status_code: int, error: ServiceError) -> None:
+        super().__init__(status_code, str(error))
+        self.error = error
+
+
 def as_http(error: ServiceError) -> HTTPException:
     """The HTTP error of the same meaning, with the service's words as its detail."""
     code = next(
         (code for kind, code in STATUS.items() if isinstance(error, kind)),
         status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
-    return HTTPException(code, str(error))
+    return Refused(code, error)
 
 
 async def _answer(request: Request, error: Exception) -> Response:

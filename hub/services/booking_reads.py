@@ -112,8 +112,9 @@ def staff_bookings(
         .limit(min(limit, MAX_LIST))
         .offset(offset)
     )
+    now = datetime.now(UTC)
     with engine.connect() as conn:
-        return [as_booking(r) for r in conn.execute(query)]
+        return [_as_employer_sees(r, now) for r in conn.execute(query)]
 
 
 def get_staff_booking(engine: Engine, who: Principal, booking_id: int) -> Booking:
@@ -122,7 +123,18 @@ def get_staff_booking(engine: Engine, who: Principal, booking_id: int) -> Bookin
     row = _row(engine, booking_id)
     if row is None or row.company_id != company:
         raise NotFound("no such booking")
-    return as_booking(row)
+    return _as_employer_sees(row, datetime.now(UTC))
+
+
+def _as_employer_sees(row: Row, now: datetime) -> Booking:
+    """A booking as its company's admin may see it: until it is over, booked (or
+    cancelled), never arrived or released, which change the minute a card opens the door
+    (or by then had not) and so would tell, to an admin asking every minute, when someone
+    came in; once it is over, whether it was used (as staff_bookings' pages show it)."""
+    booking = as_booking(row)
+    if booking.ends_at <= now or booking.cancelled:
+        return booking
+    return booking.model_copy(update={"state": "booked", "released": False, "released_at": None})
 
 
 def _first_of(month: str) -> date:

@@ -15,11 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
+from hub.http.errors import Refused
 from hub.http.inputs import UnstorableInput
 from hub.web import (
     booking_pages,
     device_pages,
     employer_pages,
+    i18n,
     invitation_pages,
     member_pages,
     pages,
@@ -98,6 +100,8 @@ async def _error_page(request: Request, exc: Exception) -> Response:
         if not as_page:
             return await http_exception_handler(request, exc)
         code, detail, headers = exc.status_code, str(exc.detail), exc.headers
+        if isinstance(exc, Refused):  # a service's words: in the page's language
+            detail = i18n.refusal(request, exc.error)
     else:  # registered for these two only
         raise exc
     response = page(

@@ -312,7 +312,8 @@ def _hours(request: Request, start: str, end: str) -> tuple[time, time]:
         hours = time.fromisoformat(start), time.fromisoformat(end)
     except ValueError:
         hours = None
-    if hours is None or hours[0] >= hours[1]:
+    # A time with a zone of its own ("09:00Z") is not one read off the space's clock.
+    if hours is None or any(clock.tzinfo for clock in hours) or hours[0] >= hours[1]:
         raise Invalid(_("Room: a time from and a later time until, such as 09:00 and 11:00."))
     return hours
 

@@ -105,7 +105,8 @@ def form_page(
     **context: Any,
 ) -> HTMLResponse:
     """The page ``name`` with its form, and, when it was refused, ``error`` beside it (the
-    template's ``error``): a service's refusal in the service's words, or the page's own.
+    template's ``error``): a service's refusal in the service's words (in the visitor's
+    language, as ``i18n.refusal`` says them), or the page's own.
 
     A refused form answers with the refusal's status, so that a script or a test tells it
     from a page that worked: a service's error with the status the API gives it (409, 422,
@@ -113,7 +114,7 @@ def form_page(
     also serves a page that cannot take its form at all, without an error, as 503)."""
     if status_code is None and error is not None:
         status_code = as_http(error).status_code if isinstance(error, ServiceError) else 422
-    shown = None if error is None else str(error)
+    shown = i18n.refusal(request, error) if isinstance(error, ServiceError) else error
     response = page(request, name, who, error=shown, **context)
     if status_code is not None:
         response.status_code = status_code
