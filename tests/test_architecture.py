@@ -12,6 +12,7 @@ CORE_DEPENDENCIES = {
     "pydantic",
     "pydantic_core",
     "cryptography",
+    "packaging",
 }  # pydantic brings its core
 
 
