@@ -9,7 +9,6 @@ hub.list_watch sends the newest list again until every door's own state shows it
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import zlib
@@ -17,11 +16,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Concatenate, ParamSpec, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from hafen import protocol
 from hafen.acl import AccessList, AccessListDelta, diff, patch
@@ -31,15 +28,13 @@ from hub.access_changes import Change, entries_delta
 from hub.access_compiler import AccessCompiler, newest_versions
 from hub.acl_catch_up import CATCH_UP_DELAY, CatchUpLimits, CatchUps
 from hub.acl_encoding import SharedEncoder
+from hub.acl_locks import locked, recording
 from hub.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
 #: Sites whose current list the publisher keeps in memory (the rest are rebuilt on demand).
 CACHED_SITES = 64
-#: Tries at sending a change whose version another hub process recorded first (each reads
-#: the newest versions afresh, so only a process recording the same sites meanwhile fails it).
-VERSION_TRIES = 5
 #: publish(topic, payload, retain) -> None, returning once the broker has the message.
 Publish = Callable[[str, bytes, bool], None]
 #: The same for a batch, sent without waiting in between.
@@ -63,44 +58,6 @@ class Published:
     version: int
     kind: str
     size: int
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _locked(
-    method: Callable[Concatenate[AclPublisher, P], R],
-) -> Callable[Concatenate[AclPublisher, P], R]:
-    """Run a publisher method under its lock: read the current version, send the next."""
-
-    @functools.wraps(method)
-    def wrapper(self: AclPublisher, *args: P.args, **kwargs: P.kwargs) -> R:
-        with self._lock:
-            return method(self, *args, **kwargs)
-
-    return wrapper
-
-
-def _recording(
-    method: Callable[Concatenate[AclPublisher, P], R],
-) -> Callable[Concatenate[AclPublisher, P], R]:
-    """Run a method that records versions under the publisher's lock, again when another
-    hub process (a second hub, ingest) recorded one of the versions first: the primary key
-    refused it, nothing of it was kept, and the change it sends is committed already, so
-    dropping it with an error would leave the doors without it (a block, an erasure)."""
-
-    @functools.wraps(method)
-    def wrapper(self: AclPublisher, *args: P.args, **kwargs: P.kwargs) -> R:
-        with self._lock:
-            for _ in range(VERSION_TRIES - 1):
-                try:
-                    return method(self, *args, **kwargs)
-                except IntegrityError as exc:
-                    log.info("a version was taken by another hub process (%s); again", exc.orig)
-            return method(self, *args, **kwargs)
-
-    return wrapper
 
 
 class AclPublisher:
@@ -154,7 +111,7 @@ class AclPublisher:
             self._current.popitem(last=False)
 
     # -- publishing ------------------------------------------------------------------------------
-    @_recording
+    @recording
     def publish_site(self, site: str) -> Published | None:
         """Compile ``site`` afresh and send whatever changed; None if nothing did."""
         previous = self._fresh(site)
@@ -167,7 +124,7 @@ class AclPublisher:
             return None
         return self._send(fresh, delta)
 
-    @_recording
+    @recording
     def publish_sites(self, sites: set[str] | list[str]) -> list[Published]:
         """Compile several sites in one pass and send each one's changes (a plan change)."""
         previous = {site: self._fresh(site) for site in sorted(sites)}
@@ -199,7 +156,7 @@ class AclPublisher:
             MemberChange(member, frozenset(sites), frozenset(forgotten_cards))
         )
 
-    @_recording
+    @recording
     def _publish_members(self, changes: list[MemberChange]) -> list[list[Published]]:
         """Send the entries of every member in ``changes`` as one delta per site touched."""
         wanted: dict[str, set[str]] = {}
@@ -217,7 +174,7 @@ class AclPublisher:
         )
         return [[p for p in sent if p.site in change.sites] for change in changes]
 
-    @_recording
+    @recording
     def publish_change(self, describe: Callable[[Connection], Change]) -> list[Published]:
         """A plan or a company changed: send each site it touched one delta with the new
         entries of just the members it touched there, and the plan rows that changed.
@@ -297,7 +254,7 @@ class AclPublisher:
         """The newest version recorded for ``site`` by any hub process (0: none)."""
         return acl_history.newest_version(self.engine, site)
 
-    @_locked
+    @locked
     def send_snapshot(self, site: str, device: str) -> bool:
         """Send ``device`` the site's newest full list on its ``cmd/acl_snapshot``: for a door
         that the retained list cannot bring up to date. Returns whether the broker took it."""
@@ -311,7 +268,7 @@ class AclPublisher:
             return False
         return True
 
-    @_locked
+    @locked
     def resend_newest(self, site: str) -> int | None:
         """Publish the site's newest recorded list again, retained, as it was first sent (a
         delta stays a delta): a third party on the broker may have put an older signed list
@@ -383,7 +340,7 @@ class AclPublisher:
         self._unsent.pop(site, None)
         return True
 
-    @_locked
+    @locked
     def flush_unsent(self) -> int:
         """Send the lists that could not be sent (the broker was away); returns how many are
         still waiting. Only a site's newest version is ever kept, so nothing older is sent."""
