@@ -42,6 +42,7 @@ from hub.booking_tables import (
     waiting_list as waiting_list,
 )
 from hub.ingest_tables import ingest_workers as ingest_workers
+from hub.release_tables import releases as releases
 from hub.schema import BigId, Json, metadata as metadata
 
 # Occupancy samples and the usage roll-ups have a module of their own (the store outgrew one);

@@ -39,19 +39,19 @@ from hafen.config import (
     read_toml,
     validate_config,
 )
+from hub.settings_keys import CardsSettings, SigningSettings
 from hub.settings_sections import (
     BROKER_SERVICES,
     MAX_BODY_BYTES,
     MIN_BODY_BYTES,
     BookingSettings,
     BrokerSettings,
-    CardsSettings,
     CaSettings,
     HttpSettings,
     IngestSettings,
     MailSettings,
+    ReleasesSettings,
     RetentionSettings,
-    SigningSettings,
     StoreSettings,
 )
 
@@ -85,8 +85,8 @@ _FILE = {"layer": "file"}
 class HubSettings(Section):
     """Everything the hub's commands take, one section per part of the hub.
 
-    Room for what comes next: ``signing.release_key_file``. ``[mail]`` is optional: without
-    it the hub sends no mail (its password a file, like every secret)."""
+    ``[mail]`` is optional: without it the hub sends no mail (its password a file, like
+    every secret)."""
 
     store: StoreSettings = StoreSettings()
     broker: BrokerSettings = BrokerSettings()
@@ -98,6 +98,7 @@ class HubSettings(Section):
     retention: RetentionSettings = RetentionSettings()
     mail: MailSettings | None = None
     booking: BookingSettings = BookingSettings()
+    releases: ReleasesSettings = ReleasesSettings()
 
     def check_files(self) -> list[str]:
         """Read every secret file that the commands would read; one line per problem, naming
@@ -121,6 +122,8 @@ class HubSettings(Section):
             checks.append(self.store.sqlalchemy_url)
         if self.mail is not None:
             checks.append(self.mail.check)
+        if self.signing.release_key_file is not None:
+            checks.append(self.signing.release_key)
         for check in checks:
             try:
                 check()

@@ -13,12 +13,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from hafen.cards import parse_card_key
 from hafen.config import ConfigError, Section, mask_credentials
 from hub.addresses import EMAIL_PATTERN
+from hub.settings_keys import secret_text
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from sqlalchemy.engine import URL
 
     from hub.mqtt import BrokerLogin
@@ -28,21 +27,6 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 #: The bounds of ``http.max_body_bytes``: room for a sign-in form, and no more than a hub
 #: that answers hundreds of requests at once can hold for each.
 MIN_BODY_BYTES, MAX_BODY_BYTES = 4096, 64 << 20
-
-
-def _secret(key: str, path: Path) -> str:
-    """The text of a secret file, stripped; a ConfigError names the key and the file."""
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise ConfigError(f"{key}: {path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"{key}: {path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{key}: {path}: not a text file") from None
-    if not text:
-        raise ConfigError(f"{key}: {path}: is empty")
-    return text
 
 
 #: Query parameters by which a driver takes a password (libpq's, psycopg's).
@@ -110,7 +94,7 @@ class StoreSettings(Section):
         if not self.reads_password_file():
             return url  # the default SQLite file, or the environment's or --db's own password
         assert self.password_file is not None
-        password = _secret("store.password_file", self.password_file)
+        password = secret_text("store.password_file", self.password_file)
         return make_url(url).set(password=password).render_as_string(hide_password=False)
 
     def shown(self) -> str:
@@ -169,12 +153,12 @@ class BrokerSettings(Section):
         username = password = None
         if client is not None:
             username = client.username
-            password = _secret(f"broker.{service}.password_file", client.password_file)
+            password = secret_text(f"broker.{service}.password_file", client.password_file)
         tls = self.tls
         if tls is None:
             return BrokerLogin(username, password)
         for key in ("ca_file", "cert_file", "key_file"):
-            _secret(f"broker.tls.{key}", getattr(tls, key))  # there, readable, not empty
+            secret_text(f"broker.tls.{key}", getattr(tls, key))  # there, readable, not empty
         return BrokerLogin(username, password, tls.ca_file, tls.cert_file, tls.key_file)
 
     def shown(self) -> str:
@@ -193,53 +177,7 @@ class CaSettings(Section):
         if self.directory is None:
             return
         for name in ("ca.key", "ca.crt", "ca.crl"):
-            _secret("ca.directory", self.directory / name)
-
-
-class SigningSettings(Section):
-    """The hub's Ed25519 signing key: it signs access lists and commands for the doors.
-
-    A release-signing key for fleet updates will sit beside it (``release_key_file``)."""
-
-    #: The PEM file from ``hafen hub keygen``. ``ingest`` needs it; without it ``serve``
-    #: stores access-list changes but does not send them.
-    key_file: Path | None = None
-
-    def key(self) -> Ed25519PrivateKey | None:
-        """The signing key, if one is configured; a ConfigError names a file that fails."""
-        if self.key_file is None:
-            return None
-        from hub.keys import load_key
-
-        path = self.key_file
-        try:
-            return load_key(path)
-        except FileNotFoundError:
-            raise ConfigError(f"signing.key_file: {path}: no such file") from None
-        except OSError as exc:
-            raise ConfigError(f"signing.key_file: {path}: cannot read: {exc.strerror}") from None
-        except (ValueError, TypeError):
-            raise ConfigError(
-                f"signing.key_file: {path}: not an unencrypted Ed25519 private key in PEM"
-                " (`hafen hub keygen` makes one)"
-            ) from None
-
-
-class CardsSettings(Section):
-    """The network's card-hash key, the same file as ``[cards] hash_key_file`` on the doors."""
-
-    #: Hex, at least 32 digits. Without it the API cannot take a card's raw UID.
-    hash_key_file: Path | None = None
-
-    def key(self) -> bytes | None:
-        """The key's bytes, if a file is configured; a ConfigError names a file that fails."""
-        if self.hash_key_file is None:
-            return None
-        text = _secret("cards.hash_key_file", self.hash_key_file)
-        try:
-            return parse_card_key(text)  # the doors' rule
-        except ValueError as exc:
-            raise ConfigError(f"cards.hash_key_file: {self.hash_key_file}: {exc}") from None
+            secret_text("ca.directory", self.directory / name)
 
 
 def _address_list(value: object) -> object:
@@ -316,7 +254,7 @@ class InfluxSettings(Section):
         """The token from its file, or "" without one."""
         if self.token_file is None:
             return ""
-        return _secret("ingest.influx.token_file", self.token_file)
+        return secret_text("ingest.influx.token_file", self.token_file)
 
 
 class IngestSettings(Section):
@@ -374,13 +312,13 @@ class MailSettings(Section):
         the key and the file."""
         if self.password_file is None:
             return None
-        return _secret("mail.password_file", self.password_file)
+        return secret_text("mail.password_file", self.password_file)
 
     def check(self) -> None:
         """The password and CA files are there and readable."""
         self.password()
         if self.ca_file is not None:
-            _secret("mail.ca_file", self.ca_file)
+            secret_text("mail.ca_file", self.ca_file)
 
     def shown(self) -> str:
         return f"{self.host}:{self.smtp_port()} ({self.security})"
@@ -405,3 +343,17 @@ class BookingSettings(Section):
             return load_gazetteer(self.gazetteer)
         except GazetteerError as exc:
             raise ConfigError(f"booking.gazetteer: {exc}") from None
+
+
+class ReleasesSettings(Section):
+    """Where the hub keeps the wheels of edge software releases (``hafen hub release add``),
+    one directory per version, which doors download."""
+
+    directory: Path | None = None
+
+    def require_directory(self) -> Path:
+        """The directory, made if missing; a ConfigError if none is set."""
+        if self.directory is None:
+            raise ConfigError("releases.directory: not set; name where the releases' wheels live")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return self.directory

@@ -16,6 +16,7 @@ import typer
 from hafen.cli.extras import require_extra
 from hafen.cli.hub_broker import broker_config_command, broker_setup_command
 from hafen.cli.hub_ca import init_ca_command
+from hafen.cli.hub_release import app as release_app
 from hafen.cli.hub_services import ingest_command, serve_command
 from hafen.cli.hub_settings import (
     ConfigOption,
@@ -36,6 +37,7 @@ app.command("broker-config")(broker_config_command)
 app.command("broker-setup")(broker_setup_command)
 app.command("ingest")(ingest_command)
 app.command("serve")(serve_command)
+app.add_typer(release_app, name="release")
 
 
 #: Commands that need only the core (cryptography): the signing key is made anywhere.
