@@ -16,7 +16,7 @@ from hub.services.members import set_blocked
 from hub.services.plans import PlanIn, change_plan
 from hub.services.publishing import publish_member, publish_plan_change
 from tests.support.network import TestHub
-from tests.support.reach import SITES, Doors, seed
+from tests.support.reach import SITES, Doors, run_at_once, seed
 
 
 def _members(docs: list) -> set[str]:
@@ -152,22 +152,7 @@ def test_changes_at_once_keep_each_sites_versions_in_one_chain(tmp_path, network
         lambda: set_blocked(engine, publisher, "anna", True),
         lambda: employ(engine, publisher, "emil", Employment(company="beta")),
     ]
-    start = threading.Barrier(len(changes))
-    failures: list[BaseException] = []
-
-    def run(change) -> None:
-        start.wait()
-        try:
-            change()
-        except BaseException as exc:  # reported below, with the others
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(change,)) for change in changes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not failures, failures
+    run_at_once(changes)
     for site, docs in doors.follow().items():
         versions = [d.version for d in docs]
         assert versions == list(range(versions[0], versions[0] + len(versions))), site

@@ -13,7 +13,7 @@ from hub.group_commit import GroupCommit
 from hub.services.cards import CardIn, add_card
 from hub.services.members import erase_member, set_blocked
 from tests.support.network import CARD_KEY
-from tests.support.reach import Doors, seed
+from tests.support.reach import Doors, run_at_once, seed
 
 
 class Gate:
@@ -120,22 +120,7 @@ def test_member_changes_at_once_reach_the_doors_as_a_full_compile(tmp_path, netw
                 functools.partial(set_blocked, engine, publisher, member, round_ % 2 == 0)
             )
     changes.append(lambda: erase_member(engine, publisher, "fritz"))
-    start = threading.Barrier(len(changes))
-    failures: list[BaseException] = []
-
-    def run(change) -> None:
-        start.wait()
-        try:
-            change()
-        except BaseException as exc:  # reported below, with the others
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(change,)) for change in changes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not failures, failures
+    run_at_once(changes)
     sent = doors.follow()
     for site, docs in sent.items():
         versions = [d.version for d in docs]

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from hafen.files import sync_directory
+
 RELEASES = "releases"
 CURRENT = "current"
 PREVIOUS = "previous"
@@ -79,7 +81,7 @@ class ReleaseDirs:
             shutil.rmtree(partial, ignore_errors=True)
             return final
         os.replace(partial, final)
-        _sync_dir(self.releases)
+        sync_directory(self.releases)
         return final
 
     def switch_to(self, version: str) -> None:
@@ -134,13 +136,4 @@ class ReleaseDirs:
             fresh.unlink()
         fresh.symlink_to(Path(RELEASES) / version)
         os.replace(fresh, self.root / link)
-        _sync_dir(self.root)
-
-
-def _sync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (a power cut after it keeps it)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        sync_directory(self.root)

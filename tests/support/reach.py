@@ -3,6 +3,7 @@ access-list version the hub records: for tests of what a change sends to which d
 
 from __future__ import annotations
 
+import threading
 import zlib
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -113,3 +114,23 @@ def seed(hub: TestHub, api) -> None:
             api.post(f"/members/{member}/grants", json={"plan": plan_id})
         if company_id:
             api.put(f"/members/{member}/company", json={"company": company_id})
+
+
+def run_at_once(changes: list) -> None:
+    """Start every change in its own thread at the same moment; fail with every error."""
+    start = threading.Barrier(len(changes))
+    failures: list[BaseException] = []
+
+    def run(change) -> None:
+        start.wait()
+        try:
+            change()
+        except BaseException as exc:  # reported below, with the others
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(change,)) for change in changes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not failures, failures
