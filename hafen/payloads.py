@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     OCCUPANCY = "occupancy.sample"
     SELFTEST = "device.selftest"
     CERTIFICATE_RENEWED = "device.certificate"
+    UPDATE = "device.update"
 
 
 class EventPayload(BaseModel):
@@ -112,6 +113,40 @@ class CertificateRenewed(EventPayload):
 
     serial: Annotated[str, Field(pattern=r"^[0-9a-f]{1,16}$")]
     not_after: AwareDatetime
+
+
+class UpdateStep(StrEnum):
+    """Where a door's update of its software stands (edge.updater), in the order they come.
+
+    ``healthy`` is said by the new version itself, once its health gate passed; ``rolled_back``
+    by the old one, running again, with why; ``refused`` means the release was not installed
+    (its signature, a file's hash, an older version): nothing changed.
+    """
+
+    DOWNLOADING = "downloading"
+    INSTALLED = "installed"
+    RESTARTING = "restarting"
+    HEALTHY = "healthy"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+
+#: A release version as a door reports it (PEP 440 is checked where a manifest is read).
+VersionName = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+!_-]{0,63}$")]
+#: The longest why an update report carries.
+MAX_UPDATE_DETAIL = 300
+
+
+class UpdateReport(EventPayload):
+    """A step of the door's update to ``version`` for ``rollout`` (None: an update a
+    technician started on the door). ``running`` is the version that says it."""
+
+    rollout: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    version: VersionName
+    step: UpdateStep
+    running: VersionName
+    detail: Annotated[str, Field(max_length=MAX_UPDATE_DETAIL)] = ""
 
 
 #: A room, sensor or component name.
@@ -214,6 +249,7 @@ PAYLOAD_MODELS: dict[EventKind, type[EventPayload]] = {
     EventKind.OCCUPANCY: OccupancySample,
     EventKind.SELFTEST: SelfTest,
     EventKind.CERTIFICATE_RENEWED: CertificateRenewed,
+    EventKind.UPDATE: UpdateReport,
 }
 
 

@@ -41,6 +41,9 @@ from hafen.payloads import (  # re-exported: the protocol carries them
     SelfTest as SelfTest,
     SelfTestCheck as SelfTestCheck,
     SelfTestOutcome as SelfTestOutcome,
+    UpdateReport as UpdateReport,
+    UpdateStep as UpdateStep,
+    VersionName as VersionName,
     kind_of as kind_of,
 )
 
@@ -238,8 +241,37 @@ class RenewalRequest(BaseModel):
 
 
 #: Commands the hub can send a device, each sealed like an access list (hafen.signing).
-#: ``certificate`` answers a renewal request (args: ``certificate``, PEM).
-COMMANDS = ("unlock", "send_state", "acl_snapshot", "ack", "certificate")
+#: ``certificate`` answers a renewal request (args: ``certificate``, PEM); ``update`` orders a
+#: release (args: ``UpdateOrder``).
+COMMANDS = ("unlock", "send_state", "acl_snapshot", "ack", "certificate", "update")
+
+
+class UpdateOrder(BaseModel):
+    """The args of an ``update`` command: install ``version`` for ``rollout``. The door
+    fetches the release's signed manifest and files from the hub over HTTPS
+    (``release_manifest_path``); the same order again is answered with where it stands."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rollout: int = Field(ge=1, le=2**31 - 1)
+    version: VersionName
+
+
+# -- releases over HTTPS ---------------------------------------------------------------------------
+
+#: Where a door downloads releases from the hub, each request signed with the door's
+#: certificate key (hafen.device_requests).
+DEVICE_RELEASES_PATH = "/device/releases"
+
+
+def release_manifest_path(version: str) -> str:
+    """The signed manifest of one release (hafen.releases)."""
+    return f"{DEVICE_RELEASES_PATH}/{version}/manifest"
+
+
+def release_file_path(version: str, name: str) -> str:
+    """One wheel of a release, by its file name in the manifest."""
+    return f"{DEVICE_RELEASES_PATH}/{version}/files/{name}"
 
 
 def encode_json(model: BaseModel) -> bytes:
