@@ -50,17 +50,20 @@ def test_what_a_cut_off_step_left_is_redone_or_removed(tmp_path):
     dirs = ReleaseDirs(tmp_path)
     install(dirs, "1.4.2")
     dirs.switch_to("1.4.2")
-    # Cut off while installing 1.5.0: a partial directory, never listed nor run.
+    # Cut off while installing 1.5.0: a directory without its marker, never listed nor run.
     half = dirs.staging("1.5.0")
     (half / "half-written").write_text("x")
     assert dirs.installed() == ["1.4.2"]
+    with pytest.raises(FileNotFoundError):
+        dirs.switch_to("1.5.0")
     again = dirs.staging("1.5.0")  # the step from its start
     assert list(again.iterdir()) == []
     (again / "marker").write_text("1.5.0")
-    # Cut off after the rename: completing again keeps the complete one.
+    # Cut off after the marker: completing again changes nothing; staging over it is refused.
     dirs.complete("1.5.0")
-    dirs.staging("1.5.0")
     assert dirs.complete("1.5.0") == tmp_path / "releases" / "1.5.0"
+    with pytest.raises(FileExistsError):
+        dirs.staging("1.5.0")
     assert (tmp_path / "releases" / "1.5.0" / "marker").read_text() == "1.5.0"
     # Cut off between making the new link and renaming it over current.
     (tmp_path / ".current.new").symlink_to("releases/1.5.0")
@@ -79,12 +82,12 @@ def test_only_the_two_newest_releases_stay_and_never_current_or_previous(tmp_pat
     # 1.10.0 is newer than 1.9.0 by version, though not by name.
     assert dirs.prune() == ["1.4.2"]
     assert dirs.installed() == ["1.2.0", "1.3.0", "1.9.0", "1.10.0"]
-    assert not (tmp_path / "releases" / ".partial-1.11.0").exists()
+    assert not (tmp_path / "releases" / "1.11.0").exists()  # never completed
 
 
 def test_a_version_is_never_a_path(tmp_path):
     dirs = ReleaseDirs(tmp_path)
-    for bad in ("../../etc", "1.0/../../x", ""):
+    for bad in ("../../etc", "1.0/../../x", "", ".complete"):
         with pytest.raises(InvalidVersion):
             dirs.staging(bad)
     assert not (tmp_path / "etc").exists()
