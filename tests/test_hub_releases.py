@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from hafen.cli import app
 from hafen.releases import open_manifest, verify_files
+from hafen.signing import public_key_text
 from hub import db
-from hub.keys import generate_key
+from hub.keys import generate_key, load_key
 from hub.services.errors import Conflict, Invalid
 from hub.services.releases import add_release, list_releases
 
@@ -106,3 +107,7 @@ def test_the_cli_adds_with_the_release_key_and_refuses_the_list_key(tmp_path):
     assert again.exit_code == 2 and "release 1.5.0 exists" in again.stderr
     listed = release_cli("list")
     assert listed.exit_code == 0 and listed.stdout.startswith("1.5.0\t2 files\t4,011 bytes\tadded ")
+    key = release_cli("key")
+    assert key.exit_code == 0
+    assert key.stdout.strip() == public_key_text(load_key(release))
+    assert key.stdout.strip() != public_key_text(load_key(lists))

@@ -17,6 +17,7 @@ from edge.agent.occupancy_config import OccupancyConfig as OccupancyConfig  # it
 from edge.drivers.door_settings import DoorHardwareSettings
 from edge.drivers.nfc_reader_settings import NfcReaderSettings
 from edge.drivers.pins import PinClash, PinRegistry
+from edge.updater.settings import UpdatesSettings
 from hafen.cards import parse_card_key
 from hafen.config import Section, TimeZoneName, load_toml_config
 from hafen.ids import Slug
@@ -182,6 +183,23 @@ class EdgeConfig(Section):
     mqtt: MqttConfig | None = None
     hub: HubConfig | None = None
     occupancy: OccupancyConfig | None = None
+    updates: UpdatesSettings | None = None
+
+    @model_validator(mode="after")
+    def _updates_with_identity(self) -> EdgeConfig:
+        if self.updates is None:
+            return self
+        if self.mqtt is None or self.mqtt.cert_file is None or self.mqtt.key_file is None:
+            raise ValueError(
+                "updates: a door downloads releases as itself: it needs [mqtt] cert_file and"
+                " key_file (`hafen provision enrol` writes them)"
+            )
+        if self.hub is not None and set(self.updates.release_keys) & set(self.hub.public_keys):
+            raise ValueError(
+                "updates.release_keys: a key that signs access lists must not sign releases"
+                " (`hafen hub release key` prints the release key)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _hub_with_mqtt(self) -> EdgeConfig:

@@ -63,3 +63,12 @@ def list_command(db: DbOption = None, config: ConfigOption = None) -> None:
             f"{release.version}\t{release.files} files\t{release.bytes:,} bytes"
             f"\tadded {release.created_at:%Y-%m-%d %H:%M} UTC{kind}"
         )
+
+
+@app.command("key")
+def key_command(config: ConfigOption = None) -> None:
+    """Print the release key's public half, for the doors' ``[updates] release_keys``."""
+    from hafen.signing import public_key_text
+
+    settings = load_settings(config, {})
+    typer.echo(public_key_text(read_secret(settings.signing.release_key)))

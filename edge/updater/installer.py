@@ -1,0 +1,120 @@
+"""Installing a verified release into its own venv: offline, and exactly the manifest's wheels.
+
+The door never asks the internet for anything: pip runs with ``--no-index`` on the directory
+of wheels the updater downloaded and checked, and with ``--require-hashes``, so that pip
+itself refuses any file whose SHA-256 is not the signed manifest's and any dependency the
+manifest does not pin (a release built without one of its dependencies fails here, on the
+door, not at the first import after the switch). The machine's pip configuration is ignored
+(``PIP_CONFIG_FILE=/dev/null``): an index or a constraint set for the technician's shell
+must not change what a door installs.
+
+After the install the new venv is asked for its version: a release whose ``hafen`` does not
+import, or says another version than its manifest, is not complete.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from hafen.releases import Manifest
+
+#: The extra a door installs hafen with.
+EXTRA = "edge"
+#: What pip may take at most, also on a slow SD card (a cold install is about a minute on a Pi 4).
+PIP_TIMEOUT = 900.0
+#: Creating the venv and asking it for its version.
+STEP_TIMEOUT = 120.0
+#: The longest tail of a failed step's output kept as the reason.
+MAX_REASON = 240
+_WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-")
+
+
+class InstallFailed(Exception):
+    """A release could not be installed; the message says which step and why."""
+
+
+def requirements_text(manifest: Manifest) -> str:
+    """pip's requirements for exactly the manifest's wheels: each distribution pinned to its
+    version, with the hashes of all its files (a wheel per platform may be several)."""
+    hashes: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for release_file in manifest.files:
+        match = _WHEEL.match(release_file.name)
+        if match is None:  # the manifest's own validation makes this unreachable
+            raise InstallFailed(f"{release_file.name} is not a wheel's name")
+        name = match["name"].replace("_", "-").lower()
+        hashes[(name, match["version"])].append(release_file.sha256)
+    lines = []
+    for (name, version), digests in sorted(hashes.items()):
+        requirement = f"{name}[{EXTRA}]" if name == "hafen" else name
+        pins = " ".join(f"--hash=sha256:{digest}" for digest in digests)
+        lines.append(f"{requirement}=={version} {pins}")
+    return "\n".join(lines) + "\n"
+
+
+def install_release(
+    manifest: Manifest,
+    wheels: Path,
+    target: Path,
+    python: str = sys.executable,
+) -> None:
+    """Make ``target`` a venv holding the release (see the module); InstallFailed if not.
+    ``target`` is the release's empty directory (edge.updater.release_dirs), ``wheels`` the
+    checked downloads, ``python`` the interpreter the venv is made from."""
+    requirements = target / "requirements.txt"
+    _run("create the venv", [python, "-m", "venv", str(target)], STEP_TIMEOUT)
+    requirements.write_text(requirements_text(manifest))
+    venv_python = str(target / "bin" / "python")
+    _run(
+        "install the wheels",
+        [
+            venv_python,
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--find-links",
+            str(wheels),
+            "--require-hashes",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--quiet",
+            "-r",
+            str(requirements),
+        ],
+        PIP_TIMEOUT,
+    )
+    said = _run(
+        "start the new version",
+        [venv_python, "-c", "import edge.agent.runner, hafen; print(hafen.__version__)"],
+        STEP_TIMEOUT,
+    ).strip()
+    if said != manifest.version:
+        raise InstallFailed(f"the installed release says it is {said!r}, not {manifest.version}")
+
+
+def _run(step: str, command: list[str], timeout: float) -> str:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV"))
+    }
+    env.update(PIP_CONFIG_FILE=os.devnull, PYTHONNOUSERSITE="1")
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=env, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise InstallFailed(f"{step}: no end after {timeout:.0f} s") from None
+    except OSError as exc:
+        raise InstallFailed(f"{step}: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        output = (done.stderr or done.stdout).strip().splitlines()
+        tail = output[-1] if output else f"exit status {done.returncode}"
+        raise InstallFailed(f"{step}: {tail[-MAX_REASON:]}")
+    return done.stdout

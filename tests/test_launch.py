@@ -1,0 +1,124 @@
+"""The launcher systemd starts (provisioning/launch.py): it runs the current release by its
+real path, and switches back from a new version that crash-loops on probation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from edge.updater.job import JobFile, Phase, UpdateJob
+from edge.updater.release_dirs import ReleaseDirs
+
+LAUNCH = Path(__file__).parents[1] / "provisioning" / "launch.py"
+
+
+def release(dirs: ReleaseDirs, version: str) -> None:
+    """A release whose hafen says which it is and how it was called."""
+    path = dirs.staging(version)
+    program = path / "bin" / "hafen"
+    program.parent.mkdir()
+    program.write_text(f'#!/bin/sh\necho "{version} $0 $*"\n')
+    program.chmod(0o755)
+    dirs.complete(version)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> ReleaseDirs:
+    dirs = ReleaseDirs(tmp_path / "opt")
+    release(dirs, "1.4.0")
+    release(dirs, "1.5.0")
+    dirs.switch_to("1.4.0")
+    dirs.switch_to("1.5.0")
+    (tmp_path / "state").mkdir()
+    return dirs
+
+
+def launch(dirs: ReleaseDirs, *args: str) -> str:
+    env = {
+        **os.environ,
+        "HAFEN_ROOT": str(dirs.root),
+        "STATE_DIRECTORY": str(jobs(dirs).path.parent),
+    }
+    done = subprocess.run(
+        [sys.executable, str(LAUNCH), *args], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def jobs(dirs: ReleaseDirs) -> JobFile:
+    return JobFile(dirs.root.parent / "state" / "update.json")
+
+
+def job_of(dirs: ReleaseDirs) -> UpdateJob:
+    job = jobs(dirs).load()
+    assert job is not None
+    return job
+
+
+def on_probation(dirs: ReleaseDirs, phase: Phase = Phase.PROBATION, minutes: int = 10) -> None:
+    now = datetime.now(UTC)
+    jobs(dirs).save(
+        UpdateJob(
+            rollout=7,
+            version="1.5.0",
+            from_version="1.4.0",
+            phase=phase,
+            reported=True,
+            ordered_at=now,
+            probation_until=now + timedelta(minutes=minutes),
+        )
+    )
+
+
+def test_the_current_release_runs_by_its_real_path_with_the_arguments(root):
+    said = launch(root, "edge", "check-config", "/etc/hafen/edge.toml")
+    program = root.releases / "1.5.0" / "bin" / "hafen"
+    assert said == f"1.5.0 {program} edge check-config /etc/hafen/edge.toml"
+
+
+@pytest.mark.parametrize("phase", [Phase.PROBATION, Phase.HEALTHY])
+def test_a_new_version_started_a_fourth_time_on_probation_is_switched_back(root, phase):
+    on_probation(root, phase)
+    for start in (1, 2, 3):
+        assert launch(root, "edge", "run").startswith("1.5.0"), start
+        assert job_of(root).starts == start
+    assert launch(root, "edge", "run").startswith("1.4.0")
+    assert (root.current(), root.previous()) == ("1.4.0", "1.5.0")
+    job = job_of(root)  # still a job the updater reads: the old version reports it
+    assert (job.phase, job.reported) == (Phase.ROLLED_BACK, False)
+    assert job.detail == "1.5.0 crash-looped: started 4 times in its probation; back on 1.4.0"
+    assert launch(root, "edge", "run").startswith("1.4.0")  # and it stays
+
+
+def test_starts_are_counted_only_for_the_agent_on_probation(root):
+    on_probation(root)
+    launch(root, "edge", "check-config", "x.toml")
+    assert job_of(root).starts == 0
+    on_probation(root, minutes=-1)  # the probation is over
+    for _ in range(5):
+        assert launch(root, "edge", "run").startswith("1.5.0")
+    assert job_of(root).starts == 0
+
+
+def test_a_damaged_job_file_or_no_previous_release_never_keeps_the_door_from_starting(root):
+    jobs(root).path.write_bytes(b"\x00{not json")
+    assert launch(root, "edge", "run").startswith("1.5.0")
+    on_probation(root)
+    (root.root / "previous").unlink()
+    for _ in range(5):
+        assert launch(root, "edge", "run").startswith("1.5.0")
+
+
+def test_an_install_from_before_releases_runs_its_venv(tmp_path):
+    program = tmp_path / "opt" / "venv" / "bin" / "hafen"
+    program.parent.mkdir(parents=True)
+    program.write_text('#!/bin/sh\necho "venv $*"\n')
+    program.chmod(0o755)
+    (tmp_path / "state").mkdir()
+    assert launch(ReleaseDirs(tmp_path / "opt"), "edge", "run") == "venv edge run"
