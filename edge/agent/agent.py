@@ -41,7 +41,7 @@ from hafen.protocol import (
 )
 
 if TYPE_CHECKING:  # the MQTT side (paho, cryptography) loads only for a networked door
-    from edge.agent.hub_commands import HubCommands
+    from edge.agent.hub_commands import HubCommands, Orders
     from edge.agent.link import EdgeLink
     from edge.agent.remote import AclUpdater, CommandGate
     from edge.agent.renewal import CertificateRenewal
@@ -67,9 +67,11 @@ class _Command:
 
 @dataclass(frozen=True)
 class _Record:
-    """An event another thread asks the loop to record (a session take-over)."""
+    """An event another thread asks the loop to record (a session take-over); ``done`` is
+    set once it is recorded, for one that waits (the updater's reports)."""
 
     payload: EventPayload
+    done: threading.Event | None = None
 
 
 _STOP = object()
@@ -88,8 +90,10 @@ class EdgeAgent:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         heartbeat: Callable[[], None] | None = None,
         on_store_damaged: Callable[[str], None] | None = None,
+        updates: Orders | None = None,
     ) -> None:
         self.cfg = cfg
+        self._updates = updates
         self.store = store
         self._wall_clock = wall_clock
         self._heartbeat = heartbeat
@@ -113,6 +117,8 @@ class EdgeAgent:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.decisions = 0
+        #: When the door's loop last went round (it does at least once a second).
+        self.last_cycle = 0.0
         self.link: EdgeLink | None = None
         self.acl_updater: AclUpdater | None = None
         self.hub_commands: HubCommands | None = None
@@ -216,6 +222,7 @@ class EdgeAgent:
             cfg.door.unlock_seconds,
             self._wall_clock,
             self.renewal,
+            self._updates,
         )
 
     def start(self) -> None:
@@ -270,7 +277,7 @@ class EdgeAgent:
         heartbeat_due = 0.0
         self.door.start(time.monotonic())
         while True:
-            now = time.monotonic()
+            self.last_cycle = now = time.monotonic()
             if self._heartbeat and now >= heartbeat_due and self._healthy():
                 self._heartbeat()
                 heartbeat_due = now + 5.0
@@ -329,6 +336,8 @@ class EdgeAgent:
             self.hub_commands.handle(item.name, item.payload, now)
         elif isinstance(item, _Record):
             self._record(item.payload)
+            if item.done is not None:
+                item.done.set()
         elif isinstance(item, StoreTick):
             self.guard.tick()
         elif isinstance(item, StoreDamaged):
@@ -382,6 +391,13 @@ class EdgeAgent:
     def _wake_sender(self) -> None:
         if self.link:
             self.link.sender.wake()
+
+    def record_and_wait(self, payload: EventPayload, timeout: float = 30.0) -> bool:
+        """Record an event from another thread; returns once the loop has (True) or after
+        ``timeout`` (False). Kept by the guard counts as recorded: it is written later."""
+        done = threading.Event()
+        self._inbox.put(_Record(payload, done))
+        return done.wait(timeout)
 
     def _record(self, payload: EventPayload) -> None:
         """Record a door event; if the store fails, it is kept and written later (StoreGuard).

@@ -10,6 +10,7 @@ done in the loop's thread, where the door's state lives:
 | ``unlock`` | opens for ``seconds`` (1 s to an hour; default the door's own), records it | ok |
 | ``send_state`` | publishes its state again | ok |
 | ``certificate`` | to the renewal, which checks and installs it off the loop | by the renewal |
+| ``update`` | to the updater (edge.updater), to work on off the loop | taken, and where it is |
 | a refused one | nothing | not ok, with why |
 """
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import ValidationError
 
 from edge.agent.door_logic import DoorLogic
 from edge.agent.faults import FaultBoard
@@ -27,6 +30,7 @@ from hafen.protocol import (
     DeviceFault,
     EventPayload,
     RemoteUnlock,
+    UpdateOrder,
     encode_json,
 )
 
@@ -43,6 +47,12 @@ ACK_FAULT_COMPONENT = "outbox"
 ACK_FAULT = "the hub acknowledged events this door never sent: forged under its name"
 
 
+class Orders(Protocol):
+    """Who takes update orders (edge.updater.updater.Updater)."""
+
+    def order(self, order: UpdateOrder) -> tuple[bool, str]: ...
+
+
 class HubCommands:
     """Carries out verified commands on the door's loop; ``record`` writes an event."""
 
@@ -57,6 +67,7 @@ class HubCommands:
         unlock_seconds: float,
         wall_clock: Callable[[], datetime],
         renewal: CertificateRenewal | None = None,
+        updates: Orders | None = None,
     ) -> None:
         self.verifier = verifier
         self.link = link
@@ -67,6 +78,7 @@ class HubCommands:
         self._unlock_seconds = unlock_seconds
         self._wall_clock = wall_clock
         self.renewal = renewal
+        self.updates = updates
 
     def handle(self, name: str, payload: bytes, now: float) -> None:
         from edge.agent.remote import CommandRefused
@@ -94,6 +106,9 @@ class HubCommands:
             self.door.remote_unlock(now, seconds)
         elif command.name == "send_state":
             self.link.publish_state()
+        elif command.name == "update":
+            self._answer(command.name, self._update(command.id, command.args))
+            return
         elif command.name == "certificate":
             if self.renewal is not None:
                 self.renewal.offer(command)  # checked and installed off the door's loop
@@ -102,6 +117,18 @@ class HubCommands:
             self._answer(command.name, CommandReply(command=command.id, ok=False, detail=detail))
             return
         self._answer(command.name, CommandReply(command=command.id, ok=True))
+
+    def _update(self, command_id: str, args: dict[str, object]) -> CommandReply:
+        if self.updates is None:
+            detail = "this door takes no updates: its config has no [updates]"
+            return CommandReply(command=command_id, ok=False, detail=detail)
+        try:
+            order = UpdateOrder.model_validate(args)
+        except ValidationError as exc:
+            detail = f"not an update order: {exc.errors()[0]['msg']}"
+            return CommandReply(command=command_id, ok=False, detail=detail)
+        taken, standing = self.updates.order(order)
+        return CommandReply(command=command_id, ok=taken, detail=standing)
 
     def hub_stored(self, seq: int, epoch: str) -> None:
         """The hub's signed ack. One beyond the last event this store numbered means the hub

@@ -91,6 +91,9 @@ class AclUpdater:
         self.version = applied_version(store)
         #: The newest version of this site's list the door has seen signed (it may be behind).
         self.seen_version = self.version
+        #: Set once a list of this site, not older than the applied one, passed its signature
+        #: check in this process: the health gate of a new version asks for it.
+        self.verified = threading.Event()
 
     def start(self) -> None:
         self._thread.start()
@@ -164,6 +167,8 @@ class AclUpdater:
             signer = public_key_text(message.signer) if message.signer else ""
             if header.get("site") == self.site:
                 self.seen_version = max(self.seen_version, version)
+                if version >= self.version:
+                    self.verified.set()
                 if version == applied_version(self.store):
                     # The retained list again, after a reconnect: nothing to apply, but it
                     # vouches for a list applied before doors kept their lists' signers.

@@ -111,6 +111,11 @@ class NfcReader:
         again only once it was taken away (``removal_polls`` empty polls)."""
         return self._present is not None
 
+    @property
+    def ready(self) -> bool:
+        """Whether the reader is open and polling without a fault."""
+        return self._clf is not None and self.fault is None
+
     def alive(self, within: float) -> bool:
         """Whether the polling thread went round its loop in the last ``within`` seconds.
 
