@@ -1,6 +1,9 @@
+#!/usr/bin/python3 -I
 """The door agent's launcher, ``/opt/hafen/launch``: what systemd starts (hafen-edge.service).
 
-It runs the hafen of the release ``current`` names, by its real path (so that a process
+The releases are the agent's to change, under ``/opt/hafen/edge`` (edge.updater.release_dirs:
+``releases/<version>/``, ``current``, ``previous``); the launcher is root's, beside them. It
+runs the hafen of the release ``current`` names, by its real path (so that a process
 never loads modules of a release switched to while it runs), with the arguments it was
 given. A new version on probation after an update (edge.updater.job) that is started
 more than ``MAX_STARTS`` times before its probation ends is crash-looping: the launcher
@@ -29,24 +32,25 @@ MAX_JOB_BYTES = 16 * 1024
 
 
 def main(argv: list[str]) -> None:
-    root = Path(os.environ.get("HAFEN_ROOT") or Path(__file__).resolve().parent)
+    here = Path(__file__).resolve().parent
+    root = Path(os.environ.get("HAFEN_ROOT") or here / "edge")
     state = Path(os.environ.get("STATE_DIRECTORY", "/var/lib/hafen").split(":")[0])
     if argv[:2] == ["edge", "run"]:
         try:
             count_start(root, state / JOB_FILE, datetime.now(UTC))
         except OSError as exc:  # never keep the door from starting
             print(f"hafen-launch: could not count the start: {exc}", file=sys.stderr)
-    program = release_program(root)
+    program = release_program(root, here)
     os.execv(program, [program, *argv])
 
 
-def release_program(root: Path) -> str:
+def release_program(root: Path, here: Path) -> str:
     """The ``hafen`` of the current release, by its real path; an install from before
-    releases (``venv/``) if there is no ``current``."""
+    releases (``/opt/hafen/venv``) if there is no ``current``."""
     current = root / "current"
     if current.is_symlink():
         return str(current.resolve() / "bin" / "hafen")
-    return str(root / "venv" / "bin" / "hafen")
+    return str(here / "venv" / "bin" / "hafen")
 
 
 def count_start(root: Path, job_path: Path, now: datetime) -> None:

@@ -116,9 +116,19 @@ def test_a_damaged_job_file_or_no_previous_release_never_keeps_the_door_from_sta
 
 
 def test_an_install_from_before_releases_runs_its_venv(tmp_path):
-    program = tmp_path / "opt" / "venv" / "bin" / "hafen"
-    program.parent.mkdir(parents=True)
+    opt = tmp_path / "opt"
+    (opt / "venv" / "bin").mkdir(parents=True)
+    (opt / "launch.py").write_bytes(LAUNCH.read_bytes())
+    program = opt / "venv" / "bin" / "hafen"
     program.write_text('#!/bin/sh\necho "venv $*"\n')
     program.chmod(0o755)
-    (tmp_path / "state").mkdir()
-    assert launch(ReleaseDirs(tmp_path / "opt"), "edge", "run") == "venv edge run"
+    env = {**os.environ, "STATE_DIRECTORY": str(tmp_path)}
+    env.pop("HAFEN_ROOT", None)
+    done = subprocess.run(
+        [sys.executable, str(opt / "launch.py"), "edge", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.stdout.strip() == "venv edge run", done.stderr

@@ -66,7 +66,9 @@ def install_release(
     ``target`` is the release's empty directory (edge.updater.release_dirs), ``wheels`` the
     checked downloads, ``python`` the interpreter the venv is made from."""
     requirements = target / "requirements.txt"
-    _run("create the venv", [python, "-m", "venv", str(target)], STEP_TIMEOUT)
+    # The system's site packages, as install.sh's venv: the Pi's pin library comes from apt.
+    venv = [python, "-m", "venv", "--system-site-packages", str(target)]
+    _run("create the venv", venv, STEP_TIMEOUT)
     requirements.write_text(requirements_text(manifest))
     venv_python = str(target / "bin" / "python")
     _run(
@@ -80,6 +82,8 @@ def install_release(
             "--find-links",
             str(wheels),
             "--require-hashes",
+            # Every wheel into the venv, also where the system has a version of its own.
+            "--ignore-installed",
             "--no-cache-dir",
             "--disable-pip-version-check",
             "--no-input",

@@ -5,7 +5,7 @@
 hub_url = "https://hub.example.org"      # releases come from the hub, never the internet
 hub_ca_file = "/etc/hafen/hub-ca.crt"    # only if the hub's HTTPS certificate is your own CA's
 release_keys = ["Q2s5…="]                # `hafen hub release key`: not the keys that sign lists
-root = "/opt/hafen"                      # releases/<version>/, current, previous, the launcher
+root = "/opt/hafen/edge"                 # releases/<version>/, current, previous: the agent's
 gate_seconds = 60                        # how long a new version has to pass its health gate
 ```
 
@@ -33,7 +33,7 @@ class UpdatesSettings(Section):
     hub_url: str
     hub_ca_file: Path | None = None
     release_keys: list[str] = Field(min_length=1, max_length=8)
-    root: Path = Path("/opt/hafen")
+    root: Path = Path("/opt/hafen/edge")
     gate_seconds: Annotated[float, Field(ge=5, le=900)] = 60.0
 
     @field_validator("hub_url")
