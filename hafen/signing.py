@@ -48,16 +48,33 @@ def seal(key: Ed25519PrivateKey, header: dict[str, Any], body: bytes = b"") -> b
 
 def open_sealed(data: bytes, trusted: list[Ed25519PublicKey]) -> SignedMessage:
     """Check the framing and the signature against the trusted keys; return the contents."""
-    if len(data) < len(MAGIC) + _LENGTH.size + SIGNATURE_BYTES or not data.startswith(MAGIC):
-        raise BadSignedMessage("not a signed hafen message")
-    (head_len,) = _LENGTH.unpack_from(data, len(MAGIC))
-    body_start = len(MAGIC) + _LENGTH.size + head_len
-    if head_len > MAX_HEADER_BYTES or body_start > len(data) - SIGNATURE_BYTES:
-        raise BadSignedMessage("header length out of range")
+    body_start = _body_start(data)
     signed, signature = data[:-SIGNATURE_BYTES], data[-SIGNATURE_BYTES:]
     signer = next((key for key in trusted if _verifies(key, signature, signed)), None)
     if signer is None:
         raise BadSignedMessage("signature does not verify with any trusted hub key")
+    return _contents(data, body_start, signer)
+
+
+def read_own_sealed(data: bytes) -> SignedMessage:
+    """The contents of a message the reader sealed and kept itself (the hub reading a release
+    manifest back from its own store, where the key that signed it may not be at hand), its
+    framing checked but **not** its signature (``signer`` is None). Never for what arrived
+    from elsewhere: that is ``open_sealed``'s."""
+    return _contents(data, _body_start(data), None)
+
+
+def _body_start(data: bytes) -> int:
+    if len(data) < len(MAGIC) + _LENGTH.size + SIGNATURE_BYTES or not data.startswith(MAGIC):
+        raise BadSignedMessage("not a signed hafen message")
+    head_len: int = _LENGTH.unpack_from(data, len(MAGIC))[0]
+    body_start = len(MAGIC) + _LENGTH.size + head_len
+    if head_len > MAX_HEADER_BYTES or body_start > len(data) - SIGNATURE_BYTES:
+        raise BadSignedMessage("header length out of range")
+    return body_start
+
+
+def _contents(data: bytes, body_start: int, signer: Ed25519PublicKey | None) -> SignedMessage:
     try:
         header = json.loads(data[len(MAGIC) + _LENGTH.size : body_start])
     except (UnicodeDecodeError, json.JSONDecodeError):

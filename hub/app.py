@@ -21,11 +21,13 @@ from hub.api import ROUTERS
 from hub.device_identity import DeviceAuthority
 from hub.http import deps
 from hub.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from hub.http.downloads import DownloadLimits
 from hub.http.errors import map_service_errors
 from hub.http.inputs import Checked
 from hub.list_watch import ListWatch
 from hub.mail import Mailer, MailSender
 from hub.services.places import Gazetteer
+from hub.services.release_downloads import DeviceReleases
 from hub.services.users import TOKEN_MAX_DAYS
 from hub.sweeper import BookingSweeper
 from hub.web.app import add_dashboard
@@ -45,6 +47,8 @@ def create_app(
     authority: DeviceAuthority | None = None,
     mail: Mailer | None = None,
     gazetteer: Gazetteer | None = None,
+    device_releases: DeviceReleases | None = None,
+    download_limits: DownloadLimits | None = None,
 ) -> FastAPI:
     """The hub over the store behind ``engine`` (already migrated): API and dashboard.
 
@@ -56,7 +60,8 @@ def create_app(
     revoked (without it, those routes answer 503). ``mail`` sends the outbox through an SMTP
     server (without it no mail is queued: invitations show their link instead).
     ``gazetteer`` names the places (postcodes, towns) that finding a space takes besides
-    the sites' own addresses.
+    the sites' own addresses. ``device_releases`` lets doors download releases (without
+    it, those routes answer 503), within ``download_limits``.
     """
 
     @asynccontextmanager
@@ -107,6 +112,8 @@ def create_app(
         authority,
         sends_mail=mail is not None,
         gazetteer=gazetteer,
+        device_releases=device_releases,
+        download_limits=download_limits,
     )
     live = add_dashboard(app, engine)
     map_service_errors(app)

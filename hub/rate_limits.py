@@ -1,5 +1,6 @@
 """Rate limits for what the hub sends on its own initiative (catch-up snapshots, re-sent
-access lists): a token bucket, buckets per key and a minimum spacing per key.
+access lists) and for what doors download (releases): a token bucket, buckets per key, a
+minimum spacing per key, and slots held at once per key.
 
 Every limit remembers a bounded number of keys, the least recently used going first, so a
 flood of invented names costs the hub a fixed amount of memory. Forgetting a key only ever
@@ -88,3 +89,44 @@ class Spacing:
             self._last[key] = self._clock()
             while len(self._last) > self.max_keys:
                 self._last.popitem(last=False)
+
+
+class Slots:
+    """At most ``per_key`` held at once per key (a door's downloads) and ``total`` in all.
+
+    Only keys that hold a slot are remembered, so memory is bounded by ``total``."""
+
+    def __init__(self, per_key: int, total: int) -> None:
+        if per_key < 1 or total < per_key:
+            raise ValueError("slots need at least 1 per key and a total of at least as many")
+        self.per_key, self.total = per_key, total
+        self._held: dict[Hashable, int] = {}
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def take(self, key: Hashable) -> bool:
+        """Take a slot for ``key`` if one is free: whether the caller may go ahead (it then
+        must ``give_back`` the slot, whatever happens)."""
+        with self._lock:
+            held = self._held.get(key, 0)
+            if held >= self.per_key or self._count >= self.total:
+                return False
+            self._held[key] = held + 1
+            self._count += 1
+            return True
+
+    def give_back(self, key: Hashable) -> None:
+        with self._lock:
+            held = self._held.get(key, 0)
+            if held <= 0:
+                raise RuntimeError(f"no slot held for {key!r}")
+            if held == 1:
+                del self._held[key]
+            else:
+                self._held[key] = held - 1
+            self._count -= 1
+
+    def held(self, key: Hashable | None = None) -> int:
+        """Slots held by ``key``, or by all (None)."""
+        with self._lock:
+            return self._count if key is None else self._held.get(key, 0)

@@ -286,6 +286,18 @@ def serve_command(
 
         # The broker refuses every certificate once its revocation list has expired.
         keeper = RevocationListKeeper(engine, authority.ca).start()
+    device_releases = None
+    if settings.ca.directory is not None and settings.releases.directory is not None:
+        from hafen.config import ConfigError
+        from hub.pki import CaFiles
+        from hub.services.release_downloads import DeviceReleases
+
+        ca_cert = CaFiles(settings.ca.directory).ca_cert
+        try:
+            device_releases = DeviceReleases.load(ca_cert, settings.releases.require_directory())
+        except (ConfigError, OSError, ValueError) as exc:
+            raise fail(f"releases for the doors: {exc}") from None
+        typer.echo(f"releases for the doors: {settings.releases.directory}")
     gazetteer = read_secret(settings.booking.places)
     if gazetteer is not None:
         typer.echo(
@@ -301,6 +313,7 @@ def serve_command(
         authority=authority,
         mail=mail,
         gazetteer=gazetteer,
+        device_releases=device_releases,
     )
     hub_server(
         hub_app,

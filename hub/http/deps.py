@@ -22,9 +22,11 @@ from sqlalchemy import Engine
 from hub.access_lists import AclPublisher
 from hub.auth import STAFF_ROLES, AuthError, Principal, Role, authenticate
 from hub.device_identity import DeviceAuthority
+from hub.http.downloads import DownloadGate, DownloadLimits
 from hub.services.errors import Forbidden, Unavailable
 from hub.services.overview import OverviewCache
 from hub.services.places import Gazetteer
+from hub.services.release_downloads import DeviceReleases
 from hub.services.scope import Scope
 from hub.services.space_cache import SpaceFinder
 from hub.services.users import TOKEN_MAX_DAYS
@@ -38,6 +40,10 @@ PRINCIPAL_TTL = 5.0
 NO_AUTHORITY = (
     "devices cannot enrol at this hub: it needs [ca] directory and [broker.admin] in"
     " its settings, and its signing and card keys"
+)
+#: What a hub that cannot serve releases to doors lacks.
+NO_RELEASES = (
+    "this hub serves no releases to doors: it needs [ca] directory and [releases] directory"
 )
 
 
@@ -85,8 +91,12 @@ def install(
     authority: DeviceAuthority | None = None,
     sends_mail: bool = False,
     gazetteer: Gazetteer | None = None,
+    device_releases: DeviceReleases | None = None,
+    download_limits: DownloadLimits | None = None,
 ) -> None:
     """Give ``app`` what the dependencies below hand to its routes."""
+    app.state.device_releases = device_releases
+    app.state.downloads = DownloadGate(download_limits or DownloadLimits())
     app.state.engine = engine
     app.state.sends_mail = sends_mail
     app.state.authority = authority
@@ -127,6 +137,18 @@ async def get_authority(request: Request) -> DeviceAuthority:
 async def find_authority(request: Request) -> DeviceAuthority | None:
     """The same, or None: for a page that says what is missing instead of failing."""
     return request.app.state.authority
+
+
+async def get_device_releases(request: Request) -> DeviceReleases:
+    """What serving releases to doors needs; Unavailable (503) on a hub without it."""
+    releases = request.app.state.device_releases
+    if releases is None:
+        raise Unavailable(NO_RELEASES)
+    return releases
+
+
+async def get_downloads(request: Request) -> DownloadGate:
+    return request.app.state.downloads
 
 
 async def get_public_url(request: Request) -> str:
@@ -185,6 +207,10 @@ CardKey = Annotated[bytes | None, Depends(get_card_key)]
 Authority = Annotated[DeviceAuthority, Depends(get_authority)]
 #: The same, None on a hub that cannot enrol devices (NO_AUTHORITY says why).
 MaybeAuthority = Annotated[DeviceAuthority | None, Depends(find_authority)]
+#: The CA doors' certificates are from, and where releases' wheels lie (503 without).
+Releases = Annotated[DeviceReleases, Depends(get_device_releases)]
+#: How much doors may download at once (hub.http.downloads).
+Downloads = Annotated[DownloadGate, Depends(get_downloads)]
 #: The hub's URL as devices and browsers reach it (``public_url``, else this request's).
 PublicUrl = Annotated[str, Depends(get_public_url)]
 Principals = Annotated[PrincipalCache, Depends(get_principals)]

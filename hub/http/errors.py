@@ -18,6 +18,7 @@ from hub.services.errors import (
     Invalid,
     NotFound,
     ServiceError,
+    Unauthenticated,
     Unavailable,
 )
 
@@ -26,6 +27,7 @@ STATUS: dict[type[ServiceError], int] = {
     Conflict: status.HTTP_409_CONFLICT,
     Invalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
     Forbidden: status.HTTP_403_FORBIDDEN,
+    Unauthenticated: status.HTTP_401_UNAUTHORIZED,
     Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
     Gone: status.HTTP_410_GONE,
 }

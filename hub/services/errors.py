@@ -35,6 +35,11 @@ class Forbidden(ServiceError):
     """The asker's role may not do this."""
 
 
+class Unauthenticated(ServiceError):
+    """The request does not show who asks: no credential, or one that does not check out (a
+    door's signed request with another CA's certificate, an expired one, a stale signature)."""
+
+
 class Unavailable(ServiceError):
     """Something the hub needs for this is not configured or not reachable (a card key, the
     broker); trying again later, or after configuring it, may succeed."""
