@@ -171,9 +171,11 @@ def run_simulated(
     people: int = 12,
     speed: float = 60.0,
     cards: list[int] | None = None,
+    take_over: int | None = None,
 ) -> None:
     """Run the production door agent in a simulated world (a doorway, and with ``people`` or
-    ``cards`` a space whose members come and go) until SIGTERM or SIGINT."""
+    ``cards`` a space whose members come and go) until SIGTERM or SIGINT; ``take_over``: as
+    the new version in an update's hand-over (edge.agent.runner)."""
     from edge.agent.runner import run_agent
 
     say = logging.getLogger("sim").info
@@ -184,7 +186,7 @@ def run_simulated(
     if (people or cards) and walk_through:
         parts.append(SimulatedSpace(cfg, people, speed, co2=co2, say=say, cards=cards))
     try:
-        run_agent(cfg, World(parts))
+        run_agent(cfg, World(parts), take_over=take_over)
     finally:
         if co2 is not None:
             co2.unplug()

@@ -59,6 +59,11 @@ class DownloadFailed(Exception):
     """A release or one of its files could not be downloaded; the message says why."""
 
 
+class NotTheRelease(DownloadFailed):
+    """What arrived is not what the manifest signs (another hash, more bytes): trying again
+    will not mend it, and the release is refused."""
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect is answered as the refusal it is: the door asks the hub it was given."""
 
@@ -120,7 +125,7 @@ class ReleaseSource:
             if size != release_file.size:
                 raise DownloadFailed(f"{name}: {size} bytes arrived, not {release_file.size}")
             if sha256 != release_file.sha256:
-                raise DownloadFailed(f"{name}: its SHA-256 is not the manifest's")
+                raise NotTheRelease(f"{name}: its SHA-256 is not the manifest's")
             try:
                 os.replace(part, final)
                 sync_directory(directory)
@@ -148,7 +153,7 @@ class ReleaseSource:
                     break
                 got += len(chunk)
                 if got > wanted.size:
-                    raise DownloadFailed(
+                    raise NotTheRelease(
                         f"{wanted.name}: the hub sends more than the manifest's {wanted.size} bytes"
                     )
                 digest.update(chunk)
@@ -254,7 +259,7 @@ def _refuse_longer(answer: HTTPResponse, most: int, what: str) -> None:
     """Refuse an answer that says before its body that it is longer than ``most``."""
     declared = answer.headers.get("Content-Length")
     if declared is not None and declared.strip().isdigit() and int(declared) > most:
-        raise DownloadFailed(f"{what}: the hub sends {int(declared)} bytes, over {most}")
+        raise NotTheRelease(f"{what}: the hub sends {int(declared)} bytes, over {most}")
 
 
 def _read(answer: HTTPResponse, size: int, what: str) -> bytes:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from edge.updater.download import NotTheRelease
 from hafen.releases import (
     Manifest,
     ReleaseFile,
@@ -110,7 +111,11 @@ class Fetcher:
         directory = self.downloads / manifest.version
         directory.mkdir(parents=True, exist_ok=True)
         for release_file in manifest.files:
-            self.source.fetch(manifest.version, release_file, directory)
+            try:
+                self.source.fetch(manifest.version, release_file, directory)
+            except NotTheRelease as exc:
+                shutil.rmtree(directory, ignore_errors=True)
+                raise Refused(str(exc)) from None
         for stray in directory.iterdir():  # a half-written file of a cut-off download
             if stray.name not in {f.name for f in manifest.files}:
                 stray.unlink()

@@ -223,6 +223,10 @@ def run(
     speed: Annotated[
         float, typer.Option(min=1, max=3600, help="With --simulate: how much faster days pass.")
     ] = 60.0,
+    take_over: Annotated[
+        int | None,
+        typer.Option(hidden=True, min=3, help="The socket of an update's hand-over (internal)."),
+    ] = None,
 ) -> None:
     """Run the door agent until stopped (SIGTERM or Ctrl-C)."""
     logging.basicConfig(
@@ -233,10 +237,17 @@ def run(
     if simulate:
         from sim.edge_site import run_simulated
 
-        run_simulated(cfg, pin_log=pin_log, walk_through=walk_through, people=people, speed=speed)
+        run_simulated(
+            cfg,
+            pin_log=pin_log,
+            walk_through=walk_through,
+            people=people,
+            speed=speed,
+            take_over=take_over,
+        )
     elif cfg is None:
         raise _fail("run: give --config FILE, or --simulate to try a simulated door")
     else:
         from edge.agent.runner import run_agent
 
-        run_agent(cfg)
+        run_agent(cfg, take_over=take_over)
