@@ -25,6 +25,7 @@ from tests.support.wheelhouse import (
     cached_directory,
     default_cache_dir,
     dependency_wheels,
+    fails_at_import,
     hafen_wheel,
     install_release,
     run_release,
@@ -35,15 +36,9 @@ from tests.support.wheelhouse import (
 OLD, NEW = "0.1.1", "0.1.2"
 
 
-def _breaks_at_import(source: Path) -> None:
-    """A release that fails to start: its core raises as it is imported."""
-    init = source / "hafen" / "__init__.py"
-    init.write_text(init.read_text() + '\nraise RuntimeError("broken release for a test")\n')
-
-
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Manifest]]:
-    """Wheelhouses of hafen OLD and NEW with their manifests (module-scoped: one worker)."""
+    """Wheelhouses of hafen OLD and NEW with their manifests, built once for the module."""
     base = tmp_path_factory.mktemp("releases")
     made = {}
     for version in (OLD, NEW):
@@ -123,17 +118,31 @@ def test_a_wheel_changed_after_the_manifest_is_refused_by_pip(releases, tmp_path
     assert not list((tmp_path / "venv").glob("lib/python*/site-packages/hafen"))
 
 
+def test_a_wheelhouse_without_a_dependency_installs_nothing_from_elsewhere(releases, tmp_path):
+    original, _ = releases[NEW]
+    house = tmp_path / "house"
+    house.mkdir()
+    for path in original.iterdir():
+        if not path.name.startswith("nfcpy-"):
+            (house / path.name).write_bytes(path.read_bytes())
+    manifest = manifest_for(house, NEW, datetime.now(UTC))
+    refused = install_release(house, manifest, tmp_path / "venv")
+    assert refused.returncode != 0
+    assert "nfcpy" in refused.stderr
+    assert not list((tmp_path / "venv").glob("lib/python*/site-packages/hafen"))
+
+
 @pytest.mark.slow
 def test_a_patched_release_is_built_as_asked_and_fails_to_start(tmp_path):
-    house = wheelhouse("0.1.3", tmp_path / "broken", patch=_breaks_at_import)
+    house = wheelhouse("0.1.3", tmp_path / "broken", patch=fails_at_import)
     manifest = manifest_for(house, "0.1.3", datetime.now(UTC))
     installed = install_release(house, manifest, tmp_path / "venv")
     assert installed.returncode == 0, installed.stderr
     started = run_release(tmp_path / "venv", "version")
     assert started.returncode != 0
-    assert "broken release for a test" in started.stderr
+    assert "broken release" in started.stderr
     # The same version and patch again is the same wheel; without the patch, another.
-    again = hafen_wheel("0.1.3", tmp_path / "again", patch=_breaks_at_import)
+    again = hafen_wheel("0.1.3", tmp_path / "again", patch=fails_at_import)
     assert again.read_bytes() == (house / again.name).read_bytes()
     plain = hafen_wheel("0.1.3", tmp_path / "plain")
     assert plain.read_bytes() != again.read_bytes()

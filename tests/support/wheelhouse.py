@@ -251,6 +251,14 @@ def _set_version(pyproject: Path, version: str) -> None:
         raise WheelhouseError(f"{pyproject}: no `version = ...` under [project] to set")
 
 
+def fails_at_import(source: Path) -> None:
+    """A patch for ``hafen_wheel``: a release that fails to start, as its core raises when it
+    is imported (``hafen version`` exits 1 naming "broken release"). One function, so that
+    every test asking for it shares one build."""
+    init = source / "hafen" / "__init__.py"
+    init.write_text(init.read_text() + '\nraise RuntimeError("broken release (a test\'s patch)")\n')
+
+
 def wheelhouse(version: str, out_dir: Path, patch: Patch | None = None) -> Path:
     """``out_dir`` (made, or empty) holding hafen's wheel of ``version`` and the dependency
     wheels: a release as ``hafen hub release add`` takes it. The dependency wheels are
