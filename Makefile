@@ -42,3 +42,4 @@ bench: setup
 	.venv/bin/python benchmarks/booking_rush.py
 	.venv/bin/python benchmarks/booking_rate.py
 	.venv/bin/python benchmarks/spaces_near.py
+	.venv/bin/python benchmarks/release_install.py

@@ -56,5 +56,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -n
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e '.[dev]'
+    # The wheels of hafen[edge]'s dependencies, for the fleet-update tests' releases: fetched
+    # now, while pip's sources are at hand, and kept in .venv, so the tests need no network.
+    .venv/bin/python -m tests.support.wheelhouse
     touch "$stamp"
 fi
