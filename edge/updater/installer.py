@@ -67,14 +67,15 @@ def install_release(
     checked downloads, ``python`` the interpreter the venv is made from."""
     requirements = target / "requirements.txt"
     # The system's site packages, as install.sh's venv: the Pi's pin library comes from apt.
-    venv = [python, "-m", "venv", "--system-site-packages", str(target)]
-    _run("create the venv", venv, STEP_TIMEOUT)
+    venv = [python, "-I", "-m", "venv", "--system-site-packages", str(target)]
+    _run("create the venv", venv, STEP_TIMEOUT, target)
     requirements.write_text(requirements_text(manifest))
     venv_python = str(target / "bin" / "python")
     _run(
         "install the wheels",
         [
             venv_python,
+            "-I",
             "-m",
             "pip",
             "install",
@@ -92,17 +93,21 @@ def install_release(
             str(requirements),
         ],
         PIP_TIMEOUT,
+        target,
     )
     said = _run(
         "start the new version",
-        [venv_python, "-c", "import edge.agent.runner, hafen; print(hafen.__version__)"],
+        [venv_python, "-I", "-c", "import edge.agent.runner, hafen; print(hafen.__version__)"],
         STEP_TIMEOUT,
+        target,
     ).strip()
     if said != manifest.version:
         raise InstallFailed(f"the installed release says it is {said!r}, not {manifest.version}")
 
 
-def _run(step: str, command: list[str], timeout: float) -> str:
+def _run(step: str, command: list[str], timeout: float, cwd: Path) -> str:
+    """Run one step isolated (``-I``, in the release's directory): nothing of the
+    caller's directory or environment stands in for what the release holds."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -111,7 +116,13 @@ def _run(step: str, command: list[str], timeout: float) -> str:
     env.update(PIP_CONFIG_FILE=os.devnull, PYTHONNOUSERSITE="1")
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, env=env, check=False
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=cwd,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise InstallFailed(f"{step}: no end after {timeout:.0f} s") from None
