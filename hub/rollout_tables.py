@@ -41,6 +41,8 @@ rollouts = Table(
     Column("deadline_minutes", Integer, nullable=False),
     #: running, paused, aborted or done.
     Column("state", String(10), nullable=False),
+    #: Why it is paused, or was aborted: "by nadia", or "by itself: ..." (its failures
+    #: passed a limit).
     Column("paused_reason", String(300)),
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

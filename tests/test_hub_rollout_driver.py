@@ -100,7 +100,7 @@ def test_a_failed_canary_pauses_the_rollout_before_another_door_is_ordered(doors
     paused = get_rollout(doors, ADMIN, rollout)
     assert paused.state == "paused"
     assert paused.paused_reason == (
-        "paused by itself: 1 failures, more than max_failures 0;"
+        "by itself: 1 failure, more than max_failures 0;"
         f" last {canary} rolled_back: health gate: reader"
     )
     # Resumed, the failure is accepted: the next stages begin (10 % of 3 is the canary

@@ -129,7 +129,7 @@ def test_a_door_in_a_live_rollout_cannot_be_taken_by_another(fleet):
 def test_pause_resume_and_abort_only_from_where_they_make_sense(fleet):
     made = create_rollout(fleet, ADMIN, RolloutIn(version="1.4.0"))
     paused = pause_rollout(fleet, ADMIN, made.id)
-    assert (paused.state, paused.paused_reason) == ("paused", "paused by nadia")
+    assert (paused.state, paused.paused_reason) == ("paused", "by nadia")
     with pytest.raises(Conflict, match=f"rollout {made.id} is paused: there is nothing to pause"):
         pause_rollout(fleet, ADMIN, made.id)
     assert resume_rollout(fleet, ADMIN, made.id).state == "running"

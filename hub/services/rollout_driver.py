@@ -195,16 +195,18 @@ def _past_limits(rollout: Any, counts: Counter[tuple[int, str]], stage: int) -> 
     counted = failures - rollout["accepted_failures"]
     if counted <= 0:
         return ""
-    accepted = " since it was resumed" if rollout["accepted_failures"] else ""
+    failed = f"{counted} failure{'s' if counted > 1 else ''}"
+    if rollout["accepted_failures"]:
+        failed += " since it was resumed"
     limit = rollout["max_failures"]
     if limit is not None and counted > limit:
-        return f"paused by itself: {counted} failures{accepted}, more than max_failures {limit}"
+        return f"by itself: {failed}, more than max_failures {limit}"
     share = rollout["max_failure_share"]
     reached = sum(n for (s, _step), n in counts.items() if 1 <= s <= stage)
     if share is not None and reached and counted / reached > share:
         return (
-            f"paused by itself: {counted} failures{accepted} of {reached} devices"
-            f" ({counted / reached:.0%}), more than max_failure_share {share:.0%}"
+            f"by itself: {failed} of {reached} devices ({counted / reached:.0%}),"
+            f" more than max_failure_share {share:.0%}"
         )
     return ""
 

@@ -153,6 +153,7 @@ class Rollout(BaseModel):
     accepted_failures: int
     deadline_minutes: int
     state: RolloutState
+    #: Why it is paused or was aborted: "by nadia", or "by itself: ..." with the failures.
     paused_reason: str | None
     created_by: str
     created_at: datetime

@@ -175,8 +175,8 @@ def _steer(
     now = now or datetime.now(UTC)
     r, rd = db.rollouts.c, db.rollout_devices.c
     values: dict[str, Any] = {"state": to, "updated_at": now}
-    if to == RolloutState.PAUSED:
-        values["paused_reason"] = f"paused by {who.username}"[:300]
+    if to in (RolloutState.PAUSED, RolloutState.ABORTED):
+        values["paused_reason"] = f"by {who.username}"[:300]
     if to == RolloutState.RUNNING:
         values["paused_reason"] = None
     with db.one_writer(engine), engine.begin() as conn:
