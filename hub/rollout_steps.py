@@ -73,7 +73,7 @@ class Recorded:
     moved: int = 0
     #: Reports of a known door that came too late or out of order (kept in its history).
     stale: int = 0
-    #: Reports for no rollout the hub has, or a door not in it, or not ordered yet.
+    #: Reports for no rollout the hub has, or a door not in it, or not ordered by it.
     unknown: int = 0
 
 
@@ -134,11 +134,13 @@ def _record(conn: Connection, event: dict) -> str:
     where &= rd.device == event["device"]
     # Locked (PostgreSQL) for the rest of ingest's transaction: the driver's deadline and
     # another worker's report for this door wait, then see this step.
-    row = conn.execute(select(rd.step, rd.history).where(where).with_for_update()).one_or_none()
+    row = conn.execute(
+        select(rd.step, rd.history, rd.ordered_at).where(where).with_for_update()
+    ).one_or_none()
     if row is None:
         return f"not in rollout {data['rollout']}"
-    if row.step == PENDING:
-        return f"not ordered yet in rollout {data['rollout']}"
+    if row.ordered_at is None:  # not yet, or never: it ran the version when the rollout began
+        return f"not ordered in rollout {data['rollout']}"
     if data["version"] != rollout.version:
         return f"about {data['version']}, not rollout {data['rollout']}'s {rollout.version}"
     at = event["received_at"].astimezone(UTC)

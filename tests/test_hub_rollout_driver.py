@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub import db
+from hub.rollout_runner import RolloutRunner
 from hub.services.rollout_driver import advance
 from hub.services.rollout_models import RolloutIn
 from hub.services.rollout_reads import get_rollout
@@ -26,6 +27,7 @@ from tests.support.rollouts import (
     set_online,
     steps,
 )
+from tests.support.waiting import wait_for
 
 V = "1.4.0"
 ORDER_ARGS = {"version": V}
@@ -219,3 +221,16 @@ def test_two_hubs_ticking_at_once_order_each_door_once(doors, orders, hub_url):
         hub.join()
     other.dispose()
     assert ordered(caught, 4, rollout) == [f"borna/door-{n}" for n in range(1, 5)]
+
+
+def test_hub_serve_drives_the_rollouts_in_a_thread_of_its_own(doors, orders):
+    _send, caught = orders
+    rollout = start(doors, stages="100%")
+    runner = RolloutRunner(doors, caught.publisher, every=0.05).start()
+    try:
+        assert len(ordered(caught, 4, rollout)) == 4
+        for n in range(1, 5):
+            report(doors, rollout, f"borna/door-{n}", "healthy", V)
+        assert wait_for(lambda: get_rollout(doors, ADMIN, rollout).state == "done", 5)
+    finally:
+        runner.stop()

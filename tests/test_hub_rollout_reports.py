@@ -38,6 +38,7 @@ def rollout(engine) -> int:
     add_release(engine, V)
     add_door(engine, "borna", "door-1")
     add_door(engine, "borna", "door-2")
+    add_door(engine, "kiel", "door-1", software=V)
     made = create_rollout(engine, ADMIN, RolloutIn(version=V, stages="100%", max_failures=2))
     advance(engine, no_send)
     return made.id
@@ -99,10 +100,15 @@ def test_reports_that_fit_no_rollout_are_stored_as_events_and_move_nothing(engin
     report(engine, rollout + 1, DOOR, "healthy", V)  # no such rollout
     report(engine, rollout, "leer/door-1", "healthy", V)  # not in it
     report(engine, rollout, DOOR, "healthy", "9.9.9")  # another version
-    assert set(steps(engine, rollout).values()) == {"ordered"}
+    report(engine, rollout, "kiel/door-1", "rolled_back", V)  # on it already: never ordered
+    assert steps(engine, rollout) == {
+        DOOR: "ordered",
+        "borna/door-2": "ordered",
+        "kiel/door-1": "healthy",
+    }
     with engine.connect() as conn:
         kinds = select(func.count()).where(db.events.c.kind == EventKind.UPDATE)
-        assert conn.scalar(kinds) == 3
+        assert conn.scalar(kinds) == 4
 
 
 def test_a_report_reaches_its_rollout_through_ingest(tmp_path, hub_url):

@@ -125,6 +125,7 @@ class Orders:
 
     def __init__(self, port: int, key: Ed25519PrivateKey) -> None:
         self.key = key
+        self.publisher: AclPublisher | None = None
         self._lock = threading.Lock()
         self._messages: list[mqtt.MQTTMessage] = []
         self.client = Client(port)
@@ -164,6 +165,7 @@ def hub_orders(broker: LocalBroker, engine: Engine) -> Iterator[tuple[Send, Orde
     client.start()
     orders = Orders(broker.port, key)
     publisher = AclPublisher(engine, key, client.publish, client.publish_many)
+    orders.publisher = publisher  # for a driver of its own (hub.rollout_runner)
     try:
         yield command_sender(publisher), orders
     finally:
