@@ -12,6 +12,7 @@ from hub.services.rollout_models import RolloutIn, stage_sizes
 from hub.services.rollout_reads import get_rollout, list_rollouts
 from hub.services.rollouts import abort_rollout, create_rollout, pause_rollout, resume_rollout
 from hub.services.sites import SitePatch, update_site
+from tests.support.hub import as_user
 from tests.support.rollouts import ADMIN, TECHNICIAN, add_door, add_release, operator, steps
 
 
@@ -43,7 +44,11 @@ def test_the_whole_network_is_every_enrolled_unrevoked_door(fleet):
     on_it = next(d for d in made.device_list if d.site == "kiel")
     assert (on_it.stage, on_it.detail) == (0, "already on it")
     # 1, then up to 10 % of five (one), then all: the canary alone in stage 1.
-    assert [(s.spec, s.devices) for s in made.stage_list] == [("1", 1), ("10%", 0), ("100%", 4)]
+    assert [(s.spec, s.device_count) for s in made.stage_list] == [
+        ("1", 1),
+        ("10%", 0),
+        ("100%", 4),
+    ]
     assert made.target.describe() == "the whole network"
 
 
@@ -147,7 +152,7 @@ def test_operators_read_the_rollouts_of_their_sites_and_steer_none(fleet):
     assert [r.id for r in list_rollouts(fleet, olga)] == [leer.id]
     seen = get_rollout(fleet, olga, leer.id)
     assert [(d.site, d.device) for d in seen.device_list] == [("leer", "door-1")]
-    assert seen.devices == 1  # kiel's door is not hers to count
+    assert seen.device_count == 1  # kiel's door is not hers to count
     with pytest.raises(NotFound):
         get_rollout(fleet, olga, borna.id)
     with pytest.raises(Forbidden):
@@ -169,3 +174,15 @@ def test_a_site_takes_an_update_window_like_its_opening_hours(fleet):
         update_site(fleet, None, operator("borna"), "borna", SitePatch(update_window=None))
     cleared = update_site(fleet, None, ADMIN, "borna", SitePatch(update_window=None))
     assert cleared.update_window is None
+
+
+def test_the_sites_api_sets_and_shows_the_update_window(api):
+    admin = as_user(api, "nadia")
+    assert api.post("/sites", json={"id": "borna", "name": "Borna"}, headers=admin).is_success
+    nights = [{"days": ["sat", "sun"], "start": "00:00", "end": "06:00"}]
+    changed = api.patch("/sites/borna", json={"update_window": nights}, headers=admin)
+    assert changed.status_code == 200, changed.text
+    assert api.get("/sites/borna", headers=admin).json()["update_window"][0]["days"] == [5, 6]
+    refused = api.patch("/sites/borna", json={"update_window": []}, headers=admin)
+    assert refused.status_code == 422
+    assert "give at least one window, or null" in refused.text

@@ -70,7 +70,7 @@ def test_a_rollout_is_started_followed_and_steered_from_the_command_line(rollout
         (("--stages", "1,10"), "--stages: the last stage must be 100% (every door"),
         (("--stages", "ten,100%"), "'ten' is neither a count of doors nor a share"),
         (("--max-failure-share", "2"), "--max-failure-share: Input should be less than or equal"),
-        (("--device", "borna-door-1"), "--device 0: String should match pattern"),
+        (("--device", "borna-door-1"), "'borna-door-1': write a device as site/device"),
         (("--sites", "borne"), "--sites: no site 'borne' (did you mean 'borna'?)"),
     ],
 )

@@ -8,6 +8,7 @@ settings and store, so they act as a network admin, named ``cli:<their login>``.
 from __future__ import annotations
 
 import getpass
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -97,8 +98,9 @@ def start_command(
         raise fail(f"rollout not started: {_as_options(str(exc))}") from None
     first = made.stage_list[0]
     typer.echo(
-        f"rollout {made.id}: {made.version} to {made.target.describe()}, {made.devices} devices"
-        f" ({made.steps.get('healthy', 0)} already on it); stage 1 orders {first.devices}."
+        f"rollout {made.id}: {made.version} to {made.target.describe()},"
+        f" {made.device_count} devices ({made.steps.get('healthy', 0)} already on it);"
+        f" stage 1 orders {first.device_count}."
         f" `hafen hub serve` sends the orders; follow it with `hafen hub rollout show {made.id}`"
     )
 
@@ -119,7 +121,7 @@ def list_command(db: DbOption = None, config: ConfigOption = None) -> None:
             _state(rollout),
             f"{rollout.stage}/{rollout.stage_count}",
             rollout.target.describe(),
-            str(rollout.devices),
+            str(rollout.device_count),
             str(rollout.steps.get("healthy", 0)),
             str(rollout.failures),
         )
@@ -150,7 +152,7 @@ def show_command(rollout: RolloutId, db: DbOption = None, config: ConfigOption =
     for stage in shown.stage_list:
         steps = ", ".join(f"{step} {n}" for step, n in sorted(stage.steps.items()))
         stages.add_row(
-            str(stage.number), stage.spec, str(stage.devices), steps, _yes(stage.finished)
+            str(stage.number), stage.spec, str(stage.device_count), steps, _yes(stage.finished)
         )
     console.print(stages)
     devices = Table("device", "stage", "step", "why", "from", "since")
@@ -226,14 +228,16 @@ def _yes(value: bool) -> str:
 
 
 def _as_options(message: str) -> str:
-    """A service's field names as the command's options (max_failures: --max-failures)."""
-    for field, option in (
-        ("max_failure_share", "--max-failure-share"),
-        ("max_failures", "--max-failures"),
-        ("deadline_minutes", "--deadline-minutes"),
-        ("devices", "--device"),
-        ("sites", "--sites"),
-        ("stages", "--stages"),
-    ):
-        message = message.replace(f"{field}:", f"{option}:").replace(f"{field}.", f"{option} ")
-    return message
+    """A service's field names as the command's options (``devices.0:`` as ``--device:``)."""
+    options = {
+        "max_failure_share": "--max-failure-share",
+        "max_failures": "--max-failures",
+        "deadline_minutes": "--deadline-minutes",
+        "devices": "--device",
+        "sites": "--sites",
+        "stages": "--stages",
+        "version": "VERSION",
+    }
+    return re.sub(
+        r"\b(" + "|".join(options) + r")(\.\d+)?:", lambda m: f"{options[m[1]]}:", message
+    )

@@ -114,6 +114,8 @@ def _expire(engine: Engine, now: datetime, tick: Tick) -> None:
         select(rd.rollout_id, rd.site, rd.device, rd.step, r.deadline_minutes)
         .join(db.rollouts, r.id == rd.rollout_id)
         .where(rd.step.in_(UNDER_WAY), rd.deadline_at <= now)
+        # The order ingest locks doors in (hub.rollout_steps): two never wait on each other.
+        .order_by(rd.rollout_id, rd.site, rd.device)
         .limit(MAX_EXPIRED)
     )
     with engine.connect() as conn:

@@ -14,9 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hafen.ids import Slug
+from hafen.ids import SLUG_PATTERN, Slug
 from hafen.payloads import VersionName
 
 #: The most doors one rollout updates, and the most stages it goes through.
@@ -31,7 +31,17 @@ DEFAULT_DEADLINE_MINUTES = 30
 MAX_DEADLINE_MINUTES = 7 * 24 * 60
 _STAGE = re.compile(r"^(?:(?P<count>\d{1,5})|(?P<share>\d{1,3})%)$")
 #: A device as a target: ``site/device``.
-DeviceRef = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}/[a-z0-9][a-z0-9-]{0,62}$")]
+_ID = SLUG_PATTERN.strip("^$")
+_DEVICE_REF = re.compile(f"^{_ID}/{_ID}$")
+
+
+def _device_ref(value: str) -> str:
+    if not _DEVICE_REF.match(value):
+        raise ValueError(f"{value[:80]!r}: write a device as site/device, e.g. borna/door-1")
+    return value
+
+
+DeviceRef = Annotated[str, Field(max_length=127), AfterValidator(_device_ref)]
 
 
 class RolloutState(StrEnum):
@@ -158,7 +168,7 @@ class Rollout(BaseModel):
     created_by: str
     created_at: datetime
     updated_at: datetime
-    devices: int
+    device_count: int
     failures: int
     steps: dict[str, int]
 
@@ -198,7 +208,7 @@ class RolloutStage(BaseModel):
 
     number: int
     spec: str
-    devices: int
+    device_count: int
     steps: dict[str, int]
     finished: bool
 

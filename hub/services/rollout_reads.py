@@ -91,7 +91,7 @@ def get_rollout(
             RolloutStage(
                 number=number,
                 spec=spec,
-                devices=len(mine),
+                device_count=len(mine),
                 steps=dict(Counter(d.step for d in mine)),
                 finished=all(d.step in TERMINAL for d in mine),
             )
@@ -159,7 +159,7 @@ def _rollout(row: Mapping[Any, Any], steps: Counter[str]) -> Rollout:
         created_by=row["created_by"],
         created_at=db.aware(row["created_at"]),
         updated_at=db.aware(row["updated_at"]),
-        devices=sum(steps.values()),
+        device_count=sum(steps.values()),
         failures=sum(n for step, n in steps.items() if step in FAILURES),
         steps=dict(steps),
     )
