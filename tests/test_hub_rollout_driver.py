@@ -15,7 +15,13 @@ from hub.rollout_runner import RolloutRunner
 from hub.services.rollout_driver import advance
 from hub.services.rollout_models import RolloutIn
 from hub.services.rollout_reads import get_rollout
-from hub.services.rollouts import abort_rollout, create_rollout, pause_rollout, resume_rollout
+from hub.services.rollouts import (
+    abort_rollout,
+    create_rollout,
+    ordered_release,
+    pause_rollout,
+    resume_rollout,
+)
 from hub.services.sites import SitePatch, update_site
 from sim.broker import LocalBroker
 from tests.support.rollouts import (
@@ -138,6 +144,8 @@ def test_a_door_silent_past_its_deadline_is_failed_with_why(doors, orders):
     advance(doors, send, t0)
     quiet, busy, *_ = ordered(caught, 4, rollout)
     report(doors, rollout, busy, "installed", V, running="1.3.0")
+    quiet_site, quiet_device = quiet.split("/")
+    set_online(doors, quiet_site, quiet_device, False)  # gone offline: its deadline runs on
     advance(doors, send, t0 + timedelta(minutes=29, seconds=59))
     assert "failed" not in steps(doors, rollout).values()
     assert advance(doors, send, t0 + timedelta(minutes=30)).expired == 4
@@ -234,3 +242,16 @@ def test_hub_serve_drives_the_rollouts_in_a_thread_of_its_own(doors, orders):
         assert wait_for(lambda: get_rollout(doors, ADMIN, rollout).state == "done", 5)
     finally:
         runner.stop()
+
+
+def test_a_door_may_download_only_the_release_a_rollout_ordered_for_it(doors, orders):
+    send, caught = orders
+    add_release(doors, "1.4.1")
+    rollout = start(doors, stages="1,100%")
+    advance(doors, send)
+    [canary] = ordered(caught, 1, rollout)
+    site, device = canary.split("/")
+    assert ordered_release(doors, site, device, V)
+    assert not ordered_release(doors, site, device, "1.4.1")
+    waiting_site, waiting_device = next(d for d in steps(doors, rollout) if d != canary).split("/")
+    assert not ordered_release(doors, waiting_site, waiting_device, V)
