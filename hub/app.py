@@ -26,6 +26,7 @@ from hub.http.errors import map_service_errors
 from hub.http.inputs import Checked
 from hub.list_watch import ListWatch
 from hub.mail import Mailer, MailSender
+from hub.rollout_runner import RolloutRunner
 from hub.services.places import Gazetteer
 from hub.services.release_downloads import DeviceReleases
 from hub.services.users import TOKEN_MAX_DAYS
@@ -69,10 +70,12 @@ def create_app(
         """On the way in, hold every token to ``token_max_days``. While serving, retry access
         lists that the broker could not take when they were made, send sites' newest
         lists again until every door's own state shows them (hub.list_watch), send the
-        mail outbox (hub.mail) and release bookings nobody tapped in for (hub.sweeper); on
-        the way out, end the dashboard's live streams."""
+        mail outbox (hub.mail), release bookings nobody tapped in for (hub.sweeper) and drive
+        the rollouts of releases to the doors (hub.rollout_runner); on the way out, end the
+        dashboard's live streams."""
         stop = threading.Event()
-        watch = None
+        watch: ListWatch | None = None
+        runner: RolloutRunner | None = None
         sender = MailSender(engine, mail).start() if mail is not None else None
         sweeper = BookingSweeper(engine, publisher, sends_mail=mail is not None).start()
         # Tokens made under a higher maximum than this hub's are held to it now.
@@ -85,10 +88,13 @@ def create_app(
         if publisher is not None:
             threading.Thread(target=retry, args=(publisher,), name="acl-retry", daemon=True).start()
             watch = ListWatch(engine, publisher).start()
+            runner = RolloutRunner(engine, publisher).start()
         yield
         stop.set()
         if watch is not None:
             watch.stop()
+        if runner is not None:
+            runner.stop()
         if sender is not None:
             sender.stop()
         sweeper.stop()

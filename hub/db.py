@@ -43,6 +43,7 @@ from hub.booking_tables import (
 )
 from hub.ingest_tables import ingest_workers as ingest_workers
 from hub.release_tables import releases as releases
+from hub.rollout_tables import rollout_devices as rollout_devices, rollouts as rollouts
 from hub.schema import BigId, Json, metadata as metadata
 
 # Occupancy samples and the usage roll-ups have a module of their own (the store outgrew one);
@@ -185,6 +186,9 @@ sites = Table(
     Column("cancel_minutes", Integer, nullable=False, server_default="60"),
     #: How long after its start an unclaimed booking is kept before it is released.
     Column("grace_minutes", Integer, nullable=False, server_default="60"),
+    #: Weekly windows (as opening_hours) in which its doors may be ordered to update (issue
+    #: 17); NULL: any time.
+    Column("update_window", Json),
 )
 
 devices = Table(

@@ -17,6 +17,7 @@ from hafen.cli.extras import require_extra
 from hafen.cli.hub_broker import broker_config_command, broker_setup_command
 from hafen.cli.hub_ca import init_ca_command
 from hafen.cli.hub_release import app as release_app
+from hafen.cli.hub_rollout import app as rollout_app
 from hafen.cli.hub_services import ingest_command, serve_command
 from hafen.cli.hub_settings import (
     ConfigOption,
@@ -38,6 +39,7 @@ app.command("broker-setup")(broker_setup_command)
 app.command("ingest")(ingest_command)
 app.command("serve")(serve_command)
 app.add_typer(release_app, name="release")
+app.add_typer(rollout_app, name="rollout")
 
 
 #: Commands that need only the core (cryptography): the signing key is made anywhere.

@@ -20,6 +20,7 @@ from hub import db
 from hub.arrivals import mark_arrivals
 from hub.ingest.batch import Batch
 from hub.ingest.dead_letters import dead_letter_of
+from hub.rollout_steps import record_reports
 from hub.rollups import Rollups
 
 #: Files some of the dead letters it is given (hub.ingest.dead_letters.DeadLetterLimiter).
@@ -102,7 +103,8 @@ class IngestStore:
         are filed): the store never holds two at one place. The roll-ups count only what this
         write newly stored (``RETURNING``), in the same transaction, so a redelivered event
         is never counted twice; an allowed entry also checks its member in for their booking
-        there (hub.arrivals).
+        there (hub.arrivals), and a door's update report moves its part in its rollout
+        (hub.rollout_steps).
         """
         samples = [e for e in batch.events if e["kind"] == EventKind.OCCUPANCY]
         events = [e for e in batch.events if e["kind"] != EventKind.OCCUPANCY]
@@ -115,6 +117,7 @@ class IngestStore:
                 new = [e for e in events if e["event_id"] in stored]
                 self.rollups.add_entries(conn, new)
                 mark_arrivals(conn, new)
+                record_reports(conn, new)
             if samples:
                 samples, taken = _split(samples, _taken(conn, db.events, samples))
                 o = db.occupancy_samples

@@ -81,6 +81,17 @@ Longitude = Annotated[float, Field(ge=-180, le=180)]
 Address = Annotated[str, Field(min_length=1, max_length=300)]
 Desks = Annotated[int, Field(ge=0, le=10_000)]
 Windows = Annotated[list[TimeWindow], Field(max_length=MAX_WINDOWS)]
+
+
+def _some_window(windows: list[TimeWindow]) -> list[TimeWindow]:
+    if not windows:
+        raise ValueError("give at least one window, or null: doors may update any time")
+    return windows
+
+
+#: When a site's doors may be ordered to update (issue 17): weekly windows as the opening
+#: hours, in the site's time zone; None (null): any time. Empty would never open.
+UpdateWindow = Annotated[Windows, AfterValidator(_some_window)]
 #: How many days ahead a desk may be booked (two years at most).
 HorizonDays = Annotated[int, Field(ge=1, le=730)]
 #: Minutes before its start until which a booking may be cancelled (a week at most).
@@ -110,6 +121,8 @@ class SiteIn(BaseModel):
     capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
     #: Weekly windows in the site's time zone; None: always open.
     opening_hours: Windows | None = None
+    #: When its doors may be ordered to update (outside opening hours, say); None: any time.
+    update_window: UpdateWindow | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     address: Address | None = None
@@ -142,6 +155,7 @@ class SitePatch(BaseModel):
     timezone: TimeZoneName | None = None
     capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
     opening_hours: Windows | None = None
+    update_window: UpdateWindow | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     address: Address | None = None
@@ -201,6 +215,7 @@ def site_from_row(row: Row) -> Site:
         timezone=row.timezone,
         capacity=row.capacity,
         opening_hours=row.opening_hours,
+        update_window=row.update_window,
         latitude=row.latitude,
         longitude=row.longitude,
         address=row.address,

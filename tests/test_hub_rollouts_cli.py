@@ -1,0 +1,89 @@
+"""`hafen hub rollout` end to end (issue 17): start a rollout, list it, show its stages and
+each door's step with why, pause, resume and abort it; what it refuses says what to do.
+On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from hafen.cli import app
+from hub.services.rollout_driver import advance
+from tests.support.rollouts import add_door, add_release, report
+
+V = "1.4.0"
+
+
+@pytest.fixture
+def rollout_cli(engine, hub_url, monkeypatch):
+    """``hafen hub rollout ...`` on the test's store, with release 1.4.0 and doors at two
+    sites (kiel's on 1.4.0 already)."""
+    monkeypatch.delenv("HAFEN_HUB_CONFIG", raising=False)
+    add_release(engine, V)
+    add_door(engine, "borna", "door-1")
+    add_door(engine, "borna", "door-2")
+    add_door(engine, "kiel", "door-1", software=V)
+
+    def run(*args: str):
+        return CliRunner().invoke(app, ["hub", "rollout", *args, "--db", hub_url])
+
+    return run
+
+
+def test_a_rollout_is_started_followed_and_steered_from_the_command_line(rollout_cli, engine):
+    started = rollout_cli("start", V, "--sites", "borna,kiel", "--stages", "1,100%")
+    assert started.exit_code == 0, started.output
+    assert started.output.startswith(
+        "rollout 1: 1.4.0 to sites borna, kiel, 3 devices (1 already on it); stage 1 orders 1."
+    )
+    advance(engine, lambda site, device, order: None)  # as `hafen hub serve` would
+    shown = rollout_cli("show", "1")
+    assert shown.exit_code == 0, shown.output
+    assert "stage 1 of 2; pauses past 0 failures, 30 min per device" in shown.output
+    assert "already on it" in shown.output and "stage 2 has not begun" in shown.output
+    canary = next(
+        f"borna/{line.split('borna/')[1].split()[0]}"
+        for line in shown.output.splitlines()
+        if "borna/" in line and " ordered " in line
+    )
+    report(engine, 1, canary, "rolled_back", V, running="1.3.0", detail="gate: reader missing")
+    advance(engine, lambda site, device, order: None)
+    shown = rollout_cli("show", "1")
+    assert "paused (by itself: 1 failure, more than max_failures 0" in shown.output
+    assert "gate: reader missing" in shown.output
+    listed = rollout_cli("list")
+    assert listed.exit_code == 0 and "sites borna, kiel" in listed.output
+    assert "paused" in listed.output
+    assert rollout_cli("resume", "1").output == "rollout 1: running\n"
+    assert rollout_cli("pause", "1").output.startswith("rollout 1: paused (by cli:")
+    assert rollout_cli("abort", "1").output.startswith("rollout 1: aborted (by cli:")
+    again = rollout_cli("abort", "1")
+    assert again.exit_code == 2
+    assert "rollout 1 is aborted: there is nothing to abort; hafen hub rollout show 1" in (
+        again.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (("--stages", "1,10"), "--stages: the last stage must be 100% (every door"),
+        (("--stages", "ten,100%"), "'ten' is neither a count of doors nor a share"),
+        (("--max-failure-share", "2"), "--max-failure-share: Input should be less than or equal"),
+        (("--device", "borna-door-1"), "'borna-door-1': write a device as site/device"),
+        (("--sites", "borne"), "--sites: no site 'borne' (did you mean 'borna'?)"),
+    ],
+)
+def test_a_bad_start_says_what_to_change_and_starts_nothing(rollout_cli, args, why):
+    refused = rollout_cli("start", V, *args)
+    assert refused.exit_code == 2
+    assert refused.output.startswith("rollout not started: ")
+    assert why in refused.output
+    assert "rollout 1" not in rollout_cli("list").output
+
+
+def test_a_missing_release_says_how_to_add_one(rollout_cli):
+    refused = rollout_cli("start", "9.9.9")
+    assert refused.exit_code == 2
+    assert "add it first (hafen hub release add)" in refused.output
+    assert "no rollout 7; hafen hub rollout list shows them" in rollout_cli("show", "7").output
