@@ -72,6 +72,7 @@ def test_who_is_not_an_enrolled_door_of_the_network_gets_no_bytes(hub, tmp_path)
     revoked_cert, revoked_device = hub.door("lost-cert"), hub.door("lost-door")
     hub.revoke_certificate(revoked_cert)
     hub.revoke_device(revoked_device)
+    hub.order(VERSION)  # for all of them: who they are is what is refused
     stale = signed(good, file_path, datetime.now(UTC) - timedelta(minutes=6))
     for_another_version = signed(good, release_file_path("1.4.0", wheel))
     cases = [
@@ -100,8 +101,13 @@ def test_only_files_the_manifest_names_are_served_whatever_the_path_says(hub):
     hub.add_release("1.4.0")
     (hub.directory / VERSION / "extra-1.0-py3-none-any.whl").write_bytes(b"not in the manifest")
     (hub.directory / "secret.txt").write_text("the hub's own")
+    hub.add_release("1.3.0", ordered=False)
     with hub.served() as at:
-        assert get(at.url, door, release_manifest_path("9.9.9")).status_code == 404
+        # A release no rollout ordered for the door, held or not: the same refusal.
+        for version in ("9.9.9", "1.3.0"):
+            answer = get(at.url, door, release_manifest_path(version))
+            assert answer.status_code == 403, answer.text
+            assert answer.json()["detail"].startswith("no rollout ordered release")
         assert get(at.url, None, release_manifest_path("9.9.9")).status_code == 401
         for name in (
             "extra-1.0-py3-none-any.whl",

@@ -39,6 +39,7 @@ from hub import db
 from hub.pki import device_client_id
 from hub.services.errors import Forbidden, NotFound, Unauthenticated, Unavailable
 from hub.services.renewal import standing
+from hub.services.rollouts import ordered_release
 
 
 @dataclass(frozen=True)
@@ -129,16 +130,13 @@ def requester(
 
 def downloadable(engine: Engine, site: str, device: str, version: str) -> Downloadable:
     """Whether ``device`` at ``site`` may fetch release ``version``, and if so the release;
-    the one place where that rule lives. NotFound for a release the hub does not hold.
-
-    For now every release the hub holds may be fetched by every device ``requester`` let
-    through. docs/protocol.md ("Releases over HTTPS") requires more: only a release that a
-    rollout has ordered for that device, Forbidden (403) otherwise. That check belongs
-    here, on the same connection, *before* the release is looked up, so that a device
-    learns nothing of releases not meant for it; it comes with the rollouts' tables."""
+    the one place where that rule lives: only a release a rollout ordered for that device
+    (Forbidden otherwise, before the release is looked up, so that a device learns nothing
+    of releases not meant for it); NotFound for a release the hub does not hold."""
+    if not ordered_release(engine, site, device, version):
+        raise Forbidden(f"no rollout ordered release {version[:64]!r} for {site}/{device}")
     r = db.releases.c
     with engine.connect() as conn:
-        # Rollouts: the check that a rollout orders ``version`` for (site, device) goes here.
         sealed = conn.scalar(select(r.manifest).where(r.version == version))
     if sealed is None:
         raise NotFound(f"no release {version!r}")

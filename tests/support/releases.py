@@ -80,6 +80,7 @@ class ReleaseHub:
         self.root, self.engine = root, engine
         self.ca = make_ca(root, "ca", "localhost", "127.0.0.1")
         self.directory = root / "releases"
+        self.doors: list[Door] = []
         with engine.begin() as conn:
             conn.execute(insert(db.sites).values(id=SITE, timezone="Europe/Berlin"))
 
@@ -115,7 +116,9 @@ class ReleaseHub:
                     )
                 )
         key_file, cert_file = write_identity(self.root / "pi" / device, device, key, certificate)
-        return Door(SITE, device, key, certificate, key_file, cert_file)
+        door = Door(SITE, device, key, certificate, key_file, cert_file)
+        self.doors.append(door)
+        return door
 
     def revoke_certificate(self, door: Door) -> None:
         c = db.device_certificates.c
@@ -135,9 +138,12 @@ class ReleaseHub:
                 .values(revoked_at=datetime.now(UTC))
             )
 
-    def add_release(self, version: str, wheels: dict[str, bytes] | None = None) -> Manifest:
+    def add_release(
+        self, version: str, wheels: dict[str, bytes] | None = None, ordered: bool = True
+    ) -> Manifest:
         """Add ``version`` with the given wheels (a hafen wheel and a dependency of a few
-        hundred KiB by default); the manifest the hub signed."""
+        hundred KiB by default); the manifest the hub signed. ``ordered``: a rollout has
+        ordered it for every door made so far (what a door may download)."""
         house = self.root / f"wheels-{version}"
         house.mkdir(parents=True)
         wheels = wheels or {
@@ -154,7 +160,41 @@ class ReleaseHub:
                 .where(db.releases.c.version == version)
             )
         assert sealed is not None
+        if ordered:
+            self.order(version)
         return open_manifest(sealed, [RELEASE_KEY.public_key()])
+
+    def order(self, version: str) -> None:
+        """A rollout of ``version`` that has ordered every door made so far, as the hub's
+        rollout driver leaves it in the store."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            rollout = conn.execute(
+                insert(db.rollouts).values(
+                    version=version,
+                    target={},
+                    stages="100%",
+                    stage_count=1,
+                    stage=1,
+                    deadline_minutes=30,
+                    state="running",
+                    created_by="nadia",
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).inserted_primary_key[0]
+            for door in self.doors:
+                conn.execute(
+                    insert(db.rollout_devices).values(
+                        rollout_id=rollout,
+                        site=door.site,
+                        device=door.device,
+                        stage=1,
+                        step="ordered",
+                        ordered_at=now,
+                        last_order_at=now,
+                    )
+                )
 
     def kept(self, version: str, name: str) -> Path:
         """Where the hub keeps a release's file."""
