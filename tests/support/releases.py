@@ -169,8 +169,10 @@ class ReleaseHub:
         rollout driver leaves it in the store."""
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
-            rollout = conn.execute(
-                insert(db.rollouts).values(
+            rollout = conn.scalar(
+                insert(db.rollouts)
+                .returning(db.rollouts.c.id)
+                .values(
                     version=version,
                     target={},
                     stages="100%",
@@ -182,7 +184,7 @@ class ReleaseHub:
                     created_at=now,
                     updated_at=now,
                 )
-            ).inserted_primary_key[0]
+            )
             for door in self.doors:
                 conn.execute(
                     insert(db.rollout_devices).values(
