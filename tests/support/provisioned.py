@@ -36,6 +36,7 @@ from hub.keys import generate_key
 from hub.mqtt import HubClient
 from hub.pki import CaFiles
 from hub.server import hub_server
+from hub.services.release_downloads import DeviceReleases
 from hub.services.renewal_desk import RenewalDesk, RenewalLimits
 from hub.settings import HubSettings, load_hub_settings
 from sim.broker import SHIPPED_CONF_DIR, free_port
@@ -143,9 +144,12 @@ class ProvisionedNetwork:
         device_lifetime: timedelta | None = None,
         renewal_limits: RenewalLimits | None = None,
         https: bool = False,
+        releases: Path | None = None,
     ) -> None:
         self.root = root
         self.https = https
+        #: Where the hub keeps releases; with it, doors may download them (issue 17).
+        self.releases = releases
         self.device_lifetime = device_lifetime
         self.renewal_limits = renewal_limits
         self.files = CaFiles(root / "ca")
@@ -206,7 +210,16 @@ class ProvisionedNetwork:
             on_state=self._catch_up,
         )  # fmt: skip
         self.worker.start()
-        api = create_app(self.engine, CARD_KEY, self.publisher, authority=self.authority)
+        device_releases = None
+        if self.releases is not None:
+            device_releases = DeviceReleases.load(self.files.ca_cert, self.releases)
+        api = create_app(
+            self.engine,
+            CARD_KEY,
+            self.publisher,
+            authority=self.authority,
+            device_releases=device_releases,
+        )
         tls = {}
         if self.https:  # the broker's certificate names localhost, and is the CA's
             tls = {
