@@ -521,3 +521,16 @@ def test_a_run_without_a_version_keeps_the_current_release_and_asks_no_index(upg
     assert f"hafen {NEWER} is current in /opt/hafen/edge: kept" in kept.stdout
     assert "asking pip" not in kept.stdout and "\n    + " not in kept.stdout
     assert upgrade.tree_after_kept == upgrade.tree_before_kept
+
+
+def test_a_source_tree_is_built_and_its_wheel_matched_by_contents(install, wheel):
+    """``--from DIR`` builds a wheel first; a build of the same files is a new zip (its times
+    differ) with the same contents, so the release installed from the first is kept."""
+    source = wheel.parent.parent / "src"  # what the wheel fixture built the wheel from
+    before = _tree(install.root)
+    again = _run("--root", str(install.root), "--from", str(source), "--dry-run")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"asking pip for the wheel of {source} (" in again.stdout
+    assert "installed already from the same contents" in again.stdout
+    assert "would run:" not in again.stdout.split("==> The hafen command on PATH")[0]
+    assert _tree(install.root) == before
