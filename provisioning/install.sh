@@ -4,20 +4,32 @@
 # a failure, or to upgrade, is safe. `install.sh --help` says how to run it.
 set -euo pipefail
 
-# Where the shipped unit expects things (systemd/hafen-edge.service): the venv, the config in
-# /etc/hafen (ConfigurationDirectory=), the store in /var/lib/hafen (StateDirectory=).
-readonly VENV=/opt/hafen/venv
+# Where the shipped unit expects things (systemd/hafen-edge.service): the launcher, the releases
+# it runs, the config in /etc/hafen (ConfigurationDirectory=), the store in /var/lib/hafen
+# (StateDirectory=). The releases are the agent's: it installs its updates itself
+# (edge/updater/release_dirs.py has the layout, and writes it as this script does). The launcher
+# is root's: a release that cannot start must not be able to break the way back to the last one.
+readonly EDGE=/opt/hafen/edge
+readonly RELEASES=$EDGE/releases
+readonly LAUNCHER=/opt/hafen/launch
+# Written into a release once it is complete, the last step (ReleaseDirs.complete).
+readonly MARKER=.complete
+# In each release install.sh made: a fingerprint of the wheel it holds.
+readonly STAMP=.hafen-installed-from
+# Where installs from before releases put hafen (the launcher's fallback without `current`).
+readonly OLD_VENV=/opt/hafen/venv
 readonly CONFIG_DIR=/etc/hafen
 readonly STATE_DIR=/var/lib/hafen
 readonly UNIT=hafen-edge.service
 readonly UDEV_RULE=/etc/udev/rules.d/60-hafen-nfc.rules
 readonly BLACKLIST=/etc/modprobe.d/hafen-nfc-blacklist.conf
 readonly COMMAND_LINK=/usr/local/bin/hafen
-# Files it writes are meant for others to read (the venv for the agent): a technician's umask
-# of 077 would leave the venv unreadable to the hafen user.
+readonly PYTHON=/usr/bin/python3
+# Files it writes are meant for others to read (the releases for the agent): a technician's
+# umask of 077 would leave them unreadable to the hafen user.
 umask 022
-# The Python it runs is the venv's and the system's alone: not modules from the directory it is
-# started in, nor a PYTHONPATH of the technician's shell.
+# The Python it runs is the system's and the releases' alone: not modules from the directory it
+# is started in, nor a PYTHONPATH of the technician's shell.
 unset PYTHONPATH PYTHONHOME PYTHONSTARTUP PYTHONUSERBASE
 
 usage() {
@@ -25,15 +37,19 @@ usage() {
 Usage: install.sh [OPTIONS]
 
 Installs the hafen door agent: a system user "hafen", /etc/hafen and /var/lib/hafen, the Debian
-packages it needs, a venv in /opt/hafen/venv with hafen[edge], the NFC reader's udev rule and
-kernel-driver blacklist, and the systemd unit hafen-edge.service (enabled; started once
-/etc/hafen/edge.toml exists). Run it as root; running it again changes only what differs.
+packages it needs, hafen[edge] as a release of its own (a venv in
+/opt/hafen/edge/releases/VERSION, which /opt/hafen/edge/current points at), the launcher
+/opt/hafen/launch that the unit starts, the NFC reader's udev rule and kernel-driver blacklist,
+and the systemd unit hafen-edge.service (enabled; started once /etc/hafen/edge.toml exists).
+Run it as root; running it again changes only what differs.
 
 Options:
-  --from PATH         install hafen from a wheel file or a source directory (offline, or a
-                      build of your own) instead of the package index; a wheel installed
-                      already is skipped, a directory is built and installed on every run
-  --version VERSION   install this version of hafen from the package index
+  --from PATH         install hafen from a wheel file, or a source directory or sdist (built
+                      into a wheel here), instead of the package index; a release installed
+                      already from the same contents is not installed again
+  --version VERSION   install this version of hafen from the package index. Without it (and
+                      without --from), the index's newest, and only while no release is
+                      current: a door the hub has updated is left on its version
   --with-build-tools  also install python3-dev and gcc, for a dependency that has no wheel
                       for this machine and must be compiled
   --root DIR          install into DIR as if it were / (for tests and image builds): no apt,
@@ -133,9 +149,12 @@ ensure_attrs() {
 }
 
 # A directory with this mode and owner. Parents that are missing (under --root) are made 0755
-# root:root, as on a system; existing ones are left as they are.
+# root:root, as on a system; existing ones are left as they are. A symbolic link in its place
+# is refused: chown and chmod would follow it (the agent can put one in /opt/hafen/edge).
 ensure_dir() {
     local path=$1 mode=$2 uid=$3 gid=$4
+    [ ! -L "$path" ] || die "$path is a symbolic link (to $(readlink "$path")), not a directory: \
+remove it, and run me again"
     if [ -d "$path" ]; then
         ensure_attrs "$path" "$mode" "$uid" "$gid"
         note "$path: there ($mode, owner $uid:$gid)"
@@ -247,70 +266,268 @@ step_directories() {
     # The store (members' ids, events): the agent's alone. The unit's StateDirectoryMode= keeps it so.
     ensure_dir "$(at "$STATE_DIR")" 700 "$uid" "$gid"
     ensure_dir "$(at /opt/hafen)" 755 0 0
+    # The releases: the agent's, since its updater installs and prunes them (and the unit lets it
+    # write here: ReadWritePaths=). Readable by all: code, no secrets.
+    ensure_dir "$(at "$EDGE")" 755 "$uid" "$gid"
+    ensure_dir "$(at "$RELEASES")" 755 "$uid" "$gid"
 }
 
-# What pip installs, and a fingerprint of it: the same fingerprint as last time means the venv
-# already holds exactly this, and pip is not run (a second run needs no network).
-source_spec() {
-    if [ -z "$FROM" ]; then
-        SPEC="hafen[edge]${VERSION:+==$VERSION}"
-        FINGERPRINT="index $SPEC"
-    elif [ -d "$FROM" ]; then
-        SPEC="${FROM}[edge]"
-        FINGERPRINT=""  # a source tree may have changed: pip builds and installs it every time
-    else
-        SPEC="${FROM}[edge]"
-        FINGERPRINT="wheel $(sha256sum "$FROM" | cut -d' ' -f1) $(basename "$FROM")"
-    fi
+# The version the link $1 (current, previous) points at: releases/VERSION, as the updater
+# writes it (ReleaseDirs._target); nothing if there is no such link.
+link_version() {
+    local target
+    target=$(readlink "$(at "$EDGE/$1")" 2>/dev/null) || return 0
+    [ "${target%/*}" != releases ] || printf '%s' "${target#releases/}"
 }
 
-VENV_CHANGED=0
-step_venv() {
-    say "hafen in $VENV"
-    local venv stamp python=/usr/bin/python3
-    venv=$(at "$VENV")
-    stamp="$venv/.hafen-installed-from"
-    source_spec
-    "$python" -I -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-        || die "hafen needs Python 3.11 or newer; $python is $("$python" --version)"
-    if [ ! -x "$venv/bin/python" ]; then
-        # System site packages: the Pi's pin library (python3-lgpio) comes from apt.
-        run "$python" -I -m venv --system-site-packages "$venv"
-        VENV_CHANGED=1
-    else
-        note "venv: there"
-    fi
-    if [ -n "$FINGERPRINT" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$FINGERPRINT" ] \
-        && [ -x "$venv/bin/hafen" ]; then
-        note "hafen: installed already from $FINGERPRINT"
+# The wheel to install, what it says of itself and what it carries for root. Everything root
+# installs outside the release (the launcher, the unit) is read from this wheel, never taken
+# from a release on the disk: a release is the agent's once installed, and root must not run
+# or install what the agent could have changed. Sets WHEEL, VERSION_TO (its version),
+# FINGERPRINT (of its contents: a rebuilt wheel of the same files has the same one) and
+# CARRIED (a directory with its launch.py and unit). KEEP=1: no wheel, the current release stays.
+WHEEL=""
+VERSION_TO=""
+FINGERPRINT=""
+CARRIED="$WORK/carried"
+KEEP=0
+step_source() {
+    say "The hafen to install"
+    local running spec built="$WORK/wheel"
+    running=$(link_version current)
+    if [ -z "$FROM" ] && [ -z "$VERSION" ] && [ -n "$running" ]; then
+        note "hafen $running is current in $EDGE: kept (the hub may have updated it). To install"
+        note "another version: --version VERSION, or --from a wheel."
+        KEEP=1
         return
     fi
-    if [ -n "$FROM" ] && [ -f "$FROM" ] && [ -x "$venv/bin/hafen" ]; then
-        # pip keeps an installed hafen of the wheel's version even if the wheel differs.
-        run "$venv/bin/python" -I -m pip install --quiet --no-deps --force-reinstall "$FROM"
+    if [ -n "$FROM" ] && [ -f "$FROM" ] && [[ "$FROM" == *.whl ]]; then
+        WHEEL=$FROM
+    else
+        # The index's choice, or a source tree's build, as a wheel of its own: its version
+        # names the release's directory, which must be known before the venv is made there
+        # (pip writes the venv's path into every script it installs: it cannot be moved).
+        if [ -n "$FROM" ]; then spec=$FROM; else spec="hafen${VERSION:+==$VERSION}"; fi
+        note "asking pip for the wheel of $spec (into a scratch directory; nothing is installed)"
+        if ! "$PYTHON" -I -m venv "$WORK/pip" >"$WORK/pip.log" 2>&1 \
+            || ! "$WORK/pip/bin/python" -I -m pip wheel --quiet --disable-pip-version-check \
+                --no-deps --wheel-dir "$built" "$spec" >>"$WORK/pip.log" 2>&1; then
+            cat "$WORK/pip.log" >&2
+            if [ "$DRY_RUN" -eq 1 ]; then
+                warn "pip could not get $spec (above); the steps below are shown without it"
+                return
+            fi
+            die "pip could not get $spec (its output is above). Offline, give --from a wheel."
+        fi
+        WHEEL=$(find "$built" -name 'hafen-*.whl' -print -quit)
+        [ -n "$WHEEL" ] || die "pip made no hafen wheel of $spec (it made: $(ls "$built"))"
     fi
-    run "$venv/bin/python" -I -m pip install --quiet "$SPEC" \
-        || die "pip could not install $SPEC. If a dependency had to be compiled, run me again \
-with --with-build-tools; offline, give --from a wheel."
-    VENV_CHANGED=1
-    if [ "$DRY_RUN" -eq 0 ]; then
-        if [ -n "$FINGERPRINT" ]; then printf '%s\n' "$FINGERPRINT" >"$stamp"; else rm -f "$stamp"; fi
-        note "installed: hafen $("$venv/bin/hafen" version)"
+    mkdir "$CARRIED"
+    local said
+    said=$(read_wheel "$WHEEL" "$CARRIED") || die "$(basename "$WHEEL"): $said"
+    read -r VERSION_TO FINGERPRINT <<<"$said"
+    if [ -n "$VERSION" ] && [ "$VERSION_TO" != "$VERSION" ]; then
+        note "(pip took $VERSION_TO for --version $VERSION)"
+    fi
+    note "hafen $VERSION_TO: $(basename "$WHEEL"), contents sha256:${FINGERPRINT:0:16}…"
+}
+
+# Print "VERSION FINGERPRINT" of the wheel $1 and copy the launcher and the unit it carries into
+# the directory $2. The wheel is read as a zip file: nothing of it is run.
+read_wheel() {
+    "$PYTHON" -I - "$1" "$2" 2>&1 <<'EOF'
+import hashlib, re, sys, zipfile
+from pathlib import Path
+
+# A normalised PEP 440 version: a plain directory name (no "/", no leading ".").
+VERSION = (
+    r"([0-9]+!)?[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?"
+    r"(\+[a-z0-9]+(\.[a-z0-9]+)*)?"
+)
+# What root installs outside the release, from the wheel: member -> file name in $2.
+CARRIED = {
+    "provisioning/launch.py": "launch.py",
+    "provisioning/systemd/hafen-edge.service": "hafen-edge.service",
+}
+try:
+    wheel = zipfile.ZipFile(sys.argv[1])
+except (OSError, zipfile.BadZipFile) as exc:
+    sys.exit(f"not a wheel ({exc})")
+with wheel:
+    names = wheel.namelist()
+    metadata = [name for name in names if re.fullmatch(r"[^/]+\.dist-info/METADATA", name)]
+    if len(metadata) != 1:
+        sys.exit("not a wheel: it has no .dist-info/METADATA")
+    fields = {}
+    for line in wheel.read(metadata[0]).decode("utf-8", "replace").splitlines():
+        if not line:
+            break  # the headers end at the first empty line
+        key, _, value = line.partition(": ")
+        fields.setdefault(key, value.strip())
+    if fields.get("Name", "").lower() != "hafen":
+        sys.exit(f"not hafen's wheel but {fields.get('Name')!r}'s")
+    version = fields.get("Version", "")
+    if not re.fullmatch(VERSION, version):
+        sys.exit(f"its version {version[:40]!r} is not a plain PEP 440 version")
+    for member, name in CARRIED.items():
+        if member not in names:
+            sys.exit(f"hafen {version} carries no {member}: it is from before releases")
+        Path(sys.argv[2], name).write_bytes(wheel.read(member))
+    # The contents, not the file: the zip's times differ between two builds of the same tree.
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(wheel.read(name)).digest())
+print(version, digest.hexdigest())
+EOF
+}
+
+# Give every file under the directory $1 to the agent, if any is not its already.
+ensure_tree_owner() {
+    local uid=${HAFEN_UID:-hafen} gid=${HAFEN_GID:-hafen}
+    if [ -n "$(find "$1" \( ! -user "$uid" -o ! -group "$gid" \) -print -quit 2>/dev/null)" ]; then
+        # -R never follows a link in the tree (it changes the link itself).
+        run chown -R "$uid:$gid" "$1"
+    fi
+}
+
+RELEASE_CHANGED=0
+step_release() {
+    if [ "$KEEP" -eq 1 ]; then
+        return
+    fi
+    local dest="$RELEASES/${VERSION_TO:-VERSION}" release stamp
+    say "hafen ${VERSION_TO:-(the version pip picks)} in $dest"
+    release=$(at "$dest")
+    stamp="$release/$STAMP"
+    if [ -f "$release/$MARKER" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$FINGERPRINT" ]; then
+        note "installed already from the same contents"
+        ensure_tree_owner "$release"
+        return
+    fi
+    if [ -f "$release/$MARKER" ]; then
+        # A rebuilt wheel or a changed source tree of the same version, or the updater's
+        # install: made anew in its place. It runs nothing of the release there (the agent's).
+        note "$dest is there, from other contents: made anew"
+        run rm -rf "$release"
+    elif [ -e "$release" ] || [ -L "$release" ]; then
+        note "$dest is an install that did not finish: made again from its start"
+        run rm -rf "$release"
+    fi
+    "$PYTHON" -I -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "hafen needs Python 3.11 or newer; $PYTHON is $("$PYTHON" --version)"
+    # Root installs the release and hands it to the agent before it counts (the marker): until
+    # then the agent does not touch it, and root runs what it just made, nothing the agent wrote.
+    # System site packages: the Pi's pin library (python3-lgpio) comes from apt.
+    run "$PYTHON" -I -m venv --system-site-packages "$release"
+    run "$release/bin/python" -I -m pip install --quiet --disable-pip-version-check \
+        "${WHEEL:-hafen}[edge]" \
+        || die "pip could not install ${WHEEL}[edge]. If a dependency had to be compiled, run me \
+again with --with-build-tools; offline, give --from a wheel."
+    RELEASE_CHANGED=1
+    if [ "$DRY_RUN" -eq 1 ]; then
+        note "would give $dest to hafen and write its $MARKER"
+        return
+    fi
+    local said
+    said=$("$release/bin/hafen" version) || die "the hafen installed in $dest does not start"
+    [ "$said" = "$VERSION_TO" ] || die "the hafen installed in $dest says it is $said, not \
+$VERSION_TO: it is left incomplete"
+    # Root writes by name only while the directory is its own (the marker under another name).
+    printf '%s\n' "$FINGERPRINT" >"$stamp"
+    printf '%s\n' "$VERSION_TO" >"$release/$MARKER.new"
+    run chown -R "${HAFEN_UID:-hafen}:${HAFEN_GID:-hafen}" "$release"
+    # On the disk before the marker says the release is complete: a cut power leaves it
+    # incomplete (made again), never complete and half written.
+    run sync -f "$release"
+    run mv -T "$release/$MARKER.new" "$release/$MARKER"
+    note "installed: hafen $said"
+}
+
+# Point the link $EDGE/$1 at releases/$2 as the updater does (ReleaseDirs._link): a fresh link
+# renamed over the old one (mv -T: one rename(2)), so a cut leaves the old link or the new one.
+set_link() {
+    local edge fresh
+    edge=$(at "$EDGE")
+    fresh="$edge/.$1.new"
+    if [ -e "$fresh" ] || [ -L "$fresh" ]; then run rm -f "$fresh"; fi
+    # -T: never into a directory a link of that name might point to.
+    run ln -s -T "releases/$2" "$fresh"
+    run chown -h "${HAFEN_UID:-hafen}:${HAFEN_GID:-hafen}" "$fresh"
+    run mv -T "$fresh" "$edge/$1"
+}
+
+step_links() {
+    say "The release that runs: $EDGE/current"
+    local running before
+    running=$(link_version current)
+    if [ "$KEEP" -eq 1 ] || [ "$running" = "$VERSION_TO" ]; then
+        before=$(link_version previous)
+        note "current -> releases/$running: there${before:+ (previous -> releases/$before)}"
+        return
+    fi
+    # As the updater switches (ReleaseDirs.switch_to): the one current so far becomes previous,
+    # where the launcher goes back to if the new one crash-loops.
+    [ -z "$running" ] || set_link previous "$running"
+    set_link current "${VERSION_TO:-VERSION}"
+    RELEASE_CHANGED=1
+}
+
+LAUNCHER_CHANGED=0
+step_launcher() {
+    say "The launcher $LAUNCHER"
+    local dest
+    dest=$(at "$LAUNCHER")
+    if [ "$KEEP" -eq 1 ] || [ -z "$WHEEL" ]; then
+        keep_carried "$dest" 755 "the launcher"
+        return
+    fi
+    # Root's, outside the releases: the way back from a release that cannot start.
+    put_file "$CARRIED/launch.py" "$dest" 755
+    LAUNCHER_CHANGED=$WROTE
+}
+
+# A file that comes with the wheel, when there is no wheel: kept as it is, or missing.
+keep_carried() {
+    local dest=$1 mode=$2 what=$3
+    WROTE=0
+    if [ -f "$dest" ]; then
+        [ "$DRY_RUN" -eq 1 ] || ensure_attrs "$dest" "$mode" 0 0
+        note "$dest: left as it is"
+    elif [ "$KEEP" -eq 1 ]; then
+        warn "$dest is missing. --version $(link_version current) installs $what again from \
+that release's wheel."
+    else
+        note "would install $what from the wheel"
     fi
 }
 
 step_command() {
     say "The hafen command on PATH"
-    local link
+    local link target=$EDGE/current/bin/hafen
     link=$(at "$COMMAND_LINK")
-    if [ -L "$link" ] && [ "$(readlink "$link")" = "$VENV/bin/hafen" ]; then
+    if [ -L "$link" ] && [ "$(readlink "$link")" = "$target" ]; then
         note "$link: there"
+    elif [ -L "$link" ] && [ "$(readlink "$link")" = "$OLD_VENV/bin/hafen" ]; then
+        note "$link is the link to the install from before releases: it now links $target"
+        run ln -s "$target" "$link.new"
+        run mv -T "$link.new" "$link"
     elif [ -e "$link" ] || [ -L "$link" ]; then
-        warn "$link exists and is not the link to $VENV/bin/hafen: left as it is"
+        warn "$link exists and is not the link to $target: left as it is"
     else
         [ -d "$(dirname "$link")" ] || run mkdir -p "$(dirname "$link")"
-        run ln -s "$VENV/bin/hafen" "$link"
+        run ln -s "$target" "$link"
     fi
+}
+
+step_old_venv() {
+    [ -d "$(at "$OLD_VENV")" ] || return 0
+    say "The install from before releases: $OLD_VENV"
+    # Left in place rather than removed: the hub's units run from this path too (a machine
+    # may be a hub and a door, or a test bench), and until the agent is restarted with the new
+    # unit it still runs from there. The launcher no longer uses it once `current` exists.
+    note "left as it is; the launcher runs $EDGE/current instead. Once $UNIT runs from"
+    note "$LAUNCHER (systemctl status $UNIT), remove it: rm -rf $OLD_VENV"
+    note "(unless this machine's hub services, hafen-hub*.service, run from it)"
 }
 
 # nfcpy's USB readers (nfc/clf/device.py, usb_device_map): vendor, product, name.
@@ -369,18 +586,14 @@ EOF
 UNIT_CHANGED=0
 step_unit() {
     say "systemd unit $UNIT"
-    local venv shipped dest
-    venv=$(at "$VENV")
+    local dest
     dest=$(at "/etc/systemd/system/$UNIT")
-    if [ ! -x "$venv/bin/python" ]; then
-        note "would install $UNIT from the installed package's data"
-        return
+    if [ "$KEEP" -eq 1 ] || [ -z "$WHEEL" ]; then
+        keep_carried "$dest" 644 "$UNIT"
+    else
+        # The unit that ships with the code installed (package data of the wheel).
+        put_file "$CARRIED/$UNIT" "$dest" 644
     fi
-    # The unit that ships with the code just installed (package data of the wheel).
-    shipped=$("$venv/bin/python" -I -c \
-        'import importlib.resources as r; print(r.files("provisioning") / "systemd" / "hafen-edge.service")')
-    [ -f "$shipped" ] || die "the installed hafen carries no $UNIT (looked for $shipped)"
-    put_file "$shipped" "$dest" 644
     UNIT_CHANGED=$WROTE
     if [ -n "$ROOT" ]; then
         note "skipped under --root: systemctl daemon-reload"
@@ -412,8 +625,9 @@ step_start() {
         note "skipped under --root: would start $UNIT ($CONFIG_DIR/edge.toml exists)"
     elif [ ! -d /run/systemd/system ]; then
         note "systemd is not running here: $UNIT starts at the next boot"
-    elif [ $((UNIT_CHANGED + VENV_CHANGED)) -gt 0 ] && systemctl -q is-active "$UNIT"; then
-        # A running agent keeps the old code until it restarts.
+    elif [ $((UNIT_CHANGED + RELEASE_CHANGED + LAUNCHER_CHANGED)) -gt 0 ] \
+        && systemctl -q is-active "$UNIT"; then
+        # A running agent keeps the old code (or unit, or launcher) until it restarts.
         run systemctl restart "$UNIT"
     else
         run systemctl start "$UNIT"
@@ -425,9 +639,13 @@ printf 'Installing the hafen door agent%s%s\n' "${ROOT:+ into $ROOT}" \
 step_packages
 step_user
 step_directories
-step_venv
+step_source
+step_release
+step_links
+step_launcher
 step_command
 step_reader
 step_unit
 step_start
+step_old_venv
 printf '\nDone.\n'

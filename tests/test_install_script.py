@@ -1,10 +1,12 @@
 """provisioning/install.sh, the door's installer, run for real into a scratch root (``--root``).
 
-One install per module: the venv is made with the host's Python and hafen[edge] installed by pip
-from a wheel built here from the working tree (its dependencies from the machine's package
-index, as ``make test``'s set-up gets them; about 10 s). Every file it installs is checked by
-path, content, mode and owner, the unit by ``systemd-analyze verify`` and the udev rule by udev's
-own parser; a second run must change nothing at all.
+One install per module: the release's venv is made with the host's Python and hafen[edge]
+installed by pip from a wheel built here from the working tree (its dependencies from the
+machine's package index, as ``make test``'s set-up gets them; about 10 s). Every file it installs
+is checked by path, content, mode and owner, the releases by the updater's own reader
+(edge.updater.release_dirs), the launcher by running it, the unit by ``systemd-analyze verify``
+and the udev rule by udev's own parser; a second run must change nothing at all. A copy of that
+root is then upgraded with a wheel of a newer version (about 10 s more).
 """
 
 from __future__ import annotations
@@ -15,16 +17,25 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
+
+from edge.updater.release_dirs import ReleaseDirs
+from provisioning import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "provisioning/install.sh"
 UNIT = "hafen-edge.service"
 RULE = "etc/udev/rules.d/60-hafen-nfc.rules"
 BLACKLIST = "etc/modprobe.d/hafen-nfc-blacklist.conf"
+EDGE = "opt/hafen/edge"
+#: The working tree's version, and one after it for the upgrade.
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+NEWER = ".".join(map(str, (*Version(VERSION).release[:-1], Version(VERSION).release[-1] + 1)))
 
 
 def _seed_root(root: Path) -> None:
@@ -39,9 +50,39 @@ def _seed_root(root: Path) -> None:
         (etc / secret).chmod(0o640)
 
 
-def _run(*args: str, umask: int = 0o022) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, umask: int = 0o022, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=300, umask=umask
+        ["bash", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        umask=umask,
+        env=env,
+    )
+
+
+def _no_index(find_links: Path) -> dict[str, str]:
+    """pip's environment with the wheels in ``find_links`` as its only package index."""
+    return {**os.environ, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(find_links)}
+
+
+def _launch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed launcher, run as systemd would (without the test's Python settings)."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PYTHON") and key not in ("HAFEN_ROOT", "STATE_DIRECTORY")
+    }
+    return subprocess.run(
+        [str(root / "opt/hafen/launch"), *args],
+        cwd="/",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
 
 
@@ -78,11 +119,18 @@ class Install:
     with_config: subprocess.CompletedProcess[str]
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@dataclass
+class Upgrade:
+    root: Path
+    run: subprocess.CompletedProcess[str]
+    kept: subprocess.CompletedProcess[str]
+    tree_before_kept: dict[str, tuple[object, ...]]
+    tree_after_kept: dict[str, tuple[object, ...]]
+
+
+def _build_wheel(base: Path, version: str) -> Path:
     """hafen's wheel built from a copy of the working tree's files (tracked or new, not ignored),
-    so no stale ``build/`` of the tree can slip into it."""
-    base = tmp_path_factory.mktemp("wheel")
+    so no stale ``build/`` of the tree can slip into it; its version is ``version``."""
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"],
         cwd=ROOT,
@@ -101,6 +149,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             target.symlink_to(os.readlink(origin))
         else:
             shutil.copy2(origin, target)
+    pyproject = source / "pyproject.toml"
+    line = f'version = "{VERSION}"'
+    assert line in pyproject.read_text()
+    pyproject.write_text(pyproject.read_text().replace(line, f'version = "{version}"', 1))
     subprocess.run(
         [
             sys.executable,
@@ -117,8 +169,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         timeout=300,
     )
-    (built,) = (base / "dist").glob("hafen-*.whl")
+    (built,) = (base / "dist").glob(f"hafen-{version}-*.whl")
     return built
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_wheel(tmp_path_factory.mktemp("wheel"), VERSION)
+
+
+@pytest.fixture(scope="module")
+def newer_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_wheel(tmp_path_factory.mktemp("newer"), NEWER)
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +201,22 @@ def install(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Install:
     with_config = _run("--root", str(root), "--from", str(wheel))
     config.unlink()
     return Install(root, first, second, tree_after_first, tree_after_second, with_config)
+
+
+@pytest.fixture(scope="module")
+def upgrade(
+    tmp_path_factory: pytest.TempPathFactory, install: Install, newer_wheel: Path
+) -> Upgrade:
+    """A copy of the installed root (owners, modes and links kept: ``cp -a``) upgraded with the
+    newer wheel; then run again with neither ``--from`` nor ``--version``, and no index to ask."""
+    root = tmp_path_factory.mktemp("upgraded") / "pi"
+    subprocess.run(["cp", "-a", str(install.root), str(root)], check=True)
+    upgraded = _run("--root", str(root), "--from", str(newer_wheel))
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    before = _tree(root)
+    nothing = tmp_path_factory.mktemp("no-index")
+    kept = _run("--root", str(root), env=_no_index(nothing))
+    return Upgrade(root, upgraded, kept, before, _tree(root))
 
 
 def _ids(root: Path, name: str) -> tuple[int, int]:
@@ -188,14 +266,61 @@ def test_a_dry_run_says_each_step_and_changes_nothing(tmp_path, wheel):
     dry = _run("--root", str(tmp_path), "--from", str(wheel), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert _tree(tmp_path) == before
+    release = f"{tmp_path}/{EDGE}/releases/{VERSION}"
     for planned in (
         "would run: useradd",
-        "would run: /usr/bin/python3 -I -m venv",
-        "would run: install -m 644 -o 0 -g 0",
-        "would install hafen-edge.service",
+        f"would run: /usr/bin/python3 -I -m venv --system-site-packages {release}\n",
+        f"would give /{EDGE}/releases/{VERSION} to hafen and write its .complete",
+        f"would run: ln -s -T releases/{VERSION} {tmp_path}/{EDGE}/.current.new",
+        f"launch.py {tmp_path}/opt/hafen/launch\n",
+        f"hafen-edge.service {tmp_path}/etc/systemd/system/hafen-edge.service\n",
     ):
         assert planned in dry.stdout, planned
     assert "\n    + " not in dry.stdout
+
+
+def test_from_the_index_pip_picks_the_version_that_names_the_release(tmp_path, wheel, newer_wheel):
+    """The package index is a directory of wheels here (pip's find-links, no index): pip is
+    asked for hafen's wheel before anything is made, since its version names the release's
+    directory, and a venv cannot be moved once pip wrote its scripts."""
+    root, index = tmp_path / "pi", tmp_path / "index"
+    _seed_root(root)
+    index.mkdir()
+    for built in (wheel, newer_wheel):
+        shutil.copy(built, index)
+    before = _tree(root)
+    newest = _run("--root", str(root), "--dry-run", env=_no_index(index))
+    assert newest.returncode == 0, newest.stderr
+    assert "asking pip for the wheel of hafen (" in newest.stdout
+    venv = f"would run: /usr/bin/python3 -I -m venv --system-site-packages {root}/{EDGE}/releases"
+    assert f"{venv}/{NEWER}\n" in newest.stdout
+    pinned = _run("--root", str(root), "--dry-run", "--version", VERSION, env=_no_index(index))
+    assert pinned.returncode == 0, pinned.stderr
+    assert f"{venv}/{VERSION}\n" in pinned.stdout
+    missing = _run("--root", str(root), "--dry-run", "--version", "9.9", env=_no_index(index))
+    assert "pip could not get hafen==9.9" in missing.stderr
+    assert _tree(root) == before
+
+
+def test_an_install_from_before_releases_is_left_and_the_command_moves_to_current(tmp_path, wheel):
+    """/opt/hafen/venv was where hafen went before releases: the launcher runs it only while
+    there is no ``current``, and the hub's units may use it, so it is left, with a word on
+    when it can go; the ``hafen`` command is moved to the current release."""
+    _seed_root(tmp_path)
+    old = tmp_path / "opt/hafen/venv/bin/hafen"
+    old.parent.mkdir(parents=True)
+    old.write_text("#!/bin/sh\n")
+    command = tmp_path / "usr/local/bin/hafen"
+    command.parent.mkdir(parents=True)
+    command.symlink_to("/opt/hafen/venv/bin/hafen")
+    before = _tree(tmp_path)
+    dry = _run("--root", str(tmp_path), "--from", str(wheel), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert _tree(tmp_path) == before
+    assert f"would run: ln -s /opt/hafen/edge/current/bin/hafen {command}.new\n" in dry.stdout
+    assert f"would run: mv -T {command}.new {command}\n" in dry.stdout
+    assert "remove it: rm -rf /opt/hafen/venv" in dry.stdout
+    assert "would run: rm" not in dry.stdout
 
 
 def test_unknown_options_and_version_with_a_wheel_are_refused(wheel):
@@ -229,33 +354,60 @@ def test_the_directories_have_the_modes_the_unit_keeps_them_in(install):
     assert "StateDirectoryMode=0700" in unit and "ConfigurationDirectoryMode=0750" in unit
 
 
-def test_the_venv_runs_hafen_with_the_edge_extras_readable_by_the_agent(install):
-    venv = install.root / "opt/hafen/venv"
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    version = subprocess.run(
-        [str(venv / "bin/hafen"), "version"],
-        cwd="/",
-        env=clean_env,
+def test_the_release_is_complete_current_and_the_agents(install):
+    """As the updater reads releases (edge.updater.release_dirs): complete (its marker), what
+    ``current`` names; and the agent's, every file of it, since the updater prunes them."""
+    edge = install.root / EDGE
+    releases = ReleaseDirs(edge)
+    assert releases.installed() == [VERSION]
+    assert (releases.current(), releases.previous()) == (VERSION, None)
+    release = edge / "releases" / VERSION
+    assert (release / ".complete").read_text() == f"{VERSION}\n"
+    assert "include-system-site-packages = true" in (release / "pyvenv.cfg").read_text()
+    uid, gid = _ids(install.root, "hafen")
+    assert _attrs(edge) == ("0o755", uid, gid)
+    not_the_agents = [
+        str(path)
+        for path in (edge, *edge.rglob("*"))
+        if (path.lstat().st_uid, path.lstat().st_gid) != (uid, gid)
+    ]
+    assert not_the_agents == []
+    # The marker is the last step of the release (all of it the agent's first), then the switch.
+    steps = install.first.stdout
+    marked = steps.index(f"+ mv -T {release}/.complete.new {release}/.complete")
+    assert steps.index(f"+ chown -R {uid}:{gid} {release}") < marked
+    assert marked < steps.index(f"+ mv -T {edge}/.current.new {edge}/current")
+
+
+def test_the_release_holds_hafen_with_the_edge_extras_readable_by_the_agent(install):
+    release = install.root / EDGE / "releases" / VERSION
+    imports = "import nfc, gpiozero, serial, paho.mqtt, sdnotify, hafen; print(hafen.__file__)"
+    where = subprocess.run(
+        [str(release / "bin/python"), "-I", "-c", imports],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert version.stdout.strip() == "0.1.0"
-    imports = "import nfc, gpiozero, serial, paho.mqtt, sdnotify, hafen; print(hafen.__file__)"
-    where = subprocess.run(
-        [str(venv / "bin/python"), "-I", "-c", imports], capture_output=True, text=True, check=True
-    )
-    assert where.stdout.startswith(str(venv))
+    assert where.stdout.startswith(str(release))
     assert Path(where.stdout.strip()).stat().st_mode & 0o004, "installed under umask 077"
     link = install.root / "usr/local/bin/hafen"
-    assert os.readlink(link) == "/opt/hafen/venv/bin/hafen"
+    assert os.readlink(link) == "/opt/hafen/edge/current/bin/hafen"
+
+
+def test_the_launcher_is_roots_and_runs_the_current_release(install):
+    """The launcher is the package's own, root's (a release cannot change its way back), and
+    runs the release ``current`` names: there is no /opt/hafen/venv to fall back to here."""
+    launcher = install.root / "opt/hafen/launch"
+    assert launcher.read_bytes() == (ROOT / "provisioning/launch.py").read_bytes()
+    assert _attrs(launcher) == ("0o755", 0, 0)
+    assert not (install.root / "opt/hafen/venv").exists()
+    assert _launch(install.root, "version").stdout.strip() == VERSION
 
 
 def test_the_unit_is_the_shipped_one_from_the_wheel_enabled_and_verified(install):
     installed = install.root / "etc/systemd/system" / UNIT
     assert installed.read_bytes() == (ROOT / "systemd" / UNIT).read_bytes()
     assert _attrs(installed) == ("0o644", 0, 0)
-    assert "site-packages/provisioning/systemd/hafen-edge.service" in install.first.stdout
     wanted = install.root / "etc/systemd/system/multi-user.target.wants" / UNIT
     assert os.readlink(wanted) == f"/etc/systemd/system/{UNIT}"
     if not shutil.which("systemd-analyze"):
@@ -331,7 +483,7 @@ def test_the_kernel_drivers_that_would_claim_the_reader_are_blacklisted(install)
 def test_a_second_run_changes_nothing(install):
     assert install.tree_after_second == install.tree_after_first
     assert "\n    + " not in install.second.stdout, install.second.stdout
-    assert "hafen: installed already from wheel" in install.second.stdout
+    assert "installed already from the same contents" in install.second.stdout
 
 
 def test_without_a_config_it_names_the_next_step_and_with_one_it_starts(install):
@@ -341,3 +493,44 @@ def test_without_a_config_it_names_the_next_step_and_with_one_it_starts(install)
     started = "would start hafen-edge.service (/etc/hafen/edge.toml exists)"
     assert started in install.with_config.stdout
     assert "hafen provision enrol" not in install.with_config.stdout
+
+
+def test_an_upgrade_installs_the_newer_release_and_makes_the_old_one_previous(install, upgrade):
+    edge = upgrade.root / EDGE
+    releases = ReleaseDirs(edge)
+    assert releases.installed() == [VERSION, NEWER]
+    assert (releases.current(), releases.previous()) == (NEWER, VERSION)
+    assert _launch(upgrade.root, "version").stdout.strip() == NEWER
+    assert os.readlink(upgrade.root / "usr/local/bin/hafen") == "/opt/hafen/edge/current/bin/hafen"
+    # The old release is untouched: it is the one to go back to.
+    old = f"{EDGE}/releases/{VERSION}"
+    assert {k: v for k, v in upgrade.tree_before_kept.items() if k.startswith(old)} == {
+        k: v for k, v in install.tree_after_second.items() if k.startswith(old)
+    }
+    # The launcher's way back (a new version that crash-loops) works on what install.sh wrote.
+    assert launch.switch_back(edge)
+    assert (releases.current(), releases.previous()) == (VERSION, NEWER)
+    assert _launch(upgrade.root, "version").stdout.strip() == VERSION
+
+
+def test_a_run_without_a_version_keeps_the_current_release_and_asks_no_index(upgrade):
+    """A door the hub has updated is not taken back to what the index has: without --from or
+    --version the current release stays, and pip is not asked (it has no index here)."""
+    kept = upgrade.kept
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert f"hafen {NEWER} is current in /opt/hafen/edge: kept" in kept.stdout
+    assert "asking pip" not in kept.stdout and "\n    + " not in kept.stdout
+    assert upgrade.tree_after_kept == upgrade.tree_before_kept
+
+
+def test_a_source_tree_is_built_and_its_wheel_matched_by_contents(install, wheel):
+    """``--from DIR`` builds a wheel first; a build of the same files is a new zip (its times
+    differ) with the same contents, so the release installed from the first is kept."""
+    source = wheel.parent.parent / "src"  # what the wheel fixture built the wheel from
+    before = _tree(install.root)
+    again = _run("--root", str(install.root), "--from", str(source), "--dry-run")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"asking pip for the wheel of {source} (" in again.stdout
+    assert "installed already from the same contents" in again.stdout
+    assert "would run:" not in again.stdout.split("==> The hafen command on PATH")[0]
+    assert _tree(install.root) == before

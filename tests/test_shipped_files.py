@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from edge.agent.config import EdgeConfig, load_edge_config
+from edge.updater.settings import UpdatesSettings
 from hafen.config import load_toml_config, validate_config
 from hub.pki import CaFiles
 from hub.settings import HubSettings
@@ -123,9 +124,25 @@ def test_cli_help_imports_no_hardware_or_database_library():
 
 
 def test_systemd_unit_runs_the_agent_as_a_notify_service_with_a_watchdog():
-    unit = (ROOT / "systemd/hafen-edge.service").read_text()
-    assert "Type=notify" in unit and "WatchdogSec=" in unit
-    assert "ExecStart=/opt/hafen/venv/bin/hafen edge run --config /etc/hafen/edge.toml" in unit
+    service = _unit("hafen-edge.service")["Service"]
+    assert service["Type"] == "notify" and service["WatchdogSec"]
+    # A hand-over's new version is a child of the old one until it is made MAINPID: its
+    # notifications (READY, the watchdog) must count.
+    assert service["NotifyAccess"] == "all"
+
+
+def test_systemd_unit_starts_the_agent_through_the_launcher_which_may_update_the_releases():
+    """The unit runs the launcher (provisioning/launch.py, installed as /opt/hafen/launch),
+    which finds the releases beside itself, in ``edge/``: where the updater writes them by
+    default (``[updates] root``), and a path the unit lets the agent write."""
+    service = _unit("hafen-edge.service")["Service"]
+    launcher = "/opt/hafen/launch"
+    assert service["ExecStart"] == f"{launcher} edge run --config /etc/hafen/edge.toml"
+    assert service["ExecStartPre"] == f"{launcher} edge check-config /etc/hafen/edge.toml"
+    releases = UpdatesSettings.model_fields["root"].default
+    assert Path(launcher).parent / "edge" == releases
+    assert f"-{releases}" in service["ReadWritePaths"].split()
+    assert (ROOT / "provisioning/launch.py").read_text().startswith("#!/usr/bin/python3 -I\n")
 
 
 def test_the_hub_units_run_serve_and_named_ingest_workers_hardened_like_the_door():
@@ -225,7 +242,7 @@ def test_systemd_verifies_every_shipped_unit(tmp_path):
     shipped = sorted((ROOT / "systemd").iterdir())
     for unit in shipped:
         shutil.copy(unit, units / unit.name)
-    for command in ("opt/hafen/venv/bin/hafen", "bin/systemctl"):
+    for command in ("opt/hafen/launch", "opt/hafen/venv/bin/hafen", "bin/systemctl"):
         stand_in = root / command
         stand_in.parent.mkdir(parents=True, exist_ok=True)
         stand_in.write_text("#!/bin/sh\n")
