@@ -117,8 +117,9 @@ class FleetDoor:
         return self
 
     @property
-    def reader(self) -> str:
-        return load_edge_config(self.config).reader.path
+    def card(self) -> EmulatedCard:
+        """A card held to this door's reader."""
+        return EmulatedCard(load_edge_config(self.config).reader.path)
 
     def start(self) -> FleetDoor:
         env = {
@@ -148,6 +149,7 @@ class FleetDoor:
             os.killpg(self.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and _group_alive(self.process.pid):
+            self.process.poll()  # the launcher's process, once it handed over and ended
             time.sleep(0.1)
         if _group_alive(self.process.pid):
             os.killpg(self.process.pid, signal.SIGKILL)
@@ -159,13 +161,10 @@ class FleetDoor:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie leader still counts: look for a live member.
-    done = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True)
-    return bool(done.stdout.strip())
+    """Whether a process of the group still runs (zombies do not count: an orphan's is
+    reaped by whoever adopted it, in its own time)."""
+    done = subprocess.run(["ps", "-g", str(pgid), "-o", "stat="], capture_output=True, text=True)
+    return any(not state.startswith("Z") for state in done.stdout.split())
 
 
 class Fleet:
@@ -207,3 +206,15 @@ class Fleet:
         for door in self.doors:
             door.stop()
         self.network.close()
+
+
+def events_of(fleet: Fleet, device: str, kind: str) -> list[dict]:
+    """The events of ``kind`` the hub stored from ``device``, in the door's order."""
+    e = db.events.c
+    query = (
+        select(e.seq, e.data)
+        .where(e.site == SITE, e.device == device, e.kind == kind)
+        .order_by(e.epoch, e.seq)
+    )
+    with fleet.network.engine.connect() as conn:
+        return [{"seq": seq, **data} for seq, data in conn.execute(query)]
