@@ -5,16 +5,20 @@ itself and handing its door over to it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from hub.keys import generate_key
+from hub.services.releases import add_release
 from hub.services.rollout_models import RolloutIn
 from hub.services.rollout_reads import get_rollout
-from hub.services.rollouts import create_rollout
-from tests.support.fleet import RUNNING, Fleet, Taps, events_of
+from hub.services.rollouts import abort_rollout, create_rollout
+from tests.support.fleet import RUNNING, Fleet, Taps, events_of, fails_to_start, never_healthy
 from tests.support.rollouts import ADMIN
 from tests.support.waiting import wait_for
+from tests.support.wheelhouse import wheelhouse
 
 NEW = "0.1.1"
 
@@ -76,3 +80,58 @@ def test_five_doors_update_in_stages_and_every_tap_is_decided_once(fleet):
         assert wait_for(lambda t=tapping, d=decided: len(d()) == len(t.read), 60)
         seqs = [event["seq"] for event in decided()]
         assert len(seqs) == len(set(seqs))
+
+
+def decisions(fleet: Fleet, device: str) -> int:
+    return len(events_of(fleet, device, "door.decision"))
+
+
+def decided_since(fleet: Fleet, device: str, before: int) -> bool:
+    return decisions(fleet, device) > before
+
+
+@pytest.fixture
+def quick_fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """A fleet whose doors give a new version 8 s to pass its gate."""
+    fleet = Fleet(tmp_path, gate_seconds=8)
+    try:
+        yield fleet
+    finally:
+        fleet.close()
+
+
+@pytest.mark.timeout(600)
+def test_a_bad_release_stops_at_the_canary_which_keeps_deciding_on_the_old_one(quick_fleet):
+    fleet = quick_fleet
+    canary, other = fleet.door("door-1"), fleet.door("door-2")
+    assert wait_for(lambda: fleet.software("door-1") == fleet.software("door-2") == RUNNING, 30)
+    engine = fleet.network.engine
+    fleet.release("0.1.2", fails_to_start)
+    fleet.release("0.1.3", never_healthy)
+    other_key = generate_key(fleet.root / "another-release.pem")
+    wheels = wheelhouse("0.1.4", fleet.root / "wheels-0.1.4")
+    add_release(engine, fleet.network.releases, wheels, "0.1.4", other_key)
+    cases = [
+        ("0.1.2", "rolled_back", "exited with status 1 before it was ready"),
+        ("0.1.3", "rolled_back", "health gate failed: not healthy after 8 s: the reader is not"),
+        ("0.1.4", "refused", "the manifest is not signed by a release key"),
+    ]
+    for version, step, why in cases:
+        # The canary is the first door the rollout orders: both doors are in it, stages 1 then all.
+        asked = RolloutIn(version=version, stages="1,100%")
+        rollout = create_rollout(engine, ADMIN, asked)
+        assert rollout_done(fleet, rollout.id, 180), version
+        detail = get_rollout(engine, ADMIN, rollout.id)
+        assert detail.state == "paused", (version, detail)
+        first, second = sorted(detail.device_list, key=lambda d: d.stage)
+        assert (first.step, second.step) == (step, "pending"), (version, detail.device_list)
+        assert why in first.detail, (version, first.detail)
+        assert second.ordered_at is None  # paused before the other door was ordered
+        door = canary if first.device == "door-1" else other
+        assert door.dirs.current() == RUNNING
+        assert wait_for(lambda device=first.device: fleet.software(device) == RUNNING, 30)
+        # It still decides, on the old version: a card is read and its decision reaches the hub.
+        before = decisions(fleet, first.device)
+        assert door.card.present(b"\x04\x11\x22\x33\x44\x55\x66", timeout=20) is not None
+        assert wait_for(partial(decided_since, fleet, first.device, before), 30)
+        abort_rollout(engine, ADMIN, rollout.id)

@@ -218,3 +218,23 @@ def events_of(fleet: Fleet, device: str, kind: str) -> list[dict]:
     )
     with fleet.network.engine.connect() as conn:
         return [{"seq": seq, **data} for seq, data in conn.execute(query)]
+
+
+def fails_to_start(source: Path) -> None:
+    """A patch for a release whose agent cannot start (it installs and imports well)."""
+    runner = source / "edge" / "agent" / "runner.py"
+    text = runner.read_text()
+    start = "    notifier = sdnotify.SystemdNotifier()\n    service = DoorService("
+    assert start in text, "the agent's start moved: mend this patch"
+    raise_first = '    raise RuntimeError("this release cannot start (a test\'s patch)")\n'
+    runner.write_text(text.replace(start, raise_first + start, 1))
+
+
+def never_healthy(source: Path) -> None:
+    """A patch for a release that starts and decides but never passes its health gate."""
+    gate = source / "edge" / "agent" / "health_gate.py"
+    gate.write_text(
+        gate.read_text()
+        + "\n\ndef unmet(agent: EdgeAgent) -> list[str]:  # noqa: F811 (a test's patch)\n"
+        + '    return ["the reader is not ready (a test\'s patch)"]\n'
+    )
