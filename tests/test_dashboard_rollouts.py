@@ -11,6 +11,7 @@ import re
 import pytest
 
 from hub.services.rollout_driver import advance
+from hub.web import rollout_pages
 from tests.support.pages import CROSS_SITE, signed_in
 from tests.support.rollouts import add_door, add_release, no_send, report, steps
 
@@ -169,3 +170,26 @@ def test_the_pages_speak_german(hub):
 def _doors(page: str) -> list[tuple[str, str]]:
     """The door table's rows in order: (site/device, step)."""
     return re.findall(r'<tr data-device="([^"]+)" data-step="([^"]+)">', page)
+
+
+def test_long_lists_are_paged_and_a_big_rollout_shows_its_worst_doors_first(hub, monkeypatch):
+    """Both bounds, made small: a list of one rollout a page, a rollout page of two doors."""
+    monkeypatch.setattr(rollout_pages, "LISTED", 1)
+    monkeypatch.setattr(rollout_pages, "DEVICES_SHOWN", 2)
+    nadia = signed_in(hub, "nadia")
+    first = nadia.post("/ui/rollouts", data=START | {"sites": ["leipzig-ost"]})
+    assert first.status_code == 200
+    started = nadia.post("/ui/rollouts", data=START, follow_redirects=False)
+    where = started.headers["location"]
+    number = int(where.rsplit("/", 1)[1])
+    advance(hub.engine, no_send)
+    canary = next(d for d, s in steps(hub.engine, number).items() if s == "ordered")
+    report(hub.engine, number, canary, "failed", V, running="1.3.0", detail="disk full")
+    shown = nadia.get(where).text
+    assert _doors(shown)[0] == (canary, "failed") and len(_doors(shown)) == 2
+    assert "and 1 more door: the API lists them all" in shown
+    newest = nadia.get("/ui/rollouts").text
+    assert re.findall(r'data-rollout="(\d+)"', newest) == [str(number)]
+    older = re.search(r'href="(/ui/rollouts\?before=\d+)">Older rollouts', newest)
+    assert older, newest
+    assert re.findall(r'data-rollout="(\d+)"', nadia.get(older.group(1)).text) == [str(number - 1)]
