@@ -15,9 +15,11 @@ from tests.support.hub import PASSWORD, add_user, as_user
 from tests.support.sites import add_sites
 
 #: What is not staff's: anyone's own account and tokens, what needs no sign-in, a member's own
-#: things and calendar feed, a company admin's own staff and use, and finding a space
-#: (tests/test_hub_self_service.py, test_hub_staff.py and test_hub_calendars.py walk those).
-NOT_STAFF = re.compile(r"^/(auth/|health|enrol|me/|calendar/|company/|spaces)")
+#: things and calendar feed, a company admin's own staff and use, finding a space
+#: (tests/test_hub_self_service.py, test_hub_staff.py and test_hub_calendars.py walk those),
+#: and what doors ask with their own signed requests, not a user's token (releases to
+#: download: tests/test_release_downloads.py).
+NOT_STAFF = re.compile(r"^/(auth/|health|enrol|me/|calendar/|company/|spaces|device/)")
 
 
 def _staff_routes(app) -> list[tuple[str, str]]:

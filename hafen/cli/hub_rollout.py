@@ -157,16 +157,12 @@ def show_command(rollout: RolloutId, db: DbOption = None, config: ConfigOption =
     console.print(stages)
     devices = Table("device", "stage", "step", "why", "from", "since")
     for door in shown.device_list:
-        why = door.detail or door.waiting or ""
-        back = [h for h in door.history if h.step == "rolled_back" and not h.ignored]
-        if back and back[-1].detail and back[-1].detail != why:
-            why = f"{why} (rolled back: {back[-1].detail})"
         since = f"{door.step_at:%Y-%m-%d %H:%M}" if door.step_at else ""
         devices.add_row(
             f"{door.site}/{door.device}",
             str(door.stage),
             door.step,
-            why,
+            door.why,
             door.from_version or "",
             since,
         )

@@ -29,6 +29,7 @@ from hub.api import (
     overview,
     plans,
     reports,
+    rollouts,
     sites,
     spaces,
     users,
@@ -65,4 +66,5 @@ ROUTERS: list[APIRouter] = [
     calendars.router,
     company_use.router,
     waiting.router,
+    rollouts.router,
 ]

@@ -14,10 +14,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 from hafen.ids import SLUG_PATTERN, Slug
-from hafen.payloads import VersionName
+from hafen.payloads import UpdateStep, VersionName
 
 #: The most doors one rollout updates, and the most stages it goes through.
 MAX_DEVICES = 10_000
@@ -184,9 +192,33 @@ class StepEntry(BaseModel):
     ignored: bool = False
 
 
+class Waiting(StrEnum):
+    """What a door not ordered yet waits for, in the order the driver asks (the first that
+    holds): the rollout to run again, its stage to begin, to be back online, its site's
+    update window; else nothing but the driver's next round."""
+
+    NOT_RUNNING = "not_running"
+    STAGE = "stage"
+    OFFLINE = "offline"
+    WINDOW = "window"
+    NEXT_ROUND = "next_round"
+
+    def says(self, state: str, stage: int) -> str:
+        """In words, for a door of ``stage`` in a rollout that is ``state``."""
+        return {
+            Waiting.NOT_RUNNING: f"not ordered: the rollout is {state}",
+            Waiting.STAGE: f"stage {stage} has not begun",
+            Waiting.OFFLINE: "offline: ordered once it is back",
+            Waiting.WINDOW: "outside its site's update window",
+            Waiting.NEXT_ROUND: "to be ordered",
+        }[self]
+
+
 class RolloutDevice(BaseModel):
-    """One door's part: its stage (0: it ran the version already), its step and why, and,
-    while it is not ordered, what it waits for (``waiting``)."""
+    """One door's part: its stage (0: it ran the version already), its step and its detail
+    (the door's words, or the hub's: "already on it", a missed deadline), and, while it is
+    not ordered, what it waits for (``waits_for``, and ``waiting`` in words); ``why`` is
+    what to show beside the step."""
 
     site: str
     device: str
@@ -199,7 +231,26 @@ class RolloutDevice(BaseModel):
     deadline_at: datetime | None
     step_at: datetime | None
     history: list[StepEntry]
+    waits_for: Waiting | None = None
     waiting: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rolled_back(self) -> str | None:
+        """Why the door last rolled back (its own words), if it did and counted: a door may
+        roll back and then fail, or report healthy after its rollback was recorded."""
+        back = [h for h in self.history if h.step == UpdateStep.ROLLED_BACK and not h.ignored]
+        return back[-1].detail or None if back else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def why(self) -> str:
+        """The step's why in one line: the detail, else what it waits for, with the last
+        rollback's reason when that is another."""
+        why = self.detail or self.waiting or ""
+        if self.rolled_back and self.rolled_back != why:
+            why = f"{why} (rolled back: {self.rolled_back})" if why else self.rolled_back
+        return why
 
 
 class RolloutStage(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, select
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, func, select
 from hafen.acl import TimeWindow
 from hub import db
 from hub.auth import Principal, Role
-from hub.rollout_steps import FAILURES, PENDING, TERMINAL
+from hub.rollout_steps import FAILURES, HEALTHY, PENDING, TERMINAL
 from hub.services.errors import NotFound
 from hub.services.opening import WeeklyHours
 from hub.services.rollout_models import (
@@ -30,10 +30,19 @@ from hub.services.rollout_models import (
     RolloutState,
     RolloutTarget,
     StepEntry,
+    Waiting,
 )
 from hub.services.scope import Scope
 
-__all__ = ["RolloutDetail", "get_rollout", "list_rollouts", "window_open"]
+__all__ = [
+    "RolloutDetail",
+    "Tally",
+    "get_rollout",
+    "list_rollouts",
+    "live_rollout_of",
+    "tally",
+    "window_open",
+]
 
 #: The rollouts a list shows, newest first.
 MAX_LISTED = 200
@@ -41,14 +50,35 @@ MAX_LISTED = 200
 READERS = (Role.NETWORK_ADMIN, Role.SITE_OPERATOR, Role.TECHNICIAN)
 
 
-def list_rollouts(engine: Engine, who: Principal, limit: int = MAX_LISTED) -> list[Rollout]:
-    """The newest rollouts ``who`` may see (at most ``limit``), newest first, each with its
-    doors' steps counted."""
+class Tally(NamedTuple):
+    """A rollout's (or a stage's) doors in four heaps: at the end well, at the end badly
+    (failed, rolled back, refused), ordered and not at an end yet, not ordered yet."""
+
+    healthy: int
+    failed: int
+    under_way: int
+    pending: int
+
+
+def tally(steps: Mapping[str, int]) -> Tally:
+    """``steps`` (step -> doors, as ``Rollout.steps``) in the four heaps of ``Tally``."""
+    failed = sum(n for step, n in steps.items() if step in FAILURES)
+    healthy, pending = steps.get(HEALTHY, 0), steps.get(PENDING, 0)
+    return Tally(healthy, failed, sum(steps.values()) - healthy - failed - pending, pending)
+
+
+def list_rollouts(
+    engine: Engine, who: Principal, limit: int = MAX_LISTED, before: int | None = None
+) -> list[Rollout]:
+    """The newest rollouts ``who`` may see (at most ``limit``, and only those older than the
+    rollout ``before``: the next page), newest first, each with its doors' steps counted."""
     scope = Scope(who)
     scope.require_role(*READERS)
     r, rd = db.rollouts.c, db.rollout_devices.c
     with engine.connect() as conn:
-        query = select(db.rollouts).order_by(r.id.desc()).limit(min(limit, MAX_LISTED))
+        query = select(db.rollouts).order_by(r.id.desc()).limit(max(min(limit, MAX_LISTED), 0))
+        if before is not None:
+            query = query.where(r.id < before)
         if scope.sites is not None:
             mine = select(rd.rollout_id).where(rd.site.in_(sorted(scope.sites)))
             query = query.where(r.id.in_(mine))
@@ -81,7 +111,7 @@ def get_rollout(
         if row is None or (scope.sites is not None and not doors):
             raise NotFound(f"no rollout {rollout}")
         waits = _waits(conn, row, [d for d in doors if d.step == PENDING], now)
-    devices = [_device(d._mapping, waits.get((d.site, d.device))) for d in doors]
+    devices = [_device(d._mapping, row.state, waits.get((d.site, d.device))) for d in doors]
     base = _rollout(row._mapping, Counter(d.step for d in devices))
     specs = row.stages.split(",")
     stages = []
@@ -99,6 +129,20 @@ def get_rollout(
     return RolloutDetail(**base.model_dump(), stage_list=stages, device_list=devices)
 
 
+def live_rollout_of(engine: Engine, who: Principal) -> dict[tuple[str, str], int]:
+    """The running or paused rollout each door ``who`` may see is in, by (site, device):
+    where the fleet page links a door to its rollout. A door is in one at most (the store
+    holds that: hub.services.rollouts)."""
+    scope = Scope(who)
+    scope.require_role(*READERS)
+    rd = db.rollout_devices.c
+    query = select(rd.site, rd.device, rd.rollout_id).where(rd.live.is_(True))
+    if scope.sites is not None:
+        query = query.where(rd.site.in_(sorted(scope.sites)))
+    with engine.connect() as conn:
+        return {(row.site, row.device): row.rollout_id for row in conn.execute(query)}
+
+
 def window_open(window: list | None, timezone: str, now: datetime) -> bool:
     """Whether a site's update window (its stored weekly windows in its time zone; None: any
     time) is open at ``now``."""
@@ -110,7 +154,7 @@ def window_open(window: list | None, timezone: str, now: datetime) -> bool:
 
 def _waits(
     conn: Connection, rollout: Any, pending: list[Any], now: datetime
-) -> dict[tuple[str, str], str]:
+) -> dict[tuple[str, str], Waiting]:
     """What each door not ordered yet waits for, in the order the driver asks."""
     if not pending:
         return {}
@@ -130,15 +174,15 @@ def _waits(
     for door in pending:
         key = (door.site, door.device)
         if rollout.state != RolloutState.RUNNING:
-            waits[key] = f"not ordered: the rollout is {rollout.state}"
+            waits[key] = Waiting.NOT_RUNNING
         elif door.stage > rollout.stage:
-            waits[key] = f"stage {door.stage} has not begun"
+            waits[key] = Waiting.STAGE
         elif key not in online:
-            waits[key] = "offline: ordered once it is back"
+            waits[key] = Waiting.OFFLINE
         elif not window_open_now.get(door.site, True):
-            waits[key] = "outside its site's update window"
+            waits[key] = Waiting.WINDOW
         else:
-            waits[key] = "to be ordered"
+            waits[key] = Waiting.NEXT_ROUND
     return waits
 
 
@@ -165,7 +209,7 @@ def _rollout(row: Mapping[Any, Any], steps: Counter[str]) -> Rollout:
     )
 
 
-def _device(row: Mapping[Any, Any], waiting: str | None) -> RolloutDevice:
+def _device(row: Mapping[Any, Any], state: str, waiting: Waiting | None) -> RolloutDevice:
     return RolloutDevice(
         site=row["site"],
         device=row["device"],
@@ -178,5 +222,6 @@ def _device(row: Mapping[Any, Any], waiting: str | None) -> RolloutDevice:
         deadline_at=db.aware(row["deadline_at"]),
         step_at=db.aware(row["step_at"]),
         history=[StepEntry.model_validate(entry) for entry in row["history"] or ()],
-        waiting=waiting,
+        waits_for=waiting,
+        waiting=waiting.says(state, row["stage"]) if waiting else None,
     )

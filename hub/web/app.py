@@ -25,6 +25,7 @@ from hub.web import (
     invitation_pages,
     member_pages,
     pages,
+    rollout_pages,
     site_pages,
     space_pages,
     staff_booking_pages,
@@ -52,6 +53,7 @@ def add_dashboard(app: FastAPI, engine: Engine) -> LiveFeed:
     app.include_router(pages.router)
     app.include_router(site_pages.router)
     app.include_router(device_pages.router)
+    app.include_router(rollout_pages.router)
     app.include_router(invitation_pages.router)
     app.include_router(member_pages.router)
     app.include_router(space_pages.router)

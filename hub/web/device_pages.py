@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from hub.auth import Principal
 from hub.http.deps import NO_AUTHORITY, Authority, MaybeAuthority, PublicUrl, Store
-from hub.services import enrolment, fleet, revocation, sites
+from hub.services import enrolment, fleet, revocation, rollout_reads, sites
 from hub.services.errors import Invalid, NotFound, ServiceError
 from hub.services.scope import INSTALLERS, Scope
 from hub.web.session import PREFIX, SameOrigin, Viewer
@@ -145,7 +145,11 @@ def _fleet(
 ) -> HTMLResponse:
     """The fleet page; for those who install devices, with the form (``form`` as typed and
     ``error`` beside it), or the sentence that says what the hub needs to enrol them."""
-    context: dict[str, object] = {"devices": fleet.fleet_rows(store, who)}
+    context: dict[str, object] = {
+        "devices": fleet.fleet_rows(store, who),
+        #: The running or paused rollout each door is in, linked from its software.
+        "rollouts": rollout_reads.live_rollout_of(store, who),
+    }
     if Scope(who).installs_devices:
         context |= {
             "sites": sites.list_sites(store, who) if can_enrol else [],

@@ -109,6 +109,11 @@ def report(
     )
 
 
+def no_send(site: str, device: str, order: object) -> None:
+    """The driver's ``send`` for tests that look at the steps, not at the orders sent (those
+    are caught on a real broker: ``hub_orders``)."""
+
+
 def steps(engine: Engine, rollout: int) -> dict[str, str]:
     """Each door's step in ``rollout``, by site/device."""
     rd = db.rollout_devices.c
