@@ -135,3 +135,34 @@ def test_a_bad_release_stops_at_the_canary_which_keeps_deciding_on_the_old_one(q
         assert door.card.present(b"\x04\x11\x22\x33\x44\x55\x66", timeout=20) is not None
         assert wait_for(partial(decided_since, fleet, first.device, before), 30)
         abort_rollout(engine, ADMIN, rollout.id)
+
+
+@pytest.mark.timeout(600)
+def test_a_door_killed_at_each_step_of_its_update_ends_on_one_working_version(fleet):
+    door = fleet.door("front-door")
+    assert wait_for(lambda: fleet.software("front-door") == RUNNING, 30)
+    fleet.release(NEW)
+    taps = Taps(door.card, every=0.3).start()
+    engine = fleet.network.engine
+    rollout = create_rollout(engine, ADMIN, RolloutIn(version=NEW, stages="100%"))
+    killed = []
+    for phase in ("downloading", "installing", "switching", "probation"):
+        frozen = door.freeze_at(phase, 120)
+        assert frozen == phase, (phase, frozen, door.log_text()[-2000:])
+        door.kill()  # as a power cut there: the door comes back with what the disk holds
+        killed.append(phase)
+        assert door.dirs.current() in (RUNNING, NEW)
+        door.start()  # as systemd does, through the launcher
+    assert rollout_done(fleet, rollout.id, 180)
+    taps.stop()
+    detail = get_rollout(engine, ADMIN, rollout.id)
+    assert detail.state == "done" and detail.device_list[0].step == "healthy", detail
+    assert door.dirs.current() == NEW and door.dirs.previous() == RUNNING
+    assert wait_for(lambda: fleet.software("front-door") == NEW, 30)
+    steps = [r["step"] for r in events_of(fleet, "front-door", "device.update")]
+    assert steps[-1] == "healthy" and steps.count("healthy") == 1, steps
+    # Each decided tap reached the hub once. A card read in the instant before a kill may
+    # not have been decided yet: at most one such per kill.
+    seqs = [event["seq"] for event in events_of(fleet, "front-door", "door.decision")]
+    assert len(seqs) == len(set(seqs))
+    assert taps.missed == 0 and len(taps.read) - len(killed) <= len(seqs) <= len(taps.read)

@@ -11,6 +11,7 @@ tests.support.wheelhouse is a real one, installed by the door itself.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -130,6 +131,7 @@ class FleetDoor:
             "HAFEN_LOG_LEVEL": "INFO",
         }
         env.pop("PYTHONPATH", None)
+        starts = self.log_text().count("door agent running")
         command = [sys.executable, str(LAUNCH), "edge", "run", "--config", str(self.config)]
         command += [*SIMULATED, "--pin-log", str(self.pi / "pins.log")]
         self.process = subprocess.Popen(
@@ -139,8 +141,32 @@ class FleetDoor:
             env=env,
             start_new_session=True,  # the door and the versions it hands over to: one group
         )
-        assert wait_for(lambda: "door agent running" in self.log_text(), 30), self.log_text()
+        started = lambda: self.log_text().count("door agent running") > starts  # noqa: E731
+        assert wait_for(started, 30), self.log_text()[-3000:]
         return self
+
+    def kill(self) -> None:
+        """kill -9 of the door and whatever it started (systemd kills the unit's cgroup)."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        while _group_alive(self.process.pid):
+            time.sleep(0.05)
+        self.process = None
+
+    def freeze_at(self, phase: str, timeout: float) -> str | None:
+        """Stop the door's processes (SIGSTOP) as soon as its update job is in ``phase``;
+        returns the phase it is frozen in (None: it never got there in time)."""
+        assert self.process is not None
+        job = self.pi / "state" / "update.json"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if f'"phase":"{phase}"' in _read(job):
+                os.killpg(self.process.pid, signal.SIGSTOP)
+                return str(json.loads(_read(job)).get("phase"))
+            time.sleep(0.005)
+        return None
 
     def stop(self) -> None:
         if self.process is None:
@@ -158,6 +184,13 @@ class FleetDoor:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
 
 
 def _group_alive(pgid: int) -> bool:
