@@ -5,6 +5,7 @@ start or lacks a dependency is not complete."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,8 @@ def test_a_release_installs_offline_into_its_own_venv_and_runs(tmp_path):
         [str(target / "bin" / "hafen"), "version"], capture_output=True, text=True, check=True
     )
     assert "0.1.1" in said.stdout
-    assert (target / "bin" / "pip").exists()  # its own pip: the next update needs one
+    # No pip of its own: the running release's installs the next one into a venv of its own.
+    assert not (target / "bin" / "pip").exists()
     lines = requirements_text(manifest).splitlines()
     assert len(lines) == len(manifest.files)
     assert any(line.startswith("hafen[edge]==0.1.1 --hash=sha256:") for line in lines)
@@ -54,3 +56,18 @@ def test_a_release_missing_a_dependency_installs_nothing(tmp_path):
     with pytest.raises(InstallFailed, match="install the wheels"):
         install_release(manifest, wheels, target)
     assert not list((target / "lib").glob("python3*/site-packages/hafen"))
+
+
+def test_a_running_release_without_a_pip_gives_the_new_venv_its_own(tmp_path):
+    wheels, manifest = release(tmp_path, "0.1.4")
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    target = tmp_path / "releases" / "0.1.4"
+    target.mkdir(parents=True)
+    install_release(manifest, wheels, target, python=str(bare / "bin" / "python"))
+    # The next update has a pip: the venv's own, or the system's it sees.
+    subprocess.run([str(target / "bin" / "python"), "-I", "-m", "pip", "--version"], check=True)
+    said = subprocess.run(
+        [str(target / "bin" / "hafen"), "version"], capture_output=True, text=True, check=True
+    )
+    assert "0.1.4" in said.stdout

@@ -64,20 +64,25 @@ def install_release(
 ) -> None:
     """Make ``target`` a venv holding the release (see the module); InstallFailed if not.
     ``target`` is the release's empty directory (edge.updater.release_dirs), ``wheels`` the
-    checked downloads, ``python`` the interpreter the venv is made from."""
+    checked downloads, ``python`` the interpreter the venv is made from (the running
+    release's, whose pip installs into the new venv)."""
     requirements = target / "requirements.txt"
     # The system's site packages, as install.sh's venv: the Pi's pin library comes from apt.
-    venv = [python, "-I", "-m", "venv", "--system-site-packages", str(target)]
+    # No pip of its own: the running release's pip installs into it (``--python``), which
+    # saves the seconds ensurepip takes on every update; a running release without a pip
+    # (or too old a one) gives the new venv its own first.
+    venv = [python, "-I", "-m", "venv", "--without-pip", "--system-site-packages", str(target)]
     _run("create the venv", venv, STEP_TIMEOUT, target)
-    requirements.write_text(requirements_text(manifest))
     venv_python = str(target / "bin" / "python")
+    pip = [python, "-I", "-m", "pip", "--python", venv_python]
+    if not _pip_can_install_elsewhere(python, target):
+        _run("give the venv a pip", [venv_python, "-I", "-m", "ensurepip"], PIP_TIMEOUT, target)
+        pip = [venv_python, "-I", "-m", "pip"]
+    requirements.write_text(requirements_text(manifest))
     _run(
         "install the wheels",
         [
-            venv_python,
-            "-I",
-            "-m",
-            "pip",
+            *pip,
             "install",
             "--no-index",
             "--find-links",
@@ -85,6 +90,9 @@ def install_release(
             "--require-hashes",
             # Every wheel into the venv, also where the system has a version of its own.
             "--ignore-installed",
+            # Modules are compiled when the new version first imports them, while the old
+            # one still decides at the door: the install itself is over sooner.
+            "--no-compile",
             "--no-cache-dir",
             "--disable-pip-version-check",
             "--no-input",
@@ -103,6 +111,20 @@ def install_release(
     ).strip()
     if said != manifest.version:
         raise InstallFailed(f"the installed release says it is {said!r}, not {manifest.version}")
+
+
+#: pip learnt ``--python`` (install into another environment) in 22.3.
+PIP_WITH_PYTHON = (22, 3)
+
+
+def _pip_can_install_elsewhere(python: str, cwd: Path) -> bool:
+    """Whether ``python`` has a pip that can install into another venv."""
+    try:
+        said = _run("ask for pip", [python, "-I", "-m", "pip", "--version"], STEP_TIMEOUT, cwd)
+    except InstallFailed:
+        return False
+    found = re.match(r"pip (\d+)\.(\d+)", said)
+    return found is not None and (int(found[1]), int(found[2])) >= PIP_WITH_PYTHON
 
 
 def _run(step: str, command: list[str], timeout: float, cwd: Path) -> str:
