@@ -90,6 +90,7 @@ class FleetDoor:
         self.log = self.pi / "agent.log"
         self.dirs = ReleaseDirs(self.pi / "opt")
         self.process: subprocess.Popen[bytes] | None = None
+        self._starts = 0
 
     def enrol(self) -> FleetDoor:
         network = self.fleet.network
@@ -122,7 +123,8 @@ class FleetDoor:
         """A card held to this door's reader."""
         return EmulatedCard(load_edge_config(self.config).reader.path)
 
-    def start(self) -> FleetDoor:
+    def start(self, wait: bool = True) -> FleetDoor:
+        """Start the door through the launcher; ``wait``: until it says it runs."""
         env = {
             **os.environ,
             "HAFEN_ROOT": str(self.dirs.root),
@@ -141,9 +143,14 @@ class FleetDoor:
             env=env,
             start_new_session=True,  # the door and the versions it hands over to: one group
         )
-        started = lambda: self.log_text().count("door agent running") > starts  # noqa: E731
-        assert wait_for(started, 30), self.log_text()[-3000:]
+        self._starts = starts
+        if wait:
+            self.wait_running()
         return self
+
+    def wait_running(self, timeout: float = 30) -> None:
+        started = lambda: self.log_text().count("door agent running") > self._starts  # noqa: E731
+        assert wait_for(started, timeout), self.log_text()[-3000:]
 
     def kill(self) -> None:
         """kill -9 of the door and whatever it started (systemd kills the unit's cgroup)."""
