@@ -61,3 +61,6 @@ class EnrolmentBundle(BaseModel):
     hub_public_keys: Annotated[list[str], Field(min_length=1, max_length=8)]
     card_key: Annotated[str, Field(min_length=32, max_length=256)]
     broker: BrokerAccess
+    #: The keys that sign releases; with them the door takes updates from the hub it
+    #: enrolled with (``[updates]``). Empty: a hub that rolls out no releases.
+    release_keys: Annotated[list[str], Field(max_length=8)] = []

@@ -52,6 +52,9 @@ class DeviceAuthority:
     public_keys: tuple[str, ...]
     card_key: bytes
     device_lifetime: timedelta = DEVICE_LIFETIME
+    #: The release keys' public halves a door is told to trust for updates (none: it is
+    #: enrolled without ``[updates]``).
+    release_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(
@@ -75,6 +78,7 @@ class DeviceAuthority:
             broker_port=broker.device_port or broker.port,
             public_keys=(public_key_text(signing_key),),
             card_key=card_key,
+            release_keys=tuple(settings.releases.public_keys),
         )
 
 

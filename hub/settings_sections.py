@@ -350,6 +350,18 @@ class ReleasesSettings(Section):
     one directory per version, which doors download."""
 
     directory: Path | None = None
+    #: The release keys' public halves (`hafen hub release key`), which enrolment writes into
+    #: a new door's ``[updates] release_keys``: the release key itself may stay offline.
+    public_keys: list[str] = Field(default_factory=list, max_length=8)
+
+    @field_validator("public_keys")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        from hafen.signing import public_key_from_text
+
+        for text in value:
+            public_key_from_text(text)
+        return value
 
     def require_directory(self) -> Path:
         """The directory, made if missing; a ConfigError if none is set."""

@@ -6,7 +6,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge.agent.enrolment import EnrolmentFailed, check_bundle, hub_url, request_for
+from edge.agent.enrolment import (
+    DevicePaths,
+    EnrolmentFailed,
+    check_bundle,
+    check_config,
+    compose_config,
+    hub_url,
+    request_for,
+)
 from hafen.enrolment import EnrolmentBundle
 from hub.pki import issue_device_certificate
 from tests.support.tls import make_ca
@@ -68,3 +76,30 @@ def test_the_card_key_travels_only_over_https_or_on_this_machine(url, allowed):
         with pytest.raises(EnrolmentFailed):
             hub_url(url)
     assert hub_url("http://hub.example.org", allow_http=True) == "http://hub.example.org"
+
+
+@pytest.mark.parametrize(
+    ("hub", "hub_ca", "updates"),
+    [
+        ("https://hub.example.org", False, {"hub_url": "https://hub.example.org"}),
+        ("https://hub.example.org", True, {"hub_url": "https://hub.example.org", "ca": True}),
+        ("http://127.0.0.1:8000", False, {"hub_url": "http://127.0.0.1:8000"}),
+        ("http://hub.example.org", False, None),  # releases never over plain http
+    ],
+)
+def test_a_hub_with_release_keys_gives_the_door_its_updates(tmp_path, hub, hub_ca, updates):
+    release_key = "2pD3FCQO13dOx7rP3o6axWtNUpbos3PVNk/TB6e66Qk="
+    bundle = _bundle("-", "-").model_copy(update={"release_keys": [release_key]})
+    paths = DevicePaths(etc=tmp_path / "etc", state=tmp_path / "state")
+    wiring = {"door": {"strike": {"pin": 17}, "contact": {"pin": 27}}}
+    config = compose_config(paths, wiring, bundle, hub, hub_ca)
+    if updates is None:
+        assert "updates" not in config
+        return
+    expected = {"hub_url": updates["hub_url"], "release_keys": [release_key]}
+    if updates.get("ca"):
+        expected["hub_ca_file"] = str(tmp_path / "etc" / "hub-ca.crt")
+    assert config["updates"] == expected
+    check_config(config, "0" * 64)  # the agent's own loader takes it
+    plain = compose_config(paths, wiring, _bundle("-", "-"), hub, hub_ca)
+    assert "updates" not in plain  # a hub that rolls out nothing

@@ -113,6 +113,11 @@ class DevicePaths:
         return self.etc / "card.key"
 
     @property
+    def hub_ca(self) -> Path:
+        """The CA the hub's HTTPS certificate is from, when it is not a public one."""
+        return self.etc / "hub-ca.crt"
+
+    @property
     def password(self) -> Path:
         return self.etc / "mqtt-password"
 
@@ -191,9 +196,15 @@ def hardware_sections(paths: DevicePaths, hardware_file: Path | None) -> dict[st
 
 
 def compose_config(
-    paths: DevicePaths, hardware: dict[str, Any], bundle: EnrolmentBundle
+    paths: DevicePaths,
+    hardware: dict[str, Any],
+    bundle: EnrolmentBundle,
+    hub: str = "https://hub.example.org",
+    hub_ca: bool = False,
 ) -> dict[str, Any]:
-    """The edge config for what the hub answered and the wiring given."""
+    """The edge config for what the hub answered and the wiring given; with release keys in
+    the answer, ``[updates]`` from the hub at ``hub`` (trusted by the CA enrolment was given,
+    copied beside the config, when ``hub_ca``)."""
     config: dict[str, Any] = {
         "site": {"id": bundle.site.id, "timezone": bundle.site.timezone},
         "device": {"id": bundle.device},
@@ -211,6 +222,12 @@ def compose_config(
         },
         "hub": {"public_keys": list(bundle.hub_public_keys)},
     }
+    # Releases only over https (or to this machine): over a plain http hub, no updates.
+    secure = hub.startswith("https://") or _loopback(urlsplit(hub).hostname or "")
+    if bundle.release_keys and secure:
+        config["updates"] = {"hub_url": hub, "release_keys": list(bundle.release_keys)}
+        if hub_ca:
+            config["updates"]["hub_ca_file"] = str(paths.hub_ca)
     occupancy = dict(hardware.get("occupancy", {}))
     if bundle.site.capacity is not None:
         occupancy["capacity"] = bundle.site.capacity
@@ -311,6 +328,7 @@ def write_enrolment(
     bundle: EnrolmentBundle,
     config: dict[str, Any],
     owner: AgentUser | None = None,
+    hub_ca: bytes | None = None,
 ) -> list[Path]:
     """Write every file and make the directories, each with its owner and mode from the
     start (see the module); the config last, so an agent never starts on a config whose files
@@ -335,6 +353,8 @@ def write_enrolment(
         (paths.password, bundle.broker.password.encode() + b"\n", readable, roots_the_agent_reads),
         (paths.config, tomli_w.dumps(config).encode(), readable, roots_the_agent_reads),
     ]
+    if hub_ca is not None:  # before the config, which names it
+        files.insert(-1, (paths.hub_ca, hub_ca, readable, roots_the_agent_reads))
     for path, data, mode, (uid, gid) in files:
         write_atomically(path, data, mode, uid, gid)
     return [path for path, *_ in files]
@@ -381,9 +401,10 @@ def enrol(
     request = request_token.model_copy(update={"csr": request_for(key)})
     bundle = ask_hub(base, request, context=context)
     check_bundle(bundle, key)
-    config = compose_config(paths, hardware, bundle)
+    config = compose_config(paths, hardware, bundle, base, hub_ca is not None)
     checked = check_config(config, bundle.card_key)
-    return checked, write_enrolment(paths, key, bundle, config, agent)
+    ca_pem = hub_ca.read_bytes() if hub_ca is not None else None
+    return checked, write_enrolment(paths, key, bundle, config, agent, ca_pem)
 
 
 #: An answer's stand-in, to check the wiring before the token is spent.

@@ -190,6 +190,7 @@ def redeem(
         ca_certificate=authority.ca.ca_cert.read_text(),
         not_after=cert.not_valid_after_utc,
         hub_public_keys=list(authority.public_keys),
+        release_keys=list(authority.release_keys),
         card_key=authority.card_key.hex(),
         broker=BrokerAccess(
             host=authority.broker_host,

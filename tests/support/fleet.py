@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,13 +104,11 @@ class FleetDoor:
             "--state-dir", str(self.pi / "state"), "--hardware", str(hardware),
             "--hub-ca", str(network.files.ca_cert),
         )  # fmt: skip
-        with self.config.open("a") as f:
-            f.write(
-                "\n[updates]\n"
-                f"hub_url = '{network.url}'\nhub_ca_file = '{network.files.ca_cert}'\n"
-                f"release_keys = ['{public_key_text(self.fleet.release_key)}']\n"
-                f"root = '{self.dirs.root}'\ngate_seconds = {self.fleet.gate_seconds}\n"
-            )
+        # Enrolment wrote [updates] (the hub, its CA, the release key); this Pi's own parts.
+        config = tomllib.loads(self.config.read_text())
+        assert config["updates"]["release_keys"] == [public_key_text(self.fleet.release_key)]
+        config["updates"].update(root=str(self.dirs.root), gate_seconds=self.fleet.gate_seconds)
+        self.config.write_text(tomli_w.dumps(config))
         # This checkout's venv as the release the door runs now.
         release = self.dirs.staging(RUNNING)
         (release / "bin").mkdir()
@@ -213,8 +212,13 @@ class Fleet:
     def __init__(self, root: Path, gate_seconds: float = 30.0) -> None:
         self.root = root
         self.gate_seconds = gate_seconds
-        self.network = ProvisionedNetwork(root, https=True, releases=root / "hub-releases")
         self.release_key = generate_key(root / "hub-release.pem")
+        self.network = ProvisionedNetwork(
+            root,
+            https=True,
+            releases=root / "hub-releases",
+            release_keys=(public_key_text(self.release_key),),
+        )
         self.network.add_site(SITE)
         self.network.publisher.publish_site(SITE)  # a list for the doors' health gate
         self.doors: list[FleetDoor] = []

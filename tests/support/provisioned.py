@@ -145,6 +145,7 @@ class ProvisionedNetwork:
         renewal_limits: RenewalLimits | None = None,
         https: bool = False,
         releases: Path | None = None,
+        release_keys: tuple[str, ...] = (),
     ) -> None:
         self.root = root
         self.https = https
@@ -167,6 +168,7 @@ class ProvisionedNetwork:
             f"[ca]\ndirectory = '{self.files.directory}'\n"
             f"[signing]\nkey_file = '{root / 'hub-signing.pem'}'\n"
             f"[cards]\nhash_key_file = '{root / 'card.key'}'\n"
+            f"[releases]\npublic_keys = {list(release_keys)!r}\n"
         )
         printed = hafen(
             "hub", "broker-setup", "-c", str(self.config), "--secrets-dir", str(self.broker.secrets)
