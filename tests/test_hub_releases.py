@@ -211,7 +211,7 @@ def test_the_cli_makes_a_rollback_once_and_lists_it(engine, hub_url, tmp_path, m
     assert rollbacks(engine) == [("1.4.0", "1.5.0")]
     upwards = release_cli("rollback", "1.5.0", "--from", "1.4.0")
     assert upwards.exit_code == 2
-    assert "rollback to 1.5.0 not made: from: a rollback goes back from a newer version" in (
+    assert "rollback to 1.5.0 not made: --from: a rollback goes back from a newer version" in (
         upwards.stderr
     )
     listed = release_cli("list").stdout.splitlines()

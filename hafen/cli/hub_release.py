@@ -10,6 +10,7 @@ from a release the hub holds, for ``hafen hub rollout start VERSION --rollback``
 from __future__ import annotations
 
 import getpass
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -81,7 +82,8 @@ def rollback_command(
     try:
         made, new = add_rollback(connect(settings), directory, version, rollback_from, key, who)
     except ServiceError as exc:
-        raise fail(f"rollback to {version} not made: {exc}") from None
+        why = re.sub(r"^from:", "--from:", str(exc))  # the service's field as the option
+        raise fail(f"rollback to {version} not made: {why}") from None
     said = (
         f"release {made.version}'s manifest signed again, for doors on {made.rollback_from} only"
         if new
