@@ -42,7 +42,7 @@ from hub.booking_tables import (
     waiting_list as waiting_list,
 )
 from hub.ingest_tables import ingest_workers as ingest_workers
-from hub.release_tables import releases as releases
+from hub.release_tables import release_rollbacks as release_rollbacks, releases as releases
 from hub.rollout_tables import rollout_devices as rollout_devices, rollouts as rollouts
 from hub.schema import BigId, Json, metadata as metadata
 

@@ -8,7 +8,7 @@ import pytest
 
 from hub.services.rollout_driver import advance
 from tests.support.hub import as_user
-from tests.support.rollouts import add_door, add_release, no_send, report
+from tests.support.rollouts import add_door, add_release, add_rollback, no_send, report
 
 V = "1.4.0"
 
@@ -129,3 +129,22 @@ def test_operators_read_their_sites_doors_and_only_admins_steer(fleet):
     borna = fleet.post("/rollouts", json={"version": V, "sites": ["borna"]}, headers=admin)
     assert fleet.get(f"/rollouts/{borna.json()['id']}", headers=olga).status_code == 404
     assert fleet.get("/rollouts", headers=olga).json()[0]["id"] == everywhere["id"]
+
+
+def test_a_rollback_is_asked_for_and_the_releases_list_its_rollbacks(fleet):
+    admin = as_user(fleet, "nadia")
+    add_release(fleet.engine, "1.3.0")
+    add_rollback(fleet.engine, "1.3.0", V)
+    held = fleet.get("/releases", headers=admin).json()
+    assert {r["version"]: r["rollbacks"] for r in held} == {"1.3.0": [V], V: []}
+    unsaid = fleet.post("/rollouts", json={"version": "1.3.0"}, headers=admin)
+    assert unsaid.status_code == 422
+    assert "kiel/door-1 runs 1.4.0, newer than 1.3.0" in unsaid.json()["detail"]
+    assert '"rollback": true' in unsaid.json()["detail"]
+    made = fleet.post("/rollouts", json={"version": "1.3.0", "rollback": True}, headers=admin)
+    assert made.status_code == 201, made.text
+    doors = {f"{d['site']}/{d['device']}": d for d in made.json()["device_list"]}
+    assert (doors["kiel/door-1"]["step"], doors["kiel/door-1"]["from_version"]) == (
+        "pending",
+        V,
+    )

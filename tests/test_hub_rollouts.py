@@ -13,7 +13,15 @@ from hub.services.rollout_reads import get_rollout, list_rollouts
 from hub.services.rollouts import abort_rollout, create_rollout, pause_rollout, resume_rollout
 from hub.services.sites import SitePatch, update_site
 from tests.support.hub import as_user
-from tests.support.rollouts import ADMIN, TECHNICIAN, add_door, add_release, operator, steps
+from tests.support.rollouts import (
+    ADMIN,
+    TECHNICIAN,
+    add_door,
+    add_release,
+    add_rollback,
+    operator,
+    steps,
+)
 
 
 @pytest.fixture
@@ -111,6 +119,52 @@ def test_a_rollout_of_doors_all_on_the_version_is_done_at_once(fleet):
     assert made.state == "done" and made.steps == {"healthy": 1}
     # It holds no door: another rollout may take it.
     create_rollout(fleet, ADMIN, RolloutIn(version="1.4.0", sites=["kiel"]))
+
+
+def test_a_rollout_back_to_an_older_version_says_so_and_has_each_rollback(fleet):
+    add_release(fleet, "1.3.0")
+    add_door(fleet, "leer", "door-2", software="1.4.1")
+    add_door(fleet, "leer", "door-3", software="1.4.1")
+    add_door(fleet, "leer", "door-4", software="a-build")  # no PEP 440: cannot be told
+    # Not said: no door goes back by a typo.
+    with pytest.raises(Invalid) as refused:
+        create_rollout(fleet, ADMIN, RolloutIn(version="1.3.0"))
+    assert str(refused.value) == (
+        "version: kiel/door-1 runs 1.4.0, newer than 1.3.0, and 2 more devices run a newer"
+        ' version too; taking doors back to an older version is a rollback: say so ("rollback":'
+        " true; hafen hub rollout start 1.3.0 --rollback), or leave those devices out"
+    )
+    # Said, but the doors' versions have no rollback to 1.3.0 yet; then one has.
+    with pytest.raises(Invalid) as refused:
+        create_rollout(fleet, ADMIN, RolloutIn(version="1.3.0", rollback=True))
+    assert str(refused.value) == (
+        "version: the hub holds no signed rollback to 1.3.0 from 1.4.0, 1.4.1, which 3 devices"
+        " run (such as kiel/door-1); make it first (hafen hub release rollback 1.3.0 --from"
+        " 1.4.0; hafen hub release rollback 1.3.0 --from 1.4.1)"
+    )
+    add_rollback(fleet, "1.3.0", "1.4.1")
+    add_rollback(fleet, "1.4.0", "1.4.1")  # to another release: no help
+    with pytest.raises(Invalid, match=r"from 1\.4\.0, which kiel/door-1 runs; make it first"):
+        create_rollout(fleet, ADMIN, RolloutIn(version="1.3.0", rollback=True))
+    assert list_rollouts(fleet, ADMIN) == []
+    add_rollback(fleet, "1.3.0", "1.4.0")
+    made = create_rollout(fleet, ADMIN, RolloutIn(version="1.3.0", rollback=True))
+    assert steps(fleet, made.id) == {
+        "borna/door-1": "healthy",
+        "borna/door-2": "healthy",
+        "borna/door-3": "healthy",
+        "borna/door-4": "healthy",
+        "kiel/door-1": "pending",
+        "leer/door-1": "pending",
+        "leer/door-2": "pending",
+        "leer/door-3": "pending",
+        "leer/door-4": "pending",
+    }
+    back = {f"{d.site}/{d.device}": d.from_version for d in made.device_list}
+    assert (back["kiel/door-1"], back["leer/door-2"]) == ("1.4.0", "1.4.1")
+    # Where no door is newer, a rollout needs no word of it.
+    abort_rollout(fleet, ADMIN, made.id)
+    create_rollout(fleet, ADMIN, RolloutIn(version="1.3.0", sites=["borna"]))
 
 
 def test_a_door_in_a_live_rollout_cannot_be_taken_by_another(fleet):

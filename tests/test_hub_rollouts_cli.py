@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from hafen.cli import app
 from hub.services.rollout_driver import advance
-from tests.support.rollouts import add_door, add_release, report
+from tests.support.rollouts import add_door, add_release, add_rollback, report
 
 V = "1.4.0"
 
@@ -87,3 +87,23 @@ def test_a_missing_release_says_how_to_add_one(rollout_cli):
     assert refused.exit_code == 2
     assert "add it first (hafen hub release add)" in refused.output
     assert "no rollout 7; hafen hub rollout list shows them" in rollout_cli("show", "7").output
+
+
+def test_a_rollback_is_started_only_when_said_and_made(rollout_cli, engine):
+    add_release(engine, "1.3.0")
+    unsaid = rollout_cli("start", "1.3.0")
+    assert unsaid.exit_code == 2
+    assert unsaid.output.startswith(
+        "rollout not started: VERSION: kiel/door-1 runs 1.4.0, newer than 1.3.0; taking doors"
+        " back to an older version is a rollback"
+    )
+    assert "hafen hub rollout start 1.3.0 --rollback" in unsaid.output
+    unmade = rollout_cli("start", "1.3.0", "--rollback")
+    assert unmade.exit_code == 2
+    assert "make it first (hafen hub release rollback 1.3.0 --from 1.4.0)" in unmade.output
+    add_rollback(engine, "1.3.0", V)
+    started = rollout_cli("start", "1.3.0", "--rollback")
+    assert started.exit_code == 0, started.output
+    assert started.output.startswith(
+        "rollout 1: 1.3.0 to the whole network, 3 devices (2 already on it); stage 1 orders 1."
+    )

@@ -285,3 +285,31 @@ def test_rows_a_company_admin_made_for_staff_before_0017_are_the_companys(hub_ur
                 command.downgrade(cfg, "0016")
     finally:
         engine.dispose()
+
+
+def test_a_release_added_as_a_rollback_before_0021_is_held_as_one(hub_url):
+    """Before 0021 a rollback was added as a release of its own: it is kept as the rollback
+    from the version it names, its manifest as it was signed."""
+    from datetime import UTC, datetime
+
+    engine = db.connect(hub_url, upgrade=False)
+    made = datetime(2026, 12, 8, tzinfo=UTC)
+    columns = ("version", "manifest", "files", "bytes", "rollback_from", "created_at")
+    try:
+        db.migrate(engine, "0020")
+        with engine.begin() as conn:
+            conn.execute(
+                _table("releases", *columns).insert(),
+                [
+                    dict(zip(columns, ("1.5.0", b"plain", 1, 1, None, made), strict=True)),
+                    dict(zip(columns, ("1.4.2", b"back", 1, 1, "1.5.0", made), strict=True)),
+                ],
+            )
+        db.migrate(engine)
+        b = db.release_rollbacks.c
+        with engine.connect() as conn:
+            held = conn.execute(select(b.version, b.rollback_from, b.manifest)).all()
+            assert [(v, f, bytes(m)) for v, f, m in held] == [("1.4.2", "1.5.0", b"back")]
+            assert conn.scalar(select(sa.func.count()).select_from(db.releases)) == 2
+    finally:
+        engine.dispose()

@@ -16,11 +16,12 @@ from sqlalchemy import select
 
 from hafen.device_requests import signed_request_headers
 from hafen.protocol import release_file_path, release_manifest_path
+from hafen.releases import ReleaseRefused, open_manifest, require_upgrade
 from hub import db
 from hub.app import create_app
 from hub.http.downloads import DownloadLimits
 from tests.support.enrolling import served
-from tests.support.releases import Door, ReleaseHub
+from tests.support.releases import RELEASE_KEY, Door, ReleaseHub
 from tests.support.tls import make_ca
 from tests.support.waiting import wait_for
 
@@ -93,6 +94,45 @@ def test_who_is_not_an_enrolled_door_of_the_network_gets_no_bytes(hub, tmp_path)
             assert content[:64] not in answer.content
         # The good door's own request goes through, and still does once the others failed.
         assert get(at.url, good, file_path).content == content
+
+
+def test_a_door_taken_back_gets_the_signed_rollback_from_the_version_it_ran(hub):
+    on_new, on_newer, on_old = hub.door("front-door"), hub.door("back-door"), hub.door("side")
+    unordered = hub.door("garage")
+    plain = hub.add_release("1.4.0", ordered=False)
+    hub.add_release(VERSION, ordered=False)
+    back = hub.add_rollback("1.4.0", VERSION)
+    # A rollback rollout made when front-door ran 1.5.0 and back-door 1.5.1, which no
+    # rollback is held from; side-door goes up to 1.4.0 from 1.3.0.
+    hub.order("1.4.0", [on_new], from_version=VERSION)
+    hub.order("1.4.0", [on_newer], from_version="1.5.1")
+    hub.order("1.4.0", [on_old], from_version="1.3.0")
+    path = release_manifest_path("1.4.0")
+    keys = [RELEASE_KEY.public_key()]
+    with hub.served() as at:
+        got = open_manifest(get(at.url, on_new, path).content, keys)
+        assert got == back and got.rollback_from == VERSION and got.files == plain.files
+        require_upgrade(got, VERSION)  # what the door on 1.5.0 installs ...
+        with pytest.raises(ReleaseRefused, match=r"1\.4\.0 is not newer than 1\.5\.0"):
+            require_upgrade(plain, VERSION)  # ... where the release itself is refused
+        for release_file in got.files:  # the release's own files, as kept
+            answer = get(at.url, on_new, release_file_path("1.4.0", release_file.name))
+            assert answer.content == hub.kept("1.4.0", release_file.name).read_bytes()
+        # A door on another version gets the release's own manifest, and refuses it; the
+        # rollback would not apply to it either.
+        theirs = open_manifest(get(at.url, on_newer, path).content, keys)
+        assert theirs == plain
+        with pytest.raises(ReleaseRefused, match=r"not newer than 1\.5\.1"):
+            require_upgrade(theirs, "1.5.1")
+        with pytest.raises(ReleaseRefused, match=r"does not apply to 1\.5\.1"):
+            require_upgrade(back, "1.5.1")
+        # A door going up gets the release as it is; one not ordered gets nothing.
+        upwards = open_manifest(get(at.url, on_old, path).content, keys)
+        assert upwards == plain
+        require_upgrade(upwards, "1.3.0")
+        refused = get(at.url, unordered, path)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["detail"].startswith("no rollout ordered release '1.4.0'")
 
 
 def test_only_files_the_manifest_names_are_served_whatever_the_path_says(hub):

@@ -175,6 +175,20 @@ def test_an_older_version_replayed_is_refused(hub, pi):
     assert f"version {OLD} is not newer than {NEW}" in pi.reports[-1].detail
 
 
+def test_a_signed_rollback_from_the_running_version_is_fetched_and_handed_over(hub, pi, served):
+    hub.add_release(OLD, ordered=False)
+    hub.add_release(NEW, ordered=False)
+    hub.add_rollback(OLD, NEW)
+    hub.order(OLD, from_version=NEW)  # a rollback rollout made while the door ran NEW
+    fake_release(pi.dirs, NEW)
+    pi.dirs.switch_to(NEW)  # the door runs NEW; OLD is still installed beside it
+    pi.running = NEW
+    run(pi, UpdateOrder(rollout=8, version=OLD))
+    assert pi.steps() == [("downloading", NEW), ("installed", NEW), ("restarting", NEW)]
+    assert pi.handed == [OLD] and (pi.dirs.current(), pi.dirs.previous()) == (OLD, NEW)
+    assert served.requests.to(release_file_path(OLD, f"hafen-{OLD}-py3-none-any.whl")) == 1
+
+
 def test_a_tampered_wheel_is_refused_by_its_hash_and_leaves_nothing(hub, pi):
     manifest = hub.add_release(NEW)
     wheel = hub.kept(NEW, manifest.files[0].name)

@@ -69,6 +69,14 @@ def start_command(
     deadline_minutes: Annotated[
         int, typer.Option(help="A door with no outcome this long after its order is failed.")
     ] = 30,
+    rollback: Annotated[
+        bool,
+        typer.Option(
+            "--rollback",
+            help="Take doors on a newer version back to this one (each such version needs"
+            " hafen hub release rollback VERSION --from NEWER first).",
+        ),
+    ] = False,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -89,6 +97,7 @@ def start_command(
             max_failures=max_failures,
             max_failure_share=max_failure_share,
             deadline_minutes=deadline_minutes,
+            rollback=rollback,
         )
     except ValidationError as exc:
         raise fail(f"rollout not started: {_as_options(describe(exc))}") from None

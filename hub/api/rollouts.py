@@ -24,7 +24,8 @@ RolloutId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The rollout's i
 @router.get("/releases", response_model=list[Release])
 def list_releases(store: Store, _: Caller) -> list[Release]:
     """The releases the hub holds (``hafen hub release add``), newest first: what a rollout
-    may take."""
+    may take; ``rollbacks``: the versions a signed rollback to it is held from (``hafen hub
+    release rollback``)."""
     return releases.list_releases(store)
 
 
@@ -45,8 +46,10 @@ def list_rollouts(
 @router.post("/rollouts", response_model=RolloutDetail, status_code=status.HTTP_201_CREATED)
 def create_rollout(asked: RolloutIn, store: Store, who: Admin) -> RolloutDetail:
     """Start rolling a release out (network admins): its doors are fixed now, in stages;
-    the hub then orders them stage by stage. 422 for a release the hub does not hold or a
-    target with no door to update, 409 for a door in another running or paused rollout."""
+    the hub then orders them stage by stage. 422 for a release the hub does not hold, a
+    target with no door to update, or a door on a newer version without ``"rollback":
+    true`` or without a rollback held from its version; 409 for a door in another running or
+    paused rollout."""
     return rollouts.create_rollout(store, who, asked)
 
 

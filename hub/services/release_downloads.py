@@ -38,8 +38,9 @@ from hafen.signing import BadSignedMessage, read_own_sealed
 from hub import db
 from hub.pki import device_client_id
 from hub.services.errors import Forbidden, NotFound, Unauthenticated, Unavailable
+from hub.services.releases import goes_back
 from hub.services.renewal import standing
-from hub.services.rollouts import ordered_release
+from hub.services.rollouts import order_for
 
 
 @dataclass(frozen=True)
@@ -132,12 +133,26 @@ def downloadable(engine: Engine, site: str, device: str, version: str) -> Downlo
     """Whether ``device`` at ``site`` may fetch release ``version``, and if so the release;
     the one place where that rule lives: only a release a rollout ordered for that device
     (Forbidden otherwise, before the release is looked up, so that a device learns nothing
-    of releases not meant for it); NotFound for a release the hub does not hold."""
-    if not ordered_release(engine, site, device, version):
+    of releases not meant for it); NotFound for a release the hub does not hold.
+
+    A door the ordering rollout takes back from a newer version gets the signed rollback
+    from that version (hub.services.releases.add_rollback; same files), which its updater
+    installs over exactly that version. Without one held (a rollout made before rollbacks
+    were), it gets the release's own manifest, which its updater refuses and says why."""
+    order = order_for(engine, site, device, version)
+    if order is None:
         raise Forbidden(f"no rollout ordered release {version[:64]!r} for {site}/{device}")
-    r = db.releases.c
+    r, b = db.releases.c, db.release_rollbacks.c
     with engine.connect() as conn:
-        sealed = conn.scalar(select(r.manifest).where(r.version == version))
+        sealed = None
+        if goes_back(order.from_version, version):
+            sealed = conn.scalar(
+                select(b.manifest).where(
+                    b.version == version, b.rollback_from == order.from_version
+                )
+            )
+        if sealed is None:
+            sealed = conn.scalar(select(r.manifest).where(r.version == version))
     if sealed is None:
         raise NotFound(f"no release {version!r}")
     try:

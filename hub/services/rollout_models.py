@@ -110,7 +110,10 @@ class RolloutIn(BaseModel):
     ``sites``, no ``devices``), or to the doors of ``sites`` and the ``devices`` named
     (``site/device``). It pauses by itself when failures pass ``max_failures`` or
     ``max_failure_share`` of the doors of the stages reached; without either, at the first
-    failure. A door ordered that reports no outcome within ``deadline_minutes`` is failed."""
+    failure. A door ordered that reports no outcome within ``deadline_minutes`` is failed.
+    ``rollback``: it may take doors back to ``version`` from a newer one they run, which
+    needs a signed rollback held for each such version (hafen hub release rollback); without
+    it, a rollout to a version older than a door's is refused, so a typo downgrades none."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -123,6 +126,7 @@ class RolloutIn(BaseModel):
     deadline_minutes: Annotated[int, Field(ge=1, le=MAX_DEADLINE_MINUTES)] = (
         DEFAULT_DEADLINE_MINUTES
     )
+    rollback: bool = False
 
     @field_validator("stages")
     @classmethod

@@ -9,6 +9,12 @@ enrolled are no targets; doors that report the version already are done at once 
 store holds that (``rollout_devices.live``), so two admins starting rollouts at once cannot
 both take one door.
 
+A door that runs a newer version than the rollout's is rolled back: only by a rollout that
+says so (``rollback``), and only with a signed rollback held from the version it runs
+(hub.services.releases.add_rollback), which the hub then serves it
+(hub.services.release_downloads). A door whose version is not known is ordered as any: its
+updater refuses what it may not install.
+
 Only a network admin starts and steers rollouts; a site operator and a technician may read
 them (hub.services.rollout_reads).
 """
@@ -17,9 +23,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from packaging.version import Version
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +35,7 @@ from hub import db
 from hub.auth import Principal, Role
 from hub.rollout_steps import FAILURES, HEALTHY, PENDING
 from hub.services.errors import Conflict, Invalid, NotFound
+from hub.services.releases import goes_back, rollbacks_held
 from hub.services.rollout_models import (
     LIVE,
     MAX_DEVICES,
@@ -49,7 +58,9 @@ def create_rollout(
 ) -> RolloutDetail:
     """Start rolling ``asked.version`` out (see the module). Invalid: no such release, a
     site or device that is not there (or revoked, or never enrolled, when named), no door to
-    update, or more than ``MAX_DEVICES``; Conflict: a door is in another live rollout."""
+    update, or more than ``MAX_DEVICES``, a door to take back to an older version without
+    ``rollback`` or without a rollback held from its version; Conflict: a door is in another
+    live rollout."""
     Scope(who).require_role(Role.NETWORK_ADMIN)
     now = now or datetime.now(UTC)
     target = RolloutTarget(sites=asked.sites, devices=asked.devices)
@@ -73,6 +84,7 @@ def create_rollout(
                 f"{target.describe()} is {len(doors):,} devices; a rollout updates at most"
                 f" {MAX_DEVICES:,}: split it by sites"
             )
+        _refuse_downgrade(conn, asked, doors)
         _refuse_overlap(conn, doors)
         done = sorted(d for d, software in doors.items() if software == asked.version)
         todo = sorted(
@@ -148,19 +160,34 @@ def abort_rollout(
     return get_rollout(engine, who, rollout)
 
 
-def ordered_release(engine: Engine, site: str, device: str, version: str) -> bool:
-    """Whether a rollout ordered ``device`` at ``site`` to install ``version`` (what a door
-    may download, hub's device releases endpoint)."""
+@dataclass(frozen=True)
+class Order:
+    """A rollout's order to a door: the version the door ran when the rollout was made."""
+
+    from_version: str | None
+
+
+def order_for(engine: Engine, site: str, device: str, version: str) -> Order | None:
+    """The latest order of a rollout to ``device`` at ``site`` to install ``version``, if
+    one was sent (what a door may download, and which manifest: the hub's device releases
+    endpoint, hub.services.release_downloads)."""
     rd, r = db.rollout_devices.c, db.rollouts.c
     query = (
-        select(rd.rollout_id)
+        select(rd.from_version)
         .join(db.rollouts, r.id == rd.rollout_id)
         .where(rd.site == site, rd.device == device, r.version == version)
         .where(rd.ordered_at.is_not(None))
+        .order_by(rd.rollout_id.desc())
         .limit(1)
     )
     with engine.connect() as conn:
-        return conn.scalar(query) is not None
+        row = conn.execute(query).one_or_none()
+    return None if row is None else Order(row.from_version)
+
+
+def ordered_release(engine: Engine, site: str, device: str, version: str) -> bool:
+    """Whether a rollout ordered ``device`` at ``site`` to install ``version``."""
+    return order_for(engine, site, device, version) is not None
 
 
 def _steer(
@@ -231,6 +258,46 @@ def _targets(conn: Connection, target: RolloutTarget) -> dict[tuple[str, str], s
             raise Invalid(f"devices: {ref} was never enrolled; enrol it first")
         doors[(site, device)] = named.software
     return doors
+
+
+def _refuse_downgrade(
+    conn: Connection, asked: RolloutIn, doors: Mapping[tuple[str, str], str | None]
+) -> None:
+    """Invalid, saying what to run, when a door runs a newer version than ``asked`` and the
+    rollout is no rollback, or no rollback is held from that door's version."""
+    newer: dict[str, list[tuple[str, str]]] = {}
+    for door, software in sorted(doors.items()):
+        if goes_back(software, asked.version):
+            assert software is not None  # goes_back says so
+            newer.setdefault(software, []).append(door)
+    if not newer:
+        return
+    (site, device), first = min((held[0], version) for version, held in newer.items())
+    count = sum(len(held) for held in newer.values())
+    more = f", and {count - 1} more devices run a newer version too" if count > 1 else ""
+    if not asked.rollback:
+        raise Invalid(
+            f"version: {site}/{device} runs {first}, newer than {asked.version}{more}; taking"
+            ' doors back to an older version is a rollback: say so ("rollback": true; hafen'
+            f" hub rollout start {asked.version} --rollback), or leave those devices out"
+        )
+    missing = sorted(set(newer) - rollbacks_held(conn, asked.version), key=Version)
+    if missing:
+        commands = "; ".join(
+            f"hafen hub release rollback {asked.version} --from {version}" for version in missing
+        )
+        raise Invalid(
+            f"version: the hub holds no signed rollback to {asked.version} from"
+            f" {', '.join(missing)}, which {_count(newer, missing)}; make it first"
+            f" ({commands})"
+        )
+
+
+def _count(newer: Mapping[str, list[tuple[str, str]]], versions: list[str]) -> str:
+    doors = sorted(door for version in versions for door in newer[version])
+    if len(doors) == 1:
+        return f"{doors[0][0]}/{doors[0][1]} runs"
+    return f"{len(doors)} devices run (such as {doors[0][0]}/{doors[0][1]})"
 
 
 def _refuse_overlap(conn: Connection, doors: Mapping[tuple[str, str], object]) -> None:

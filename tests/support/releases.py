@@ -25,7 +25,7 @@ from hub.app import create_app
 from hub.http.downloads import DownloadGate, DownloadLimits
 from hub.pki import DEVICE_LIFETIME, CaFiles, issue_device_certificate
 from hub.services.release_downloads import DeviceReleases
-from hub.services.releases import add_release
+from hub.services.releases import add_release, add_rollback
 from tests.support.enrolling import served
 from tests.support.tls import make_ca, request_for
 
@@ -164,9 +164,26 @@ class ReleaseHub:
             self.order(version)
         return open_manifest(sealed, [RELEASE_KEY.public_key()])
 
-    def order(self, version: str) -> None:
-        """A rollout of ``version`` that has ordered every door made so far, as the hub's
-        rollout driver leaves it in the store."""
+    def add_rollback(self, version: str, rollback_from: str) -> Manifest:
+        """A rollback to the held release ``version`` from ``rollback_from``, made as
+        `hafen hub release rollback` makes it; the manifest the hub signed."""
+        add_rollback(self.engine, self.directory, version, rollback_from, RELEASE_KEY, "cli:t")
+        b = db.release_rollbacks.c
+        with self.engine.connect() as conn:
+            sealed = conn.scalar(
+                db.release_rollbacks.select()
+                .with_only_columns(b.manifest)
+                .where(b.version == version, b.rollback_from == rollback_from)
+            )
+        assert sealed is not None
+        return open_manifest(sealed, [RELEASE_KEY.public_key()])
+
+    def order(
+        self, version: str, doors: list[Door] | None = None, from_version: str | None = None
+    ) -> None:
+        """A rollout of ``version`` that has ordered ``doors`` (every door made so far by
+        default), each running ``from_version`` when it was made (not known: None), as the
+        hub's rollout driver leaves it in the store."""
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             rollout = conn.scalar(
@@ -185,7 +202,7 @@ class ReleaseHub:
                     updated_at=now,
                 )
             )
-            for door in self.doors:
+            for door in self.doors if doors is None else doors:
                 conn.execute(
                     insert(db.rollout_devices).values(
                         rollout_id=rollout,
@@ -193,6 +210,7 @@ class ReleaseHub:
                         device=door.device,
                         stage=1,
                         step="ordered",
+                        from_version=from_version,
                         ordered_at=now,
                         last_order_at=now,
                     )

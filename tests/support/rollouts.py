@@ -49,6 +49,21 @@ def add_release(engine: Engine, version: str) -> None:
         )
 
 
+def add_rollback(engine: Engine, version: str, rollback_from: str) -> None:
+    """A rollback held to release ``version`` from ``rollback_from``, as
+    hub.services.releases.add_rollback records it (its manifest matters to the doors)."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(db.release_rollbacks).values(
+                version=version,
+                rollback_from=rollback_from,
+                manifest=b"sealed rollback of " + version.encode(),
+                created_by="cli:nadia",
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
 def add_door(
     engine: Engine,
     site: str,
