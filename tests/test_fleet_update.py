@@ -16,6 +16,7 @@ from hub.services.rollout_models import RolloutIn
 from hub.services.rollout_reads import get_rollout
 from hub.services.rollouts import abort_rollout, create_rollout
 from tests.support.fleet import RUNNING, Fleet, Taps, events_of, fails_to_start, never_healthy
+from tests.support.provisioned import hafen
 from tests.support.rollouts import ADMIN
 from tests.support.waiting import wait_for
 from tests.support.wheelhouse import wheelhouse
@@ -161,6 +162,13 @@ def test_a_door_killed_at_each_step_of_its_update_ends_on_one_working_version(fl
     assert wait_for(lambda: fleet.software("front-door") == NEW, 30)
     steps = [r["step"] for r in events_of(fleet, "front-door", "device.update")]
     assert steps[-1] == "healthy" and steps.count("healthy") == 1, steps
+    # What a technician sees on the door.
+    shown = hafen("edge", "releases", "-c", str(door.config))
+    assert shown.splitlines() == [
+        f"{RUNNING} (previous)",
+        f"{NEW} (current)",
+        f"update to {NEW} from {RUNNING} for rollout {rollout.id}: healthy",
+    ]
     # Each decided tap reached the hub once. A card read in the instant before a kill may
     # not have been decided yet: at most one such per kill.
     seqs = [event["seq"] for event in events_of(fleet, "front-door", "door.decision")]

@@ -18,15 +18,13 @@ marker is installed again, a link is renamed over again):
 - ``healthy``, ``rolled_back``, ``failed``, ``refused``: done; kept, so that the same order
   again is answered from here, and told once more at a start if the hub was not yet told.
 
-The file is read by the launcher too (provisioning/hafen-launch: the Python standard library
+The file is read by the launcher too (provisioning/launch.py: the Python standard library
 alone), so its format is plain JSON, versioned by ``schema``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -137,20 +135,3 @@ class JobFile:
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
 
-
-def on_probation(job: UpdateJob | None, now: datetime) -> bool:
-    """Whether the launcher still counts the starts of ``job``'s new version."""
-    return (
-        job is not None
-        and job.phase == Phase.PROBATION
-        and job.probation_until is not None
-        and now < job.probation_until
-    )
-
-
-def job_text(job: UpdateJob) -> str:
-    """A line for logs and ``hafen edge update --status``."""
-    return json.dumps(
-        {"version": job.version, "from": job.from_version, "phase": job.phase.value}
-        | ({"detail": job.detail} if job.detail else {})
-    )

@@ -1,6 +1,6 @@
 """Where releases live on a door, and the one atomic step that changes which one runs.
 
-Layout under the updater's root (``/opt/hafen`` on a Pi)::
+Layout under the updater's root (``/opt/hafen/edge`` on a Pi)::
 
     releases/1.4.2/          a complete release: its own venv, and the marker .complete
     releases/1.5.0/          one being installed: no marker yet; never listed nor run

@@ -251,3 +251,28 @@ def run(
         from edge.agent.runner import run_agent
 
         run_agent(cfg, take_over=take_over)
+
+
+@app.command()
+def releases(config: ConfigOption) -> None:
+    """The releases on this door, which runs, and the update in hand (``[updates]``)."""
+    from edge.updater.job import JOB_FILE, JobFile
+    from edge.updater.release_dirs import ReleaseDirs
+
+    cfg = _load(config)
+    if cfg.updates is None:
+        raise _fail("this door takes no updates: its config has no [updates] section")
+    dirs = ReleaseDirs(cfg.updates.root)
+    current, previous = dirs.current(), dirs.previous()
+    for version in dirs.installed():
+        mark = " (current)" if version == current else " (previous)" if version == previous else ""
+        typer.echo(f"{version}{mark}")
+    if not dirs.installed():
+        typer.echo(f"no releases in {dirs.releases}: the agent runs from an install before them")
+    job = JobFile(cfg.store.path.parent / JOB_FILE).load()
+    if job is None:
+        typer.echo("no update in hand")
+        return
+    rollout = f" for rollout {job.rollout}" if job.rollout else ""
+    detail = f": {job.detail}" if job.detail else ""
+    typer.echo(f"update to {job.version} from {job.from_version}{rollout}: {job.phase}{detail}")
