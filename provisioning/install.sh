@@ -457,8 +457,9 @@ wheelhouse() {
     WHEELHOUSE_MADE=1
     run "$(at "$TOOLS")/bin/python" -I -m pip wheel --quiet --disable-pip-version-check \
         --wheel-dir "$WHEELHOUSE" "${WHEEL:-hafen}[edge]" \
-        || die "pip could not get the wheels of ${WHEEL}[edge]. If a dependency had to be \
-compiled, run me again with --with-build-tools."
+        || die "pip could not get the wheels of ${WHEEL}[edge] (its output is above). If a \
+dependency had to be compiled, run me again with --with-build-tools; offline, give --from a wheel \
+and have its dependencies on pip's index (PIP_FIND_LINKS)."
 }
 # hafen's wheel in the wheelhouse.
 house_wheel() {
