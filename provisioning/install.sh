@@ -9,6 +9,12 @@ set -euo pipefail
 # (StateDirectory=). The releases are the agent's: it installs its updates itself
 # (edge/updater/release_dirs.py has the layout, and writes it as this script does). The launcher
 # is root's: a release that cannot start must not be able to break the way back to the last one.
+#
+# Root never runs, nor writes by path, anything in the agent's tree: whoever took over the agent
+# (user hafen) could have changed it, or could swap a directory in it for another between root's
+# check and root's use. So every step in a release, and on the links, runs as hafen (as_agent),
+# and the `hafen` command on PATH, which technicians run with sudo, is root's own install
+# (TOOLS), from the same wheel in the same run, apart from the releases.
 readonly EDGE=/opt/hafen/edge
 readonly RELEASES=$EDGE/releases
 readonly LAUNCHER=/opt/hafen/launch
@@ -16,8 +22,10 @@ readonly LAUNCHER=/opt/hafen/launch
 readonly MARKER=.complete
 # In each release install.sh made: a fingerprint of the wheel it holds.
 readonly STAMP=.hafen-installed-from
-# Where installs from before releases put hafen (the launcher's fallback without `current`).
-readonly OLD_VENV=/opt/hafen/venv
+# Root's own install of hafen, for the command on PATH (root:root, nothing in it writable by
+# others): where installs from before releases put hafen, and the hub's units run it from, so a
+# machine that is a hub too shares it. The launcher runs it only if there is no `current`.
+readonly TOOLS=/opt/hafen/venv
 readonly CONFIG_DIR=/etc/hafen
 readonly STATE_DIR=/var/lib/hafen
 readonly UNIT=hafen-edge.service
@@ -37,8 +45,9 @@ usage() {
 Usage: install.sh [OPTIONS]
 
 Installs the hafen door agent: a system user "hafen", /etc/hafen and /var/lib/hafen, the Debian
-packages it needs, hafen[edge] as a release of its own (a venv in
-/opt/hafen/edge/releases/VERSION, which /opt/hafen/edge/current points at), the launcher
+packages it needs, hafen[edge] as the agent's release (a venv in
+/opt/hafen/edge/releases/VERSION, the hafen user's, which /opt/hafen/edge/current points at) and
+as root's own install for the command /usr/local/bin/hafen (/opt/hafen/venv), the launcher
 /opt/hafen/launch that the unit starts, the NFC reader's udev rule and kernel-driver blacklist,
 and the systemd unit hafen-edge.service (enabled; started once /etc/hafen/edge.toml exists).
 Run it as root; running it again changes only what differs.
@@ -54,7 +63,9 @@ Options:
                       for this machine and must be compiled
   --root DIR          install into DIR as if it were / (for tests and image builds): no apt,
                       no udevadm, no daemon-reload or start; users are added to DIR/etc/passwd
-                      and DIR/etc/group, which must exist. Also $HAFEN_INSTALL_ROOT.
+                      and DIR/etc/group, which must exist, and the release is installed as
+                      the uid they give hafen, which must be able to reach DIR. Also
+                      $HAFEN_INSTALL_ROOT.
   --dry-run           print what would be done, change nothing
   -h, --help          show this help
 
@@ -114,7 +125,11 @@ cd /
 # Every path the script touches, under the root it installs into.
 at() { printf '%s%s' "$ROOT" "$1"; }
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# What the agent's user reads from root (the wheels its release is installed from): a directory
+# of root's it may read but not change. WORK stays root's alone.
+SHARED=$(mktemp -d)
+chmod 755 "$SHARED"
+trap 'rm -rf "$WORK" "$SHARED"' EXIT
 
 # Run a command, or under --dry-run only say it.
 run() {
@@ -124,6 +139,29 @@ run() {
         note "+ $*"
         "$@"
     fi
+}
+
+# The agent's user runs every step in its tree (see the top): its numeric ids, which mean the
+# same under --root, with no groups beyond its own and no way to gain privileges, and a clean
+# environment: pip reads no configuration of the technician's (an index, a token in a URL).
+AGENT_ENV=()
+as_agent() {
+    setpriv --reuid="$HAFEN_UID" --regid="$HAFEN_GID" --clear-groups --no-new-privs \
+        env -i "${AGENT_ENV[@]}" "$@"
+}
+# As run, as the agent's user.
+run_as_agent() {
+    if [ "$DRY_RUN" -eq 1 ]; then
+        note "would run as hafen: $*"
+    else
+        note "+ (as hafen) $*"
+        as_agent "$@"
+    fi
+}
+# Write the line $1 into the file $2, as the agent's user (the file is in its tree).
+write_as_agent() {
+    # shellcheck disable=SC2016 # the inner shell expands them, from its arguments
+    as_agent sh -c 'printf "%s\n" "$1" >"$2"' write "$1" "$2"
 }
 
 # The passwd or group line of NAME: the root's files under --root, else the system's (NSS).
@@ -162,6 +200,23 @@ remove it, and run me again"
         run mkdir -p "$path"
         [ "$DRY_RUN" -eq 1 ] || ensure_attrs "$path" "$mode" "$uid" "$gid"
     fi
+}
+
+# A directory of the agent's, in its tree: made and given its mode by the agent's user. Root
+# changes only its owner, if that differs (and never through a link: chown -h), since the agent
+# could swap it for a link to any file between root's look at it and a chmod.
+ensure_agent_dir() {
+    local path=$1 mode=$2 uid=${HAFEN_UID:-hafen} gid=${HAFEN_GID:-hafen}
+    [ ! -L "$path" ] || die "$path is a symbolic link (to $(readlink "$path")), not a directory: \
+remove it, and run me again"
+    if [ ! -d "$path" ]; then
+        run_as_agent mkdir "$path"
+        [ "$DRY_RUN" -eq 1 ] || run_as_agent chmod "$mode" "$path"
+        return
+    fi
+    [ "$(stat -c '%u %g' "$path")" = "$uid $gid" ] || run chown -h "$uid:$gid" "$path"
+    [ "$(stat -c '%a' "$path")" = "$mode" ] || run_as_agent chmod "$mode" "$path"
+    note "$path: there ($mode, owner $uid:$gid)"
 }
 
 # Put the file NEW at DEST with this mode, owned by root, unless it is there already. Sets
@@ -237,6 +292,9 @@ step_user() {
     if [ -n "$entry" ]; then
         HAFEN_UID=$(cut -d: -f3 <<<"$entry")
         HAFEN_GID=$(cut -d: -f4 <<<"$entry")
+        AGENT_ENV=(PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "HOME=$(at "$STATE_DIR")"
+            PIP_CONFIG_FILE=/dev/null PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+            PYTHONNOUSERSITE=1)
     fi
     # The unit's SupplementaryGroups: GPIO pins, serial ports (CO2 sensor, PN532 on a UART),
     # USB devices. Raspberry Pi OS has them all; creating one here would hide a wrong machine.
@@ -267,9 +325,17 @@ step_directories() {
     ensure_dir "$(at "$STATE_DIR")" 700 "$uid" "$gid"
     ensure_dir "$(at /opt/hafen)" 755 0 0
     # The releases: the agent's, since its updater installs and prunes them (and the unit lets it
-    # write here: ReadWritePaths=). Readable by all: code, no secrets.
+    # write here: ReadWritePaths=). Readable by all: code, no secrets. Root may set the owner and
+    # mode of $EDGE itself: /opt/hafen is root's, so the agent cannot swap it for a link.
     ensure_dir "$(at "$EDGE")" 755 "$uid" "$gid"
-    ensure_dir "$(at "$RELEASES")" 755 "$uid" "$gid"
+    if [ "$DRY_RUN" -eq 0 ]; then
+        command -v setpriv >/dev/null || die "setpriv (util-linux) is missing: the release is \
+installed as the hafen user with it"
+        as_agent test -w "$(at "$EDGE")" -a -x "$(at "$EDGE")" \
+            || die "the hafen user (uid $uid) cannot write $(at "$EDGE"), its own: a directory \
+above it is closed to it${ROOT:+ (--root $ROOT and every directory above it must be open to others: 0755 or 0711)}"
+    fi
+    ensure_agent_dir "$(at "$RELEASES")" 755
 }
 
 # The version the link $1 (current, previous) points at: releases/VERSION, as the updater
@@ -381,13 +447,93 @@ print(version, digest.hexdigest())
 EOF
 }
 
-# Give every file under the directory $1 to the agent, if any is not its already.
-ensure_tree_owner() {
-    local uid=${HAFEN_UID:-hafen} gid=${HAFEN_GID:-hafen}
-    if [ -n "$(find "$1" \( ! -user "$uid" -o ! -group "$gid" \) -print -quit 2>/dev/null)" ]; then
-        # -R never follows a link in the tree (it changes the link itself).
-        run chown -R "$uid:$gid" "$1"
+# The wheels of hafen[edge], for root's install and the agent's release alike, so that both are
+# the same: fetched once a run, by root's own pip (TOOLS's, with the technician's pip settings),
+# into SHARED, which the agent's user can read. Both installs take exactly these, with no index.
+WHEELHOUSE="$SHARED/wheels"
+WHEELHOUSE_MADE=0
+wheelhouse() {
+    [ "$WHEELHOUSE_MADE" -eq 0 ] || return 0
+    WHEELHOUSE_MADE=1
+    run "$(at "$TOOLS")/bin/python" -I -m pip wheel --quiet --disable-pip-version-check \
+        --wheel-dir "$WHEELHOUSE" "${WHEEL:-hafen}[edge]" \
+        || die "pip could not get the wheels of ${WHEEL}[edge] (its output is above). If a \
+dependency had to be compiled, run me again with --with-build-tools; offline, give --from a wheel \
+and have its dependencies on pip's index (PIP_FIND_LINKS)."
+}
+# hafen's wheel in the wheelhouse.
+house_wheel() {
+    printf '%s' "$WHEELHOUSE/$(basename "${WHEEL:-hafen.whl}")"
+}
+# pip's options for an install from the wheelhouse alone.
+FROM_WHEELHOUSE=(--quiet --disable-pip-version-check --no-index --find-links "$WHEELHOUSE")
+
+# A path under $1 that is not root's, or that others than root may write (links aside: their
+# mode means nothing); nothing if there is none.
+not_roots_alone() {
+    find "$1" \( ! -user 0 -o \( ! -type l -perm /022 \) \) -print -quit 2>/dev/null || true
+}
+
+step_tools() {
+    say "The hafen command's own install, root's: $TOOLS"
+    local venv stamp foreign said
+    venv=$(at "$TOOLS")
+    stamp="$venv/$STAMP"
+    # Root runs what is here (sudo hafen), so it must be root's alone before root runs anything
+    # from it, this script's pip included; /opt/hafen above it is root's (step_directories).
+    [ ! -L "$venv" ] || die "$venv is a symbolic link (to $(readlink "$venv")), not a directory: \
+remove it, and run me again"
+    foreign=$(not_roots_alone "$venv")
+    if [ -n "$foreign" ]; then
+        local why="$foreign is not root's alone (its owner or group or others may change it), and \
+root runs hafen from $TOOLS: find out how it came to be, remove $TOOLS (the hub's units run from \
+it too, on a hub), and run me again"
+        [ "$DRY_RUN" -eq 1 ] || die "$why"
+        warn "$why"
     fi
+    if [ "$KEEP" -eq 1 ]; then
+        if [ -x "$venv/bin/hafen" ]; then
+            note "left as it is: the command is updated when I am given a version (--version,"
+            note "--from), not by the hub's rollouts, which update the agent's release"
+        else
+            warn "$venv holds no hafen, so the command $COMMAND_LINK does not work: run me again \
+with --version $(link_version current) (the version the door runs) or --from its wheel"
+        fi
+        return
+    fi
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$FINGERPRINT" ] && [ -x "$venv/bin/hafen" ]; then
+        note "installed already from the same contents"
+        return
+    fi
+    "$PYTHON" -I -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "hafen needs Python 3.11 or newer; $PYTHON is $("$PYTHON" --version)"
+    if [ -x "$venv/bin/python" ]; then
+        # From before releases, or the hub's: hafen is installed into it anew, the rest kept.
+        [ -f "$stamp" ] || note "$venv is there, from before releases or the hub's: hafen is \
+installed into it again"
+    else
+        # System site packages: the Pi's pin library (python3-lgpio) comes from apt.
+        run "$PYTHON" -I -m venv --system-site-packages "$venv"
+    fi
+    wheelhouse
+    if [ -x "$venv/bin/hafen" ]; then
+        # pip keeps an installed hafen of the wheel's version even if the wheel differs.
+        run "$venv/bin/python" -I -m pip install "${FROM_WHEELHOUSE[@]}" --no-deps \
+            --force-reinstall "$(house_wheel)"
+    fi
+    run "$venv/bin/python" -I -m pip install "${FROM_WHEELHOUSE[@]}" "$(house_wheel)[edge]" \
+        || die "pip could not install ${WHEEL}[edge] into $venv (its output is above)"
+    [ "$DRY_RUN" -eq 0 ] || return 0
+    said=$("$venv/bin/hafen" version) || die "the hafen installed in $venv does not start"
+    [ "$said" = "$VERSION_TO" ] || die "the hafen installed in $venv says it is $said, not \
+$VERSION_TO"
+    printf '%s\n' "$FINGERPRINT" >"$stamp"
+    note "installed: hafen $said"
+}
+
+# A path under $1 that is not the agent's; nothing if there is none.
+not_the_agents() {
+    find "$1" \( ! -user "$HAFEN_UID" -o ! -group "$HAFEN_GID" \) -print -quit 2>/dev/null || true
 }
 
 RELEASE_CHANGED=0
@@ -395,51 +541,52 @@ step_release() {
     if [ "$KEEP" -eq 1 ]; then
         return
     fi
-    local dest="$RELEASES/${VERSION_TO:-VERSION}" release stamp
-    say "hafen ${VERSION_TO:-(the version pip picks)} in $dest"
+    local dest="$RELEASES/${VERSION_TO:-VERSION}" release stamp said
+    say "hafen ${VERSION_TO:-(the version pip picks)} in $dest, the agent's"
     release=$(at "$dest")
     stamp="$release/$STAMP"
-    if [ -f "$release/$MARKER" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$FINGERPRINT" ]; then
-        note "installed already from the same contents"
-        ensure_tree_owner "$release"
-        return
-    fi
-    if [ -f "$release/$MARKER" ]; then
+    # Root only looks here, and reads a line of a regular file; the agent's user does the rest.
+    if [ -f "$release/$MARKER" ] && [ -f "$stamp" ] && [ ! -L "$stamp" ] \
+        && [ "$(head -c 200 -- "$stamp")" = "$FINGERPRINT" ]; then
+        if [ -z "$HAFEN_UID" ] || [ -z "$(not_the_agents "$release")" ]; then
+            note "installed already from the same contents"
+            return
+        fi
+        note "$dest is there from the same contents, but not all of it is hafen's: made anew"
+    elif [ -f "$release/$MARKER" ]; then
         # A rebuilt wheel or a changed source tree of the same version, or the updater's
-        # install: made anew in its place. It runs nothing of the release there (the agent's).
+        # install: made anew in its place.
         note "$dest is there, from other contents: made anew"
-        run rm -rf "$release"
     elif [ -e "$release" ] || [ -L "$release" ]; then
         note "$dest is an install that did not finish: made again from its start"
-        run rm -rf "$release"
     fi
-    "$PYTHON" -I -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-        || die "hafen needs Python 3.11 or newer; $PYTHON is $("$PYTHON" --version)"
-    # Root installs the release and hands it to the agent before it counts (the marker): until
-    # then the agent does not touch it, and root runs what it just made, nothing the agent wrote.
-    # System site packages: the Pi's pin library (python3-lgpio) comes from apt.
-    run "$PYTHON" -I -m venv --system-site-packages "$release"
-    run "$release/bin/python" -I -m pip install --quiet --disable-pip-version-check \
-        "${WHEEL:-hafen}[edge]" \
-        || die "pip could not install ${WHEEL}[edge]. If a dependency had to be compiled, run me \
-again with --with-build-tools; offline, give --from a wheel."
+    if [ -e "$release" ] || [ -L "$release" ]; then
+        run_as_agent rm -rf "$release" || die "the hafen user could not remove $release (is \
+some of it not its own?): remove it (rm -rf $release), and run me again"
+    fi
+    wheelhouse
+    # All of it as the agent's user, who owns it from the start (the updater prunes it): root
+    # never runs what the agent can write (the release's pip, its hafen), nor works by path
+    # in a directory the agent could swap for another meanwhile.
+    run_as_agent "$PYTHON" -I -m venv --system-site-packages "$release" \
+        || die "the hafen user could not make a venv in $release"
+    run_as_agent "$release/bin/python" -I -m pip install "${FROM_WHEELHOUSE[@]}" \
+        "$(house_wheel)[edge]" \
+        || die "pip could not install ${WHEEL}[edge] into $release (its output is above)"
     RELEASE_CHANGED=1
     if [ "$DRY_RUN" -eq 1 ]; then
-        note "would give $dest to hafen and write its $MARKER"
+        note "would check its version and write its $MARKER, as hafen"
         return
     fi
-    local said
-    said=$("$release/bin/hafen" version) || die "the hafen installed in $dest does not start"
+    said=$(as_agent "$release/bin/hafen" version) || die "the hafen installed in $dest does not start"
     [ "$said" = "$VERSION_TO" ] || die "the hafen installed in $dest says it is $said, not \
 $VERSION_TO: it is left incomplete"
-    # Root writes by name only while the directory is its own (the marker under another name).
-    printf '%s\n' "$FINGERPRINT" >"$stamp"
-    printf '%s\n' "$VERSION_TO" >"$release/$MARKER.new"
-    run chown -R "${HAFEN_UID:-hafen}:${HAFEN_GID:-hafen}" "$release"
+    write_as_agent "$FINGERPRINT" "$stamp"
+    write_as_agent "$VERSION_TO" "$release/$MARKER.new"
     # On the disk before the marker says the release is complete: a cut power leaves it
     # incomplete (made again), never complete and half written.
-    run sync -f "$release"
-    run mv -T "$release/$MARKER.new" "$release/$MARKER"
+    run_as_agent sync -f "$release"
+    run_as_agent mv -T "$release/$MARKER.new" "$release/$MARKER"
     note "installed: hafen $said"
 }
 
@@ -449,11 +596,11 @@ set_link() {
     local edge fresh
     edge=$(at "$EDGE")
     fresh="$edge/.$1.new"
-    if [ -e "$fresh" ] || [ -L "$fresh" ]; then run rm -f "$fresh"; fi
+    # As the agent's user: its directory, its links.
+    if [ -e "$fresh" ] || [ -L "$fresh" ]; then run_as_agent rm -f "$fresh"; fi
     # -T: never into a directory a link of that name might point to.
-    run ln -s -T "releases/$2" "$fresh"
-    run chown -h "${HAFEN_UID:-hafen}:${HAFEN_GID:-hafen}" "$fresh"
-    run mv -T "$fresh" "$edge/$1"
+    run_as_agent ln -s -T "releases/$2" "$fresh"
+    run_as_agent mv -T "$fresh" "$edge/$1"
 }
 
 step_links() {
@@ -503,13 +650,15 @@ that release's wheel."
 
 step_command() {
     say "The hafen command on PATH"
-    local link target=$EDGE/current/bin/hafen
+    local link target=$TOOLS/bin/hafen
     link=$(at "$COMMAND_LINK")
     if [ -L "$link" ] && [ "$(readlink "$link")" = "$target" ]; then
         note "$link: there"
-    elif [ -L "$link" ] && [ "$(readlink "$link")" = "$OLD_VENV/bin/hafen" ]; then
-        note "$link is the link to the install from before releases: it now links $target"
-        run ln -s "$target" "$link.new"
+    elif [ -L "$link" ] && [ "$(readlink "$link")" = "$EDGE/current/bin/hafen" ]; then
+        # What an install.sh of the first releases linked: code the agent can change, which
+        # `sudo hafen` would have run as root.
+        note "$link links the agent's release, which the agent can change: it now links $target"
+        run ln -s -T "$target" "$link.new"
         run mv -T "$link.new" "$link"
     elif [ -e "$link" ] || [ -L "$link" ]; then
         warn "$link exists and is not the link to $target: left as it is"
@@ -517,17 +666,6 @@ step_command() {
         [ -d "$(dirname "$link")" ] || run mkdir -p "$(dirname "$link")"
         run ln -s "$target" "$link"
     fi
-}
-
-step_old_venv() {
-    [ -d "$(at "$OLD_VENV")" ] || return 0
-    say "The install from before releases: $OLD_VENV"
-    # Left in place rather than removed: the hub's units run from this path too (a machine
-    # may be a hub and a door, or a test bench), and until the agent is restarted with the new
-    # unit it still runs from there. The launcher no longer uses it once `current` exists.
-    note "left as it is; the launcher runs $EDGE/current instead. Once $UNIT runs from"
-    note "$LAUNCHER (systemctl status $UNIT), remove it: rm -rf $OLD_VENV"
-    note "(unless this machine's hub services, hafen-hub*.service, run from it)"
 }
 
 # nfcpy's USB readers (nfc/clf/device.py, usb_device_map): vendor, product, name.
@@ -640,6 +778,7 @@ step_packages
 step_user
 step_directories
 step_source
+step_tools
 step_release
 step_links
 step_launcher
@@ -647,5 +786,4 @@ step_command
 step_reader
 step_unit
 step_start
-step_old_venv
 printf '\nDone.\n'

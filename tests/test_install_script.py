@@ -1,12 +1,14 @@
 """provisioning/install.sh, the door's installer, run for real into a scratch root (``--root``).
 
-One install per module: the release's venv is made with the host's Python and hafen[edge]
-installed by pip from a wheel built here from the working tree (its dependencies from the
-machine's package index, as ``make test``'s set-up gets them; about 10 s). Every file it installs
+One install per module: root's own venv for the ``hafen`` command and the agent's release, both
+made with the host's Python and hafen[edge] installed by pip from a wheel built here from the
+working tree (its dependencies from the machine's package index, as ``make test``'s set-up gets
+them; about 25 s). The release is made as the agent's user (the uid the root's passwd gives it),
+so the scratch root lies where that user can reach it (``_open_dir``). Every file it installs
 is checked by path, content, mode and owner, the releases by the updater's own reader
 (edge.updater.release_dirs), the launcher by running it, the unit by ``systemd-analyze verify``
 and the udev rule by udev's own parser; a second run must change nothing at all. A copy of that
-root is then upgraded with a wheel of a newer version (about 10 s more).
+root is then upgraded with a wheel of a newer version (about 20 s more).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +37,9 @@ UNIT = "hafen-edge.service"
 RULE = "etc/udev/rules.d/60-hafen-nfc.rules"
 BLACKLIST = "etc/modprobe.d/hafen-nfc-blacklist.conf"
 EDGE = "opt/hafen/edge"
+#: Root's own install, which the command on PATH runs (with sudo, too).
+TOOLS = "opt/hafen/venv"
+COMMAND = "usr/local/bin/hafen"
 #: The working tree's version, and one after it for the upgrade.
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 NEWER = ".".join(map(str, (*Version(VERSION).release[:-1], Version(VERSION).release[-1] + 1)))
@@ -184,10 +191,28 @@ def newer_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def install(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Install:
+def open_dirs() -> Iterator[list[Path]]:
+    """Scratch directories the agent's user can reach, removed when the module is done."""
+    made: list[Path] = []
+    yield made
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _open_dir(made: list[Path], name: str) -> Path:
+    """A scratch directory in the system's /tmp, open to others (0755): install.sh makes the
+    release as the agent's user, which pytest's own directories (0700) would keep out."""
+    path = Path(tempfile.mkdtemp(prefix=f"hafen-install-{name}-", dir="/tmp"))
+    path.chmod(0o755)
+    made.append(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def install(open_dirs: list[Path], wheel: Path) -> Install:
     if os.geteuid() != 0:
         pytest.skip("the installer sets owners and adds a user, also under --root: needs root")
-    root = tmp_path_factory.mktemp("pi")
+    root = _open_dir(open_dirs, "pi")
     _seed_root(root)
     # A technician's umask of 077 must not leave the venv unreadable to the agent.
     first = _run("--root", str(root), "--from", str(wheel), umask=0o077)
@@ -205,11 +230,14 @@ def install(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Install:
 
 @pytest.fixture(scope="module")
 def upgrade(
-    tmp_path_factory: pytest.TempPathFactory, install: Install, newer_wheel: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    open_dirs: list[Path],
+    install: Install,
+    newer_wheel: Path,
 ) -> Upgrade:
     """A copy of the installed root (owners, modes and links kept: ``cp -a``) upgraded with the
     newer wheel; then run again with neither ``--from`` nor ``--version``, and no index to ask."""
-    root = tmp_path_factory.mktemp("upgraded") / "pi"
+    root = _open_dir(open_dirs, "upgraded") / "pi"
     subprocess.run(["cp", "-a", str(install.root), str(root)], check=True)
     upgraded = _run("--root", str(root), "--from", str(newer_wheel))
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
@@ -230,6 +258,36 @@ def _ids(root: Path, name: str) -> tuple[int, int]:
 def _attrs(path: Path) -> tuple[str, int, int]:
     st = path.lstat()
     return oct(st.st_mode & 0o7777), st.st_uid, st.st_gid
+
+
+def _not_roots_alone(top: Path) -> list[str]:
+    """Every path under ``top`` (itself included) that is not root's, or that its group or
+    others may write (a link's own mode means nothing: only its owner counts)."""
+    found = []
+    for path in (top, *top.rglob("*")):
+        st = path.lstat()
+        if st.st_uid != 0 or (not path.is_symlink() and st.st_mode & 0o022):
+            found.append(f"{path} ({oct(st.st_mode & 0o7777)}, {st.st_uid}:{st.st_gid})")
+    return found
+
+
+def _python_of(venv: Path, *args: str, uid: int = 0, gid: int = 0) -> str:
+    """What ``args`` print, run by the venv's own Python, as the user ``uid``."""
+    command = [str(venv / "bin/python"), "-I", *args]
+    if uid:
+        command = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *command]
+    return subprocess.run(
+        command, cwd="/", capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+
+
+def _roots_commands(steps: str) -> list[str]:
+    """The commands install.sh says it ran as root (``+ ...``), not as the agent's user."""
+    return [
+        line
+        for line in steps.splitlines()
+        if line.startswith("    + ") and not line.startswith("    + (as hafen) ")
+    ]
 
 
 def test_the_script_parses_and_shellcheck_finds_nothing():
@@ -269,9 +327,11 @@ def test_a_dry_run_says_each_step_and_changes_nothing(tmp_path, wheel):
     release = f"{tmp_path}/{EDGE}/releases/{VERSION}"
     for planned in (
         "would run: useradd",
-        f"would run: /usr/bin/python3 -I -m venv --system-site-packages {release}\n",
-        f"would give /{EDGE}/releases/{VERSION} to hafen and write its .complete",
-        f"would run: ln -s -T releases/{VERSION} {tmp_path}/{EDGE}/.current.new",
+        f"would run: /usr/bin/python3 -I -m venv --system-site-packages {tmp_path}/{TOOLS}\n",
+        f"would run as hafen: /usr/bin/python3 -I -m venv --system-site-packages {release}\n",
+        "would check its version and write its .complete, as hafen",
+        f"would run as hafen: ln -s -T releases/{VERSION} {tmp_path}/{EDGE}/.current.new",
+        f"would run: ln -s /opt/hafen/venv/bin/hafen {tmp_path}/{COMMAND}\n",
         f"launch.py {tmp_path}/opt/hafen/launch\n",
         f"hafen-edge.service {tmp_path}/etc/systemd/system/hafen-edge.service\n",
     ):
@@ -292,7 +352,8 @@ def test_from_the_index_pip_picks_the_version_that_names_the_release(tmp_path, w
     newest = _run("--root", str(root), "--dry-run", env=_no_index(index))
     assert newest.returncode == 0, newest.stderr
     assert "asking pip for the wheel of hafen (" in newest.stdout
-    venv = f"would run: /usr/bin/python3 -I -m venv --system-site-packages {root}/{EDGE}/releases"
+    python = "/usr/bin/python3 -I -m venv --system-site-packages"
+    venv = f"would run as hafen: {python} {root}/{EDGE}/releases"
     assert f"{venv}/{NEWER}\n" in newest.stdout
     pinned = _run("--root", str(root), "--dry-run", "--version", VERSION, env=_no_index(index))
     assert pinned.returncode == 0, pinned.stderr
@@ -302,25 +363,85 @@ def test_from_the_index_pip_picks_the_version_that_names_the_release(tmp_path, w
     assert _tree(root) == before
 
 
-def test_an_install_from_before_releases_is_left_and_the_command_moves_to_current(tmp_path, wheel):
-    """/opt/hafen/venv was where hafen went before releases: the launcher runs it only while
-    there is no ``current``, and the hub's units may use it, so it is left, with a word on
-    when it can go; the ``hafen`` command is moved to the current release."""
+def test_an_install_from_before_releases_becomes_the_commands_own(tmp_path, wheel):
+    """/opt/hafen/venv, where hafen went before releases (and where the hub's units run it
+    from), is root's: hafen is installed into it again, the rest of it kept, and the ``hafen``
+    command keeps linking it."""
     _seed_root(tmp_path)
-    old = tmp_path / "opt/hafen/venv/bin/hafen"
+    old = tmp_path / TOOLS / "bin/hafen"
     old.parent.mkdir(parents=True)
     old.write_text("#!/bin/sh\n")
-    command = tmp_path / "usr/local/bin/hafen"
+    command = tmp_path / COMMAND
     command.parent.mkdir(parents=True)
     command.symlink_to("/opt/hafen/venv/bin/hafen")
     before = _tree(tmp_path)
     dry = _run("--root", str(tmp_path), "--from", str(wheel), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert _tree(tmp_path) == before
-    assert f"would run: ln -s /opt/hafen/edge/current/bin/hafen {command}.new\n" in dry.stdout
-    assert f"would run: mv -T {command}.new {command}\n" in dry.stdout
-    assert "remove it: rm -rf /opt/hafen/venv" in dry.stdout
+    assert f"would run: /usr/bin/python3 -I -m venv --system-site-packages {old.parents[1]}\n" in (
+        dry.stdout
+    )
+    assert f"{command}: there\n" in dry.stdout
     assert "would run: rm" not in dry.stdout
+
+
+def test_the_command_linked_to_the_agents_release_is_moved_to_roots_own(tmp_path, wheel):
+    """The first install.sh of releases linked the command to ``current``: code the agent can
+    change, which ``sudo hafen`` ran as root. A run moves the link, in one rename."""
+    _seed_root(tmp_path)
+    command = tmp_path / COMMAND
+    command.parent.mkdir(parents=True)
+    command.symlink_to("/opt/hafen/edge/current/bin/hafen")
+    before = _tree(tmp_path)
+    dry = _run("--root", str(tmp_path), "--from", str(wheel), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert _tree(tmp_path) == before
+    assert "links the agent's release, which the agent can change" in dry.stdout
+    assert f"would run: ln -s -T /opt/hafen/venv/bin/hafen {command}.new\n" in dry.stdout
+    assert f"would run: mv -T {command}.new {command}\n" in dry.stdout
+    # Such a door, run again without a version: its release is kept, and root's install, which
+    # it never had, is asked for by the version the door runs (the link is moved all the same).
+    (tmp_path / EDGE).mkdir(parents=True)
+    (tmp_path / EDGE / "current").symlink_to(f"releases/{VERSION}")
+    kept = _run("--root", str(tmp_path), "--dry-run", env=_no_index(tmp_path / "no-index"))
+    assert kept.returncode == 0, kept.stderr
+    assert f"run me again with --version {VERSION} (the version the door runs)" in kept.stderr
+    assert f"would run: mv -T {command}.new {command}\n" in kept.stdout
+
+
+def test_roots_install_that_others_could_change_is_refused_before_root_runs_it(open_dirs, wheel):
+    """Root runs pip from /opt/hafen/venv and technicians run its hafen with sudo: a file in it
+    that is not root's alone stops the install before anything of it is run."""
+    root = _open_dir(open_dirs, "foreign")
+    _seed_root(root)
+    tools = root / TOOLS
+    (tools / "bin").mkdir(parents=True)
+    python = tools / "bin/python"
+    python.write_text('#!/bin/sh\ntouch "$0.ran"\n')
+    python.chmod(0o775)  # the group may write it
+    dry = _run("--root", str(root), "--from", str(wheel), "--dry-run")
+    assert dry.returncode == 0 and f"{python} is not root's alone" in dry.stderr
+    if os.geteuid() != 0:
+        return
+    refused = _run("--root", str(root), "--from", str(wheel))
+    assert refused.returncode == 1
+    assert f"{python} is not root's alone" in refused.stderr
+    assert "remove /opt/hafen/venv" in refused.stderr
+    assert not (tools / "bin/python.ran").exists()
+    assert "==> hafen" not in refused.stdout  # nor anything of the release
+
+
+def test_a_root_the_agents_user_cannot_reach_is_refused_with_the_reason(tmp_path, wheel):
+    """The release is made as the agent's user; under --root in a directory closed to others
+    (pytest's own: 0700), that user could not, and is not made to fail halfway."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to add the user and drop to it")
+    _seed_root(tmp_path)
+    refused = _run("--root", str(tmp_path), "--from", str(wheel))
+    assert refused.returncode == 1
+    assert f"the hafen user (uid {_ids(tmp_path, 'hafen')[0]}) cannot write" in refused.stderr
+    assert "every directory above it must be open to others" in refused.stderr
+    assert not (tmp_path / EDGE / "releases").exists()
 
 
 def test_unknown_options_and_version_with_a_wheel_are_refused(wheel):
@@ -372,11 +493,14 @@ def test_the_release_is_complete_current_and_the_agents(install):
         if (path.lstat().st_uid, path.lstat().st_gid) != (uid, gid)
     ]
     assert not_the_agents == []
-    # The marker is the last step of the release (all of it the agent's first), then the switch.
+    # The agent's user made all of it: root ran nothing in the agent's tree, nor on a path
+    # through it (the agent could swap a directory there for another meanwhile).
     steps = install.first.stdout
-    marked = steps.index(f"+ mv -T {release}/.complete.new {release}/.complete")
-    assert steps.index(f"+ chown -R {uid}:{gid} {release}") < marked
-    assert marked < steps.index(f"+ mv -T {edge}/.current.new {edge}/current")
+    assert [line for line in _roots_commands(steps) if f"{edge}/" in line] == []
+    made = steps.index(f"+ (as hafen) /usr/bin/python3 -I -m venv --system-site-packages {release}")
+    # The marker is the last step of the release, then the switch.
+    marked = steps.index(f"+ (as hafen) mv -T {release}/.complete.new {release}/.complete")
+    assert made < marked < steps.index(f"+ (as hafen) mv -T {edge}/.current.new {edge}/current")
 
 
 def test_the_release_holds_hafen_with_the_edge_extras_readable_by_the_agent(install):
@@ -390,17 +514,43 @@ def test_the_release_holds_hafen_with_the_edge_extras_readable_by_the_agent(inst
     )
     assert where.stdout.startswith(str(release))
     assert Path(where.stdout.strip()).stat().st_mode & 0o004, "installed under umask 077"
-    link = install.root / "usr/local/bin/hafen"
-    assert os.readlink(link) == "/opt/hafen/edge/current/bin/hafen"
+
+
+def test_the_command_on_path_is_roots_own_install_apart_from_the_releases(install):
+    """``sudo hafen provision enrol`` runs what the command links as root: nothing of it, nor
+    of the directories above it, may be the agent's or writable by others. It is a venv of its
+    own (not the release's, which the agent changes), from the same wheel as the release."""
+    link = install.root / COMMAND
+    assert os.readlink(link) == "/opt/hafen/venv/bin/hafen"
+    tools = install.root / TOOLS
+    assert (tools / "bin/hafen").is_file()
+    assert _not_roots_alone(tools) == []
+    for above in (install.root / "opt/hafen", install.root / "opt", link.parent):
+        assert above.stat().st_uid == 0 and not above.stat().st_mode & 0o022, above
+    assert "include-system-site-packages = true" in (tools / "pyvenv.cfg").read_text()
+    # A tree apart from the releases: its hafen is its own copy, not a link into them.
+    edge = (install.root / EDGE).resolve()
+    assert not tools.resolve().is_relative_to(edge)
+    imports = "import nfc, gpiozero, serial, paho.mqtt, sdnotify, hafen; print(hafen.__file__)"
+    assert Path(_python_of(tools, "-c", imports)).is_relative_to(tools)
+    release = install.root / EDGE / "releases" / VERSION
+    stamp = ".hafen-installed-from"
+    assert (tools / stamp).read_text() == (release / stamp).read_text()
+    version = "import hafen; print(hafen.__version__)"
+    assert _python_of(tools, "-c", version) == VERSION
+    # The agent's user may run it too (`sudo -u hafen hafen edge selftest`): installed under
+    # umask 077, it is readable by all.
+    uid, gid = _ids(install.root, "hafen")
+    assert _python_of(tools, "-c", version, uid=uid, gid=gid) == VERSION
 
 
 def test_the_launcher_is_roots_and_runs_the_current_release(install):
     """The launcher is the package's own, root's (a release cannot change its way back), and
-    runs the release ``current`` names: there is no /opt/hafen/venv to fall back to here."""
+    runs the release ``current`` names (and not root's /opt/hafen/venv: the upgrade's test
+    tells them apart by their versions)."""
     launcher = install.root / "opt/hafen/launch"
     assert launcher.read_bytes() == (ROOT / "provisioning/launch.py").read_bytes()
     assert _attrs(launcher) == ("0o755", 0, 0)
-    assert not (install.root / "opt/hafen/venv").exists()
     assert _launch(install.root, "version").stdout.strip() == VERSION
 
 
@@ -483,7 +633,8 @@ def test_the_kernel_drivers_that_would_claim_the_reader_are_blacklisted(install)
 def test_a_second_run_changes_nothing(install):
     assert install.tree_after_second == install.tree_after_first
     assert "\n    + " not in install.second.stdout, install.second.stdout
-    assert "installed already from the same contents" in install.second.stdout
+    # Both installs, root's and the agent's, were found as they are.
+    assert install.second.stdout.count("installed already from the same contents") == 2
 
 
 def test_without_a_config_it_names_the_next_step_and_with_one_it_starts(install):
@@ -501,7 +652,12 @@ def test_an_upgrade_installs_the_newer_release_and_makes_the_old_one_previous(in
     assert releases.installed() == [VERSION, NEWER]
     assert (releases.current(), releases.previous()) == (NEWER, VERSION)
     assert _launch(upgrade.root, "version").stdout.strip() == NEWER
-    assert os.readlink(upgrade.root / "usr/local/bin/hafen") == "/opt/hafen/edge/current/bin/hafen"
+    # Root's install for the command is upgraded in the same run, in its place, root's still.
+    tools = upgrade.root / TOOLS
+    assert os.readlink(upgrade.root / COMMAND) == "/opt/hafen/venv/bin/hafen"
+    assert _python_of(tools, "-c", "import hafen; print(hafen.__version__)") == NEWER
+    assert _not_roots_alone(tools) == []
+    assert f"+ {upgrade.root}/{TOOLS}/bin/python -I -m pip install" in upgrade.run.stdout
     # The old release is untouched: it is the one to go back to.
     old = f"{EDGE}/releases/{VERSION}"
     assert {k: v for k, v in upgrade.tree_before_kept.items() if k.startswith(old)} == {
@@ -511,6 +667,8 @@ def test_an_upgrade_installs_the_newer_release_and_makes_the_old_one_previous(in
     assert launch.switch_back(edge)
     assert (releases.current(), releases.previous()) == (VERSION, NEWER)
     assert _launch(upgrade.root, "version").stdout.strip() == VERSION
+    # The command's hafen is not the release's: it stays on the version it was installed with.
+    assert _python_of(tools, "-c", "import hafen; print(hafen.__version__)") == NEWER
 
 
 def test_a_run_without_a_version_keeps_the_current_release_and_asks_no_index(upgrade):
@@ -520,6 +678,7 @@ def test_a_run_without_a_version_keeps_the_current_release_and_asks_no_index(upg
     assert kept.returncode == 0, kept.stdout + kept.stderr
     assert f"hafen {NEWER} is current in /opt/hafen/edge: kept" in kept.stdout
     assert "asking pip" not in kept.stdout and "\n    + " not in kept.stdout
+    assert "not by the hub's rollouts" in kept.stdout  # root's install is left too
     assert upgrade.tree_after_kept == upgrade.tree_before_kept
 
 
