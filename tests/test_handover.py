@@ -100,3 +100,36 @@ def test_a_release_without_a_program_is_said_so(tmp_path):
     said = hand_over([str(tmp_path / "releases/9.9.9/bin/hafen")], door.side(), lambda: None, FAST)
     assert said is not None and said.startswith("the new version did not start")
     assert door.log == []
+
+
+# -- review of issue 17 (branch review17): the test below fails on main and names a finding --
+
+
+def test_review_a_switch_failing_after_mainpid_gives_systemd_this_process_back(tmp_path):
+    """edge/agent/handover.py hand_over: ``MAINPID=<child>`` is sent before ``current``; when
+    the child is gone by then (it said healthy and died), sending ``current`` fails, the old
+    side takes the door back and switches back, but systemd was told that the dead child is
+    the service's main process: systemd then sees its main process exit and restarts the
+    service, killing the old version that just took the door back (a second gap, and a
+    restart the launcher may count). The old side must name itself again."""
+    import os
+    import time
+
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import socket, sys\n"
+        "sock = socket.socket(fileno=int(sys.argv[sys.argv.index('--take-over') + 1]))\n"
+        "sock.sendall(b'ready\\n')\n"
+        "sock.makefile().readline()\n"
+        "sock.sendall(b'healthy\\n')\n"
+        "sys.exit(5)\n"
+    )
+    told: list[str] = []
+    side = OldSide(release_door=lambda: None, take_door=lambda: None, notify=told.append)
+
+    def switch() -> None:
+        time.sleep(0.5)  # the child is gone meanwhile
+
+    said = hand_over([sys.executable, str(script)], side, switch, FAST)
+    assert said is not None  # the door came back to this process
+    assert told and told[-1] == f"MAINPID={os.getpid()}", told

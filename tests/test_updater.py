@@ -304,3 +304,82 @@ def test_an_order_for_the_running_version_is_healthy_at_once(pi):
     assert pi.steps() == [("healthy", OLD)]
     assert pi.reports[0].detail == f"already running {OLD}"
     assert pi.reports[0].step == UpdateStep.HEALTHY
+
+
+# -- review of issue 17 (branch review17): each test below fails on main and names a finding --
+
+#: A new version that says ``ready``, hears ``released`` and then dies (an import error at
+#: its first tap, say): the old one must take the door back.
+DIES_AFTER_RELEASE = (
+    "import socket, sys\n"
+    "sock = socket.socket(fileno=int(sys.argv[sys.argv.index('--take-over') + 1]))\n"
+    "sock.sendall(b'ready\\n')\n"
+    "sock.makefile().readline()\n"
+    "sys.exit(4)\n"
+)
+
+
+def test_review_a_door_that_cannot_be_taken_back_leaves_no_update_busy_for_ever(hub, pi):
+    """edge/updater/updater.py _switch/_work: only InstallFailed and the hand-over's answer
+    end a job. Here the real hand-over's ``take_door`` raises (a self-test claimed the door
+    in the gap, the store would not open): the exception leaves the job in ``switching``,
+    and every later order of any rollout is answered "busy" until the agent restarts."""
+    import sys
+
+    from edge.agent.door_claim import DoorInUse
+    from edge.agent.handover import HandOverTimes, OldSide, hand_over
+
+    hub.add_release(NEW)
+    fake_release(pi.dirs, NEW)
+
+    def take_door() -> None:
+        raise DoorInUse("the technician's self-test (hafen edge selftest)")
+
+    def real_hand_over(release: Path, version: str, gate_passed: Callable[[], None]) -> str | None:
+        old = OldSide(release_door=lambda: None, take_door=take_door, notify=lambda _m: None)
+        command = [sys.executable, "-c", DIES_AFTER_RELEASE]
+        return hand_over(command, old, gate_passed, HandOverTimes(ready=10, gate=10, stop=5))
+
+    pi._hand_over = real_hand_over
+    updater = pi.updater()
+    updater.start()
+    try:
+        assert updater.order(ORDER) == (True, "ordered")
+        wait_for(lambda: (job := pi.jobs.load()) is not None and job.phase.done, 15)
+        # The job ended (rolled back or failed) and the hub may order again.
+        assert pi.job().phase.done, pi.job()
+        taken, said = updater.order(UpdateOrder(rollout=8, version="1.6.0"))
+        assert taken, said
+    finally:
+        updater.stop()
+
+
+def test_review_an_order_during_the_ten_minutes_after_an_update_is_worked_on(pi):
+    """edge/updater/updater.py _resume -> _end_probation: the updater's only thread sleeps
+    until the probation ends (10 min) before it takes the next order from its queue, while
+    ``order`` answers "ordered" at once; a second order meanwhile is "ordered" as well."""
+    fake_release(pi.dirs, NEW)
+    pi.dirs.switch_to(NEW)
+    now = datetime.now(UTC)
+    pi.jobs.save(
+        UpdateJob(
+            rollout=7,
+            version=NEW,
+            from_version=OLD,
+            phase=Phase.HEALTHY,
+            reported=True,
+            ordered_at=now,
+            probation_until=now + timedelta(minutes=10),
+        )
+    )
+    pi.running = NEW
+    updater = pi.updater()
+    updater.start()
+    try:
+        assert updater.order(UpdateOrder(rollout=8, version="1.6.0")) == (True, "ordered")
+        second = updater.order(UpdateOrder(rollout=9, version="1.7.0"))
+        started = wait_for(lambda: pi.job().version != NEW, 5)
+        assert started, f"the order sits in the queue: the job is still {pi.job().phase}"
+        assert not second[0], second
+    finally:
+        updater.stop()

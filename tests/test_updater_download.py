@@ -177,3 +177,60 @@ def test_an_expired_certificate_is_refused_with_the_hubs_reason(hub, tmp_path):
     hub.add_release(VERSION)
     with hub.served() as at, pytest.raises(DownloadFailed, match=r"not valid now.*HTTP 401"):
         source(at.url, old).manifest(VERSION)
+
+
+# -- review of issue 17 (branch review17): the test below fails on main and names a finding --
+
+_DRIP_STOP = threading.Event()
+
+
+class _Drip(http.server.BaseHTTPRequestHandler):
+    """A hub (or a proxy before it) that says 100,000 bytes and sends one every 0.2 s."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        try:
+            while not _DRIP_STOP.wait(0.2):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+        except OSError:
+            return
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_review_a_hub_that_drips_bytes_does_not_hold_the_download_for_ever(hub, target):
+    """edge/updater/download.py _stream: the MIN_BYTES_PER_SECOND deadline is looked at only
+    after ``answer.read(64 KiB)`` returns, and that read blocks until 64 KiB arrived (the
+    socket timeout is per recv, and a byte every 0.2 s is never 30 s apart): 64 KiB at this
+    rate is 3.6 hours instead of the ~13 s the deadline allows. The manifest's read has no
+    deadline at all (256 KiB)."""
+    door = hub.door("front-door")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    outcome: list[BaseException | None] = []
+    releases = source(f"http://127.0.0.1:{server.server_address[1]}", door, timeout=1.0)
+    wanted = ReleaseFile(name="hafen-1.5.0-py3-none-any.whl", size=100_000, sha256="0" * 64)
+
+    def fetch() -> None:
+        try:
+            releases.fetch(VERSION, wanted, target)
+            outcome.append(None)
+        except BaseException as exc:  # the test reports what it was
+            outcome.append(exc)
+
+    fetching = threading.Thread(target=fetch, daemon=True)
+    _DRIP_STOP.clear()
+    try:
+        fetching.start()
+        fetching.join(25)  # the deadline: 1 s + 100,000 B / 8 KiB/s = 13.2 s
+        assert outcome, "the download of a dripping file was still going after 25 s"
+        assert isinstance(outcome[0], DownloadFailed) and "too slow" in str(outcome[0])
+    finally:
+        _DRIP_STOP.set()
+        fetching.join(5)
+        server.shutdown()
+        server.server_close()
