@@ -22,11 +22,13 @@ import json
 import os
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 #: Starts of a version on probation before it counts as crash-looping.
 MAX_STARTS = 3
+#: As edge.updater.updater.PROBATION.
+PROBATION = timedelta(minutes=10)
 JOB_FILE = "update.json"
 MAX_JOB_BYTES = 16 * 1024
 
@@ -45,18 +47,35 @@ def main(argv: list[str]) -> None:
 
 
 def release_program(root: Path, here: Path) -> str:
-    """The ``hafen`` of the current release, by its real path; an install from before
-    releases (``/opt/hafen/venv``) if there is no ``current``."""
-    current = root / "current"
-    if current.is_symlink():
-        return str(current.resolve() / "bin" / "hafen")
+    """The ``hafen`` of the current release, by its real path; of ``previous`` if the current
+    one is not complete (a reinstall cut off by a power cut), switching back to it; an
+    install from before releases (``/opt/hafen/venv``) if there is no ``current``."""
+    for link in ("current", "previous"):
+        version = _target(root, link)
+        if version is not None and _complete(root, version):
+            if link == "previous":
+                print(f"hafen-launch: the current release is not complete; back on {version}",
+                      file=sys.stderr)  # fmt: skip
+                switch_back(root)
+            return str((root / "releases" / version / "bin" / "hafen").resolve())
     return str(here / "venv" / "bin" / "hafen")
+
+
+def _complete(root: Path, version: str) -> bool:
+    release = root / "releases" / version
+    return (release / ".complete").is_file() and (release / "bin" / "hafen").exists()
 
 
 def count_start(root: Path, job_path: Path, now: datetime) -> None:
     """Count a start of a version on probation; switch back from one that crash-loops."""
     job = _read(job_path)
-    if job is None or job.get("phase") not in ("probation", "healthy"):
+    if job is None:
+        return
+    if job.get("phase") == "switching" and _target(root, "current") == job.get("version"):
+        # Cut between the switch and its probation (an older updater saved them the other
+        # way round): on probation from now.
+        job.update(phase="probation", probation_until=(now + PROBATION).isoformat())
+    if job.get("phase") not in ("probation", "healthy"):
         return
     try:
         until = datetime.fromisoformat(str(job.get("probation_until")))
@@ -82,7 +101,7 @@ def count_start(root: Path, job_path: Path, now: datetime) -> None:
 def switch_back(root: Path) -> bool:
     """Make ``previous`` current again, the failed one previous (as ReleaseDirs does)."""
     back, failed = _target(root, "previous"), _target(root, "current")
-    if back is None or not (root / "releases" / back / ".complete").is_file():
+    if back is None or not _complete(root, back):
         return False
     _link(root, "current", back)
     if failed is not None:

@@ -306,7 +306,6 @@ def test_an_order_for_the_running_version_is_healthy_at_once(pi):
     assert pi.reports[0].step == UpdateStep.HEALTHY
 
 
-# -- review of issue 17 (branch review17): each test below fails on main and names a finding --
 
 #: A new version that says ``ready``, hears ``released`` and then dies (an import error at
 #: its first tap, say): the old one must take the door back.
@@ -319,11 +318,9 @@ DIES_AFTER_RELEASE = (
 )
 
 
-def test_review_a_door_that_cannot_be_taken_back_leaves_no_update_busy_for_ever(hub, pi):
-    """edge/updater/updater.py _switch/_work: only InstallFailed and the hand-over's answer
-    end a job. Here the real hand-over's ``take_door`` raises (a self-test claimed the door
-    in the gap, the store would not open): the exception leaves the job in ``switching``,
-    and every later order of any rollout is answered "busy" until the agent restarts."""
+def test_a_door_that_cannot_be_taken_back_leaves_no_update_busy_for_ever(hub, pi):
+    """The real hand-over's ``take_door`` raises (a self-test claimed the door in the gap,
+    the store would not open): the job still ends, and the next order is taken."""
     import sys
 
     from edge.agent.door_claim import DoorInUse
@@ -354,10 +351,9 @@ def test_review_a_door_that_cannot_be_taken_back_leaves_no_update_busy_for_ever(
         updater.stop()
 
 
-def test_review_an_order_during_the_ten_minutes_after_an_update_is_worked_on(pi):
-    """edge/updater/updater.py _resume -> _end_probation: the updater's only thread sleeps
-    until the probation ends (10 min) before it takes the next order from its queue, while
-    ``order`` answers "ordered" at once; a second order meanwhile is "ordered" as well."""
+def test_an_order_during_the_ten_minutes_after_an_update_is_worked_on(pi):
+    """The probation's end (10 minutes) does not hold the next order back, and an order
+    taken but not yet begun makes another one busy."""
     fake_release(pi.dirs, NEW)
     pi.dirs.switch_to(NEW)
     now = datetime.now(UTC)

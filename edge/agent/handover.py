@@ -7,8 +7,8 @@ start of a fresh venv takes seconds on a Pi, and all that while the old one keep
 Only then does the old one let go of the door (reader, pins, store, broker session) and say
 ``released``; the new one takes it at once and decides from then on. It runs its health gate
 and says ``healthy`` or ``unhealthy <why>``. On ``healthy`` the old one makes the new version
-current (edge.updater), tells systemd that the child is the service's main process now
-(``MAINPID=``), says ``current`` and ends. Anything else (the child exits, falls silent, or
+current (edge.updater), says ``current``, tells systemd that the child is the service's main
+process now (``MAINPID=``) and ends. Anything else (the child exits, falls silent, or
 fails its gate) and the old one stops the child, takes the door back and says why.
 
 A child whose parent goes away before ``current`` stops: under systemd the parent's end ends
@@ -136,8 +136,10 @@ def hand_over(
         channel.send(RELEASED)
         _expect(channel, child, HEALTHY, times.gate, "before its health gate passed")
         gate_passed()
-        old.notify(f"MAINPID={child.pid}")
+        # The child hears it is current before systemd is told it is the main process: a
+        # child gone by now fails the send, and systemd never watches a dead one.
         channel.send(CURRENT)
+        old.notify(f"MAINPID={child.pid}")
         return None
     except HandOverFailed as exc:
         _stop(child, times.stop)

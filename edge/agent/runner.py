@@ -163,6 +163,10 @@ def run_agent(
             service.open()
         except DoorInUse as exc:
             log.error("not starting: %s", exc)
+            if cfg.updates is not None:  # not a crash of a new version: the launcher forgives
+                from edge.updater.job import JOB_FILE, JobFile
+
+                JobFile(cfg.store.path.parent / JOB_FILE).forgive_starts(1)
             raise SystemExit(EXIT_IN_USE) from None
         gate_passed = False
     else:

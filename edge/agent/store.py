@@ -137,6 +137,10 @@ class EdgeStore:
         self._migrate()
 
     def _migrate(self) -> None:
+        # After an update is switched back (edge.updater), the older version opens a store
+        # the newer one migrated, and goes on from MIGRATIONS[current:] (nothing): so a
+        # migration only adds (a table, a column with a default), never changes what an
+        # older version reads or writes.
         with self.write() as conn:
             current = conn.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):

@@ -99,10 +99,15 @@ class ReleaseSource:
         hafen.releases.open_manifest), at most MAX_MANIFEST_BYTES."""
         with self._get(release_manifest_path(_checked_version(version)), "the manifest") as answer:
             _refuse_longer(answer, MAX_MANIFEST_BYTES, "the manifest")
-            try:
-                body = answer.read(MAX_MANIFEST_BYTES + 1)
-            except (OSError, HTTPException) as exc:
-                raise DownloadFailed(f"the manifest's download broke off: {exc}") from None
+            deadline = time.monotonic() + self.timeout + MAX_MANIFEST_BYTES / MIN_BYTES_PER_SECOND
+            body = b""
+            while len(body) <= MAX_MANIFEST_BYTES:
+                chunk = _read(answer, MAX_MANIFEST_BYTES + 1 - len(body), "the manifest")
+                if not chunk:
+                    break
+                body += chunk
+                if time.monotonic() > deadline:
+                    raise DownloadFailed("the manifest: the download is too slow; try again")
         if len(body) > MAX_MANIFEST_BYTES:
             raise DownloadFailed(f"the manifest is over {MAX_MANIFEST_BYTES} bytes")
         return body
@@ -263,8 +268,11 @@ def _refuse_longer(answer: HTTPResponse, most: int, what: str) -> None:
 
 
 def _read(answer: HTTPResponse, size: int, what: str) -> bytes:
+    """What has arrived, at most ``size`` bytes: ``read1`` returns as soon as some bytes are
+    there, so a hub that drips bytes meets the download's deadline after each receive, not
+    after a whole chunk (``read`` waits for all of it, a receive timeout apart each)."""
     try:
-        return answer.read(size)
+        return answer.read1(size)
     except (OSError, HTTPException) as exc:
         raise DownloadFailed(f"{what}: the download broke off: {exc}") from None
 

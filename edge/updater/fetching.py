@@ -127,8 +127,17 @@ class Fetcher:
         return directory
 
     def forget(self, version: str) -> None:
-        """Delete the downloads of ``version`` (once installed, or refused)."""
+        """Delete the downloads of ``version`` (once installed, refused, or failed)."""
         shutil.rmtree(self.downloads / version, ignore_errors=True)
+
+    def forget_all_but(self, version: str) -> None:
+        """Delete what earlier updates left in ``downloads/`` (a cut, a failure): only
+        ``version``'s may be resumed."""
+        if not self.downloads.is_dir():
+            return
+        for path in self.downloads.iterdir():
+            if path.name != version and path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
 
     def _downloaded_bytes(self, manifest: Manifest) -> int:
         directory = self.downloads / manifest.version

@@ -135,3 +135,13 @@ class JobFile:
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
 
+    def forgive_starts(self, starts: int | None = None) -> None:
+        """Take back starts the launcher counted on probation: all of them (the version ran
+        healthily long enough) or ``starts`` (a start that ended for a reason of its own,
+        such as a self-test holding the door)."""
+        job = self.load()
+        if job is None or job.starts == 0:
+            return
+        left = 0 if starts is None else max(0, job.starts - starts)
+        self.save(job.model_copy(update={"starts": left}))
+

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 #: How long the new version's starts are counted for a crash-loop after the switch.
 PROBATION = timedelta(minutes=10)
+#: A start that has run healthily this long is not part of a crash-loop: the count of starts
+#: begins again (a technician's restarts, spaced out, never add up to a switch back).
+STEADY_SECONDS = 120.0
 #: Waits between tries of a download that failed (the hub or the network away).
 RETRY_WAITS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
 
@@ -77,6 +80,9 @@ class Updater:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="updater", daemon=True)
         self._lock = threading.Lock()
+        #: An order taken and not yet begun (the thread begins it): the next is busy.
+        self._pending: UpdateOrder | None = None
+        self._timers: list[threading.Timer] = []
 
     def start(self, gate_passed: bool = False) -> None:
         """Resume the job in hand, if any; ``gate_passed``: this process is the new version
@@ -86,6 +92,8 @@ class Updater:
 
     def stop(self) -> None:
         self._stopping.set()
+        for timer in self._timers:
+            timer.cancel()
         self._orders.put(None)
         self._thread.join(5)
 
@@ -98,23 +106,44 @@ class Updater:
                 return True, f"{job.phase.value} {job.detail}".strip()
             if job is not None and not job.phase.done:
                 return False, f"busy with the update to {job.version} ({job.phase.value})"
-            self._orders.put(order)
+            pending = self._pending
+            if pending is not None and pending != order:
+                return False, f"busy with the update to {pending.version} (ordered)"
+            if pending is None:
+                self._pending = order
+                self._orders.put(order)
             return True, "ordered"
 
     # -- the thread ----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
             self._resume()
-        except Exception:
+        except Exception as exc:
             log.exception("resuming the update failed")
+            self._broke_off(exc)
         while not self._stopping.is_set():
             order = self._orders.get()
             if order is None:
                 return
             try:
                 self._begin(order)
-            except Exception:
+            except Exception as exc:
                 log.exception("the update to %s failed", order.version)
+                self._broke_off(exc)
+            finally:
+                with self._lock:
+                    self._pending = None
+
+    def _broke_off(self, exc: Exception) -> None:
+        """An error no step foresaw (a disk error, the door not taken back): the job ends
+        failed with why, so that nothing stays busy, and the hub may order again."""
+        job = self.parts.jobs.load()
+        if job is None or job.phase.done:
+            return
+        try:
+            self._finish(job, Phase.FAILED, f"the update broke off: {exc}")
+        except Exception:
+            log.exception("the update's failure could not be recorded")
 
     def _resume(self) -> None:
         """Carry on with the job a start found (see edge.updater.job)."""
@@ -126,7 +155,7 @@ class Updater:
             if not job.reported:
                 self._tell(job)
             if job.phase == Phase.HEALTHY and running == job.version:
-                self._end_probation(job)
+                self._confirm(job)  # started again on probation: the gate again
             return
         if job.phase in (Phase.PROBATION, Phase.SWITCHING) and running == job.version:
             self._confirm(job)
@@ -139,6 +168,7 @@ class Updater:
             self._work(job)
 
     def _begin(self, order: UpdateOrder) -> None:
+        self.parts.fetcher.forget_all_but(order.version)  # what failed updates left
         before = self.parts.jobs.load()
         if before is not None and (before.rollout, before.version) == (
             order.rollout,
@@ -170,6 +200,7 @@ class Updater:
             try:
                 self._install(manifest)
             except InstallFailed as exc:
+                self.parts.fetcher.forget(job.version)
                 self._finish(job, Phase.FAILED, str(exc))
                 return
             self.parts.fetcher.forget(job.version)
@@ -196,6 +227,7 @@ class Updater:
                 return None
             except Exception as exc:  # the source's errors: unreachable, HTTP, TLS
                 if wait is None:
+                    fetcher.forget(job.version)
                     self._finish(job, Phase.FAILED, f"download: {exc}")
                     return None
                 log.warning("downloading %s failed (%s): again in %.0f s", job.version, exc, wait)
@@ -223,9 +255,13 @@ class Updater:
         dirs = self.parts.dirs
 
         def gate_passed() -> None:
-            dirs.switch_to(job.version)
+            # On probation first, then current: a cut between the two leaves the old version
+            # current and the job on probation, which the old one's start ends as rolled
+            # back; the other order would leave a new version current that the launcher
+            # does not watch for a crash-loop.
             until = self.parts.clock() + PROBATION
             self._save(job.moved(Phase.PROBATION).model_copy(update={"probation_until": until}))
+            dirs.switch_to(job.version)
 
         why = self.parts.hand_over(dirs.path(job.version), job.version, gate_passed)
         if why is None:
@@ -236,7 +272,12 @@ class Updater:
         self._finish(job, Phase.ROLLED_BACK, why)
 
     def _confirm(self, job: UpdateJob) -> None:
-        """This is the new version, on probation: its gate decides."""
+        """This is the new version, on probation: its gate decides, at every start until the
+        probation ends (a start that passes it and runs on is no part of a crash-loop)."""
+        until = job.probation_until or self.parts.clock() + PROBATION
+        if self.parts.clock() >= until and job.phase == Phase.HEALTHY:
+            self._end_probation()
+            return
         why = None if self._gate_passed else self.parts.gate()
         if why is not None:
             self.parts.dirs.switch_back()
@@ -244,18 +285,30 @@ class Updater:
             log.error("the health gate of %s failed (%s): switching back", job.version, why)
             self.parts.restart()
             return
-        until = job.probation_until or self.parts.clock() + PROBATION
         job = job.model_copy(update={"probation_until": until})
-        self._finish(job, Phase.HEALTHY, "")
-        self._end_probation(job)
+        if job.phase != Phase.HEALTHY:
+            self._finish(job, Phase.HEALTHY, "")
+        self._later(STEADY_SECONDS, self._steady)
+        self._later((until - self.parts.clock()).total_seconds(), self._end_probation)
 
-    def _end_probation(self, job: UpdateJob) -> None:
+    def _later(self, seconds: float, work: Callable[[], None]) -> None:
+        """Run ``work`` in ``seconds`` (at once if they are past), not on the order thread."""
+        timer = threading.Timer(max(0.0, seconds), work)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _steady(self) -> None:
+        """This start ran healthily for STEADY_SECONDS: its starts so far are forgiven."""
+        with self._lock:
+            self.parts.jobs.forgive_starts()
+
+    def _end_probation(self) -> None:
         """Once the probation is over, only the two newest releases are kept."""
-        until = job.probation_until or self.parts.clock()
-        wait = (until - self.parts.clock()).total_seconds()
-        if wait > 0 and self._stopping.wait(wait):
+        if self._stopping.is_set():
             return
-        removed = self.parts.dirs.prune()
+        with self._lock:
+            removed = self.parts.dirs.prune()
         if removed:
             log.info("releases removed: %s", ", ".join(removed))
 
