@@ -132,8 +132,9 @@ class UpdateStep(StrEnum):
     REFUSED = "refused"
 
 
-#: A release version as a door reports it (PEP 440 is checked where a manifest is read).
-VersionName = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+!_-]{0,63}$")]
+#: A release version as a door reports it (PEP 440 is checked where a manifest is read): at
+#: most 40 characters, as the door's state says which version it runs.
+VersionName = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+!_-]{0,39}$")]
 #: The longest why an update report carries.
 MAX_UPDATE_DETAIL = 300
 
@@ -142,7 +143,8 @@ class UpdateReport(EventPayload):
     """A step of the door's update to ``version`` for ``rollout`` (None: an update a
     technician started on the door). ``running`` is the version that says it."""
 
-    rollout: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    #: Strict: a string here would sort against the numbers of other doors' reports.
+    rollout: int | None = Field(default=None, ge=1, le=2**31 - 1, strict=True)
     version: VersionName
     step: UpdateStep
     running: VersionName

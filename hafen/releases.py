@@ -63,7 +63,8 @@ def _wheel_name(name: str) -> str:
     return name
 
 
-VersionText = Annotated[str, Field(max_length=64), AfterValidator(_version)]
+#: At most 40 characters: a door says the version it runs in its state, which takes no more.
+VersionText = Annotated[str, Field(max_length=40), AfterValidator(_version)]
 
 
 class ReleaseFile(BaseModel):

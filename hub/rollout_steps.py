@@ -14,6 +14,7 @@ recorded before the device ran the new version); from another it is recorded as 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -62,8 +63,14 @@ def with_entry(history: Sequence[Mapping[str, Any]] | None, entry: dict[str, Any
     return [*(history or ()), entry][-MAX_HISTORY:]
 
 
+#: Control characters (C0, DEL, C1): a door's words reach terminals and pages as plain text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def bounded(detail: str) -> str:
-    return detail[:MAX_UPDATE_DETAIL]
+    """A door's (or the driver's) why as stored: control characters made spaces, cut to
+    MAX_UPDATE_DETAIL."""
+    return _CONTROL.sub(" ", detail)[:MAX_UPDATE_DETAIL]
 
 
 @dataclass

@@ -255,3 +255,36 @@ def test_a_door_may_download_only_the_release_a_rollout_ordered_for_it(doors, or
     assert not ordered_release(doors, site, device, "1.4.1")
     waiting_site, waiting_device = next(d for d in steps(doors, rollout) if d != canary).split("/")
     assert not ordered_release(doors, waiting_site, waiting_device, V)
+
+
+def test_a_door_revoked_after_the_start_is_not_ordered_though_its_state_says_online(
+    doors, orders
+):
+    send, caught = orders
+    rollout = start(doors, stages="100%")
+    with doors.begin() as conn:  # its will was lost: its last state still says online
+        conn.execute(
+            db.devices.update()
+            .where(db.devices.c.site == "borna", db.devices.c.id == "door-4")
+            .values(revoked_at=datetime.now(UTC))
+        )
+    advance(doors, send)
+    assert ordered(caught, 3, rollout) == [f"borna/door-{n}" for n in range(1, 4)]
+    assert get_rollout(doors, ADMIN, rollout).device_list[-1].step == "pending"
+
+
+def test_a_window_about_to_close_orders_no_one_and_no_one_again(doors, orders):
+    """An update takes minutes: it is neither begun nor sent again in a window's last
+    quarter hour, so it never runs into opening hours."""
+    send, caught = orders
+    nights = [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "22:00", "end": "05:00"}]
+    update_site(doors, None, ADMIN, "borna", SitePatch(update_window=nights))
+    rollout = start(doors, devices=["borna/door-1"], stages="100%")
+    four_fifty = datetime(2026, 12, 10, 3, 50, tzinfo=UTC)  # 04:50 in Berlin, a Thursday
+    advance(doors, send, four_fifty)
+    assert ordered(caught, 0, rollout) == []
+    four_forty = four_fifty - timedelta(minutes=10)
+    advance(doors, send, four_forty)
+    assert ordered(caught, 1, rollout) == ["borna/door-1"]
+    advance(doors, send, four_fifty + timedelta(minutes=1))  # no answer, a minute later
+    assert ordered(caught, 0, rollout) == []

@@ -107,3 +107,17 @@ def test_a_rollback_is_started_only_when_said_and_made(rollout_cli, engine):
     assert started.output.startswith(
         "rollout 1: 1.3.0 to the whole network, 3 devices (2 already on it); stage 1 orders 1."
     )
+
+
+def test_what_a_door_says_is_shown_as_text_never_as_markup(rollout_cli, engine):
+    """Rich markup ("[/x]" ended the command) and terminal escapes in a door's why."""
+    assert rollout_cli("start", V, "--sites", "borna", "--stages", "100%").exit_code == 0
+    advance(engine, lambda site, device, order: None)
+    said = "[/x] [bold]no\x1b]0;owned\x07 room\x9b"
+    report(engine, 1, "borna/door-1", "failed", V, running="1.3.0", detail=said)
+    advance(engine, lambda site, device, order: None)
+    for args in (("show", "1"), ("list",)):
+        shown = rollout_cli(*args)
+        assert shown.exit_code == 0, shown.output
+        assert "\x1b" not in shown.output and "\x07" not in shown.output
+    assert "[/x] [bold]no ]0;owned  room" in rollout_cli("show", "1").output

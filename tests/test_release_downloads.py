@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from hafen.device_requests import signed_request_headers
-from hafen.protocol import release_file_path, release_manifest_path
+from hafen.protocol import UpdateReport, release_file_path, release_manifest_path
 from hafen.releases import ReleaseRefused, open_manifest, require_upgrade
 from hub import db
 from hub.app import create_app
@@ -208,7 +209,31 @@ def door_key(door: Door) -> tuple[str, str]:
     return (door.site, door.device)
 
 
-def test_a_hub_without_a_ca_or_releases_directory_says_what_it_needs(engine):
+def test_a_hub_without_a_ca_or_releases_directory_says_what_it_needs(engine, hub):
+    door = hub.door("front-door")
+    path = release_manifest_path(VERSION)
     with served(create_app(engine)) as url:
-        answer = httpx.get(url + release_manifest_path(VERSION), timeout=10)
+        answer = httpx.get(url + path, headers=signed(door, path), timeout=10)
+        unsigned = httpx.get(url + path, timeout=10)
     assert answer.status_code == 503 and "[releases] directory" in answer.json()["detail"]
+    assert unsigned.status_code == 401  # who asks comes first, as on every route
+
+
+def test_a_door_whose_part_in_the_rollout_ended_downloads_no_more(hub):
+    door = hub.door("front-door")
+    hub.add_release(VERSION)
+    path = release_manifest_path(VERSION)
+    with hub.served() as at:
+        assert get(at.url, door, path).status_code == 200
+        with hub.engine.begin() as conn:  # failed past its deadline, say
+            conn.execute(db.rollout_devices.update().values(step="failed"))
+        answer = get(at.url, door, path)
+    assert answer.status_code == 403, answer.text
+
+
+def test_a_report_names_its_rollout_by_number_and_a_version_a_door_can_say():
+    good = {"rollout": 7, "version": "1.5.0", "step": "healthy", "running": "1.5.0"}
+    UpdateReport.model_validate(good)
+    for bad in ({"rollout": "7"}, {"version": "1." + "0" * 40}):
+        with pytest.raises(ValidationError):
+            UpdateReport.model_validate(good | bad)

@@ -79,7 +79,7 @@ class Updater:
         self._orders: queue.SimpleQueue[UpdateOrder | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="updater", daemon=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         #: An order taken and not yet begun (the thread begins it): the next is busy.
         self._pending: UpdateOrder | None = None
         self._timers: list[threading.Timer] = []
@@ -335,4 +335,11 @@ class Updater:
 
     def _save(self, job: UpdateJob) -> UpdateJob:
         self.parts.jobs.save(job)
+        with self._lock:  # the order taken is begun: the job file answers for it now
+            pending = self._pending
+            if pending is not None and (pending.rollout, pending.version) == (
+                job.rollout,
+                job.version,
+            ):
+                self._pending = None
         return job

@@ -119,6 +119,7 @@ def list_command(db: DbOption = None, config: ConfigOption = None) -> None:
     """The rollouts, newest first."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from hub.services.rollout_reads import list_rollouts
 
@@ -129,12 +130,12 @@ def list_command(db: DbOption = None, config: ConfigOption = None) -> None:
             rollout.version,
             _state(rollout),
             f"{rollout.stage}/{rollout.stage_count}",
-            rollout.target.describe(),
+            Text(rollout.target.describe()),
             str(rollout.device_count),
             str(rollout.steps.get("healthy", 0)),
             str(rollout.failures),
         )
-    Console(width=160).print(table)
+    Console(width=160, markup=False, highlight=False).print(table)
 
 
 @app.command("show")
@@ -142,6 +143,7 @@ def show_command(rollout: RolloutId, db: DbOption = None, config: ConfigOption =
     """One rollout: each stage, and each device's step with why."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from hub.services.errors import ServiceError
     from hub.services.rollout_reads import get_rollout
@@ -150,7 +152,8 @@ def show_command(rollout: RolloutId, db: DbOption = None, config: ConfigOption =
         shown = get_rollout(_store(db, config), _admin(), rollout)
     except ServiceError as exc:
         raise fail(f"{exc}; hafen hub rollout list shows them") from None
-    console = Console(width=160)
+    # What doors said is printed as text, never as Rich markup.
+    console = Console(width=160, markup=False, highlight=False)
     limits = _limits(shown)
     console.print(
         f"rollout {shown.id}: {shown.version} to {shown.target.describe()}, {_state(shown)};"
@@ -171,7 +174,7 @@ def show_command(rollout: RolloutId, db: DbOption = None, config: ConfigOption =
             f"{door.site}/{door.device}",
             str(door.stage),
             door.step,
-            door.why,
+            Text(door.why),
             door.from_version or "",
             since,
         )

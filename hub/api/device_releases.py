@@ -11,17 +11,32 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from hafen.device_requests import CERTIFICATE_HEADER, SIGNATURE_HEADER
 from hafen.protocol import DEVICE_RELEASES_PATH, release_file_path, release_manifest_path
 from hub.http.deps import Downloads, Releases, Store
 from hub.http.downloads import NO_STORE
 from hub.services import release_downloads
+from hub.services.errors import Unauthenticated
 from hub.services.release_downloads import Requester
 
 router = APIRouter(prefix=DEVICE_RELEASES_PATH, tags=["device releases"])
 
 
+def signed(request: Request) -> None:
+    """Unsigned requests are refused first (401), also on a hub that serves no releases
+    (whose other dependencies answer 503): every route but sign-in wants credentials."""
+    if not (
+        request.headers.get(CERTIFICATE_HEADER) and request.headers.get(SIGNATURE_HEADER)
+    ):
+        raise Unauthenticated("the request is not signed by a device")
+
+
 def asking_device(
-    request: Request, store: Store, releases: Releases, downloads: Downloads
+    request: Request,
+    _signed: Annotated[None, Depends(signed)],
+    store: Store,
+    releases: Releases,
+    downloads: Downloads,
 ) -> Requester:
     """The door whose signed request this is (401/403 otherwise), within its request rate
     (429). It signed the path the protocol names for what it asks, rebuilt here from the

@@ -225,13 +225,17 @@ def _order(
     """Order the doors of the stages reached that are pending, online and in their site's
     window, each claimed before it is sent (see the module)."""
     rd, r, st, s = db.rollout_devices.c, db.rollouts.c, db.device_states.c, db.sites.c
+    d = db.devices.c
     rollout_id = rollout["id"]
     query = (
         select(rd.site, rd.device, s.update_window, s.timezone)
         .join(db.device_states, and_(st.site == rd.site, st.device == rd.device))
+        .join(db.devices, and_(d.site == rd.site, d.id == rd.device))
         .join(db.sites, s.id == rd.site)
         .where(rd.rollout_id == rollout_id, rd.step == PENDING, rd.stage.between(1, stage))
-        .where(st.online.is_(True))
+        # Online as its last state said, and still the network's (a revoked door's will
+        # may be lost).
+        .where(st.online.is_(True), d.revoked_at.is_(None), d.enrolled_at.is_not(None))
         .order_by(rd.stage, rd.site, rd.device)
     )
     with engine.connect() as conn:
@@ -275,11 +279,20 @@ def _order(
 
 def _resend(engine: Engine, send: Send, now: datetime, tick: Tick, budget: list[int]) -> None:
     """Send again the orders no door answered for a minute (see the module)."""
-    rd, r, st = db.rollout_devices.c, db.rollouts.c, db.device_states.c
+    rd, r, st, s = db.rollout_devices.c, db.rollouts.c, db.device_states.c, db.sites.c
     query = (
-        select(rd.rollout_id, rd.site, rd.device, rd.last_order_at, r.version)
+        select(
+            rd.rollout_id,
+            rd.site,
+            rd.device,
+            rd.last_order_at,
+            r.version,
+            s.update_window,
+            s.timezone,
+        )
         .join(db.rollouts, r.id == rd.rollout_id)
         .join(db.device_states, and_(st.site == rd.site, st.device == rd.device))
+        .join(db.sites, s.id == rd.site)
         .where(r.state.in_(LIVE), rd.step == ORDERED, st.online.is_(True))
         .where(rd.last_order_at <= now - RESEND_EVERY, rd.deadline_at > now)
         .order_by(rd.last_order_at)
@@ -287,9 +300,14 @@ def _resend(engine: Engine, send: Send, now: datetime, tick: Tick, budget: list[
     )
     with engine.connect() as conn:
         due = conn.execute(query).all()
+    windows: dict[str, bool] = {}
     for door in due:
         if budget[0] <= 0 or tick.unsent:
             return
+        if door.site not in windows:  # an order again only inside the window, as the first
+            windows[door.site] = window_open(door.update_window, door.timezone, now)
+        if not windows[door.site]:
+            continue
         with db.one_writer(engine), engine.begin() as conn:
             claimed = conn.execute(
                 update(db.rollout_devices)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -143,13 +143,21 @@ def live_rollout_of(engine: Engine, who: Principal) -> dict[tuple[str, str], int
         return {(row.site, row.device): row.rollout_id for row in conn.execute(query)}
 
 
+#: A door is ordered only while its site's window stays open this much longer: an update
+#: (download, install, hand-over, gate) takes minutes, and must not run into opening hours.
+UPDATE_TAKES = timedelta(minutes=15)
+
+
 def window_open(window: list | None, timezone: str, now: datetime) -> bool:
     """Whether a site's update window (its stored weekly windows in its time zone; None: any
-    time) is open at ``now``."""
+    time) is open at ``now`` and still in ``UPDATE_TAKES``."""
     if window is None:
         return True
     hours = WeeklyHours.of([TimeWindow.model_validate(w) for w in window])
-    return hours.open_at(now.astimezone(ZoneInfo(timezone)))
+    zone = ZoneInfo(timezone)
+    return hours.open_at(now.astimezone(zone)) and hours.open_at(
+        (now + UPDATE_TAKES).astimezone(zone)
+    )
 
 
 def _waits(

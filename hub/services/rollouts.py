@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub import db
 from hub.auth import Principal, Role
-from hub.rollout_steps import FAILURES, HEALTHY, PENDING
+from hub.rollout_steps import FAILURES, HEALTHY, PENDING, UNDER_WAY
 from hub.services.errors import Conflict, Invalid, NotFound
 from hub.services.releases import goes_back, rollbacks_held
 from hub.services.rollout_models import (
@@ -168,15 +168,17 @@ class Order:
 
 
 def order_for(engine: Engine, site: str, device: str, version: str) -> Order | None:
-    """The latest order of a rollout to ``device`` at ``site`` to install ``version``, if
-    one was sent (what a door may download, and which manifest: the hub's device releases
-    endpoint, hub.services.release_downloads)."""
+    """The latest order of a rollout to ``device`` at ``site`` to install ``version``, while
+    the door is under way with it (what a door may download, and which manifest: the hub's
+    device releases endpoint, hub.services.release_downloads). A door whose part ended
+    (healthy, failed, past its deadline) downloads no more, whatever its rollout's state:
+    an aborted rollout's doors under way finish."""
     rd, r = db.rollout_devices.c, db.rollouts.c
     query = (
         select(rd.from_version)
         .join(db.rollouts, r.id == rd.rollout_id)
         .where(rd.site == site, rd.device == device, r.version == version)
-        .where(rd.ordered_at.is_not(None))
+        .where(rd.ordered_at.is_not(None), rd.step.in_(UNDER_WAY))
         .order_by(rd.rollout_id.desc())
         .limit(1)
     )
