@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, select, update
+from sqlalchemy import Engine, and_, delete, exists, func, select, update
 
 from hafen.protocol import UpdateOrder
 from hub import db
@@ -92,6 +92,7 @@ def advance(
     now = (now or datetime.now(UTC)).astimezone(UTC)
     tick = Tick()
     _expire(engine, now, tick)
+    _revoked(engine)
     with engine.connect() as conn:
         running = conn.execute(
             select(db.rollouts)
@@ -131,6 +132,21 @@ def _expire(engine: Engine, now: datetime, tick: Tick) -> None:
                 why = f"no outcome within {minutes} minutes (last step: {row.step})"
             if mark_failed(conn, row.rollout_id, row.site, row.device, row.step, why, now):
                 tick.expired += 1
+
+
+def _revoked(engine: Engine) -> None:
+    """A door revoked after its rollout began, and not yet ordered, would hold its stage for
+    ever (a revoked door is never ordered): it leaves the rollout, as it left the network
+    (its revocation is on record with the device), counting neither as done nor failed."""
+    rd, r, d = db.rollout_devices.c, db.rollouts.c, db.devices.c
+    gone = (
+        select(d.id)
+        .where(d.site == rd.site, d.id == rd.device, d.revoked_at.is_not(None))
+        .exists()
+    )
+    live = select(r.id).where(r.id == rd.rollout_id, r.state.in_(LIVE)).exists()
+    with db.one_writer(engine), engine.begin() as conn:
+        conn.execute(delete(db.rollout_devices).where(rd.step == PENDING, gone, live))
 
 
 def _settle(engine: Engine, rollout: Any, now: datetime, tick: Tick) -> int | None:
