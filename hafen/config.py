@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import ipaddress
 import re
 import tomllib
 import zoneinfo
@@ -42,6 +43,28 @@ def known_zone(name: str) -> str:
 
 #: A site's time zone, by its IANA name; both the edge's config and the hub's API take it.
 TimeZoneName = Annotated[str, AfterValidator(known_zone)]
+
+
+def _public_key(text: str) -> str:
+    from hafen.signing import public_key_from_text  # cryptography only when a key is read
+
+    public_key_from_text(text)
+    return text
+
+
+#: An Ed25519 public key as `hafen hub keygen` and `hafen hub release key` print it.
+PublicKeyText = Annotated[str, AfterValidator(_public_key)]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (``localhost`` or a loopback address): the only
+    place plain http is taken for what must come over https."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ConfigError(Exception):

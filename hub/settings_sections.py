@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from hafen.config import ConfigError, Section, mask_credentials
+from hafen.config import ConfigError, PublicKeyText, Section, mask_credentials
 from hub.addresses import EMAIL_PATTERN
 from hub.settings_keys import secret_text
 
@@ -352,16 +352,7 @@ class ReleasesSettings(Section):
     directory: Path | None = None
     #: The release keys' public halves (`hafen hub release key`), which enrolment writes into
     #: a new door's ``[updates] release_keys``: the release key itself may stay offline.
-    public_keys: list[str] = Field(default_factory=list, max_length=8)
-
-    @field_validator("public_keys")
-    @classmethod
-    def _keys(cls, value: list[str]) -> list[str]:
-        from hafen.signing import public_key_from_text
-
-        for text in value:
-            public_key_from_text(text)
-        return value
+    public_keys: list[PublicKeyText] = Field(default_factory=list, max_length=8)
 
     def require_directory(self) -> Path:
         """The directory, made if missing; a ConfigError if none is set."""

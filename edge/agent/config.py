@@ -19,7 +19,7 @@ from edge.drivers.nfc_reader_settings import NfcReaderSettings
 from edge.drivers.pins import PinClash, PinRegistry
 from edge.updater.settings import UpdatesSettings
 from hafen.cards import parse_card_key
-from hafen.config import Section, TimeZoneName, load_toml_config
+from hafen.config import PublicKeyText, Section, TimeZoneName, load_toml_config
 from hafen.ids import Slug
 
 if TYPE_CHECKING:  # cryptography loads only for a door with a [hub] section
@@ -150,16 +150,7 @@ class MqttConfig(Section):
 class HubConfig(Section):
     """What the device trusts from the hub: the keys that sign access lists and commands."""
 
-    public_keys: list[str] = Field(min_length=1)
-
-    @field_validator("public_keys")
-    @classmethod
-    def _keys(cls, value: list[str]) -> list[str]:
-        from hafen.signing import public_key_from_text
-
-        for text in value:
-            public_key_from_text(text)
-        return value
+    public_keys: list[PublicKeyText] = Field(min_length=1)
 
     def trusted(self) -> list[Ed25519PublicKey]:
         from hafen.signing import public_key_from_text

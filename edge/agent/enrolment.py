@@ -31,7 +31,6 @@ before the token is spent, so a typo in them costs no new token.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import pwd
@@ -52,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
 from edge.agent.config import EdgeConfig
-from hafen.config import ConfigError, validate_config
+from hafen.config import ConfigError, is_loopback, validate_config
 from hafen.enrolment import ENROL_PATH, EnrolmentBundle, EnrolmentRequest
 from hafen.files import write_atomically
 
@@ -159,20 +158,11 @@ def hub_url(text: str, allow_http: bool = False) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EnrolmentFailed(f"{text!r} is not the hub's URL (such as https://hub.example.org)")
-    if parts.scheme == "http" and not allow_http and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
         raise EnrolmentFailed(
             "the hub's answer holds the network's card key: give its https:// URL"
         )
     return text.rstrip("/")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def hardware_sections(paths: DevicePaths, hardware_file: Path | None) -> dict[str, Any]:
@@ -223,7 +213,7 @@ def compose_config(
         "hub": {"public_keys": list(bundle.hub_public_keys)},
     }
     # Releases only over https (or to this machine): over a plain http hub, no updates.
-    secure = hub.startswith("https://") or _loopback(urlsplit(hub).hostname or "")
+    secure = hub.startswith("https://") or is_loopback(urlsplit(hub).hostname or "")
     if bundle.release_keys and secure:
         config["updates"] = {"hub_url": hub, "release_keys": list(bundle.release_keys)}
         if hub_ca:

@@ -22,7 +22,6 @@ enrolment (edge.agent.enrolment), written again here.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -40,6 +39,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from hafen.config import is_loopback
 from hafen.device_requests import signed_request_headers
 from hafen.files import sync_directory
 from hafen.protocol import release_file_path, release_manifest_path
@@ -212,20 +212,11 @@ def _hub_url(text: str) -> str:
     parts = urlsplit(text.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DownloadFailed(f"{text!r} is not the hub's URL (such as https://hub.example.org)")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise DownloadFailed(f"{text!r}: releases come from the hub over https:// only")
     if parts.query or parts.fragment:
         raise DownloadFailed(f"{text!r}: the hub's URL takes no query or fragment")
     return text.strip().rstrip("/")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _hub_context(ca_file: Path | None) -> ssl.SSLContext:

@@ -14,14 +14,13 @@ Without the section the door takes no updates (and says so to an order).
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from hafen.config import Section
+from hafen.config import PublicKeyText, Section, is_loopback
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -32,7 +31,7 @@ class UpdatesSettings(Section):
 
     hub_url: str
     hub_ca_file: Path | None = None
-    release_keys: list[str] = Field(min_length=1, max_length=8)
+    release_keys: list[PublicKeyText] = Field(min_length=1, max_length=8)
     root: Path = Path("/opt/hafen/edge")
     gate_seconds: Annotated[float, Field(ge=5, le=900)] = 60.0
 
@@ -44,29 +43,11 @@ class UpdatesSettings(Section):
             raise ValueError(
                 f"{value[:80]!r} is not the hub's URL (such as https://hub.example.org)"
             )
-        if parts.scheme == "http" and not _loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError("releases come over https://, or http:// to this machine only")
         return value.rstrip("/")
-
-    @field_validator("release_keys")
-    @classmethod
-    def _keys(cls, value: list[str]) -> list[str]:
-        from hafen.signing import public_key_from_text
-
-        for text in value:
-            public_key_from_text(text)
-        return value
 
     def trusted(self) -> list[Ed25519PublicKey]:
         from hafen.signing import public_key_from_text
 
         return [public_key_from_text(text) for text in self.release_keys]
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
