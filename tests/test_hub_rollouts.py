@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from hub import db
 from hub.services.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.services.rollout_models import RolloutIn, stage_sizes
 from hub.services.rollout_reads import get_rollout, list_rollouts
@@ -240,3 +241,23 @@ def test_the_sites_api_sets_and_shows_the_update_window(api):
     refused = api.patch("/sites/borna", json={"update_window": []}, headers=admin)
     assert refused.status_code == 422
     assert "give at least one window, or null" in refused.text
+
+
+def test_an_operator_sees_no_other_sites_door_in_the_target_or_the_reason(engine):
+    add_release(engine, "1.4.0")
+    add_door(engine, "borna", "door-1")
+    add_door(engine, "kiel", "door-1")
+    asked = RolloutIn(version="1.4.0", sites=["borna", "kiel"], devices=["kiel/door-1"])
+    rollout = create_rollout(engine, ADMIN, asked).id
+    why = "by itself: 1 failure, more than max_failures 0; last kiel/door-1 failed: kiel's why"
+    with engine.begin() as conn:
+        conn.execute(db.rollouts.update().values(state="paused", paused_reason=why))
+    mine = get_rollout(engine, operator("borna"), rollout)
+    assert (mine.target.sites, mine.target.devices) == (["borna"], [])
+    assert mine.paused_reason == "by itself: 1 failure, more than max_failures 0"
+    assert [d.site for d in mine.device_list] == ["borna"]
+    [listed] = list_rollouts(engine, operator("borna"))
+    assert "kiel" not in listed.target.describe() and "kiel" not in (listed.paused_reason or "")
+    theirs = get_rollout(engine, operator("kiel"), rollout)
+    assert theirs.paused_reason == why  # their own door: named
+    assert get_rollout(engine, ADMIN, rollout).target.sites == ["borna", "kiel"]

@@ -41,7 +41,7 @@ from hub import db
 from hub.access_lists import AclPublisher
 from hub.commands import command_message
 from hub.rollout_steps import FAILURES, ORDERED, PENDING, TERMINAL, UNDER_WAY, mark_failed
-from hub.services.rollout_models import LIVE, RolloutState
+from hub.services.rollout_models import LAST_DOOR, LIVE, RolloutState
 from hub.services.rollout_reads import window_open
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def _settle(engine: Engine, rollout: Any, now: datetime, tick: Tick) -> int | No
                 .order_by(rd.step_at.desc())
                 .limit(1)
             ).one()
-            why += f"; last {example.site}/{example.device} {example.step}: {example.detail}"
+            why += f"{LAST_DOOR}{example.site}/{example.device} {example.step}: {example.detail}"
             paused = conn.execute(
                 update(db.rollouts)
                 .where(r.id == rollout_id, r.state == RolloutState.RUNNING)

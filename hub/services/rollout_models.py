@@ -141,6 +141,11 @@ class RolloutIn(BaseModel):
         return self
 
 
+#: Where a rollout's reason for pausing by itself names its last failed door (who may not
+#: see that door's site is shown the reason without it: hub.services.rollout_reads).
+LAST_DOOR = "; last "
+
+
 class RolloutTarget(BaseModel):
     """What a rollout was asked to reach; neither: the whole network."""
 
@@ -150,6 +155,8 @@ class RolloutTarget(BaseModel):
     def describe(self) -> str:
         if self.sites is None and self.devices is None:
             return "the whole network"
+        if not self.sites and not self.devices:
+            return "doors of other sites"  # as one who sees none of them sees it
         parts = []
         if self.sites:
             parts.append(f"sites {', '.join(self.sites)}")

@@ -23,6 +23,7 @@ from hub.rollout_steps import FAILURES, HEALTHY, PENDING, TERMINAL
 from hub.services.errors import NotFound
 from hub.services.opening import WeeklyHours
 from hub.services.rollout_models import (
+    LAST_DOOR,
     Rollout,
     RolloutDetail,
     RolloutDevice,
@@ -90,7 +91,7 @@ def list_rollouts(
             steps = steps.where(rd.site.in_(sorted(scope.sites)))
         for rollout_id, step, count in conn.execute(steps.group_by(rd.rollout_id, rd.step)):
             counts[rollout_id][step] = count
-    return [_rollout(row._mapping, counts[row.id]) for row in rows]
+    return [_rollout(row._mapping, counts[row.id], scope.sites) for row in rows]
 
 
 def get_rollout(
@@ -112,7 +113,7 @@ def get_rollout(
             raise NotFound(f"no rollout {rollout}")
         waits = _waits(conn, row, [d for d in doors if d.step == PENDING], now)
     devices = [_device(d._mapping, row.state, waits.get((d.site, d.device))) for d in doors]
-    base = _rollout(row._mapping, Counter(d.step for d in devices))
+    base = _rollout(row._mapping, Counter(d.step for d in devices), scope.sites)
     specs = row.stages.split(",")
     stages = []
     for number, spec in enumerate(specs, start=1):
@@ -194,11 +195,27 @@ def _waits(
     return waits
 
 
-def _rollout(row: Mapping[Any, Any], steps: Counter[str]) -> Rollout:
+def _rollout(
+    row: Mapping[Any, Any], steps: Counter[str], sites: frozenset[str] | None
+) -> Rollout:
+    """The rollout as one who sees only ``sites`` (None: all) may see it: other sites and
+    their doors are not named, in its target nor in why it paused."""
+    target = RolloutTarget.model_validate(row["target"])
+    reason = row["paused_reason"]
+    if sites is not None:
+        target = RolloutTarget(
+            sites=None if target.sites is None else [s for s in target.sites if s in sites],
+            devices=None
+            if target.devices is None
+            else [d for d in target.devices if d.split("/", 1)[0] in sites],
+        )
+        head, last, door = (reason or "").partition(LAST_DOOR)
+        if last and door.split("/", 1)[0] not in sites:
+            reason = head
     return Rollout(
         id=row["id"],
         version=row["version"],
-        target=RolloutTarget.model_validate(row["target"]),
+        target=target,
         stages=row["stages"],
         stage=row["stage"],
         stage_count=row["stage_count"],
@@ -207,7 +224,7 @@ def _rollout(row: Mapping[Any, Any], steps: Counter[str]) -> Rollout:
         accepted_failures=row["accepted_failures"],
         deadline_minutes=row["deadline_minutes"],
         state=row["state"],
-        paused_reason=row["paused_reason"],
+        paused_reason=reason,
         created_by=row["created_by"],
         created_at=db.aware(row["created_at"]),
         updated_at=db.aware(row["updated_at"]),
