@@ -43,3 +43,5 @@ bench: setup
 	.venv/bin/python benchmarks/booking_rate.py
 	.venv/bin/python benchmarks/spaces_near.py
 	.venv/bin/python benchmarks/release_install.py
+	.venv/bin/python benchmarks/update_handover.py
+	.venv/bin/python benchmarks/fleet_rollout.py
