@@ -75,6 +75,8 @@ def test_the_hafen_wheel_carries_the_version_and_the_packages_data(releases):
         metadata = wheel.read(f"hafen-{NEW}.dist-info/METADATA").decode()
     assert f"\nVersion: {NEW}\n" in metadata
     assert "Provides-Extra: edge" in metadata
+    # An SPDX licence expression (core metadata 2.4), not the table pip and setuptools warn of.
+    assert "\nLicense-Expression: Apache-2.0\n" in metadata
     for expected in ("hafen/releases.py", "edge/updater/release_dirs.py", "hub/db.py"):
         assert expected in names
     # The unit comes through provisioning/systemd, a link to the top-level systemd/.
