@@ -120,9 +120,19 @@ def test_pages_load_only_the_hubs_own_assets_under_a_strict_policy(hub):
         assert "default-src 'self'" in reply.headers["content-security-policy"]
         for url in re.findall(r'(?:src|href)="([^"]+)"', reply.text):
             assert url.startswith(("/", "#")), (path, url)  # the hub's own, or this page's
-    for asset in ("hafen.css", "live.js", "actions.js"):
+    for asset in ("hafen.css", "live.js", "actions.js", "favicon.svg"):
         text = client.get(f"/ui/static/{asset}").text
-        assert not re.search(r"https?://", text), asset
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text), asset
+
+
+def test_the_hub_has_an_icon_where_browsers_look_for_one(hub):
+    engine, _ = hub
+    client = dashboard_session(engine, "nadia")
+    page = client.get("/ui/")
+    assert '<link rel="icon" href="/ui/static/favicon.svg"' in page.text
+    icon = client.get("/favicon.ico")  # asked for by every browser, whatever a page links
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.content.startswith(b"<svg")
 
 
 def test_the_site_page_names_members_only_for_roles_that_see_people(hub):

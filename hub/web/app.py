@@ -66,6 +66,12 @@ def add_dashboard(app: FastAPI, engine: Engine) -> LiveFeed:
     def dashboard_root() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/", status_code=308)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        """Browsers ask for it whatever a page links (tabs, bookmarks, the API's own pages):
+        the hub's icon, not a 404 in every log."""
+        return RedirectResponse(f"{PREFIX}/static/favicon.svg", status_code=308)
+
     return live
 
 
