@@ -38,6 +38,9 @@ def test_event_search_compares_times_as_instants_whatever_the_offset(api):
     assert found(until="2026-11-21T22:00:00-12:00") == 0  # until is exclusive
     assert found(since="2026-11-22T09:59:59", until="2026-11-22T10:00:01") == 1  # no offset: UTC
     assert found(since="2026-11-22T09:00:00-12:00") == 0  # 21:00 UTC
+    # And the event's time comes back as an instant too: with its offset, on both stores.
+    [event] = api.get("/events", headers=nadia).json()
+    assert datetime.fromisoformat(event["at"]) == AT
 
 
 #: A site at each end of the world's offsets.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, Row, select
 
 from hafen.protocol import EventKind
@@ -42,7 +42,8 @@ class Event(BaseModel):
     device: str
     seq: int
     kind: str
-    at: datetime
+    #: Always with its offset (UTC): SQLite gives the stored instant back without one.
+    at: Annotated[datetime, AfterValidator(db.aware)]
     data: dict[str, Any]
 
 
