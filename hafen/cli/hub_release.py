@@ -12,11 +12,16 @@ from __future__ import annotations
 import getpass
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hafen.cli.hub_settings import ConfigOption, DbOption, connect, fail, load_settings, read_secret
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from hub.settings import HubSettings
 
 app = typer.Typer(
     no_args_is_help=True, help="Edge software releases: add, roll back to and list them."
@@ -33,16 +38,11 @@ def add_command(
     config: ConfigOption = None,
 ) -> None:
     """Sign a release's manifest with the release key and keep its wheels for the doors."""
-    from hafen.config import ConfigError
     from hub.services.errors import ServiceError
     from hub.services.releases import add_release
 
     settings = load_settings(config, {"store.url": ("--db", db)})
-    try:
-        key = read_secret(settings.signing.release_key)
-        directory = settings.releases.require_directory()
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+    key, directory = _signing(settings)
     try:
         added = add_release(connect(settings), directory, wheelhouse, version, key)
     except ServiceError as exc:
@@ -68,16 +68,11 @@ def rollback_command(
     config: ConfigOption = None,
 ) -> None:
     """Sign a held release again as the rollback from a newer version (same wheels)."""
-    from hafen.config import ConfigError
     from hub.services.errors import ServiceError
     from hub.services.releases import add_rollback
 
     settings = load_settings(config, {"store.url": ("--db", db)})
-    try:
-        key = read_secret(settings.signing.release_key)
-        directory = settings.releases.require_directory()
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+    key, directory = _signing(settings)
     who = f"cli:{getpass.getuser()}"
     try:
         made, new = add_rollback(connect(settings), directory, version, rollback_from, key, who)
@@ -116,3 +111,14 @@ def key_command(config: ConfigOption = None) -> None:
 
     settings = load_settings(config, {})
     typer.echo(public_key_text(read_secret(settings.signing.release_key)))
+
+
+def _signing(settings: HubSettings) -> tuple[Ed25519PrivateKey, Path]:
+    """The release key and the releases' directory, both needed to sign one; a command
+    without them ends saying which setting is missing."""
+    from hafen.config import ConfigError
+
+    try:
+        return read_secret(settings.signing.release_key), settings.releases.require_directory()
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
